@@ -1,0 +1,311 @@
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/hash/hash.h"
+#include "sluice/api/pipeline.h"
+#include "sluice/connectors/collect.h"
+#include "sluice/connectors/print.h"
+#include "sluice/core/stable_hash.h"
+#include "sluice/operators/basic_operators.h"
+#include "sluice/operators/keyed_operators.h"
+#include "sluice/operators/source_sink_operators.h"
+
+namespace sluice {
+
+namespace internal {
+
+/// Fills in what the runtime needs to know about a node's output type T.
+template <typename T>
+void SetOutputType(StreamNode& node) {
+  RequireSerializable<T>();
+  node.output_type = std::make_shared<TypedOutputTypeOps<T>>();
+  node.forward_writer = std::make_shared<TypedRecordWriterFactory<T, ForwardPartitioner>>(
+      ForwardPartitioner{});
+  node.rebalance_writer = std::make_shared<TypedRecordWriterFactory<T, RebalancePartitioner>>(
+      RebalancePartitioner{});
+  node.broadcast_writer = std::make_shared<TypedRecordWriterFactory<T, BroadcastPartitioner>>(
+      BroadcastPartitioner{});
+}
+
+/// The output type of FlatMap: given explicitly, or the function class's OutputType.
+template <typename Out, typename F>
+struct FlatMapOutput {
+  using Type = Out;
+};
+template <typename F>
+struct FlatMapOutput<void, F> {
+  using Type = typename F::OutputType;
+};
+
+template <typename T, typename KS>
+using KeyOf = std::decay_t<std::invoke_result_t<KS&, const T&>>;
+
+/// Turns a member pointer into a key selector; leaves callables alone.
+template <typename T, typename KS>
+auto MakeKeySelector(KS ks) {
+  if constexpr (std::is_member_object_pointer_v<KS>) {
+    return [ks](const T& value) -> const auto& { return value.*ks; };
+  } else {
+    return ks;
+  }
+}
+
+}  // namespace internal
+
+template <typename T, typename KS>
+class KeyedStream;
+
+/// What Sink() returns: lets the sink be named and sized.
+class DataStreamSink {
+ public:
+  DataStreamSink(Pipeline* p, int node) : pipeline_(p), node_(node) {}
+  DataStreamSink& Name(std::string name);
+  DataStreamSink& Uid(std::string uid);
+  DataStreamSink& Parallelism(int parallelism);
+
+ private:
+  Pipeline* pipeline_;
+  int node_;
+};
+
+/// A stream of records of type T. Cheap to copy: a handle onto the pipeline. Each
+/// transformation adds an operator and returns the stream of its output; Name, Uid,
+/// Parallelism and MaxParallelism set those of the operator that produced this stream.
+template <typename T>
+class DataStream {
+ public:
+  DataStream(Pipeline* pipeline, std::vector<int> nodes, PartitionKind partition = PartitionKind::kForward,
+             bool explicit_partition = false)
+      : pipeline_(pipeline),
+        nodes_(std::move(nodes)),
+        partition_(partition),
+        explicit_partition_(explicit_partition) {
+    RequireSerializable<T>();
+  }
+
+  /// One output per input: `F` is a callable `Out(const T&)` or a MapFunction<T, Out>.
+  template <typename F>
+  auto Map(F fn, std::string name = "Map") {
+    using Out = internal::MapResult<F, T>;
+    return AddOneInput<Out>(std::move(name), [fn]() {
+      return std::make_unique<internal::MapOperator<T, Out, F>>(fn);
+    });
+  }
+
+  /// Keeps the records for which `fn` (a callable or FilterFunction<T>) returns true.
+  template <typename F>
+  DataStream<T> Filter(F fn, std::string name = "Filter") {
+    return AddOneInput<T>(std::move(name), [fn]() {
+      return std::make_unique<internal::FilterOperator<T, F>>(fn);
+    });
+  }
+
+  /// Zero or more outputs per input: `fn(const T&, Collector<Out>&)` or a
+  /// FlatMapFunction<T, Out>. For a lambda, name the output type: FlatMap<std::string>(...).
+  template <typename Out = void, typename F>
+  auto FlatMap(F fn, std::string name = "FlatMap") {
+    using O = typename internal::FlatMapOutput<Out, F>::Type;
+    return AddOneInput<O>(std::move(name), [fn]() {
+      return std::make_unique<internal::FlatMapOperator<T, O, F>>(fn);
+    });
+  }
+
+  /// Runs a ProcessFunction<T, Out>.
+  template <typename F>
+  auto Process(F fn, std::string name = "Process") {
+    using Out = typename F::OutputType;
+    static_assert(std::is_base_of_v<ProcessFunction<T, Out>, F>,
+                  "Process() on a DataStream takes a ProcessFunction<In, Out>; use KeyBy() first "
+                  "for a KeyedProcessFunction");
+    return AddOneInput<Out>(std::move(name), [fn]() {
+      return std::make_unique<internal::ProcessOperator<T, Out, F>>(fn);
+    });
+  }
+
+  /// Partitions by key: records with equal keys go to the same subtask, and keyed state and
+  /// timers downstream are scoped per key. `ks` is a callable `K(const T&)` or a pointer to
+  /// a data member of T.
+  template <typename KS>
+  auto KeyBy(KS ks) {
+    auto selector = internal::MakeKeySelector<T>(std::move(ks));
+    return KeyedStream<T, decltype(selector)>(*this, std::move(selector));
+  }
+
+  /// Merges streams of the same type.
+  template <typename... Others>
+  DataStream<T> Union(const Others&... others) const {
+    std::vector<int> nodes = nodes_;
+    (nodes.insert(nodes.end(), others.nodes_.begin(), others.nodes_.end()), ...);
+    return DataStream<T>(pipeline_, std::move(nodes), PartitionKind::kForward, false);
+  }
+
+  /// Round-robin over the next operator's subtasks.
+  DataStream<T> Rebalance() const { return WithPartition(PartitionKind::kRebalance); }
+  /// Every record to every subtask of the next operator.
+  DataStream<T> Broadcast() const { return WithPartition(PartitionKind::kBroadcast); }
+  /// Subtask i to subtask i; needs equal parallelism.
+  DataStream<T> Forward() const { return WithPartition(PartitionKind::kForward); }
+
+  /// Ends the stream in a SinkFunction<T>.
+  template <typename S>
+  DataStreamSink Sink(S sink, std::string name = "Sink") {
+    static_assert(std::is_base_of_v<SinkFunction<T>, S>, "Sink() takes a SinkFunction<T>");
+    StreamNode node;
+    node.name = std::move(name);
+    node.factory = MakeOperatorFactory([sink]() -> std::unique_ptr<StreamOperator> {
+      return std::make_unique<internal::SinkOperator<T, S>>(sink);
+    });
+    int id = pipeline_->AddNode(std::move(node));
+    ConnectTo(id);
+    return DataStreamSink(pipeline_, id);
+  }
+  /// Prints every record on stdout.
+  DataStreamSink Print(std::string name = "Print") { return Sink(PrintSink<T>{}, std::move(name)); }
+
+  DataStream<T>& Name(std::string name) {
+    Node("Name").name = std::move(name);
+    return *this;
+  }
+  DataStream<T>& Uid(std::string uid) {
+    Node("Uid").uid = std::move(uid);
+    return *this;
+  }
+  DataStream<T>& Parallelism(int parallelism) {
+    if (parallelism < 1) throw std::invalid_argument("Parallelism() must be >= 1");
+    Node("Parallelism").parallelism = parallelism;
+    return *this;
+  }
+  DataStream<T>& MaxParallelism(int max_parallelism) {
+    if (max_parallelism < 1) throw std::invalid_argument("MaxParallelism() must be >= 1");
+    Node("MaxParallelism").max_parallelism = max_parallelism;
+    return *this;
+  }
+
+  Pipeline* pipeline() const { return pipeline_; }
+  const std::vector<int>& nodes() const { return nodes_; }
+
+ private:
+  template <typename U>
+  friend class DataStream;
+  template <typename U, typename KS>
+  friend class KeyedStream;
+
+  DataStream<T> WithPartition(PartitionKind kind) const {
+    return DataStream<T>(pipeline_, nodes_, kind, true);
+  }
+  StreamNode& Node(const char* what) {
+    if (nodes_.size() != 1) {
+      throw std::logic_error(std::string(what) +
+                             "() applies to one operator; this stream is a union of several");
+    }
+    return pipeline_->graph().nodes[nodes_[0]];
+  }
+  /// Adds edges from this stream's nodes to `target` with this stream's partitioning.
+  void ConnectTo(int target, std::shared_ptr<const RecordWriterFactory> keyed_writer = nullptr) {
+    for (int src : nodes_) {
+      StreamEdge e;
+      e.source = src;
+      e.target = target;
+      e.partition = keyed_writer ? PartitionKind::kKeyGroup : partition_;
+      e.explicit_partition = explicit_partition_;
+      e.writer_factory = keyed_writer;
+      pipeline_->AddEdge(std::move(e));
+    }
+  }
+  template <typename Out, typename MakeOp>
+  DataStream<Out> AddOneInput(std::string name, MakeOp make_op,
+                              std::shared_ptr<const RecordWriterFactory> keyed_writer = nullptr,
+                              bool keyed = false) {
+    StreamNode node;
+    node.name = std::move(name);
+    node.keyed = keyed;
+    node.factory = MakeOperatorFactory(
+        [make_op]() -> std::unique_ptr<StreamOperator> { return make_op(); });
+    internal::SetOutputType<Out>(node);
+    int id = pipeline_->AddNode(std::move(node));
+    ConnectTo(id, std::move(keyed_writer));
+    return DataStream<Out>(pipeline_, {id});
+  }
+
+  Pipeline* pipeline_;
+  std::vector<int> nodes_;
+  PartitionKind partition_;
+  bool explicit_partition_;
+};
+
+/// A stream partitioned by key. Its operators keep keyed state and timers per key.
+template <typename T, typename KS>
+class KeyedStream {
+ public:
+  using KeyType = internal::KeyOf<T, KS>;
+  static_assert(StablyHashable<KeyType>, "KeyBy(): the key type needs a stable hash");
+
+  KeyedStream(DataStream<T> input, KS selector)
+      : input_(std::move(input)), selector_(std::move(selector)) {}
+
+  /// Runs a KeyedProcessFunction<K, T, Out> per key: keyed state and timers.
+  template <typename F>
+  auto Process(F fn, std::string name = "KeyedProcess") {
+    using Out = typename F::OutputType;
+    static_assert(std::is_base_of_v<KeyedProcessFunction<KeyType, T, Out>, F>,
+                  "KeyedStream::Process() takes a KeyedProcessFunction<Key, In, Out> whose key "
+                  "and input types match the stream");
+    KS selector = selector_;
+    return input_.template AddOneInput<Out>(
+        std::move(name),
+        [fn, selector]() {
+          return std::make_unique<internal::KeyedProcessOperator<KeyType, T, Out, F, KS>>(fn, selector);
+        },
+        KeyedWriter(), /*keyed=*/true);
+  }
+
+  /// Rolling reduce per key with `fn(const T& acc, const T& value) -> T`: emits the updated
+  /// value for every record.
+  template <typename F>
+  DataStream<T> Reduce(F fn, std::string name = "Reduce") {
+    KS selector = selector_;
+    return input_.template AddOneInput<T>(
+        std::move(name),
+        [fn, selector]() {
+          return std::make_unique<internal::KeyedReduceOperator<KeyType, T, F, KS>>(fn, selector);
+        },
+        KeyedWriter(), /*keyed=*/true);
+  }
+
+  const KS& selector() const { return selector_; }
+  const DataStream<T>& input() const { return input_; }
+
+ private:
+  std::shared_ptr<const RecordWriterFactory> KeyedWriter() const {
+    return std::make_shared<TypedRecordWriterFactory<T, KeyGroupPartitioner<KS>>>(
+        KeyGroupPartitioner<KS>(selector_));
+  }
+
+  DataStream<T> input_;
+  KS selector_;
+};
+
+template <typename S>
+DataStream<typename S::OutputType> Pipeline::Source(S source, std::string name) {
+  using T = typename S::OutputType;
+  static_assert(std::is_base_of_v<SourceFunction<T>, S>, "Source() takes a SourceFunction<T>");
+  StreamNode node;
+  node.name = std::move(name);
+  node.is_source = true;
+  node.non_parallel = !source.IsParallel();
+  const size_t batch = BufferRecordsFor<T>(graph_.config);
+  node.factory = MakeOperatorFactory([source, batch]() -> std::unique_ptr<StreamOperator> {
+    return std::make_unique<internal::SourceOperator<T, S>>(source, batch);
+  });
+  internal::SetOutputType<T>(node);
+  int id = AddNode(std::move(node));
+  return DataStream<T>(this, {id});
+}
+
+}  // namespace sluice

@@ -1,0 +1,78 @@
+#include "sluice/api/pipeline.h"
+
+#include <stdexcept>
+
+#include "sluice/api/datastream.h"
+
+namespace sluice {
+
+Pipeline::Pipeline(std::string job_name, JobArgs args) : args_(std::move(args)) {
+  graph_.config.job_name = std::move(job_name);
+}
+
+Pipeline& Pipeline::SetJobName(std::string name) {
+  graph_.config.job_name = std::move(name);
+  return *this;
+}
+
+Pipeline& Pipeline::SetParallelism(int parallelism) {
+  if (parallelism < 1) throw std::invalid_argument("SetParallelism() must be >= 1");
+  graph_.config.default_parallelism = parallelism;
+  return *this;
+}
+
+Pipeline& Pipeline::SetMaxParallelism(int max_parallelism) {
+  if (max_parallelism < 1) throw std::invalid_argument("SetMaxParallelism() must be >= 1");
+  graph_.config.default_max_parallelism = max_parallelism;
+  return *this;
+}
+
+Pipeline& Pipeline::SetBufferTimeout(absl::Duration timeout) {
+  graph_.config.buffer_timeout = timeout;
+  return *this;
+}
+
+Pipeline& Pipeline::SetBufferBytes(size_t bytes) {
+  graph_.config.buffer_bytes = bytes;
+  return *this;
+}
+
+Pipeline& Pipeline::SetChannelCapacity(int buffers) {
+  if (buffers < 1) throw std::invalid_argument("SetChannelCapacity() must be >= 1");
+  graph_.config.channel_capacity = buffers;
+  return *this;
+}
+
+int Pipeline::AddNode(StreamNode node) {
+  node.id = static_cast<int>(graph_.nodes.size());
+  graph_.nodes.push_back(std::move(node));
+  return graph_.nodes.back().id;
+}
+
+void Pipeline::AddEdge(StreamEdge edge) { graph_.edges.push_back(std::move(edge)); }
+
+absl::StatusOr<JobGraph> Pipeline::BuildJobGraph() const { return sluice::BuildJobGraph(graph_); }
+
+absl::StatusOr<JobResult> ExecuteLocally(const Pipeline& pipeline, MiniClusterOptions options) {
+  auto graph = pipeline.BuildJobGraph();
+  if (!graph.ok()) return graph.status();
+  return MiniCluster(std::move(options)).Execute(*graph);
+}
+
+DataStreamSink& DataStreamSink::Name(std::string name) {
+  pipeline_->graph().nodes[node_].name = std::move(name);
+  return *this;
+}
+
+DataStreamSink& DataStreamSink::Uid(std::string uid) {
+  pipeline_->graph().nodes[node_].uid = std::move(uid);
+  return *this;
+}
+
+DataStreamSink& DataStreamSink::Parallelism(int parallelism) {
+  if (parallelism < 1) throw std::invalid_argument("Parallelism() must be >= 1");
+  pipeline_->graph().nodes[node_].parallelism = parallelism;
+  return *this;
+}
+
+}  // namespace sluice

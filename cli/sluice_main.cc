@@ -1,0 +1,97 @@
+// The `sluice` command line: runs job binaries (`sluice run --local JOB.so -- ARGS`).
+// The cluster commands (list, cancel, savepoint, stop, status) come with the JobManager.
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "sluice/api/job.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage:\n"
+    "  sluice run --local JOB.so [--parallelism=N] [-- JOB_ARGS...]\n"
+    "      Runs a job binary on the in-process mini-cluster until it ends.\n"
+    "  sluice version\n";
+
+int Fail(const std::string& message, int code = 2) {
+  std::fprintf(stderr, "sluice: %s\n", message.c_str());
+  return code;
+}
+
+int Run(const std::vector<std::string>& args) {
+  bool local = false;
+  int parallelism = 0;
+  std::string job_path;
+  std::vector<std::string> job_args;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") {
+      job_args.assign(args.begin() + i + 1, args.end());
+      break;
+    }
+    if (a == "--local") {
+      local = true;
+    } else if (absl::StartsWith(a, "--parallelism=")) {
+      if (!absl::SimpleAtoi(a.substr(14), &parallelism) || parallelism < 1) {
+        return Fail(absl::StrCat("--parallelism must be a positive integer, got '", a.substr(14), "'"));
+      }
+    } else if (absl::StartsWith(a, "--")) {
+      return Fail(absl::StrCat("unknown option '", a, "' for run\n", kUsage));
+    } else if (job_path.empty()) {
+      job_path = a;
+    } else {
+      return Fail(absl::StrCat("unexpected argument '", a, "' (job arguments go after --)\n", kUsage));
+    }
+  }
+  if (job_path.empty()) return Fail(absl::StrCat("run: no job binary given\n", kUsage));
+  if (!local) {
+    return Fail("run: only --local is available in this build (the JobManager comes later)");
+  }
+  auto library = sluice::JobLibrary::Load(job_path);
+  if (!library.ok()) return Fail(std::string(library.status().message()));
+
+  sluice::JobArgs parsed;
+  try {
+    parsed = sluice::JobArgs::Parse(job_args);
+  } catch (const sluice::JobArgumentError& e) {
+    return Fail(e.what());
+  }
+  sluice::Pipeline pipeline((*library)->JobName(), std::move(parsed));
+  if (parallelism > 0) pipeline.SetParallelism(parallelism);
+  if (absl::Status s = sluice::BuildPipeline((*library)->build(), pipeline); !s.ok()) {
+    return Fail(absl::StrCat((*library)->JobName(), ": ", s.message()));
+  }
+  auto graph = pipeline.BuildJobGraph();
+  if (!graph.ok()) return Fail(absl::StrCat("invalid job: ", graph.status().message()));
+  std::fprintf(stderr, "sluice: running '%s' on the local mini-cluster\n%s",
+               pipeline.config().job_name.c_str(), graph->Describe().c_str());
+  auto result = sluice::MiniCluster().Execute(*graph);
+  if (!result.ok()) return Fail(absl::StrCat("job failed: ", result.status().message()), 1);
+  std::fprintf(stderr, "sluice: job '%s' finished in %s\n", pipeline.config().job_name.c_str(),
+               absl::FormatDuration(result->duration).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "version") {
+    std::printf("sluice engine ABI %s\n", sluice::EngineAbi());
+    return 0;
+  }
+  if (args[0] == "run") return Run(std::vector<std::string>(args.begin() + 1, args.end()));
+  return Fail(absl::StrCat("unknown command '", args[0], "'\n", kUsage));
+}

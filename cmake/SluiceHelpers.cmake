@@ -1,0 +1,66 @@
+# Helpers shared by every module: warning flags on our own code only, library, test and job
+# targets.
+
+# Our warnings go on an INTERFACE target linked PRIVATE, so generated code and users of the
+# installed headers do not inherit -Werror.
+add_library(sluice_warnings INTERFACE)
+target_compile_options(sluice_warnings INTERFACE -Wall -Wextra -Werror)
+
+# sluice_add_library(NAME [SHARED|INTERFACE] SOURCES ... DEPS ... PRIVATE_DEPS ...)
+# Creates target sluice_NAME with alias sluice::NAME; public headers under include/.
+function(sluice_add_library name)
+  cmake_parse_arguments(ARG "SHARED;INTERFACE" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  set(target sluice_${name})
+  if(ARG_INTERFACE)
+    add_library(${target} INTERFACE)
+    target_include_directories(${target} INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}/include)
+    target_link_libraries(${target} INTERFACE ${ARG_DEPS})
+  else()
+    if(ARG_SHARED)
+      add_library(${target} SHARED ${ARG_SOURCES})
+    else()
+      add_library(${target} STATIC ${ARG_SOURCES})
+    endif()
+    target_include_directories(${target} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
+                                         PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+    target_link_libraries(${target} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS} sluice_warnings)
+  endif()
+  add_library(sluice::${name} ALIAS ${target})
+endfunction()
+
+# sluice_add_test(NAME SOURCES ... DEPS ... LABELS ... [TIMEOUT seconds])
+function(sluice_add_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} sluice::testing GTest::gtest GTest::gmock
+                                        GTest::gtest_main sluice_warnings)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  add_test(NAME ${name} COMMAND ${name})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+endfunction()
+
+# sluice_add_job(NAME SOURCES ... [DEPS ...] [OUTPUT_DIR dir])
+# One job source file with SLUICE_JOB(...) builds two things: an executable NAME that runs the
+# job on the mini-cluster, and a shared-library job binary NAME.so for `sluice run`.
+function(sluice_add_job name)
+  cmake_parse_arguments(ARG "" "OUTPUT_DIR" "SOURCES;DEPS" ${ARGN})
+  if(NOT ARG_OUTPUT_DIR)
+    set(ARG_OUTPUT_DIR ${CMAKE_BINARY_DIR}/examples)
+  endif()
+  add_executable(${name} ${ARG_SOURCES})
+  target_compile_definitions(${name} PRIVATE SLUICE_JOB_EXECUTABLE=1)
+  target_link_libraries(${name} PRIVATE sluice::api ${ARG_DEPS} sluice_warnings)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIR})
+
+  add_library(${name}_job SHARED ${ARG_SOURCES})
+  target_link_libraries(${name}_job PRIVATE sluice::api ${ARG_DEPS} sluice_warnings)
+  # Hidden by default keeps the job ABI narrow; SLUICE_JOB exports its two entry points.
+  # -fno-gnu-unique lets dlclose really unload the job.
+  target_compile_options(${name}_job PRIVATE -fvisibility=hidden -fvisibility-inlines-hidden
+                                             -fno-gnu-unique)
+  set_target_properties(${name}_job PROPERTIES OUTPUT_NAME ${name} PREFIX "" SUFFIX ".so"
+                                               LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIR})
+endfunction()

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "sluice/core/format.h"
+#include "sluice/connectors/internal/io.h"
+#include "sluice/function/functions.h"
+
+namespace sluice {
+
+/// Reads a text file as lines (without line terminators). Parallel: subtask i of p reads
+/// the lines that start in the i-th p-th of the file's bytes.
+class TextFileSource final : public SourceFunction<std::string> {
+ public:
+  explicit TextFileSource(std::string path) : path_(std::move(path)) {}
+  TextFileSource(const TextFileSource& o) : path_(o.path_) {}
+
+  void Open(RuntimeContext& ctx) override {
+    reader_ = std::make_unique<internal::FileRangeLineReader>();
+    absl::Status s = reader_->Open(path_, ctx.SubtaskIndex(), ctx.Parallelism());
+    if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+  }
+  SourceStatus Poll(SourceOutput<std::string>& out) override {
+    std::string line;
+    while (out.collected() < out.batch_hint()) {
+      if (!reader_->Next(&line)) {
+        if (!reader_->status().ok()) throw std::runtime_error(std::string(reader_->status().message()));
+        return SourceStatus::kEndOfInput;
+      }
+      out.Collect(std::move(line));
+    }
+    return SourceStatus::kMoreAvailable;
+  }
+  void Close() override {
+    if (reader_) reader_->Close();
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<internal::FileRangeLineReader> reader_;
+};
+
+/// Writes each record as a line (its ToString() form) into a directory of part files,
+/// one per subtask: `part-<subtask>`, which appears only when the input ended normally
+/// (until then `.part-<subtask>.inprogress`). Names not starting with '.' or '_' are the
+/// committed output.
+template <typename T>
+class TextFileSink final : public SinkFunction<T> {
+ public:
+  explicit TextFileSink(std::string directory) : directory_(std::move(directory)) {}
+  TextFileSink(const TextFileSink& o) : directory_(o.directory_) {}
+
+  void Open(RuntimeContext& ctx) override {
+    writer_ = std::make_unique<internal::PartFileWriter>();
+    Check(writer_->Open(directory_, ctx.SubtaskIndex(), ctx.Parallelism()));
+  }
+  void Invoke(const T& value, const SinkContext&) override {
+    text_.clear();
+    internal::AppendText(text_, value);
+    text_.push_back('\n');
+    Check(writer_->Append(text_));
+  }
+  void InvokeBatch(std::span<const Record<T>> records, SinkContext&) override {
+    text_.clear();
+    for (const auto& r : records) {
+      internal::AppendText(text_, r.value);
+      text_.push_back('\n');
+    }
+    Check(writer_->Append(text_));
+  }
+  void Finish() override { Check(writer_->Commit()); }
+  void Close() override {
+    if (writer_) writer_->Abort();  // no-op after a commit
+  }
+
+ private:
+  static void Check(const absl::Status& s) {
+    if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+  }
+  std::string directory_;
+  std::unique_ptr<internal::PartFileWriter> writer_;
+  std::string text_;
+};
+
+}  // namespace sluice

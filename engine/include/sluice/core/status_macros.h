@@ -1,0 +1,24 @@
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+/// Returns from the current function if `expr` yields a non-OK absl::Status.
+#define SLUICE_RETURN_IF_ERROR(expr)                   \
+  do {                                                 \
+    ::absl::Status sluice_status_ = (expr);            \
+    if (!sluice_status_.ok()) return sluice_status_;   \
+  } while (0)
+
+#define SLUICE_CONCAT_INNER_(a, b) a##b
+#define SLUICE_CONCAT_(a, b) SLUICE_CONCAT_INNER_(a, b)
+
+/// Evaluates `rexpr` (an absl::StatusOr); returns its status on error, else moves its value
+/// into `lhs`, which may be a declaration (`auto x`).
+#define SLUICE_ASSIGN_OR_RETURN(lhs, rexpr) \
+  SLUICE_ASSIGN_OR_RETURN_IMPL_(SLUICE_CONCAT_(sluice_statusor_, __LINE__), lhs, rexpr)
+
+#define SLUICE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
+  auto statusor = (rexpr);                                  \
+  if (!statusor.ok()) return std::move(statusor).status();  \
+  lhs = std::move(statusor).value()

@@ -1,0 +1,202 @@
+#pragma once
+
+#include <span>
+#include <type_traits>
+
+#include "sluice/core/record.h"
+#include "sluice/function/collector.h"
+#include "sluice/function/runtime_context.h"
+#include "sluice/timer/timer_service.h"
+
+namespace sluice {
+
+/// Base of user functions that need set-up and tear-down. Each parallel subtask works on
+/// its own copy of the function object, so functions must be copyable; Open() runs on the
+/// task thread before the first record, Close() after the last (also after a failure).
+class RichFunction {
+ public:
+  virtual ~RichFunction() = default;
+  virtual void Open(RuntimeContext& /*ctx*/) {}
+  virtual void Close() {}
+};
+
+/// One output per input. (A plain lambda works too.)
+template <typename In, typename Out>
+class MapFunction : public RichFunction {
+ public:
+  using InputType = In;
+  using OutputType = Out;
+  virtual Out Map(const In& value) = 0;
+};
+
+/// Keeps the inputs for which Filter() is true.
+template <typename T>
+class FilterFunction : public RichFunction {
+ public:
+  using InputType = T;
+  virtual bool Filter(const T& value) = 0;
+};
+
+/// Zero or more outputs per input.
+template <typename In, typename Out>
+class FlatMapFunction : public RichFunction {
+ public:
+  using InputType = In;
+  using OutputType = Out;
+  virtual void FlatMap(const In& value, Collector<Out>& out) = 0;
+};
+
+/// A function over a non-keyed stream with access to time.
+template <typename In, typename Out>
+class ProcessFunction : public RichFunction {
+ public:
+  using InputType = In;
+  using OutputType = Out;
+  class Context {
+   public:
+    Context(ProcessingTimeService* pts, const Timestamp* watermark)
+        : pts_(pts), watermark_(watermark) {}
+    /// The input record's timestamp (kNoTimestamp if it has none).
+    Timestamp timestamp() const { return timestamp_; }
+    Timestamp CurrentProcessingTime() const { return pts_->CurrentProcessingTime(); }
+    Timestamp CurrentWatermark() const { return *watermark_; }
+    void set_timestamp(Timestamp ts) { timestamp_ = ts; }
+
+   private:
+    ProcessingTimeService* pts_;
+    const Timestamp* watermark_;
+    Timestamp timestamp_ = kNoTimestamp;
+  };
+  virtual void ProcessElement(const In& value, Context& ctx, Collector<Out>& out) = 0;
+};
+
+enum class TimeDomain { kEventTime, kProcessingTime };
+
+/// A function over a keyed stream with keyed state and timers: the building block of custom
+/// stateful operators. State and timers are scoped to the current key.
+template <typename K, typename In, typename Out>
+class KeyedProcessFunction {
+ public:
+  using KeyType = K;
+  using InputType = In;
+  using OutputType = Out;
+
+  class Context {
+   public:
+    Timestamp timestamp() const { return timestamp_; }
+    const K& CurrentKey() const { return *key_; }
+    TimerService& Timers() { return *timers_; }
+
+    // Set by the operator.
+    void Bind(const K* key, TimerService* timers) {
+      key_ = key;
+      timers_ = timers;
+    }
+    void set_timestamp(Timestamp ts) { timestamp_ = ts; }
+
+   private:
+    Timestamp timestamp_ = kNoTimestamp;
+    const K* key_ = nullptr;
+    TimerService* timers_ = nullptr;
+  };
+  class OnTimerContext : public Context {
+   public:
+    TimeDomain domain() const { return domain_; }
+    void set_domain(TimeDomain d) { domain_ = d; }
+
+   private:
+    TimeDomain domain_ = TimeDomain::kEventTime;
+  };
+
+  virtual ~KeyedProcessFunction() = default;
+  /// Called once per subtask before any record: obtain state handles here.
+  virtual void Open(KeyedRuntimeContext<K>& /*ctx*/) {}
+  virtual void ProcessElement(const In& value, Context& ctx, Collector<Out>& out) = 0;
+  /// Called when a timer set for the current key fires. Emitted records carry the timer's
+  /// timestamp.
+  virtual void OnTimer(Timestamp /*timestamp*/, OnTimerContext& /*ctx*/, Collector<Out>& /*out*/) {}
+  virtual void Close() {}
+};
+
+/// What a source's Poll() emits into.
+template <typename T>
+class SourceOutput {
+ public:
+  SourceOutput(Batch<T>* batch, size_t batch_hint, void (*emit_watermark)(void*, Timestamp),
+               void* owner)
+      : batch_(batch), batch_hint_(batch_hint), emit_watermark_(emit_watermark), owner_(owner) {}
+
+  void Collect(const T& value) { batch_->Add(value, kNoTimestamp); }
+  void Collect(T&& value) { batch_->Add(std::move(value), kNoTimestamp); }
+  void CollectWithTimestamp(T value, Timestamp ts) { batch_->Add(std::move(value), ts); }
+  /// Declares that no record with a timestamp <= `watermark` follows. Records collected
+  /// before this call are sent before the watermark.
+  void EmitWatermark(Timestamp watermark) { emit_watermark_(owner_, watermark); }
+
+  /// How many records one Poll() should emit at most (a buffer's worth).
+  size_t batch_hint() const { return batch_hint_; }
+  /// Records collected so far in this Poll().
+  size_t collected() const { return batch_->size(); }
+
+ private:
+  Batch<T>* batch_;
+  size_t batch_hint_;
+  void (*emit_watermark_)(void*, Timestamp);
+  void* owner_;
+};
+
+enum class SourceStatus {
+  kMoreAvailable,     // call Poll() again at once
+  kNothingAvailable,  // nothing now; Poll() again soon (the source may block briefly inside)
+  kEndOfInput,        // a bounded source is done
+};
+
+/// A source a user can implement. Pull-based: the task calls Poll() in a loop, so it can
+/// interleave timers, buffer flushes and (later) checkpoint barriers between calls. Poll()
+/// should emit about batch_hint() records and must not block for more than ~10 ms.
+template <typename T>
+class SourceFunction {
+ public:
+  using OutputType = T;
+  virtual ~SourceFunction() = default;
+  virtual void Open(RuntimeContext& /*ctx*/) {}
+  virtual SourceStatus Poll(SourceOutput<T>& out) = 0;
+  virtual void Close() {}
+  /// A source that cannot split its input returns false and always runs with parallelism 1.
+  virtual bool IsParallel() const { return true; }
+};
+
+/// What a sink sees of a record besides its value.
+class SinkContext {
+ public:
+  Timestamp timestamp() const { return timestamp_; }
+  Timestamp CurrentWatermark() const { return watermark_; }
+  void set_timestamp(Timestamp ts) { timestamp_ = ts; }
+  void set_watermark(Timestamp wm) { watermark_ = wm; }
+
+ private:
+  Timestamp timestamp_ = kNoTimestamp;
+  Timestamp watermark_ = kMinWatermark;
+};
+
+/// A sink a user can implement: Invoke() per record, or InvokeBatch() to take whole batches.
+template <typename T>
+class SinkFunction {
+ public:
+  using InputType = T;
+  virtual ~SinkFunction() = default;
+  virtual void Open(RuntimeContext& /*ctx*/) {}
+  virtual void Invoke(const T& value, const SinkContext& ctx) = 0;
+  virtual void InvokeBatch(std::span<const Record<T>> records, SinkContext& ctx) {
+    for (const auto& r : records) {
+      ctx.set_timestamp(r.timestamp);
+      Invoke(r.value, ctx);
+    }
+  }
+  /// The input ended normally: make the output final (commit files, flush buffers).
+  virtual void Finish() {}
+  /// Release resources; runs after Finish() and also when the job fails.
+  virtual void Close() {}
+};
+
+}  // namespace sluice

@@ -1,0 +1,109 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "sluice/core/key_groups.h"
+#include "sluice/core/time.h"
+#include "sluice/state/heap_keyed_state_backend.h"
+#include "sluice/timer/timer_service.h"
+
+namespace sluice {
+
+/// Who a running operator instance is.
+struct TaskInfo {
+  std::string job_name;
+  std::string operator_name;
+  int subtask_index = 0;
+  int parallelism = 1;
+  int max_parallelism = kDefaultMaxParallelism;
+  int attempt = 0;
+};
+
+/// A counter owned by one operator instance. Written on the task thread; read by the
+/// runtime after the task ended (live export comes with the metrics work).
+class Counter {
+ public:
+  void Inc(int64_t n = 1) { value_ += n; }
+  int64_t value() const { return value_; }
+
+ private:
+  int64_t value_ = 0;
+};
+
+/// The metrics of one operator instance. A placeholder for the Prometheus export: counters
+/// by name, kept for the lifetime of the task.
+class MetricGroup {
+ public:
+  Counter& GetCounter(const std::string& name) { return counters_[name]; }
+  const std::map<std::string, Counter>& counters() const { return counters_; }
+
+ private:
+  std::map<std::string, Counter> counters_;
+};
+
+/// What a function sees of the task running it. Valid from Open() to Close(), task thread.
+class RuntimeContext {
+ public:
+  RuntimeContext(TaskInfo info, ProcessingTimeService* processing_time, MetricGroup* metrics)
+      : info_(std::move(info)), processing_time_(processing_time), metrics_(metrics) {}
+  virtual ~RuntimeContext() = default;
+
+  const std::string& JobName() const { return info_.job_name; }
+  const std::string& OperatorName() const { return info_.operator_name; }
+  int SubtaskIndex() const { return info_.subtask_index; }
+  int Parallelism() const { return info_.parallelism; }
+  int MaxParallelism() const { return info_.max_parallelism; }
+  int AttemptNumber() const { return info_.attempt; }
+  const TaskInfo& task_info() const { return info_; }
+  MetricGroup& Metrics() { return *metrics_; }
+  Timestamp CurrentProcessingTime() const { return processing_time_->CurrentProcessingTime(); }
+
+ private:
+  TaskInfo info_;
+  ProcessingTimeService* processing_time_;
+  MetricGroup* metrics_;
+};
+
+/// The runtime context of a function on a keyed stream: adds keyed state (scoped to the key
+/// of the record or timer being processed) and the timer service.
+template <typename K>
+class KeyedRuntimeContext final : public RuntimeContext {
+ public:
+  KeyedRuntimeContext(TaskInfo info, ProcessingTimeService* processing_time, MetricGroup* metrics,
+                      HeapKeyedStateBackend<K>* backend, TimerService* timers)
+      : RuntimeContext(std::move(info), processing_time, metrics),
+        backend_(backend),
+        timers_(timers) {}
+
+  template <typename V>
+  ValueState<V>& GetState(const ValueStateDescriptor<V>& d) {
+    return *backend_->GetState(d);
+  }
+  template <typename V>
+  ListState<V>& GetListState(const ListStateDescriptor<V>& d) {
+    return *backend_->GetListState(d);
+  }
+  template <typename UK, typename UV>
+  MapState<UK, UV>& GetMapState(const MapStateDescriptor<UK, UV>& d) {
+    return *backend_->GetMapState(d);
+  }
+  template <typename V>
+  ReducingState<V>& GetReducingState(const ReducingStateDescriptor<V>& d) {
+    return *backend_->GetReducingState(d);
+  }
+  template <typename In, typename Acc, typename Out>
+  AggregatingState<In, Out>& GetAggregatingState(const AggregatingStateDescriptor<In, Acc, Out>& d) {
+    return *backend_->GetAggregatingState(d);
+  }
+  TimerService& Timers() { return *timers_; }
+  const KeyGroupRange& key_group_range() const { return backend_->key_group_range(); }
+
+ private:
+  HeapKeyedStateBackend<K>* backend_;
+  TimerService* timers_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <typeindex>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "sluice/core/key_groups.h"
+#include "sluice/network/record_writer.h"
+#include "sluice/operator/stream_operator.h"
+
+namespace sluice {
+
+/// How records of one edge are distributed over the consumer's subtasks.
+enum class PartitionKind { kForward, kRebalance, kKeyGroup, kBroadcast };
+
+const char* PartitionKindName(PartitionKind kind);
+
+/// Creates the writer for one edge in one producer subtask; typed on the producer's output.
+class RecordWriterFactory {
+ public:
+  virtual ~RecordWriterFactory() = default;
+  /// Returns the writer as both its typed Output (untyped view) and its control interface.
+  virtual std::pair<ErasedOutput*, std::unique_ptr<RecordWriterBase>> Create(
+      std::vector<ChannelTarget> targets, RecordWriterOptions opts) const = 0;
+};
+
+template <typename T, typename Partitioner>
+class TypedRecordWriterFactory final : public RecordWriterFactory {
+ public:
+  explicit TypedRecordWriterFactory(Partitioner p) : partitioner_(std::move(p)) {}
+  std::pair<ErasedOutput*, std::unique_ptr<RecordWriterBase>> Create(
+      std::vector<ChannelTarget> targets, RecordWriterOptions opts) const override {
+    auto w = std::make_unique<RecordWriter<T, Partitioner>>(std::move(targets), partitioner_, opts);
+    ErasedOutput* out = w.get();
+    return {out, std::move(w)};
+  }
+
+ private:
+  Partitioner partitioner_;
+};
+
+/// Type-specific helpers for a node's output type, so the untyped runtime can wire chains.
+class OutputTypeOps {
+ public:
+  virtual ~OutputTypeOps() = default;
+  virtual std::unique_ptr<ErasedOutput> CreateFanOut(std::vector<ErasedOutput*> outputs) const = 0;
+  virtual size_t RecordSize() const = 0;
+  virtual std::type_index type() const = 0;
+};
+
+template <typename T>
+class TypedOutputTypeOps final : public OutputTypeOps {
+ public:
+  std::unique_ptr<ErasedOutput> CreateFanOut(std::vector<ErasedOutput*> outputs) const override {
+    std::vector<Output<T>*> typed;
+    for (auto* o : outputs) typed.push_back(static_cast<Output<T>*>(o));
+    return std::make_unique<FanOutOutput<T>>(std::move(typed));
+  }
+  size_t RecordSize() const override { return sizeof(Record<T>); }
+  std::type_index type() const override { return std::type_index(typeid(T)); }
+};
+
+/// An edge of the stream graph.
+struct StreamEdge {
+  int source = -1;
+  int target = -1;
+  PartitionKind partition = PartitionKind::kForward;
+  /// True if the user asked for this partitioning (an explicit Forward() must not silently
+  /// become a rebalance when parallelisms differ).
+  bool explicit_partition = false;
+  std::shared_ptr<const RecordWriterFactory> writer_factory;  // for kKeyGroup; else by kind
+};
+
+/// A node of the stream graph: one operator as the user declared it.
+struct StreamNode {
+  int id = -1;
+  std::string name;
+  std::string uid;
+  int parallelism = 0;      // 0: the job's default
+  int max_parallelism = 0;  // 0: the job's default
+  bool is_source = false;
+  bool non_parallel = false;  // a source that cannot split its input
+  bool keyed = false;         // the operator keeps keyed state: its key groups matter
+  std::shared_ptr<const OperatorFactory> factory;
+  std::shared_ptr<const OutputTypeOps> output_type;  // null for sinks
+  /// Writers for the untyped partition kinds, typed on this node's output.
+  std::shared_ptr<const RecordWriterFactory> forward_writer, rebalance_writer, broadcast_writer;
+};
+
+/// Job-wide settings.
+struct JobConfig {
+  std::string job_name = "job";
+  int default_parallelism = 1;
+  int default_max_parallelism = kDefaultMaxParallelism;
+  /// A partly filled buffer is sent after this long at the latest (latency bound).
+  absl::Duration buffer_timeout = absl::Milliseconds(5);
+  /// Target size of a buffer of records between tasks.
+  size_t buffer_bytes = 32 * 1024;
+  /// Buffers a channel holds before its producer blocks (back pressure).
+  int channel_capacity = 4;
+};
+
+/// The operators and edges as the job's code declared them. Node ids are dense and in
+/// creation order, which is a topological order (a node's inputs exist before it).
+struct StreamGraph {
+  JobConfig config;
+  std::vector<StreamNode> nodes;
+  std::vector<StreamEdge> edges;
+};
+
+}  // namespace sluice

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "sluice/core/record.h"
+#include "sluice/core/time.h"
+
+namespace sluice {
+
+/// What travels through a channel, in order: batches of records and in-band control events.
+struct ChannelEvent {
+  enum class Kind { kBatch, kWatermark, kEndOfStream };
+  Kind kind = Kind::kBatch;
+  std::unique_ptr<BatchBase> batch;
+  Timestamp watermark = kMinWatermark;
+};
+
+/// The inputs of one task: one bounded queue per input channel (one per upstream subtask),
+/// all under one mutex so the task can wait for any of them. Producers block while their
+/// channel holds `capacity` batches: that is back pressure, and it bounds memory. Control
+/// events never block (they are few and must not deadlock a draining consumer).
+///
+/// Thread-safety: Push() from any producer thread, Next() from the owning task thread only.
+class InputGate {
+ public:
+  enum class NextResult { kEvent, kTimeout, kCanceled };
+
+  InputGate(int num_channels, int capacity_batches_per_channel);
+
+  /// Appends to `channel`, blocking while it is full. Returns false if the gate was
+  /// canceled (the event is dropped: the job is going down).
+  bool Push(int channel, ChannelEvent event);
+
+  /// Takes the next event from any channel (round robin among non-empty ones), waiting
+  /// until `deadline` at most.
+  NextResult Next(absl::Time deadline, int* channel, ChannelEvent* event);
+
+  /// Wakes every waiter; all later calls return at once.
+  void Cancel();
+
+  int num_channels() const { return static_cast<int>(channels_.size()); }
+  /// The most records that were ever queued in this gate at once.
+  int64_t max_queued_records() const;
+
+ private:
+  struct Channel {
+    std::deque<ChannelEvent> events;
+    int queued_batches = 0;
+  };
+  bool HasEvent() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const int capacity_;
+  mutable absl::Mutex mu_;
+  std::vector<Channel> channels_ ABSL_GUARDED_BY(mu_);
+  int next_channel_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t queued_records_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t max_queued_records_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t queued_events_ ABSL_GUARDED_BY(mu_) = 0;
+  bool canceled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace sluice

@@ -1,0 +1,158 @@
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "sluice/core/key_groups.h"
+#include "sluice/core/record.h"
+#include "sluice/core/time.h"
+#include "sluice/function/runtime_context.h"
+#include "sluice/timer/timer_service.h"
+
+namespace sluice {
+
+/// Where an operator sends its results: the next operator of its chain, a fan-out to
+/// several, or a RecordWriter into channels to other tasks. Untyped half used by the task.
+class ErasedOutput {
+ public:
+  virtual ~ErasedOutput() = default;
+  virtual void PushErased(BatchBase& batch) = 0;
+  virtual void PushWatermark(Timestamp watermark) = 0;
+};
+
+/// Typed output. Push() may move records out of `batch`; the caller clears it afterwards.
+template <typename T>
+class Output : public ErasedOutput {
+ public:
+  virtual void Push(Batch<T>& batch) = 0;
+  void PushErased(BatchBase& batch) final { Push(static_cast<Batch<T>&>(batch)); }
+};
+
+/// A failure in user code, tagged with the operator that raised it.
+class OperatorFailure : public std::runtime_error {
+ public:
+  OperatorFailure(std::string operator_name, const std::string& message)
+      : std::runtime_error(message), operator_name_(std::move(operator_name)) {}
+  const std::string& operator_name() const { return operator_name_; }
+
+ private:
+  std::string operator_name_;
+};
+
+/// What the task hands each operator when it builds the chain.
+struct OperatorContext {
+  TaskInfo info;
+  KeyGroupRange key_group_range;
+  ProcessingTimeService* processing_time = nullptr;
+  MetricGroup* metrics = nullptr;
+};
+
+/// An operator instance in a task's chain. Lifecycle, all on the task thread:
+/// Setup -> Open -> (records, watermarks)* -> Finish (only if the input ended normally) ->
+/// Close (always). Operators of a chain are opened tail first and finished head first, so
+/// a downstream operator is ready before records reach it and finishes after them.
+class StreamOperator {
+ public:
+  virtual ~StreamOperator() = default;
+
+  void Setup(OperatorContext ctx, ErasedOutput* output) {
+    ctx_ = std::move(ctx);
+    SetOutput(output);
+  }
+  virtual void Open() {}
+  /// The input ended: emit whatever is pending.
+  virtual void Finish() {}
+  virtual void Close() {}
+
+  const std::string& name() const { return ctx_.info.operator_name; }
+  const OperatorContext& context() const { return ctx_; }
+  /// The operator's input side, for the operator before it in the chain (null for sources).
+  virtual ErasedOutput* AsInput() { return nullptr; }
+
+ protected:
+  virtual void SetOutput(ErasedOutput* output) = 0;
+
+  /// Runs user code; an exception escapes as an OperatorFailure naming this operator (the
+  /// innermost operator's name wins when failures cross a chain).
+  template <typename F>
+  void RunUserCode(F&& f) {
+    try {
+      f();
+    } catch (const OperatorFailure&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw OperatorFailure(name(), e.what());
+    } catch (...) {
+      throw OperatorFailure(name(), "unknown exception");
+    }
+  }
+
+  OperatorContext ctx_;
+};
+
+/// An operator with one typed input, which is the Output of the operator before it.
+template <typename In>
+class OneInputOperator : public StreamOperator, public Output<In> {
+ public:
+  ErasedOutput* AsInput() final { return this; }
+  void Push(Batch<In>& batch) final { ProcessBatch(batch); }
+  void PushWatermark(Timestamp watermark) final { ProcessWatermark(watermark); }
+
+  virtual void ProcessBatch(Batch<In>& batch) = 0;
+  /// Default: forward. Operators with event-time timers fire them first.
+  virtual void ProcessWatermark(Timestamp watermark) = 0;
+};
+
+/// A one-input operator that emits T through a typed output.
+template <typename In, typename Out>
+class OneInputOperatorWithOutput : public OneInputOperator<In> {
+ public:
+  void ProcessWatermark(Timestamp watermark) override { output_->PushWatermark(watermark); }
+
+ protected:
+  void SetOutput(ErasedOutput* output) override { output_ = static_cast<Output<Out>*>(output); }
+  /// Sends `out` downstream (if non-empty) and empties it for reuse.
+  void Emit(Batch<Out>& out) {
+    if (!out.empty()) {
+      output_->Push(out);
+      out.clear();
+    }
+  }
+  Output<Out>* output_ = nullptr;
+};
+
+/// A chain head that produces records itself.
+class SourceOperatorBase : public StreamOperator {
+ public:
+  enum class PollResult { kMoreAvailable, kNothingAvailable, kEndOfInput };
+  virtual PollResult PollNext() = 0;
+  /// Sends the watermark down the chain (used for the final watermark at end of input).
+  virtual void EmitWatermark(Timestamp watermark) = 0;
+};
+
+/// Builds operator instances for one node of the graph, one per subtask.
+class OperatorFactory {
+ public:
+  virtual ~OperatorFactory() = default;
+  virtual std::unique_ptr<StreamOperator> Create() const = 0;
+};
+
+template <typename F>
+class LambdaOperatorFactory final : public OperatorFactory {
+ public:
+  explicit LambdaOperatorFactory(F f) : f_(std::move(f)) {}
+  std::unique_ptr<StreamOperator> Create() const override { return f_(); }
+
+ private:
+  F f_;
+};
+
+template <typename F>
+std::shared_ptr<const OperatorFactory> MakeOperatorFactory(F f) {
+  return std::make_shared<LambdaOperatorFactory<F>>(std::move(f));
+}
+
+}  // namespace sluice

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "sluice/core/time.h"
+#include "sluice/graph/job_graph.h"
+
+namespace sluice {
+
+/// Settings of an in-process execution.
+struct MiniClusterOptions {
+  /// Processing time for every task; the wall clock if null. Tests inject their own.
+  std::shared_ptr<const Clock> clock;
+};
+
+/// What one task did, for tests and reports.
+struct TaskStats {
+  std::string name;  // "vertex name (subtask/parallelism)"
+  int64_t records_in = 0;
+  int64_t max_queued_records = 0;  // high-water mark of its input gate
+};
+
+/// The outcome of a finished job.
+struct JobResult {
+  absl::Duration duration;
+  std::vector<TaskStats> tasks;
+  /// The most records queued in any one task's inputs at once: what back pressure bounds.
+  int64_t MaxQueuedRecords() const;
+};
+
+/// Runs a job inside this process: one thread per chain subtask, in-memory channels. Blocks
+/// until the job finishes (all sources ended and all records drained) or fails. A failure
+/// in any task cancels the others; the returned status names the operator and the error.
+class MiniCluster {
+ public:
+  explicit MiniCluster(MiniClusterOptions options = {});
+  absl::StatusOr<JobResult> Execute(const JobGraph& graph);
+
+ private:
+  MiniClusterOptions options_;
+};
+
+}  // namespace sluice

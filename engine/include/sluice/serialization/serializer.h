@@ -1,0 +1,196 @@
+#pragma once
+
+#include <concepts>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "sluice/serialization/bytes.h"
+#include "sluice/serialization/struct_macro.h"
+
+namespace sluice {
+
+/// How a type crosses a process boundary or goes into a snapshot. Specialize
+/// `Serializer<T>` with
+///   static void Write(const T&, ByteWriter&);
+///   static bool Read(ByteReader&, T*);
+/// or use SLUICE_SERIALIZABLE(Type, field...) for a plain struct. Built in: arithmetic types
+/// and enums, std::string, pairs, tuples, vectors, optionals, and protobuf messages.
+template <typename T, typename Enable = void>
+struct Serializer;
+
+template <typename T>
+concept Serializable = requires(const T& value, T* out, ByteWriter& w, ByteReader& r) {
+  Serializer<T>::Write(value, w);
+  { Serializer<T>::Read(r, out) } -> std::same_as<bool>;
+};
+
+/// Fails compilation with a message that says what to do, for a record or state type that
+/// has no serializer.
+template <typename T>
+constexpr void RequireSerializable() {
+  static_assert(Serializable<T>,
+                "sluice: no serializer for this type. Records and state must be serializable: "
+                "use arithmetic types, std::string, pairs/tuples/vectors/optionals of them, a "
+                "protobuf message, a struct declared with SLUICE_SERIALIZABLE(Type, fields...), "
+                "or specialize sluice::Serializer<T>.");
+}
+
+template <typename T>
+  requires(std::is_arithmetic_v<T> || std::is_enum_v<T>)
+struct Serializer<T, void> {
+  static void Write(const T& v, ByteWriter& w) { w.WriteRaw(v); }
+  static bool Read(ByteReader& r, T* out) { return r.ReadRaw(out); }
+};
+
+template <>
+struct Serializer<std::string> {
+  static void Write(const std::string& v, ByteWriter& w) { w.WriteBytes(v); }
+  static bool Read(ByteReader& r, std::string* out) {
+    std::string_view bytes;
+    if (!r.ReadBytes(&bytes)) return false;
+    out->assign(bytes.data(), bytes.size());
+    return true;
+  }
+};
+
+template <typename A, typename B>
+  requires(Serializable<A> && Serializable<B>)
+struct Serializer<std::pair<A, B>> {
+  static void Write(const std::pair<A, B>& v, ByteWriter& w) {
+    Serializer<A>::Write(v.first, w);
+    Serializer<B>::Write(v.second, w);
+  }
+  static bool Read(ByteReader& r, std::pair<A, B>* out) {
+    return Serializer<A>::Read(r, &out->first) && Serializer<B>::Read(r, &out->second);
+  }
+};
+
+template <typename... Ts>
+  requires(Serializable<Ts> && ...)
+struct Serializer<std::tuple<Ts...>> {
+  static void Write(const std::tuple<Ts...>& v, ByteWriter& w) {
+    std::apply([&w](const auto&... e) { (Serializer<std::decay_t<decltype(e)>>::Write(e, w), ...); },
+               v);
+  }
+  static bool Read(ByteReader& r, std::tuple<Ts...>* out) {
+    return std::apply(
+        [&r](auto&... e) { return (Serializer<std::decay_t<decltype(e)>>::Read(r, &e) && ...); },
+        *out);
+  }
+};
+
+template <typename T>
+  requires Serializable<T>
+struct Serializer<std::vector<T>> {
+  static void Write(const std::vector<T>& v, ByteWriter& w) {
+    w.WriteVarint(v.size());
+    for (const auto& e : v) Serializer<T>::Write(e, w);
+  }
+  static bool Read(ByteReader& r, std::vector<T>* out) {
+    uint64_t n;
+    if (!r.ReadVarint(&n) || !r.CheckCount(n, 1)) return false;
+    out->clear();
+    out->reserve(n);
+    for (uint64_t i = 0; i < n; ++i) {
+      T e{};
+      if (!Serializer<T>::Read(r, &e)) return false;
+      out->push_back(std::move(e));
+    }
+    return true;
+  }
+};
+
+template <typename T>
+  requires Serializable<T>
+struct Serializer<std::optional<T>> {
+  static void Write(const std::optional<T>& v, ByteWriter& w) {
+    w.WriteRaw<uint8_t>(v.has_value() ? 1 : 0);
+    if (v) Serializer<T>::Write(*v, w);
+  }
+  static bool Read(ByteReader& r, std::optional<T>* out) {
+    uint8_t present;
+    if (!r.ReadRaw(&present) || present > 1) return false;
+    if (!present) {
+      out->reset();
+      return true;
+    }
+    T value{};
+    if (!Serializer<T>::Read(r, &value)) return false;
+    *out = std::move(value);
+    return true;
+  }
+};
+
+/// Structs declared with SLUICE_SERIALIZABLE: fields in declaration order.
+template <typename T>
+  requires internal::HasSluiceFields<T>
+struct Serializer<T, void> {
+  static void Write(const T& v, ByteWriter& w) {
+    std::apply([&w](const auto&... f) { (Serializer<std::decay_t<decltype(f)>>::Write(f, w), ...); },
+               SluiceFields(v));
+  }
+  static bool Read(ByteReader& r, T* out) {
+    return std::apply(
+        [&r](auto&... f) { return (Serializer<std::decay_t<decltype(f)>>::Read(r, &f) && ...); },
+        SluiceFields(*out));
+  }
+};
+
+/// Protobuf messages, recognized by their API so that this header needs no protobuf include.
+template <typename T>
+concept ProtobufMessage = requires(const T& m, T* out, std::string* s, const void* data, int n) {
+  { m.SerializeToString(s) } -> std::same_as<bool>;
+  { out->ParseFromArray(data, n) } -> std::same_as<bool>;
+  { m.GetTypeName() };
+};
+
+template <typename T>
+  requires(ProtobufMessage<T> && !internal::HasSluiceFields<T>)
+struct Serializer<T, void> {
+  static void Write(const T& v, ByteWriter& w) {
+    std::string bytes;
+    v.SerializeToString(&bytes);
+    w.WriteBytes(bytes);
+  }
+  static bool Read(ByteReader& r, T* out) {
+    std::string_view bytes;
+    if (!r.ReadBytes(&bytes)) return false;
+    return out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  }
+};
+
+/// Serializes one value into a fresh string.
+template <typename T>
+std::string SerializeToString(const T& value) {
+  RequireSerializable<T>();
+  std::string out;
+  ByteWriter w(&out);
+  Serializer<T>::Write(value, w);
+  return out;
+}
+
+/// Parses one value that fills `bytes` exactly; names the type in the error.
+template <typename T>
+absl::StatusOr<T> DeserializeFromString(std::string_view bytes, std::string_view type_name = "value") {
+  RequireSerializable<T>();
+  ByteReader r(bytes);
+  T value{};
+  if (!Serializer<T>::Read(r, &value)) {
+    return absl::DataLossError(absl::StrCat("cannot deserialize ", std::string(type_name), ": corrupt or truncated at byte ",
+                                            r.position(), " of ", bytes.size()));
+  }
+  if (!r.AtEnd()) {
+    return absl::DataLossError(absl::StrCat("cannot deserialize ", std::string(type_name), ": ",
+                                            bytes.size() - r.position(), " trailing bytes"));
+  }
+  return value;
+}
+
+}  // namespace sluice

@@ -1,0 +1,386 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <typeindex>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "sluice/core/format.h"
+#include "sluice/core/key_groups.h"
+#include "sluice/serialization/serializer.h"
+#include "sluice/state/descriptors.h"
+#include "sluice/state/state.h"
+
+namespace sluice {
+
+/// The namespace of plain keyed state. Windows (and other scoped state) use their own
+/// namespace type, so one key can hold state per window.
+struct VoidNamespace {
+  bool operator==(const VoidNamespace&) const { return true; }
+  template <typename H>
+  friend H AbslHashValue(H h, const VoidNamespace&) {
+    return h;
+  }
+};
+
+template <>
+struct Serializer<VoidNamespace> {
+  static void Write(const VoidNamespace&, ByteWriter&) {}
+  static bool Read(ByteReader&, VoidNamespace*) { return true; }
+};
+
+namespace internal {
+
+/// The key of a state entry: just K for plain keyed state, (K, N) when namespaced.
+template <typename K, typename N>
+using StateKey = std::conditional_t<std::is_same_v<N, VoidNamespace>, K, std::pair<K, N>>;
+
+template <typename K, typename N>
+StateKey<K, N> MakeStateKey(const K& key, const N& ns) {
+  if constexpr (std::is_same_v<N, VoidNamespace>) {
+    return key;
+  } else {
+    return {key, ns};
+  }
+}
+
+}  // namespace internal
+
+/// Untyped view of a state table, for size accounting and (later) snapshots.
+class StateTableBase {
+ public:
+  explicit StateTableBase(std::string name) : name_(std::move(name)) {}
+  virtual ~StateTableBase() = default;
+  const std::string& name() const { return name_; }
+  virtual size_t EntryCount() const = 0;
+
+ private:
+  std::string name_;
+};
+
+/// The entries of one state, one flat hash map per key group of the owning subtask, so a
+/// snapshot can be cut per key group and redistributed on rescale. Task thread only.
+template <typename K, typename N, typename V>
+class StateTable final : public StateTableBase {
+ public:
+  using Key = internal::StateKey<K, N>;
+  using Map = absl::flat_hash_map<Key, V>;
+
+  StateTable(std::string name, KeyGroupRange range)
+      : StateTableBase(std::move(name)), range_(range), maps_(range.size()) {}
+
+  V* Find(int key_group, const K& key, const N& ns) {
+    Map& m = MapFor(key_group);
+    auto it = m.find(internal::MakeStateKey(key, ns));
+    return it == m.end() ? nullptr : &it->second;
+  }
+  /// Returns the entry, default-constructing it if absent.
+  V& GetOrCreate(int key_group, const K& key, const N& ns) {
+    return MapFor(key_group)[internal::MakeStateKey(key, ns)];
+  }
+  void Put(int key_group, const K& key, const N& ns, V value) {
+    MapFor(key_group).insert_or_assign(internal::MakeStateKey(key, ns), std::move(value));
+  }
+  void Remove(int key_group, const K& key, const N& ns) {
+    MapFor(key_group).erase(internal::MakeStateKey(key, ns));
+  }
+
+  size_t EntryCount() const override {
+    size_t n = 0;
+    for (const auto& m : maps_) n += m.size();
+    return n;
+  }
+  const KeyGroupRange& key_group_range() const { return range_; }
+  /// The entries of one key group, for iteration (snapshots, tests).
+  const Map& KeyGroupEntries(int key_group) const { return maps_[key_group - range_.start]; }
+
+ private:
+  Map& MapFor(int key_group) { return maps_[key_group - range_.start]; }
+
+  KeyGroupRange range_;
+  std::vector<Map> maps_;
+};
+
+/// Untyped base of a keyed state backend, for the runtime.
+class KeyedStateBackendBase {
+ public:
+  virtual ~KeyedStateBackendBase() = default;
+  virtual size_t TotalEntryCount() const = 0;
+};
+
+template <typename K>
+class HeapKeyedStateBackend;
+
+namespace internal {
+
+/// Common part of every heap state handle: the table and where the current key lives.
+template <typename K, typename N, typename V>
+class HeapStateHandle {
+ public:
+  HeapStateHandle(HeapKeyedStateBackend<K>* backend, StateTable<K, N, V>* table)
+      : backend_(backend), table_(table) {}
+  void SetCurrentNamespace(N ns) { namespace_ = std::move(ns); }
+  const N& current_namespace() const { return namespace_; }
+
+ protected:
+  V* Find() const {
+    return table_->Find(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
+  }
+  V& GetOrCreate() const {
+    return table_->GetOrCreate(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
+  }
+  void Put(V v) const {
+    table_->Put(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_, std::move(v));
+  }
+  void Remove() const {
+    table_->Remove(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
+  }
+
+  HeapKeyedStateBackend<K>* backend_;
+  StateTable<K, N, V>* table_;
+  N namespace_{};
+};
+
+template <typename K, typename N, typename V>
+class HeapValueState final : public ValueState<V>, public HeapStateHandle<K, N, V> {
+ public:
+  using HeapStateHandle<K, N, V>::HeapStateHandle;
+  std::optional<V> Value() const override {
+    V* v = this->Find();
+    return v ? std::optional<V>(*v) : std::nullopt;
+  }
+  void Update(V value) override { this->Put(std::move(value)); }
+  void Clear() override { this->Remove(); }
+};
+
+template <typename K, typename N, typename V>
+class HeapListState final : public ListState<V>, public HeapStateHandle<K, N, std::vector<V>> {
+ public:
+  using HeapStateHandle<K, N, std::vector<V>>::HeapStateHandle;
+  std::vector<V> Get() const override {
+    auto* v = this->Find();
+    return v ? *v : std::vector<V>{};
+  }
+  void Add(V value) override { this->GetOrCreate().push_back(std::move(value)); }
+  void AddAll(std::vector<V> values) override {
+    if (values.empty()) return;
+    auto& list = this->GetOrCreate();
+    for (auto& v : values) list.push_back(std::move(v));
+  }
+  void Update(std::vector<V> values) override {
+    if (values.empty()) {
+      this->Remove();
+    } else {
+      this->Put(std::move(values));
+    }
+  }
+  void Clear() override { this->Remove(); }
+};
+
+template <typename K, typename N, typename UK, typename UV>
+class HeapMapState final : public MapState<UK, UV>,
+                           public HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>> {
+ public:
+  using HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>>::HeapStateHandle;
+  std::optional<UV> Get(const UK& key) const override {
+    auto* m = this->Find();
+    if (m == nullptr) return std::nullopt;
+    auto it = m->find(key);
+    return it == m->end() ? std::nullopt : std::optional<UV>(it->second);
+  }
+  void Put(UK key, UV value) override {
+    this->GetOrCreate().insert_or_assign(std::move(key), std::move(value));
+  }
+  void Remove(const UK& key) override {
+    auto* m = this->Find();
+    if (m == nullptr) return;
+    m->erase(key);
+    if (m->empty()) this->HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>>::Remove();
+  }
+  bool Contains(const UK& key) const override {
+    auto* m = this->Find();
+    return m != nullptr && m->contains(key);
+  }
+  std::vector<std::pair<UK, UV>> Entries() const override {
+    auto* m = this->Find();
+    if (m == nullptr) return {};
+    return std::vector<std::pair<UK, UV>>(m->begin(), m->end());
+  }
+  bool IsEmpty() const override {
+    auto* m = this->Find();
+    return m == nullptr || m->empty();
+  }
+  void Clear() override { this->HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>>::Remove(); }
+};
+
+template <typename K, typename N, typename V>
+class HeapReducingState final : public ReducingState<V>, public HeapStateHandle<K, N, V> {
+ public:
+  HeapReducingState(HeapKeyedStateBackend<K>* backend, StateTable<K, N, V>* table,
+                    typename ReducingStateDescriptor<V>::ReduceFn reduce)
+      : HeapStateHandle<K, N, V>(backend, table), reduce_(std::move(reduce)) {}
+  std::optional<V> Get() const override {
+    V* v = this->Find();
+    return v ? std::optional<V>(*v) : std::nullopt;
+  }
+  void Add(V value) override {
+    V* v = this->Find();
+    if (v == nullptr) {
+      this->Put(std::move(value));
+    } else {
+      *v = reduce_(*v, value);
+    }
+  }
+  void Clear() override { this->Remove(); }
+
+ private:
+  typename ReducingStateDescriptor<V>::ReduceFn reduce_;
+};
+
+template <typename K, typename N, typename In, typename Acc, typename Out>
+class HeapAggregatingState final : public AggregatingState<In, Out>,
+                                   public HeapStateHandle<K, N, Acc> {
+ public:
+  HeapAggregatingState(HeapKeyedStateBackend<K>* backend, StateTable<K, N, Acc>* table,
+                       const AggregateFunction<In, Acc, Out>* fn,
+                       std::shared_ptr<const void> keep_alive)
+      : HeapStateHandle<K, N, Acc>(backend, table), fn_(fn), keep_alive_(std::move(keep_alive)) {}
+  std::optional<Out> Get() const override {
+    Acc* acc = this->Find();
+    return acc ? std::optional<Out>(fn_->GetResult(*acc)) : std::nullopt;
+  }
+  void Add(const In& value) override {
+    Acc* acc = this->Find();
+    if (acc == nullptr) {
+      Acc fresh = fn_->CreateAccumulator();
+      fn_->Add(value, fresh);
+      this->Put(std::move(fresh));
+    } else {
+      fn_->Add(value, *acc);
+    }
+  }
+  void Clear() override { this->Remove(); }
+
+ private:
+  const AggregateFunction<In, Acc, Out>* fn_;
+  std::shared_ptr<const void> keep_alive_;
+};
+
+}  // namespace internal
+
+/// Keyed state on the heap: one StateTable per registered state, each a flat hash map per
+/// key group. Owned by one keyed operator; used only on its task's thread. The operator sets
+/// the current key before it calls user code; state handles read it from here.
+template <typename K>
+class HeapKeyedStateBackend final : public KeyedStateBackendBase {
+ public:
+  HeapKeyedStateBackend(KeyGroupRange range, int max_parallelism)
+      : range_(range), max_parallelism_(max_parallelism) {}
+
+  /// Sets the key that state accesses and timers refer to. Fails (throws, which fails the
+  /// task) if the key belongs to another subtask: a key selector that is not deterministic.
+  void SetCurrentKey(K key, int key_group) {
+    if (!range_.Contains(key_group)) [[unlikely]] {
+      throw std::runtime_error(absl::StrCat(
+          "key '", ToString(key), "' is in key group ", key_group,
+          " which this subtask does not own (its range is ", range_.start, "-", range_.end,
+          "): the key selector must return the same key for the same record every time"));
+    }
+    current_key_ = std::move(key);
+    current_key_group_ = key_group;
+  }
+  void SetCurrentKey(K key) {
+    int kg = KeyGroupFor(key, max_parallelism_);
+    SetCurrentKey(std::move(key), kg);
+  }
+  const K& CurrentKey() const { return current_key_; }
+  int CurrentKeyGroup() const { return current_key_group_; }
+  const KeyGroupRange& key_group_range() const { return range_; }
+  int max_parallelism() const { return max_parallelism_; }
+
+  /// Returns the table for `name`, creating it on first use; a second registration of the
+  /// same name with other types is a user error and throws.
+  template <typename N, typename V>
+  StateTable<K, N, V>* GetOrCreateTable(const std::string& name) {
+    auto it = tables_.find(name);
+    if (it == tables_.end()) {
+      auto table = std::make_unique<StateTable<K, N, V>>(name, range_);
+      auto* raw = table.get();
+      tables_.emplace(name, Entry{std::type_index(typeid(StateTable<K, N, V>)), std::move(table)});
+      return raw;
+    }
+    if (it->second.type != std::type_index(typeid(StateTable<K, N, V>))) {
+      throw std::logic_error(absl::StrCat("state '", name,
+                                          "' was registered twice with different types"));
+    }
+    return static_cast<StateTable<K, N, V>*>(it->second.table.get());
+  }
+
+  /// Returns the handle for a descriptor, creating state and handle on first use. The
+  /// handle is owned by the backend; N is the namespace type (VoidNamespace for plain state).
+  template <typename N = VoidNamespace, typename V>
+  ValueState<V>* GetState(const ValueStateDescriptor<V>& d) {
+    return MakeHandle<internal::HeapValueState<K, N, V>>(d.name(), GetOrCreateTable<N, V>(d.name()));
+  }
+  template <typename N = VoidNamespace, typename V>
+  ListState<V>* GetListState(const ListStateDescriptor<V>& d) {
+    return MakeHandle<internal::HeapListState<K, N, V>>(
+        d.name(), GetOrCreateTable<N, std::vector<V>>(d.name()));
+  }
+  template <typename N = VoidNamespace, typename UK, typename UV>
+  MapState<UK, UV>* GetMapState(const MapStateDescriptor<UK, UV>& d) {
+    return MakeHandle<internal::HeapMapState<K, N, UK, UV>>(
+        d.name(), GetOrCreateTable<N, absl::flat_hash_map<UK, UV>>(d.name()));
+  }
+  template <typename N = VoidNamespace, typename V>
+  ReducingState<V>* GetReducingState(const ReducingStateDescriptor<V>& d) {
+    return MakeHandle<internal::HeapReducingState<K, N, V>>(
+        d.name(), GetOrCreateTable<N, V>(d.name()), d.reduce());
+  }
+  template <typename N = VoidNamespace, typename In, typename Acc, typename Out>
+  AggregatingState<In, Out>* GetAggregatingState(const AggregatingStateDescriptor<In, Acc, Out>& d) {
+    auto fn = std::make_shared<AggregatingStateDescriptor<In, Acc, Out>>(d);
+    return MakeHandle<internal::HeapAggregatingState<K, N, In, Acc, Out>>(
+        d.name(), GetOrCreateTable<N, Acc>(d.name()), &fn->function(), fn);
+  }
+
+  size_t TotalEntryCount() const override {
+    size_t n = 0;
+    for (const auto& [name, e] : tables_) n += e.table->EntryCount();
+    return n;
+  }
+
+ private:
+  struct Entry {
+    std::type_index type;
+    std::unique_ptr<StateTableBase> table;
+  };
+
+  template <typename Handle, typename Table, typename... Extra>
+  Handle* MakeHandle(const std::string& name, Table* table, Extra&&... extra) {
+    // One handle per (state, handle type): asking twice returns the same handle.
+    auto key = std::make_pair(name, std::type_index(typeid(Handle)));
+    auto it = handles_.find(key);
+    if (it != handles_.end()) return static_cast<Handle*>(it->second.get());
+    auto handle = std::make_shared<Handle>(this, table, std::forward<Extra>(extra)...);
+    Handle* raw = handle.get();
+    handles_.emplace(key, std::move(handle));
+    return raw;
+  }
+
+  KeyGroupRange range_;
+  int max_parallelism_;
+  K current_key_{};
+  int current_key_group_ = -1;
+  std::map<std::string, Entry> tables_;
+  std::map<std::pair<std::string, std::type_index>, std::shared_ptr<void>> handles_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,162 @@
+#pragma once
+
+#include <algorithm>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "sluice/core/key_groups.h"
+#include "sluice/core/time.h"
+#include "sluice/timer/timer_service.h"
+
+namespace sluice {
+
+/// A timer: when, for which key, in which namespace.
+template <typename K, typename N>
+struct Timer {
+  Timestamp timestamp;
+  K key;
+  N ns;
+  bool operator==(const Timer&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const Timer& t) {
+    return H::combine(std::move(h), t.timestamp, t.key, t.ns);
+  }
+};
+
+/// A min-heap of timers with de-duplication. Deletion is lazy: a deleted timer stays in the
+/// heap until it reaches the top and is skipped there, which keeps both operations O(log n).
+template <typename K, typename N>
+class TimerQueue {
+ public:
+  /// Returns true if the timer was new.
+  bool Add(Timer<K, N> t) {
+    if (!live_.insert(t).second) return false;
+    heap_.push_back(std::move(t));
+    std::push_heap(heap_.begin(), heap_.end(), Later);
+    return true;
+  }
+  void Delete(const Timer<K, N>& t) { live_.erase(t); }
+  bool empty() const { return live_.empty(); }
+  size_t size() const { return live_.size(); }
+
+  /// The earliest live timer's time, or kMaxWatermark if none.
+  Timestamp PeekTime() {
+    DropDeleted();
+    return heap_.empty() ? kMaxWatermark : heap_.front().timestamp;
+  }
+  /// Removes and returns the earliest live timer if its time is <= `time`.
+  bool PopUntil(Timestamp time, Timer<K, N>* out) {
+    DropDeleted();
+    if (heap_.empty() || heap_.front().timestamp > time) return false;
+    std::pop_heap(heap_.begin(), heap_.end(), Later);
+    *out = std::move(heap_.back());
+    heap_.pop_back();
+    live_.erase(*out);
+    return true;
+  }
+
+ private:
+  static bool Later(const Timer<K, N>& a, const Timer<K, N>& b) { return a.timestamp > b.timestamp; }
+  void DropDeleted() {
+    while (!heap_.empty() && !live_.contains(heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), Later);
+      heap_.pop_back();
+    }
+  }
+
+  std::vector<Timer<K, N>> heap_;
+  absl::flat_hash_set<Timer<K, N>> live_;
+};
+
+/// The timers of one keyed operator. The operator supplies the current key (and namespace)
+/// through `key_context` and receives due timers through its `Triggerable`. Task thread only.
+template <typename K, typename N>
+class InternalTimerService final : public TimerService, private ProcessingTimeService::Target {
+ public:
+  /// Called for each due timer with the key already set as the current key.
+  class Triggerable {
+   public:
+    virtual ~Triggerable() = default;
+    virtual void OnEventTime(const Timer<K, N>& timer) = 0;
+    virtual void OnProcessingTime(const Timer<K, N>& timer) = 0;
+  };
+  /// Where the current key and namespace come from, and how to make a timer's key current.
+  struct KeyContext {
+    std::function<const K&()> current_key;
+    std::function<void(const K&)> set_current_key;
+  };
+
+  InternalTimerService(ProcessingTimeService* processing_time, KeyContext key_context,
+                       Triggerable* triggerable)
+      : processing_time_(processing_time),
+        key_context_(std::move(key_context)),
+        triggerable_(triggerable) {}
+
+  void SetCurrentNamespace(N ns) { current_namespace_ = std::move(ns); }
+
+  Timestamp CurrentProcessingTime() const override {
+    return processing_time_->CurrentProcessingTime();
+  }
+  Timestamp CurrentWatermark() const override { return watermark_; }
+
+  void RegisterEventTimeTimer(Timestamp time) override {
+    event_timers_.Add({time, key_context_.current_key(), current_namespace_});
+  }
+  void RegisterProcessingTimeTimer(Timestamp time) override {
+    if (processing_timers_.Add({time, key_context_.current_key(), current_namespace_}) &&
+        time < next_processing_wakeup_) {
+      next_processing_wakeup_ = time;
+      processing_time_->ScheduleAt(time, this);
+    }
+  }
+  void DeleteEventTimeTimer(Timestamp time) override {
+    event_timers_.Delete({time, key_context_.current_key(), current_namespace_});
+  }
+  void DeleteProcessingTimeTimer(Timestamp time) override {
+    processing_timers_.Delete({time, key_context_.current_key(), current_namespace_});
+  }
+
+  /// Fires every event-time timer up to `watermark`, in time order, then records it.
+  /// Timers that fire register further timers that are already due: those fire too.
+  void AdvanceWatermark(Timestamp watermark) {
+    watermark_ = watermark;
+    Timer<K, N> t;
+    while (event_timers_.PopUntil(watermark, &t)) {
+      key_context_.set_current_key(t.key);
+      current_namespace_ = t.ns;
+      triggerable_->OnEventTime(t);
+    }
+  }
+
+  size_t NumEventTimeTimers() const { return event_timers_.size(); }
+  size_t NumProcessingTimeTimers() const { return processing_timers_.size(); }
+
+ private:
+  void OnProcessingTime(Timestamp now) override {
+    next_processing_wakeup_ = kMaxWatermark;
+    Timer<K, N> t;
+    while (processing_timers_.PopUntil(now, &t)) {
+      key_context_.set_current_key(t.key);
+      current_namespace_ = t.ns;
+      triggerable_->OnProcessingTime(t);
+    }
+    Timestamp next = processing_timers_.PeekTime();
+    if (next != kMaxWatermark && next < next_processing_wakeup_) {
+      next_processing_wakeup_ = next;
+      processing_time_->ScheduleAt(next, this);
+    }
+  }
+
+  ProcessingTimeService* processing_time_;
+  KeyContext key_context_;
+  Triggerable* triggerable_;
+  N current_namespace_{};
+  Timestamp watermark_ = kMinWatermark;
+  Timestamp next_processing_wakeup_ = kMaxWatermark;
+  TimerQueue<K, N> event_timers_;
+  TimerQueue<K, N> processing_timers_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,142 @@
+#include "sluice/runtime/mini_cluster.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "glog/logging.h"
+#include "runtime/task.h"
+
+namespace sluice {
+
+int64_t JobResult::MaxQueuedRecords() const {
+  int64_t m = 0;
+  for (const auto& t : tasks) m = std::max(m, t.max_queued_records);
+  return m;
+}
+
+MiniCluster::MiniCluster(MiniClusterOptions options) : options_(std::move(options)) {
+  if (!options_.clock) options_.clock = std::make_shared<SystemClock>();
+}
+
+namespace {
+
+/// Where each producer subtask of a job edge writes in each consumer's gate.
+struct Wiring {
+  // gates[vertex][subtask]
+  std::vector<std::vector<std::unique_ptr<InputGate>>> gates;
+  // outputs[vertex][subtask]
+  std::vector<std::vector<std::vector<internal::TaskOutputEdge>>> outputs;
+};
+
+Wiring WireChannels(const JobGraph& g) {
+  Wiring w;
+  const size_t nv = g.vertices.size();
+  w.outputs.resize(nv);
+  for (size_t v = 0; v < nv; ++v) w.outputs[v].resize(g.vertices[v].parallelism);
+
+  // Channel layout of each consumer gate: per incoming job edge, one channel per producer
+  // subtask (all-to-all), or one channel for a pointwise forward edge.
+  std::vector<int> channels_per_gate(nv, 0);
+  std::vector<int> first_channel(g.edges.size(), 0);
+  for (size_t i = 0; i < g.edges.size(); ++i) {
+    const JobEdge& e = g.edges[i];
+    const bool pointwise = g.stream.edges[e.stream_edge].partition == PartitionKind::kForward;
+    first_channel[i] = channels_per_gate[e.target_vertex];
+    channels_per_gate[e.target_vertex] += pointwise ? 1 : g.vertices[e.source_vertex].parallelism;
+  }
+  w.gates.resize(nv);
+  for (size_t v = 0; v < nv; ++v) {
+    if (channels_per_gate[v] == 0) continue;
+    for (int s = 0; s < g.vertices[v].parallelism; ++s) {
+      w.gates[v].push_back(
+          std::make_unique<InputGate>(channels_per_gate[v], g.stream.config.channel_capacity));
+    }
+  }
+  for (size_t i = 0; i < g.edges.size(); ++i) {
+    const JobEdge& e = g.edges[i];
+    const bool pointwise = g.stream.edges[e.stream_edge].partition == PartitionKind::kForward;
+    const int producers = g.vertices[e.source_vertex].parallelism;
+    const int consumers = g.vertices[e.target_vertex].parallelism;
+    for (int p = 0; p < producers; ++p) {
+      internal::TaskOutputEdge out;
+      out.stream_edge = e.stream_edge;
+      if (pointwise) {
+        out.targets.push_back({w.gates[e.target_vertex][p].get(), first_channel[i]});
+      } else {
+        for (int c = 0; c < consumers; ++c) {
+          out.targets.push_back({w.gates[e.target_vertex][c].get(), first_channel[i] + p});
+        }
+      }
+      w.outputs[e.source_vertex][p].push_back(std::move(out));
+    }
+  }
+  return w;
+}
+
+}  // namespace
+
+absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
+  const absl::Time start = absl::Now();
+  Wiring wiring = WireChannels(graph);
+
+  std::vector<std::unique_ptr<internal::Task>> tasks;
+  std::vector<InputGate*> task_gates;
+  for (size_t v = 0; v < graph.vertices.size(); ++v) {
+    for (int s = 0; s < graph.vertices[v].parallelism; ++s) {
+      InputGate* gate = wiring.gates[v].empty() ? nullptr : wiring.gates[v][s].get();
+      tasks.push_back(std::make_unique<internal::Task>(&graph, static_cast<int>(v), s, gate,
+                                                       std::move(wiring.outputs[v][s]),
+                                                       options_.clock));
+      task_gates.push_back(gate);
+    }
+  }
+
+  absl::Mutex mu;
+  absl::Status first_failure;  // guarded by mu
+  auto cancel_all = [&tasks, &wiring]() {
+    for (auto& t : tasks) t->Cancel();
+    for (auto& per_vertex : wiring.gates) {
+      for (auto& g : per_vertex) g->Cancel();
+    }
+  };
+
+  std::vector<std::thread> threads;
+  threads.reserve(tasks.size());
+  for (auto& task : tasks) {
+    threads.emplace_back([&, t = task.get()]() {
+      absl::Status s = t->Run();
+      if (s.ok() || absl::IsCancelled(s)) return;
+      bool first = false;
+      {
+        absl::MutexLock lock(&mu);
+        if (first_failure.ok()) {
+          first_failure = s;
+          first = true;
+        }
+      }
+      if (first) {
+        LOG(ERROR) << "job '" << graph.stream.config.job_name << "' failed: " << s.message();
+        cancel_all();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+
+  {
+    absl::MutexLock lock(&mu);
+    if (!first_failure.ok()) return first_failure;
+  }
+  JobResult result;
+  result.duration = absl::Now() - start;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    TaskStats stats;
+    stats.name = tasks[i]->name();
+    stats.records_in = tasks[i]->records_in();
+    stats.max_queued_records = task_gates[i] ? task_gates[i]->max_queued_records() : 0;
+    result.tasks.push_back(std::move(stats));
+  }
+  return result;
+}
+
+}  // namespace sluice

@@ -1,0 +1,227 @@
+#include "runtime/task.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+namespace sluice::internal {
+
+Task::Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
+           std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock)
+    : graph_(graph),
+      vertex_(graph->vertices[vertex]),
+      subtask_(subtask),
+      gate_(gate),
+      output_edges_(std::move(outputs)),
+      clock_(std::move(clock)),
+      name_(absl::StrCat(vertex_.name, " (", subtask + 1, "/", vertex_.parallelism, ")")),
+      buffer_timeout_(graph->stream.config.buffer_timeout) {}
+
+Task::~Task() = default;
+
+void Task::Cancel() {
+  canceled_.store(true, std::memory_order_relaxed);
+  if (gate_ != nullptr) gate_->Cancel();
+}
+
+void Task::ScheduleAt(Timestamp time, Target* target) { timers_.push(Scheduled{time, target}); }
+
+void Task::BuildChain() {
+  const StreamGraph& sg = graph_->stream;
+  // Operators first, so each can be wired to the inputs of its chained successors.
+  std::vector<int> index_of_node(sg.nodes.size(), -1);
+  for (int id : vertex_.nodes) {
+    const StreamNode& node = sg.nodes[id];
+    index_of_node[id] = static_cast<int>(operators_.size());
+    operators_.push_back(node.factory->Create());
+    metrics_.push_back(std::make_unique<MetricGroup>());
+  }
+  RecordWriterOptions writer_opts;
+  writer_opts.subtask_index = subtask_;
+  for (size_t i = 0; i < vertex_.nodes.size(); ++i) {
+    const int id = vertex_.nodes[i];
+    const StreamNode& node = sg.nodes[id];
+    std::vector<ErasedOutput*> outputs;
+    for (const auto& e : sg.edges) {
+      if (e.source != id) continue;
+      int target_index = index_of_node[e.target];
+      bool chained = target_index >= 0 && graph_->vertex_of_node[e.target] == vertex_.id &&
+                     e.partition == PartitionKind::kForward;
+      if (chained) outputs.push_back(operators_[target_index]->AsInput());
+    }
+    for (const auto& out : output_edges_) {
+      const StreamEdge& e = sg.edges[out.stream_edge];
+      if (e.source != id) continue;
+      std::shared_ptr<const RecordWriterFactory> factory;
+      switch (e.partition) {
+        case PartitionKind::kForward: factory = node.forward_writer; break;
+        case PartitionKind::kRebalance: factory = node.rebalance_writer; break;
+        case PartitionKind::kBroadcast: factory = node.broadcast_writer; break;
+        case PartitionKind::kKeyGroup: factory = e.writer_factory; break;
+      }
+      writer_opts.buffer_records = std::clamp<size_t>(
+          sg.config.buffer_bytes / std::max<size_t>(1, node.output_type->RecordSize()), 16, 4096);
+      writer_opts.target_max_parallelism = sg.nodes[e.target].max_parallelism;
+      auto [output, writer] = factory->Create(out.targets, writer_opts);
+      outputs.push_back(output);
+      writers_.push_back(std::move(writer));
+    }
+    ErasedOutput* output = nullptr;
+    if (outputs.size() == 1) {
+      output = outputs[0];
+    } else if (outputs.size() > 1) {
+      fan_outs_.push_back(node.output_type->CreateFanOut(outputs));
+      output = fan_outs_.back().get();
+    }
+    OperatorContext ctx;
+    ctx.info.job_name = sg.config.job_name;
+    ctx.info.operator_name = node.name;
+    ctx.info.subtask_index = subtask_;
+    ctx.info.parallelism = node.parallelism;
+    ctx.info.max_parallelism = node.max_parallelism;
+    ctx.key_group_range = KeyGroupRangeForOperator(subtask_, node.parallelism, node.max_parallelism);
+    ctx.processing_time = this;
+    ctx.metrics = metrics_[i].get();
+    operators_[i]->Setup(std::move(ctx), output);
+  }
+  if (sg.nodes[vertex_.nodes[0]].is_source) {
+    source_ = static_cast<SourceOperatorBase*>(operators_[0].get());
+  } else {
+    head_input_ = operators_[0]->AsInput();
+  }
+}
+
+absl::Status Task::Run() {
+  absl::Status status;
+  try {
+    BuildChain();
+    // Tail first: an operator is open before anything can reach it.
+    for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->Open();
+    opened_ = true;
+    next_flush_ = absl::Now() + buffer_timeout_;
+    if (source_ != nullptr) {
+      RunSourceLoop();
+    } else {
+      RunInputLoop();
+    }
+    if (!canceled_.load(std::memory_order_relaxed)) {
+      FinishChain();
+      for (auto& w : writers_) w->EndOfStream();
+    }
+  } catch (const TaskCanceled&) {
+    status = absl::CancelledError(absl::StrCat(name_, " canceled"));
+  } catch (const OperatorFailure& e) {
+    status = absl::AbortedError(
+        absl::StrCat("operator '", e.operator_name(), "' (subtask ", subtask_ + 1, "/",
+                     vertex_.parallelism, ") failed: ", e.what()));
+  } catch (const std::exception& e) {
+    status = absl::InternalError(absl::StrCat("task ", name_, " failed: ", e.what()));
+  }
+  if (status.ok() && canceled_.load(std::memory_order_relaxed)) {
+    status = absl::CancelledError(absl::StrCat(name_, " canceled"));
+  }
+  CloseChain();
+  return status;
+}
+
+void Task::RunSourceLoop() {
+  while (!canceled_.load(std::memory_order_relaxed)) {
+    SourceOperatorBase::PollResult r = source_->PollNext();
+    DoHousekeeping();
+    if (r == SourceOperatorBase::PollResult::kEndOfInput) {
+      // End of a bounded input: the final watermark makes every event-time timer fire.
+      source_->EmitWatermark(kMaxWatermark);
+      return;
+    }
+  }
+}
+
+void Task::RunInputLoop() {
+  const int n = gate_->num_channels();
+  channel_watermarks_.assign(n, kMinWatermark);
+  channel_ended_.assign(n, false);
+  while (ended_channels_ < n) {
+    int channel = 0;
+    ChannelEvent event;
+    switch (gate_->Next(NextHousekeepingDeadline(), &channel, &event)) {
+      case InputGate::NextResult::kCanceled: throw TaskCanceled();
+      case InputGate::NextResult::kTimeout: break;
+      case InputGate::NextResult::kEvent:
+        switch (event.kind) {
+          case ChannelEvent::Kind::kBatch:
+            records_in_ += static_cast<int64_t>(event.batch->size());
+            head_input_->PushErased(*event.batch);
+            break;
+          case ChannelEvent::Kind::kWatermark: OnWatermark(channel, event.watermark); break;
+          case ChannelEvent::Kind::kEndOfStream: OnEndOfStream(channel); break;
+        }
+        break;
+    }
+    DoHousekeeping();
+  }
+}
+
+void Task::OnWatermark(int channel, Timestamp watermark) {
+  if (watermark <= channel_watermarks_[channel]) return;
+  channel_watermarks_[channel] = watermark;
+  // The task's watermark is the minimum over its live input channels.
+  Timestamp min = kMaxWatermark;
+  for (size_t c = 0; c < channel_watermarks_.size(); ++c) {
+    if (!channel_ended_[c]) min = std::min(min, channel_watermarks_[c]);
+  }
+  if (min > current_watermark_) {
+    current_watermark_ = min;
+    head_input_->PushWatermark(min);
+  }
+}
+
+void Task::OnEndOfStream(int channel) {
+  if (channel_ended_[channel]) return;
+  channel_ended_[channel] = true;
+  ended_channels_++;
+}
+
+absl::Time Task::NextHousekeepingDeadline() const {
+  absl::Time deadline = next_flush_;
+  if (!timers_.empty()) {
+    Timestamp wait_ms = timers_.top().time - clock_->NowMillis();
+    deadline = std::min(deadline, absl::Now() + absl::Milliseconds(std::max<Timestamp>(0, wait_ms)));
+  }
+  return deadline;
+}
+
+void Task::DoHousekeeping() {
+  if (!timers_.empty()) {
+    const Timestamp now = clock_->NowMillis();
+    while (!timers_.empty() && timers_.top().time <= now) {
+      Target* target = timers_.top().target;
+      timers_.pop();
+      target->OnProcessingTime(now);
+    }
+  }
+  absl::Time now = absl::Now();
+  if (now >= next_flush_) {
+    for (auto& w : writers_) w->FlushAll();
+    next_flush_ = now + buffer_timeout_;
+  }
+}
+
+void Task::FinishChain() {
+  for (auto& op : operators_) op->Finish();
+}
+
+void Task::CloseChain() noexcept {
+  // Also after a failed Open(): operators must tolerate Close() without a successful Open().
+  for (auto& op : operators_) {
+    try {
+      op->Close();
+    } catch (const std::exception& e) {
+      LOG(WARNING) << "closing operator '" << op->name() << "' in " << name_ << ": " << e.what();
+    } catch (...) {
+      LOG(WARNING) << "closing operator '" << op->name() << "' in " << name_ << " threw";
+    }
+  }
+}
+
+}  // namespace sluice::internal

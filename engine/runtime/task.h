@@ -1,0 +1,92 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <queue>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "sluice/graph/job_graph.h"
+#include "sluice/network/input_gate.h"
+#include "sluice/network/record_writer.h"
+#include "sluice/operator/stream_operator.h"
+
+namespace sluice::internal {
+
+/// The writers' channels for one outgoing job edge of one subtask.
+struct TaskOutputEdge {
+  int stream_edge = -1;
+  std::vector<ChannelTarget> targets;
+};
+
+/// One subtask of one job vertex: its chain of operators, its input gate (none for a
+/// source chain) and its writers. Runs entirely on its own thread (Run()); operators,
+/// timers and flushes all happen there, so they need no locks. Cancel() may be called from
+/// any thread.
+class Task final : public ProcessingTimeService {
+ public:
+  Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
+       std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock);
+  ~Task() override;
+
+  /// Runs the task to its end. Returns the failure, naming the operator, if it failed.
+  absl::Status Run();
+  void Cancel();
+
+  const std::string& name() const { return name_; }
+  int64_t records_in() const { return records_in_; }
+
+  // ProcessingTimeService
+  Timestamp CurrentProcessingTime() const override { return clock_->NowMillis(); }
+  void ScheduleAt(Timestamp time, Target* target) override;
+
+ private:
+  struct Scheduled {
+    Timestamp time;
+    Target* target;
+    bool operator>(const Scheduled& o) const { return time > o.time; }
+  };
+
+  void BuildChain();
+  void RunSourceLoop();
+  void RunInputLoop();
+  void OnWatermark(int channel, Timestamp watermark);
+  void OnEndOfStream(int channel);
+  /// Fires due processing-time callbacks and flushes buffers whose timeout passed.
+  void DoHousekeeping();
+  absl::Time NextHousekeepingDeadline() const;
+  void FinishChain();
+  void CloseChain() noexcept;
+
+  const JobGraph* graph_;
+  const JobVertex& vertex_;
+  const int subtask_;
+  InputGate* gate_;
+  std::vector<TaskOutputEdge> output_edges_;
+  std::shared_ptr<const Clock> clock_;
+  std::string name_;
+  std::atomic<bool> canceled_{false};
+
+  std::vector<std::unique_ptr<StreamOperator>> operators_;  // chain order (head first)
+  std::vector<std::unique_ptr<ErasedOutput>> fan_outs_;
+  std::vector<std::unique_ptr<RecordWriterBase>> writers_;
+  std::vector<std::unique_ptr<MetricGroup>> metrics_;
+  ErasedOutput* head_input_ = nullptr;
+  SourceOperatorBase* source_ = nullptr;
+  bool opened_ = false;
+
+  std::vector<Timestamp> channel_watermarks_;
+  std::vector<bool> channel_ended_;
+  int ended_channels_ = 0;
+  Timestamp current_watermark_ = kMinWatermark;
+
+  std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> timers_;
+  absl::Duration buffer_timeout_;
+  absl::Time next_flush_;
+  int64_t records_in_ = 0;
+};
+
+}  // namespace sluice::internal

@@ -1,0 +1,141 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "sluice/function/functions.h"
+#include "sluice/operator/stream_operator.h"
+#include "sluice/state/heap_keyed_state_backend.h"
+#include "sluice/timer/internal_timer_service.h"
+
+namespace sluice::internal {
+
+/// Runs a KeyedProcessFunction: sets the current key per record, owns the keyed state of
+/// its key groups and the timers, and fires event-time timers before it forwards a
+/// watermark (so their output precedes the watermark downstream).
+template <typename K, typename In, typename Out, typename F, typename KeySelector>
+class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
+                                   public InternalTimerService<K, VoidNamespace>::Triggerable {
+ public:
+  KeyedProcessOperator(F fn, KeySelector selector)
+      : fn_(std::move(fn)), selector_(std::move(selector)) {}
+
+  void Open() override {
+    const auto& ctx = this->ctx_;
+    backend_ = std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_group_range,
+                                                          ctx.info.max_parallelism);
+    typename InternalTimerService<K, VoidNamespace>::KeyContext key_ctx{
+        [this]() -> const K& { return backend_->CurrentKey(); },
+        [this](const K& key) { backend_->SetCurrentKey(key); }};
+    timers_ = std::make_unique<InternalTimerService<K, VoidNamespace>>(ctx.processing_time,
+                                                                      std::move(key_ctx), this);
+    runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_.get(), timers_.get());
+    this->RunUserCode([&] { fn_.Open(*runtime_); });
+  }
+
+  void ProcessBatch(Batch<In>& batch) override {
+    Collector<Out> collector(&out_, kNoTimestamp);
+    typename KeyedProcessFunction<K, In, Out>::Context ctx;
+    this->RunUserCode([&] {
+      for (const auto& r : batch) {
+        backend_->SetCurrentKey(K(selector_(r.value)));
+        ctx.Bind(&backend_->CurrentKey(), timers_.get());
+        ctx.set_timestamp(r.timestamp);
+        collector.set_timestamp(r.timestamp);
+        fn_.ProcessElement(r.value, ctx, collector);
+      }
+    });
+    this->Emit(out_);
+  }
+
+  void ProcessWatermark(Timestamp watermark) override {
+    timers_->AdvanceWatermark(watermark);
+    this->Emit(out_);
+    this->output_->PushWatermark(watermark);
+  }
+
+  void Close() override {
+    if (runtime_) this->RunUserCode([&] { fn_.Close(); });
+  }
+
+  const HeapKeyedStateBackend<K>* backend() const { return backend_.get(); }
+
+ private:
+  void FireTimer(const Timer<K, VoidNamespace>& t, TimeDomain domain) {
+    typename KeyedProcessFunction<K, In, Out>::OnTimerContext ctx;
+    ctx.Bind(&backend_->CurrentKey(), timers_.get());
+    ctx.set_timestamp(t.timestamp);
+    ctx.set_domain(domain);
+    Collector<Out> collector(&out_, t.timestamp);
+    this->RunUserCode([&] { fn_.OnTimer(t.timestamp, ctx, collector); });
+  }
+  void OnEventTime(const Timer<K, VoidNamespace>& t) override {
+    FireTimer(t, TimeDomain::kEventTime);
+    if (out_.size() >= 1024) this->Emit(out_);
+  }
+  void OnProcessingTime(const Timer<K, VoidNamespace>& t) override {
+    FireTimer(t, TimeDomain::kProcessingTime);
+    this->Emit(out_);
+  }
+
+  F fn_;
+  KeySelector selector_;
+  std::unique_ptr<HeapKeyedStateBackend<K>> backend_;
+  std::unique_ptr<InternalTimerService<K, VoidNamespace>> timers_;
+  std::optional<KeyedRuntimeContext<K>> runtime_;
+  Batch<Out> out_;
+};
+
+/// Keyed rolling reduce: keeps one value per key in keyed state and emits the updated value
+/// for every input, as Flink's KeyedStream.reduce. Reads its state table directly: one hash
+/// for the key group and one map lookup per record.
+template <typename K, typename T, typename F, typename KeySelector>
+class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
+ public:
+  KeyedReduceOperator(F fn, KeySelector selector)
+      : fn_(std::move(fn)), selector_(std::move(selector)) {}
+
+  void Open() override {
+    backend_ = std::make_unique<HeapKeyedStateBackend<K>>(this->ctx_.key_group_range,
+                                                          this->ctx_.info.max_parallelism);
+    table_ = backend_->template GetOrCreateTable<VoidNamespace, T>("reduce");
+    range_ = this->ctx_.key_group_range;
+    max_parallelism_ = this->ctx_.info.max_parallelism;
+  }
+
+  void ProcessBatch(Batch<T>& batch) override {
+    this->RunUserCode([&] {
+      for (auto& r : batch) {
+        decltype(auto) key = selector_(r.value);
+        const int kg = KeyGroupFor(key, max_parallelism_);
+        if (!range_.Contains(kg)) [[unlikely]] {
+          backend_->SetCurrentKey(K(key), kg);  // throws the descriptive error
+        }
+        T* current = table_->Find(kg, key, VoidNamespace{});
+        if (current == nullptr) {
+          out_.Add(r.value, r.timestamp);
+          K owned_key(key);  // before the value (which the key may point into) is moved
+          table_->Put(kg, owned_key, VoidNamespace{}, std::move(r.value));
+        } else {
+          *current = fn_(*current, r.value);
+          out_.Add(*current, r.timestamp);
+        }
+      }
+    });
+    this->Emit(out_);
+  }
+
+  const HeapKeyedStateBackend<K>* backend() const { return backend_.get(); }
+
+ private:
+  F fn_;
+  KeySelector selector_;
+  std::unique_ptr<HeapKeyedStateBackend<K>> backend_;
+  StateTable<K, VoidNamespace, T>* table_ = nullptr;
+  KeyGroupRange range_;
+  int max_parallelism_ = kDefaultMaxParallelism;
+  Batch<T> out_;
+};
+
+}  // namespace sluice::internal

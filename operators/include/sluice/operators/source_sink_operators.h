@@ -1,0 +1,103 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "sluice/function/functions.h"
+#include "sluice/operator/stream_operator.h"
+
+namespace sluice::internal {
+
+/// Runs a SourceFunction at the head of a chain: each PollNext() lets the source fill one
+/// batch, which goes down the chain as a whole.
+template <typename T, typename S>
+class SourceOperator final : public SourceOperatorBase {
+ public:
+  explicit SourceOperator(S source, size_t batch_hint)
+      : source_(std::move(source)), batch_hint_(batch_hint) {
+    batch_.reserve(batch_hint_);
+  }
+
+  void Open() override {
+    runtime_.emplace(ctx_.info, ctx_.processing_time, ctx_.metrics);
+    RunUserCode([&] { source_.Open(*runtime_); });
+  }
+
+  PollResult PollNext() override {
+    SourceOutput<T> out(&batch_, batch_hint_, &SourceOperator::EmitWatermarkThunk, this);
+    SourceStatus status = SourceStatus::kEndOfInput;
+    RunUserCode([&] { status = source_.Poll(out); });
+    Flush();
+    switch (status) {
+      case SourceStatus::kMoreAvailable: return PollResult::kMoreAvailable;
+      case SourceStatus::kNothingAvailable: return PollResult::kNothingAvailable;
+      case SourceStatus::kEndOfInput: return PollResult::kEndOfInput;
+    }
+    return PollResult::kEndOfInput;
+  }
+
+  void EmitWatermark(Timestamp watermark) override {
+    Flush();
+    output_->PushWatermark(watermark);
+  }
+
+  void Close() override {
+    if (runtime_) RunUserCode([&] { source_.Close(); });
+  }
+
+ protected:
+  void SetOutput(ErasedOutput* output) override { output_ = static_cast<Output<T>*>(output); }
+
+ private:
+  static void EmitWatermarkThunk(void* self, Timestamp watermark) {
+    static_cast<SourceOperator*>(self)->EmitWatermark(watermark);
+  }
+  void Flush() {
+    if (!batch_.empty()) {
+      output_->Push(batch_);
+      batch_.clear();
+    }
+  }
+
+  S source_;
+  size_t batch_hint_;
+  Batch<T> batch_;
+  Output<T>* output_ = nullptr;
+  std::optional<RuntimeContext> runtime_;
+};
+
+/// Runs a SinkFunction at the end of a chain, a batch at a time.
+template <typename T, typename S>
+class SinkOperator final : public OneInputOperator<T> {
+ public:
+  explicit SinkOperator(S sink) : sink_(std::move(sink)) {}
+
+  void Open() override {
+    runtime_.emplace(this->ctx_.info, this->ctx_.processing_time, this->ctx_.metrics);
+    this->RunUserCode([&] { sink_.Open(*runtime_); });
+  }
+  void ProcessBatch(Batch<T>& batch) override {
+    this->RunUserCode([&] {
+      sink_.InvokeBatch(std::span<const Record<T>>(batch.records().data(), batch.size()),
+                        sink_ctx_);
+    });
+  }
+  void ProcessWatermark(Timestamp watermark) override { sink_ctx_.set_watermark(watermark); }
+  void Finish() override {
+    this->RunUserCode([&] { sink_.Finish(); });
+  }
+  void Close() override {
+    if (runtime_) this->RunUserCode([&] { sink_.Close(); });
+  }
+
+ protected:
+  void SetOutput(ErasedOutput*) override {}
+
+ private:
+  S sink_;
+  SinkContext sink_ctx_;
+  std::optional<RuntimeContext> runtime_;
+};
+
+}  // namespace sluice::internal

@@ -1,0 +1,76 @@
+#include "sluice/testing/test_util.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+
+namespace sluice::testing {
+
+TempDir::TempDir() {
+  const char* root = std::getenv("TEST_TMPDIR");
+  std::string base = root != nullptr ? root : std::filesystem::temp_directory_path().string();
+  std::string templ = base + "/sluice-test-XXXXXX";
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  char* made = ::mkdtemp(buf.data());
+  EXPECT_NE(made, nullptr) << "mkdtemp failed";
+  path_ = made != nullptr ? made : base;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+  ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> ReadPartFileLines(const std::string& directory) {
+  std::vector<std::string> lines;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    std::string name = entry.path().filename().string();
+    if (name.empty() || name[0] == '.' || name[0] == '_') continue;
+    for (auto& line : absl::StrSplit(ReadFile(entry.path().string()), '\n', absl::SkipEmpty())) {
+      lines.emplace_back(line);
+    }
+  }
+  return lines;
+}
+
+int PickFreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+std::string BuildDir() { return SLUICE_BUILD_DIR; }
+
+}  // namespace sluice::testing
