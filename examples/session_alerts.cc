@@ -6,6 +6,7 @@
 // `user,session_start_ms,session_end_ms,clicks`.
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -80,9 +81,18 @@ class SessionTimeout final : public sluice::KeyedProcessFunction<std::string, Cl
   void Open(sluice::KeyedRuntimeContext<std::string>& ctx) override {
     session_ = &ctx.GetState(sluice::ValueStateDescriptor<Session>("session"));
   }
-  void ProcessElement(const Click& click, Context& ctx, sluice::Collector<std::string>&) override {
-    Session s = session_->ValueOr(Session{click.timestamp_ms, click.timestamp_ms, 0});
-    if (s.clicks > 0) ctx.Timers().DeleteEventTimeTimer(s.last_ms + gap_ms_);
+  void ProcessElement(const Click& click, Context& ctx, sluice::Collector<std::string>& out) override {
+    std::optional<Session> current = session_->Value();
+    if (current) {
+      ctx.Timers().DeleteEventTimeTimer(current->last_ms + gap_ms_);
+      if (click.timestamp_ms >= current->last_ms + gap_ms_) {
+        // The session ended before this click; its timer had not fired yet only because
+        // the watermark lags the click.
+        Emit(ctx.CurrentKey(), *current, out);
+        current.reset();
+      }
+    }
+    Session s = current.value_or(Session{click.timestamp_ms, click.timestamp_ms, 0});
     s.last_ms = click.timestamp_ms;
     s.clicks++;
     session_->Update(s);
@@ -91,11 +101,15 @@ class SessionTimeout final : public sluice::KeyedProcessFunction<std::string, Cl
   void OnTimer(sluice::Timestamp, OnTimerContext& ctx, sluice::Collector<std::string>& out) override {
     auto s = session_->Value();
     if (!s) return;
-    out.Collect(absl::StrCat(ctx.CurrentKey(), ",", s->start_ms, ",", s->last_ms + gap_ms_, ",", s->clicks));
+    Emit(ctx.CurrentKey(), *s, out);
     session_->Clear();
   }
 
  private:
+  void Emit(const std::string& user, const Session& s, sluice::Collector<std::string>& out) {
+    out.Collect(absl::StrCat(user, ",", s.start_ms, ",", s.last_ms + gap_ms_, ",", s.clicks));
+  }
+
   int64_t gap_ms_;
   sluice::ValueState<Session>* session_ = nullptr;
 };

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/core/time.h"
+#include "sluice/state/void_namespace.h"
 #include "sluice/timer/timer_service.h"
 
 namespace sluice {
