@@ -39,14 +39,16 @@ int Run(const std::vector<std::string>& args) {
       local = true;
     } else if (absl::StartsWith(a, "--parallelism=")) {
       if (!absl::SimpleAtoi(a.substr(14), &parallelism) || parallelism < 1) {
-        return Fail(absl::StrCat("--parallelism must be a positive integer, got '", a.substr(14), "'"));
+        return Fail(
+            absl::StrCat("--parallelism must be a positive integer, got '", a.substr(14), "'"));
       }
     } else if (absl::StartsWith(a, "--")) {
       return Fail(absl::StrCat("unknown option '", a, "' for run\n", kUsage));
     } else if (job_path.empty()) {
       job_path = a;
     } else {
-      return Fail(absl::StrCat("unexpected argument '", a, "' (job arguments go after --)\n", kUsage));
+      return Fail(
+          absl::StrCat("unexpected argument '", a, "' (job arguments go after --)\n", kUsage));
     }
   }
   if (job_path.empty()) return Fail(absl::StrCat("run: no job binary given\n", kUsage));

@@ -52,9 +52,8 @@ class ClickFileSource final : public sluice::SourceFunction<Click> {
       std::vector<std::string> f = absl::StrSplit(r.value, ',');
       Click c;
       if (f.size() != 3 || !absl::SimpleAtoi(f[1], &c.timestamp_ms)) {
-        throw std::runtime_error(absl::StrCat(path_, ":", line_number_,
-                                              ": expected user,timestamp_ms,page but got '",
-                                              r.value, "'"));
+        throw std::runtime_error(absl::StrCat(
+            path_, ":", line_number_, ": expected user,timestamp_ms,page but got '", r.value, "'"));
       }
       c.user = f[0];
       c.page = f[2];
@@ -81,7 +80,8 @@ class SessionTimeout final : public sluice::KeyedProcessFunction<std::string, Cl
   void Open(sluice::KeyedRuntimeContext<std::string>& ctx) override {
     session_ = &ctx.GetState(sluice::ValueStateDescriptor<Session>("session"));
   }
-  void ProcessElement(const Click& click, Context& ctx, sluice::Collector<std::string>& out) override {
+  void ProcessElement(const Click& click, Context& ctx,
+                      sluice::Collector<std::string>& out) override {
     std::optional<Session> current = session_->Value();
     if (current) {
       ctx.Timers().DeleteEventTimeTimer(current->last_ms + gap_ms_);
@@ -98,7 +98,8 @@ class SessionTimeout final : public sluice::KeyedProcessFunction<std::string, Cl
     session_->Update(s);
     ctx.Timers().RegisterEventTimeTimer(s.last_ms + gap_ms_);
   }
-  void OnTimer(sluice::Timestamp, OnTimerContext& ctx, sluice::Collector<std::string>& out) override {
+  void OnTimer(sluice::Timestamp, OnTimerContext& ctx,
+               sluice::Collector<std::string>& out) override {
     auto s = session_->Value();
     if (!s) return;
     Emit(ctx.CurrentKey(), *s, out);
@@ -119,7 +120,8 @@ void Build(sluice::Pipeline& p) {
   const int64_t gap_ms = p.Args().GetInt("gap-ms", 30 * 60 * 1000);
   const std::string output = p.Args().GetString("output", "");
   if (gap_ms <= 0) throw sluice::JobArgumentError("--gap-ms must be positive");
-  p.SetParallelism(static_cast<int>(p.Args().GetInt("parallelism", p.config().default_parallelism)));
+  p.SetParallelism(
+      static_cast<int>(p.Args().GetInt("parallelism", p.config().default_parallelism)));
 
   auto alerts = p.Source(ClickFileSource(input), "ReadClicks")
                     .KeyBy(&Click::user)

@@ -14,7 +14,8 @@ namespace {
 
 using WordCount = std::pair<std::string, int64_t>;
 
-class CountUntilEnd final : public sluice::KeyedProcessFunction<std::string, std::string, WordCount> {
+class CountUntilEnd final
+    : public sluice::KeyedProcessFunction<std::string, std::string, WordCount> {
  public:
   void Open(sluice::KeyedRuntimeContext<std::string>& ctx) override {
     count_ = &ctx.GetState(sluice::ValueStateDescriptor<int64_t>("count"));
@@ -48,15 +49,17 @@ void SplitWords(const std::string& line, sluice::Collector<std::string>& out) {
 void Build(sluice::Pipeline& p) {
   const std::string input = p.Args().GetString("input");
   const std::string output = p.Args().GetString("output", "");
-  p.SetParallelism(static_cast<int>(p.Args().GetInt("parallelism", p.config().default_parallelism)));
+  p.SetParallelism(
+      static_cast<int>(p.Args().GetInt("parallelism", p.config().default_parallelism)));
 
   auto lines = p.Source(sluice::TextFileSource(input), "ReadLines");
-  auto counts = lines.FlatMap<std::string>(&SplitWords, "SplitWords")
-                    .KeyBy([](const std::string& w) -> const std::string& { return w; })
-                    .Process(CountUntilEnd{}, "CountWords")
-                    .Uid("count-words")
-                    .Map([](const WordCount& wc) { return wc.first + "\t" + std::to_string(wc.second); },
-                         "Format");
+  auto counts =
+      lines.FlatMap<std::string>(&SplitWords, "SplitWords")
+          .KeyBy([](const std::string& w) -> const std::string& { return w; })
+          .Process(CountUntilEnd{}, "CountWords")
+          .Uid("count-words")
+          .Map([](const WordCount& wc) { return wc.first + "\t" + std::to_string(wc.second); },
+               "Format");
   if (output.empty()) {
     counts.Print();
   } else {

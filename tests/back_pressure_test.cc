@@ -62,7 +62,8 @@ TEST(BackPressureTest, SlowSinkBoundsRecordsInFlight) {
   const int64_t bound = (1 + 1 + p.config().channel_capacity + 1) * buffer;
   EXPECT_LE(progress->max_in_flight.load(), bound);
   EXPECT_LE(result->MaxQueuedRecords(), p.config().channel_capacity * buffer);
-  EXPECT_LT(bound * 10, kRecords) << "the input must dwarf the bound for this test to mean anything";
+  EXPECT_LT(bound * 10, kRecords)
+      << "the input must dwarf the bound for this test to mean anything";
 }
 
 }  // namespace

@@ -81,7 +81,8 @@ TEST(TextFileSinkTest, WritesOneCommittedPartFilePerSubtask) {
   for (int i = 0; i < 1000; ++i) expected.push_back(std::to_string(i));
   EXPECT_THAT(testing::ReadPartFileLines(out), UnorderedElementsAreArray(expected));
   std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(out)) names.push_back(e.path().filename());
+  for (const auto& e : std::filesystem::directory_iterator(out))
+    names.push_back(e.path().filename());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"part-0", "part-1", "part-2"}));
 }
@@ -104,7 +105,8 @@ TEST(TextFileSinkTest, UnwritableDirectoryIsNamed) {
   testing::TempDir dir;
   testing::WriteFile(dir.Join("file"), "x");
   Pipeline p("bad-out");
-  p.Source(CollectionSource<int64_t>({1})).Sink(TextFileSink<int64_t>(dir.Join("file") + "/sub"), "Write");
+  p.Source(CollectionSource<int64_t>({1}))
+      .Sink(TextFileSink<int64_t>(dir.Join("file") + "/sub"), "Write");
   auto r = ExecuteLocally(p);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("cannot create output directory"));

@@ -90,7 +90,8 @@ TEST(EventTimeTest, WatermarkIsTheMinimumOverInputsAndTimersFireInOrder) {
   std::map<int, int64_t> last_per_subtask;
   for (const auto& [ts, wm, subtask] : fired) {
     EXPECT_LE(ts, wm) << "a timer fired before the watermark reached it";
-    EXPECT_TRUE(wm <= 4 || wm == kMaxWatermark) << "watermark " << wm << " ran ahead of the slow input";
+    EXPECT_TRUE(wm <= 4 || wm == kMaxWatermark)
+        << "watermark " << wm << " ran ahead of the slow input";
     if (ts > 4) {
       EXPECT_EQ(wm, kMaxWatermark);
     }
@@ -104,7 +105,8 @@ TEST(EventTimeTest, WatermarkIsTheMinimumOverInputsAndTimersFireInOrder) {
 
 class ProcessingTimeAlarm final : public KeyedProcessFunction<int64_t, int64_t, int64_t> {
  public:
-  explicit ProcessingTimeAlarm(std::shared_ptr<std::atomic<int>> fired) : fired_(std::move(fired)) {}
+  explicit ProcessingTimeAlarm(std::shared_ptr<std::atomic<int>> fired)
+      : fired_(std::move(fired)) {}
   void ProcessElement(const int64_t&, Context& ctx, Collector<int64_t>&) override {
     ctx.Timers().RegisterProcessingTimeTimer(ctx.Timers().CurrentProcessingTime() + 20);
   }
@@ -121,7 +123,8 @@ class ProcessingTimeAlarm final : public KeyedProcessFunction<int64_t, int64_t, 
 /// Emits 0..n-1 once, then stays open until `until` reaches n.
 class HoldOpenSource final : public SourceFunction<int64_t> {
  public:
-  HoldOpenSource(int64_t n, std::shared_ptr<std::atomic<int>> until) : n_(n), until_(std::move(until)) {}
+  HoldOpenSource(int64_t n, std::shared_ptr<std::atomic<int>> until)
+      : n_(n), until_(std::move(until)) {}
   SourceStatus Poll(SourceOutput<int64_t>& out) override {
     while (next_ < n_) out.Collect(next_++);
     if (until_->load() >= n_) return SourceStatus::kEndOfInput;

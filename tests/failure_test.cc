@@ -19,10 +19,12 @@ TEST(FailureTest, ExceptionInUserCodeFailsTheJobWithOperatorName) {
   p.SetParallelism(2);
   // Unbounded source: the job ends only because the failure cancels it.
   p.Source(Generator([](uint64_t i) { return static_cast<int64_t>(i); }))
-      .Map([](const int64_t& v) {
-        if (v == 5000) throw std::runtime_error("boom at 5000");
-        return v;
-      }, "Explode")
+      .Map(
+          [](const int64_t& v) {
+            if (v == 5000) throw std::runtime_error("boom at 5000");
+            return v;
+          },
+          "Explode")
       .Sink(DiscardingSink<int64_t>{});
   auto r = ExecuteLocally(p);
   ASSERT_FALSE(r.ok());
@@ -38,7 +40,9 @@ class FailingOpenSink final : public SinkFunction<int64_t> {
 
 TEST(FailureTest, ExceptionInOpenIsReportedWithTheSinkName) {
   Pipeline p("open-fails");
-  p.Source(Generator([](uint64_t i) { return static_cast<int64_t>(i); })).Sink(FailingOpenSink{}, "Database");
+  p.Source(Generator([](uint64_t i) {
+     return static_cast<int64_t>(i);
+   })).Sink(FailingOpenSink{}, "Database");
   auto r = ExecuteLocally(p);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("operator 'Database'"));
@@ -52,10 +56,12 @@ TEST(FailureTest, FailureInADownstreamTaskStopsABlockedProducer) {
   p.SetChannelCapacity(1);
   p.Source(Generator([](uint64_t i) { return static_cast<int64_t>(i); }))
       .Rebalance()
-      .Map([](const int64_t& v) {
-        if (v > 100000) throw std::invalid_argument("bad record " + std::to_string(v));
-        return v;
-      }, "Validate")
+      .Map(
+          [](const int64_t& v) {
+            if (v > 100000) throw std::invalid_argument("bad record " + std::to_string(v));
+            return v;
+          },
+          "Validate")
       .Parallelism(2)
       .Sink(DiscardingSink<int64_t>{});
   auto r = ExecuteLocally(p);
@@ -76,7 +82,9 @@ TEST(FailureTest, NonDeterministicKeySelectorIsCaught) {
   Pipeline p("random-keys");
   int64_t calls = 0;
   struct Bump final : public KeyedProcessFunction<int64_t, int64_t, int64_t> {
-    void ProcessElement(const int64_t& v, Context&, Collector<int64_t>& out) override { out.Collect(v); }
+    void ProcessElement(const int64_t& v, Context&, Collector<int64_t>& out) override {
+      out.Collect(v);
+    }
   };
   p.Source(Generator([](uint64_t i) { return static_cast<int64_t>(i); }, {.count = 10000}))
       .KeyBy([calls](const int64_t& v) mutable { return v + (calls++); })
@@ -85,7 +93,8 @@ TEST(FailureTest, NonDeterministicKeySelectorIsCaught) {
       .Sink(DiscardingSink<int64_t>{});
   auto r = ExecuteLocally(p);
   ASSERT_FALSE(r.ok());
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("key selector must return the same key"));
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("key selector must return the same key"));
 }
 
 }  // namespace

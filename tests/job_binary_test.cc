@@ -102,13 +102,14 @@ TEST(JobBinaryTest, ExecutableAndCliGiveTheSameResult) {
   testing::WriteFile(dir.Join("in.txt"), text);
   const auto expected = ReferenceWordCount(text);
 
-  auto exe = RunCommand(Example("word_count") + " --input=" + dir.Join("in.txt") + " --output=" +
-                        dir.Join("exe") + " --parallelism=2");
+  auto exe = RunCommand(Example("word_count") + " --input=" + dir.Join("in.txt") +
+                        " --output=" + dir.Join("exe") + " --parallelism=2");
   ASSERT_EQ(exe.exit_code, 0) << exe.output;
   EXPECT_THAT(testing::ReadPartFileLines(dir.Join("exe")), UnorderedElementsAreArray(expected));
 
   auto cli = RunCommand(Bin("sluice") + " run --local " + Example("word_count.so") +
-                        " --parallelism=3 -- --input=" + dir.Join("in.txt") + " --output=" + dir.Join("cli"));
+                        " --parallelism=3 -- --input=" + dir.Join("in.txt") +
+                        " --output=" + dir.Join("cli"));
   ASSERT_EQ(cli.exit_code, 0) << cli.output;
   EXPECT_THAT(testing::ReadPartFileLines(dir.Join("cli")), UnorderedElementsAreArray(expected));
   EXPECT_THAT(cli.output, HasSubstr("finished"));
@@ -131,12 +132,13 @@ TEST(JobBinaryTest, CustomOperatorExampleEmitsSessions) {
                       " --gap-ms=5000 --output=" + dir.Join("out"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(testing::ReadPartFileLines(dir.Join("out")),
-              UnorderedElementsAreArray({"ann,1000,7000,2", "ann,9000,14000,1", "bob,1500,6500,1",
-                                         "bob,20000,25000,1"}));
+              UnorderedElementsAreArray(
+                  {"ann,1000,7000,2", "ann,9000,14000,1", "bob,1500,6500,1", "bob,20000,25000,1"}));
   testing::WriteFile(dir.Join("bad.csv"), "ann,1000,/a\nann,notatime,/b\n");
   auto bad = RunCommand(Example("session_alerts") + " --input=" + dir.Join("bad.csv"));
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_THAT(bad.output, HasSubstr("bad.csv:2: expected user,timestamp_ms,page but got 'ann,notatime,/b'"));
+  EXPECT_THAT(bad.output,
+              HasSubstr("bad.csv:2: expected user,timestamp_ms,page but got 'ann,notatime,/b'"));
 }
 
 TEST(JobBinaryTest, RefusesFilesThatAreNotJobBinaries) {
@@ -150,7 +152,8 @@ TEST(JobBinaryTest, RefusesFilesThatAreNotJobBinaries) {
   EXPECT_EQ(text.exit_code, 2);
   EXPECT_THAT(text.output, HasSubstr("not an ELF shared library"));
 
-  auto engine = RunCommand(Bin("sluice") + " run --local " + testing::BuildDir() + "/lib/libsluice_engine.so");
+  auto engine = RunCommand(Bin("sluice") + " run --local " + testing::BuildDir() +
+                           "/lib/libsluice_engine.so");
   EXPECT_EQ(engine.exit_code, 2);
   EXPECT_THAT(engine.output, HasSubstr("no SLUICE_JOB entry point"));
 
@@ -160,7 +163,8 @@ TEST(JobBinaryTest, RefusesFilesThatAreNotJobBinaries) {
 }
 
 TEST(JobBinaryTest, RefusesJobBuiltForAnotherEngineAbi) {
-  auto r = RunCommand(Bin("sluice") + " run --local " + testing::BuildDir() + "/tests/foreign_abi.so");
+  auto r =
+      RunCommand(Bin("sluice") + " run --local " + testing::BuildDir() + "/tests/foreign_abi.so");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.output, HasSubstr("built against engine ABI 'sluice-engine-abi-0/other'"));
   EXPECT_THAT(r.output, HasSubstr(EngineAbi()));

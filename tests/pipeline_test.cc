@@ -1,9 +1,12 @@
 // Operators and partitioners end to end on the mini-cluster, checked with a collect sink.
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -49,7 +52,8 @@ TEST(PipelineTest, MapFilterFlatMapAcrossParallelism) {
         expected.push_back(-i * 3);
       }
     }
-    EXPECT_THAT(out->Values(), UnorderedElementsAreArray(expected)) << "parallelism " << parallelism;
+    EXPECT_THAT(out->Values(), UnorderedElementsAreArray(expected))
+        << "parallelism " << parallelism;
   }
 }
 
@@ -65,7 +69,10 @@ class Doubler final : public MapFunction<int64_t, int64_t> {
 TEST(PipelineTest, RichFunctionsAreOpenedBeforeRecords) {
   Pipeline p("rich");
   auto out = std::make_shared<CollectedRecords<int64_t>>();
-  p.Source(CollectionSource<int64_t>(Range(100))).Map(Doubler{}).Parallelism(2).Sink(CollectSink<int64_t>(out));
+  p.Source(CollectionSource<int64_t>(Range(100)))
+      .Map(Doubler{})
+      .Parallelism(2)
+      .Sink(CollectSink<int64_t>(out));
   ASSERT_OK(ExecuteLocally(p));
   std::vector<int64_t> expected;
   for (int64_t i = 0; i < 100; ++i) expected.push_back(2 * i);
@@ -80,7 +87,9 @@ TEST(PipelineTest, KeyedReduceEmitsRunningValuesPerKey) {
   auto out = std::make_shared<CollectedRecords<KV>>();
   p.Source(CollectionSource<KV>(input))
       .KeyBy(&KV::first)
-      .Reduce([](const KV& acc, const KV& v) { return KV{acc.first, acc.second + v.second}; })
+      .Reduce([](const KV& acc, const KV& v) {
+        return KV{acc.first, acc.second + v.second};
+      })
       .Sink(CollectSink<KV>(out));
   ASSERT_OK(ExecuteLocally(p));
   // Per key, the running sums arrive in input order.
@@ -130,9 +139,16 @@ TEST(PipelineTest, UnionRebalanceBroadcastAndForward) {
   auto a = p.Source(CollectionSource<int64_t>({1, 2, 3}), "A");
   auto b = p.Source(CollectionSource<int64_t>({10, 20}), "B");
   auto unioned = std::make_shared<CollectedRecords<int64_t>>();
-  a.Union(b).Rebalance().Map([](const int64_t& v) { return v; }).Parallelism(2).Sink(CollectSink<int64_t>(unioned));
+  a.Union(b)
+      .Rebalance()
+      .Map([](const int64_t& v) { return v; })
+      .Parallelism(2)
+      .Sink(CollectSink<int64_t>(unioned));
   auto broadcast = std::make_shared<CollectedRecords<int64_t>>();
-  a.Broadcast().Map([](const int64_t& v) { return v; }).Parallelism(3).Sink(CollectSink<int64_t>(broadcast));
+  a.Broadcast()
+      .Map([](const int64_t& v) { return v; })
+      .Parallelism(3)
+      .Sink(CollectSink<int64_t>(broadcast));
   auto forwarded = std::make_shared<CollectedRecords<int64_t>>();
   b.Forward().Map([](const int64_t& v) { return v + 1; }).Sink(CollectSink<int64_t>(forwarded));
   ASSERT_OK(ExecuteLocally(p));
@@ -155,7 +171,11 @@ TEST(PipelineTest, RebalanceSpreadsRecordsEvenly) {
     int subtask_ = 0;
   };
   auto out = std::make_shared<CollectedRecords<Seen>>();
-  p.Source(CollectionSource<int64_t>(Range(900))).Rebalance().Process(Tag{}).Parallelism(3).Sink(CollectSink<Seen>(out));
+  p.Source(CollectionSource<int64_t>(Range(900)))
+      .Rebalance()
+      .Process(Tag{})
+      .Parallelism(3)
+      .Sink(CollectSink<Seen>(out));
   ASSERT_OK(ExecuteLocally(p));
   std::map<int, int> per_subtask;
   for (const auto& [v, s] : out->Values()) per_subtask[s]++;
@@ -164,7 +184,11 @@ TEST(PipelineTest, RebalanceSpreadsRecordsEvenly) {
 
 TEST(PipelineTest, ForwardBetweenUnequalParallelismIsRefused) {
   Pipeline p("bad-forward");
-  p.Source(CollectionSource<int64_t>({1})).Forward().Map([](const int64_t& v) { return v; }).Parallelism(2).Print();
+  p.Source(CollectionSource<int64_t>({1}))
+      .Forward()
+      .Map([](const int64_t& v) { return v; })
+      .Parallelism(2)
+      .Print();
   auto r = ExecuteLocally(p);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("needs equal parallelism"));
@@ -197,6 +221,58 @@ TEST(PipelineTest, GeneratorRateLimitHoldsTheRate) {
   ASSERT_OK(r);
   EXPECT_GE(r->duration, absl::Milliseconds(90));
   EXPECT_EQ(out->Values().size(), 2000u);
+}
+
+/// Emits one record, then stays open until the sink has seen it (or gives up after 10 s).
+class OneThenWait final : public SourceFunction<int64_t> {
+ public:
+  explicit OneThenWait(std::shared_ptr<std::atomic<bool>> seen) : seen_(std::move(seen)) {}
+  SourceStatus Poll(SourceOutput<int64_t>& out) override {
+    if (!sent_) {
+      out.Collect(42);
+      sent_ = true;
+      start_ = std::chrono::steady_clock::now();
+      return SourceStatus::kMoreAvailable;
+    }
+    if (seen_->load() || std::chrono::steady_clock::now() - start_ > std::chrono::seconds(10)) {
+      return SourceStatus::kEndOfInput;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling a test condition
+    return SourceStatus::kNothingAvailable;
+  }
+  bool IsParallel() const override { return false; }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> seen_;
+  bool sent_ = false;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class FlagSink final : public SinkFunction<int64_t> {
+ public:
+  explicit FlagSink(std::shared_ptr<std::atomic<bool>> seen) : seen_(std::move(seen)) {}
+  void Invoke(const int64_t&, const SinkContext&) override { seen_->store(true); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> seen_;
+};
+
+TEST(PipelineTest, BufferTimeoutDeliversARecordAtLowRates) {
+  // One record in a buffer of thousands: only the timeout flush can send it on, at both
+  // hops (from the source task and from a task fed by a channel), while the source is still
+  // running.
+  auto seen = std::make_shared<std::atomic<bool>>(false);
+  Pipeline p("latency");
+  p.SetBufferTimeout(absl::Milliseconds(2));
+  p.Source(OneThenWait(seen))
+      .Rebalance()
+      .Map([](const int64_t& v) { return v; })
+      .Rebalance()
+      .Sink(FlagSink(seen));
+  auto start = absl::Now();
+  ASSERT_OK(ExecuteLocally(p));
+  EXPECT_TRUE(seen->load());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "the record only arrived at end of input";
 }
 
 }  // namespace

@@ -15,14 +15,17 @@ absl::Status FileRangeLineReader::Open(const std::string& path, int index, int c
   path_ = path;
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("cannot read input file '", path, "': ", std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read input file '", path, "': ", std::strerror(errno)));
   }
   if (S_ISDIR(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat("input '", path, "' is a directory, not a file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("input '", path, "' is a directory, not a file"));
   }
   file_ = std::fopen(path.c_str(), "rb");
   if (file_ == nullptr) {
-    return absl::NotFoundError(absl::StrCat("cannot open input file '", path, "': ", std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot open input file '", path, "': ", std::strerror(errno)));
   }
   const int64_t size = st.st_size;
   int64_t start = size * index / count;
@@ -31,7 +34,8 @@ absl::Status FileRangeLineReader::Open(const std::string& path, int index, int c
     // The line that contains byte start-1 belongs to the previous split, unless that byte
     // ends it.
     if (std::fseek(file_, start - 1, SEEK_SET) != 0) {
-      return absl::InternalError(absl::StrCat("cannot seek in '", path, "': ", std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrCat("cannot seek in '", path, "': ", std::strerror(errno)));
     }
     position_ = start - 1;
     int c = std::fgetc(file_);
@@ -50,7 +54,8 @@ bool FileRangeLineReader::Next(std::string* line) {
   ssize_t n = ::getline(&buffer_, &buffer_size_, file_);
   if (n < 0) {
     if (std::ferror(file_)) {
-      status_ = absl::DataLossError(absl::StrCat("error reading '", path_, "': ", std::strerror(errno)));
+      status_ =
+          absl::DataLossError(absl::StrCat("error reading '", path_, "': ", std::strerror(errno)));
     }
     return false;
   }

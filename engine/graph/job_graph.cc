@@ -26,9 +26,9 @@ absl::Status ResolveNodes(StreamGraph& g) {
     has_source |= n.is_source;
     if (n.non_parallel) {
       if (n.parallelism > 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            NodeLabel(n), " is a non-parallel source: it cannot run with parallelism ",
-            n.parallelism));
+        return absl::InvalidArgumentError(
+            absl::StrCat(NodeLabel(n), " is a non-parallel source: it cannot run with parallelism ",
+                         n.parallelism));
       }
       n.parallelism = 1;
     }
@@ -39,15 +39,14 @@ absl::Status ResolveNodes(StreamGraph& g) {
           absl::StrCat(NodeLabel(n), ": parallelism must be >= 1, got ", n.parallelism));
     }
     if (n.max_parallelism < 1 || n.max_parallelism > kUpperBoundMaxParallelism) {
-      return absl::InvalidArgumentError(absl::StrCat(NodeLabel(n), ": max parallelism must be in [1, ",
-                                                     kUpperBoundMaxParallelism, "], got ",
-                                                     n.max_parallelism));
+      return absl::InvalidArgumentError(
+          absl::StrCat(NodeLabel(n), ": max parallelism must be in [1, ", kUpperBoundMaxParallelism,
+                       "], got ", n.max_parallelism));
     }
     if (n.parallelism > n.max_parallelism) {
       return absl::InvalidArgumentError(
-          absl::StrCat(NodeLabel(n), ": parallelism ", n.parallelism,
-                       " exceeds max parallelism ", n.max_parallelism,
-                       " (the number of key groups); raise MaxParallelism"));
+          absl::StrCat(NodeLabel(n), ": parallelism ", n.parallelism, " exceeds max parallelism ",
+                       n.max_parallelism, " (the number of key groups); raise MaxParallelism"));
     }
     if (!n.uid.empty() && !uids.insert(n.uid).second) {
       return absl::InvalidArgumentError(
@@ -71,10 +70,10 @@ absl::Status ResolveEdges(StreamGraph& g) {
     }
     if (e.partition == PartitionKind::kForward && src.parallelism != dst.parallelism) {
       if (e.explicit_partition) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "Forward() from ", NodeLabel(src), " (parallelism ", src.parallelism, ") to ",
-            NodeLabel(dst), " (parallelism ", dst.parallelism,
-            ") needs equal parallelism; use Rebalance() instead"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("Forward() from ", NodeLabel(src), " (parallelism ", src.parallelism,
+                         ") to ", NodeLabel(dst), " (parallelism ", dst.parallelism,
+                         ") needs equal parallelism; use Rebalance() instead"));
       }
       e.partition = PartitionKind::kRebalance;  // Flink's default between unequal parallelism
     }
@@ -86,10 +85,14 @@ absl::Status ResolveEdges(StreamGraph& g) {
 
 const char* PartitionKindName(PartitionKind kind) {
   switch (kind) {
-    case PartitionKind::kForward: return "FORWARD";
-    case PartitionKind::kRebalance: return "REBALANCE";
-    case PartitionKind::kKeyGroup: return "HASH";
-    case PartitionKind::kBroadcast: return "BROADCAST";
+    case PartitionKind::kForward:
+      return "FORWARD";
+    case PartitionKind::kRebalance:
+      return "REBALANCE";
+    case PartitionKind::kKeyGroup:
+      return "HASH";
+    case PartitionKind::kBroadcast:
+      return "BROADCAST";
   }
   return "?";
 }

@@ -15,7 +15,8 @@ StreamNode Node(std::string name, int parallelism, bool source = false) {
   return n;
 }
 
-StreamEdge Edge(int from, int to, PartitionKind kind = PartitionKind::kForward, bool explicit_p = false) {
+StreamEdge Edge(int from, int to, PartitionKind kind = PartitionKind::kForward,
+                bool explicit_p = false) {
   StreamEdge e;
   e.source = from;
   e.target = to;

@@ -45,7 +45,8 @@ int64_t JobArgs::GetInt(const std::string& name, int64_t fallback) const {
   if (v == nullptr) return fallback;
   int64_t out;
   if (!absl::SimpleAtoi(*v, &out)) {
-    throw JobArgumentError(absl::StrCat("argument --", name, " must be an integer, got '", *v, "'"));
+    throw JobArgumentError(
+        absl::StrCat("argument --", name, " must be an integer, got '", *v, "'"));
   }
   return out;
 }
@@ -55,7 +56,8 @@ bool JobArgs::GetBool(const std::string& name, bool fallback) const {
   if (v == nullptr) return fallback;
   bool out;
   if (!absl::SimpleAtob(*v, &out)) {
-    throw JobArgumentError(absl::StrCat("argument --", name, " must be true or false, got '", *v, "'"));
+    throw JobArgumentError(
+        absl::StrCat("argument --", name, " must be true or false, got '", *v, "'"));
   }
   return out;
 }

@@ -85,9 +85,8 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
   for (size_t v = 0; v < graph.vertices.size(); ++v) {
     for (int s = 0; s < graph.vertices[v].parallelism; ++s) {
       InputGate* gate = wiring.gates[v].empty() ? nullptr : wiring.gates[v][s].get();
-      tasks.push_back(std::make_unique<internal::Task>(&graph, static_cast<int>(v), s, gate,
-                                                       std::move(wiring.outputs[v][s]),
-                                                       options_.clock));
+      tasks.push_back(std::make_unique<internal::Task>(
+          &graph, static_cast<int>(v), s, gate, std::move(wiring.outputs[v][s]), options_.clock));
       task_gates.push_back(gate);
     }
   }

@@ -55,10 +55,18 @@ void Task::BuildChain() {
       if (e.source != id) continue;
       std::shared_ptr<const RecordWriterFactory> factory;
       switch (e.partition) {
-        case PartitionKind::kForward: factory = node.forward_writer; break;
-        case PartitionKind::kRebalance: factory = node.rebalance_writer; break;
-        case PartitionKind::kBroadcast: factory = node.broadcast_writer; break;
-        case PartitionKind::kKeyGroup: factory = e.writer_factory; break;
+        case PartitionKind::kForward:
+          factory = node.forward_writer;
+          break;
+        case PartitionKind::kRebalance:
+          factory = node.rebalance_writer;
+          break;
+        case PartitionKind::kBroadcast:
+          factory = node.broadcast_writer;
+          break;
+        case PartitionKind::kKeyGroup:
+          factory = e.writer_factory;
+          break;
       }
       writer_opts.buffer_records = std::clamp<size_t>(
           sg.config.buffer_bytes / std::max<size_t>(1, node.output_type->RecordSize()), 16, 4096);
@@ -80,7 +88,8 @@ void Task::BuildChain() {
     ctx.info.subtask_index = subtask_;
     ctx.info.parallelism = node.parallelism;
     ctx.info.max_parallelism = node.max_parallelism;
-    ctx.key_group_range = KeyGroupRangeForOperator(subtask_, node.parallelism, node.max_parallelism);
+    ctx.key_group_range =
+        KeyGroupRangeForOperator(subtask_, node.parallelism, node.max_parallelism);
     ctx.processing_time = this;
     ctx.metrics = metrics_[i].get();
     operators_[i]->Setup(std::move(ctx), output);
@@ -112,9 +121,9 @@ absl::Status Task::Run() {
   } catch (const TaskCanceled&) {
     status = absl::CancelledError(absl::StrCat(name_, " canceled"));
   } catch (const OperatorFailure& e) {
-    status = absl::AbortedError(
-        absl::StrCat("operator '", e.operator_name(), "' (subtask ", subtask_ + 1, "/",
-                     vertex_.parallelism, ") failed: ", e.what()));
+    status = absl::AbortedError(absl::StrCat("operator '", e.operator_name(), "' (subtask ",
+                                             subtask_ + 1, "/", vertex_.parallelism,
+                                             ") failed: ", e.what()));
   } catch (const std::exception& e) {
     status = absl::InternalError(absl::StrCat("task ", name_, " failed: ", e.what()));
   }
@@ -145,16 +154,22 @@ void Task::RunInputLoop() {
     int channel = 0;
     ChannelEvent event;
     switch (gate_->Next(NextHousekeepingDeadline(), &channel, &event)) {
-      case InputGate::NextResult::kCanceled: throw TaskCanceled();
-      case InputGate::NextResult::kTimeout: break;
+      case InputGate::NextResult::kCanceled:
+        throw TaskCanceled();
+      case InputGate::NextResult::kTimeout:
+        break;
       case InputGate::NextResult::kEvent:
         switch (event.kind) {
           case ChannelEvent::Kind::kBatch:
             records_in_ += static_cast<int64_t>(event.batch->size());
             head_input_->PushErased(*event.batch);
             break;
-          case ChannelEvent::Kind::kWatermark: OnWatermark(channel, event.watermark); break;
-          case ChannelEvent::Kind::kEndOfStream: OnEndOfStream(channel); break;
+          case ChannelEvent::Kind::kWatermark:
+            OnWatermark(channel, event.watermark);
+            break;
+          case ChannelEvent::Kind::kEndOfStream:
+            OnEndOfStream(channel);
+            break;
         }
         break;
     }
@@ -186,7 +201,8 @@ absl::Time Task::NextHousekeepingDeadline() const {
   absl::Time deadline = next_flush_;
   if (!timers_.empty()) {
     Timestamp wait_ms = timers_.top().time - clock_->NowMillis();
-    deadline = std::min(deadline, absl::Now() + absl::Milliseconds(std::max<Timestamp>(0, wait_ms)));
+    deadline =
+        std::min(deadline, absl::Now() + absl::Milliseconds(std::max<Timestamp>(0, wait_ms)));
   }
   return deadline;
 }

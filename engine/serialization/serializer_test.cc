@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sluice/core/format.h"
 #include "serialization/test_record.pb.h"
+#include "sluice/core/format.h"
 
 namespace sluice_test {
 
@@ -42,7 +42,8 @@ T RoundTrip(const T& value) {
 }
 
 TEST(SerializerTest, ArithmeticTypesRoundTrip) {
-  EXPECT_EQ(RoundTrip<int64_t>(std::numeric_limits<int64_t>::min()), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(RoundTrip<int64_t>(std::numeric_limits<int64_t>::min()),
+            std::numeric_limits<int64_t>::min());
   EXPECT_EQ(RoundTrip<uint8_t>(255), 255);
   EXPECT_EQ(RoundTrip<double>(-1.5e300), -1.5e300);
   EXPECT_EQ(RoundTrip<float>(3.25f), 3.25f);

@@ -64,8 +64,8 @@ TEST_F(HeapStateTest, MapState) {
 }
 
 TEST_F(HeapStateTest, ReducingState) {
-  ReducingState<int>* max = backend_.GetReducingState(
-      ReducingStateDescriptor<int>("max", [](const int& a, const int& b) { return std::max(a, b); }));
+  ReducingState<int>* max = backend_.GetReducingState(ReducingStateDescriptor<int>(
+      "max", [](const int& a, const int& b) { return std::max(a, b); }));
   backend_.SetCurrentKey("k");
   EXPECT_FALSE(max->Get().has_value());
   for (int v : {3, 9, 4}) max->Add(v);
@@ -90,7 +90,8 @@ class AverageAggregate final : public AggregateFunction<int, std::pair<int64_t, 
 
 TEST_F(HeapStateTest, AggregatingState) {
   AggregatingState<int, double>* avg = backend_.GetAggregatingState(
-      AggregatingStateDescriptor<int, std::pair<int64_t, int64_t>, double>("avg", AverageAggregate{}));
+      AggregatingStateDescriptor<int, std::pair<int64_t, int64_t>, double>("avg",
+                                                                           AverageAggregate{}));
   backend_.SetCurrentKey("k");
   EXPECT_FALSE(avg->Get().has_value());
   avg->Add(1);

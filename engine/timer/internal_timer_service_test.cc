@@ -49,8 +49,9 @@ class Recorder final : public InternalTimerService<std::string, VoidNamespace>::
 class TimerServiceTest : public ::testing::Test {
  protected:
   TimerServiceTest()
-      : timers_(&clock_, {[this]() -> const std::string& { return key_; },
-                          [this](const std::string& k) { key_ = k; }},
+      : timers_(&clock_,
+                {[this]() -> const std::string& { return key_; },
+                 [this](const std::string& k) { key_ = k; }},
                 &recorder_) {}
   void At(const std::string& key) { key_ = key; }
 

@@ -25,12 +25,12 @@ template <typename T>
 void SetOutputType(StreamNode& node) {
   RequireSerializable<T>();
   node.output_type = std::make_shared<TypedOutputTypeOps<T>>();
-  node.forward_writer = std::make_shared<TypedRecordWriterFactory<T, ForwardPartitioner>>(
-      ForwardPartitioner{});
-  node.rebalance_writer = std::make_shared<TypedRecordWriterFactory<T, RebalancePartitioner>>(
-      RebalancePartitioner{});
-  node.broadcast_writer = std::make_shared<TypedRecordWriterFactory<T, BroadcastPartitioner>>(
-      BroadcastPartitioner{});
+  node.forward_writer =
+      std::make_shared<TypedRecordWriterFactory<T, ForwardPartitioner>>(ForwardPartitioner{});
+  node.rebalance_writer =
+      std::make_shared<TypedRecordWriterFactory<T, RebalancePartitioner>>(RebalancePartitioner{});
+  node.broadcast_writer =
+      std::make_shared<TypedRecordWriterFactory<T, BroadcastPartitioner>>(BroadcastPartitioner{});
 }
 
 /// The output type of FlatMap: given explicitly, or the function class's OutputType.
@@ -80,8 +80,8 @@ class DataStreamSink {
 template <typename T>
 class DataStream {
  public:
-  DataStream(Pipeline* pipeline, std::vector<int> nodes, PartitionKind partition = PartitionKind::kForward,
-             bool explicit_partition = false)
+  DataStream(Pipeline* pipeline, std::vector<int> nodes,
+             PartitionKind partition = PartitionKind::kForward, bool explicit_partition = false)
       : pipeline_(pipeline),
         nodes_(std::move(nodes)),
         partition_(partition),
@@ -93,17 +93,15 @@ class DataStream {
   template <typename F>
   auto Map(F fn, std::string name = "Map") {
     using Out = internal::MapResult<F, T>;
-    return AddOneInput<Out>(std::move(name), [fn]() {
-      return std::make_unique<internal::MapOperator<T, Out, F>>(fn);
-    });
+    return AddOneInput<Out>(
+        std::move(name), [fn]() { return std::make_unique<internal::MapOperator<T, Out, F>>(fn); });
   }
 
   /// Keeps the records for which `fn` (a callable or FilterFunction<T>) returns true.
   template <typename F>
   DataStream<T> Filter(F fn, std::string name = "Filter") {
-    return AddOneInput<T>(std::move(name), [fn]() {
-      return std::make_unique<internal::FilterOperator<T, F>>(fn);
-    });
+    return AddOneInput<T>(std::move(name),
+                          [fn]() { return std::make_unique<internal::FilterOperator<T, F>>(fn); });
   }
 
   /// Zero or more outputs per input: `fn(const T&, Collector<Out>&)` or a
@@ -225,8 +223,8 @@ class DataStream {
     StreamNode node;
     node.name = std::move(name);
     node.keyed = keyed;
-    node.factory = MakeOperatorFactory(
-        [make_op]() -> std::unique_ptr<StreamOperator> { return make_op(); });
+    node.factory =
+        MakeOperatorFactory([make_op]() -> std::unique_ptr<StreamOperator> { return make_op(); });
     internal::SetOutputType<Out>(node);
     int id = pipeline_->AddNode(std::move(node));
     ConnectTo(id, std::move(keyed_writer));
@@ -260,7 +258,8 @@ class KeyedStream {
     return input_.template AddOneInput<Out>(
         std::move(name),
         [fn, selector]() {
-          return std::make_unique<internal::KeyedProcessOperator<KeyType, T, Out, F, KS>>(fn, selector);
+          return std::make_unique<internal::KeyedProcessOperator<KeyType, T, Out, F, KS>>(fn,
+                                                                                          selector);
         },
         KeyedWriter(), /*keyed=*/true);
   }

@@ -72,9 +72,9 @@ class JobLibrary {
 #endif
 
 /// Declares the job's build function: `void build_fn(sluice::Pipeline&)`.
-#define SLUICE_JOB(build_fn)                                                         \
-  SLUICE_JOB_EXPORT_ const char* sluice_job_abi;                                     \
-  SLUICE_JOB_EXPORT_ void sluice_job_build(::sluice::Pipeline* pipeline);            \
-  const char* sluice_job_abi = SLUICE_JOB_ABI;                                       \
-  void sluice_job_build(::sluice::Pipeline* pipeline) { build_fn(*pipeline); }       \
+#define SLUICE_JOB(build_fn)                                                   \
+  SLUICE_JOB_EXPORT_ const char* sluice_job_abi;                               \
+  SLUICE_JOB_EXPORT_ void sluice_job_build(::sluice::Pipeline* pipeline);      \
+  const char* sluice_job_abi = SLUICE_JOB_ABI;                                 \
+  void sluice_job_build(::sluice::Pipeline* pipeline) { build_fn(*pipeline); } \
   SLUICE_JOB_MAIN_(build_fn)

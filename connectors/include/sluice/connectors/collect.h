@@ -44,7 +44,9 @@ class CollectSink final : public SinkFunction<T> {
     Record<T> r{value, ctx.timestamp()};
     into_->Add(std::span<const Record<T>>(&r, 1));
   }
-  void InvokeBatch(std::span<const Record<T>> records, SinkContext&) override { into_->Add(records); }
+  void InvokeBatch(std::span<const Record<T>> records, SinkContext&) override {
+    into_->Add(records);
+  }
 
  private:
   std::shared_ptr<CollectedRecords<T>> into_;

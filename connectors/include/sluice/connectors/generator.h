@@ -59,7 +59,8 @@ class Generator final : public SourceFunction<typename internal::GeneratorOutput
   SourceStatus Poll(SourceOutput<T>& out) override {
     uint64_t n = out.batch_hint();
     if (rate_ > 0) {
-      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       double allowed = rate_ * elapsed - static_cast<double>(emitted_);
       if (allowed < 1) {
         // Rate limit: wait for the next record's slot, at most 10 ms so the task stays live.

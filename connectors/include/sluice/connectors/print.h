@@ -3,8 +3,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "sluice/core/format.h"
 #include "sluice/connectors/internal/io.h"
+#include "sluice/core/format.h"
 #include "sluice/function/functions.h"
 
 namespace sluice {

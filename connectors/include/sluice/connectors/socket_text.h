@@ -28,10 +28,14 @@ class SocketTextSource final : public SourceFunction<std::string> {
       // Wait only while nothing was read yet, so a partial batch goes out promptly.
       int wait_ms = out.collected() == 0 ? 10 : 0;
       switch (reader_->Next(&line, wait_ms)) {
-        case internal::SocketLineReader::ReadResult::kLine: out.Collect(std::move(line)); break;
+        case internal::SocketLineReader::ReadResult::kLine:
+          out.Collect(std::move(line));
+          break;
         case internal::SocketLineReader::ReadResult::kNothingYet:
-          return out.collected() > 0 ? SourceStatus::kMoreAvailable : SourceStatus::kNothingAvailable;
-        case internal::SocketLineReader::ReadResult::kClosed: return SourceStatus::kEndOfInput;
+          return out.collected() > 0 ? SourceStatus::kMoreAvailable
+                                     : SourceStatus::kNothingAvailable;
+        case internal::SocketLineReader::ReadResult::kClosed:
+          return SourceStatus::kEndOfInput;
       }
     }
     return SourceStatus::kMoreAvailable;

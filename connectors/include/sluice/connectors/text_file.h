@@ -5,8 +5,8 @@
 #include <string>
 #include <utility>
 
-#include "sluice/core/format.h"
 #include "sluice/connectors/internal/io.h"
+#include "sluice/core/format.h"
 #include "sluice/function/functions.h"
 
 namespace sluice {
@@ -27,7 +27,8 @@ class TextFileSource final : public SourceFunction<std::string> {
     std::string line;
     while (out.collected() < out.batch_hint()) {
       if (!reader_->Next(&line)) {
-        if (!reader_->status().ok()) throw std::runtime_error(std::string(reader_->status().message()));
+        if (!reader_->status().ok())
+          throw std::runtime_error(std::string(reader_->status().message()));
         return SourceStatus::kEndOfInput;
       }
       out.Collect(std::move(line));

@@ -23,7 +23,9 @@ std::string ToString(const T& value);
 namespace internal {
 
 template <typename T>
-concept Streamable = requires(std::ostream& os, const T& v) { os << v; };
+concept Streamable = requires(std::ostream& os, const T& v) {
+  os << v;
+};
 
 template <typename T>
 void AppendText(std::string& out, const T& v);
@@ -50,7 +52,11 @@ void AppendText(std::string& out, const T& v) {
     out.append(std::to_string(v));
   } else if constexpr (requires { std::tuple_size<T>::value; } && !HasSluiceFields<T>) {
     AppendTupleText(out, v);
-  } else if constexpr (requires { typename T::value_type; v.begin(); v.end(); }) {
+  } else if constexpr (requires {
+                         typename T::value_type;
+                         v.begin();
+                         v.end();
+                       }) {
     out.push_back('[');
     bool first = true;
     for (const auto& e : v) {
@@ -59,7 +65,10 @@ void AppendText(std::string& out, const T& v) {
       AppendText(out, e);
     }
     out.push_back(']');
-  } else if constexpr (requires { v.has_value(); *v; }) {
+  } else if constexpr (requires {
+                         v.has_value();
+                         *v;
+                       }) {
     if (v.has_value()) {
       AppendText(out, *v);
     } else {

@@ -52,13 +52,27 @@ inline uint64_t HashBytes(const void* data, size_t len, uint64_t seed = 0x5bd1e9
     h *= m;
   }
   switch (len & 7) {
-    case 7: h ^= uint64_t(p[6]) << 48; [[fallthrough]];
-    case 6: h ^= uint64_t(p[5]) << 40; [[fallthrough]];
-    case 5: h ^= uint64_t(p[4]) << 32; [[fallthrough]];
-    case 4: h ^= uint64_t(p[3]) << 24; [[fallthrough]];
-    case 3: h ^= uint64_t(p[2]) << 16; [[fallthrough]];
-    case 2: h ^= uint64_t(p[1]) << 8; [[fallthrough]];
-    case 1: h ^= uint64_t(p[0]); h *= m;
+    case 7:
+      h ^= uint64_t(p[6]) << 48;
+      [[fallthrough]];
+    case 6:
+      h ^= uint64_t(p[5]) << 40;
+      [[fallthrough]];
+    case 5:
+      h ^= uint64_t(p[4]) << 32;
+      [[fallthrough]];
+    case 4:
+      h ^= uint64_t(p[3]) << 24;
+      [[fallthrough]];
+    case 3:
+      h ^= uint64_t(p[2]) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= uint64_t(p[1]) << 8;
+      [[fallthrough]];
+    case 1:
+      h ^= uint64_t(p[0]);
+      h *= m;
   }
   h ^= h >> r;
   h *= m;
@@ -104,7 +118,9 @@ struct StableHasher<T, std::enable_if_t<std::is_floating_point_v<T>>> {
 
 template <>
 struct StableHasher<std::string> {
-  uint64_t operator()(const std::string& s) const { return internal::HashBytes(s.data(), s.size()); }
+  uint64_t operator()(const std::string& s) const {
+    return internal::HashBytes(s.data(), s.size());
+  }
 };
 
 template <>
@@ -145,15 +161,15 @@ struct StableHasher<std::optional<T>> {
 };
 
 template <typename T>
-  requires requires(const T& t) {
-    { t.StableHash() } -> std::convertible_to<uint64_t>;
-  }
+requires requires(const T& t) {
+  { t.StableHash() } -> std::convertible_to<uint64_t>;
+}
 struct StableHasher<T, void> {
   uint64_t operator()(const T& t) const { return t.StableHash(); }
 };
 
 template <typename T>
-  requires internal::HasSluiceFields<T>
+requires internal::HasSluiceFields<T>
 struct StableHasher<T, void> {
   uint64_t operator()(const T& t) const {
     uint64_t h = 0x2545f4914f6cdd1dULL;

@@ -4,10 +4,10 @@
 #include "absl/status/statusor.h"
 
 /// Returns from the current function if `expr` yields a non-OK absl::Status.
-#define SLUICE_RETURN_IF_ERROR(expr)                   \
-  do {                                                 \
-    ::absl::Status sluice_status_ = (expr);            \
-    if (!sluice_status_.ok()) return sluice_status_;   \
+#define SLUICE_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::absl::Status sluice_status_ = (expr);          \
+    if (!sluice_status_.ok()) return sluice_status_; \
   } while (0)
 
 #define SLUICE_CONCAT_INNER_(a, b) a##b

@@ -95,7 +95,8 @@ class KeyedRuntimeContext final : public RuntimeContext {
     return *backend_->GetReducingState(d);
   }
   template <typename In, typename Acc, typename Out>
-  AggregatingState<In, Out>& GetAggregatingState(const AggregatingStateDescriptor<In, Acc, Out>& d) {
+  AggregatingState<In, Out>& GetAggregatingState(
+      const AggregatingStateDescriptor<In, Acc, Out>& d) {
     return *backend_->GetAggregatingState(d);
   }
   TimerService& Timers() { return *timers_; }

@@ -45,7 +45,8 @@ struct RecordWriterOptions {
 template <typename T, typename Partitioner>
 class RecordWriter final : public Output<T>, public RecordWriterBase {
  public:
-  RecordWriter(std::vector<ChannelTarget> targets, Partitioner partitioner, RecordWriterOptions opts)
+  RecordWriter(std::vector<ChannelTarget> targets, Partitioner partitioner,
+               RecordWriterOptions opts)
       : targets_(std::move(targets)), partitioner_(std::move(partitioner)), opts_(opts) {
     pending_.resize(targets_.size());
     for (auto& p : pending_) p = NewBuffer();

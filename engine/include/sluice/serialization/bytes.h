@@ -15,10 +15,8 @@ class ByteWriter {
   explicit ByteWriter(std::string* out) : out_(out) {}
 
   template <typename T>
-    requires std::is_trivially_copyable_v<T>
-  void WriteRaw(const T& v) {
-    out_->append(reinterpret_cast<const char*>(&v), sizeof(T));
-  }
+  requires std::is_trivially_copyable_v<T>
+  void WriteRaw(const T& v) { out_->append(reinterpret_cast<const char*>(&v), sizeof(T)); }
   void WriteVarint(uint64_t v) {
     while (v >= 0x80) {
       out_->push_back(static_cast<char>(v | 0x80));
@@ -42,7 +40,7 @@ class ByteReader {
   explicit ByteReader(std::string_view in) : in_(in) {}
 
   template <typename T>
-    requires std::is_trivially_copyable_v<T>
+  requires std::is_trivially_copyable_v<T>
   bool ReadRaw(T* v) {
     if (!ok_ || in_.size() - pos_ < sizeof(T)) return Fail();
     std::memcpy(v, in_.data() + pos_, sizeof(T));

@@ -43,8 +43,7 @@ constexpr void RequireSerializable() {
 }
 
 template <typename T>
-  requires(std::is_arithmetic_v<T> || std::is_enum_v<T>)
-struct Serializer<T, void> {
+requires(std::is_arithmetic_v<T> || std::is_enum_v<T>) struct Serializer<T, void> {
   static void Write(const T& v, ByteWriter& w) { w.WriteRaw(v); }
   static bool Read(ByteReader& r, T* out) { return r.ReadRaw(out); }
 };
@@ -61,8 +60,7 @@ struct Serializer<std::string> {
 };
 
 template <typename A, typename B>
-  requires(Serializable<A> && Serializable<B>)
-struct Serializer<std::pair<A, B>> {
+requires(Serializable<A>&& Serializable<B>) struct Serializer<std::pair<A, B>> {
   static void Write(const std::pair<A, B>& v, ByteWriter& w) {
     Serializer<A>::Write(v.first, w);
     Serializer<B>::Write(v.second, w);
@@ -73,11 +71,10 @@ struct Serializer<std::pair<A, B>> {
 };
 
 template <typename... Ts>
-  requires(Serializable<Ts> && ...)
-struct Serializer<std::tuple<Ts...>> {
+requires(Serializable<Ts>&&...) struct Serializer<std::tuple<Ts...>> {
   static void Write(const std::tuple<Ts...>& v, ByteWriter& w) {
-    std::apply([&w](const auto&... e) { (Serializer<std::decay_t<decltype(e)>>::Write(e, w), ...); },
-               v);
+    std::apply(
+        [&w](const auto&... e) { (Serializer<std::decay_t<decltype(e)>>::Write(e, w), ...); }, v);
   }
   static bool Read(ByteReader& r, std::tuple<Ts...>* out) {
     return std::apply(
@@ -87,7 +84,7 @@ struct Serializer<std::tuple<Ts...>> {
 };
 
 template <typename T>
-  requires Serializable<T>
+requires Serializable<T>
 struct Serializer<std::vector<T>> {
   static void Write(const std::vector<T>& v, ByteWriter& w) {
     w.WriteVarint(v.size());
@@ -108,7 +105,7 @@ struct Serializer<std::vector<T>> {
 };
 
 template <typename T>
-  requires Serializable<T>
+requires Serializable<T>
 struct Serializer<std::optional<T>> {
   static void Write(const std::optional<T>& v, ByteWriter& w) {
     w.WriteRaw<uint8_t>(v.has_value() ? 1 : 0);
@@ -130,11 +127,12 @@ struct Serializer<std::optional<T>> {
 
 /// Structs declared with SLUICE_SERIALIZABLE: fields in declaration order.
 template <typename T>
-  requires internal::HasSluiceFields<T>
+requires internal::HasSluiceFields<T>
 struct Serializer<T, void> {
   static void Write(const T& v, ByteWriter& w) {
-    std::apply([&w](const auto&... f) { (Serializer<std::decay_t<decltype(f)>>::Write(f, w), ...); },
-               SluiceFields(v));
+    std::apply(
+        [&w](const auto&... f) { (Serializer<std::decay_t<decltype(f)>>::Write(f, w), ...); },
+        SluiceFields(v));
   }
   static bool Read(ByteReader& r, T* out) {
     return std::apply(
@@ -148,12 +146,11 @@ template <typename T>
 concept ProtobufMessage = requires(const T& m, T* out, std::string* s, const void* data, int n) {
   { m.SerializeToString(s) } -> std::same_as<bool>;
   { out->ParseFromArray(data, n) } -> std::same_as<bool>;
-  { m.GetTypeName() };
+  {m.GetTypeName()};
 };
 
 template <typename T>
-  requires(ProtobufMessage<T> && !internal::HasSluiceFields<T>)
-struct Serializer<T, void> {
+requires(ProtobufMessage<T> && !internal::HasSluiceFields<T>) struct Serializer<T, void> {
   static void Write(const T& v, ByteWriter& w) {
     std::string bytes;
     v.SerializeToString(&bytes);
@@ -178,13 +175,15 @@ std::string SerializeToString(const T& value) {
 
 /// Parses one value that fills `bytes` exactly; names the type in the error.
 template <typename T>
-absl::StatusOr<T> DeserializeFromString(std::string_view bytes, std::string_view type_name = "value") {
+absl::StatusOr<T> DeserializeFromString(std::string_view bytes,
+                                        std::string_view type_name = "value") {
   RequireSerializable<T>();
   ByteReader r(bytes);
   T value{};
   if (!Serializer<T>::Read(r, &value)) {
-    return absl::DataLossError(absl::StrCat("cannot deserialize ", std::string(type_name), ": corrupt or truncated at byte ",
-                                            r.position(), " of ", bytes.size()));
+    return absl::DataLossError(absl::StrCat("cannot deserialize ", std::string(type_name),
+                                            ": corrupt or truncated at byte ", r.position(), " of ",
+                                            bytes.size()));
   }
   if (!r.AtEnd()) {
     return absl::DataLossError(absl::StrCat("cannot deserialize ", std::string(type_name), ": ",

@@ -8,8 +8,11 @@
 // order, so that Sluice can serialize, print and compare it. Use it at namespace scope in the
 // struct's own namespace (it is found by argument-dependent lookup). Up to 16 fields.
 
-#define SLUICE_PP_NARG_(...) SLUICE_PP_ARG_N_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-#define SLUICE_PP_ARG_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, ...) N
+#define SLUICE_PP_NARG_(...) \
+  SLUICE_PP_ARG_N_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define SLUICE_PP_ARG_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, \
+                         ...)                                                                      \
+  N
 #define SLUICE_PP_CAT_(a, b) SLUICE_PP_CAT_I_(a, b)
 #define SLUICE_PP_CAT_I_(a, b) a##b
 
@@ -32,20 +35,20 @@
 #define SLUICE_PP_FIELDS_(v, ...) \
   SLUICE_PP_CAT_(SLUICE_PP_FIELDS_, SLUICE_PP_CAT_(SLUICE_PP_NARG_(__VA_ARGS__), _))(v, __VA_ARGS__)
 
-#define SLUICE_SERIALIZABLE(Type, ...)                                                        \
-  [[maybe_unused]] inline auto SluiceFields(Type& sluice_v) {                                 \
-    return std::tie(SLUICE_PP_FIELDS_(sluice_v, __VA_ARGS__));                                \
-  }                                                                                           \
-  [[maybe_unused]] inline auto SluiceFields(const Type& sluice_v) {                           \
-    return std::tie(SLUICE_PP_FIELDS_(sluice_v, __VA_ARGS__));                                \
-  }                                                                                           \
-  [[maybe_unused]] inline const char* SluiceFieldNames(const Type*) { return #__VA_ARGS__; }  \
-  [[maybe_unused]] inline bool operator==(const Type& a, const Type& b) {                     \
-    return SluiceFields(a) == SluiceFields(b);                                                \
-  }                                                                                           \
-  template <typename H>                                                                       \
-  [[maybe_unused]] H AbslHashValue(H h, const Type& v) {                                      \
-    return H::combine(std::move(h), SluiceFields(v));                                         \
+#define SLUICE_SERIALIZABLE(Type, ...)                                                       \
+  [[maybe_unused]] inline auto SluiceFields(Type& sluice_v) {                                \
+    return std::tie(SLUICE_PP_FIELDS_(sluice_v, __VA_ARGS__));                               \
+  }                                                                                          \
+  [[maybe_unused]] inline auto SluiceFields(const Type& sluice_v) {                          \
+    return std::tie(SLUICE_PP_FIELDS_(sluice_v, __VA_ARGS__));                               \
+  }                                                                                          \
+  [[maybe_unused]] inline const char* SluiceFieldNames(const Type*) { return #__VA_ARGS__; } \
+  [[maybe_unused]] inline bool operator==(const Type& a, const Type& b) {                    \
+    return SluiceFields(a) == SluiceFields(b);                                               \
+  }                                                                                          \
+  template <typename H>                                                                      \
+  [[maybe_unused]] H AbslHashValue(H h, const Type& v) {                                     \
+    return H::combine(std::move(h), SluiceFields(v));                                        \
   }
 
 namespace sluice::internal {

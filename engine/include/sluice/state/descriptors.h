@@ -77,8 +77,7 @@ class AggregatingStateDescriptor : public StateDescriptorBase {
   }
   /// Takes a copy of a concrete aggregate function.
   template <typename F>
-    requires std::is_base_of_v<Function, F>
-  AggregatingStateDescriptor(std::string name, F fn)
+  requires std::is_base_of_v<Function, F> AggregatingStateDescriptor(std::string name, F fn)
       : AggregatingStateDescriptor(std::move(name), std::make_shared<const F>(std::move(fn))) {}
   const Function& function() const { return *fn_; }
 

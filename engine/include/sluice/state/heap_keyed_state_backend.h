@@ -302,8 +302,8 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
       return raw;
     }
     if (it->second.type != std::type_index(typeid(StateTable<K, N, V>))) {
-      throw std::logic_error(absl::StrCat("state '", name,
-                                          "' was registered twice with different types"));
+      throw std::logic_error(
+          absl::StrCat("state '", name, "' was registered twice with different types"));
     }
     return static_cast<StateTable<K, N, V>*>(it->second.table.get());
   }
@@ -312,7 +312,8 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   /// handle is owned by the backend; N is the namespace type (VoidNamespace for plain state).
   template <typename N = VoidNamespace, typename V>
   ValueState<V>* GetState(const ValueStateDescriptor<V>& d) {
-    return MakeHandle<internal::HeapValueState<K, N, V>>(d.name(), GetOrCreateTable<N, V>(d.name()));
+    return MakeHandle<internal::HeapValueState<K, N, V>>(d.name(),
+                                                         GetOrCreateTable<N, V>(d.name()));
   }
   template <typename N = VoidNamespace, typename V>
   ListState<V>* GetListState(const ListStateDescriptor<V>& d) {
@@ -330,7 +331,8 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
         d.name(), GetOrCreateTable<N, V>(d.name()), d.reduce());
   }
   template <typename N = VoidNamespace, typename In, typename Acc, typename Out>
-  AggregatingState<In, Out>* GetAggregatingState(const AggregatingStateDescriptor<In, Acc, Out>& d) {
+  AggregatingState<In, Out>* GetAggregatingState(
+      const AggregatingStateDescriptor<In, Acc, Out>& d) {
     auto fn = std::make_shared<AggregatingStateDescriptor<In, Acc, Out>>(d);
     return MakeHandle<internal::HeapAggregatingState<K, N, In, Acc, Out>>(
         d.name(), GetOrCreateTable<N, Acc>(d.name()), &fn->function(), fn);

@@ -59,7 +59,9 @@ class TimerQueue {
   }
 
  private:
-  static bool Later(const Timer<K, N>& a, const Timer<K, N>& b) { return a.timestamp > b.timestamp; }
+  static bool Later(const Timer<K, N>& a, const Timer<K, N>& b) {
+    return a.timestamp > b.timestamp;
+  }
   void DropDeleted() {
     while (!heap_.empty() && !live_.contains(heap_.front())) {
       std::pop_heap(heap_.begin(), heap_.end(), Later);
@@ -123,12 +125,7 @@ class InternalTimerService final : public TimerService, private ProcessingTimeSe
   /// Timers that fire register further timers that are already due: those fire too.
   void AdvanceWatermark(Timestamp watermark) {
     watermark_ = watermark;
-    Timer<K, N> t;
-    while (event_timers_.PopUntil(watermark, &t)) {
-      key_context_.set_current_key(t.key);
-      current_namespace_ = t.ns;
-      triggerable_->OnEventTime(t);
-    }
+    FireDue(event_timers_, watermark, &Triggerable::OnEventTime);
   }
 
   size_t NumEventTimeTimers() const { return event_timers_.size(); }
@@ -137,16 +134,22 @@ class InternalTimerService final : public TimerService, private ProcessingTimeSe
  private:
   void OnProcessingTime(Timestamp now) override {
     next_processing_wakeup_ = kMaxWatermark;
-    Timer<K, N> t;
-    while (processing_timers_.PopUntil(now, &t)) {
-      key_context_.set_current_key(t.key);
-      current_namespace_ = t.ns;
-      triggerable_->OnProcessingTime(t);
-    }
+    FireDue(processing_timers_, now, &Triggerable::OnProcessingTime);
     Timestamp next = processing_timers_.PeekTime();
     if (next != kMaxWatermark && next < next_processing_wakeup_) {
       next_processing_wakeup_ = next;
       processing_time_->ScheduleAt(next, this);
+    }
+  }
+
+  /// Fires the timers of `queue` up to `time` in order, each with its key made current.
+  void FireDue(TimerQueue<K, N>& queue, Timestamp time,
+               void (Triggerable::*fire)(const Timer<K, N>&)) {
+    Timer<K, N> t;
+    while (queue.PopUntil(time, &t)) {
+      key_context_.set_current_key(t.key);
+      current_namespace_ = t.ns;
+      (triggerable_->*fire)(t);
     }
   }
 

@@ -18,7 +18,9 @@ class UdfOperator : public OneInputOperatorWithOutput<In, Out> {
     runtime_.emplace(this->ctx_.info, this->ctx_.processing_time, this->ctx_.metrics);
     this->RunUserCode([&] { OpenIfRich(fn_, *runtime_); });
   }
-  void Close() override { this->RunUserCode([&] { CloseIfRich(fn_); }); }
+  void Close() override {
+    this->RunUserCode([&] { CloseIfRich(fn_); });
+  }
 
  protected:
   F fn_;

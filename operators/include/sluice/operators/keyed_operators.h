@@ -23,13 +23,13 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
 
   void Open() override {
     const auto& ctx = this->ctx_;
-    backend_ = std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_group_range,
-                                                          ctx.info.max_parallelism);
+    backend_ =
+        std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_group_range, ctx.info.max_parallelism);
     typename InternalTimerService<K, VoidNamespace>::KeyContext key_ctx{
         [this]() -> const K& { return backend_->CurrentKey(); },
         [this](const K& key) { backend_->SetCurrentKey(key); }};
     timers_ = std::make_unique<InternalTimerService<K, VoidNamespace>>(ctx.processing_time,
-                                                                      std::move(key_ctx), this);
+                                                                       std::move(key_ctx), this);
     runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_.get(), timers_.get());
     this->RunUserCode([&] { fn_.Open(*runtime_); });
   }

@@ -30,9 +30,12 @@ class SourceOperator final : public SourceOperatorBase {
     RunUserCode([&] { status = source_.Poll(out); });
     Flush();
     switch (status) {
-      case SourceStatus::kMoreAvailable: return PollResult::kMoreAvailable;
-      case SourceStatus::kNothingAvailable: return PollResult::kNothingAvailable;
-      case SourceStatus::kEndOfInput: return PollResult::kEndOfInput;
+      case SourceStatus::kMoreAvailable:
+        return PollResult::kMoreAvailable;
+      case SourceStatus::kNothingAvailable:
+        return PollResult::kNothingAvailable;
+      case SourceStatus::kEndOfInput:
+        return PollResult::kEndOfInput;
     }
     return PollResult::kEndOfInput;
   }

@@ -7,16 +7,16 @@
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
 
-#define ASSERT_OK(expr)                                  \
-  do {                                                   \
+#define ASSERT_OK(expr)                                                 \
+  do {                                                                  \
     const ::absl::Status sluice_s_ = ::sluice::testing::ToStatus(expr); \
-    ASSERT_TRUE(sluice_s_.ok()) << sluice_s_;            \
+    ASSERT_TRUE(sluice_s_.ok()) << sluice_s_;                           \
   } while (0)
 
-#define EXPECT_OK(expr)                                  \
-  do {                                                   \
+#define EXPECT_OK(expr)                                                 \
+  do {                                                                  \
     const ::absl::Status sluice_s_ = ::sluice::testing::ToStatus(expr); \
-    EXPECT_TRUE(sluice_s_.ok()) << sluice_s_;            \
+    EXPECT_TRUE(sluice_s_.ok()) << sluice_s_;                           \
   } while (0)
 
 namespace sluice::testing {

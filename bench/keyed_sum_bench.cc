@@ -1,0 +1,94 @@
+// keyed_sum_bench [--events=N] [--keys=K]
+//
+// The per-record cost of the engine against the plain C++ loop it competes with:
+//   raw     a single-threaded loop: xorshift key per event, sum per key in an array
+//   engine  Generator -> KeyBy -> keyed Reduce (sum) -> discarding sink, on the
+//           mini-cluster at parallelism 1 and 2
+// Prints events/s for each and the engine/raw ratio. Ratios within one run are what to
+// compare: the machine is shared and absolute numbers move by +-25%.
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "sluice/sluice.h"
+
+ABSL_FLAG(int64_t, events, 100'000'000, "events per run");
+ABSL_FLAG(int64_t, keys, 10'000, "distinct keys");
+
+namespace {
+
+using Event = std::pair<int64_t, int64_t>;  // key, value
+
+/// The key of event i: an xorshift of the index, the same in both variants.
+inline int64_t KeyOf(uint64_t i, int64_t keys) {
+  uint64_t x = i * 0x9e3779b97f4a7c15ULL + 1;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return static_cast<int64_t>(x % static_cast<uint64_t>(keys));
+}
+
+double RawLoop(int64_t events, int64_t keys, int64_t* checksum) {
+  std::vector<int64_t> sums(keys, 0);
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < events; ++i) sums[KeyOf(i, keys)] += i & 0xff;
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  int64_t total = 0;
+  for (int64_t s : sums) total += s;
+  *checksum = total;
+  return seconds;
+}
+
+double EngineRun(int64_t events, int64_t keys, int parallelism) {
+  sluice::Pipeline p("keyed-sum");
+  p.SetParallelism(parallelism);
+  p.Source(sluice::Generator(
+               [keys](uint64_t i) {
+                 return Event{KeyOf(i, keys), static_cast<int64_t>(i & 0xff)};
+               },
+               {.count = static_cast<uint64_t>(events)}),
+           "Generator")
+      .KeyBy(&Event::first)
+      .Reduce(
+          [](const Event& a, const Event& b) {
+            return Event{a.first, a.second + b.second};
+          },
+          "Sum")
+      .Sink(sluice::DiscardingSink<Event>{}, "Discard");
+  auto result = sluice::ExecuteLocally(p);
+  if (!result.ok()) {
+    std::fprintf(stderr, "engine run failed: %s\n", std::string(result.status().message()).c_str());
+    std::exit(1);
+  }
+  return absl::ToDoubleSeconds(result->duration);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int64_t events = absl::GetFlag(FLAGS_events);
+  const int64_t keys = absl::GetFlag(FLAGS_keys);
+  std::printf("keyed sum: %lld events, %lld keys\n", static_cast<long long>(events),
+              static_cast<long long>(keys));
+
+  int64_t checksum = 0;
+  const double raw = RawLoop(events, keys, &checksum);
+  const double raw_rate = events / raw;
+  std::printf("%-22s %8.1f M events/s  (checksum %lld)\n", "raw C++ loop", raw_rate / 1e6,
+              static_cast<long long>(checksum));
+  for (int parallelism : {1, 2}) {
+    const double seconds = EngineRun(events, keys, parallelism);
+    const double rate = events / seconds;
+    std::printf("%-22s %8.1f M events/s  engine/raw = %.3f\n",
+                ("engine parallelism " + std::to_string(parallelism)).c_str(), rate / 1e6,
+                rate / raw_rate);
+  }
+  return 0;
+}
