@@ -9,15 +9,12 @@ InputGate::InputGate(int num_channels, int capacity_batches_per_channel)
 
 bool InputGate::Push(int channel, ChannelEvent event) {
   const bool is_batch = event.kind == ChannelEvent::Kind::kBatch;
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  Channel& ch = channels_[channel];
   if (is_batch) {
-    auto has_room = [this, channel]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return canceled_ || channels_[channel].queued_batches < capacity_;
-    };
-    mu_.Await(absl::Condition(&has_room));
+    has_room_.wait(lock, [&] { return canceled_ || ch.queued_batches < capacity_; });
   }
   if (canceled_) return false;
-  Channel& ch = channels_[channel];
   if (is_batch) {
     ch.queued_batches++;
     queued_records_ += static_cast<int64_t>(event.batch->size());
@@ -25,15 +22,19 @@ bool InputGate::Push(int channel, ChannelEvent event) {
   }
   ch.events.push_back(std::move(event));
   queued_events_++;
+  lock.unlock();
+  has_event_.notify_one();
   return true;
 }
 
-bool InputGate::HasEvent() const { return queued_events_ > 0; }
-
 InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, ChannelEvent* event) {
-  absl::MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return canceled_ || HasEvent(); };
-  if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) return NextResult::kTimeout;
+  std::unique_lock<std::mutex> lock(mu_);
+  auto ready = [this] { return canceled_ || queued_events_ > 0; };
+  if (deadline == absl::InfiniteFuture()) {
+    has_event_.wait(lock, ready);
+  } else if (!has_event_.wait_until(lock, absl::ToChronoTime(deadline), ready)) {
+    return NextResult::kTimeout;
+  }
   if (canceled_) return NextResult::kCanceled;
   const int n = static_cast<int>(channels_.size());
   for (int i = 0; i < n; ++i) {
@@ -43,24 +44,32 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
     *event = std::move(ch.events.front());
     ch.events.pop_front();
     queued_events_--;
+    *channel = c;
+    next_channel_ = (c + 1) % n;
     if (event->kind == ChannelEvent::Kind::kBatch) {
       ch.queued_batches--;
       queued_records_ -= static_cast<int64_t>(event->batch->size());
+      lock.unlock();
+      // Producers of different channels share the condition: wake them all, it is once
+      // per buffer, not per record.
+      has_room_.notify_all();
     }
-    *channel = c;
-    next_channel_ = (c + 1) % n;
     return NextResult::kEvent;
   }
-  return NextResult::kTimeout;  // unreachable: HasEvent() held
+  return NextResult::kTimeout;  // unreachable: an event was queued
 }
 
 void InputGate::Cancel() {
-  absl::MutexLock lock(&mu_);
-  canceled_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    canceled_ = true;
+  }
+  has_event_.notify_all();
+  has_room_.notify_all();
 }
 
 int64_t InputGate::max_queued_records() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return max_queued_records_;
 }
 

@@ -1,9 +1,9 @@
 #include "sluice/runtime/mini_cluster.h"
 
 #include <algorithm>
+#include <mutex>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
 #include "glog/logging.h"
 #include "runtime/task.h"
 
@@ -91,7 +91,7 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
     }
   }
 
-  absl::Mutex mu;
+  std::mutex mu;
   absl::Status first_failure;  // guarded by mu
   auto cancel_all = [&tasks, &wiring]() {
     for (auto& t : tasks) t->Cancel();
@@ -108,7 +108,7 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
       if (s.ok() || absl::IsCancelled(s)) return;
       bool first = false;
       {
-        absl::MutexLock lock(&mu);
+        std::lock_guard<std::mutex> lock(mu);
         if (first_failure.ok()) {
           first_failure = s;
           first = true;
@@ -123,7 +123,7 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
   for (auto& th : threads) th.join();
 
   {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     if (!first_failure.ok()) return first_failure;
   }
   JobResult result;

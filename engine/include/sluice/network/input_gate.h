@@ -1,13 +1,13 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "sluice/core/record.h"
 #include "sluice/core/time.h"
@@ -28,6 +28,8 @@ struct ChannelEvent {
 /// events never block (they are few and must not deadlock a draining consumer).
 ///
 /// Thread-safety: Push() from any producer thread, Next() from the owning task thread only.
+/// Uses std::mutex rather than absl::Mutex: Debian's Abseil is not built for ThreadSanitizer,
+/// so TSan cannot see the ordering an absl::Mutex provides and reports false races.
 class InputGate {
  public:
   enum class NextResult { kEvent, kTimeout, kCanceled };
@@ -54,16 +56,17 @@ class InputGate {
     std::deque<ChannelEvent> events;
     int queued_batches = 0;
   };
-  bool HasEvent() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
   const int capacity_;
-  mutable absl::Mutex mu_;
-  std::vector<Channel> channels_ ABSL_GUARDED_BY(mu_);
-  int next_channel_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t queued_records_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t max_queued_records_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t queued_events_ ABSL_GUARDED_BY(mu_) = 0;
-  bool canceled_ ABSL_GUARDED_BY(mu_) = false;
+  mutable std::mutex mu_;
+  std::condition_variable has_event_;  // the consumer waits here
+  std::condition_variable has_room_;   // producers of full channels wait here
+  // All below guarded by mu_.
+  std::vector<Channel> channels_;
+  int next_channel_ = 0;
+  int64_t queued_records_ = 0;
+  int64_t max_queued_records_ = 0;
+  int64_t queued_events_ = 0;
+  bool canceled_ = false;
 };
 
 }  // namespace sluice
