@@ -134,6 +134,37 @@ TEST(PipelineTest, KeyByRoutesEachKeyToExactlyOneSubtask) {
   EXPECT_EQ(out->Values().size(), 5000u);
 }
 
+TEST(PipelineTest, MaxParallelismSetsTheKeyGroupsOfAKeyedOperator) {
+  Pipeline p("max-parallelism");
+  using Tagged = std::pair<int64_t, int>;
+  class TagSubtask final : public KeyedProcessFunction<int64_t, int64_t, Tagged> {
+   public:
+    void Open(KeyedRuntimeContext<int64_t>& ctx) override {
+      subtask_ = ctx.SubtaskIndex();
+      EXPECT_EQ(ctx.MaxParallelism(), 8);
+      EXPECT_EQ(ctx.key_group_range(), KeyGroupRangeForOperator(subtask_, 3, 8));
+    }
+    void ProcessElement(const int64_t& v, Context&, Collector<Tagged>& out) override {
+      out.Collect({v, subtask_});
+    }
+
+   private:
+    int subtask_ = 0;
+  };
+  auto out = std::make_shared<CollectedRecords<Tagged>>();
+  p.Source(CollectionSource<int64_t>(Range(200)))
+      .KeyBy([](const int64_t& v) { return v; })
+      .Process(TagSubtask{})
+      .Parallelism(3)
+      .MaxParallelism(8)
+      .Sink(CollectSink<Tagged>(out));
+  ASSERT_OK(ExecuteLocally(p));
+  ASSERT_EQ(out->Values().size(), 200u);
+  for (const auto& [key, subtask] : out->Values()) {
+    EXPECT_EQ(subtask, OperatorIndexForKeyGroup(KeyGroupFor(key, 8), 3, 8)) << "key " << key;
+  }
+}
+
 TEST(PipelineTest, UnionRebalanceBroadcastAndForward) {
   Pipeline p("partitioning");
   auto a = p.Source(CollectionSource<int64_t>({1, 2, 3}), "A");
