@@ -148,16 +148,15 @@ void Task::RunSourceLoop() {
 
 void Task::RunInputLoop() {
   const int n = gate_->num_channels();
-  channel_watermarks_.assign(n, kMinWatermark);
-  channel_ended_.assign(n, false);
-  while (ended_channels_ < n) {
+  valve_ = std::make_unique<StatusWatermarkValve>(n);
+  std::vector<bool> ended(n, false);
+  int ended_channels = 0;
+  while (ended_channels < n) {
     int channel = 0;
     ChannelEvent event;
     switch (gate_->Next(NextHousekeepingDeadline(), &channel, &event)) {
-      case InputGate::NextResult::kCanceled:
-        throw TaskCanceled();
-      case InputGate::NextResult::kTimeout:
-        break;
+      case InputGate::NextResult::kCanceled: throw TaskCanceled();
+      case InputGate::NextResult::kTimeout: break;
       case InputGate::NextResult::kEvent:
         switch (event.kind) {
           case ChannelEvent::Kind::kBatch:
@@ -165,10 +164,17 @@ void Task::RunInputLoop() {
             head_input_->PushErased(*event.batch);
             break;
           case ChannelEvent::Kind::kWatermark:
-            OnWatermark(channel, event.watermark);
+            Forward(valve_->OnWatermark(channel, event.watermark));
+            break;
+          case ChannelEvent::Kind::kIdleStatus:
+            Forward(valve_->OnIdleStatus(channel, event.idle));
             break;
           case ChannelEvent::Kind::kEndOfStream:
-            OnEndOfStream(channel);
+            if (!ended[channel]) {
+              ended[channel] = true;
+              ended_channels++;
+              Forward(valve_->OnEndOfStream(channel));
+            }
             break;
         }
         break;
@@ -177,24 +183,10 @@ void Task::RunInputLoop() {
   }
 }
 
-void Task::OnWatermark(int channel, Timestamp watermark) {
-  if (watermark <= channel_watermarks_[channel]) return;
-  channel_watermarks_[channel] = watermark;
-  // The task's watermark is the minimum over its live input channels.
-  Timestamp min = kMaxWatermark;
-  for (size_t c = 0; c < channel_watermarks_.size(); ++c) {
-    if (!channel_ended_[c]) min = std::min(min, channel_watermarks_[c]);
-  }
-  if (min > current_watermark_) {
-    current_watermark_ = min;
-    head_input_->PushWatermark(min);
-  }
-}
-
-void Task::OnEndOfStream(int channel) {
-  if (channel_ended_[channel]) return;
-  channel_ended_[channel] = true;
-  ended_channels_++;
+void Task::Forward(const StatusWatermarkValve::Output& out) {
+  if (out.idle_before) head_input_->PushIdle(*out.idle_before);
+  if (out.watermark) head_input_->PushWatermark(*out.watermark);
+  if (out.idle_after) head_input_->PushIdle(*out.idle_after);
 }
 
 absl::Time Task::NextHousekeepingDeadline() const {

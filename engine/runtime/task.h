@@ -12,6 +12,7 @@
 #include "sluice/graph/job_graph.h"
 #include "sluice/network/input_gate.h"
 #include "sluice/network/record_writer.h"
+#include "sluice/network/status_watermark_valve.h"
 #include "sluice/operator/stream_operator.h"
 
 namespace sluice::internal {
@@ -53,8 +54,8 @@ class Task final : public ProcessingTimeService {
   void BuildChain();
   void RunSourceLoop();
   void RunInputLoop();
-  void OnWatermark(int channel, Timestamp watermark);
-  void OnEndOfStream(int channel);
+  /// Sends what the valve decided after an input event down the chain.
+  void Forward(const StatusWatermarkValve::Output& out);
   /// Fires due processing-time callbacks and flushes buffers whose timeout passed.
   void DoHousekeeping();
   absl::Time NextHousekeepingDeadline() const;
@@ -78,10 +79,7 @@ class Task final : public ProcessingTimeService {
   SourceOperatorBase* source_ = nullptr;
   bool opened_ = false;
 
-  std::vector<Timestamp> channel_watermarks_;
-  std::vector<bool> channel_ended_;
-  int ended_channels_ = 0;
-  Timestamp current_watermark_ = kMinWatermark;
+  std::unique_ptr<StatusWatermarkValve> valve_;
 
   std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> timers_;
   absl::Duration buffer_timeout_;

@@ -16,10 +16,11 @@ namespace sluice {
 
 /// What travels through a channel, in order: batches of records and in-band control events.
 struct ChannelEvent {
-  enum class Kind { kBatch, kWatermark, kEndOfStream };
+  enum class Kind { kBatch, kWatermark, kIdleStatus, kEndOfStream };
   Kind kind = Kind::kBatch;
   std::unique_ptr<BatchBase> batch;
   Timestamp watermark = kMinWatermark;
+  bool idle = false;  // for kIdleStatus
 };
 
 /// The inputs of one task: one bounded queue per input channel (one per upstream subtask),

@@ -79,6 +79,16 @@ class RecordWriter final : public Output<T>, public RecordWriterBase {
     }
   }
 
+  void PushIdle(bool idle) override {
+    FlushAll();
+    for (size_t c = 0; c < targets_.size(); ++c) {
+      ChannelEvent e;
+      e.kind = ChannelEvent::Kind::kIdleStatus;
+      e.idle = idle;
+      Send(c, std::move(e));
+    }
+  }
+
   void FlushAll() override {
     for (size_t c = 0; c < targets_.size(); ++c) Flush(c);
   }
@@ -188,6 +198,9 @@ class FanOutOutput final : public Output<T> {
   }
   void PushWatermark(Timestamp watermark) override {
     for (auto* o : outputs_) o->PushWatermark(watermark);
+  }
+  void PushIdle(bool idle) override {
+    for (auto* o : outputs_) o->PushIdle(idle);
   }
 
  private:

@@ -21,6 +21,9 @@ class ErasedOutput {
   virtual ~ErasedOutput() = default;
   virtual void PushErased(BatchBase& batch) = 0;
   virtual void PushWatermark(Timestamp watermark) = 0;
+  /// The stream went idle (no records for a while: it must not hold back watermarks
+  /// downstream) or became active again.
+  virtual void PushIdle(bool idle) = 0;
 };
 
 /// Typed output. Push() may move records out of `batch`; the caller clears it afterwards.
@@ -100,10 +103,13 @@ class OneInputOperator : public StreamOperator, public Output<In> {
   ErasedOutput* AsInput() final { return this; }
   void Push(Batch<In>& batch) final { ProcessBatch(batch); }
   void PushWatermark(Timestamp watermark) final { ProcessWatermark(watermark); }
+  void PushIdle(bool idle) final { ProcessIdle(idle); }
 
   virtual void ProcessBatch(Batch<In>& batch) = 0;
   /// Default: forward. Operators with event-time timers fire them first.
   virtual void ProcessWatermark(Timestamp watermark) = 0;
+  /// Default: forward (see ErasedOutput::PushIdle).
+  virtual void ProcessIdle(bool idle) = 0;
 };
 
 /// A one-input operator that emits T through a typed output.
@@ -111,6 +117,7 @@ template <typename In, typename Out>
 class OneInputOperatorWithOutput : public OneInputOperator<In> {
  public:
   void ProcessWatermark(Timestamp watermark) override { output_->PushWatermark(watermark); }
+  void ProcessIdle(bool idle) override { output_->PushIdle(idle); }
 
  protected:
   void SetOutput(ErasedOutput* output) override { output_ = static_cast<Output<Out>*>(output); }
@@ -131,6 +138,8 @@ class SourceOperatorBase : public StreamOperator {
   virtual PollResult PollNext() = 0;
   /// Sends the watermark down the chain (used for the final watermark at end of input).
   virtual void EmitWatermark(Timestamp watermark) = 0;
+  /// Sends an idle/active status down the chain.
+  virtual void EmitIdle(bool idle) = 0;
 };
 
 /// Builds operator instances for one node of the graph, one per subtask.

@@ -45,6 +45,11 @@ class SourceOperator final : public SourceOperatorBase {
     output_->PushWatermark(watermark);
   }
 
+  void EmitIdle(bool idle) override {
+    Flush();
+    output_->PushIdle(idle);
+  }
+
   void Close() override {
     if (runtime_) RunUserCode([&] { source_.Close(); });
   }
@@ -87,6 +92,7 @@ class SinkOperator final : public OneInputOperator<T> {
     });
   }
   void ProcessWatermark(Timestamp watermark) override { sink_ctx_.set_watermark(watermark); }
+  void ProcessIdle(bool) override {}
   void Finish() override {
     this->RunUserCode([&] { sink_.Finish(); });
   }
