@@ -64,9 +64,11 @@ absl::Status ResolveEdges(StreamGraph& g) {
   for (auto& e : g.edges) {
     const StreamNode& src = g.nodes[e.source];
     const StreamNode& dst = g.nodes[e.target];
-    if (!src.output_type) {
+    if (!src.OutputFor(e.side_output).ops) {
       return absl::InvalidArgumentError(
-          absl::StrCat(NodeLabel(src), " is a sink and cannot feed ", NodeLabel(dst)));
+          e.side_output.empty()
+              ? absl::StrCat(NodeLabel(src), " is a sink and cannot feed ", NodeLabel(dst))
+              : absl::StrCat(NodeLabel(src), " has no side output '", e.side_output, "'"));
     }
     if (e.partition == PartitionKind::kForward && src.parallelism != dst.parallelism) {
       if (e.explicit_partition) {

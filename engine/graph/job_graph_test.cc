@@ -11,7 +11,7 @@ StreamNode Node(std::string name, int parallelism, bool source = false) {
   n.name = std::move(name);
   n.parallelism = parallelism;
   n.is_source = source;
-  n.output_type = std::make_shared<TypedOutputTypeOps<int>>();
+  n.output.ops = std::make_shared<TypedOutputTypeOps<int>>();
   return n;
 }
 
@@ -102,7 +102,7 @@ TEST(JobGraphTest, RejectsInvalidGraphsWithAClearMessage) {
     StreamGraph g;
     g.nodes = {Node("src", 2, true)};
     g.nodes[0].non_parallel = true;
-    ExpectInvalid(g, "non-parallel source");
+    ExpectInvalid(g, "cannot run in parallel");
   }
 }
 

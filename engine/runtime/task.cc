@@ -1,6 +1,7 @@
 #include "runtime/task.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -42,46 +43,40 @@ void Task::BuildChain() {
   for (size_t i = 0; i < vertex_.nodes.size(); ++i) {
     const int id = vertex_.nodes[i];
     const StreamNode& node = sg.nodes[id];
-    std::vector<ErasedOutput*> outputs;
+    // Outputs by tag: "" is the main output, others are side outputs.
+    std::map<std::string, std::vector<ErasedOutput*>> outputs;
     for (const auto& e : sg.edges) {
       if (e.source != id) continue;
       int target_index = index_of_node[e.target];
       bool chained = target_index >= 0 && graph_->vertex_of_node[e.target] == vertex_.id &&
                      e.partition == PartitionKind::kForward;
-      if (chained) outputs.push_back(operators_[target_index]->AsInput());
+      if (chained) outputs[e.side_output].push_back(operators_[target_index]->AsInput());
     }
     for (const auto& out : output_edges_) {
       const StreamEdge& e = sg.edges[out.stream_edge];
       if (e.source != id) continue;
+      const OutputInfo& info = node.OutputFor(e.side_output);
       std::shared_ptr<const RecordWriterFactory> factory;
       switch (e.partition) {
-        case PartitionKind::kForward:
-          factory = node.forward_writer;
-          break;
-        case PartitionKind::kRebalance:
-          factory = node.rebalance_writer;
-          break;
-        case PartitionKind::kBroadcast:
-          factory = node.broadcast_writer;
-          break;
-        case PartitionKind::kKeyGroup:
-          factory = e.writer_factory;
-          break;
+        case PartitionKind::kForward: factory = info.forward_writer; break;
+        case PartitionKind::kRebalance: factory = info.rebalance_writer; break;
+        case PartitionKind::kBroadcast: factory = info.broadcast_writer; break;
+        case PartitionKind::kKeyGroup: factory = e.writer_factory; break;
       }
       writer_opts.buffer_records = std::clamp<size_t>(
-          sg.config.buffer_bytes / std::max<size_t>(1, node.output_type->RecordSize()), 16, 4096);
+          sg.config.buffer_bytes / std::max<size_t>(1, info.ops->RecordSize()), 16, 4096);
       writer_opts.target_max_parallelism = sg.nodes[e.target].max_parallelism;
       auto [output, writer] = factory->Create(out.targets, writer_opts);
-      outputs.push_back(output);
+      outputs[e.side_output].push_back(output);
       writers_.push_back(std::move(writer));
     }
-    ErasedOutput* output = nullptr;
-    if (outputs.size() == 1) {
-      output = outputs[0];
-    } else if (outputs.size() > 1) {
-      fan_outs_.push_back(node.output_type->CreateFanOut(outputs));
-      output = fan_outs_.back().get();
-    }
+    auto combine = [&](const std::string& tag, const std::vector<ErasedOutput*>& list) -> ErasedOutput* {
+      if (list.empty()) return nullptr;
+      if (list.size() == 1) return list[0];
+      fan_outs_.push_back(node.OutputFor(tag).ops->CreateFanOut(list));
+      return fan_outs_.back().get();
+    };
+    ErasedOutput* output = combine("", outputs[""]);
     OperatorContext ctx;
     ctx.info.job_name = sg.config.job_name;
     ctx.info.operator_name = node.name;
@@ -93,6 +88,9 @@ void Task::BuildChain() {
     ctx.processing_time = this;
     ctx.metrics = metrics_[i].get();
     operators_[i]->Setup(std::move(ctx), output);
+    for (const auto& [tag, list] : outputs) {
+      if (!tag.empty()) operators_[i]->SetSideOutput(tag, combine(tag, list));
+    }
   }
   if (sg.nodes[vertex_.nodes[0]].is_source) {
     source_ = static_cast<SourceOperatorBase*>(operators_[0].get());

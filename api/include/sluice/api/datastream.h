@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <typeindex>
 #include <utility>
 #include <vector>
 
@@ -15,22 +16,26 @@
 #include "sluice/operators/basic_operators.h"
 #include "sluice/operators/keyed_operators.h"
 #include "sluice/operators/source_sink_operators.h"
+#include "sluice/operators/timestamps_and_watermarks.h"
+#include "sluice/operators/window/window_functions.h"
 
 namespace sluice {
 
 namespace internal {
 
-/// Fills in what the runtime needs to know about a node's output type T.
+/// What the runtime needs to know about an output of type T.
 template <typename T>
-void SetOutputType(StreamNode& node) {
+OutputInfo MakeOutputInfo() {
   RequireSerializable<T>();
-  node.output_type = std::make_shared<TypedOutputTypeOps<T>>();
-  node.forward_writer =
+  OutputInfo info;
+  info.ops = std::make_shared<TypedOutputTypeOps<T>>();
+  info.forward_writer =
       std::make_shared<TypedRecordWriterFactory<T, ForwardPartitioner>>(ForwardPartitioner{});
-  node.rebalance_writer =
+  info.rebalance_writer =
       std::make_shared<TypedRecordWriterFactory<T, RebalancePartitioner>>(RebalancePartitioner{});
-  node.broadcast_writer =
+  info.broadcast_writer =
       std::make_shared<TypedRecordWriterFactory<T, BroadcastPartitioner>>(BroadcastPartitioner{});
+  return info;
 }
 
 /// The output type of FlatMap: given explicitly, or the function class's OutputType.
@@ -60,6 +65,8 @@ auto MakeKeySelector(KS ks) {
 
 template <typename T, typename KS>
 class KeyedStream;
+template <typename T, typename KS, typename Assigner, typename TriggerSpec>
+class WindowedStream;
 
 /// What Sink() returns: lets the sink be named and sized.
 class DataStreamSink {
@@ -79,14 +86,16 @@ class DataStreamSink {
 /// Parallelism and MaxParallelism set those of the operator that produced this stream.
 template <typename T>
 class DataStream {
- public:
-  DataStream(Pipeline* pipeline, std::vector<int> nodes,
-             PartitionKind partition = PartitionKind::kForward, bool explicit_partition = false)
+ public:  DataStream(Pipeline* pipeline, std::vector<int> nodes,
+             PartitionKind partition = PartitionKind::kForward, bool explicit_partition = false,
+             std::vector<std::string> side_tags = {})
       : pipeline_(pipeline),
         nodes_(std::move(nodes)),
+        side_tags_(std::move(side_tags)),
         partition_(partition),
         explicit_partition_(explicit_partition) {
     RequireSerializable<T>();
+    side_tags_.resize(nodes_.size());
   }
 
   /// One output per input: `F` is a callable `Out(const T&)` or a MapFunction<T, Out>.
@@ -133,14 +142,44 @@ class DataStream {
   auto KeyBy(KS ks) {
     auto selector = internal::MakeKeySelector<T>(std::move(ks));
     return KeyedStream<T, decltype(selector)>(*this, std::move(selector));
+  }  /// Assigns event timestamps and generates watermarks (usually right after the source).
+  DataStream<T> AssignTimestampsAndWatermarks(WatermarkStrategy<T> strategy,
+                                              std::string name = "Timestamps/Watermarks") {
+    return AddOneInput<T>(std::move(name), [strategy]() {
+      return std::make_unique<internal::TimestampsAndWatermarksOperator<T>>(strategy);
+    });
+  }
+
+  /// The records an operator sent to the side output `tag` (e.g. a window's late data).
+  template <typename X>
+  DataStream<X> GetSideOutput(const OutputTag<X>& tag) {
+    const StreamNode& node = Node("GetSideOutput");
+    auto it = node.side_outputs.find(tag.id);
+    if (it == node.side_outputs.end()) {
+      throw std::logic_error("operator '" + node.name + "' has no side output '" + tag.id + "'");
+    }
+    if (it->second.ops->type() != std::type_index(typeid(X))) {
+      throw std::logic_error("side output '" + tag.id + "' of operator '" + node.name +
+                             "' has another type than the OutputTag");
+    }
+    return DataStream<X>(pipeline_, {nodes_[0]}, PartitionKind::kForward, false, {tag.id});
+  }
+
+  /// Windows over the whole stream (not keyed): runs with parallelism 1.
+  template <typename Assigner>
+  auto WindowAll(Assigner assigner) {
+    auto keyed = KeyBy([](const T&) { return uint8_t{0}; });
+    return keyed.Window(std::move(assigner), /*all=*/true);
   }
 
   /// Merges streams of the same type.
   template <typename... Others>
-  DataStream<T> Union(const Others&... others) const {
-    std::vector<int> nodes = nodes_;
+  DataStream<T> Union(const Others&... others) const {    std::vector<int> nodes = nodes_;
+    std::vector<std::string> tags = side_tags_;
     (nodes.insert(nodes.end(), others.nodes_.begin(), others.nodes_.end()), ...);
-    return DataStream<T>(pipeline_, std::move(nodes), PartitionKind::kForward, false);
+    (tags.insert(tags.end(), others.side_tags_.begin(), others.side_tags_.end()), ...);
+    return DataStream<T>(pipeline_, std::move(nodes), PartitionKind::kForward, false,
+                         std::move(tags));
   }
 
   /// Round-robin over the next operator's subtasks.
@@ -190,12 +229,11 @@ class DataStream {
 
  private:
   template <typename U>
-  friend class DataStream;
-  template <typename U, typename KS>
+  friend class DataStream;  template <typename U, typename KS>
   friend class KeyedStream;
-
-  DataStream<T> WithPartition(PartitionKind kind) const {
-    return DataStream<T>(pipeline_, nodes_, kind, true);
+  template <typename U, typename KS, typename A, typename TS>
+  friend class WindowedStream;  DataStream<T> WithPartition(PartitionKind kind) const {
+    return DataStream<T>(pipeline_, nodes_, kind, true, side_tags_);
   }
   StreamNode& Node(const char* what) {
     if (nodes_.size() != 1) {
@@ -205,10 +243,10 @@ class DataStream {
     return pipeline_->graph().nodes[nodes_[0]];
   }
   /// Adds edges from this stream's nodes to `target` with this stream's partitioning.
-  void ConnectTo(int target, std::shared_ptr<const RecordWriterFactory> keyed_writer = nullptr) {
-    for (int src : nodes_) {
+  void ConnectTo(int target, std::shared_ptr<const RecordWriterFactory> keyed_writer = nullptr) {    for (size_t i = 0; i < nodes_.size(); ++i) {
       StreamEdge e;
-      e.source = src;
+      e.source = nodes_[i];
+      e.side_output = side_tags_[i];
       e.target = target;
       e.partition = keyed_writer ? PartitionKind::kKeyGroup : partition_;
       e.explicit_partition = explicit_partition_;
@@ -225,14 +263,13 @@ class DataStream {
     node.keyed = keyed;
     node.factory =
         MakeOperatorFactory([make_op]() -> std::unique_ptr<StreamOperator> { return make_op(); });
-    internal::SetOutputType<Out>(node);
+    node.output = internal::MakeOutputInfo<Out>();
     int id = pipeline_->AddNode(std::move(node));
     ConnectTo(id, std::move(keyed_writer));
     return DataStream<Out>(pipeline_, {id});
-  }
-
-  Pipeline* pipeline_;
+  }  Pipeline* pipeline_;
   std::vector<int> nodes_;
+  std::vector<std::string> side_tags_;  // per node: "" main output, else a side output
   PartitionKind partition_;
   bool explicit_partition_;
 };
@@ -275,12 +312,17 @@ class KeyedStream {
           return std::make_unique<internal::KeyedReduceOperator<KeyType, T, F, KS>>(fn, selector);
         },
         KeyedWriter(), /*keyed=*/true);
+  }  /// Groups each key's records into windows (see sluice/operators/window/assigners.h).
+  template <typename Assigner>
+  auto Window(Assigner assigner, bool all = false) {
+    using Spec = decltype(assigner.DefaultTrigger());
+    Spec spec = assigner.DefaultTrigger();
+    return WindowedStream<T, KS, Assigner, Spec>(*this, std::move(assigner), std::move(spec), all);
   }
 
   const KS& selector() const { return selector_; }
   const DataStream<T>& input() const { return input_; }
 
- private:
   std::shared_ptr<const RecordWriterFactory> KeyedWriter() const {
     return std::make_shared<TypedRecordWriterFactory<T, KeyGroupPartitioner<KS>>>(
         KeyGroupPartitioner<KS>(selector_));
@@ -302,7 +344,7 @@ DataStream<typename S::OutputType> Pipeline::Source(S source, std::string name) 
   node.factory = MakeOperatorFactory([source, batch]() -> std::unique_ptr<StreamOperator> {
     return std::make_unique<internal::SourceOperator<T, S>>(source, batch);
   });
-  internal::SetOutputType<T>(node);
+  node.output = internal::MakeOutputInfo<T>();
   int id = AddNode(std::move(node));
   return DataStream<T>(this, {id});
 }

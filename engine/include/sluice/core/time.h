@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -35,6 +36,19 @@ class SystemClock final : public Clock {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
+};
+
+/// A clock that moves only when told: for tests of processing-time behaviour without
+/// sleeps. Thread-safe.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(Timestamp start = 0) : now_(start) {}
+  Timestamp NowMillis() const override { return now_.load(std::memory_order_acquire); }
+  void Set(Timestamp t) { now_.store(t, std::memory_order_release); }
+  void Advance(int64_t ms) { now_.fetch_add(ms, std::memory_order_acq_rel); }
+
+ private:
+  std::atomic<Timestamp> now_;
 };
 
 }  // namespace sluice

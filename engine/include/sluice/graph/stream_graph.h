@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <typeindex>
@@ -62,10 +63,19 @@ class TypedOutputTypeOps final : public OutputTypeOps {
   std::type_index type() const override { return std::type_index(typeid(T)); }
 };
 
+/// What the runtime needs to know about one output of a node (its main output or a side
+/// output): the record type's helpers and the writers for the untyped partition kinds.
+struct OutputInfo {
+  std::shared_ptr<const OutputTypeOps> ops;  // null: the node has no such output (a sink)
+  std::shared_ptr<const RecordWriterFactory> forward_writer, rebalance_writer, broadcast_writer;
+};
+
 /// An edge of the stream graph.
 struct StreamEdge {
   int source = -1;
   int target = -1;
+  /// Which output of the source feeds this edge: "" the main output, else a side-output tag.
+  std::string side_output;
   PartitionKind partition = PartitionKind::kForward;
   /// True if the user asked for this partitioning (an explicit Forward() must not silently
   /// become a rebalance when parallelisms differ).
@@ -84,9 +94,16 @@ struct StreamNode {
   bool non_parallel = false;  // a source that cannot split its input
   bool keyed = false;         // the operator keeps keyed state: its key groups matter
   std::shared_ptr<const OperatorFactory> factory;
-  std::shared_ptr<const OutputTypeOps> output_type;  // null for sinks
-  /// Writers for the untyped partition kinds, typed on this node's output.
-  std::shared_ptr<const RecordWriterFactory> forward_writer, rebalance_writer, broadcast_writer;
+  OutputInfo output;                                // main output (ops null for sinks)
+  std::map<std::string, OutputInfo> side_outputs;  // by tag
+
+  /// The main output for "", else the side output with that tag (null ops if none).
+  const OutputInfo& OutputFor(const std::string& tag) const {
+    static const OutputInfo kNone;
+    if (tag.empty()) return output;
+    auto it = side_outputs.find(tag);
+    return it == side_outputs.end() ? kNone : it->second;
+  }
 };
 
 /// Job-wide settings.

@@ -311,27 +311,27 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   /// Returns the handle for a descriptor, creating state and handle on first use. The
   /// handle is owned by the backend; N is the namespace type (VoidNamespace for plain state).
   template <typename N = VoidNamespace, typename V>
-  ValueState<V>* GetState(const ValueStateDescriptor<V>& d) {
+  internal::HeapValueState<K, N, V>* GetState(const ValueStateDescriptor<V>& d) {
     return MakeHandle<internal::HeapValueState<K, N, V>>(d.name(),
                                                          GetOrCreateTable<N, V>(d.name()));
   }
   template <typename N = VoidNamespace, typename V>
-  ListState<V>* GetListState(const ListStateDescriptor<V>& d) {
+  internal::HeapListState<K, N, V>* GetListState(const ListStateDescriptor<V>& d) {
     return MakeHandle<internal::HeapListState<K, N, V>>(
         d.name(), GetOrCreateTable<N, std::vector<V>>(d.name()));
   }
   template <typename N = VoidNamespace, typename UK, typename UV>
-  MapState<UK, UV>* GetMapState(const MapStateDescriptor<UK, UV>& d) {
+  internal::HeapMapState<K, N, UK, UV>* GetMapState(const MapStateDescriptor<UK, UV>& d) {
     return MakeHandle<internal::HeapMapState<K, N, UK, UV>>(
         d.name(), GetOrCreateTable<N, absl::flat_hash_map<UK, UV>>(d.name()));
   }
   template <typename N = VoidNamespace, typename V>
-  ReducingState<V>* GetReducingState(const ReducingStateDescriptor<V>& d) {
+  internal::HeapReducingState<K, N, V>* GetReducingState(const ReducingStateDescriptor<V>& d) {
     return MakeHandle<internal::HeapReducingState<K, N, V>>(
         d.name(), GetOrCreateTable<N, V>(d.name()), d.reduce());
   }
   template <typename N = VoidNamespace, typename In, typename Acc, typename Out>
-  AggregatingState<In, Out>* GetAggregatingState(
+  internal::HeapAggregatingState<K, N, In, Acc, Out>* GetAggregatingState(
       const AggregatingStateDescriptor<In, Acc, Out>& d) {
     auto fn = std::make_shared<AggregatingStateDescriptor<In, Acc, Out>>(d);
     return MakeHandle<internal::HeapAggregatingState<K, N, In, Acc, Out>>(
