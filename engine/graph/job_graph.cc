@@ -27,7 +27,9 @@ absl::Status ResolveNodes(StreamGraph& g) {
     if (n.non_parallel) {
       if (n.parallelism > 1) {
         return absl::InvalidArgumentError(
-            absl::StrCat(NodeLabel(n), " is a non-parallel source: it cannot run with parallelism ",
+            absl::StrCat(NodeLabel(n),
+                         " cannot run in parallel (a source that cannot split its input, or a "
+                         "WindowAll); it cannot have parallelism ",
                          n.parallelism));
       }
       n.parallelism = 1;

@@ -55,4 +55,12 @@ int PickFreePort();
 /// The directory holding this build's binaries (bin/, examples/, tests/).
 std::string BuildDir();
 
+/// The result of a shell command: its exit code and what it printed (stdout and stderr).
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+/// Runs `command` with /bin/sh and waits for it.
+CommandResult RunCommand(const std::string& command);
+
 }  // namespace sluice::testing

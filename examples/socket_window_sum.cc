@@ -1,0 +1,56 @@
+// socket_window_sum --port=PORT [--host=127.0.0.1] [--window=10s]
+//
+// The seed's socket job: integers from a TCP socket (start one with `nc -lk PORT`), one per
+// line, summed over processing-time tumbling windows and printed as `window_end_ms,sum`.
+// A line that is not an integer is reported on stderr and skipped. The job ends when the
+// connection closes; a window still open then does not fire (as in Flink, processing-time
+// timers do not fire at end of input).
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "sluice/sluice.h"
+
+namespace socket_window_sum {
+
+class Sum final : public sluice::ProcessAllWindowFunction<int64_t, std::string, sluice::TimeWindow> {
+ public:
+  void Process(Context& ctx, const std::vector<int64_t>& in,
+               sluice::Collector<std::string>& out) override {
+    out.Collect(absl::StrCat(ctx.window().end, ",", in[0]));
+  }
+};
+
+void Build(sluice::Pipeline& p) {
+  const std::string host = p.Args().GetString("host", "127.0.0.1");
+  const int64_t port = p.Args().GetInt("port", 0);
+  if (port <= 0 || port > 65535) throw sluice::JobArgumentError("--port must be in 1..65535");
+  absl::Duration window;
+  const std::string window_text = p.Args().GetString("window", "10s");
+  if (!absl::ParseDuration(window_text, &window) || window <= absl::ZeroDuration()) {
+    throw sluice::JobArgumentError(absl::StrCat("--window: '", window_text, "' is not a duration"));
+  }
+  p.Source(sluice::SocketTextSource(host, static_cast<int>(port)), "Socket")
+      .FlatMap<int64_t>(
+          [](const std::string& line, sluice::Collector<int64_t>& out) {
+            int64_t v;
+            if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &v)) {
+              out.Collect(v);
+            } else if (!absl::StripAsciiWhitespace(line).empty()) {
+              std::fprintf(stderr, "socket_window_sum: skipping '%s': not an integer\n", line.c_str());
+            }
+          },
+          "ParseInts")
+      .WindowAll(sluice::TumblingProcessingTimeWindows::Of(window))
+      .Reduce([](const int64_t& a, const int64_t& b) { return a + b; }, Sum{}, "WindowSum")
+      .Print();
+}
+
+}  // namespace socket_window_sum
+
+SLUICE_JOB(socket_window_sum::Build)

@@ -1,0 +1,170 @@
+// windowed_stats --input=FILE --output=DIR --window=tumbling:SIZE|sliding:SIZE:SLIDE|session:GAP
+//                [--out-of-orderness=DUR] [--allowed-lateness=DUR] [--late-output=DIR]
+//                [--parallelism=N]
+//
+// Reads `key,timestamp_ms,value` lines, assigns event time with bounded out-of-orderness and
+// a watermark after every record (so the output does not depend on thread timing), keys by
+// `key`, and writes one line per window firing:
+//   key,window_start_ms,window_end_ms,count,sum,min,max
+// Durations: 500ms, 10s, 5m, 1h. Records later than the allowed lateness go, as
+// `key,timestamp_ms,value` lines, to --late-output (or are dropped and counted). At the end
+// of input every window fires. A malformed line fails the job, naming file and line.
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "sluice/sluice.h"
+
+namespace windowed_stats {
+
+struct Event {
+  std::string key;
+  int64_t timestamp_ms = 0;
+  int64_t value = 0;
+};
+SLUICE_SERIALIZABLE(Event, key, timestamp_ms, value)
+
+struct Stats {
+  int64_t count = 0;
+  int64_t sum = 0;
+  int64_t min = std::numeric_limits<int64_t>::max();
+  int64_t max = std::numeric_limits<int64_t>::min();
+};
+SLUICE_SERIALIZABLE(Stats, count, sum, min, max)
+
+class StatsAggregate final : public sluice::AggregateFunction<Event, Stats, Stats> {
+ public:
+  Stats CreateAccumulator() const override { return {}; }
+  void Add(const Event& e, Stats& s) const override {
+    s.count++;
+    s.sum += e.value;
+    s.min = std::min(s.min, e.value);
+    s.max = std::max(s.max, e.value);
+  }
+  Stats GetResult(const Stats& s) const override { return s; }
+  Stats Merge(Stats a, const Stats& b) const override {
+    return {a.count + b.count, a.sum + b.sum, std::min(a.min, b.min), std::max(a.max, b.max)};
+  }
+};
+
+class FormatFiring final
+    : public sluice::ProcessWindowFunction<Stats, std::string, std::string, sluice::TimeWindow> {
+ public:
+  void Process(const std::string& key, Context& ctx, const std::vector<Stats>& in,
+               sluice::Collector<std::string>& out) override {
+    const Stats& s = in[0];
+    out.Collect(absl::StrCat(key, ",", ctx.window().start, ",", ctx.window().end, ",", s.count,
+                             ",", s.sum, ",", s.min, ",", s.max));
+  }
+};
+
+/// Parses `key,timestamp_ms,value`; a malformed line fails the job with its position.
+class ParseLine final : public sluice::MapFunction<std::string, Event> {
+ public:
+  explicit ParseLine(std::string file) : file_(std::move(file)) {}
+  Event Map(const std::string& line) override {
+    ++line_number_;
+    std::vector<std::string> f = absl::StrSplit(line, ',');
+    Event e;
+    if (f.size() != 3 || f[0].empty() || !absl::SimpleAtoi(f[1], &e.timestamp_ms) ||
+        !absl::SimpleAtoi(f[2], &e.value)) {
+      throw std::runtime_error(absl::StrCat(file_, ":", line_number_,
+                                            ": expected key,timestamp_ms,value but got '", line,
+                                            "'"));
+    }
+    e.key = std::move(f[0]);
+    return e;
+  }
+
+ private:
+  std::string file_;
+  int64_t line_number_ = 0;  // the source has parallelism 1, so this counts file lines
+};
+
+absl::Duration ParseDurationFlag(const std::string& flag, const std::string& text) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
+    throw sluice::JobArgumentError(absl::StrCat("--", flag, ": '", text,
+                                                "' is not a duration (use e.g. 500ms, 10s, 5m)"));
+  }
+  return d;
+}
+
+template <typename Windowed>
+sluice::DataStream<std::string> Finish(Windowed windowed, sluice::Pipeline& p,
+                                       absl::Duration lateness, const std::string& late_dir,
+                                       int parallelism) {
+  sluice::OutputTag<Event> late("late-records");
+  windowed.AllowedLateness(lateness);
+  if (!late_dir.empty()) windowed.SideOutputLateData(late);
+  auto firings = windowed.Aggregate(StatsAggregate{}, FormatFiring{}, "WindowStats");
+  firings.Uid("window-stats").Parallelism(parallelism);
+  if (!late_dir.empty()) {
+    firings.GetSideOutput(late)
+        .Map([](const Event& e) { return absl::StrCat(e.key, ",", e.timestamp_ms, ",", e.value); },
+             "FormatLate")
+        .Sink(sluice::TextFileSink<std::string>(late_dir), "WriteLate");
+  }
+  (void)p;
+  return firings;
+}
+
+void Build(sluice::Pipeline& p) {
+  const std::string input = p.Args().GetString("input");
+  const std::string output = p.Args().GetString("output");
+  const std::string window = p.Args().GetString("window");
+  const absl::Duration bound =
+      ParseDurationFlag("out-of-orderness", p.Args().GetString("out-of-orderness", "0ms"));
+  const absl::Duration lateness =
+      ParseDurationFlag("allowed-lateness", p.Args().GetString("allowed-lateness", "0ms"));
+  const std::string late_dir = p.Args().GetString("late-output", "");
+  const int parallelism =
+      static_cast<int>(p.Args().GetInt("parallelism", p.config().default_parallelism));
+  if (parallelism < 1) throw sluice::JobArgumentError("--parallelism must be >= 1");
+
+  auto events =
+      p.Source(sluice::TextFileSource(input), "ReadLines")
+          .Parallelism(1)
+          .Map(ParseLine(input), "Parse")
+          .Parallelism(1)
+          .AssignTimestampsAndWatermarks(
+              sluice::WatermarkStrategy<Event>::ForBoundedOutOfOrderness(bound)
+                  .WithTimestampAssigner(&Event::timestamp_ms)
+                  .WithEmitInterval(absl::ZeroDuration()))
+          .Parallelism(1);
+  auto keyed = events.KeyBy(&Event::key);
+
+  std::vector<std::string> spec = absl::StrSplit(window, ':');
+  sluice::DataStream<std::string> firings = [&]() {
+    if (spec[0] == "tumbling" && spec.size() == 2) {
+      return Finish(keyed.Window(sluice::TumblingEventTimeWindows::Of(
+                        ParseDurationFlag("window", spec[1]))),
+                    p, lateness, late_dir, parallelism);
+    }
+    if (spec[0] == "sliding" && spec.size() == 3) {
+      return Finish(keyed.Window(sluice::SlidingEventTimeWindows::Of(
+                        ParseDurationFlag("window", spec[1]), ParseDurationFlag("window", spec[2]))),
+                    p, lateness, late_dir, parallelism);
+    }
+    if (spec[0] == "session" && spec.size() == 2) {
+      return Finish(keyed.Window(sluice::EventTimeSessionWindows::WithGap(
+                        ParseDurationFlag("window", spec[1]))),
+                    p, lateness, late_dir, parallelism);
+    }
+    throw sluice::JobArgumentError(
+        absl::StrCat("--window: '", window,
+                     "' is not tumbling:SIZE, sliding:SIZE:SLIDE or session:GAP"));
+  }();
+  firings.Sink(sluice::TextFileSink<std::string>(output), "WriteStats").Parallelism(parallelism);
+}
+
+}  // namespace windowed_stats
+
+SLUICE_JOB(windowed_stats::Build)
