@@ -1,6 +1,7 @@
 #include "sluice/runtime/mini_cluster.h"
 
 #include <algorithm>
+#include <tuple>
 #include <mutex>
 #include <thread>
 
@@ -133,6 +134,7 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
     stats.name = tasks[i]->name();
     stats.records_in = tasks[i]->records_in();
     stats.max_queued_records = task_gates[i] ? task_gates[i]->max_queued_records() : 0;
+    std::tie(stats.state_entries, stats.state_bytes) = tasks[i]->final_state_size();
     result.tasks.push_back(std::move(stats));
   }
   return result;

@@ -128,6 +128,12 @@ absl::Status Task::Run() {
   if (status.ok() && canceled_.load(std::memory_order_relaxed)) {
     status = absl::CancelledError(absl::StrCat(name_, " canceled"));
   }
+  for (const auto& op : operators_) {
+    if (const KeyedStateBackendBase* state = op->keyed_state()) {
+      final_state_size_.first += static_cast<int64_t>(state->TotalEntryCount());
+      final_state_size_.second += static_cast<int64_t>(state->TotalSerializedBytes());
+    }
+  }
   CloseChain();
   return status;
 }

@@ -39,6 +39,8 @@ class Task final : public ProcessingTimeService {
 
   const std::string& name() const { return name_; }
   int64_t records_in() const { return records_in_; }
+  /// Keyed state of the chain's operators when the task ended: entries and serialized bytes.
+  std::pair<int64_t, int64_t> final_state_size() const { return final_state_size_; }
 
   // ProcessingTimeService
   Timestamp CurrentProcessingTime() const override { return clock_->NowMillis(); }
@@ -85,6 +87,7 @@ class Task final : public ProcessingTimeService {
   absl::Duration buffer_timeout_;
   absl::Time next_flush_;
   int64_t records_in_ = 0;
+  std::pair<int64_t, int64_t> final_state_size_{0, 0};
 };
 
 }  // namespace sluice::internal

@@ -80,27 +80,37 @@ class KeyedRuntimeContext final : public RuntimeContext {
 
   template <typename V>
   ValueState<V>& GetState(const ValueStateDescriptor<V>& d) {
-    return *backend_->GetState(d);
+    return *backend_->GetUserState(d);
   }
   template <typename V>
   ListState<V>& GetListState(const ListStateDescriptor<V>& d) {
-    return *backend_->GetListState(d);
+    return *backend_->GetUserListState(d);
   }
   template <typename UK, typename UV>
   MapState<UK, UV>& GetMapState(const MapStateDescriptor<UK, UV>& d) {
-    return *backend_->GetMapState(d);
+    return *backend_->GetUserMapState(d);
   }
   template <typename V>
   ReducingState<V>& GetReducingState(const ReducingStateDescriptor<V>& d) {
-    return *backend_->GetReducingState(d);
+    return *backend_->GetUserReducingState(d);
   }
   template <typename In, typename Acc, typename Out>
   AggregatingState<In, Out>& GetAggregatingState(
       const AggregatingStateDescriptor<In, Acc, Out>& d) {
-    return *backend_->GetAggregatingState(d);
+    return *backend_->GetUserAggregatingState(d);
   }
   TimerService& Timers() { return *timers_; }
   const KeyGroupRange& key_group_range() const { return backend_->key_group_range(); }
+
+  /// The size of this operator instance's keyed state: entries, and bytes as a snapshot
+  /// would take them (this walks every entry: call it now and then, not per record).
+  struct StateSize {
+    size_t entries = 0;
+    size_t bytes = 0;
+  };
+  StateSize GetStateSize() const {
+    return {backend_->TotalEntryCount(), backend_->TotalSerializedBytes()};
+  }
 
  private:
   HeapKeyedStateBackend<K>* backend_;

@@ -74,6 +74,8 @@ class StreamOperator {
   const OperatorContext& context() const { return ctx_; }
   /// The operator's input side, for the operator before it in the chain (null for sources).
   virtual ErasedOutput* AsInput() { return nullptr; }
+  /// The operator's keyed state, if it keeps any (for state-size reporting).
+  virtual const KeyedStateBackendBase* keyed_state() const { return nullptr; }
   /// Connects a side output (by tag); operators without side outputs ignore it.
   virtual void SetSideOutput(const std::string& /*tag*/, ErasedOutput* /*output*/) {}
 

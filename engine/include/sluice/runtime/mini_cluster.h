@@ -23,6 +23,8 @@ struct TaskStats {
   std::string name;  // "vertex name (subtask/parallelism)"
   int64_t records_in = 0;
   int64_t max_queued_records = 0;  // high-water mark of its input gate
+  int64_t state_entries = 0;       // keyed state left when the task ended
+  int64_t state_bytes = 0;         // the same, serialized
 };
 
 /// The outcome of a finished job.

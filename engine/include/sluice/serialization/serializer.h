@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "sluice/serialization/bytes.h"
@@ -121,6 +122,31 @@ struct Serializer<std::optional<T>> {
     T value{};
     if (!Serializer<T>::Read(r, &value)) return false;
     *out = std::move(value);
+    return true;
+  }
+};
+
+template <typename UK, typename UV, typename H, typename E, typename A>
+  requires(Serializable<UK> && Serializable<UV>)
+struct Serializer<absl::flat_hash_map<UK, UV, H, E, A>> {
+  using Map = absl::flat_hash_map<UK, UV, H, E, A>;
+  static void Write(const Map& m, ByteWriter& w) {
+    w.WriteVarint(m.size());
+    for (const auto& [k, v] : m) {
+      Serializer<UK>::Write(k, w);
+      Serializer<UV>::Write(v, w);
+    }
+  }
+  static bool Read(ByteReader& r, Map* out) {
+    uint64_t n;
+    if (!r.ReadVarint(&n) || !r.CheckCount(n, 1)) return false;
+    out->clear();
+    for (uint64_t i = 0; i < n; ++i) {
+      UK k{};
+      UV v{};
+      if (!Serializer<UK>::Read(r, &k) || !Serializer<UV>::Read(r, &v)) return false;
+      out->insert_or_assign(std::move(k), std::move(v));
+    }
     return true;
   }
 };

@@ -2,11 +2,13 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/state.h"
+#include "sluice/state/state_ttl.h"
 
 namespace sluice {
 
@@ -19,8 +21,14 @@ class StateDescriptorBase {
   explicit StateDescriptorBase(std::string name) : name_(std::move(name)) {}
   const std::string& name() const { return name_; }
 
+  /// Expires values of this state after `config.ttl_ms` of processing time (see
+  /// StateTtlConfig).
+  void EnableTimeToLive(StateTtlConfig config) { ttl_ = config; }
+  const std::optional<StateTtlConfig>& ttl() const { return ttl_; }
+
  private:
   std::string name_;
+  std::optional<StateTtlConfig> ttl_;
 };
 
 template <typename V>

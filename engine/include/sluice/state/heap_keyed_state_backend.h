@@ -17,6 +17,8 @@
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/descriptors.h"
 #include "sluice/state/state.h"
+#include "sluice/state/state_ttl.h"
+#include "sluice/timer/timer_service.h"
 #include "sluice/state/void_namespace.h"
 
 namespace sluice {
@@ -45,6 +47,9 @@ class StateTableBase {
   virtual ~StateTableBase() = default;
   const std::string& name() const { return name_; }
   virtual size_t EntryCount() const = 0;
+  /// What the entries take serialized (keys, namespaces and values): the size a snapshot of
+  /// this state would have. Walks every entry.
+  virtual size_t SerializedBytes() const = 0;
 
  private:
   std::string name_;
@@ -82,6 +87,26 @@ class StateTable final : public StateTableBase {
     for (const auto& m : maps_) n += m.size();
     return n;
   }
+  size_t SerializedBytes() const override {
+    std::string scratch;
+    size_t n = 0;
+    for (const auto& m : maps_) {
+      for (const auto& [key, value] : m) {
+        scratch.clear();
+        ByteWriter w(&scratch);
+        Serializer<Key>::Write(key, w);
+        Serializer<V>::Write(value, w);
+        n += scratch.size();
+      }
+    }
+    return n;
+  }
+  /// Removes the entries of one key group for which `pred(key, value)` holds.
+  template <typename Pred>
+  size_t EraseIf(int key_group, Pred&& pred) {
+    return absl::erase_if(MapFor(key_group),
+                          [&](const auto& entry) { return pred(entry.first, entry.second); });
+  }
   const KeyGroupRange& key_group_range() const { return range_; }
   /// The entries of one key group, for iteration (snapshots, tests).
   const Map& KeyGroupEntries(int key_group) const { return maps_[key_group - range_.start]; }
@@ -98,6 +123,7 @@ class KeyedStateBackendBase {
  public:
   virtual ~KeyedStateBackendBase() = default;
   virtual size_t TotalEntryCount() const = 0;
+  virtual size_t TotalSerializedBytes() const = 0;
 };
 
 template <typename K>
@@ -105,52 +131,116 @@ class HeapKeyedStateBackend;
 
 namespace internal {
 
-/// Common part of every heap state handle: the table and where the current key lives.
-template <typename K, typename N, typename V>
+/// Common part of every heap state handle: the table and where the current key lives. With
+/// kTtl the table stores TtlValue<V> and this class applies the TTL rules, so every kind of
+/// state gets TTL from the same few lines.
+template <typename K, typename N, typename V, bool kTtl>
 class HeapStateHandle {
  public:
-  HeapStateHandle(HeapKeyedStateBackend<K>* backend, StateTable<K, N, V>* table)
-      : backend_(backend), table_(table) {}
+  using Stored = std::conditional_t<kTtl, TtlValue<V>, V>;
+
+  HeapStateHandle(HeapKeyedStateBackend<K>* backend, StateTable<K, N, Stored>* table,
+                  StateTtlConfig ttl = {})
+      : backend_(backend), table_(table), ttl_(ttl) {}
   void SetCurrentNamespace(N ns) { namespace_ = std::move(ns); }
   const N& current_namespace() const { return namespace_; }
 
  protected:
-  V* Find() const {
-    return table_->Find(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
-  }
+  /// The value for reading (null if absent or expired).
+  V* FindRead() const { return FindImpl(ttl_.update_type == StateTtlConfig::UpdateType::kOnReadAndWrite); }
+  /// The value for modifying in place (null if absent or expired); counts as a write.
+  V* FindWrite() const { return FindImpl(true); }
+  /// The value, default-constructed if absent or expired; counts as a write.
   V& GetOrCreate() const {
-    return table_->GetOrCreate(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
+    if constexpr (kTtl) {
+      Stored* e = FindStored();
+      if (e == nullptr) {
+        e = &table_->GetOrCreate(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
+      } else if (Expired(*e)) {
+        e->value = V{};
+      }
+      e->last_access = backend_->Now();
+      return e->value;
+    } else {
+      return table_->GetOrCreate(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
+    }
   }
   void Put(V v) const {
-    table_->Put(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_, std::move(v));
+    if constexpr (kTtl) {
+      MaybeSweep();
+      table_->Put(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_,
+                  Stored{std::move(v), backend_->Now()});
+    } else {
+      table_->Put(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_, std::move(v));
+    }
   }
   void Remove() const {
     table_->Remove(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
   }
 
   HeapKeyedStateBackend<K>* backend_;
-  StateTable<K, N, V>* table_;
+  StateTable<K, N, Stored>* table_;
+  StateTtlConfig ttl_;
   N namespace_{};
+
+ private:
+  Stored* FindStored() const {
+    return table_->Find(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
+  }
+  V* FindImpl(bool refresh) const {
+    if constexpr (kTtl) {
+      MaybeSweep();
+      Stored* e = FindStored();
+      if (e == nullptr) return nullptr;
+      if (Expired(*e)) {
+        Remove();  // cleanup on access
+        return nullptr;
+      }
+      if (refresh) e->last_access = backend_->Now();
+      return &e->value;
+    } else {
+      (void)refresh;
+      return FindStored();
+    }
+  }
+  bool Expired(const TtlValue<V>& e) const { return backend_->Now() - e.last_access >= ttl_.ttl_ms; }
+  /// Incremental cleanup: every `cleanup_every` accesses, one key group loses its expired
+  /// entries, round robin.
+  void MaybeSweep() const {
+    if constexpr (kTtl) {
+      if (++accesses_ % ttl_.cleanup_every != 0) return;
+      const KeyGroupRange& range = table_->key_group_range();
+      if (range.size() == 0) return;
+      const int kg = range.start + sweep_next_;
+      sweep_next_ = (sweep_next_ + 1) % range.size();
+      const Timestamp now = backend_->Now();
+      const int64_t ttl = ttl_.ttl_ms;
+      table_->EraseIf(kg, [&](const auto&, const TtlValue<V>& e) { return now - e.last_access >= ttl; });
+    }
+  }
+  mutable int64_t accesses_ = 0;
+  mutable int sweep_next_ = 0;
 };
 
-template <typename K, typename N, typename V>
-class HeapValueState final : public ValueState<V>, public HeapStateHandle<K, N, V> {
+template <typename K, typename N, typename V, bool kTtl = false>
+class HeapValueState final : public ValueState<V>, public HeapStateHandle<K, N, V, kTtl> {
  public:
-  using HeapStateHandle<K, N, V>::HeapStateHandle;
+  using HeapStateHandle<K, N, V, kTtl>::HeapStateHandle;
   std::optional<V> Value() const override {
-    V* v = this->Find();
+    V* v = this->FindRead();
     return v ? std::optional<V>(*v) : std::nullopt;
   }
   void Update(V value) override { this->Put(std::move(value)); }
   void Clear() override { this->Remove(); }
 };
 
-template <typename K, typename N, typename V>
-class HeapListState final : public ListState<V>, public HeapStateHandle<K, N, std::vector<V>> {
+template <typename K, typename N, typename V, bool kTtl = false>
+class HeapListState final : public ListState<V>,
+                            public HeapStateHandle<K, N, std::vector<V>, kTtl> {
  public:
-  using HeapStateHandle<K, N, std::vector<V>>::HeapStateHandle;
+  using HeapStateHandle<K, N, std::vector<V>, kTtl>::HeapStateHandle;
   std::vector<V> Get() const override {
-    auto* v = this->Find();
+    auto* v = this->FindRead();
     return v ? *v : std::vector<V>{};
   }
   void Add(V value) override { this->GetOrCreate().push_back(std::move(value)); }
@@ -169,13 +259,15 @@ class HeapListState final : public ListState<V>, public HeapStateHandle<K, N, st
   void Clear() override { this->Remove(); }
 };
 
-template <typename K, typename N, typename UK, typename UV>
+template <typename K, typename N, typename UK, typename UV, bool kTtl = false>
 class HeapMapState final : public MapState<UK, UV>,
-                           public HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>> {
+                           public HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>, kTtl> {
+  using Base = HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>, kTtl>;
+
  public:
-  using HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>>::HeapStateHandle;
+  using Base::HeapStateHandle;
   std::optional<UV> Get(const UK& key) const override {
-    auto* m = this->Find();
+    auto* m = this->FindRead();
     if (m == nullptr) return std::nullopt;
     auto it = m->find(key);
     return it == m->end() ? std::nullopt : std::optional<UV>(it->second);
@@ -184,39 +276,40 @@ class HeapMapState final : public MapState<UK, UV>,
     this->GetOrCreate().insert_or_assign(std::move(key), std::move(value));
   }
   void Remove(const UK& key) override {
-    auto* m = this->Find();
+    auto* m = this->FindWrite();
     if (m == nullptr) return;
     m->erase(key);
-    if (m->empty()) this->HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>>::Remove();
+    if (m->empty()) Base::Remove();
   }
   bool Contains(const UK& key) const override {
-    auto* m = this->Find();
+    auto* m = this->FindRead();
     return m != nullptr && m->contains(key);
   }
   std::vector<std::pair<UK, UV>> Entries() const override {
-    auto* m = this->Find();
+    auto* m = this->FindRead();
     if (m == nullptr) return {};
     return std::vector<std::pair<UK, UV>>(m->begin(), m->end());
   }
   bool IsEmpty() const override {
-    auto* m = this->Find();
+    auto* m = this->FindRead();
     return m == nullptr || m->empty();
   }
-  void Clear() override { this->HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>>::Remove(); }
+  void Clear() override { Base::Remove(); }
 };
 
-template <typename K, typename N, typename V>
-class HeapReducingState final : public ReducingState<V>, public HeapStateHandle<K, N, V> {
+template <typename K, typename N, typename V, bool kTtl = false>
+class HeapReducingState final : public ReducingState<V>, public HeapStateHandle<K, N, V, kTtl> {
  public:
-  HeapReducingState(HeapKeyedStateBackend<K>* backend, StateTable<K, N, V>* table,
-                    typename ReducingStateDescriptor<V>::ReduceFn reduce)
-      : HeapStateHandle<K, N, V>(backend, table), reduce_(std::move(reduce)) {}
+  HeapReducingState(HeapKeyedStateBackend<K>* backend,
+                    StateTable<K, N, typename HeapStateHandle<K, N, V, kTtl>::Stored>* table,
+                    typename ReducingStateDescriptor<V>::ReduceFn reduce, StateTtlConfig ttl = {})
+      : HeapStateHandle<K, N, V, kTtl>(backend, table, ttl), reduce_(std::move(reduce)) {}
   std::optional<V> Get() const override {
-    V* v = this->Find();
+    V* v = this->FindRead();
     return v ? std::optional<V>(*v) : std::nullopt;
   }
   void Add(V value) override {
-    V* v = this->Find();
+    V* v = this->FindWrite();
     if (v == nullptr) {
       this->Put(std::move(value));
     } else {
@@ -229,20 +322,23 @@ class HeapReducingState final : public ReducingState<V>, public HeapStateHandle<
   typename ReducingStateDescriptor<V>::ReduceFn reduce_;
 };
 
-template <typename K, typename N, typename In, typename Acc, typename Out>
+template <typename K, typename N, typename In, typename Acc, typename Out, bool kTtl = false>
 class HeapAggregatingState final : public AggregatingState<In, Out>,
-                                   public HeapStateHandle<K, N, Acc> {
+                                   public HeapStateHandle<K, N, Acc, kTtl> {
  public:
-  HeapAggregatingState(HeapKeyedStateBackend<K>* backend, StateTable<K, N, Acc>* table,
+  HeapAggregatingState(HeapKeyedStateBackend<K>* backend,
+                       StateTable<K, N, typename HeapStateHandle<K, N, Acc, kTtl>::Stored>* table,
                        const AggregateFunction<In, Acc, Out>* fn,
-                       std::shared_ptr<const void> keep_alive)
-      : HeapStateHandle<K, N, Acc>(backend, table), fn_(fn), keep_alive_(std::move(keep_alive)) {}
+                       std::shared_ptr<const void> keep_alive, StateTtlConfig ttl = {})
+      : HeapStateHandle<K, N, Acc, kTtl>(backend, table, ttl),
+        fn_(fn),
+        keep_alive_(std::move(keep_alive)) {}
   std::optional<Out> Get() const override {
-    Acc* acc = this->Find();
+    Acc* acc = this->FindRead();
     return acc ? std::optional<Out>(fn_->GetResult(*acc)) : std::nullopt;
   }
   void Add(const In& value) override {
-    Acc* acc = this->Find();
+    Acc* acc = this->FindWrite();
     if (acc == nullptr) {
       Acc fresh = fn_->CreateAccumulator();
       fn_->Add(value, fresh);
@@ -310,32 +406,83 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
 
   /// Returns the handle for a descriptor, creating state and handle on first use. The
   /// handle is owned by the backend; N is the namespace type (VoidNamespace for plain state).
+  /// These are the engine's own (window, trigger) states: TTL is refused here.
   template <typename N = VoidNamespace, typename V>
   internal::HeapValueState<K, N, V>* GetState(const ValueStateDescriptor<V>& d) {
-    return MakeHandle<internal::HeapValueState<K, N, V>>(d.name(),
-                                                         GetOrCreateTable<N, V>(d.name()));
+    RefuseTtl<N>(d);
+    return MakeHandle<internal::HeapValueState<K, N, V>>(d.name(), GetOrCreateTable<N, V>(d.name()));
   }
   template <typename N = VoidNamespace, typename V>
   internal::HeapListState<K, N, V>* GetListState(const ListStateDescriptor<V>& d) {
+    RefuseTtl<N>(d);
     return MakeHandle<internal::HeapListState<K, N, V>>(
         d.name(), GetOrCreateTable<N, std::vector<V>>(d.name()));
   }
   template <typename N = VoidNamespace, typename UK, typename UV>
   internal::HeapMapState<K, N, UK, UV>* GetMapState(const MapStateDescriptor<UK, UV>& d) {
+    RefuseTtl<N>(d);
     return MakeHandle<internal::HeapMapState<K, N, UK, UV>>(
         d.name(), GetOrCreateTable<N, absl::flat_hash_map<UK, UV>>(d.name()));
   }
   template <typename N = VoidNamespace, typename V>
   internal::HeapReducingState<K, N, V>* GetReducingState(const ReducingStateDescriptor<V>& d) {
+    RefuseTtl<N>(d);
     return MakeHandle<internal::HeapReducingState<K, N, V>>(
         d.name(), GetOrCreateTable<N, V>(d.name()), d.reduce());
   }
   template <typename N = VoidNamespace, typename In, typename Acc, typename Out>
   internal::HeapAggregatingState<K, N, In, Acc, Out>* GetAggregatingState(
       const AggregatingStateDescriptor<In, Acc, Out>& d) {
+    RefuseTtl<N>(d);
     auto fn = std::make_shared<AggregatingStateDescriptor<In, Acc, Out>>(d);
     return MakeHandle<internal::HeapAggregatingState<K, N, In, Acc, Out>>(
         d.name(), GetOrCreateTable<N, Acc>(d.name()), &fn->function(), fn);
+  }
+
+  // The state of user functions (KeyedRuntimeContext): with TTL when the descriptor has one.
+
+  template <typename V>
+  ValueState<V>* GetUserState(const ValueStateDescriptor<V>& d) {
+    if (!d.ttl()) return GetState(d);
+    return MakeHandle<internal::HeapValueState<K, VoidNamespace, V, true>>(
+        d.name(), GetOrCreateTable<VoidNamespace, TtlValue<V>>(d.name()), *d.ttl());
+  }
+  template <typename V>
+  ListState<V>* GetUserListState(const ListStateDescriptor<V>& d) {
+    if (!d.ttl()) return GetListState(d);
+    return MakeHandle<internal::HeapListState<K, VoidNamespace, V, true>>(
+        d.name(), GetOrCreateTable<VoidNamespace, TtlValue<std::vector<V>>>(d.name()), *d.ttl());
+  }
+  template <typename UK, typename UV>
+  MapState<UK, UV>* GetUserMapState(const MapStateDescriptor<UK, UV>& d) {
+    if (!d.ttl()) return GetMapState(d);
+    return MakeHandle<internal::HeapMapState<K, VoidNamespace, UK, UV, true>>(
+        d.name(), GetOrCreateTable<VoidNamespace, TtlValue<absl::flat_hash_map<UK, UV>>>(d.name()),
+        *d.ttl());
+  }
+  template <typename V>
+  ReducingState<V>* GetUserReducingState(const ReducingStateDescriptor<V>& d) {
+    if (!d.ttl()) return GetReducingState(d);
+    return MakeHandle<internal::HeapReducingState<K, VoidNamespace, V, true>>(
+        d.name(), GetOrCreateTable<VoidNamespace, TtlValue<V>>(d.name()), d.reduce(), *d.ttl());
+  }
+  template <typename In, typename Acc, typename Out>
+  AggregatingState<In, Out>* GetUserAggregatingState(const AggregatingStateDescriptor<In, Acc, Out>& d) {
+    if (!d.ttl()) return GetAggregatingState(d);
+    auto fn = std::make_shared<AggregatingStateDescriptor<In, Acc, Out>>(d);
+    return MakeHandle<internal::HeapAggregatingState<K, VoidNamespace, In, Acc, Out, true>>(
+        d.name(), GetOrCreateTable<VoidNamespace, TtlValue<Acc>>(d.name()), &fn->function(), fn,
+        *d.ttl());
+  }
+
+  /// Processing time for TTL; set by the operator that owns the backend.
+  void SetProcessingTimeService(const ProcessingTimeService* pts) { processing_time_ = pts; }
+  Timestamp Now() const { return processing_time_ ? processing_time_->CurrentProcessingTime() : 0; }
+
+  size_t TotalSerializedBytes() const override {
+    size_t n = 0;
+    for (const auto& [name, e] : tables_) n += e.table->SerializedBytes();
+    return n;
   }
 
   size_t TotalEntryCount() const override {
@@ -362,8 +509,18 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
     return raw;
   }
 
+  template <typename N>
+  static void RefuseTtl(const StateDescriptorBase& d) {
+    if (d.ttl() && !std::is_same_v<N, VoidNamespace>) {
+      throw std::logic_error(absl::StrCat("state '", d.name(),
+                                          "': TTL applies to keyed state of process functions, "
+                                          "not to window or trigger state"));
+    }
+  }
+
   KeyGroupRange range_;
   int max_parallelism_;
+  const ProcessingTimeService* processing_time_ = nullptr;
   K current_key_{};
   int current_key_group_ = -1;
   std::map<std::string, Entry> tables_;

@@ -25,6 +25,7 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
     const auto& ctx = this->ctx_;
     backend_ =
         std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_group_range, ctx.info.max_parallelism);
+    backend_->SetProcessingTimeService(ctx.processing_time);  // the clock of state TTL
     typename InternalTimerService<K, VoidNamespace>::KeyContext key_ctx{
         [this]() -> const K& { return backend_->CurrentKey(); },
         [this](const K& key) { backend_->SetCurrentKey(key); }};
@@ -59,7 +60,7 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
     if (runtime_) this->RunUserCode([&] { fn_.Close(); });
   }
 
-  const HeapKeyedStateBackend<K>* backend() const { return backend_.get(); }
+  const KeyedStateBackendBase* keyed_state() const override { return backend_.get(); }
 
  private:
   void FireTimer(const Timer<K, VoidNamespace>& t, TimeDomain domain) {
@@ -126,7 +127,7 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
     this->Emit(out_);
   }
 
-  const HeapKeyedStateBackend<K>* backend() const { return backend_.get(); }
+  const KeyedStateBackendBase* keyed_state() const override { return backend_.get(); }
 
  private:
   F fn_;

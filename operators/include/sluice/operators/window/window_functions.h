@@ -26,7 +26,7 @@ class ProcessWindowContext {
   /// State of this key across all windows.
   template <typename V>
   ValueState<V>& GlobalState(const ValueStateDescriptor<V>& d) {
-    return *backend_->GetState(d);
+    return *backend_->GetUserState(d);
   }
 
   // Set by the window operator.

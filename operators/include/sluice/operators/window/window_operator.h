@@ -160,6 +160,7 @@ class WindowOperator final
     const auto& ctx = this->ctx_;
     backend_ = std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_group_range,
                                                           ctx.info.max_parallelism);
+    backend_->SetProcessingTimeService(ctx.processing_time);
     contents_table_ = backend_->template GetOrCreateTable<W, Acc>("window-contents");
     if constexpr (kMerging) {
       merging_state_ = backend_->GetState(
@@ -219,7 +220,7 @@ class WindowOperator final
     if (runtime_) this->RunUserCode([&] { emitter_.Close(); });
   }
 
-  const HeapKeyedStateBackend<K>* backend() const { return backend_.get(); }
+  const KeyedStateBackendBase* keyed_state() const override { return backend_.get(); }
 
  private:
   // --- elements ---
