@@ -104,8 +104,9 @@ double EngineRun(int64_t events, int64_t keys, int parallelism) {
                },
                {.count = static_cast<uint64_t>(events)}),
            "Generator")
-      .AssignTimestampsAndWatermarks(sluice::WatermarkStrategy<Event>::ForMonotonousTimestamps()
-                                         .WithTimestampAssigner(&Event::ts))
+      .AssignTimestampsAndWatermarks(
+          sluice::WatermarkStrategy<Event>::ForMonotonousTimestamps().WithTimestampAssigner(
+              &Event::ts))
       .KeyBy(&Event::key)
       .Window(sluice::TumblingEventTimeWindows::Of(absl::Seconds(1)))
       .Aggregate(CountSumAggregate{}, "Window")

@@ -18,7 +18,8 @@
 
 namespace socket_window_sum {
 
-class Sum final : public sluice::ProcessAllWindowFunction<int64_t, std::string, sluice::TimeWindow> {
+class Sum final
+    : public sluice::ProcessAllWindowFunction<int64_t, std::string, sluice::TimeWindow> {
  public:
   void Process(Context& ctx, const std::vector<int64_t>& in,
                sluice::Collector<std::string>& out) override {
@@ -42,7 +43,8 @@ void Build(sluice::Pipeline& p) {
             if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &v)) {
               out.Collect(v);
             } else if (!absl::StripAsciiWhitespace(line).empty()) {
-              std::fprintf(stderr, "socket_window_sum: skipping '%s': not an integer\n", line.c_str());
+              std::fprintf(stderr, "socket_window_sum: skipping '%s': not an integer\n",
+                           line.c_str());
             }
           },
           "ParseInts")

@@ -60,8 +60,8 @@ class FormatFiring final
   void Process(const std::string& key, Context& ctx, const std::vector<Stats>& in,
                sluice::Collector<std::string>& out) override {
     const Stats& s = in[0];
-    out.Collect(absl::StrCat(key, ",", ctx.window().start, ",", ctx.window().end, ",", s.count,
-                             ",", s.sum, ",", s.min, ",", s.max));
+    out.Collect(absl::StrCat(key, ",", ctx.window().start, ",", ctx.window().end, ",", s.count, ",",
+                             s.sum, ",", s.min, ",", s.max));
   }
 };
 
@@ -75,9 +75,8 @@ class ParseLine final : public sluice::MapFunction<std::string, Event> {
     Event e;
     if (f.size() != 3 || f[0].empty() || !absl::SimpleAtoi(f[1], &e.timestamp_ms) ||
         !absl::SimpleAtoi(f[2], &e.value)) {
-      throw std::runtime_error(absl::StrCat(file_, ":", line_number_,
-                                            ": expected key,timestamp_ms,value but got '", line,
-                                            "'"));
+      throw std::runtime_error(absl::StrCat(
+          file_, ":", line_number_, ": expected key,timestamp_ms,value but got '", line, "'"));
     }
     e.key = std::move(f[0]);
     return e;
@@ -91,8 +90,8 @@ class ParseLine final : public sluice::MapFunction<std::string, Event> {
 absl::Duration ParseDurationFlag(const std::string& flag, const std::string& text) {
   absl::Duration d;
   if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
-    throw sluice::JobArgumentError(absl::StrCat("--", flag, ": '", text,
-                                                "' is not a duration (use e.g. 500ms, 10s, 5m)"));
+    throw sluice::JobArgumentError(
+        absl::StrCat("--", flag, ": '", text, "' is not a duration (use e.g. 500ms, 10s, 5m)"));
   }
   return d;
 }
@@ -129,38 +128,37 @@ void Build(sluice::Pipeline& p) {
       static_cast<int>(p.Args().GetInt("parallelism", p.config().default_parallelism));
   if (parallelism < 1) throw sluice::JobArgumentError("--parallelism must be >= 1");
 
-  auto events =
-      p.Source(sluice::TextFileSource(input), "ReadLines")
-          .Parallelism(1)
-          .Map(ParseLine(input), "Parse")
-          .Parallelism(1)
-          .AssignTimestampsAndWatermarks(
-              sluice::WatermarkStrategy<Event>::ForBoundedOutOfOrderness(bound)
-                  .WithTimestampAssigner(&Event::timestamp_ms)
-                  .WithEmitInterval(absl::ZeroDuration()))
-          .Parallelism(1);
+  auto events = p.Source(sluice::TextFileSource(input), "ReadLines")
+                    .Parallelism(1)
+                    .Map(ParseLine(input), "Parse")
+                    .Parallelism(1)
+                    .AssignTimestampsAndWatermarks(
+                        sluice::WatermarkStrategy<Event>::ForBoundedOutOfOrderness(bound)
+                            .WithTimestampAssigner(&Event::timestamp_ms)
+                            .WithEmitInterval(absl::ZeroDuration()))
+                    .Parallelism(1);
   auto keyed = events.KeyBy(&Event::key);
 
   std::vector<std::string> spec = absl::StrSplit(window, ':');
   sluice::DataStream<std::string> firings = [&]() {
     if (spec[0] == "tumbling" && spec.size() == 2) {
-      return Finish(keyed.Window(sluice::TumblingEventTimeWindows::Of(
-                        ParseDurationFlag("window", spec[1]))),
-                    p, lateness, late_dir, parallelism);
+      return Finish(
+          keyed.Window(sluice::TumblingEventTimeWindows::Of(ParseDurationFlag("window", spec[1]))),
+          p, lateness, late_dir, parallelism);
     }
     if (spec[0] == "sliding" && spec.size() == 3) {
-      return Finish(keyed.Window(sluice::SlidingEventTimeWindows::Of(
-                        ParseDurationFlag("window", spec[1]), ParseDurationFlag("window", spec[2]))),
-                    p, lateness, late_dir, parallelism);
+      return Finish(
+          keyed.Window(sluice::SlidingEventTimeWindows::Of(ParseDurationFlag("window", spec[1]),
+                                                           ParseDurationFlag("window", spec[2]))),
+          p, lateness, late_dir, parallelism);
     }
     if (spec[0] == "session" && spec.size() == 2) {
       return Finish(keyed.Window(sluice::EventTimeSessionWindows::WithGap(
                         ParseDurationFlag("window", spec[1]))),
                     p, lateness, late_dir, parallelism);
     }
-    throw sluice::JobArgumentError(
-        absl::StrCat("--window: '", window,
-                     "' is not tumbling:SIZE, sliding:SIZE:SLIDE or session:GAP"));
+    throw sluice::JobArgumentError(absl::StrCat(
+        "--window: '", window, "' is not tumbling:SIZE, sliding:SIZE:SLIDE or session:GAP"));
   }();
   firings.Sink(sluice::TextFileSink<std::string>(output), "WriteStats").Parallelism(parallelism);
 }

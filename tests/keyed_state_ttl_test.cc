@@ -17,7 +17,8 @@ using Seen = std::pair<std::string, int64_t>;  // "key:value-or-none", state ent
 
 /// Remembers each key's last value for 1 s (TTL) and reports what it remembered before
 /// the record, plus the operator's state entry count.
-class Remember final : public KeyedProcessFunction<std::string, std::pair<std::string, int64_t>, Seen> {
+class Remember final
+    : public KeyedProcessFunction<std::string, std::pair<std::string, int64_t>, Seen> {
  public:
   void Open(KeyedRuntimeContext<std::string>& ctx) override {
     ctx_ = &ctx;
@@ -41,9 +42,7 @@ class Remember final : public KeyedProcessFunction<std::string, std::pair<std::s
 TEST(KeyedStateTtlTest, ExpiredStateIsInvisibleAndCleanedUp) {
   using In = std::pair<std::string, int64_t>;
   Pipeline p("ttl");
-  auto out = p.Source(CollectionSource<In>({}))
-                 .KeyBy(&In::first)
-                 .Process(Remember{});
+  auto out = p.Source(CollectionSource<In>({})).KeyBy(&In::first).Process(Remember{});
   testing::OperatorHarness<In, Seen> h(p.graph(), out.nodes()[0]);
   h.SetProcessingTime(0);
   h.Open();

@@ -47,15 +47,16 @@ TEST(SocketWindowSumTest, SumsIntegersPerWindowWhileConnected) {
     ::close(conn);
   });
 
-  const std::string cmd = absl::StrCat(testing::BuildDir(), "/examples/socket_window_sum --port=",
-                                       port, " --window=500ms 2>&1");
+  const std::string cmd = absl::StrCat(
+      testing::BuildDir(), "/examples/socket_window_sum --port=", port, " --window=500ms 2>&1");
   FILE* job = ::popen(cmd.c_str(), "r");
   ASSERT_NE(job, nullptr);
   int64_t total = 0;
   bool saw_skip = false;
   char line[512];
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (total < 6 && std::chrono::steady_clock::now() < deadline && std::fgets(line, sizeof(line), job)) {
+  while (total < 6 && std::chrono::steady_clock::now() < deadline &&
+         std::fgets(line, sizeof(line), job)) {
     std::string l(line);
     if (l.find("skipping 'not-a-number'") != std::string::npos) saw_skip = true;
     std::vector<std::string> parts = absl::StrSplit(absl::StripAsciiWhitespace(l), ',');

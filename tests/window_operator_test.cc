@@ -27,8 +27,9 @@ auto HarnessFor(MakeWindowed make) {
   auto keyed = p->Source(CollectionSource<KV>({})).KeyBy(&KV::first);
   auto out = make(keyed);
   using Out = std::decay_t<decltype(out)>;
-  using OutT = typename decltype([]<typename X>(DataStream<X>*) { return std::type_identity<X>{}; }(
-      static_cast<Out*>(nullptr)))::type;
+  using OutT = typename decltype([]<typename X>(DataStream<X>*) {
+    return std::type_identity<X>{};
+  }(static_cast<Out*>(nullptr)))::type;
   return std::make_pair(
       std::make_unique<testing::OperatorHarness<KV, OutT>>(p->graph(), out.nodes()[0]), p);
 }
@@ -90,8 +91,8 @@ TEST(WindowOperatorTest, ContinuousEventTimeTriggerFiresEarly) {
   h->ProcessElement({"a", 4}, 3000);
   h->ProcessWatermark(4000);
   h->ProcessWatermark(9999);  // 6000, 8000 and the end
-  EXPECT_THAT(h->output().Values(), ElementsAre(KV{"a", 3}, KV{"a", 7}, KV{"a", 7}, KV{"a", 7},
-                                                KV{"a", 7}));
+  EXPECT_THAT(h->output().Values(),
+              ElementsAre(KV{"a", 3}, KV{"a", 7}, KV{"a", 7}, KV{"a", 7}, KV{"a", 7}));
 }
 
 TEST(WindowOperatorTest, ContinuousProcessingTimeTriggerFiresPeriodically) {
@@ -123,7 +124,9 @@ class CountFirings final : public ProcessWindowFunction<KV, std::string, std::st
     out.Collect(absl::StrCat(key, "@", ctx.window().start, ":", elements.size(), " firing ", n,
                              " total ", total.ValueOr(0)));
   }
-  void Clear(Context& ctx) override { ctx.WindowState(ValueStateDescriptor<int64_t>("fired")).Clear(); }
+  void Clear(Context& ctx) override {
+    ctx.WindowState(ValueStateDescriptor<int64_t>("fired")).Clear();
+  }
 };
 
 TEST(WindowOperatorTest, ProcessWindowFunctionKeepsPerWindowStateUntilCleanup) {
@@ -136,14 +139,14 @@ TEST(WindowOperatorTest, ProcessWindowFunctionKeepsPerWindowStateUntilCleanup) {
   raw = h.get();
   raw->Open();
   raw->ProcessElement({"a", 1}, 10);
-  raw->ProcessWatermark(99);    // fires [0,100)
+  raw->ProcessWatermark(99);          // fires [0,100)
   raw->ProcessElement({"a", 1}, 20);  // late but allowed: fires again
-  raw->ProcessWatermark(149);   // cleanup of [0,100)
+  raw->ProcessWatermark(149);         // cleanup of [0,100)
   raw->ProcessElement({"a", 1}, 120);
   raw->ProcessWatermark(199);
-  EXPECT_THAT(raw->output().Values(),
-              ElementsAre("a@0:1 firing 1 total 1", "a@0:2 firing 2 total 2",
-                          "a@100:1 firing 1 total 3"));
+  EXPECT_THAT(
+      raw->output().Values(),
+      ElementsAre("a@0:1 firing 1 total 1", "a@0:2 firing 2 total 2", "a@100:1 firing 1 total 3"));
 }
 
 TEST(WindowOperatorTest, LateRecordsAreCountedWhenNoSideOutput) {
@@ -168,12 +171,12 @@ TEST(WindowOperatorTest, DynamicSessionGapPerElement) {
         .Process(CountFirings{});
   });
   h->Open();
-  h->ProcessElement({"a", 5}, 0);     // [0, 50)
-  h->ProcessElement({"a", 1}, 45);    // [45, 55): merges -> [0, 55)
-  h->ProcessElement({"a", 1}, 60);    // [60, 70): separate
+  h->ProcessElement({"a", 5}, 0);   // [0, 50)
+  h->ProcessElement({"a", 1}, 45);  // [45, 55): merges -> [0, 55)
+  h->ProcessElement({"a", 1}, 60);  // [60, 70): separate
   h->ProcessWatermark(kMaxWatermark);
-  EXPECT_THAT(h->output().Values(), UnorderedElementsAre("a@0:2 firing 1 total 1",
-                                                         "a@60:1 firing 1 total 2"));
+  EXPECT_THAT(h->output().Values(),
+              UnorderedElementsAre("a@0:2 firing 1 total 1", "a@60:1 firing 1 total 2"));
 }
 
 TEST(WindowOperatorTest, EventTimeWindowWithoutTimestampsFailsClearly) {
@@ -234,10 +237,9 @@ TEST(WindowAllTest, WindowsOverTheWholeStreamRunAtParallelismOne) {
     }
   };
   p.Source(CollectionSource<KV>(input))
-      .AssignTimestampsAndWatermarks(WatermarkStrategy<KV>::ForMonotonousTimestamps()
-                                         .WithTimestampAssigner([](const KV& kv, Timestamp) {
-                                           return kv.second;
-                                         }))
+      .AssignTimestampsAndWatermarks(
+          WatermarkStrategy<KV>::ForMonotonousTimestamps().WithTimestampAssigner(
+              [](const KV& kv, Timestamp) { return kv.second; }))
       .WindowAll(TumblingEventTimeWindows::Of(absl::Milliseconds(50)))
       .Process(Total{})
       .Sink(CollectSink<KV>(out));
@@ -262,9 +264,10 @@ std::unique_ptr<TsHarness> WatermarkHarness(WatermarkStrategy<KV> strategy,
 
 TEST(WatermarkStrategyTest, BoundedOutOfOrdernessEmitsPeriodically) {
   std::shared_ptr<Pipeline> p;
-  auto h = WatermarkHarness(WatermarkStrategy<KV>::ForBoundedOutOfOrderness(absl::Milliseconds(10))
-                                .WithTimestampAssigner([](const KV& kv, Timestamp) { return kv.second; }),
-                            &p);
+  auto h = WatermarkHarness(
+      WatermarkStrategy<KV>::ForBoundedOutOfOrderness(absl::Milliseconds(10))
+          .WithTimestampAssigner([](const KV& kv, Timestamp) { return kv.second; }),
+      &p);
   h->SetProcessingTime(0);
   h->Open();
   h->ProcessElement({"a", 100});
@@ -273,17 +276,18 @@ TEST(WatermarkStrategyTest, BoundedOutOfOrdernessEmitsPeriodically) {
   h->SetProcessingTime(200);
   EXPECT_THAT(h->output().watermarks, ElementsAre(89));  // max 100 - 10 - 1
   EXPECT_EQ(h->output().records[1].timestamp, 90);
-  h->ProcessWatermark(5000);  // upstream watermarks are ignored...
+  h->ProcessWatermark(5000);           // upstream watermarks are ignored...
   h->ProcessWatermark(kMaxWatermark);  // ...but the final one passes
   EXPECT_THAT(h->output().watermarks, ElementsAre(89, kMaxWatermark));
 }
 
 TEST(WatermarkStrategyTest, ZeroIntervalEmitsAfterEveryRecordInOrder) {
   std::shared_ptr<Pipeline> p;
-  auto h = WatermarkHarness(WatermarkStrategy<KV>::ForMonotonousTimestamps()
-                                .WithTimestampAssigner([](const KV& kv, Timestamp) { return kv.second; })
-                                .WithEmitInterval(absl::ZeroDuration()),
-                            &p);
+  auto h =
+      WatermarkHarness(WatermarkStrategy<KV>::ForMonotonousTimestamps()
+                           .WithTimestampAssigner([](const KV& kv, Timestamp) { return kv.second; })
+                           .WithEmitInterval(absl::ZeroDuration()),
+                       &p);
   h->Open();
   Batch<KV> b;
   for (int64_t t : {5, 7, 6, 9}) b.Add(KV{"a", t}, kNoTimestamp);
@@ -303,10 +307,11 @@ class Punctuated final : public WatermarkGenerator<KV> {
 
 TEST(WatermarkStrategyTest, UserDefinedPerEventGenerator) {
   std::shared_ptr<Pipeline> p;
-  auto h = WatermarkHarness(
-      WatermarkStrategy<KV>::ForGenerator([] { return std::make_unique<Punctuated>(); })
-          .WithTimestampAssigner([](const KV& kv, Timestamp) { return kv.second; }),
-      &p);
+  auto h =
+      WatermarkHarness(WatermarkStrategy<KV>::ForGenerator([] {
+                         return std::make_unique<Punctuated>();
+                       }).WithTimestampAssigner([](const KV& kv, Timestamp) { return kv.second; }),
+                       &p);
   h->Open();
   for (int64_t v : {3, 10, 12, 20, 25}) h->ProcessElement({"a", v});
   EXPECT_THAT(h->output().watermarks, ElementsAre(10, 20));
@@ -314,10 +319,11 @@ TEST(WatermarkStrategyTest, UserDefinedPerEventGenerator) {
 
 TEST(WatermarkStrategyTest, IdleAfterTimeoutAndActiveWithNextRecord) {
   std::shared_ptr<Pipeline> p;
-  auto h = WatermarkHarness(WatermarkStrategy<KV>::ForMonotonousTimestamps()
-                                .WithTimestampAssigner([](const KV& kv, Timestamp) { return kv.second; })
-                                .WithIdleness(absl::Seconds(1)),
-                            &p);
+  auto h =
+      WatermarkHarness(WatermarkStrategy<KV>::ForMonotonousTimestamps()
+                           .WithTimestampAssigner([](const KV& kv, Timestamp) { return kv.second; })
+                           .WithIdleness(absl::Seconds(1)),
+                       &p);
   h->SetProcessingTime(0);
   h->Open();
   h->ProcessElement({"a", 1});

@@ -128,7 +128,8 @@ inline RefResult RunReference(const std::vector<RefEvent>& events, const RefSpec
       for (auto [s, end] : assigned) {
         if (late_window(end)) continue;
         skipped = false;
-        auto it = std::find_if(wins.begin(), wins.end(), [&](const Win& w) { return w.start == s; });
+        auto it =
+            std::find_if(wins.begin(), wins.end(), [&](const Win& w) { return w.start == s; });
         if (it == wins.end()) {
           wins.push_back(Win{s, end});
           it = wins.end() - 1;

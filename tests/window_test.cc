@@ -115,11 +115,10 @@ RunOutput RunEngine(const std::vector<Event>& events, Assigner assigner, const R
   OutputTag<Event> late_tag("late");
   auto windowed =
       p.Source(CollectionSource<Event>(events))
-          .AssignTimestampsAndWatermarks(
-              WatermarkStrategy<Event>::ForBoundedOutOfOrderness(
-                  absl::Milliseconds(spec.out_of_orderness))
-                  .WithTimestampAssigner(&Event::ts)
-                  .WithEmitInterval(absl::ZeroDuration()))
+          .AssignTimestampsAndWatermarks(WatermarkStrategy<Event>::ForBoundedOutOfOrderness(
+                                             absl::Milliseconds(spec.out_of_orderness))
+                                             .WithTimestampAssigner(&Event::ts)
+                                             .WithEmitInterval(absl::ZeroDuration()))
           .KeyBy(&Event::key)
           .Window(assigner);
   windowed.AllowedLateness(absl::Milliseconds(spec.allowed_lateness)).SideOutputLateData(late_tag);
@@ -196,8 +195,8 @@ TEST(WindowTest, SlidingMatchesReference) {
   spec.kind = RefWindowKind::kSliding;
   spec.size = 100;
   spec.slide = 30;
-  CheckAgainstReference(SlidingEventTimeWindows::Of(absl::Milliseconds(100), absl::Milliseconds(30)),
-                        spec);
+  CheckAgainstReference(
+      SlidingEventTimeWindows::Of(absl::Milliseconds(100), absl::Milliseconds(30)), spec);
 }
 
 TEST(WindowTest, SessionsMatchReference) {
@@ -222,9 +221,8 @@ TEST(WindowTest, LateRecordBridgesTwoSessionsAndRefiresTheMergedOne) {
   spec.out_of_orderness = 0;
   spec.allowed_lateness = 5000;
   auto expected = testing::RunReference(ToRef(events), spec);
-  RunOutput got =
-      RunEngine(events, EventTimeSessionWindows::WithGap(absl::Milliseconds(50)), spec,
-                Flavor::kAggregateProcess);
+  RunOutput got = RunEngine(events, EventTimeSessionWindows::WithGap(absl::Milliseconds(50)), spec,
+                            Flavor::kAggregateProcess);
   EXPECT_THAT(got.firings, UnorderedElementsAreArray(expected.firings));
   EXPECT_THAT(got.firings, ::testing::Contains(RefFiring{"a", 1000, 1150, 4, 10, 1, 4}));
   EXPECT_THAT(got.firings, ::testing::Contains(RefFiring{"a", 1000, 1060, 2, 3, 1, 2}));
@@ -240,7 +238,9 @@ TEST(WindowTest, ReduceGivesTheSameSumsAsAggregate) {
           WatermarkStrategy<Event>::ForMonotonousTimestamps().WithTimestampAssigner(&Event::ts))
       .KeyBy(&Event::key)
       .Window(Tumbling(absl::Milliseconds(100)))
-      .Reduce([](const Event& a, const Event& b) { return Event{a.key, a.ts, a.value + b.value}; })
+      .Reduce([](const Event& a, const Event& b) {
+        return Event{a.key, a.ts, a.value + b.value};
+      })
       .Sink(CollectSink<Event>(out));
   ASSERT_OK(ExecuteLocally(p));
   RefSpec spec;
@@ -251,7 +251,8 @@ TEST(WindowTest, ReduceGivesTheSameSumsAsAggregate) {
     // Output timestamp is the window's max timestamp.
     got.emplace_back(r.value.key, r.timestamp + 1 - 100, r.value.value);
   }
-  for (const auto& f : expected.firings) want.emplace_back(std::get<0>(f), std::get<1>(f), std::get<4>(f));
+  for (const auto& f : expected.firings)
+    want.emplace_back(std::get<0>(f), std::get<1>(f), std::get<4>(f));
   EXPECT_THAT(got, UnorderedElementsAreArray(want));
 }
 

@@ -15,10 +15,10 @@
 namespace sluice {
 namespace {
 
+using ::testing::HasSubstr;
 using testing::RefEvent;
 using testing::RefSpec;
 using testing::RefWindowKind;
-using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAreArray;
 
 std::string Job() { return testing::BuildDir() + "/examples/windowed_stats"; }
@@ -31,7 +31,8 @@ std::vector<RefEvent> WriteCsv(const std::string& path, uint32_t seed, int n) {
   std::vector<RefEvent> events;
   std::string csv;
   for (int i = 0; i < n; ++i) {
-    RefEvent e{absl::StrCat("sensor-", key(rng)), 1700000000000 + i * 100 + jitter(rng), value(rng)};
+    RefEvent e{absl::StrCat("sensor-", key(rng)), 1700000000000 + i * 100 + jitter(rng),
+               value(rng)};
     csv += absl::StrCat(e.key, ",", e.ts, ",", e.value, "\n");
     events.push_back(e);
   }
@@ -84,9 +85,11 @@ TEST(WindowedStatsTest, OutputMatchesReferenceForEveryWindowKind) {
           "ms --late-output=", late, " --parallelism=2"));
       ASSERT_EQ(r.exit_code, 0) << r.output;
       SCOPED_TRACE(v.window_flag + " lateness " + std::to_string(lateness));
-      EXPECT_THAT(testing::ReadPartFileLines(out), UnorderedElementsAreArray(Lines(expected.firings)));
+      EXPECT_THAT(testing::ReadPartFileLines(out),
+                  UnorderedElementsAreArray(Lines(expected.firings)));
       std::vector<std::string> late_lines;
-      for (const auto& e : expected.late) late_lines.push_back(absl::StrCat(e.key, ",", e.ts, ",", e.value));
+      for (const auto& e : expected.late)
+        late_lines.push_back(absl::StrCat(e.key, ",", e.ts, ",", e.value));
       EXPECT_THAT(testing::ReadPartFileLines(late), UnorderedElementsAreArray(late_lines));
       total_late += late_lines.size();
     }
@@ -97,20 +100,24 @@ TEST(WindowedStatsTest, OutputMatchesReferenceForEveryWindowKind) {
 TEST(WindowedStatsTest, MalformedLineFailsWithItsPosition) {
   testing::TempDir dir;
   testing::WriteFile(dir.Join("in.csv"), "a,1000,5\nb,notanumber,3\n");
-  auto r = testing::RunCommand(absl::StrCat(Job(), " --input=", dir.Join("in.csv"),
-                                            " --output=", dir.Join("out"), " --window=tumbling:1s"));
+  auto r =
+      testing::RunCommand(absl::StrCat(Job(), " --input=", dir.Join("in.csv"),
+                                       " --output=", dir.Join("out"), " --window=tumbling:1s"));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.output, HasSubstr("in.csv:2: expected key,timestamp_ms,value but got 'b,notanumber,3'"));
+  EXPECT_THAT(r.output,
+              HasSubstr("in.csv:2: expected key,timestamp_ms,value but got 'b,notanumber,3'"));
   EXPECT_TRUE(testing::ReadPartFileLines(dir.Join("out")).empty());
 }
 
 TEST(WindowedStatsTest, BadFlagsAreRefused) {
   testing::TempDir dir;
   testing::WriteFile(dir.Join("in.csv"), "a,1000,5\n");
-  const std::string base = absl::StrCat(Job(), " --input=", dir.Join("in.csv"), " --output=", dir.Join("o"));
+  const std::string base =
+      absl::StrCat(Job(), " --input=", dir.Join("in.csv"), " --output=", dir.Join("o"));
   auto bad_window = testing::RunCommand(base + " --window=hopping:1s");
   EXPECT_EQ(bad_window.exit_code, 2);
-  EXPECT_THAT(bad_window.output, HasSubstr("is not tumbling:SIZE, sliding:SIZE:SLIDE or session:GAP"));
+  EXPECT_THAT(bad_window.output,
+              HasSubstr("is not tumbling:SIZE, sliding:SIZE:SLIDE or session:GAP"));
   auto bad_duration = testing::RunCommand(base + " --window=tumbling:ten");
   EXPECT_EQ(bad_duration.exit_code, 2);
   EXPECT_THAT(bad_duration.output, HasSubstr("'ten' is not a duration"));

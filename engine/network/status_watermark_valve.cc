@@ -43,8 +43,8 @@ StatusWatermarkValve::Output StatusWatermarkValve::OnIdleStatus(int channel, boo
   if (idle) {
     c.idle = true;
     c.aligned = false;
-    bool any_ended_only = std::all_of(channels_.begin(), channels_.end(),
-                                      [](const Channel& ch) { return ch.ended; });
+    bool any_ended_only =
+        std::all_of(channels_.begin(), channels_.end(), [](const Channel& ch) { return ch.ended; });
     if (AllInactive() && !any_ended_only) {
       // Everything is idle: release the highest watermark seen, then go idle.
       Timestamp max = kMinWatermark;

@@ -28,7 +28,7 @@ TEST(StatusWatermarkValveTest, IdleChannelStopsHoldingBack) {
   EXPECT_FALSE(v.OnWatermark(1, 50).watermark.has_value());
   EXPECT_EQ(v.OnWatermark(0, 200).watermark, 200);  // channel 1 (at 50) is not aligned yet
   EXPECT_FALSE(v.OnWatermark(1, 250).watermark.has_value());  // aligned now, not the minimum
-  EXPECT_EQ(v.OnWatermark(0, 300).watermark, 250);  // and now it holds the output back
+  EXPECT_EQ(v.OnWatermark(0, 300).watermark, 250);            // and now it holds the output back
 }
 
 TEST(StatusWatermarkValveTest, AllIdleMakesTheOutputIdleAndActiveAgain) {

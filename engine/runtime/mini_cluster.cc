@@ -1,9 +1,9 @@
 #include "sluice/runtime/mini_cluster.h"
 
 #include <algorithm>
-#include <tuple>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "glog/logging.h"
 #include "runtime/task.h"

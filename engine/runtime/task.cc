@@ -58,10 +58,18 @@ void Task::BuildChain() {
       const OutputInfo& info = node.OutputFor(e.side_output);
       std::shared_ptr<const RecordWriterFactory> factory;
       switch (e.partition) {
-        case PartitionKind::kForward: factory = info.forward_writer; break;
-        case PartitionKind::kRebalance: factory = info.rebalance_writer; break;
-        case PartitionKind::kBroadcast: factory = info.broadcast_writer; break;
-        case PartitionKind::kKeyGroup: factory = e.writer_factory; break;
+        case PartitionKind::kForward:
+          factory = info.forward_writer;
+          break;
+        case PartitionKind::kRebalance:
+          factory = info.rebalance_writer;
+          break;
+        case PartitionKind::kBroadcast:
+          factory = info.broadcast_writer;
+          break;
+        case PartitionKind::kKeyGroup:
+          factory = e.writer_factory;
+          break;
       }
       writer_opts.buffer_records = std::clamp<size_t>(
           sg.config.buffer_bytes / std::max<size_t>(1, info.ops->RecordSize()), 16, 4096);
@@ -70,7 +78,8 @@ void Task::BuildChain() {
       outputs[e.side_output].push_back(output);
       writers_.push_back(std::move(writer));
     }
-    auto combine = [&](const std::string& tag, const std::vector<ErasedOutput*>& list) -> ErasedOutput* {
+    auto combine = [&](const std::string& tag,
+                       const std::vector<ErasedOutput*>& list) -> ErasedOutput* {
       if (list.empty()) return nullptr;
       if (list.size() == 1) return list[0];
       fan_outs_.push_back(node.OutputFor(tag).ops->CreateFanOut(list));
@@ -159,8 +168,10 @@ void Task::RunInputLoop() {
     int channel = 0;
     ChannelEvent event;
     switch (gate_->Next(NextHousekeepingDeadline(), &channel, &event)) {
-      case InputGate::NextResult::kCanceled: throw TaskCanceled();
-      case InputGate::NextResult::kTimeout: break;
+      case InputGate::NextResult::kCanceled:
+        throw TaskCanceled();
+      case InputGate::NextResult::kTimeout:
+        break;
       case InputGate::NextResult::kEvent:
         switch (event.kind) {
           case ChannelEvent::Kind::kBatch:

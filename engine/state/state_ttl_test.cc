@@ -43,9 +43,9 @@ TEST_F(StateTtlTest, ExpiredValueIsNeverReturnedAndIsRemovedOnAccess) {
 TEST_F(StateTtlTest, ReadsRefreshOnlyWithOnReadAndWrite) {
   auto* create_write = backend_.GetUserState(
       WithTtl(ValueStateDescriptor<int64_t>("cw"), StateTtlConfig::Of(absl::Milliseconds(100))));
-  auto* read_write = backend_.GetUserState(WithTtl(
-      ValueStateDescriptor<int64_t>("rw"),
-      StateTtlConfig::Of(absl::Milliseconds(100)).UpdateOnReadAndWrite()));
+  auto* read_write = backend_.GetUserState(
+      WithTtl(ValueStateDescriptor<int64_t>("rw"),
+              StateTtlConfig::Of(absl::Milliseconds(100)).UpdateOnReadAndWrite()));
   backend_.SetCurrentKey(7);
   create_write->Update(1);
   read_write->Update(1);
@@ -65,9 +65,10 @@ TEST_F(StateTtlTest, EveryStateKindExpires) {
   StateTtlConfig ttl = StateTtlConfig::Of(absl::Milliseconds(10));
   auto* list = backend_.GetUserListState(WithTtl(ListStateDescriptor<std::string>("l"), ttl));
   auto* map = backend_.GetUserMapState(WithTtl(MapStateDescriptor<std::string, int>("m"), ttl));
-  auto* sum = backend_.GetUserReducingState(WithTtl(
-      ReducingStateDescriptor<int64_t>("r", [](const int64_t& a, const int64_t& b) { return a + b; }),
-      ttl));
+  auto* sum = backend_.GetUserReducingState(
+      WithTtl(ReducingStateDescriptor<int64_t>(
+                  "r", [](const int64_t& a, const int64_t& b) { return a + b; }),
+              ttl));
   backend_.SetCurrentKey(3);
   list->Add("a");
   map->Put("k", 1);
@@ -87,9 +88,9 @@ TEST_F(StateTtlTest, EveryStateKindExpires) {
 }
 
 TEST_F(StateTtlTest, IncrementalCleanupShrinksTheState) {
-  auto* v = backend_.GetUserState(WithTtl(
-      ValueStateDescriptor<std::string>("v"),
-      StateTtlConfig::Of(absl::Milliseconds(100)).CleanupIncrementally(1)));
+  auto* v = backend_.GetUserState(
+      WithTtl(ValueStateDescriptor<std::string>("v"),
+              StateTtlConfig::Of(absl::Milliseconds(100)).CleanupIncrementally(1)));
   for (int64_t k = 0; k < 1000; ++k) {
     backend_.SetCurrentKey(k);
     v->Update("payload-" + std::to_string(k));

@@ -86,7 +86,8 @@ class DataStreamSink {
 /// Parallelism and MaxParallelism set those of the operator that produced this stream.
 template <typename T>
 class DataStream {
- public:  DataStream(Pipeline* pipeline, std::vector<int> nodes,
+ public:
+  DataStream(Pipeline* pipeline, std::vector<int> nodes,
              PartitionKind partition = PartitionKind::kForward, bool explicit_partition = false,
              std::vector<std::string> side_tags = {})
       : pipeline_(pipeline),
@@ -174,7 +175,8 @@ class DataStream {
 
   /// Merges streams of the same type.
   template <typename... Others>
-  DataStream<T> Union(const Others&... others) const {    std::vector<int> nodes = nodes_;
+  DataStream<T> Union(const Others&... others) const {
+    std::vector<int> nodes = nodes_;
     std::vector<std::string> tags = side_tags_;
     (nodes.insert(nodes.end(), others.nodes_.begin(), others.nodes_.end()), ...);
     (tags.insert(tags.end(), others.side_tags_.begin(), others.side_tags_.end()), ...);
@@ -229,10 +231,12 @@ class DataStream {
 
  private:
   template <typename U>
-  friend class DataStream;  template <typename U, typename KS>
+  friend class DataStream;
+  template <typename U, typename KS>
   friend class KeyedStream;
   template <typename U, typename KS, typename A, typename TS>
-  friend class WindowedStream;  DataStream<T> WithPartition(PartitionKind kind) const {
+  friend class WindowedStream;
+  DataStream<T> WithPartition(PartitionKind kind) const {
     return DataStream<T>(pipeline_, nodes_, kind, true, side_tags_);
   }
   StreamNode& Node(const char* what) {
@@ -243,7 +247,8 @@ class DataStream {
     return pipeline_->graph().nodes[nodes_[0]];
   }
   /// Adds edges from this stream's nodes to `target` with this stream's partitioning.
-  void ConnectTo(int target, std::shared_ptr<const RecordWriterFactory> keyed_writer = nullptr) {    for (size_t i = 0; i < nodes_.size(); ++i) {
+  void ConnectTo(int target, std::shared_ptr<const RecordWriterFactory> keyed_writer = nullptr) {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
       StreamEdge e;
       e.source = nodes_[i];
       e.side_output = side_tags_[i];
@@ -267,7 +272,8 @@ class DataStream {
     int id = pipeline_->AddNode(std::move(node));
     ConnectTo(id, std::move(keyed_writer));
     return DataStream<Out>(pipeline_, {id});
-  }  Pipeline* pipeline_;
+  }
+  Pipeline* pipeline_;
   std::vector<int> nodes_;
   std::vector<std::string> side_tags_;  // per node: "" main output, else a side output
   PartitionKind partition_;

@@ -131,8 +131,8 @@ class WindowedStream {
 
   /// Incremental reduce, then a ProcessWindowFunction that receives the reduced value.
   template <typename F, typename P>
-    requires(!std::is_convertible_v<P, std::string>)
-  auto Reduce(F fn, P process, std::string name = "WindowReduce") {
+  requires(!std::is_convertible_v<P, std::string>) auto Reduce(F fn, P process,
+                                                               std::string name = "WindowReduce") {
     using Out = typename P::OutputType;
     return Build<Out>(std::move(name), internal::ReduceContents<T, F>{std::move(fn)},
                       internal::ProcessEmitter<decltype(Adapt(process)), internal::Identity>{
@@ -150,8 +150,8 @@ class WindowedStream {
 
   /// Incremental aggregation, then a ProcessWindowFunction that receives the result.
   template <typename A, typename P>
-    requires(!std::is_convertible_v<P, std::string>)
-  auto Aggregate(A fn, P process, std::string name = "WindowAggregate") {
+  requires(!std::is_convertible_v<P, std::string>) auto Aggregate(
+      A fn, P process, std::string name = "WindowAggregate") {
     using Out = typename P::OutputType;
     return Build<Out>(
         std::move(name), internal::AggregateContents<T, A>{fn},

@@ -88,8 +88,7 @@ class WatermarkStrategy {
   }
   /// Takes the event timestamp (milliseconds) from a data member.
   template <typename M>
-    requires std::is_integral_v<M>
-  WatermarkStrategy& WithTimestampAssigner(M T::*field) {
+  requires std::is_integral_v<M> WatermarkStrategy& WithTimestampAssigner(M T::*field) {
     timestamp_fn_ = [field](const T& r, Timestamp) { return static_cast<Timestamp>(r.*field); };
     return *this;
   }

@@ -94,7 +94,7 @@ struct StreamNode {
   bool non_parallel = false;  // a source that cannot split its input
   bool keyed = false;         // the operator keeps keyed state: its key groups matter
   std::shared_ptr<const OperatorFactory> factory;
-  OutputInfo output;                                // main output (ops null for sinks)
+  OutputInfo output;                               // main output (ops null for sinks)
   std::map<std::string, OutputInfo> side_outputs;  // by tag
 
   /// The main output for "", else the side output with that tag (null ops if none).

@@ -127,8 +127,8 @@ struct Serializer<std::optional<T>> {
 };
 
 template <typename UK, typename UV, typename H, typename E, typename A>
-  requires(Serializable<UK> && Serializable<UV>)
-struct Serializer<absl::flat_hash_map<UK, UV, H, E, A>> {
+requires(
+    Serializable<UK>&& Serializable<UV>) struct Serializer<absl::flat_hash_map<UK, UV, H, E, A>> {
   using Map = absl::flat_hash_map<UK, UV, H, E, A>;
   static void Write(const Map& m, ByteWriter& w) {
     w.WriteVarint(m.size());

@@ -18,8 +18,8 @@
 #include "sluice/state/descriptors.h"
 #include "sluice/state/state.h"
 #include "sluice/state/state_ttl.h"
-#include "sluice/timer/timer_service.h"
 #include "sluice/state/void_namespace.h"
+#include "sluice/timer/timer_service.h"
 
 namespace sluice {
 
@@ -147,7 +147,9 @@ class HeapStateHandle {
 
  protected:
   /// The value for reading (null if absent or expired).
-  V* FindRead() const { return FindImpl(ttl_.update_type == StateTtlConfig::UpdateType::kOnReadAndWrite); }
+  V* FindRead() const {
+    return FindImpl(ttl_.update_type == StateTtlConfig::UpdateType::kOnReadAndWrite);
+  }
   /// The value for modifying in place (null if absent or expired); counts as a write.
   V* FindWrite() const { return FindImpl(true); }
   /// The value, default-constructed if absent or expired; counts as a write.
@@ -203,7 +205,9 @@ class HeapStateHandle {
       return FindStored();
     }
   }
-  bool Expired(const TtlValue<V>& e) const { return backend_->Now() - e.last_access >= ttl_.ttl_ms; }
+  bool Expired(const TtlValue<V>& e) const {
+    return backend_->Now() - e.last_access >= ttl_.ttl_ms;
+  }
   /// Incremental cleanup: every `cleanup_every` accesses, one key group loses its expired
   /// entries, round robin.
   void MaybeSweep() const {
@@ -215,7 +219,8 @@ class HeapStateHandle {
       sweep_next_ = (sweep_next_ + 1) % range.size();
       const Timestamp now = backend_->Now();
       const int64_t ttl = ttl_.ttl_ms;
-      table_->EraseIf(kg, [&](const auto&, const TtlValue<V>& e) { return now - e.last_access >= ttl; });
+      table_->EraseIf(
+          kg, [&](const auto&, const TtlValue<V>& e) { return now - e.last_access >= ttl; });
     }
   }
   mutable int64_t accesses_ = 0;
@@ -410,7 +415,8 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   template <typename N = VoidNamespace, typename V>
   internal::HeapValueState<K, N, V>* GetState(const ValueStateDescriptor<V>& d) {
     RefuseTtl<N>(d);
-    return MakeHandle<internal::HeapValueState<K, N, V>>(d.name(), GetOrCreateTable<N, V>(d.name()));
+    return MakeHandle<internal::HeapValueState<K, N, V>>(d.name(),
+                                                         GetOrCreateTable<N, V>(d.name()));
   }
   template <typename N = VoidNamespace, typename V>
   internal::HeapListState<K, N, V>* GetListState(const ListStateDescriptor<V>& d) {
@@ -467,7 +473,8 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
         d.name(), GetOrCreateTable<VoidNamespace, TtlValue<V>>(d.name()), d.reduce(), *d.ttl());
   }
   template <typename In, typename Acc, typename Out>
-  AggregatingState<In, Out>* GetUserAggregatingState(const AggregatingStateDescriptor<In, Acc, Out>& d) {
+  AggregatingState<In, Out>* GetUserAggregatingState(
+      const AggregatingStateDescriptor<In, Acc, Out>& d) {
     if (!d.ttl()) return GetAggregatingState(d);
     auto fn = std::make_shared<AggregatingStateDescriptor<In, Acc, Out>>(d);
     return MakeHandle<internal::HeapAggregatingState<K, VoidNamespace, In, Acc, Out, true>>(

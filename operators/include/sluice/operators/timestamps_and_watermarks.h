@@ -95,7 +95,8 @@ class TimestampsAndWatermarksOperator final : public OneInputOperatorWithOutput<
 
   void ScheduleTick() {
     int64_t every = interval_ms_;
-    if (idle_timeout_ms_ > 0) every = every > 0 ? std::min(every, idle_timeout_ms_) : idle_timeout_ms_;
+    if (idle_timeout_ms_ > 0)
+      every = every > 0 ? std::min(every, idle_timeout_ms_) : idle_timeout_ms_;
     if (every <= 0 || (strategy_.no_watermarks() && idle_timeout_ms_ == 0)) return;
     this->ctx_.processing_time->ScheduleAt(Now() + every, this);
   }

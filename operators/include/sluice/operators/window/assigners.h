@@ -149,7 +149,8 @@ class SessionWindows {
   }
   /// The gap of each element from `extractor` (milliseconds; must be > 0).
   template <typename E>
-  static SessionWindows<kIsEventTime, E> WithDynamicGap(std::function<int64_t(const E&)> extractor) {
+  static SessionWindows<kIsEventTime, E> WithDynamicGap(
+      std::function<int64_t(const E&)> extractor) {
     SessionWindows<kIsEventTime, E> w;
     w.extractor_ = std::move(extractor);
     return w;

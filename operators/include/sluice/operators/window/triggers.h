@@ -77,8 +77,7 @@ class TriggerContext {
   }
 
   // Set by the window operator before each call.
-  void Bind(const W* window, bool first_element = false,
-            const std::vector<W>* merged = nullptr) {
+  void Bind(const W* window, bool first_element = false, const std::vector<W>* merged = nullptr) {
     window_ = window;
     first_element_ = first_element;
     merged_ = merged;
@@ -129,7 +128,8 @@ class TriggerBase : public Trigger<K, T, W> {
 template <typename K, typename T, typename W>
 class EventTimeTrigger final : public internal::TriggerBase<EventTimeTrigger<K, T, W>, K, T, W> {
  public:
-  TriggerResult OnElement(const T&, Timestamp, const W& window, TriggerContext<K, W>& ctx) override {
+  TriggerResult OnElement(const T&, Timestamp, const W& window,
+                          TriggerContext<K, W>& ctx) override {
     if (window.max_timestamp() <= ctx.CurrentWatermark()) return TriggerResult::kFire;
     // The timer depends only on the window: set when its first element arrived.
     if (ctx.IsFirstElementOfWindow()) ctx.RegisterEventTimeTimer(window.max_timestamp());
@@ -159,7 +159,8 @@ template <typename K, typename T, typename W>
 class ProcessingTimeTrigger final
     : public internal::TriggerBase<ProcessingTimeTrigger<K, T, W>, K, T, W> {
  public:
-  TriggerResult OnElement(const T&, Timestamp, const W& window, TriggerContext<K, W>& ctx) override {
+  TriggerResult OnElement(const T&, Timestamp, const W& window,
+                          TriggerContext<K, W>& ctx) override {
     if (ctx.IsFirstElementOfWindow()) ctx.RegisterProcessingTimeTimer(window.max_timestamp());
     return TriggerResult::kContinue;
   }
@@ -201,13 +202,17 @@ class CountTrigger final : public internal::TriggerBase<CountTrigger<K, T, W>, K
     return TriggerResult::kContinue;
   }
   bool CanMerge() const override { return true; }
-  void OnMerge(const W&, TriggerContext<K, W>& ctx) override { ctx.MergeReducingState(Descriptor()); }
-  void Clear(const W&, TriggerContext<K, W>& ctx) override { ctx.GetReducingState(Descriptor()).Clear(); }
+  void OnMerge(const W&, TriggerContext<K, W>& ctx) override {
+    ctx.MergeReducingState(Descriptor());
+  }
+  void Clear(const W&, TriggerContext<K, W>& ctx) override {
+    ctx.GetReducingState(Descriptor()).Clear();
+  }
 
  private:
   static ReducingStateDescriptor<int64_t> Descriptor() {
-    return ReducingStateDescriptor<int64_t>("count-trigger",
-                                            [](const int64_t& a, const int64_t& b) { return a + b; });
+    return ReducingStateDescriptor<int64_t>(
+        "count-trigger", [](const int64_t& a, const int64_t& b) { return a + b; });
   }
   int64_t count_;
 };
@@ -285,7 +290,8 @@ class ContinuousProcessingTimeTrigger final
     : public internal::TriggerBase<ContinuousProcessingTimeTrigger<K, T, W>, K, T, W> {
  public:
   explicit ContinuousProcessingTimeTrigger(int64_t interval_ms) : interval_(interval_ms) {}
-  TriggerResult OnElement(const T&, Timestamp, const W& window, TriggerContext<K, W>& ctx) override {
+  TriggerResult OnElement(const T&, Timestamp, const W& window,
+                          TriggerContext<K, W>& ctx) override {
     auto& next = ctx.GetReducingState(Descriptor());
     if (!next.Get()) {
       RegisterNext(internal::AlignDown(ctx.CurrentProcessingTime(), interval_), window, ctx, next);
@@ -295,7 +301,8 @@ class ContinuousProcessingTimeTrigger final
   TriggerResult OnEventTime(Timestamp, const W&, TriggerContext<K, W>&) override {
     return TriggerResult::kContinue;
   }
-  TriggerResult OnProcessingTime(Timestamp time, const W& window, TriggerContext<K, W>& ctx) override {
+  TriggerResult OnProcessingTime(Timestamp time, const W& window,
+                                 TriggerContext<K, W>& ctx) override {
     auto& next = ctx.GetReducingState(Descriptor());
     auto fire = next.Get();
     if (fire && *fire == time) {
@@ -308,7 +315,8 @@ class ContinuousProcessingTimeTrigger final
   bool CanMerge() const override { return true; }
   void OnMerge(const W&, TriggerContext<K, W>& ctx) override {
     ctx.MergeReducingState(Descriptor());
-    if (auto fire = ctx.GetReducingState(Descriptor()).Get()) ctx.RegisterProcessingTimeTimer(*fire);
+    if (auto fire = ctx.GetReducingState(Descriptor()).Get())
+      ctx.RegisterProcessingTimeTimer(*fire);
   }
   void Clear(const W&, TriggerContext<K, W>& ctx) override {
     auto& next = ctx.GetReducingState(Descriptor());
@@ -355,7 +363,8 @@ class PurgingTrigger final : public Trigger<K, T, W> {
   explicit PurgingTrigger(std::unique_ptr<Trigger<K, T, W>> inner) : inner_(std::move(inner)) {}
   PurgingTrigger(const PurgingTrigger& o) : inner_(o.inner_->Clone()) {}
 
-  TriggerResult OnElement(const T& e, Timestamp ts, const W& w, TriggerContext<K, W>& ctx) override {
+  TriggerResult OnElement(const T& e, Timestamp ts, const W& w,
+                          TriggerContext<K, W>& ctx) override {
     return Purging(inner_->OnElement(e, ts, w, ctx));
   }
   TriggerResult OnEventTime(Timestamp t, const W& w, TriggerContext<K, W>& ctx) override {

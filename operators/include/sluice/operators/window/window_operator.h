@@ -134,8 +134,9 @@ class WindowOperator final
   static constexpr bool kEventTime = Assigner::kEventTime;
   static constexpr bool kMerging = Assigner::kMerging;
 
-  WindowOperator(KeySelector selector, Assigner assigner, std::unique_ptr<Trigger<K, In, W>> trigger,
-                 Contents contents, Emitter emitter, WindowSettings<In> settings)
+  WindowOperator(KeySelector selector, Assigner assigner,
+                 std::unique_ptr<Trigger<K, In, W>> trigger, Contents contents, Emitter emitter,
+                 WindowSettings<In> settings)
       : selector_(std::move(selector)),
         assigner_(std::move(assigner)),
         trigger_(std::move(trigger)),
@@ -158,8 +159,8 @@ class WindowOperator final
 
   void Open() override {
     const auto& ctx = this->ctx_;
-    backend_ = std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_group_range,
-                                                          ctx.info.max_parallelism);
+    backend_ =
+        std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_group_range, ctx.info.max_parallelism);
     backend_->SetProcessingTimeService(ctx.processing_time);
     contents_table_ = backend_->template GetOrCreateTable<W, Acc>("window-contents");
     if constexpr (kMerging) {
@@ -169,8 +170,8 @@ class WindowOperator final
     typename InternalTimerService<K, W>::KeyContext key_ctx{
         [this]() -> const K& { return backend_->CurrentKey(); },
         [this](const K& key) { backend_->SetCurrentKey(key); }};
-    timers_ = std::make_unique<InternalTimerService<K, W>>(ctx.processing_time, std::move(key_ctx),
-                                                           this);
+    timers_ =
+        std::make_unique<InternalTimerService<K, W>>(ctx.processing_time, std::move(key_ctx), this);
     trigger_ctx_.emplace(backend_.get(), timers_.get());
     runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_.get(), timers_.get());
     late_dropped_ = &ctx.metrics->GetCounter("late_records_dropped");
@@ -315,7 +316,8 @@ class WindowOperator final
   }
 
   /// Fires and/or purges `window` (whose contents live under `state_window`).
-  void Act(TriggerResult result, const W& window, const W& state_window, Collector<Out>& collector) {
+  void Act(TriggerResult result, const W& window, const W& state_window,
+           Collector<Out>& collector) {
     if (result == TriggerResult::kContinue) return;
     const K& key = backend_->CurrentKey();
     const int kg = backend_->CurrentKeyGroup();
@@ -366,7 +368,8 @@ class WindowOperator final
     if (set && set->changed()) merging_state_->Update(set->mapping());
   }
 
-  void ClearAllState(const W& window, const W& state_window, std::optional<MergingWindowSet<W>>& set) {
+  void ClearAllState(const W& window, const W& state_window,
+                     std::optional<MergingWindowSet<W>>& set) {
     contents_table_->Remove(backend_->CurrentKeyGroup(), backend_->CurrentKey(), state_window);
     trigger_ctx_->Bind(&window);
     trigger_->Clear(window, *trigger_ctx_);

@@ -61,7 +61,9 @@ struct Serializer<TimeWindow> {
     out.WriteRaw(w.start);
     out.WriteRaw(w.end);
   }
-  static bool Read(ByteReader& in, TimeWindow* w) { return in.ReadRaw(&w->start) && in.ReadRaw(&w->end); }
+  static bool Read(ByteReader& in, TimeWindow* w) {
+    return in.ReadRaw(&w->start) && in.ReadRaw(&w->end);
+  }
 };
 
 template <>
