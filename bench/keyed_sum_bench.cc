@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "bench_util.h"
 #include "sluice/sluice.h"
 
 ABSL_FLAG(int64_t, events, 100'000'000, "events per run");
@@ -28,13 +29,7 @@ namespace {
 using Event = std::pair<int64_t, int64_t>;  // key, value
 
 /// The key of event i: an xorshift of the index, the same in both variants.
-inline int64_t KeyOf(uint64_t i, int64_t keys) {
-  uint64_t x = i * 0x9e3779b97f4a7c15ULL + 1;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return static_cast<int64_t>(x % static_cast<uint64_t>(keys));
-}
+using sluice::bench::KeyOf;
 
 double RawLoop(int64_t events, int64_t keys, int64_t* checksum) {
   std::vector<int64_t> sums(keys, 0);
@@ -75,12 +70,7 @@ double EngineRun(int64_t events, int64_t keys, int parallelism) {
           },
           "Sum")
       .Sink(sluice::DiscardingSink<Event>{}, "Discard");
-  auto result = sluice::ExecuteLocally(p);
-  if (!result.ok()) {
-    std::fprintf(stderr, "engine run failed: %s\n", std::string(result.status().message()).c_str());
-    std::exit(1);
-  }
-  return absl::ToDoubleSeconds(result->duration);
+  return sluice::bench::RunSeconds(p);
 }
 
 }  // namespace
@@ -102,10 +92,8 @@ int main(int argc, char** argv) {
               events / raw_map / 1e6, static_cast<long long>(checksum));
   for (int parallelism : {1, 2}) {
     const double seconds = EngineRun(events, keys, parallelism);
-    const double rate = events / seconds;
-    std::printf("%-22s %8.1f M events/s  engine/raw = %.3f\n",
-                ("engine parallelism " + std::to_string(parallelism)).c_str(), rate / 1e6,
-                rate / raw_rate);
+    sluice::bench::Report("engine parallelism " + std::to_string(parallelism), events, seconds,
+                          raw_rate);
   }
   return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "bench_util.h"
 #include "sluice/sluice.h"
 
 ABSL_FLAG(int64_t, events, 100'000'000, "events per run");
@@ -38,13 +39,7 @@ struct CountSum {
 };
 SLUICE_SERIALIZABLE(CountSum, count, sum)
 
-inline int64_t KeyOf(uint64_t i, int64_t keys) {
-  uint64_t x = i * 0x9e3779b97f4a7c15ULL + 1;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return static_cast<int64_t>(x % static_cast<uint64_t>(keys));
-}
+using sluice::bench::KeyOf;
 
 class CountSumAggregate final : public sluice::AggregateFunction<Event, CountSum, CountSum> {
  public:
@@ -112,12 +107,7 @@ double EngineRun(int64_t events, int64_t keys, int parallelism) {
       .Aggregate(CountSumAggregate{}, "Window")
       .Map([](const CountSum&) { return int64_t{1}; }, "One")
       .Sink(sluice::DiscardingSink<int64_t>{}, "Discard");
-  auto result = sluice::ExecuteLocally(p);
-  if (!result.ok()) {
-    std::fprintf(stderr, "engine run failed: %s\n", std::string(result.status().message()).c_str());
-    std::exit(1);
-  }
-  return absl::ToDoubleSeconds(result->duration);
+  return sluice::bench::RunSeconds(p);
 }
 
 }  // namespace
@@ -135,10 +125,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(firings));
   for (int parallelism : {1, 2}) {
     const double seconds = EngineRun(events, keys, parallelism);
-    const double rate = events / seconds;
-    std::printf("%-22s %8.1f M events/s  engine/raw = %.3f\n",
-                ("engine parallelism " + std::to_string(parallelism)).c_str(), rate / 1e6,
-                rate / raw_rate);
+    sluice::bench::Report("engine parallelism " + std::to_string(parallelism), events, seconds,
+                          raw_rate);
   }
   return 0;
 }

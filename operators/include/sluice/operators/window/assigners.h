@@ -57,6 +57,27 @@ void MergeTimeWindows(std::vector<TimeWindow> windows, MergeFn&& merge) {
   }
 }
 
+/// The time that places an element: its timestamp in event time, the clock otherwise.
+template <bool kEventTime>
+Timestamp TimeOf(Timestamp ts, Timestamp now) {
+  if constexpr (kEventTime) {
+    if (ts == kNoTimestamp) ThrowNoTimestamp();
+    return ts;
+  } else {
+    return now;
+  }
+}
+
+/// The default trigger of time windows: at the window's end, in their time domain.
+template <bool kEventTime>
+auto DefaultTimeTrigger() {
+  if constexpr (kEventTime) {
+    return EventTimeTriggerSpec{};
+  } else {
+    return ProcessingTimeTriggerSpec{};
+  }
+}
+
 }  // namespace internal
 
 /// Fixed-size, non-overlapping windows, aligned to the epoch plus `offset`.
@@ -75,18 +96,11 @@ class TumblingWindows {
   }
   template <typename T>
   void AssignWindows(const T&, Timestamp ts, Timestamp now, std::vector<TimeWindow>& out) const {
-    Timestamp t = kEventTime ? ts : now;
-    if (kEventTime && t == kNoTimestamp) internal::ThrowNoTimestamp();
+    const Timestamp t = internal::TimeOf<kEventTime>(ts, now);
     Timestamp start = WindowStartWithOffset(t, offset_, size_);
     out.push_back({start, start + size_});
   }
-  auto DefaultTrigger() const {
-    if constexpr (kEventTime) {
-      return EventTimeTriggerSpec{};
-    } else {
-      return ProcessingTimeTriggerSpec{};
-    }
-  }
+  auto DefaultTrigger() const { return internal::DefaultTimeTrigger<kEventTime>(); }
   int64_t size_ms() const { return size_; }
 
  private:
@@ -112,20 +126,13 @@ class SlidingWindows {
   }
   template <typename T>
   void AssignWindows(const T&, Timestamp ts, Timestamp now, std::vector<TimeWindow>& out) const {
-    Timestamp t = kEventTime ? ts : now;
-    if (kEventTime && t == kNoTimestamp) internal::ThrowNoTimestamp();
+    const Timestamp t = internal::TimeOf<kEventTime>(ts, now);
     Timestamp last_start = WindowStartWithOffset(t, offset_, slide_);
     for (Timestamp start = last_start; start > t - size_; start -= slide_) {
       out.push_back({start, start + size_});
     }
   }
-  auto DefaultTrigger() const {
-    if constexpr (kEventTime) {
-      return EventTimeTriggerSpec{};
-    } else {
-      return ProcessingTimeTriggerSpec{};
-    }
-  }
+  auto DefaultTrigger() const { return internal::DefaultTimeTrigger<kEventTime>(); }
 
  private:
   int64_t size_ = 1;
@@ -159,8 +166,7 @@ class SessionWindows {
   template <typename E>
   void AssignWindows(const E& element, Timestamp ts, Timestamp now,
                      std::vector<TimeWindow>& out) const {
-    Timestamp t = kEventTime ? ts : now;
-    if (kEventTime && t == kNoTimestamp) internal::ThrowNoTimestamp();
+    const Timestamp t = internal::TimeOf<kEventTime>(ts, now);
     int64_t gap = gap_;
     if constexpr (!std::is_void_v<T>) {
       gap = extractor_(element);
@@ -174,13 +180,7 @@ class SessionWindows {
   void MergeWindows(const std::vector<TimeWindow>& windows, MergeFn&& merge) const {
     internal::MergeTimeWindows(windows, std::forward<MergeFn>(merge));
   }
-  auto DefaultTrigger() const {
-    if constexpr (kEventTime) {
-      return EventTimeTriggerSpec{};
-    } else {
-      return ProcessingTimeTriggerSpec{};
-    }
-  }
+  auto DefaultTrigger() const { return internal::DefaultTimeTrigger<kEventTime>(); }
 
  private:
   template <bool, typename>

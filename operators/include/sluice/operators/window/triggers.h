@@ -228,81 +228,70 @@ inline Timestamp AlignDown(Timestamp t, int64_t interval) {
 }
 }  // namespace internal
 
-/// Fires every `interval` of event time while the window is open (early results), and at
-/// its end, as Flink's ContinuousEventTimeTrigger.
-template <typename K, typename T, typename W>
-class ContinuousEventTimeTrigger final
-    : public internal::TriggerBase<ContinuousEventTimeTrigger<K, T, W>, K, T, W> {
+/// Fires every `interval` while the window is open (early results), as Flink's
+/// ContinuousEventTimeTrigger (kEventTime) and ContinuousProcessingTimeTrigger. The next
+/// firing time is per-window state (a minimum, so it merges with sessions); the event-time
+/// variant also fires at the window's end.
+template <typename K, typename T, typename W, bool kEventTime>
+class ContinuousTrigger final
+    : public internal::TriggerBase<ContinuousTrigger<K, T, W, kEventTime>, K, T, W> {
  public:
-  explicit ContinuousEventTimeTrigger(int64_t interval_ms) : interval_(interval_ms) {}
+  explicit ContinuousTrigger(int64_t interval_ms) : interval_(interval_ms) {}
+
   TriggerResult OnElement(const T&, Timestamp timestamp, const W& window,
                           TriggerContext<K, W>& ctx) override {
-    if (window.max_timestamp() <= ctx.CurrentWatermark()) return TriggerResult::kFire;
-    ctx.RegisterEventTimeTimer(window.max_timestamp());
+    if constexpr (kEventTime) {
+      if (window.max_timestamp() <= ctx.CurrentWatermark()) return TriggerResult::kFire;
+      ctx.RegisterEventTimeTimer(window.max_timestamp());
+    }
     auto& next = ctx.GetReducingState(Descriptor());
-    if (!next.Get()) RegisterNext(internal::AlignDown(timestamp, interval_), window, ctx, next);
+    if (!next.Get()) {
+      const Timestamp base = kEventTime ? timestamp : ctx.CurrentProcessingTime();
+      RegisterNext(internal::AlignDown(base, interval_), window, ctx, next);
+    }
     return TriggerResult::kContinue;
   }
   TriggerResult OnEventTime(Timestamp time, const W& window, TriggerContext<K, W>& ctx) override {
-    if (time == window.max_timestamp()) return TriggerResult::kFire;
-    auto& next = ctx.GetReducingState(Descriptor());
-    auto fire = next.Get();
-    if (fire && *fire == time) {
-      next.Clear();
-      RegisterNext(time, window, ctx, next);
-      return TriggerResult::kFire;
+    if constexpr (kEventTime) {
+      if (time == window.max_timestamp()) return TriggerResult::kFire;
+      return OnTimer(time, window, ctx);
     }
-    return TriggerResult::kContinue;
-  }
-  TriggerResult OnProcessingTime(Timestamp, const W&, TriggerContext<K, W>&) override {
-    return TriggerResult::kContinue;
-  }
-  bool CanMerge() const override { return true; }
-  void OnMerge(const W&, TriggerContext<K, W>& ctx) override {
-    ctx.MergeReducingState(Descriptor());
-    if (auto fire = ctx.GetReducingState(Descriptor()).Get()) ctx.RegisterEventTimeTimer(*fire);
-  }
-  void Clear(const W&, TriggerContext<K, W>& ctx) override {
-    auto& next = ctx.GetReducingState(Descriptor());
-    if (auto fire = next.Get()) {
-      ctx.DeleteEventTimeTimer(*fire);
-      next.Clear();
-    }
-  }
-
- private:
-  static ReducingStateDescriptor<Timestamp> Descriptor() {
-    return internal::NextFireDescriptor("continuous-event-time-trigger");
-  }
-  void RegisterNext(Timestamp time, const W& window, TriggerContext<K, W>& ctx,
-                    ReducingState<Timestamp>& next) {
-    Timestamp fire = std::min(time + interval_, window.max_timestamp());
-    next.Add(fire);
-    ctx.RegisterEventTimeTimer(fire);
-  }
-  int64_t interval_;
-};
-
-/// Fires every `interval` of processing time while the window holds elements, as Flink's
-/// ContinuousProcessingTimeTrigger.
-template <typename K, typename T, typename W>
-class ContinuousProcessingTimeTrigger final
-    : public internal::TriggerBase<ContinuousProcessingTimeTrigger<K, T, W>, K, T, W> {
- public:
-  explicit ContinuousProcessingTimeTrigger(int64_t interval_ms) : interval_(interval_ms) {}
-  TriggerResult OnElement(const T&, Timestamp, const W& window,
-                          TriggerContext<K, W>& ctx) override {
-    auto& next = ctx.GetReducingState(Descriptor());
-    if (!next.Get()) {
-      RegisterNext(internal::AlignDown(ctx.CurrentProcessingTime(), interval_), window, ctx, next);
-    }
-    return TriggerResult::kContinue;
-  }
-  TriggerResult OnEventTime(Timestamp, const W&, TriggerContext<K, W>&) override {
     return TriggerResult::kContinue;
   }
   TriggerResult OnProcessingTime(Timestamp time, const W& window,
                                  TriggerContext<K, W>& ctx) override {
+    if constexpr (!kEventTime) return OnTimer(time, window, ctx);
+    return TriggerResult::kContinue;
+  }
+  bool CanMerge() const override { return true; }
+  void OnMerge(const W& window, TriggerContext<K, W>& ctx) override {
+    if constexpr (kEventTime) {
+      if (window.max_timestamp() > ctx.CurrentWatermark()) {
+        ctx.RegisterEventTimeTimer(window.max_timestamp());
+      }
+    }
+    ctx.MergeReducingState(Descriptor());
+    if (auto fire = ctx.GetReducingState(Descriptor()).Get()) Register(ctx, *fire);
+  }
+  void Clear(const W& window, TriggerContext<K, W>& ctx) override {
+    auto& next = ctx.GetReducingState(Descriptor());
+    if (auto fire = next.Get()) {
+      if constexpr (kEventTime) {
+        ctx.DeleteEventTimeTimer(*fire);
+      } else {
+        ctx.DeleteProcessingTimeTimer(*fire);
+      }
+      next.Clear();
+    }
+    if constexpr (kEventTime) ctx.DeleteEventTimeTimer(window.max_timestamp());
+  }
+
+ private:
+  static ReducingStateDescriptor<Timestamp> Descriptor() {
+    return internal::NextFireDescriptor(kEventTime ? "continuous-event-time-trigger"
+                                                   : "continuous-processing-time-trigger");
+  }
+  TriggerResult OnTimer(Timestamp time, const W& window, TriggerContext<K, W>& ctx) {
     auto& next = ctx.GetReducingState(Descriptor());
     auto fire = next.Get();
     if (fire && *fire == time) {
@@ -312,32 +301,26 @@ class ContinuousProcessingTimeTrigger final
     }
     return TriggerResult::kContinue;
   }
-  bool CanMerge() const override { return true; }
-  void OnMerge(const W&, TriggerContext<K, W>& ctx) override {
-    ctx.MergeReducingState(Descriptor());
-    if (auto fire = ctx.GetReducingState(Descriptor()).Get())
-      ctx.RegisterProcessingTimeTimer(*fire);
-  }
-  void Clear(const W&, TriggerContext<K, W>& ctx) override {
-    auto& next = ctx.GetReducingState(Descriptor());
-    if (auto fire = next.Get()) {
-      ctx.DeleteProcessingTimeTimer(*fire);
-      next.Clear();
+  static void Register(TriggerContext<K, W>& ctx, Timestamp t) {
+    if constexpr (kEventTime) {
+      ctx.RegisterEventTimeTimer(t);
+    } else {
+      ctx.RegisterProcessingTimeTimer(t);
     }
-  }
-
- private:
-  static ReducingStateDescriptor<Timestamp> Descriptor() {
-    return internal::NextFireDescriptor("continuous-processing-time-trigger");
   }
   void RegisterNext(Timestamp time, const W& window, TriggerContext<K, W>& ctx,
                     ReducingState<Timestamp>& next) {
-    Timestamp fire = std::min(time + interval_, window.max_timestamp());
+    const Timestamp fire = std::min(time + interval_, window.max_timestamp());
     next.Add(fire);
-    ctx.RegisterProcessingTimeTimer(fire);
+    Register(ctx, fire);
   }
   int64_t interval_;
 };
+
+template <typename K, typename T, typename W>
+using ContinuousEventTimeTrigger = ContinuousTrigger<K, T, W, true>;
+template <typename K, typename T, typename W>
+using ContinuousProcessingTimeTrigger = ContinuousTrigger<K, T, W, false>;
 
 /// Fires only when told to from outside: the default of GlobalWindows, which need a trigger.
 template <typename K, typename T, typename W>
