@@ -53,6 +53,58 @@ TEST(WindowOperatorTest, ProcessingTimeTumblingFiresOnTheClock) {
   EXPECT_EQ(h->output().records.back().value, (KV{"a", 7}));
 }
 
+/// Reports each firing as "key@start-end=sum".
+class Describe final : public ProcessWindowFunction<KV, std::string, std::string, TimeWindow> {
+ public:
+  void Process(const std::string& key, Context& ctx, const std::vector<KV>& in,
+               Collector<std::string>& out) override {
+    int64_t sum = 0;
+    for (const auto& kv : in) sum += kv.second;
+    out.Collect(absl::StrCat(key, "@", ctx.window().start, "-", ctx.window().end, "=", sum));
+  }
+};
+
+TEST(WindowOperatorTest, TumblingWindowsAlignToTheOffset) {
+  auto [h, p] = HarnessFor([](auto keyed) {
+    return keyed
+        .Window(TumblingEventTimeWindows::Of(absl::Milliseconds(10), absl::Milliseconds(3)))
+        .Process(Describe{});
+  });
+  h->Open();
+  h->ProcessElement({"a", 1}, 2);
+  h->ProcessElement({"a", 10}, 3);
+  h->ProcessElement({"a", 100}, -8);  // negative timestamps align the same way
+  h->ProcessWatermark(kMaxWatermark);
+  EXPECT_THAT(h->output().Values(), UnorderedElementsAre("a@-7-3=1", "a@3-13=10", "a@-17--7=100"));
+}
+
+TEST(WindowOperatorTest, ProcessingTimeSlidingAndSessionWindows) {
+  auto [sliding, p1] = HarnessFor([](auto keyed) {
+    return keyed
+        .Window(SlidingProcessingTimeWindows::Of(absl::Milliseconds(100), absl::Milliseconds(50)))
+        .Process(Describe{});
+  });
+  sliding->SetProcessingTime(120);
+  sliding->Open();
+  sliding->ProcessElement({"a", 1});  // in [50,150) and [100,200)
+  sliding->SetProcessingTime(199);
+  EXPECT_THAT(sliding->output().Values(), UnorderedElementsAre("a@50-150=1", "a@100-200=1"));
+
+  auto [session, p2] = HarnessFor([](auto keyed) {
+    return keyed.Window(ProcessingTimeSessionWindows::WithGap(absl::Milliseconds(30)))
+        .Process(Describe{});
+  });
+  session->SetProcessingTime(0);
+  session->Open();
+  session->ProcessElement({"a", 1});
+  session->SetProcessingTime(20);
+  session->ProcessElement({"a", 2});  // extends the session to [0, 50)
+  session->SetProcessingTime(45);
+  EXPECT_TRUE(session->output().records.empty());
+  session->SetProcessingTime(49);
+  EXPECT_THAT(session->output().Values(), ElementsAre("a@0-50=3"));
+}
+
 TEST(WindowOperatorTest, CountTriggerOnGlobalWindows) {
   auto [h, p] = HarnessFor([](auto keyed) {
     return keyed.Window(GlobalWindows::Create()).Trigger(triggers::Count(3)).Reduce(&Sum);
