@@ -2,10 +2,13 @@
 
 #include <exception>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "absl/status/status.h"
+#include "sluice/checkpoint/operator_snapshot.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/core/record.h"
 #include "sluice/core/time.h"
@@ -74,6 +77,14 @@ class StreamOperator {
   const OperatorContext& context() const { return ctx_; }
   /// The operator's input side, for the operator before it in the chain (null for sources).
   virtual ErasedOutput* AsInput() { return nullptr; }
+  /// Adds the operator's state at a checkpoint barrier to `out` (task thread, between
+  /// records). Default: no state.
+  virtual absl::Status SnapshotState(int64_t /*checkpoint_id*/, OperatorSnapshot* /*out*/) {
+    return absl::OkStatus();
+  }
+  /// Hands the operator its restored state; called after Setup() and before Open().
+  virtual void InitializeState(RestoredOperatorState state) { restored_ = std::move(state); }
+
   /// The operator's keyed state, if it keeps any (for state-size reporting).
   virtual const KeyedStateBackendBase* keyed_state() const { return nullptr; }
   /// Connects a side output (by tag); operators without side outputs ignore it.
@@ -98,6 +109,7 @@ class StreamOperator {
   }
 
   OperatorContext ctx_;
+  std::optional<RestoredOperatorState> restored_;  // until Open() applies it
 };
 
 /// An operator with one typed input, which is the Output of the operator before it.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <concepts>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -145,6 +146,30 @@ requires(
       UK k{};
       UV v{};
       if (!Serializer<UK>::Read(r, &k) || !Serializer<UV>::Read(r, &v)) return false;
+      out->insert_or_assign(std::move(k), std::move(v));
+    }
+    return true;
+  }
+};
+
+template <typename MK, typename MV, typename C, typename A>
+requires(Serializable<MK>&& Serializable<MV>) struct Serializer<std::map<MK, MV, C, A>> {
+  using Map = std::map<MK, MV, C, A>;
+  static void Write(const Map& m, ByteWriter& w) {
+    w.WriteVarint(m.size());
+    for (const auto& [k, v] : m) {
+      Serializer<MK>::Write(k, w);
+      Serializer<MV>::Write(v, w);
+    }
+  }
+  static bool Read(ByteReader& r, Map* out) {
+    uint64_t n;
+    if (!r.ReadVarint(&n) || !r.CheckCount(n, 1)) return false;
+    out->clear();
+    for (uint64_t i = 0; i < n; ++i) {
+      MK k{};
+      MV v{};
+      if (!Serializer<MK>::Read(r, &k) || !Serializer<MV>::Read(r, &v)) return false;
       out->insert_or_assign(std::move(k), std::move(v));
     }
     return true;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "sluice/core/format.h"
 #include "sluice/core/key_groups.h"
+#include "sluice/core/status_macros.h"
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/descriptors.h"
 #include "sluice/state/state.h"
@@ -50,6 +51,12 @@ class StateTableBase {
   /// What the entries take serialized (keys, namespaces and values): the size a snapshot of
   /// this state would have. Walks every entry.
   virtual size_t SerializedBytes() const = 0;
+  /// Names the stored types, so a restore can refuse state written with other types.
+  virtual std::string TypeTag() const = 0;
+  /// Appends the entries of one key group (count, then key and value of each).
+  virtual void WriteKeyGroup(int key_group, ByteWriter& out) const = 0;
+  /// Adds the entries of one key group written by WriteKeyGroup; false if corrupt.
+  virtual bool ReadKeyGroup(int key_group, ByteReader& in) = 0;
 
  private:
   std::string name_;
@@ -101,6 +108,28 @@ class StateTable final : public StateTableBase {
     }
     return n;
   }
+  std::string TypeTag() const override { return typeid(StateTable).name(); }
+  void WriteKeyGroup(int key_group, ByteWriter& out) const override {
+    const Map& m = maps_[key_group - range_.start];
+    out.WriteVarint(m.size());
+    for (const auto& [key, value] : m) {
+      Serializer<Key>::Write(key, out);
+      Serializer<V>::Write(value, out);
+    }
+  }
+  bool ReadKeyGroup(int key_group, ByteReader& in) override {
+    uint64_t n;
+    if (!in.ReadVarint(&n) || !in.CheckCount(n, 1)) return false;
+    Map& m = MapFor(key_group);
+    for (uint64_t i = 0; i < n; ++i) {
+      Key key{};
+      V value{};
+      if (!Serializer<Key>::Read(in, &key) || !Serializer<V>::Read(in, &value)) return false;
+      m.insert_or_assign(std::move(key), std::move(value));
+    }
+    return true;
+  }
+
   /// Removes the entries of one key group for which `pred(key, value)` holds.
   template <typename Pred>
   size_t EraseIf(int key_group, Pred&& pred) {
@@ -124,6 +153,14 @@ class KeyedStateBackendBase {
   virtual ~KeyedStateBackendBase() = default;
   virtual size_t TotalEntryCount() const = 0;
   virtual size_t TotalSerializedBytes() const = 0;
+  virtual const KeyGroupRange& key_group_range() const = 0;
+
+  /// Serializes every state's entries of one key group: a backend-independent format (state
+  /// name, type tag, entries) that any backend can restore, at any parallelism.
+  virtual std::string SnapshotKeyGroup(int key_group) const = 0;
+  /// Restores one key group written by SnapshotKeyGroup. States not registered yet are kept
+  /// serialized and loaded when the operator registers them (in Open()).
+  virtual absl::Status RestoreKeyGroup(int key_group, std::string_view bytes) = 0;
 };
 
 template <typename K>
@@ -388,7 +425,7 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   }
   const K& CurrentKey() const { return current_key_; }
   int CurrentKeyGroup() const { return current_key_group_; }
-  const KeyGroupRange& key_group_range() const { return range_; }
+  const KeyGroupRange& key_group_range() const override { return range_; }
   int max_parallelism() const { return max_parallelism_; }
 
   /// Returns the table for `name`, creating it on first use; a second registration of the
@@ -400,6 +437,7 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
       auto table = std::make_unique<StateTable<K, N, V>>(name, range_);
       auto* raw = table.get();
       tables_.emplace(name, Entry{std::type_index(typeid(StateTable<K, N, V>)), std::move(table)});
+      ApplyPendingRestore(name, raw);
       return raw;
     }
     if (it->second.type != std::type_index(typeid(StateTable<K, N, V>))) {
@@ -486,6 +524,57 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   void SetProcessingTimeService(const ProcessingTimeService* pts) { processing_time_ = pts; }
   Timestamp Now() const { return processing_time_ ? processing_time_->CurrentProcessingTime() : 0; }
 
+  std::string SnapshotKeyGroup(int key_group) const override {
+    std::string out;
+    ByteWriter w(&out);
+    // States restored but not registered again keep their data (an operator may register
+    // a state lazily): they go into the snapshot unchanged.
+    size_t count = tables_.size();
+    for (const auto& [name, parts] : pending_restore_) {
+      if (!tables_.contains(name) && parts.contains(key_group)) ++count;
+    }
+    w.WriteVarint(count);
+    std::string body;
+    for (const auto& [name, e] : tables_) {
+      body.clear();
+      ByteWriter bw(&body);
+      e.table->WriteKeyGroup(key_group, bw);
+      w.WriteBytes(name);
+      w.WriteBytes(e.table->TypeTag());
+      w.WriteBytes(body);
+    }
+    for (const auto& [name, parts] : pending_restore_) {
+      if (tables_.contains(name)) continue;
+      auto it = parts.find(key_group);
+      if (it == parts.end()) continue;
+      w.WriteBytes(name);
+      w.WriteBytes(it->second.first);
+      w.WriteBytes(it->second.second);
+    }
+    return out;
+  }
+
+  absl::Status RestoreKeyGroup(int key_group, std::string_view bytes) override {
+    if (!range_.Contains(key_group)) return absl::OkStatus();  // another subtask's share
+    ByteReader r(bytes);
+    uint64_t count;
+    if (!r.ReadVarint(&count)) return Corrupt(key_group, "state count");
+    for (uint64_t i = 0; i < count; ++i) {
+      std::string_view name, tag, body;
+      if (!r.ReadBytes(&name) || !r.ReadBytes(&tag) || !r.ReadBytes(&body)) {
+        return Corrupt(key_group, "state header");
+      }
+      std::string state_name(name);
+      auto it = tables_.find(state_name);
+      if (it == tables_.end()) {
+        pending_restore_[state_name][key_group] = {std::string(tag), std::string(body)};
+        continue;
+      }
+      SLUICE_RETURN_IF_ERROR(ReadInto(it->second.table.get(), key_group, tag, body));
+    }
+    return absl::OkStatus();
+  }
+
   size_t TotalSerializedBytes() const override {
     size_t n = 0;
     for (const auto& [name, e] : tables_) n += e.table->SerializedBytes();
@@ -516,6 +605,36 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
     return raw;
   }
 
+  static absl::Status Corrupt(int key_group, const char* what) {
+    return absl::DataLossError(
+        absl::StrCat("keyed state snapshot of key group ", key_group, " is corrupt (", what, ")"));
+  }
+  static absl::Status ReadInto(StateTableBase* table, int key_group, std::string_view tag,
+                               std::string_view body) {
+    if (tag != table->TypeTag()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("state '", table->name(),
+                       "' was saved with other key, namespace or value "
+                       "types than it has now; it cannot be restored"));
+    }
+    ByteReader r(body);
+    if (!table->ReadKeyGroup(key_group, r) || !r.AtEnd()) {
+      return absl::DataLossError(
+          absl::StrCat("state '", table->name(), "' in key group ", key_group, " is corrupt"));
+    }
+    return absl::OkStatus();
+  }
+  /// Loads restored data kept for a state that has just been registered.
+  void ApplyPendingRestore(const std::string& name, StateTableBase* table) {
+    auto it = pending_restore_.find(name);
+    if (it == pending_restore_.end()) return;
+    for (const auto& [kg, part] : it->second) {
+      absl::Status s = ReadInto(table, kg, part.first, part.second);
+      if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+    }
+    pending_restore_.erase(it);
+  }
+
   template <typename N>
   static void RefuseTtl(const StateDescriptorBase& d) {
     if (d.ttl() && !std::is_same_v<N, VoidNamespace>) {
@@ -531,6 +650,8 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   K current_key_{};
   int current_key_group_ = -1;
   std::map<std::string, Entry> tables_;
+  // Restored data of states not registered yet: name -> key group -> (type tag, entries).
+  std::map<std::string, std::map<int, std::pair<std::string, std::string>>> pending_restore_;
   std::map<std::pair<std::string, std::type_index>, std::shared_ptr<void>> handles_;
 };
 

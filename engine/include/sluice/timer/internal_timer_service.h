@@ -2,12 +2,18 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/core/time.h"
+#include "sluice/serialization/serializer.h"
 #include "sluice/state/void_namespace.h"
 #include "sluice/timer/timer_service.h"
 
@@ -40,6 +46,8 @@ class TimerQueue {
   }
   void Delete(const Timer<K, N>& t) { live_.erase(t); }
   bool empty() const { return live_.empty(); }
+  /// The live timers, in no particular order.
+  const absl::flat_hash_set<Timer<K, N>>& live() const { return live_; }
   size_t size() const { return live_.size(); }
 
   /// The earliest live timer's time, or kMaxWatermark if none.
@@ -126,6 +134,66 @@ class InternalTimerService final : public TimerService, private ProcessingTimeSe
   void AdvanceWatermark(Timestamp watermark) {
     watermark_ = watermark;
     FireDue(event_timers_, watermark, &Triggerable::OnEventTime);
+  }
+
+  /// Serializes the timers per key group (event-time, then processing-time ones), for a
+  /// snapshot that can be split across subtasks on rescale.
+  std::map<int, std::string> SnapshotByKeyGroup(int max_parallelism) const {
+    std::map<int, std::vector<const Timer<K, N>*>> event, processing;
+    for (const auto& t : event_timers_.live())
+      event[KeyGroupFor(t.key, max_parallelism)].push_back(&t);
+    for (const auto& t : processing_timers_.live()) {
+      processing[KeyGroupFor(t.key, max_parallelism)].push_back(&t);
+    }
+    std::map<int, std::string> out;
+    auto write = [](ByteWriter& w, const std::vector<const Timer<K, N>*>* timers) {
+      w.WriteVarint(timers ? timers->size() : 0);
+      if (!timers) return;
+      for (const Timer<K, N>* t : *timers) {
+        w.WriteRaw(t->timestamp);
+        Serializer<K>::Write(t->key, w);
+        Serializer<N>::Write(t->ns, w);
+      }
+    };
+    std::set<int> groups;
+    for (const auto& [kg, v] : event) groups.insert(kg);
+    for (const auto& [kg, v] : processing) groups.insert(kg);
+    for (int kg : groups) {
+      ByteWriter w(&out[kg]);
+      auto e = event.find(kg);
+      auto p = processing.find(kg);
+      write(w, e == event.end() ? nullptr : &e->second);
+      write(w, p == processing.end() ? nullptr : &p->second);
+    }
+    return out;
+  }
+
+  /// Adds the timers of one key group written by SnapshotByKeyGroup.
+  absl::Status RestoreKeyGroup(std::string_view bytes) {
+    ByteReader r(bytes);
+    for (int pass = 0; pass < 2; ++pass) {
+      uint64_t n;
+      if (!r.ReadVarint(&n) || !r.CheckCount(n, 8))
+        return absl::DataLossError("timer snapshot is corrupt");
+      for (uint64_t i = 0; i < n; ++i) {
+        Timer<K, N> t{};
+        if (!r.ReadRaw(&t.timestamp) || !Serializer<K>::Read(r, &t.key) ||
+            !Serializer<N>::Read(r, &t.ns)) {
+          return absl::DataLossError("timer snapshot is corrupt");
+        }
+        if (pass == 0) {
+          event_timers_.Add(std::move(t));
+        } else {
+          const Timestamp time = t.timestamp;
+          if (processing_timers_.Add(std::move(t)) && time < next_processing_wakeup_) {
+            next_processing_wakeup_ = time;
+            processing_time_->ScheduleAt(time, this);
+          }
+        }
+      }
+    }
+    if (!r.AtEnd()) return absl::DataLossError("timer snapshot has trailing bytes");
+    return absl::OkStatus();
   }
 
   size_t NumEventTimeTimers() const { return event_timers_.size(); }

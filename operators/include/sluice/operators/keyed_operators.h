@@ -11,6 +11,11 @@
 
 namespace sluice::internal {
 
+/// A restore that fails (corrupt or incompatible state) fails the task with its message.
+inline void CheckRestore(const absl::Status& s) {
+  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+}
+
 /// Runs a KeyedProcessFunction: sets the current key per record, owns the keyed state of
 /// its key groups and the timers, and fires event-time timers before it forwards a
 /// watermark (so their output precedes the watermark downstream).
@@ -32,7 +37,16 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
     timers_ = std::make_unique<InternalTimerService<K, VoidNamespace>>(ctx.processing_time,
                                                                        std::move(key_ctx), this);
     runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_.get(), timers_.get());
+    if (this->restored_) {
+      CheckRestore(internal::RestoreKeyedOperator(*backend_, timers_.get(), *this->restored_));
+      this->restored_.reset();
+    }
     this->RunUserCode([&] { fn_.Open(*runtime_); });
+  }
+
+  absl::Status SnapshotState(int64_t, OperatorSnapshot* out) override {
+    internal::SnapshotKeyedOperator(*backend_, timers_.get(), this->ctx_.info.max_parallelism, out);
+    return absl::OkStatus();
   }
 
   void ProcessBatch(Batch<In>& batch) override {
@@ -100,6 +114,11 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
   void Open() override {
     backend_ = std::make_unique<HeapKeyedStateBackend<K>>(this->ctx_.key_group_range,
                                                           this->ctx_.info.max_parallelism);
+    if (this->restored_) {
+      CheckRestore(internal::RestoreKeyedOperator<InternalTimerService<K, VoidNamespace>>(
+          *backend_, nullptr, *this->restored_));
+      this->restored_.reset();
+    }
     table_ = backend_->template GetOrCreateTable<VoidNamespace, T>("reduce");
     range_ = this->ctx_.key_group_range;
     max_parallelism_ = this->ctx_.info.max_parallelism;
@@ -128,6 +147,12 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
   }
 
   const KeyedStateBackendBase* keyed_state() const override { return backend_.get(); }
+
+  absl::Status SnapshotState(int64_t, OperatorSnapshot* out) override {
+    internal::SnapshotKeyedOperator<InternalTimerService<K, VoidNamespace>>(
+        *backend_, nullptr, this->ctx_.info.max_parallelism, out);
+    return absl::OkStatus();
+  }
 
  private:
   F fn_;

@@ -9,6 +9,7 @@
 
 #include "sluice/function/functions.h"
 #include "sluice/operator/stream_operator.h"
+#include "sluice/operators/keyed_operators.h"
 #include "sluice/operators/window/assigners.h"
 #include "sluice/operators/window/merging_window_set.h"
 #include "sluice/operators/window/triggers.h"
@@ -175,6 +176,10 @@ class WindowOperator final
     trigger_ctx_.emplace(backend_.get(), timers_.get());
     runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_.get(), timers_.get());
     late_dropped_ = &ctx.metrics->GetCounter("late_records_dropped");
+    if (this->restored_) {
+      CheckRestore(RestoreKeyedOperator(*backend_, timers_.get(), *this->restored_));
+      this->restored_.reset();
+    }
     this->RunUserCode([&] { emitter_.Open(*runtime_); });
   }
 
@@ -222,6 +227,11 @@ class WindowOperator final
   }
 
   const KeyedStateBackendBase* keyed_state() const override { return backend_.get(); }
+
+  absl::Status SnapshotState(int64_t, OperatorSnapshot* out) override {
+    SnapshotKeyedOperator(*backend_, timers_.get(), this->ctx_.info.max_parallelism, out);
+    return absl::OkStatus();
+  }
 
  private:
   // --- elements ---

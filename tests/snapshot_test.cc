@@ -1,0 +1,224 @@
+// Operator snapshots in the backend-independent per-key-group format: keyed state, timers,
+// window contents and session merging state survive snapshot and restore, also into a
+// different parallelism; corrupt or incompatible state is refused with a clear message.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sluice/sluice.h"
+#include "sluice/testing/operator_harness.h"
+#include "sluice/testing/test_util.h"
+
+namespace sluice {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAreArray;
+using KV = std::pair<std::string, int64_t>;
+
+/// Sums per key; emits each key's sum from an event-time timer at the end, and counts
+/// records in a second state to exercise several tables.
+class SumUntilEnd final : public KeyedProcessFunction<std::string, KV, KV> {
+ public:
+  void Open(KeyedRuntimeContext<std::string>& ctx) override {
+    sum_ = &ctx.GetState(ValueStateDescriptor<int64_t>("sum"));
+    seen_ = &ctx.GetListState(ListStateDescriptor<int64_t>("seen"));
+  }
+  void ProcessElement(const KV& kv, Context& ctx, Collector<KV>&) override {
+    if (!sum_->Value()) ctx.Timers().RegisterEventTimeTimer(kEndOfTime);
+    sum_->Update(sum_->ValueOr(0) + kv.second);
+    seen_->Add(kv.second);
+  }
+  void OnTimer(Timestamp, OnTimerContext& ctx, Collector<KV>& out) override {
+    out.Collect(
+        {ctx.CurrentKey(), *sum_->Value() * 1000 + static_cast<int64_t>(seen_->Get().size())});
+  }
+
+ private:
+  ValueState<int64_t>* sum_ = nullptr;
+  ListState<int64_t>* seen_ = nullptr;
+};
+
+using Harness = testing::OperatorHarness<KV, KV>;
+
+struct KeyedJob {
+  std::shared_ptr<Pipeline> pipeline = std::make_shared<Pipeline>("snap");
+  int node = -1;
+  KeyedJob() {
+    auto out = pipeline->Source(CollectionSource<KV>({})).KeyBy(&KV::first).Process(SumUntilEnd{});
+    node = out.nodes()[0];
+  }
+  std::vector<std::unique_ptr<Harness>> Start(
+      int parallelism, const std::vector<OperatorSnapshot>* restore = nullptr) {
+    std::vector<std::unique_ptr<Harness>> hs;
+    for (int i = 0; i < parallelism; ++i) {
+      hs.push_back(std::make_unique<Harness>(pipeline->graph(), node, i, parallelism));
+      if (restore != nullptr) {
+        hs.back()->op().InitializeState(RedistributeState(*restore, i, parallelism, 128));
+      }
+      hs.back()->Open();
+    }
+    return hs;
+  }
+};
+
+void Feed(std::vector<std::unique_ptr<Harness>>& hs, const std::vector<KV>& input) {
+  const int p = static_cast<int>(hs.size());
+  for (const KV& kv : input) {
+    hs[OperatorIndexForKeyGroup(KeyGroupFor(kv.first, 128), p, 128)]->ProcessElement(kv, 1);
+  }
+}
+
+std::vector<KV> Finish(std::vector<std::unique_ptr<Harness>>& hs) {
+  std::vector<KV> out;
+  for (auto& h : hs) {
+    h->ProcessWatermark(kMaxWatermark);
+    for (const auto& v : h->output().Values()) out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<OperatorSnapshot> Snapshot(std::vector<std::unique_ptr<Harness>>& hs) {
+  std::vector<OperatorSnapshot> snaps(hs.size());
+  for (size_t i = 0; i < hs.size(); ++i) {
+    // Through the serialized form, as checkpoint storage will keep it.
+    OperatorSnapshot s;
+    EXPECT_OK(hs[i]->op().SnapshotState(1, &s));
+    auto back = DeserializeFromString<OperatorSnapshot>(SerializeToString(s));
+    EXPECT_OK(back);
+    snaps[i] = *back;
+  }
+  return snaps;
+}
+
+std::vector<KV> Input(int from, int to) {
+  std::vector<KV> v;
+  for (int i = from; i < to; ++i) v.push_back({absl::StrCat("key-", i % 37), i});
+  return v;
+}
+
+TEST(SnapshotTest, KeyedStateAndTimersRestoreAtAnyParallelism) {
+  KeyedJob job;
+  auto reference_run = job.Start(1);
+  Feed(reference_run, Input(0, 1000));
+  const std::vector<KV> expected = Finish(reference_run);
+  ASSERT_EQ(expected.size(), 37u);
+
+  for (auto [before, after] : {std::pair{1, 1}, {2, 3}, {4, 1}, {3, 2}}) {
+    SCOPED_TRACE(absl::StrCat(before, " -> ", after));
+    auto first = job.Start(before);
+    Feed(first, Input(0, 600));
+    std::vector<OperatorSnapshot> snaps = Snapshot(first);
+    auto second = job.Start(after, &snaps);  // the old instances are simply dropped: a crash
+    Feed(second, Input(600, 1000));
+    EXPECT_THAT(Finish(second), UnorderedElementsAreArray(expected));
+  }
+}
+
+TEST(SnapshotTest, WindowContentsTriggersAndSessionsSurviveRestore) {
+  auto make = [](Pipeline& p) {
+    auto w = p.Source(CollectionSource<KV>({}))
+                 .KeyBy(&KV::first)
+                 .Window(EventTimeSessionWindows::WithGap(absl::Milliseconds(50)));
+    w.AllowedLateness(absl::Milliseconds(100));
+    return w.Reduce([](const KV& a, const KV& b) {
+              return KV{a.first, a.second + b.second};
+            })
+        .nodes()[0];
+  };
+  Pipeline p;
+  const int node = make(p);
+  std::vector<std::tuple<std::string, int64_t, int64_t>> events;  // key, ts, value
+  for (int i = 0; i < 400; ++i) {
+    events.push_back({absl::StrCat("s", i % 5), (i * 37) % 2000, i});
+  }
+  auto run = [&](bool crash_midway) {
+    auto h = std::make_unique<Harness>(p.graph(), node);
+    h->Open();
+    int64_t wm = kMinWatermark;
+    std::vector<KV> out;
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (crash_midway && i == events.size() / 2) {
+        OperatorSnapshot s;
+        EXPECT_OK(h->op().SnapshotState(7, &s));
+        for (const auto& v : h->output().Values()) out.push_back(v);
+        h = std::make_unique<Harness>(p.graph(), node);
+        h->op().InitializeState(RedistributeState({s}, 0, 1, 128));
+        h->Open();
+        h->ProcessWatermark(wm);  // the restored operator learns the watermark again
+      }
+      auto [key, ts, value] = events[i];
+      h->ProcessElement({key, value}, ts);
+      if (i % 10 == 9) h->ProcessWatermark(wm = ts - 300);
+    }
+    h->ProcessWatermark(kMaxWatermark);
+    for (const auto& v : h->output().Values()) out.push_back(v);
+    return out;
+  };
+  const auto expected = run(false);
+  ASSERT_FALSE(expected.empty());
+  EXPECT_THAT(run(true), UnorderedElementsAreArray(expected));
+}
+
+TEST(SnapshotTest, CorruptSnapshotIsRefused) {
+  KeyedJob job;
+  auto hs = job.Start(1);
+  Feed(hs, Input(0, 100));
+  auto snaps = Snapshot(hs);
+  for (auto& [kg, bytes] : snaps[0].key_groups) {
+    if (bytes.size() > 20) bytes.resize(bytes.size() / 2);
+  }
+  Harness h(job.pipeline->graph(), job.node);
+  h.op().InitializeState(RedistributeState(snaps, 0, 1, 128));
+  try {
+    h.Open();
+    FAIL() << "expected the restore to fail";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("corrupt"));
+  }
+}
+
+/// The same state name with another value type, as after an incompatible job change.
+class SumAsString final : public KeyedProcessFunction<std::string, KV, KV> {
+ public:
+  void Open(KeyedRuntimeContext<std::string>& ctx) override {
+    ctx.GetState(ValueStateDescriptor<std::string>("sum"));
+  }
+  void ProcessElement(const KV&, Context&, Collector<KV>&) override {}
+};
+
+TEST(SnapshotTest, StateWithChangedTypesIsRefusedByName) {
+  KeyedJob job;
+  auto hs = job.Start(1);
+  Feed(hs, Input(0, 100));
+  auto snaps = Snapshot(hs);
+  Pipeline other;
+  int node =
+      other.Source(CollectionSource<KV>({})).KeyBy(&KV::first).Process(SumAsString{}).nodes()[0];
+  Harness h(other.graph(), node);
+  h.op().InitializeState(RedistributeState(snaps, 0, 1, 128));
+  try {
+    h.Open();
+    FAIL() << "expected the restore to fail";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("state 'sum' was saved with other"));
+  }
+}
+
+TEST(SnapshotTest, OperatorStateIsSplitEvenlyOrUnited) {
+  std::vector<OperatorSnapshot> old(2);
+  old[0].operator_state = {"a", "b", "c"};
+  old[1].operator_state = {"d"};
+  EXPECT_EQ(RedistributeState(old, 0, 3, 128).operator_state, (std::vector<std::string>{"a", "d"}));
+  EXPECT_EQ(RedistributeState(old, 1, 3, 128).operator_state, (std::vector<std::string>{"b"}));
+  EXPECT_EQ(RedistributeState(old, 2, 3, 128).operator_state, (std::vector<std::string>{"c"}));
+  EXPECT_EQ(RedistributeState(old, 1, 3, 128, OperatorStateMode::kUnion).operator_state.size(), 4u);
+}
+
+}  // namespace
+}  // namespace sluice
