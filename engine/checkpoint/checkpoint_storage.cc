@@ -1,0 +1,241 @@
+#include "sluice/checkpoint/checkpoint_storage.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "sluice/core/stable_hash.h"
+#include "sluice/core/status_macros.h"
+
+namespace sluice {
+namespace {
+
+constexpr char kMetadataFile[] = "_metadata";
+constexpr char kMetadataMagic[] = "SLUICE-CHECKPOINT-1";
+constexpr char kCheckpointPrefix[] = "chk-";
+
+absl::Status ErrnoStatus(const std::string& what, const std::string& path) {
+  const int err = errno;
+  std::string message = absl::StrCat(what, " '", path, "': ", std::strerror(err));
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(message);
+  return absl::InternalError(message);
+}
+
+/// A file name that cannot escape the checkpoint directory.
+std::string SafeName(const std::string& name) {
+  std::string out;
+  for (char c : name)
+    out.push_back(
+        std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ? c : '_');
+  if (out.empty() || out[0] == '.') out.insert(out.begin(), '_');
+  return out;
+}
+
+}  // namespace
+
+namespace internal {
+
+uint64_t Checksum(std::string_view bytes) { return HashBytes(bytes.data(), bytes.size()); }
+
+absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".inprogress";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("cannot create", tmp);
+  size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      absl::Status s = ErrnoStatus("cannot write", tmp);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return s;
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    absl::Status s = ErrnoStatus("cannot sync", tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    absl::Status s = ErrnoStatus("cannot rename into place", path);
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  // The rename itself is durable once the directory is synced.
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot read '", path, "': ", std::strerror(errno)));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return ErrnoStatus("cannot read", path);
+  return data;
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::unique_ptr<CheckpointStorage>> CheckpointStorage::Create(
+    const std::string& root, const std::string& job_name) {
+  if (root.empty()) return absl::InvalidArgumentError("checkpoint directory is empty");
+  const std::string job_dir = absl::StrCat(root, "/", SafeName(job_name));
+  std::error_code ec;
+  std::filesystem::create_directories(job_dir + "/shared", ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create checkpoint directory '", job_dir, "': ", ec.message()));
+  }
+  return std::unique_ptr<CheckpointStorage>(new CheckpointStorage(job_dir));
+}
+
+std::string CheckpointStorage::CheckpointDir(int64_t id) const {
+  return absl::StrCat(job_dir_, "/", kCheckpointPrefix, id);
+}
+
+absl::StatusOr<StateHandle> CheckpointStorage::WriteState(int64_t id, const std::string& name,
+                                                          std::string_view bytes) {
+  const std::string dir = CheckpointDir(id);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
+  }
+  StateHandle handle{SafeName(name) + ".state", internal::Checksum(bytes), bytes.size()};
+  SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(dir + "/" + handle.file, bytes));
+  return handle;
+}
+
+absl::StatusOr<std::string> CheckpointStorage::ReadState(int64_t id,
+                                                         const StateHandle& handle) const {
+  const std::string path = CheckpointDir(id) + "/" + handle.file;
+  SLUICE_ASSIGN_OR_RETURN(std::string data, internal::ReadWholeFile(path));
+  if (data.size() != handle.size || internal::Checksum(data) != handle.checksum) {
+    return absl::DataLossError(absl::StrCat("state file '", path, "' is damaged (size ",
+                                            data.size(), ", expected ", handle.size,
+                                            "; checksum mismatch)"));
+  }
+  return data;
+}
+
+absl::Status CheckpointStorage::Commit(const CheckpointMetadata& metadata) {
+  std::error_code ec;
+  std::filesystem::create_directories(CheckpointDir(metadata.checkpoint_id), ec);
+  const std::string payload = SerializeToString(metadata);
+  std::string file = kMetadataMagic;
+  ByteWriter w(&file);
+  w.WriteBytes(payload);
+  w.WriteRaw(internal::Checksum(payload));
+  return internal::WriteFileAtomically(CheckpointDir(metadata.checkpoint_id) + "/" + kMetadataFile,
+                                       file);
+}
+
+absl::StatusOr<CheckpointMetadata> CheckpointStorage::ReadMetadata(int64_t id) const {
+  const std::string path = CheckpointDir(id) + "/" + kMetadataFile;
+  SLUICE_ASSIGN_OR_RETURN(std::string file, internal::ReadWholeFile(path));
+  if (!absl::StartsWith(file, kMetadataMagic)) {
+    return absl::DataLossError(absl::StrCat("'", path, "' is not checkpoint metadata"));
+  }
+  ByteReader r(std::string_view(file).substr(sizeof(kMetadataMagic) - 1));
+  std::string_view payload;
+  uint64_t checksum = 0;
+  if (!r.ReadBytes(&payload) || !r.ReadRaw(&checksum) || !r.AtEnd() ||
+      internal::Checksum(payload) != checksum) {
+    return absl::DataLossError(absl::StrCat("checkpoint metadata '", path, "' is damaged"));
+  }
+  auto metadata = DeserializeFromString<CheckpointMetadata>(payload, "checkpoint metadata");
+  if (!metadata.ok()) return metadata.status();
+  if (metadata->checkpoint_id != id) {
+    return absl::DataLossError(
+        absl::StrCat("'", path, "' belongs to checkpoint ", metadata->checkpoint_id));
+  }
+  return metadata;
+}
+
+std::vector<int64_t> CheckpointStorage::CompletedIds() const {
+  std::vector<int64_t> ids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(job_dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    int64_t id;
+    if (absl::StartsWith(name, kCheckpointPrefix) &&
+        absl::SimpleAtoi(name.substr(sizeof(kCheckpointPrefix) - 1), &id) &&
+        std::filesystem::exists(entry.path() / kMetadataFile)) {
+      ids.push_back(id);
+    }
+  }
+  std::sort(ids.rbegin(), ids.rend());
+  return ids;
+}
+
+absl::Status CheckpointStorage::VerifyFiles(const CheckpointMetadata& m) const {
+  for (const auto& [op, handles] : m.operators) {
+    for (const StateHandle& h : handles) {
+      if (h.file.empty()) continue;  // a subtask without state
+      auto data = ReadState(m.checkpoint_id, h);
+      if (!data.ok()) return data.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<CheckpointMetadata>> CheckpointStorage::LatestValid() const {
+  for (int64_t id : CompletedIds()) {
+    auto metadata = ReadMetadata(id);
+    absl::Status problem = metadata.ok() ? VerifyFiles(*metadata) : metadata.status();
+    if (problem.ok()) return std::optional<CheckpointMetadata>(std::move(*metadata));
+    LOG(WARNING) << "checkpoint " << id << " in " << job_dir_ << " cannot be used ("
+                 << problem.message() << "); falling back to the previous checkpoint";
+  }
+  return std::optional<CheckpointMetadata>();
+}
+
+absl::Status CheckpointStorage::Discard(int64_t id) {
+  std::error_code ec;
+  std::filesystem::remove_all(CheckpointDir(id), ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot delete checkpoint ", id, " in ", job_dir_, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckpointStorage::Retain(int count) {
+  std::vector<int64_t> completed = CompletedIds();
+  if (completed.size() <= static_cast<size_t>(std::max(count, 0))) return absl::OkStatus();
+  const int64_t oldest_kept = count > 0 ? completed[count - 1] : INT64_MAX;
+  std::error_code ec;
+  std::vector<int64_t> doomed;
+  for (const auto& entry : std::filesystem::directory_iterator(job_dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    int64_t id;
+    if (absl::StartsWith(name, kCheckpointPrefix) &&
+        absl::SimpleAtoi(name.substr(sizeof(kCheckpointPrefix) - 1), &id) && id < oldest_kept) {
+      doomed.push_back(id);
+    }
+  }
+  for (int64_t id : doomed) SLUICE_RETURN_IF_ERROR(Discard(id));
+  return absl::OkStatus();
+}
+
+}  // namespace sluice

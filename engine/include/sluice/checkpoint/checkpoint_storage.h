@@ -1,0 +1,96 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sluice/serialization/serializer.h"
+
+namespace sluice {
+
+/// One state file of a checkpoint, as the metadata refers to it.
+struct StateHandle {
+  std::string file;  // relative to the checkpoint's directory
+  uint64_t checksum = 0;
+  uint64_t size = 0;
+};
+SLUICE_SERIALIZABLE(StateHandle, file, checksum, size)
+
+/// A completed checkpoint: which file holds the state of each subtask of each operator.
+struct CheckpointMetadata {
+  int64_t checkpoint_id = 0;
+  int64_t timestamp_ms = 0;
+  std::string job_name;
+  bool savepoint = false;
+  /// Operator id (its uid, or a generated one) -> one handle per subtask (index = subtask).
+  std::map<std::string, std::vector<StateHandle>> operators;
+  /// Operator id -> its max parallelism (number of key groups) when the checkpoint was taken.
+  std::map<std::string, int32_t> max_parallelism;
+};
+SLUICE_SERIALIZABLE(CheckpointMetadata, checkpoint_id, timestamp_ms, job_name, savepoint, operators,
+                    max_parallelism)
+
+/// Checkpoints of one job in a directory (local disk or a shared mount):
+///
+///   <root>/<job>/chk-<id>/<operator>-<subtask>.state   state files
+///   <root>/<job>/chk-<id>/_metadata                     written last: the checkpoint is complete
+///   <root>/<job>/shared/                                files shared by checkpoints (RocksDB)
+///
+/// Every file is written to a temporary name, synced and renamed, and carries a checksum,
+/// so a crash leaves either a complete file or none, and a damaged file is detected. Used
+/// by the coordinator (metadata) and by tasks (state files); methods are thread-safe as
+/// long as callers touch different checkpoints or files.
+class CheckpointStorage {
+ public:
+  static absl::StatusOr<std::unique_ptr<CheckpointStorage>> Create(const std::string& root,
+                                                                   const std::string& job_name);
+
+  /// Writes one state file of checkpoint `id` under `name`.
+  absl::StatusOr<StateHandle> WriteState(int64_t id, const std::string& name,
+                                         std::string_view bytes);
+  /// Reads a state file back and verifies its size and checksum.
+  absl::StatusOr<std::string> ReadState(int64_t id, const StateHandle& handle) const;
+
+  /// Completes checkpoint `metadata.checkpoint_id` by writing its metadata atomically.
+  absl::Status Commit(const CheckpointMetadata& metadata);
+  /// Reads and verifies a checkpoint's metadata.
+  absl::StatusOr<CheckpointMetadata> ReadMetadata(int64_t id) const;
+
+  /// The ids of completed checkpoints (those with metadata), newest first.
+  std::vector<int64_t> CompletedIds() const;
+  /// The newest completed checkpoint whose metadata and state files all verify; a damaged
+  /// one is skipped with a log line saying why, falling back to the one before. Nothing if
+  /// there is none.
+  absl::StatusOr<std::optional<CheckpointMetadata>> LatestValid() const;
+
+  /// Deletes an unfinished or aborted checkpoint's directory.
+  absl::Status Discard(int64_t id);
+  /// Keeps the `count` newest completed checkpoints and deletes the rest (and unfinished
+  /// ones older than the newest kept), so the directory does not grow without bound.
+  absl::Status Retain(int count);
+
+  const std::string& job_dir() const { return job_dir_; }
+  std::string CheckpointDir(int64_t id) const;
+
+ private:
+  explicit CheckpointStorage(std::string job_dir) : job_dir_(std::move(job_dir)) {}
+  absl::Status VerifyFiles(const CheckpointMetadata& m) const;
+
+  std::string job_dir_;
+};
+
+namespace internal {
+/// Writes `bytes` to `path` via a temporary file, fsync and rename. A full disk is
+/// reported as RESOURCE_EXHAUSTED naming the file.
+absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes);
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
+uint64_t Checksum(std::string_view bytes);
+}  // namespace internal
+
+}  // namespace sluice
