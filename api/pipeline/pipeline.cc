@@ -43,6 +43,20 @@ Pipeline& Pipeline::SetChannelCapacity(int buffers) {
   return *this;
 }
 
+Pipeline& Pipeline::EnableCheckpointing(absl::Duration interval, bool exactly_once) {
+  if (interval <= absl::ZeroDuration()) {
+    throw std::invalid_argument("EnableCheckpointing() needs a positive interval");
+  }
+  graph_.config.checkpoint_interval = interval;
+  graph_.config.checkpoint_exactly_once = exactly_once;
+  return *this;
+}
+
+Pipeline& Pipeline::SetCheckpointDir(std::string dir) {
+  graph_.config.checkpoint_dir = std::move(dir);
+  return *this;
+}
+
 int Pipeline::AddNode(StreamNode node) {
   node.id = static_cast<int>(graph_.nodes.size());
   graph_.nodes.push_back(std::move(node));

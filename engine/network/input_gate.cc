@@ -27,20 +27,31 @@ bool InputGate::Push(int channel, ChannelEvent event) {
   return true;
 }
 
-InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, ChannelEvent* event) {
+InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, ChannelEvent* event,
+                                      const std::vector<bool>* blocked) {
   std::unique_lock<std::mutex> lock(mu_);
-  auto ready = [this] { return canceled_ || queued_events_ > 0; };
+  const int n = static_cast<int>(channels_.size());
+  auto available = [&](int c) {
+    return !channels_[c].events.empty() && (blocked == nullptr || !(*blocked)[c]);
+  };
+  auto ready = [&] {
+    if (canceled_) return true;
+    if (queued_events_ == 0) return false;
+    for (int c = 0; c < n; ++c) {
+      if (available(c)) return true;
+    }
+    return false;
+  };
   if (deadline == absl::InfiniteFuture()) {
     has_event_.wait(lock, ready);
   } else if (!has_event_.wait_until(lock, absl::ToChronoTime(deadline), ready)) {
     return NextResult::kTimeout;
   }
   if (canceled_) return NextResult::kCanceled;
-  const int n = static_cast<int>(channels_.size());
   for (int i = 0; i < n; ++i) {
     int c = (next_channel_ + i) % n;
+    if (!available(c)) continue;
     Channel& ch = channels_[c];
-    if (ch.events.empty()) continue;
     *event = std::move(ch.events.front());
     ch.events.pop_front();
     queued_events_--;
@@ -56,7 +67,7 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
     }
     return NextResult::kEvent;
   }
-  return NextResult::kTimeout;  // unreachable: an event was queued
+  return NextResult::kTimeout;  // unreachable: ready() found an event
 }
 
 void InputGate::Cancel() {

@@ -1,11 +1,13 @@
 #include "sluice/runtime/mini_cluster.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <tuple>
 
 #include "glog/logging.h"
+#include "runtime/checkpoint_coordinator.h"
 #include "runtime/task.h"
 
 namespace sluice {
@@ -79,17 +81,39 @@ Wiring WireChannels(const JobGraph& g) {
 
 absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
   const absl::Time start = absl::Now();
+  const JobConfig& config = graph.stream.config;
   Wiring wiring = WireChannels(graph);
+
+  std::vector<std::pair<int, int>> task_ids;  // (vertex, subtask) of each task
+  for (size_t v = 0; v < graph.vertices.size(); ++v) {
+    for (int s = 0; s < graph.vertices[v].parallelism; ++s) {
+      task_ids.push_back({static_cast<int>(v), s});
+    }
+  }
+  std::unique_ptr<internal::CheckpointCoordinator> coordinator;
+  internal::SnapshotCallback on_snapshot;
+  if (config.checkpoint_interval > absl::ZeroDuration()) {
+    std::unique_ptr<CheckpointStorage> storage;
+    if (!config.checkpoint_dir.empty()) {
+      auto created = CheckpointStorage::Create(config.checkpoint_dir, config.job_name);
+      if (!created.ok()) return created.status();
+      storage = std::move(*created);
+    }
+    coordinator = std::make_unique<internal::CheckpointCoordinator>(
+        &graph, task_ids, std::move(storage), options_.on_checkpoint_complete);
+    on_snapshot = [c = coordinator.get()](int64_t id, int task, internal::TaskSnapshot snapshot) {
+      c->Acknowledge(id, task, std::move(snapshot));
+    };
+  }
 
   std::vector<std::unique_ptr<internal::Task>> tasks;
   std::vector<InputGate*> task_gates;
-  for (size_t v = 0; v < graph.vertices.size(); ++v) {
-    for (int s = 0; s < graph.vertices[v].parallelism; ++s) {
-      InputGate* gate = wiring.gates[v].empty() ? nullptr : wiring.gates[v][s].get();
-      tasks.push_back(std::make_unique<internal::Task>(
-          &graph, static_cast<int>(v), s, gate, std::move(wiring.outputs[v][s]), options_.clock));
-      task_gates.push_back(gate);
-    }
+  for (const auto& [v, s] : task_ids) {
+    InputGate* gate = wiring.gates[v].empty() ? nullptr : wiring.gates[v][s].get();
+    tasks.push_back(std::make_unique<internal::Task>(
+        &graph, v, s, gate, std::move(wiring.outputs[v][s]), options_.clock,
+        static_cast<int>(tasks.size()), on_snapshot));
+    task_gates.push_back(gate);
   }
 
   std::mutex mu;
@@ -121,7 +145,36 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
       }
     });
   }
+  // The checkpoint trigger: every interval, barriers start at the sources. Checkpoints
+  // stop once a task has finished (a finished task cannot take part any more).
+  std::mutex trigger_mu;
+  std::condition_variable trigger_cv;
+  bool stop_trigger = false;
+  std::thread trigger;
+  if (coordinator) {
+    trigger = std::thread([&] {
+      std::unique_lock<std::mutex> lock(trigger_mu);
+      const auto interval = absl::ToChronoMilliseconds(config.checkpoint_interval);
+      while (!trigger_cv.wait_for(lock, interval, [&] { return stop_trigger; })) {
+        bool any_finished = false;
+        for (const auto& t : tasks) any_finished |= t->finished();
+        if (any_finished) continue;
+        const int64_t id = coordinator->Start();
+        for (auto& t : tasks) {
+          if (t->is_source()) t->TriggerCheckpoint(id);
+        }
+      }
+    });
+  }
   for (auto& th : threads) th.join();
+  if (trigger.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(trigger_mu);
+      stop_trigger = true;
+    }
+    trigger_cv.notify_all();
+    trigger.join();
+  }
 
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -129,6 +182,7 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
   }
   JobResult result;
   result.duration = absl::Now() - start;
+  if (coordinator) result.completed_checkpoints = coordinator->completed_count();
   for (size_t i = 0; i < tasks.size(); ++i) {
     TaskStats stats;
     stats.name = tasks[i]->name();

@@ -9,7 +9,8 @@
 namespace sluice::internal {
 
 Task::Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
-           std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock)
+           std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock, int task_index,
+           SnapshotCallback on_snapshot, std::map<int, RestoredOperatorState> restored)
     : graph_(graph),
       vertex_(graph->vertices[vertex]),
       subtask_(subtask),
@@ -17,7 +18,12 @@ Task::Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
       output_edges_(std::move(outputs)),
       clock_(std::move(clock)),
       name_(absl::StrCat(vertex_.name, " (", subtask + 1, "/", vertex_.parallelism, ")")),
+      task_index_(task_index),
+      on_snapshot_(std::move(on_snapshot)),
+      restored_(std::move(restored)),
       buffer_timeout_(graph->stream.config.buffer_timeout) {}
+
+bool Task::is_source() const { return graph_->stream.nodes[vertex_.nodes[0]].is_source; }
 
 Task::~Task() = default;
 
@@ -97,6 +103,9 @@ void Task::BuildChain() {
     ctx.processing_time = this;
     ctx.metrics = metrics_[i].get();
     operators_[i]->Setup(std::move(ctx), output);
+    if (auto it = restored_.find(id); it != restored_.end()) {
+      operators_[i]->InitializeState(std::move(it->second));
+    }
     for (const auto& [tag, list] : outputs) {
       if (!tag.empty()) operators_[i]->SetSideOutput(tag, combine(tag, list));
     }
@@ -144,11 +153,14 @@ absl::Status Task::Run() {
     }
   }
   CloseChain();
+  finished_.store(true, std::memory_order_release);
   return status;
 }
 
 void Task::RunSourceLoop() {
   while (!canceled_.load(std::memory_order_relaxed)) {
+    const int64_t triggered = trigger_id_.load(std::memory_order_acquire);
+    if (triggered > last_checkpoint_) PerformCheckpoint(triggered);
     SourceOperatorBase::PollResult r = source_->PollNext();
     DoHousekeeping();
     if (r == SourceOperatorBase::PollResult::kEndOfInput) {
@@ -162,12 +174,14 @@ void Task::RunSourceLoop() {
 void Task::RunInputLoop() {
   const int n = gate_->num_channels();
   valve_ = std::make_unique<StatusWatermarkValve>(n);
-  std::vector<bool> ended(n, false);
+  ended_.assign(n, false);
+  blocked_.assign(n, false);
+  barrier_seen_.assign(n, false);
   int ended_channels = 0;
   while (ended_channels < n) {
     int channel = 0;
     ChannelEvent event;
-    switch (gate_->Next(NextHousekeepingDeadline(), &channel, &event)) {
+    switch (gate_->Next(NextHousekeepingDeadline(), &channel, &event, &blocked_)) {
       case InputGate::NextResult::kCanceled:
         throw TaskCanceled();
       case InputGate::NextResult::kTimeout:
@@ -184,11 +198,15 @@ void Task::RunInputLoop() {
           case ChannelEvent::Kind::kIdleStatus:
             Forward(valve_->OnIdleStatus(channel, event.idle));
             break;
+          case ChannelEvent::Kind::kBarrier:
+            OnBarrier(channel, event.checkpoint_id);
+            break;
           case ChannelEvent::Kind::kEndOfStream:
-            if (!ended[channel]) {
-              ended[channel] = true;
+            if (!ended_[channel]) {
+              ended_[channel] = true;
               ended_channels++;
               Forward(valve_->OnEndOfStream(channel));
+              MaybeCompleteAlignment();  // an ended input no longer owes a barrier
             }
             break;
         }
@@ -202,6 +220,48 @@ void Task::Forward(const StatusWatermarkValve::Output& out) {
   if (out.idle_before) head_input_->PushIdle(*out.idle_before);
   if (out.watermark) head_input_->PushWatermark(*out.watermark);
   if (out.idle_after) head_input_->PushIdle(*out.idle_after);
+}
+
+void Task::OnBarrier(int channel, int64_t id) {
+  if (id < aligning_id_ || id <= last_checkpoint_) return;  // a checkpoint already taken
+  if (id > aligning_id_) {
+    // A newer checkpoint: an older unfinished alignment is abandoned (it was aborted).
+    aligning_id_ = id;
+    barrier_seen_.assign(barrier_seen_.size(), false);
+    blocked_.assign(blocked_.size(), false);
+  }
+  barrier_seen_[channel] = true;
+  // Exactly-once: hold back what follows the barrier on this input until all inputs
+  // delivered it. At-least-once lets it through (records may then be in two checkpoints).
+  if (graph_->stream.config.checkpoint_exactly_once) blocked_[channel] = true;
+  MaybeCompleteAlignment();
+}
+
+void Task::MaybeCompleteAlignment() {
+  if (aligning_id_ <= last_checkpoint_) return;
+  for (size_t c = 0; c < barrier_seen_.size(); ++c) {
+    if (!barrier_seen_[c] && !ended_[c]) return;
+  }
+  PerformCheckpoint(aligning_id_);
+  blocked_.assign(blocked_.size(), false);
+}
+
+void Task::PerformCheckpoint(int64_t id) {
+  last_checkpoint_ = id;
+  TaskSnapshot snapshot;
+  for (size_t i = 0; i < operators_.size(); ++i) {
+    OperatorSnapshot s;
+    absl::Status status = operators_[i]->SnapshotState(id, &s);
+    if (!status.ok()) {
+      throw std::runtime_error(absl::StrCat("snapshot of operator '", operators_[i]->name(),
+                                            "' for checkpoint ", id,
+                                            " failed: ", status.message()));
+    }
+    if (!s.empty()) snapshot[vertex_.nodes[i]] = std::move(s);
+  }
+  // The barrier goes on right after the synchronous part, before the snapshot is stored.
+  for (auto& w : writers_) w->BroadcastBarrier(id);
+  if (on_snapshot_) on_snapshot_(id, task_index_, std::move(snapshot));
 }
 
 absl::Time Task::NextHousekeepingDeadline() const {

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <queue>
 #include <string>
@@ -9,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "sluice/checkpoint/operator_snapshot.h"
 #include "sluice/graph/job_graph.h"
 #include "sluice/network/input_gate.h"
 #include "sluice/network/record_writer.h"
@@ -16,6 +19,11 @@
 #include "sluice/operator/stream_operator.h"
 
 namespace sluice::internal {
+
+/// The state of one task at a checkpoint: stream node id -> that operator's snapshot.
+using TaskSnapshot = std::map<int, OperatorSnapshot>;
+/// Receives a task's snapshot for checkpoint `id` (called on the task's thread).
+using SnapshotCallback = std::function<void(int64_t id, int task_index, TaskSnapshot snapshot)>;
 
 /// The writers' channels for one outgoing job edge of one subtask.
 struct TaskOutputEdge {
@@ -30,12 +38,18 @@ struct TaskOutputEdge {
 class Task final : public ProcessingTimeService {
  public:
   Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
-       std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock);
+       std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock, int task_index = 0,
+       SnapshotCallback on_snapshot = nullptr, std::map<int, RestoredOperatorState> restored = {});
   ~Task() override;
 
   /// Runs the task to its end. Returns the failure, naming the operator, if it failed.
   absl::Status Run();
   void Cancel();
+  /// Asks a source task to take checkpoint `id` between two polls (any thread).
+  void TriggerCheckpoint(int64_t id) { trigger_id_.store(id, std::memory_order_release); }
+  bool is_source() const;
+  /// True once Run() returned.
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
 
   const std::string& name() const { return name_; }
   int64_t records_in() const { return records_in_; }
@@ -58,6 +72,12 @@ class Task final : public ProcessingTimeService {
   void RunInputLoop();
   /// Sends what the valve decided after an input event down the chain.
   void Forward(const StatusWatermarkValve::Output& out);
+  /// Barrier `id` arrived on `channel`: align (exactly-once) and checkpoint once it has
+  /// arrived on every live input.
+  void OnBarrier(int channel, int64_t id);
+  void MaybeCompleteAlignment();
+  /// Snapshots every operator of the chain, forwards the barrier, hands the snapshot on.
+  void PerformCheckpoint(int64_t id);
   /// Fires due processing-time callbacks and flushes buffers whose timeout passed.
   void DoHousekeeping();
   absl::Time NextHousekeepingDeadline() const;
@@ -82,6 +102,18 @@ class Task final : public ProcessingTimeService {
   bool opened_ = false;
 
   std::unique_ptr<StatusWatermarkValve> valve_;
+  std::vector<bool> ended_;
+
+  // Checkpoints.
+  const int task_index_;
+  SnapshotCallback on_snapshot_;
+  std::map<int, RestoredOperatorState> restored_;  // node id -> state, until BuildChain
+  std::atomic<int64_t> trigger_id_{0};
+  int64_t last_checkpoint_ = 0;
+  int64_t aligning_id_ = 0;
+  std::vector<bool> barrier_seen_;
+  std::vector<bool> blocked_;
+  std::atomic<bool> finished_{false};
 
   std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> timers_;
   absl::Duration buffer_timeout_;

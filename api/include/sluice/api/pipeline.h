@@ -36,6 +36,10 @@ class Pipeline {
   Pipeline& SetBufferTimeout(absl::Duration timeout);
   Pipeline& SetBufferBytes(size_t bytes);
   Pipeline& SetChannelCapacity(int buffers);
+  /// Takes a checkpoint every `interval`: exactly-once (aligned barriers) or at-least-once.
+  Pipeline& EnableCheckpointing(absl::Duration interval, bool exactly_once = true);
+  /// Stores completed checkpoints under `dir`/<job name>/ (else they stay in memory).
+  Pipeline& SetCheckpointDir(std::string dir);
   const JobConfig& config() const { return graph_.config; }
 
   /// Adds a source: a SourceFunction (built-in or user-defined). Named "Source" unless named.

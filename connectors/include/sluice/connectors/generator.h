@@ -4,12 +4,15 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
 
 #include "sluice/core/stable_hash.h"
 #include "sluice/function/functions.h"
+#include "sluice/serialization/serializer.h"
 
 namespace sluice {
 
@@ -47,8 +50,19 @@ class Generator final : public SourceFunction<typename internal::GeneratorOutput
 
   explicit Generator(F fn, GeneratorOptions options = {}) : fn_(std::move(fn)), opts_(options) {}
 
+  /// The position is the next index of this subtask's stride.
+  std::vector<std::string> SnapshotState(int64_t) override {
+    return {SerializeToString(std::make_pair(next_, stride_))};
+  }
+  void RestoreState(std::vector<std::string> items) override {
+    if (items.empty()) return;
+    auto pos = DeserializeFromString<std::pair<uint64_t, uint64_t>>(items[0], "generator position");
+    if (!pos.ok()) throw std::runtime_error(std::string(pos.status().message()));
+    restored_next_ = pos->first;
+  }
+
   void Open(RuntimeContext& ctx) override {
-    next_ = static_cast<uint64_t>(ctx.SubtaskIndex());
+    next_ = restored_next_ ? *restored_next_ : static_cast<uint64_t>(ctx.SubtaskIndex());
     stride_ = static_cast<uint64_t>(ctx.Parallelism());
     if (opts_.records_per_second > 0) {
       rate_ = opts_.records_per_second / static_cast<double>(ctx.Parallelism());
@@ -90,6 +104,7 @@ class Generator final : public SourceFunction<typename internal::GeneratorOutput
   uint64_t next_ = 0;
   uint64_t stride_ = 1;
   uint64_t emitted_ = 0;
+  std::optional<uint64_t> restored_next_;
   double rate_ = 0;
   std::chrono::steady_clock::time_point start_;
 };

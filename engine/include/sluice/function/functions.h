@@ -1,7 +1,9 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "sluice/core/record.h"
 #include "sluice/function/collector.h"
@@ -164,6 +166,10 @@ class SourceFunction {
   virtual void Close() {}
   /// A source that cannot split its input returns false and always runs with parallelism 1.
   virtual bool IsParallel() const { return true; }
+  /// The source's position at a checkpoint barrier, as list items; restored (before Open)
+  /// with RestoreState. Sources without a position to keep return nothing.
+  virtual std::vector<std::string> SnapshotState(int64_t /*checkpoint_id*/) { return {}; }
+  virtual void RestoreState(std::vector<std::string> /*items*/) {}
 };
 
 /// What a sink sees of a record besides its value.

@@ -117,6 +117,15 @@ struct JobConfig {
   size_t buffer_bytes = 32 * 1024;
   /// Buffers a channel holds before its producer blocks (back pressure).
   int channel_capacity = 4;
+  /// Checkpoints: one every `checkpoint_interval` (zero: none). Exactly-once aligns barriers
+  /// (a task blocks the inputs that delivered barrier N until all have); at-least-once does
+  /// not block.
+  absl::Duration checkpoint_interval = absl::ZeroDuration();
+  bool checkpoint_exactly_once = true;
+  /// Where completed checkpoints go (empty: kept in memory only).
+  std::string checkpoint_dir;
+  /// Completed checkpoints kept in the checkpoint directory.
+  int checkpoints_retained = 2;
 };
 
 /// The operators and edges as the job's code declared them. Node ids are dense and in

@@ -16,11 +16,12 @@ namespace sluice {
 
 /// What travels through a channel, in order: batches of records and in-band control events.
 struct ChannelEvent {
-  enum class Kind { kBatch, kWatermark, kIdleStatus, kEndOfStream };
+  enum class Kind { kBatch, kWatermark, kIdleStatus, kBarrier, kEndOfStream };
   Kind kind = Kind::kBatch;
   std::unique_ptr<BatchBase> batch;
   Timestamp watermark = kMinWatermark;
-  bool idle = false;  // for kIdleStatus
+  bool idle = false;          // for kIdleStatus
+  int64_t checkpoint_id = 0;  // for kBarrier
 };
 
 /// The inputs of one task: one bounded queue per input channel (one per upstream subtask),
@@ -42,8 +43,10 @@ class InputGate {
   bool Push(int channel, ChannelEvent event);
 
   /// Takes the next event from any channel (round robin among non-empty ones), waiting
-  /// until `deadline` at most.
-  NextResult Next(absl::Time deadline, int* channel, ChannelEvent* event);
+  /// until `deadline` at most. Channels marked in `blocked` (barrier alignment) are left
+  /// alone: their events stay queued, and their producers feel back pressure.
+  NextResult Next(absl::Time deadline, int* channel, ChannelEvent* event,
+                  const std::vector<bool>* blocked = nullptr);
 
   /// Wakes every waiter; all later calls return at once.
   void Cancel();

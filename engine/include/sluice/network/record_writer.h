@@ -31,6 +31,8 @@ class RecordWriterBase {
   virtual void FlushAll() = 0;
   /// Flushes and sends end-of-stream on every channel.
   virtual void EndOfStream() = 0;
+  /// Flushes and sends checkpoint barrier `id` on every channel, after all records before it.
+  virtual void BroadcastBarrier(int64_t id) = 0;
 };
 
 struct RecordWriterOptions {
@@ -91,6 +93,16 @@ class RecordWriter final : public Output<T>, public RecordWriterBase {
 
   void FlushAll() override {
     for (size_t c = 0; c < targets_.size(); ++c) Flush(c);
+  }
+
+  void BroadcastBarrier(int64_t id) override {
+    FlushAll();
+    for (size_t c = 0; c < targets_.size(); ++c) {
+      ChannelEvent e;
+      e.kind = ChannelEvent::Kind::kBarrier;
+      e.checkpoint_id = id;
+      Send(c, std::move(e));
+    }
   }
 
   void EndOfStream() override {

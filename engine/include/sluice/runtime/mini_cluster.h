@@ -1,21 +1,33 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "sluice/checkpoint/operator_snapshot.h"
 #include "sluice/core/time.h"
 #include "sluice/graph/job_graph.h"
 
 namespace sluice {
 
+/// A completed checkpoint as the mini-cluster reports it: per stream node, the snapshot of
+/// each subtask (index = subtask; empty for a subtask without state).
+struct CompletedCheckpoint {
+  int64_t id = 0;
+  std::map<int, std::vector<OperatorSnapshot>> operators;
+};
+
 /// Settings of an in-process execution.
 struct MiniClusterOptions {
   /// Processing time for every task; the wall clock if null. Tests inject their own.
   std::shared_ptr<const Clock> clock;
+  /// Called for every completed checkpoint (on the thread of the task that completed it).
+  std::function<void(const CompletedCheckpoint&)> on_checkpoint_complete;
 };
 
 /// What one task did, for tests and reports.
@@ -31,6 +43,7 @@ struct TaskStats {
 struct JobResult {
   absl::Duration duration;
   std::vector<TaskStats> tasks;
+  int64_t completed_checkpoints = 0;
   /// The most records queued in any one task's inputs at once: what back pressure bounds.
   int64_t MaxQueuedRecords() const;
 };

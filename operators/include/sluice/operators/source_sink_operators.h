@@ -21,7 +21,16 @@ class SourceOperator final : public SourceOperatorBase {
 
   void Open() override {
     runtime_.emplace(ctx_.info, ctx_.processing_time, ctx_.metrics);
+    if (restored_) {
+      RunUserCode([&] { source_.RestoreState(std::move(restored_->operator_state)); });
+      restored_.reset();
+    }
     RunUserCode([&] { source_.Open(*runtime_); });
+  }
+
+  absl::Status SnapshotState(int64_t checkpoint_id, OperatorSnapshot* out) override {
+    RunUserCode([&] { out->operator_state = source_.SnapshotState(checkpoint_id); });
+    return absl::OkStatus();
   }
 
   PollResult PollNext() override {
