@@ -57,6 +57,13 @@ Pipeline& Pipeline::SetCheckpointDir(std::string dir) {
   return *this;
 }
 
+Pipeline& Pipeline::SetRestartStrategy(int attempts, absl::Duration delay) {
+  if (attempts < 0) throw std::invalid_argument("SetRestartStrategy() needs attempts >= 0");
+  graph_.config.restart_attempts = attempts;
+  graph_.config.restart_delay = delay;
+  return *this;
+}
+
 int Pipeline::AddNode(StreamNode node) {
   node.id = static_cast<int>(graph_.nodes.size());
   graph_.nodes.push_back(std::move(node));

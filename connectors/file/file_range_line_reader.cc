@@ -67,6 +67,16 @@ bool FileRangeLineReader::Next(std::string* line) {
   return true;
 }
 
+absl::Status FileRangeLineReader::SeekTo(int64_t position) {
+  if (file_ == nullptr) return absl::FailedPreconditionError("reader is not open");
+  if (std::fseek(file_, position, SEEK_SET) != 0) {
+    return absl::DataLossError(absl::StrCat("cannot seek to byte ", position, " of '", path_,
+                                            "' (was the file truncated since the checkpoint?)"));
+  }
+  position_ = position;
+  return absl::OkStatus();
+}
+
 void FileRangeLineReader::Close() {
   if (file_ != nullptr) std::fclose(file_);
   file_ = nullptr;

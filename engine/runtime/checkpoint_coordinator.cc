@@ -84,6 +84,11 @@ absl::Status CheckpointCoordinator::Store(int64_t id, const CompletedCheckpoint&
   return storage_->Retain(graph_->stream.config.checkpoints_retained);
 }
 
+void CheckpointCoordinator::AbortPending() {
+  std::lock_guard<std::mutex> lock(mu_);
+  pending_.clear();
+}
+
 int64_t CheckpointCoordinator::completed_count() const {
   std::lock_guard<std::mutex> lock(mu_);
   return completed_;

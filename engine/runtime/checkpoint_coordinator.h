@@ -32,6 +32,8 @@ class CheckpointCoordinator {
   void Acknowledge(int64_t id, int task_index, TaskSnapshot snapshot);
 
   int64_t completed_count() const;
+  /// Drops every pending checkpoint (the job is going down or restarting).
+  void AbortPending();
   /// A failure while storing a checkpoint (the job goes on; the checkpoint is dropped).
   absl::Status last_error() const;
 

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "runtime/checkpoint_coordinator.h"
 #include "runtime/task.h"
@@ -79,41 +81,48 @@ Wiring WireChannels(const JobGraph& g) {
 
 }  // namespace
 
-absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
-  const absl::Time start = absl::Now();
+namespace {
+
+/// The restored state of each operator of task (vertex, subtask), from a checkpoint.
+std::map<int, RestoredOperatorState> RestoredStateFor(const JobGraph& graph, int vertex,
+                                                      int subtask,
+                                                      const CompletedCheckpoint* checkpoint) {
+  std::map<int, RestoredOperatorState> out;
+  if (checkpoint == nullptr) return out;
+  for (int node : graph.vertices[vertex].nodes) {
+    auto it = checkpoint->operators.find(node);
+    if (it == checkpoint->operators.end()) continue;
+    const StreamNode& n = graph.stream.nodes[node];
+    out[node] = RedistributeState(it->second, subtask, n.parallelism, n.max_parallelism);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
+                                     internal::CheckpointCoordinator* coordinator,
+                                     const CompletedCheckpoint* restore_from, JobResult* result) {
   const JobConfig& config = graph.stream.config;
   Wiring wiring = WireChannels(graph);
-
-  std::vector<std::pair<int, int>> task_ids;  // (vertex, subtask) of each task
-  for (size_t v = 0; v < graph.vertices.size(); ++v) {
-    for (int s = 0; s < graph.vertices[v].parallelism; ++s) {
-      task_ids.push_back({static_cast<int>(v), s});
-    }
-  }
-  std::unique_ptr<internal::CheckpointCoordinator> coordinator;
   internal::SnapshotCallback on_snapshot;
-  if (config.checkpoint_interval > absl::ZeroDuration()) {
-    std::unique_ptr<CheckpointStorage> storage;
-    if (!config.checkpoint_dir.empty()) {
-      auto created = CheckpointStorage::Create(config.checkpoint_dir, config.job_name);
-      if (!created.ok()) return created.status();
-      storage = std::move(*created);
-    }
-    coordinator = std::make_unique<internal::CheckpointCoordinator>(
-        &graph, task_ids, std::move(storage), options_.on_checkpoint_complete);
-    on_snapshot = [c = coordinator.get()](int64_t id, int task, internal::TaskSnapshot snapshot) {
-      c->Acknowledge(id, task, std::move(snapshot));
+  if (coordinator != nullptr) {
+    on_snapshot = [coordinator](int64_t id, int task, internal::TaskSnapshot snapshot) {
+      coordinator->Acknowledge(id, task, std::move(snapshot));
     };
   }
 
   std::vector<std::unique_ptr<internal::Task>> tasks;
   std::vector<InputGate*> task_gates;
-  for (const auto& [v, s] : task_ids) {
-    InputGate* gate = wiring.gates[v].empty() ? nullptr : wiring.gates[v][s].get();
-    tasks.push_back(std::make_unique<internal::Task>(
-        &graph, v, s, gate, std::move(wiring.outputs[v][s]), options_.clock,
-        static_cast<int>(tasks.size()), on_snapshot));
-    task_gates.push_back(gate);
+  for (size_t v = 0; v < graph.vertices.size(); ++v) {
+    for (int s = 0; s < graph.vertices[v].parallelism; ++s) {
+      InputGate* gate = wiring.gates[v].empty() ? nullptr : wiring.gates[v][s].get();
+      tasks.push_back(std::make_unique<internal::Task>(
+          &graph, static_cast<int>(v), s, gate, std::move(wiring.outputs[v][s]), options_.clock,
+          static_cast<int>(tasks.size()), on_snapshot,
+          RestoredStateFor(graph, static_cast<int>(v), s, restore_from)));
+      task_gates.push_back(gate);
+    }
   }
 
   std::mutex mu;
@@ -140,7 +149,7 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
         }
       }
       if (first) {
-        LOG(ERROR) << "job '" << graph.stream.config.job_name << "' failed: " << s.message();
+        LOG(ERROR) << "job '" << config.job_name << "' failed: " << s.message();
         cancel_all();
       }
     });
@@ -151,7 +160,7 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
   std::condition_variable trigger_cv;
   bool stop_trigger = false;
   std::thread trigger;
-  if (coordinator) {
+  if (coordinator != nullptr) {
     trigger = std::thread([&] {
       std::unique_lock<std::mutex> lock(trigger_mu);
       const auto interval = absl::ToChronoMilliseconds(config.checkpoint_interval);
@@ -175,22 +184,76 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
     trigger_cv.notify_all();
     trigger.join();
   }
-
   {
     std::lock_guard<std::mutex> lock(mu);
     if (!first_failure.ok()) return first_failure;
   }
-  JobResult result;
-  result.duration = absl::Now() - start;
-  if (coordinator) result.completed_checkpoints = coordinator->completed_count();
+  result->tasks.clear();
   for (size_t i = 0; i < tasks.size(); ++i) {
     TaskStats stats;
     stats.name = tasks[i]->name();
     stats.records_in = tasks[i]->records_in();
     stats.max_queued_records = task_gates[i] ? task_gates[i]->max_queued_records() : 0;
     std::tie(stats.state_entries, stats.state_bytes) = tasks[i]->final_state_size();
-    result.tasks.push_back(std::move(stats));
+    result->tasks.push_back(std::move(stats));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
+  const absl::Time start = absl::Now();
+  const JobConfig& config = graph.stream.config;
+
+  // One coordinator across restarts: checkpoint ids keep rising, and the latest completed
+  // checkpoint is what a restart restores.
+  std::unique_ptr<internal::CheckpointCoordinator> coordinator;
+  std::mutex latest_mu;
+  std::optional<CompletedCheckpoint> latest;  // guarded by latest_mu
+  if (config.checkpoint_interval > absl::ZeroDuration()) {
+    std::unique_ptr<CheckpointStorage> storage;
+    if (!config.checkpoint_dir.empty()) {
+      auto created = CheckpointStorage::Create(config.checkpoint_dir, config.job_name);
+      if (!created.ok()) return created.status();
+      storage = std::move(*created);
+    }
+    std::vector<std::pair<int, int>> task_ids;
+    for (size_t v = 0; v < graph.vertices.size(); ++v) {
+      for (int s = 0; s < graph.vertices[v].parallelism; ++s) {
+        task_ids.push_back({static_cast<int>(v), s});
+      }
+    }
+    coordinator = std::make_unique<internal::CheckpointCoordinator>(
+        &graph, std::move(task_ids), std::move(storage), [&](const CompletedCheckpoint& c) {
+          {
+            std::lock_guard<std::mutex> lock(latest_mu);
+            if (!latest || c.id > latest->id) latest = c;
+          }
+          if (options_.on_checkpoint_complete) options_.on_checkpoint_complete(c);
+        });
+  }
+
+  JobResult result;
+  for (int attempt = 0;; ++attempt) {
+    std::optional<CompletedCheckpoint> restore_from;
+    {
+      std::lock_guard<std::mutex> lock(latest_mu);
+      restore_from = latest;
+    }
+    absl::Status status =
+        RunAttempt(graph, coordinator.get(), restore_from ? &*restore_from : nullptr, &result);
+    if (status.ok()) break;
+    if (coordinator) coordinator->AbortPending();
+    if (attempt >= config.restart_attempts) return status;
+    LOG(WARNING) << "job '" << config.job_name << "' restarts (attempt " << attempt + 1 << " of "
+                 << config.restart_attempts << ") from "
+                 << (restore_from ? absl::StrCat("checkpoint ", restore_from->id)
+                                  : std::string("the beginning"))
+                 << " after: " << status.message();
+    result.restarts++;
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(config.restart_delay));
+  }
+  result.duration = absl::Now() - start;
+  if (coordinator) result.completed_checkpoints = coordinator->completed_count();
   return result;
 }
 

@@ -40,6 +40,9 @@ class Pipeline {
   Pipeline& EnableCheckpointing(absl::Duration interval, bool exactly_once = true);
   /// Stores completed checkpoints under `dir`/<job name>/ (else they stay in memory).
   Pipeline& SetCheckpointDir(std::string dir);
+  /// After a failure, restarts the job from its latest completed checkpoint up to
+  /// `attempts` times, waiting `delay` before each (fixed-delay restart strategy).
+  Pipeline& SetRestartStrategy(int attempts, absl::Duration delay = absl::Milliseconds(100));
   const JobConfig& config() const { return graph_.config; }
 
   /// Adds a source: a SourceFunction (built-in or user-defined). Named "Source" unless named.

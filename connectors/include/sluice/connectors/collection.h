@@ -1,10 +1,13 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "sluice/function/functions.h"
+#include "sluice/serialization/serializer.h"
 
 namespace sluice {
 
@@ -21,6 +24,16 @@ class CollectionSource final : public SourceFunction<T> {
     return next_ < elements_->size() ? SourceStatus::kMoreAvailable : SourceStatus::kEndOfInput;
   }
   bool IsParallel() const override { return false; }
+  /// The position is the index of the next element.
+  std::vector<std::string> SnapshotState(int64_t) override {
+    return {SerializeToString<uint64_t>(next_)};
+  }
+  void RestoreState(std::vector<std::string> items) override {
+    if (items.empty()) return;
+    auto pos = DeserializeFromString<uint64_t>(items[0], "collection source position");
+    if (!pos.ok()) throw std::runtime_error(std::string(pos.status().message()));
+    next_ = *pos;
+  }
 
  private:
   std::shared_ptr<const std::vector<T>> elements_;  // shared: subtask copies are cheap

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "sluice/connectors/internal/io.h"
 #include "sluice/core/format.h"
@@ -21,7 +23,18 @@ class TextFileSource final : public SourceFunction<std::string> {
   void Open(RuntimeContext& ctx) override {
     reader_ = std::make_unique<internal::FileRangeLineReader>();
     absl::Status s = reader_->Open(path_, ctx.SubtaskIndex(), ctx.Parallelism());
+    if (s.ok() && restored_position_) s = reader_->SeekTo(*restored_position_);
     if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+  }
+  /// The position is the byte offset of the next line in this subtask's split.
+  std::vector<std::string> SnapshotState(int64_t) override {
+    return {SerializeToString<int64_t>(reader_ ? reader_->position() : 0)};
+  }
+  void RestoreState(std::vector<std::string> items) override {
+    if (items.empty()) return;
+    auto pos = DeserializeFromString<int64_t>(items[0], "file source position");
+    if (!pos.ok()) throw std::runtime_error(std::string(pos.status().message()));
+    restored_position_ = *pos;
   }
   SourceStatus Poll(SourceOutput<std::string>& out) override {
     std::string line;
@@ -42,6 +55,7 @@ class TextFileSource final : public SourceFunction<std::string> {
  private:
   std::string path_;
   std::unique_ptr<internal::FileRangeLineReader> reader_;
+  std::optional<int64_t> restored_position_;
 };
 
 /// Writes each record as a line (its ToString() form) into a directory of part files,

@@ -126,6 +126,10 @@ struct JobConfig {
   std::string checkpoint_dir;
   /// Completed checkpoints kept in the checkpoint directory.
   int checkpoints_retained = 2;
+  /// Fixed-delay restart: after a failure, restart all tasks from the latest completed
+  /// checkpoint (or from the beginning) up to `restart_attempts` times.
+  int restart_attempts = 0;
+  absl::Duration restart_delay = absl::Milliseconds(100);
 };
 
 /// The operators and edges as the job's code declared them. Node ids are dense and in

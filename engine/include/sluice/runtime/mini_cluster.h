@@ -15,6 +15,10 @@
 
 namespace sluice {
 
+namespace internal {
+class CheckpointCoordinator;
+}
+
 /// A completed checkpoint as the mini-cluster reports it: per stream node, the snapshot of
 /// each subtask (index = subtask; empty for a subtask without state).
 struct CompletedCheckpoint {
@@ -44,19 +48,26 @@ struct JobResult {
   absl::Duration duration;
   std::vector<TaskStats> tasks;
   int64_t completed_checkpoints = 0;
+  int restarts = 0;  // how often the job was restarted after a failure
   /// The most records queued in any one task's inputs at once: what back pressure bounds.
   int64_t MaxQueuedRecords() const;
 };
 
 /// Runs a job inside this process: one thread per chain subtask, in-memory channels. Blocks
 /// until the job finishes (all sources ended and all records drained) or fails. A failure
-/// in any task cancels the others; the returned status names the operator and the error.
+/// in any task cancels the others; with restart attempts configured, all tasks then start
+/// again from the latest completed checkpoint (fixed delay); otherwise, or when attempts
+/// run out, the returned status names the operator and the error.
 class MiniCluster {
  public:
   explicit MiniCluster(MiniClusterOptions options = {});
   absl::StatusOr<JobResult> Execute(const JobGraph& graph);
 
  private:
+  /// Runs every task once, restoring from `restore_from` if given.
+  absl::Status RunAttempt(const JobGraph& graph, internal::CheckpointCoordinator* coordinator,
+                          const CompletedCheckpoint* restore_from, JobResult* result);
+
   MiniClusterOptions options_;
 };
 

@@ -23,6 +23,10 @@ class FileRangeLineReader {
   bool Next(std::string* line);
   /// An I/O error seen by Next(), if any.
   absl::Status status() const { return status_; }
+  /// The byte offset of the next line: a source's checkpointed position.
+  int64_t position() const { return position_; }
+  /// Continues from a position returned by position() (after Open() of the same split).
+  absl::Status SeekTo(int64_t position);
   void Close();
 
  private:
