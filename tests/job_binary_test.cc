@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -169,6 +170,28 @@ TEST(JobBinaryTest, BadJobArgumentsAreRefusedBeforeRunning) {
   auto bad_int = RunCommand(Example("word_count") + " --input=/x --parallelism=many");
   EXPECT_EQ(bad_int.exit_code, 2);
   EXPECT_THAT(bad_int.output, HasSubstr("--parallelism must be an integer"));
+}
+
+TEST(JobBinaryTest, EveryJobTakesCheckpointFlags) {
+  testing::TempDir dir;
+  const std::string text = MakeCorpus(40000);
+  testing::WriteFile(dir.Join("in.txt"), text);
+  auto r = RunCommand(Example("word_count") + " --input=" + dir.Join("in.txt") + " --output=" +
+                      dir.Join("out") + " --parallelism=2 --checkpoint-interval=2ms" +
+                      " --checkpoint-dir=" + dir.Join("checkpoints") + " --restart-attempts=2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(testing::ReadPartFileLines(dir.Join("out")),
+              UnorderedElementsAreArray(ReferenceWordCount(text)));
+  int completed = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.Join("checkpoints/word_count"))) {
+    if (std::filesystem::exists(e.path() / "_metadata")) ++completed;
+  }
+  EXPECT_GE(completed, 1) << "checkpoints were written";
+  EXPECT_LE(completed, 2) << "and only the retained ones kept";
+
+  auto bad = RunCommand(Example("word_count") + " --input=/x --checkpoint-interval=soon");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.output, HasSubstr("--checkpoint-interval: 'soon' is not a positive duration"));
 }
 
 }  // namespace

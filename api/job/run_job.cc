@@ -5,13 +5,54 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "glog/logging.h"
 #include "sluice/api/job.h"
 
 namespace sluice {
 
+namespace {
+
+absl::Duration DurationArg(const JobArgs& args, const std::string& name) {
+  absl::Duration d;
+  const std::string text = args.GetString(name);
+  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
+    throw JobArgumentError(
+        absl::StrCat("--", name, ": '", text, "' is not a positive duration (e.g. 500ms, 10s)"));
+  }
+  return d;
+}
+
+/// Settings every job takes from its arguments, applied before the job's own code runs
+/// (so the job may still override them).
+void ApplyRunnerArgs(Pipeline& p) {
+  const JobArgs& args = p.Args();
+  if (args.Has("checkpoint-interval")) {
+    p.EnableCheckpointing(DurationArg(args, "checkpoint-interval"),
+                          args.GetString("checkpoint-mode", "exactly-once") != "at-least-once");
+  }
+  if (args.Has("checkpoint-mode")) {
+    const std::string mode = args.GetString("checkpoint-mode");
+    if (mode != "exactly-once" && mode != "at-least-once") {
+      throw JobArgumentError("--checkpoint-mode must be exactly-once or at-least-once, got '" +
+                             mode + "'");
+    }
+  }
+  if (args.Has("checkpoint-dir")) p.SetCheckpointDir(args.GetString("checkpoint-dir"));
+  if (args.Has("restart-attempts")) {
+    const int64_t attempts = args.GetInt("restart-attempts", 0);
+    if (attempts < 0) throw JobArgumentError("--restart-attempts must be >= 0");
+    p.SetRestartStrategy(static_cast<int>(attempts), args.Has("restart-delay")
+                                                         ? DurationArg(args, "restart-delay")
+                                                         : absl::Milliseconds(100));
+  }
+}
+
+}  // namespace
+
 absl::Status BuildPipeline(JobBuildFn build, Pipeline& pipeline) {
   try {
+    ApplyRunnerArgs(pipeline);
     build(&pipeline);
   } catch (const JobArgumentError& e) {
     return absl::InvalidArgumentError(e.what());

@@ -35,7 +35,9 @@ const char* EngineAbi();
 int RunJobMain(int argc, char** argv, JobBuildFn build);
 
 /// Builds a pipeline by calling `build`, turning exceptions into a status, and refusing
-/// arguments the job never read.
+/// arguments the job never read. Arguments every job understands are applied first:
+/// --checkpoint-interval=DUR, --checkpoint-mode=exactly-once|at-least-once,
+/// --checkpoint-dir=DIR, --restart-attempts=N, --restart-delay=DUR.
 absl::Status BuildPipeline(JobBuildFn build, Pipeline& pipeline);
 
 /// A job binary loaded with dlopen. Keeps the library loaded while it lives: graphs built
