@@ -70,15 +70,21 @@ std::map<int64_t, int64_t> ExpectedSums(const Job& job, const CompletedCheckpoin
   return sums;
 }
 
+/// Runs the job, keeping every completed checkpoint.
+absl::StatusOr<JobResult> RunCollectingCheckpoints(Job& job,
+                                                   std::vector<CompletedCheckpoint>* out) {
+  auto mu = std::make_shared<std::mutex>();
+  return ExecuteLocally(
+      job.p, {.clock = nullptr, .on_checkpoint_complete = [mu, out](const CompletedCheckpoint& c) {
+                std::lock_guard<std::mutex> lock(*mu);
+                out->push_back(c);
+              }});
+}
+
 TEST(CheckpointTest, AlignedSnapshotsAreExactlyTheStateAtTheBarrier) {
   Job job(/*exactly_once=*/true);
-  std::mutex mu;
   std::vector<CompletedCheckpoint> completed;
-  auto r = ExecuteLocally(
-      job.p, {.clock = nullptr, .on_checkpoint_complete = [&](const CompletedCheckpoint& c) {
-                std::lock_guard<std::mutex> lock(mu);
-                completed.push_back(c);
-              }});
+  auto r = RunCollectingCheckpoints(job, &completed);
   ASSERT_OK(r);
   ASSERT_GE(completed.size(), 2u) << "the job must take several checkpoints";
   EXPECT_EQ(r->completed_checkpoints, static_cast<int64_t>(completed.size()));
@@ -93,13 +99,8 @@ TEST(CheckpointTest, AlignedSnapshotsAreExactlyTheStateAtTheBarrier) {
 
 TEST(CheckpointTest, AtLeastOnceModeCompletesCheckpointsAndLosesNothing) {
   Job job(/*exactly_once=*/false, 1'000'000);
-  std::mutex mu;
   std::vector<CompletedCheckpoint> completed;
-  auto r = ExecuteLocally(
-      job.p, {.clock = nullptr, .on_checkpoint_complete = [&](const CompletedCheckpoint& c) {
-                std::lock_guard<std::mutex> lock(mu);
-                completed.push_back(c);
-              }});
+  auto r = RunCollectingCheckpoints(job, &completed);
   ASSERT_OK(r);
   ASSERT_GE(completed.size(), 1u);
   for (const CompletedCheckpoint& c : completed) {

@@ -72,23 +72,12 @@ class RecordWriter final : public Output<T>, public RecordWriterBase {
   }
 
   void PushWatermark(Timestamp watermark) override {
-    FlushAll();
-    for (size_t c = 0; c < targets_.size(); ++c) {
-      ChannelEvent e;
-      e.kind = ChannelEvent::Kind::kWatermark;
-      e.watermark = watermark;
-      Send(c, std::move(e));
-    }
+    FlushAndBroadcast(ChannelEvent::Kind::kWatermark,
+                      [&](ChannelEvent& e) { e.watermark = watermark; });
   }
 
   void PushIdle(bool idle) override {
-    FlushAll();
-    for (size_t c = 0; c < targets_.size(); ++c) {
-      ChannelEvent e;
-      e.kind = ChannelEvent::Kind::kIdleStatus;
-      e.idle = idle;
-      Send(c, std::move(e));
-    }
+    FlushAndBroadcast(ChannelEvent::Kind::kIdleStatus, [&](ChannelEvent& e) { e.idle = idle; });
   }
 
   void FlushAll() override {
@@ -96,25 +85,25 @@ class RecordWriter final : public Output<T>, public RecordWriterBase {
   }
 
   void BroadcastBarrier(int64_t id) override {
-    FlushAll();
-    for (size_t c = 0; c < targets_.size(); ++c) {
-      ChannelEvent e;
-      e.kind = ChannelEvent::Kind::kBarrier;
-      e.checkpoint_id = id;
-      Send(c, std::move(e));
-    }
+    FlushAndBroadcast(ChannelEvent::Kind::kBarrier, [&](ChannelEvent& e) { e.checkpoint_id = id; });
   }
 
   void EndOfStream() override {
-    FlushAll();
-    for (size_t c = 0; c < targets_.size(); ++c) {
-      ChannelEvent e;
-      e.kind = ChannelEvent::Kind::kEndOfStream;
-      Send(c, std::move(e));
-    }
+    FlushAndBroadcast(ChannelEvent::Kind::kEndOfStream, [](ChannelEvent&) {});
   }
 
  private:
+  /// Control events follow every record before them: flush, then one event per channel.
+  template <typename Fill>
+  void FlushAndBroadcast(ChannelEvent::Kind kind, Fill&& fill) {
+    FlushAll();
+    for (size_t c = 0; c < targets_.size(); ++c) {
+      ChannelEvent e;
+      e.kind = kind;
+      fill(e);
+      Send(c, std::move(e));
+    }
+  }
   std::unique_ptr<Batch<T>> NewBuffer() const {
     return std::make_unique<Batch<T>>(opts_.buffer_records);
   }

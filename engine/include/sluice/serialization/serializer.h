@@ -127,34 +127,10 @@ struct Serializer<std::optional<T>> {
   }
 };
 
-template <typename UK, typename UV, typename H, typename E, typename A>
-requires(
-    Serializable<UK>&& Serializable<UV>) struct Serializer<absl::flat_hash_map<UK, UV, H, E, A>> {
-  using Map = absl::flat_hash_map<UK, UV, H, E, A>;
-  static void Write(const Map& m, ByteWriter& w) {
-    w.WriteVarint(m.size());
-    for (const auto& [k, v] : m) {
-      Serializer<UK>::Write(k, w);
-      Serializer<UV>::Write(v, w);
-    }
-  }
-  static bool Read(ByteReader& r, Map* out) {
-    uint64_t n;
-    if (!r.ReadVarint(&n) || !r.CheckCount(n, 1)) return false;
-    out->clear();
-    for (uint64_t i = 0; i < n; ++i) {
-      UK k{};
-      UV v{};
-      if (!Serializer<UK>::Read(r, &k) || !Serializer<UV>::Read(r, &v)) return false;
-      out->insert_or_assign(std::move(k), std::move(v));
-    }
-    return true;
-  }
-};
-
-template <typename MK, typename MV, typename C, typename A>
-requires(Serializable<MK>&& Serializable<MV>) struct Serializer<std::map<MK, MV, C, A>> {
-  using Map = std::map<MK, MV, C, A>;
+namespace internal {
+/// Maps: the entry count, then key and value of each entry (in the map's order).
+template <typename Map, typename MK, typename MV>
+struct MapSerializer {
   static void Write(const Map& m, ByteWriter& w) {
     w.WriteVarint(m.size());
     for (const auto& [k, v] : m) {
@@ -175,6 +151,19 @@ requires(Serializable<MK>&& Serializable<MV>) struct Serializer<std::map<MK, MV,
     return true;
   }
 };
+}  // namespace internal
+
+// clang-format off
+template <typename UK, typename UV, typename H, typename E, typename A>
+  requires(Serializable<UK> && Serializable<UV>)
+struct Serializer<absl::flat_hash_map<UK, UV, H, E, A>>
+    : internal::MapSerializer<absl::flat_hash_map<UK, UV, H, E, A>, UK, UV> {};
+
+template <typename MK, typename MV, typename C, typename A>
+  requires(Serializable<MK> && Serializable<MV>)
+struct Serializer<std::map<MK, MV, C, A>>
+    : internal::MapSerializer<std::map<MK, MV, C, A>, MK, MV> {};
+// clang-format on
 
 /// Structs declared with SLUICE_SERIALIZABLE: fields in declaration order.
 template <typename T>
