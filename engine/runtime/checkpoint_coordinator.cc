@@ -15,10 +15,17 @@ CheckpointCoordinator::CheckpointCoordinator(
       storage_(std::move(storage)),
       on_complete_(std::move(on_complete)) {}
 
-int64_t CheckpointCoordinator::Start() {
+int64_t CheckpointCoordinator::MaybeStart(absl::Duration timeout) {
   std::lock_guard<std::mutex> lock(mu_);
+  const absl::Time now = absl::Now();
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (now - it->second.started < timeout) return 0;  // still running
+    LOG(WARNING) << "checkpoint " << it->first << " timed out after "
+                 << absl::FormatDuration(timeout) << " and is aborted";
+    it = pending_.erase(it);
+  }
   const int64_t id = next_id_++;
-  pending_[id];
+  pending_[id].started = now;
   return id;
 }
 

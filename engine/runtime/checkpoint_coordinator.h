@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "runtime/task.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/graph/job_graph.h"
@@ -26,8 +27,10 @@ class CheckpointCoordinator {
                         std::unique_ptr<CheckpointStorage> storage,
                         std::function<void(const CompletedCheckpoint&)> on_complete);
 
-  /// Registers a new pending checkpoint and returns its id.
-  int64_t Start();
+  /// Registers a new pending checkpoint and returns its id — unless one is still pending
+  /// (one at a time, so every source takes the same checkpoint), in which case it returns
+  /// 0; a pending one older than `timeout` is aborted first.
+  int64_t MaybeStart(absl::Duration timeout);
   /// Records task `task_index`'s snapshot for checkpoint `id`.
   void Acknowledge(int64_t id, int task_index, TaskSnapshot snapshot);
 
@@ -39,6 +42,7 @@ class CheckpointCoordinator {
 
  private:
   struct Pending {
+    absl::Time started;
     std::set<int> acked;
     std::map<int, std::vector<OperatorSnapshot>> operators;
   };

@@ -168,7 +168,8 @@ absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
         bool any_finished = false;
         for (const auto& t : tasks) any_finished |= t->finished();
         if (any_finished) continue;
-        const int64_t id = coordinator->Start();
+        const int64_t id = coordinator->MaybeStart(config.checkpoint_timeout);
+        if (id == 0) continue;
         for (auto& t : tasks) {
           if (t->is_source()) t->TriggerCheckpoint(id);
         }

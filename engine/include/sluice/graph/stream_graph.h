@@ -122,6 +122,9 @@ struct JobConfig {
   /// not block.
   absl::Duration checkpoint_interval = absl::ZeroDuration();
   bool checkpoint_exactly_once = true;
+  /// A checkpoint not completed within this long is aborted. One checkpoint runs at a time:
+  /// the next starts only after the previous completed or was aborted.
+  absl::Duration checkpoint_timeout = absl::Minutes(10);
   /// Where completed checkpoints go (empty: kept in memory only).
   std::string checkpoint_dir;
   /// Completed checkpoints kept in the checkpoint directory.
