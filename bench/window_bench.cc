@@ -23,6 +23,8 @@
 
 ABSL_FLAG(int64_t, events, 100'000'000, "events per run");
 ABSL_FLAG(int64_t, keys, 10'000, "distinct keys");
+ABSL_FLAG(absl::Duration, checkpoint_interval, absl::ZeroDuration(),
+          "also run the engine with exactly-once checkpoints at this interval (e.g. 1s)");
 
 namespace {
 
@@ -89,9 +91,11 @@ double RawLoop(int64_t events, int64_t keys, int64_t* firings) {
   return seconds;
 }
 
-double EngineRun(int64_t events, int64_t keys, int parallelism) {
+double EngineRun(int64_t events, int64_t keys, int parallelism,
+                 absl::Duration checkpoint_interval = absl::ZeroDuration()) {
   sluice::Pipeline p("window-bench");
   p.SetParallelism(parallelism);
+  if (checkpoint_interval > absl::ZeroDuration()) p.EnableCheckpointing(checkpoint_interval);
   p.Source(sluice::Generator(
                [keys](uint64_t i) {
                  return Event{KeyOf(i, keys), static_cast<int64_t>(i / 1000),
@@ -127,6 +131,13 @@ int main(int argc, char** argv) {
     const double seconds = EngineRun(events, keys, parallelism);
     sluice::bench::Report("engine parallelism " + std::to_string(parallelism), events, seconds,
                           raw_rate);
+    const absl::Duration interval = absl::GetFlag(FLAGS_checkpoint_interval);
+    if (interval > absl::ZeroDuration()) {
+      const double with = EngineRun(events, keys, parallelism, interval);
+      std::printf("%-22s %8.1f M events/s  with checkpoints every %s: %.1f%% of the run without\n",
+                  ("  checkpointed p=" + std::to_string(parallelism)).c_str(), events / with / 1e6,
+                  absl::FormatDuration(interval).c_str(), 100.0 * seconds / with);
+    }
   }
   return 0;
 }
