@@ -123,63 +123,70 @@ class TriggerBase : public Trigger<K, T, W> {
 };
 }  // namespace internal
 
-/// Fires when the watermark passes the end of the window (the default of event-time
-/// assigners). A late element of a window kept by allowed lateness fires it at once.
-template <typename K, typename T, typename W>
-class EventTimeTrigger final : public internal::TriggerBase<EventTimeTrigger<K, T, W>, K, T, W> {
+namespace internal {
+/// Timers and "now" in one time domain, so a trigger can be written once for both.
+template <bool kEventTime>
+struct TimeDomain {
+  template <typename Ctx>
+  static void Register(Ctx& ctx, Timestamp t) {
+    if constexpr (kEventTime) {
+      ctx.RegisterEventTimeTimer(t);
+    } else {
+      ctx.RegisterProcessingTimeTimer(t);
+    }
+  }
+  template <typename Ctx>
+  static void Delete(Ctx& ctx, Timestamp t) {
+    if constexpr (kEventTime) {
+      ctx.DeleteEventTimeTimer(t);
+    } else {
+      ctx.DeleteProcessingTimeTimer(t);
+    }
+  }
+  template <typename Ctx>
+  static Timestamp Now(const Ctx& ctx) {
+    return kEventTime ? ctx.CurrentWatermark() : ctx.CurrentProcessingTime();
+  }
+};
+}  // namespace internal
+
+/// Fires when time passes the end of the window: the watermark (EventTimeTrigger, default of
+/// event-time assigners; a late element of a window kept by allowed lateness fires it at
+/// once) or the task's clock (ProcessingTimeTrigger, default of processing-time assigners).
+template <typename K, typename T, typename W, bool kEventTime>
+class WindowEndTrigger final
+    : public internal::TriggerBase<WindowEndTrigger<K, T, W, kEventTime>, K, T, W> {
+  using Domain = internal::TimeDomain<kEventTime>;
+
  public:
   TriggerResult OnElement(const T&, Timestamp, const W& window,
                           TriggerContext<K, W>& ctx) override {
-    if (window.max_timestamp() <= ctx.CurrentWatermark()) return TriggerResult::kFire;
+    if (kEventTime && window.max_timestamp() <= ctx.CurrentWatermark()) return TriggerResult::kFire;
     // The timer depends only on the window: set when its first element arrived.
-    if (ctx.IsFirstElementOfWindow()) ctx.RegisterEventTimeTimer(window.max_timestamp());
+    if (ctx.IsFirstElementOfWindow()) Domain::Register(ctx, window.max_timestamp());
     return TriggerResult::kContinue;
   }
   TriggerResult OnEventTime(Timestamp time, const W& window, TriggerContext<K, W>&) override {
-    return time == window.max_timestamp() ? TriggerResult::kFire : TriggerResult::kContinue;
+    return kEventTime && time == window.max_timestamp() ? TriggerResult::kFire
+                                                        : TriggerResult::kContinue;
   }
   TriggerResult OnProcessingTime(Timestamp, const W&, TriggerContext<K, W>&) override {
-    return TriggerResult::kContinue;
+    return kEventTime ? TriggerResult::kContinue : TriggerResult::kFire;
   }
   bool CanMerge() const override { return true; }
   void OnMerge(const W& window, TriggerContext<K, W>& ctx) override {
     // Only if not already past: a late merge fires through OnElement instead.
-    if (window.max_timestamp() > ctx.CurrentWatermark()) {
-      ctx.RegisterEventTimeTimer(window.max_timestamp());
-    }
+    if (window.max_timestamp() > Domain::Now(ctx)) Domain::Register(ctx, window.max_timestamp());
   }
   void Clear(const W& window, TriggerContext<K, W>& ctx) override {
-    ctx.DeleteEventTimeTimer(window.max_timestamp());
+    Domain::Delete(ctx, window.max_timestamp());
   }
 };
 
-/// Fires when the task's clock passes the end of the window (default of processing-time
-/// assigners).
 template <typename K, typename T, typename W>
-class ProcessingTimeTrigger final
-    : public internal::TriggerBase<ProcessingTimeTrigger<K, T, W>, K, T, W> {
- public:
-  TriggerResult OnElement(const T&, Timestamp, const W& window,
-                          TriggerContext<K, W>& ctx) override {
-    if (ctx.IsFirstElementOfWindow()) ctx.RegisterProcessingTimeTimer(window.max_timestamp());
-    return TriggerResult::kContinue;
-  }
-  TriggerResult OnEventTime(Timestamp, const W&, TriggerContext<K, W>&) override {
-    return TriggerResult::kContinue;
-  }
-  TriggerResult OnProcessingTime(Timestamp, const W&, TriggerContext<K, W>&) override {
-    return TriggerResult::kFire;
-  }
-  bool CanMerge() const override { return true; }
-  void OnMerge(const W& window, TriggerContext<K, W>& ctx) override {
-    if (window.max_timestamp() > ctx.CurrentProcessingTime()) {
-      ctx.RegisterProcessingTimeTimer(window.max_timestamp());
-    }
-  }
-  void Clear(const W& window, TriggerContext<K, W>& ctx) override {
-    ctx.DeleteProcessingTimeTimer(window.max_timestamp());
-  }
-};
+using EventTimeTrigger = WindowEndTrigger<K, T, W, true>;
+template <typename K, typename T, typename W>
+using ProcessingTimeTrigger = WindowEndTrigger<K, T, W, false>;
 
 /// Fires every `count` elements of a window (the count is per window, in trigger state).
 template <typename K, typename T, typename W>
@@ -276,11 +283,7 @@ class ContinuousTrigger final
   void Clear(const W& window, TriggerContext<K, W>& ctx) override {
     auto& next = ctx.GetReducingState(Descriptor());
     if (auto fire = next.Get()) {
-      if constexpr (kEventTime) {
-        ctx.DeleteEventTimeTimer(*fire);
-      } else {
-        ctx.DeleteProcessingTimeTimer(*fire);
-      }
+      internal::TimeDomain<kEventTime>::Delete(ctx, *fire);
       next.Clear();
     }
     if constexpr (kEventTime) ctx.DeleteEventTimeTimer(window.max_timestamp());
@@ -302,11 +305,7 @@ class ContinuousTrigger final
     return TriggerResult::kContinue;
   }
   static void Register(TriggerContext<K, W>& ctx, Timestamp t) {
-    if constexpr (kEventTime) {
-      ctx.RegisterEventTimeTimer(t);
-    } else {
-      ctx.RegisterProcessingTimeTimer(t);
-    }
+    internal::TimeDomain<kEventTime>::Register(ctx, t);
   }
   void RegisterNext(Timestamp time, const W& window, TriggerContext<K, W>& ctx,
                     ReducingState<Timestamp>& next) {
