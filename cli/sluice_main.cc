@@ -1,5 +1,6 @@
 // The `sluice` command line: runs job binaries (`sluice run --local JOB.so -- ARGS`).
-// The cluster commands (list, cancel, savepoint, stop, status) come with the JobManager.
+// The cluster commands (list, cancel, savepoint, stop, status) come with the JobManager;
+// a local job takes savepoints on signals (see RunOnMiniCluster).
 
 #include <cstdio>
 #include <string>
@@ -15,8 +16,10 @@ namespace {
 
 constexpr char kUsage[] =
     "usage:\n"
-    "  sluice run --local JOB.so [--parallelism=N] [-- JOB_ARGS...]\n"
-    "      Runs a job binary on the in-process mini-cluster until it ends.\n"
+    "  sluice run --local JOB.so [--parallelism=N] [--from-savepoint=PATH]\n"
+    "             [--allow-non-restored-state] [-- JOB_ARGS...]\n"
+    "      Runs a job binary on the in-process mini-cluster until it ends, optionally\n"
+    "      starting from a savepoint or retained checkpoint (also at another parallelism).\n"
     "  sluice version\n";
 
 int Fail(const std::string& message, int code = 2) {
@@ -27,6 +30,8 @@ int Fail(const std::string& message, int code = 2) {
 int Run(const std::vector<std::string>& args) {
   bool local = false;
   int parallelism = 0;
+  std::string from_savepoint;
+  bool allow_non_restored = false;
   std::string job_path;
   std::vector<std::string> job_args;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -42,6 +47,10 @@ int Run(const std::vector<std::string>& args) {
         return Fail(
             absl::StrCat("--parallelism must be a positive integer, got '", a.substr(14), "'"));
       }
+    } else if (absl::StartsWith(a, "--from-savepoint=")) {
+      from_savepoint = a.substr(17);
+    } else if (a == "--allow-non-restored-state") {
+      allow_non_restored = true;
     } else if (absl::StartsWith(a, "--")) {
       return Fail(absl::StrCat("unknown option '", a, "' for run\n", kUsage));
     } else if (job_path.empty()) {
@@ -69,12 +78,19 @@ int Run(const std::vector<std::string>& args) {
   if (absl::Status s = sluice::BuildPipeline((*library)->build(), pipeline); !s.ok()) {
     return Fail(absl::StrCat((*library)->JobName(), ": ", s.message()));
   }
+  if (!from_savepoint.empty()) pipeline.mutable_config().restore_from = from_savepoint;
+  if (allow_non_restored) pipeline.mutable_config().allow_non_restored_state = true;
   auto graph = pipeline.BuildJobGraph();
   if (!graph.ok()) return Fail(absl::StrCat("invalid job: ", graph.status().message()));
   std::fprintf(stderr, "sluice: running '%s' on the local mini-cluster\n%s",
                pipeline.config().job_name.c_str(), graph->Describe().c_str());
-  auto result = sluice::MiniCluster().Execute(*graph);
+  auto result = sluice::RunOnMiniCluster(*graph);
   if (!result.ok()) return Fail(absl::StrCat("job failed: ", result.status().message()), 1);
+  if (result->stopped) {
+    std::fprintf(stderr, "sluice: job '%s' stopped with savepoint %s\n",
+                 pipeline.config().job_name.c_str(), result->final_savepoint.c_str());
+    return 0;
+  }
   std::fprintf(stderr, "sluice: job '%s' finished in %s\n", pipeline.config().job_name.c_str(),
                absl::FormatDuration(result->duration).c_str());
   return 0;

@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sluice/checkpoint/checkpoint_loader.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/operator_harness.h"
@@ -44,9 +45,11 @@ struct Job {
 };
 
 /// The per-key sums a restored reduce holds: feed one zero per key and read what it emits.
-std::map<int64_t, int64_t> RestoredSums(Job& job, const CompletedCheckpoint& c) {
+using StateByNode = std::map<int, std::vector<OperatorSnapshot>>;
+
+std::map<int64_t, int64_t> RestoredSums(Job& job, const StateByNode& c) {
   testing::OperatorHarness<KV, KV> h(job.p.graph(), job.reduce);
-  h.op().InitializeState(RedistributeState(c.operators.at(job.reduce), 0, 1, 128));
+  h.op().InitializeState(RedistributeState(c.at(job.reduce), 0, 1, 128));
   h.Open();
   for (int64_t k = 0; k < kKeys; ++k) h.ProcessElement({k, 0});
   std::map<int64_t, int64_t> sums;
@@ -55,10 +58,10 @@ std::map<int64_t, int64_t> RestoredSums(Job& job, const CompletedCheckpoint& c) 
 }
 
 /// The sums over exactly the records the generator subtasks emitted before the barrier.
-std::map<int64_t, int64_t> ExpectedSums(const Job& job, const CompletedCheckpoint& c) {
+std::map<int64_t, int64_t> ExpectedSums(const Job& job, const StateByNode& c) {
   std::map<int64_t, int64_t> sums;
   for (int64_t k = 0; k < kKeys; ++k) sums[k] = 0;
-  const auto& positions = c.operators.at(job.source);
+  const auto& positions = c.at(job.source);
   for (size_t s = 0; s < positions.size(); ++s) {
     auto pos =
         DeserializeFromString<std::pair<uint64_t, uint64_t>>(positions[s].operator_state.at(0));
@@ -93,7 +96,7 @@ TEST(CheckpointTest, AlignedSnapshotsAreExactlyTheStateAtTheBarrier) {
     SCOPED_TRACE("checkpoint " + std::to_string(c.id));
     EXPECT_GT(c.id, previous);
     previous = c.id;
-    EXPECT_EQ(RestoredSums(job, c), ExpectedSums(job, c));
+    EXPECT_EQ(RestoredSums(job, c.operators), ExpectedSums(job, c.operators));
   }
 }
 
@@ -105,8 +108,8 @@ TEST(CheckpointTest, AtLeastOnceModeCompletesCheckpointsAndLosesNothing) {
   ASSERT_GE(completed.size(), 1u);
   for (const CompletedCheckpoint& c : completed) {
     // Without alignment a snapshot may include records after the barrier, never fewer.
-    auto restored = RestoredSums(job, c);
-    auto expected = ExpectedSums(job, c);
+    auto restored = RestoredSums(job, c.operators);
+    auto expected = ExpectedSums(job, c.operators);
     for (const auto& [k, v] : expected) EXPECT_GE(restored[k], v) << "key " << k;
   }
 }
@@ -116,33 +119,36 @@ TEST(CheckpointTest, CompletedCheckpointsAreStoredAndRetained) {
   Job job(/*exactly_once=*/true);
   job.p.SetCheckpointDir(dir.path());
   std::mutex mu;
-  std::map<int64_t, CompletedCheckpoint> by_id;
+  std::vector<int64_t> completed;
   auto r = ExecuteLocally(
       job.p, {.clock = nullptr, .on_checkpoint_complete = [&](const CompletedCheckpoint& c) {
                 std::lock_guard<std::mutex> lock(mu);
-                by_id[c.id] = c;
+                EXPECT_TRUE(c.stored);
+                completed.push_back(c.id);
               }});
   ASSERT_OK(r);
+  ASSERT_GE(completed.size(), 2u);
   auto storage = CheckpointStorage::Create(dir.path(), "checkpointed-sum");
   ASSERT_OK(storage);
   auto ids = (*storage)->CompletedIds();
-  ASSERT_FALSE(ids.empty());
-  EXPECT_LE(ids.size(), 2u) << "only the retained checkpoints stay on disk";
-  auto latest = (*storage)->LatestValid();
-  ASSERT_OK(latest);
-  ASSERT_TRUE(latest->has_value());
-  const CheckpointMetadata& m = **latest;
-  ASSERT_EQ(m.operators.count("sum"), 1u) << "state is stored under the operator's uid";
-  ASSERT_EQ(m.operators.at("sum").size(), 2u);
-  // What is on disk is what the coordinator completed.
-  for (int subtask = 0; subtask < 2; ++subtask) {
-    auto bytes = (*storage)->ReadState(m.checkpoint_id, m.operators.at("sum")[subtask]);
-    ASSERT_OK(bytes);
-    auto snapshot = DeserializeFromString<OperatorSnapshot>(*bytes);
-    ASSERT_OK(snapshot);
-    EXPECT_EQ(snapshot->key_groups,
-              by_id.at(m.checkpoint_id).operators.at(job.reduce)[subtask].key_groups);
-  }
+  EXPECT_EQ(ids, (std::vector<int64_t>{completed.back(), completed[completed.size() - 2]}))
+      << "only the retained (newest two) checkpoints stay on disk";
+  auto loaded = LoadCheckpoint((*storage)->job_dir());
+  ASSERT_OK(loaded);
+  EXPECT_EQ(loaded->metadata.checkpoint_id, completed.back());
+  ASSERT_EQ(loaded->operators.count("sum"), 1u) << "state is stored under the operator's uid";
+  ASSERT_EQ(loaded->operators.at("sum").size(), 2u);
+  auto graph = job.p.BuildJobGraph();
+  ASSERT_OK(graph);
+  auto state = MatchToGraph(*loaded, graph->stream, false);
+  ASSERT_OK(state);
+  // The final checkpoint of the bounded job holds every record's contribution.
+  const auto sums = RestoredSums(job, *state);
+  EXPECT_EQ(sums, ExpectedSums(job, *state));
+  int64_t total = 0;
+  for (const auto& [k, v] : sums) total += v;
+  const int64_t n = 3'000'000;
+  EXPECT_EQ(total, n * (n - 1) / 2);
 }
 
 }  // namespace

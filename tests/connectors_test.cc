@@ -66,7 +66,7 @@ TEST(TextFileSourceTest, DirectoryIsRefused) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("is a directory"));
 }
 
-TEST(TextFileSinkTest, WritesOneCommittedPartFilePerSubtask) {
+TEST(TextFileSinkTest, WithoutCheckpointsWritesOneCommittedPartFilePerSubtask) {
   testing::TempDir dir;
   const std::string out = dir.Join("out");
   // A stale part from an earlier run at higher parallelism must not survive.
@@ -84,7 +84,7 @@ TEST(TextFileSinkTest, WritesOneCommittedPartFilePerSubtask) {
   for (const auto& e : std::filesystem::directory_iterator(out))
     names.push_back(e.path().filename());
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"part-0", "part-1", "part-2"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"part-0-0", "part-1-0", "part-2-0"}));
 }
 
 TEST(TextFileSinkTest, FailedJobCommitsNothing) {

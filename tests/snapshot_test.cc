@@ -87,9 +87,9 @@ std::vector<OperatorSnapshot> Snapshot(std::vector<std::unique_ptr<Harness>>& hs
   std::vector<OperatorSnapshot> snaps(hs.size());
   for (size_t i = 0; i < hs.size(); ++i) {
     // Through the serialized form, as checkpoint storage will keep it.
-    OperatorSnapshot s;
-    EXPECT_OK(hs[i]->op().SnapshotState(1, &s));
-    auto back = DeserializeFromString<OperatorSnapshot>(SerializeToString(s));
+    auto s = hs[i]->op().SnapshotNow(1);
+    EXPECT_OK(s);
+    auto back = DeserializeFromString<OperatorSnapshot>(SerializeToString(*s));
     EXPECT_OK(back);
     snaps[i] = *back;
   }
@@ -144,11 +144,11 @@ TEST(SnapshotTest, WindowContentsTriggersAndSessionsSurviveRestore) {
     std::vector<KV> out;
     for (size_t i = 0; i < events.size(); ++i) {
       if (crash_midway && i == events.size() / 2) {
-        OperatorSnapshot s;
-        EXPECT_OK(h->op().SnapshotState(7, &s));
+        auto s = h->op().SnapshotNow(7);
+        EXPECT_OK(s);
         for (const auto& v : h->output().Values()) out.push_back(v);
         h = std::make_unique<Harness>(p.graph(), node);
-        h->op().InitializeState(RedistributeState({s}, 0, 1, 128));
+        h->op().InitializeState(RedistributeState({*s}, 0, 1, 128));
         h->Open();
         h->ProcessWatermark(wm);  // the restored operator learns the watermark again
       }
@@ -217,7 +217,7 @@ TEST(SnapshotTest, OperatorStateIsSplitEvenlyOrUnited) {
   EXPECT_EQ(RedistributeState(old, 0, 3, 128).operator_state, (std::vector<std::string>{"a", "d"}));
   EXPECT_EQ(RedistributeState(old, 1, 3, 128).operator_state, (std::vector<std::string>{"b"}));
   EXPECT_EQ(RedistributeState(old, 2, 3, 128).operator_state, (std::vector<std::string>{"c"}));
-  EXPECT_EQ(RedistributeState(old, 1, 3, 128, OperatorStateMode::kUnion).operator_state.size(), 4u);
+  EXPECT_EQ(RedistributeState(old, 1, 3, 128).Items(OperatorStateMode::kUnion).size(), 4u);
 }
 
 }  // namespace

@@ -1,6 +1,10 @@
+#include <pthread.h>
+#include <signal.h>
+
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -13,14 +17,24 @@ namespace sluice {
 
 namespace {
 
-absl::Duration DurationArg(const JobArgs& args, const std::string& name) {
+absl::Duration DurationArg(const JobArgs& args, const std::string& name, bool allow_zero = false) {
   absl::Duration d;
   const std::string text = args.GetString(name);
-  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
-    throw JobArgumentError(
-        absl::StrCat("--", name, ": '", text, "' is not a positive duration (e.g. 500ms, 10s)"));
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() ||
+      (!allow_zero && d == absl::ZeroDuration())) {
+    throw JobArgumentError(absl::StrCat("--", name, ": '", text, "' is not a ",
+                                        allow_zero ? "" : "positive ",
+                                        "duration (e.g. 500ms, 10s)"));
   }
   return d;
+}
+
+int IntArg(const JobArgs& args, const std::string& name, int64_t min) {
+  const int64_t v = args.GetInt(name, 0);
+  if (v < min || v > 1'000'000'000) {
+    throw JobArgumentError(absl::StrCat("--", name, " must be an integer >= ", min));
+  }
+  return static_cast<int>(v);
 }
 
 /// Settings every job takes from its arguments, applied before the job's own code runs
@@ -39,6 +53,48 @@ void ApplyRunnerArgs(Pipeline& p) {
     }
   }
   if (args.Has("checkpoint-dir")) p.SetCheckpointDir(args.GetString("checkpoint-dir"));
+  JobConfig& config = p.mutable_config();
+  if (args.Has("checkpoint-timeout")) {
+    config.checkpoint_timeout = DurationArg(args, "checkpoint-timeout");
+  }
+  if (args.Has("checkpoint-min-pause")) {
+    config.checkpoint_min_pause = DurationArg(args, "checkpoint-min-pause", true);
+  }
+  if (args.Has("checkpoint-max-concurrent")) {
+    config.checkpoint_max_concurrent = IntArg(args, "checkpoint-max-concurrent", 1);
+  }
+  if (args.Has("tolerable-checkpoint-failures")) {
+    config.checkpoint_tolerable_failures = IntArg(args, "tolerable-checkpoint-failures", -1);
+  }
+  if (args.Has("checkpoints-retained")) {
+    config.checkpoints_retained = IntArg(args, "checkpoints-retained", 1);
+  }
+  if (args.Has("state-backend")) {
+    const std::string backend = args.GetString("state-backend");
+    if (backend == "heap") {
+      config.state_backend = StateBackendKind::kHeap;
+    } else if (backend == "rocksdb") {
+      config.state_backend = StateBackendKind::kRocksDb;
+    } else {
+      throw JobArgumentError("--state-backend must be heap or rocksdb, got '" + backend + "'");
+    }
+  }
+  if (args.Has("max-source-rate")) {
+    config.max_source_rate = static_cast<double>(IntArg(args, "max-source-rate", 1));
+  }
+  if (args.Has("from-savepoint")) config.restore_from = args.GetString("from-savepoint");
+  if (args.Has("allow-non-restored-state")) {
+    config.allow_non_restored_state = args.GetBool("allow-non-restored-state", true);
+  }
+  if (args.Has("savepoint-dir")) config.savepoint_dir = args.GetString("savepoint-dir");
+  if (args.Has("chaos-kill-task-every")) {
+    config.chaos_kill_every = DurationArg(args, "chaos-kill-task-every");
+  }
+  if (args.Has("chaos-max-failures")) {
+    config.chaos_max_failures = IntArg(args, "chaos-max-failures", 0);
+  }
+  if (args.Has("chaos-seed"))
+    config.chaos_seed = static_cast<uint64_t>(IntArg(args, "chaos-seed", 0));
   if (args.Has("restart-attempts")) {
     const int64_t attempts = args.GetInt("restart-attempts", 0);
     if (attempts < 0) throw JobArgumentError("--restart-attempts must be >= 0");
@@ -68,6 +124,40 @@ absl::Status BuildPipeline(JobBuildFn build, Pipeline& pipeline) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<JobResult> RunOnMiniCluster(const JobGraph& graph) {
+  const JobConfig& config = graph.stream.config;
+  MiniCluster cluster;
+  if (config.savepoint_dir.empty()) return cluster.Execute(graph);
+
+  // Signals go to one thread that waits for them: block them everywhere first (threads
+  // started later inherit the mask).
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int sig : {SIGUSR1, SIGTERM, SIGINT, SIGUSR2}) sigaddset(&signals, sig);
+  sigset_t old_mask;
+  pthread_sigmask(SIG_BLOCK, &signals, &old_mask);
+  std::thread watcher([&] {
+    while (true) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0 || sig == SIGUSR2) return;  // SIGUSR2: the job ended
+      const bool stop = sig != SIGUSR1;
+      LOG(INFO) << (stop ? "stopping the job with a savepoint" : "taking a savepoint") << " into "
+                << config.savepoint_dir;
+      auto path = cluster.TriggerSavepoint(config.savepoint_dir, stop);
+      if (path.ok()) {
+        LOG(INFO) << "savepoint written: " << *path;
+      } else {
+        LOG(ERROR) << "savepoint failed: " << path.status().message();
+      }
+    }
+  });
+  auto result = cluster.Execute(graph);
+  pthread_kill(watcher.native_handle(), SIGUSR2);
+  watcher.join();
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  return result;
+}
+
 int RunJobMain(int argc, char** argv, JobBuildFn build) {
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
@@ -92,14 +182,19 @@ int RunJobMain(int argc, char** argv, JobBuildFn build) {
                  std::string(graph.status().message()).c_str());
     return 2;
   }
-  auto result = MiniCluster().Execute(*graph);
+  auto result = RunOnMiniCluster(*graph);
   if (!result.ok()) {
     std::fprintf(stderr, "%s: job failed: %s\n", job_name.c_str(),
                  std::string(result.status().message()).c_str());
     return 1;
   }
-  LOG(INFO) << "job '" << pipeline.config().job_name << "' finished in "
-            << absl::FormatDuration(result->duration);
+  if (result->stopped) {
+    LOG(INFO) << "job '" << pipeline.config().job_name << "' stopped with savepoint "
+              << result->final_savepoint;
+  } else {
+    LOG(INFO) << "job '" << pipeline.config().job_name << "' finished in "
+              << absl::FormatDuration(result->duration);
+  }
   return 0;
 }
 

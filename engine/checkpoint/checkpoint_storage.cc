@@ -31,8 +31,12 @@ absl::Status ErrnoStatus(const std::string& what, const std::string& path) {
   return absl::InternalError(message);
 }
 
+}  // namespace
+
+namespace internal {
+
 /// A file name that cannot escape the checkpoint directory.
-std::string SafeName(const std::string& name) {
+std::string SafeFileName(const std::string& name) {
   std::string out;
   for (char c : name)
     out.push_back(
@@ -40,10 +44,6 @@ std::string SafeName(const std::string& name) {
   if (out.empty() || out[0] == '.') out.insert(out.begin(), '_');
   return out;
 }
-
-}  // namespace
-
-namespace internal {
 
 uint64_t Checksum(std::string_view bytes) { return HashBytes(bytes.data(), bytes.size()); }
 
@@ -99,7 +99,7 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 absl::StatusOr<std::unique_ptr<CheckpointStorage>> CheckpointStorage::Create(
     const std::string& root, const std::string& job_name) {
   if (root.empty()) return absl::InvalidArgumentError("checkpoint directory is empty");
-  const std::string job_dir = absl::StrCat(root, "/", SafeName(job_name));
+  const std::string job_dir = absl::StrCat(root, "/", internal::SafeFileName(job_name));
   std::error_code ec;
   std::filesystem::create_directories(job_dir + "/shared", ec);
   if (ec) {
@@ -121,14 +121,33 @@ absl::StatusOr<StateHandle> CheckpointStorage::WriteState(int64_t id, const std:
   if (ec) {
     return absl::InternalError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
   }
-  StateHandle handle{SafeName(name) + ".state", internal::Checksum(bytes), bytes.size()};
+  StateHandle handle{internal::SafeFileName(name) + ".state", internal::Checksum(bytes),
+                     bytes.size()};
   SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(dir + "/" + handle.file, bytes));
   return handle;
 }
 
 absl::StatusOr<std::string> CheckpointStorage::ReadState(int64_t id,
                                                          const StateHandle& handle) const {
-  const std::string path = CheckpointDir(id) + "/" + handle.file;
+  return ReadStateFile(CheckpointDir(id), handle);
+}
+
+absl::Status CheckpointStorage::Commit(const CheckpointMetadata& metadata) {
+  return WriteMetadataFile(CheckpointDir(metadata.checkpoint_id), metadata);
+}
+
+absl::StatusOr<CheckpointMetadata> CheckpointStorage::ReadMetadata(int64_t id) const {
+  auto metadata = ReadMetadataFile(CheckpointDir(id));
+  if (!metadata.ok()) return metadata.status();
+  if (metadata->checkpoint_id != id) {
+    return absl::DataLossError(absl::StrCat("the metadata in '", CheckpointDir(id),
+                                            "' belongs to checkpoint ", metadata->checkpoint_id));
+  }
+  return metadata;
+}
+
+absl::StatusOr<std::string> ReadStateFile(const std::string& dir, const StateHandle& handle) {
+  const std::string path = dir + "/" + handle.file;
   SLUICE_ASSIGN_OR_RETURN(std::string data, internal::ReadWholeFile(path));
   if (data.size() != handle.size || internal::Checksum(data) != handle.checksum) {
     return absl::DataLossError(absl::StrCat("state file '", path, "' is damaged (size ",
@@ -138,20 +157,20 @@ absl::StatusOr<std::string> CheckpointStorage::ReadState(int64_t id,
   return data;
 }
 
-absl::Status CheckpointStorage::Commit(const CheckpointMetadata& metadata) {
+absl::Status WriteMetadataFile(const std::string& dir, const CheckpointMetadata& metadata) {
   std::error_code ec;
-  std::filesystem::create_directories(CheckpointDir(metadata.checkpoint_id), ec);
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
   const std::string payload = SerializeToString(metadata);
   std::string file = kMetadataMagic;
   ByteWriter w(&file);
   w.WriteBytes(payload);
   w.WriteRaw(internal::Checksum(payload));
-  return internal::WriteFileAtomically(CheckpointDir(metadata.checkpoint_id) + "/" + kMetadataFile,
-                                       file);
+  return internal::WriteFileAtomically(dir + "/" + kMetadataFile, file);
 }
 
-absl::StatusOr<CheckpointMetadata> CheckpointStorage::ReadMetadata(int64_t id) const {
-  const std::string path = CheckpointDir(id) + "/" + kMetadataFile;
+absl::StatusOr<CheckpointMetadata> ReadMetadataFile(const std::string& dir) {
+  const std::string path = dir + "/" + kMetadataFile;
   SLUICE_ASSIGN_OR_RETURN(std::string file, internal::ReadWholeFile(path));
   if (!absl::StartsWith(file, kMetadataMagic)) {
     return absl::DataLossError(absl::StrCat("'", path, "' is not checkpoint metadata"));
@@ -163,13 +182,11 @@ absl::StatusOr<CheckpointMetadata> CheckpointStorage::ReadMetadata(int64_t id) c
       internal::Checksum(payload) != checksum) {
     return absl::DataLossError(absl::StrCat("checkpoint metadata '", path, "' is damaged"));
   }
-  auto metadata = DeserializeFromString<CheckpointMetadata>(payload, "checkpoint metadata");
-  if (!metadata.ok()) return metadata.status();
-  if (metadata->checkpoint_id != id) {
-    return absl::DataLossError(
-        absl::StrCat("'", path, "' belongs to checkpoint ", metadata->checkpoint_id));
-  }
-  return metadata;
+  return DeserializeFromString<CheckpointMetadata>(payload, "checkpoint metadata");
+}
+
+bool HasMetadataFile(const std::string& dir) {
+  return std::filesystem::exists(std::filesystem::path(dir) / kMetadataFile);
 }
 
 std::vector<int64_t> CheckpointStorage::CompletedIds() const {

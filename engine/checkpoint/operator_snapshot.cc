@@ -3,8 +3,7 @@
 namespace sluice {
 
 RestoredOperatorState RedistributeState(const std::vector<OperatorSnapshot>& old, int index,
-                                        int parallelism, int max_parallelism,
-                                        OperatorStateMode mode) {
+                                        int parallelism, int max_parallelism) {
   RestoredOperatorState out;
   const KeyGroupRange range = KeyGroupRangeForOperator(index, parallelism, max_parallelism);
   for (const OperatorSnapshot& snapshot : old) {
@@ -15,10 +14,10 @@ RestoredOperatorState RedistributeState(const std::vector<OperatorSnapshot>& old
   size_t position = 0;  // over the items of all old subtasks, in subtask order
   for (const OperatorSnapshot& snapshot : old) {
     for (const std::string& item : snapshot.operator_state) {
-      if (mode == OperatorStateMode::kUnion ||
-          position % static_cast<size_t>(parallelism) == static_cast<size_t>(index)) {
+      if (position % static_cast<size_t>(parallelism) == static_cast<size_t>(index)) {
         out.operator_state.push_back(item);
       }
+      out.operator_state_union.push_back(item);
       ++position;
     }
   }

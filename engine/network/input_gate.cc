@@ -35,7 +35,7 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
     return !channels_[c].events.empty() && (blocked == nullptr || !(*blocked)[c]);
   };
   auto ready = [&] {
-    if (canceled_) return true;
+    if (canceled_ || woken_) return true;
     if (queued_events_ == 0) return false;
     for (int c = 0; c < n; ++c) {
       if (available(c)) return true;
@@ -48,6 +48,10 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
     return NextResult::kTimeout;
   }
   if (canceled_) return NextResult::kCanceled;
+  if (woken_) {
+    woken_ = false;
+    return NextResult::kTimeout;
+  }
   for (int i = 0; i < n; ++i) {
     int c = (next_channel_ + i) % n;
     if (!available(c)) continue;
@@ -68,6 +72,14 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
     return NextResult::kEvent;
   }
   return NextResult::kTimeout;  // unreachable: ready() found an event
+}
+
+void InputGate::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    woken_ = true;
+  }
+  has_event_.notify_all();
 }
 
 void InputGate::Cancel() {

@@ -1,99 +1,184 @@
 #include "runtime/checkpoint_coordinator.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 
 namespace sluice::internal {
 
-CheckpointCoordinator::CheckpointCoordinator(
-    const JobGraph* graph, std::vector<std::pair<int, int>> tasks,
-    std::unique_ptr<CheckpointStorage> storage,
-    std::function<void(const CompletedCheckpoint&)> on_complete)
+CheckpointCoordinator::CheckpointCoordinator(const JobGraph* graph,
+                                             std::vector<std::pair<int, int>> tasks,
+                                             std::unique_ptr<CheckpointStorage> storage,
+                                             Listener listener)
     : graph_(graph),
+      config_(graph->stream.config),
       tasks_(std::move(tasks)),
       storage_(std::move(storage)),
-      on_complete_(std::move(on_complete)) {}
-
-int64_t CheckpointCoordinator::MaybeStart(absl::Duration timeout) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const absl::Time now = absl::Now();
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (now - it->second.started < timeout) return 0;  // still running
-    LOG(WARNING) << "checkpoint " << it->first << " timed out after "
-                 << absl::FormatDuration(timeout) << " and is aborted";
-    it = pending_.erase(it);
+      listener_(std::move(listener)) {
+  // Ids continue after those already in the directory (a job restored from one of its own
+  // checkpoints, or run again): a new checkpoint never overwrites an old one.
+  if (storage_) {
+    std::vector<int64_t> ids = storage_->CompletedIds();
+    if (!ids.empty()) next_id_ = ids.front() + 1;
   }
-  const int64_t id = next_id_++;
-  pending_[id].started = now;
+}
+
+int64_t CheckpointCoordinator::MaybeStart(bool force) {
+  std::vector<int64_t> expired;
+  absl::Status too_many;
+  int64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Time now = absl::Now();
+    for (const auto& [pid, p] : pending_) {
+      if (now - p.started >= config_.checkpoint_timeout) expired.push_back(pid);
+    }
+    for (int64_t pid : expired) {
+      pending_.erase(pid);
+      last_ended_ = now;
+      absl::Status why = absl::DeadlineExceededError(
+          absl::StrCat("checkpoint ", pid, " timed out after ",
+                       absl::FormatDuration(config_.checkpoint_timeout)));
+      LOG(WARNING) << why.message() << " and is aborted";
+      if (too_many.ok()) too_many = CountFailure(pid, why);
+    }
+    const bool allowed =
+        static_cast<int>(pending_.size()) < std::max(1, config_.checkpoint_max_concurrent) &&
+        (force || now - last_ended_ >= config_.checkpoint_min_pause);
+    if (allowed) {
+      id = next_id_++;
+      pending_[id].started = now;
+    }
+  }
+  for (int64_t pid : expired) {
+    if (listener_.on_abort) listener_.on_abort(pid);
+  }
+  if (!too_many.ok() && listener_.on_too_many_failures) listener_.on_too_many_failures(too_many);
   return id;
 }
 
-std::string CheckpointCoordinator::OperatorId(int node) const {
-  const StreamNode& n = graph_->stream.nodes[node];
-  return n.uid.empty() ? absl::StrCat("node-", node) : n.uid;
+absl::Status CheckpointCoordinator::CountFailure(int64_t id, const absl::Status& why) {
+  last_error_ = why;
+  CheckpointStats failed;
+  failed.id = id;
+  failed.failed = true;
+  stats_.push_back(failed);
+  ++consecutive_failures_;
+  if (config_.checkpoint_tolerable_failures >= 0 &&
+      consecutive_failures_ > config_.checkpoint_tolerable_failures) {
+    consecutive_failures_ = 0;
+    return absl::AbortedError(
+        absl::StrCat("checkpoints failed ", config_.checkpoint_tolerable_failures + 1,
+                     " times in a row (tolerable: ", config_.checkpoint_tolerable_failures,
+                     "); the last failure: ", why.message()));
+  }
+  return absl::OkStatus();
 }
 
-void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, TaskSnapshot snapshot) {
-  CompletedCheckpoint done;
+void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::StatusOr<TaskAck> ack) {
+  if (!ack.ok()) {
+    LOG(WARNING) << "checkpoint " << id << " declined: " << ack.status().message();
+    Abort(id, ack.status());
+    return;
+  }
+  Pending done;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // aborted meanwhile
     Pending& p = it->second;
     const int subtask = tasks_[task_index].second;
-    for (auto& [node, s] : snapshot) {
+    for (auto& [node, s] : ack->snapshots) {
       auto& per_subtask = p.operators[node];
       per_subtask.resize(graph_->stream.nodes[node].parallelism);
       per_subtask[subtask] = std::move(s);
     }
+    for (auto& [node, h] : ack->handles) {
+      auto& per_subtask = p.handles[node];
+      per_subtask.resize(graph_->stream.nodes[node].parallelism);
+      per_subtask[subtask] = std::move(h);
+    }
+    p.max_sync = std::max(p.max_sync, ack->sync_duration);
+    p.max_async = std::max(p.max_async, ack->async_duration);
     p.acked.insert(task_index);
     if (p.acked.size() < tasks_.size()) return;
-    done.id = id;
-    done.operators = std::move(p.operators);
-    // Complete: older pending checkpoints can no longer complete usefully.
-    pending_.erase(pending_.begin(), std::next(it));
+    done = std::move(p);
+    pending_.erase(it);
   }
   absl::Status stored = Store(id, done);
-  std::lock_guard<std::mutex> lock(mu_);
   if (!stored.ok()) {
     LOG(WARNING) << "checkpoint " << id << " could not be stored: " << stored.message();
-    last_error_ = stored;
+    Abort(id, stored);
     return;
   }
-  ++completed_;
-  if (on_complete_) on_complete_(done);
+  CompletedCheckpoint completed;
+  completed.id = id;
+  completed.operators = std::move(done.operators);
+  completed.stored = storage_ != nullptr;
+  std::vector<int64_t> subsumed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++completed_;
+    consecutive_failures_ = 0;
+    last_ended_ = absl::Now();
+    CheckpointStats stats;
+    stats.id = id;
+    stats.duration = last_ended_ - done.started;
+    stats.max_sync_duration = done.max_sync;
+    stats.max_async_duration = done.max_async;
+    stats_.push_back(stats);
+    // Older pending checkpoints are subsumed: this one is newer and complete.
+    for (auto it = pending_.begin(); it != pending_.end() && it->first < id;) {
+      subsumed.push_back(it->first);
+      it = pending_.erase(it);
+    }
+  }
+  for (int64_t old : subsumed) {
+    if (listener_.on_abort) listener_.on_abort(old);
+  }
+  if (listener_.on_complete) listener_.on_complete(completed);
 }
 
-absl::Status CheckpointCoordinator::Store(int64_t id, const CompletedCheckpoint& checkpoint) {
+void CheckpointCoordinator::Abort(int64_t id, const absl::Status& why) {
+  absl::Status too_many;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.erase(id) == 0) return;
+    last_ended_ = absl::Now();
+    too_many = CountFailure(id, why);
+  }
+  if (storage_) (void)storage_->Discard(id);
+  if (listener_.on_abort) listener_.on_abort(id);
+  if (!too_many.ok() && listener_.on_too_many_failures) listener_.on_too_many_failures(too_many);
+}
+
+absl::Status CheckpointCoordinator::Store(int64_t id, const Pending& p) {
   if (!storage_) return absl::OkStatus();
   CheckpointMetadata m;
   m.checkpoint_id = id;
   m.timestamp_ms = absl::ToUnixMillis(absl::Now());
-  m.job_name = graph_->stream.config.job_name;
-  for (const auto& [node, subtasks] : checkpoint.operators) {
-    const std::string op = OperatorId(node);
+  m.job_name = config_.job_name;
+  for (const auto& [node, handles] : p.handles) {
+    const std::string op = OperatorStateId(graph_->stream, node);
     m.max_parallelism[op] = graph_->stream.nodes[node].max_parallelism;
-    auto& handles = m.operators[op];
-    for (size_t i = 0; i < subtasks.size(); ++i) {
-      auto h = storage_->WriteState(id, absl::StrCat(op, "-", i), SerializeToString(subtasks[i]));
-      if (!h.ok()) {
-        (void)storage_->Discard(id);
-        return h.status();
-      }
-      handles.push_back(*h);
-    }
+    m.operators[op] = handles;
   }
-  if (absl::Status s = storage_->Commit(m); !s.ok()) {
-    (void)storage_->Discard(id);
-    return s;
-  }
-  return storage_->Retain(graph_->stream.config.checkpoints_retained);
+  if (absl::Status s = storage_->Commit(m); !s.ok()) return s;
+  return storage_->Retain(config_.checkpoints_retained);
 }
 
 void CheckpointCoordinator::AbortPending() {
-  std::lock_guard<std::mutex> lock(mu_);
-  pending_.clear();
+  std::vector<int64_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, p] : pending_) ids.push_back(id);
+    pending_.clear();
+  }
+  for (int64_t id : ids) {
+    if (storage_) (void)storage_->Discard(id);
+  }
 }
 
 int64_t CheckpointCoordinator::completed_count() const {
@@ -104,6 +189,11 @@ int64_t CheckpointCoordinator::completed_count() const {
 absl::Status CheckpointCoordinator::last_error() const {
   std::lock_guard<std::mutex> lock(mu_);
   return last_error_;
+}
+
+std::vector<CheckpointStats> CheckpointCoordinator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
 }
 
 }  // namespace sluice::internal

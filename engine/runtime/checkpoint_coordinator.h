@@ -16,49 +16,71 @@
 
 namespace sluice::internal {
 
-/// Starts checkpoints, collects every task's snapshot, and completes a checkpoint once all
-/// tasks acknowledged it: stores it (state files, then the metadata atomically) when a
-/// storage is configured, keeps the retained count, and reports it. A newer completed
-/// checkpoint aborts older pending ones. Thread-safe: tasks acknowledge from their threads.
+/// Starts checkpoints, collects every task's acknowledgement, and completes a checkpoint
+/// once all tasks acknowledged it: writes its metadata atomically (the tasks wrote their
+/// state files) when a storage is configured, keeps the retained count, and tells the
+/// tasks. A checkpoint that times out, or that a task declines, is aborted; more
+/// consecutive failures than tolerated fail the job. Settings come from the JobConfig.
+/// Thread-safe: tasks acknowledge from their snapshot threads. Used by the mini-cluster
+/// (and, through the same calls, by a JobManager).
 class CheckpointCoordinator {
  public:
+  /// How the coordinator reaches the running tasks; called outside its lock.
+  struct Listener {
+    std::function<void(const CompletedCheckpoint&)> on_complete;
+    std::function<void(int64_t id)> on_abort;
+    /// More consecutive checkpoint failures than the job tolerates: the job fails.
+    std::function<void(const absl::Status&)> on_too_many_failures;
+  };
+
   /// `tasks[i]` is (vertex, subtask) of task i.
   CheckpointCoordinator(const JobGraph* graph, std::vector<std::pair<int, int>> tasks,
-                        std::unique_ptr<CheckpointStorage> storage,
-                        std::function<void(const CompletedCheckpoint&)> on_complete);
+                        std::unique_ptr<CheckpointStorage> storage, Listener listener);
 
-  /// Registers a new pending checkpoint and returns its id — unless one is still pending
-  /// (one at a time, so every source takes the same checkpoint), in which case it returns
-  /// 0; a pending one older than `timeout` is aborted first.
-  int64_t MaybeStart(absl::Duration timeout);
-  /// Records task `task_index`'s snapshot for checkpoint `id`.
-  void Acknowledge(int64_t id, int task_index, TaskSnapshot snapshot);
+  /// Aborts pending checkpoints older than the timeout, then registers a new checkpoint and
+  /// returns its id if the settings allow one now (max concurrent, min pause since the last
+  /// one ended; `force` ignores the pause), else 0.
+  int64_t MaybeStart(bool force = false);
+  /// Records task `task_index`'s acknowledgement of checkpoint `id`, or its refusal.
+  void Acknowledge(int64_t id, int task_index, absl::StatusOr<TaskAck> ack);
+  /// Drops every pending checkpoint without counting a failure (the job is restarting).
+  void AbortPending();
 
   int64_t completed_count() const;
-  /// Drops every pending checkpoint (the job is going down or restarting).
-  void AbortPending();
   /// A failure while storing a checkpoint (the job goes on; the checkpoint is dropped).
   absl::Status last_error() const;
+  std::vector<CheckpointStats> stats() const;
+  CheckpointStorage* storage() const { return storage_.get(); }
+  const JobGraph& graph() const { return *graph_; }
+  const JobConfig& config() const { return config_; }
 
  private:
   struct Pending {
     absl::Time started;
     std::set<int> acked;
     std::map<int, std::vector<OperatorSnapshot>> operators;
+    std::map<int, std::vector<StateHandle>> handles;
+    absl::Duration max_sync, max_async;
   };
-  absl::Status Store(int64_t id, const CompletedCheckpoint& checkpoint);
-  std::string OperatorId(int node) const;
+  absl::Status Store(int64_t id, const Pending& p);
+  /// Counts a failed checkpoint; returns the job failure if the tolerance is exceeded.
+  absl::Status CountFailure(int64_t id, const absl::Status& why);
+  void Abort(int64_t id, const absl::Status& why);
 
   const JobGraph* graph_;
+  const JobConfig& config_;
   const std::vector<std::pair<int, int>> tasks_;
   std::unique_ptr<CheckpointStorage> storage_;
-  std::function<void(const CompletedCheckpoint&)> on_complete_;
+  Listener listener_;
 
   mutable std::mutex mu_;
-  int64_t next_id_ = 1;                 // guarded by mu_
-  std::map<int64_t, Pending> pending_;  // guarded by mu_
-  int64_t completed_ = 0;               // guarded by mu_
-  absl::Status last_error_;             // guarded by mu_
+  int64_t next_id_ = 1;                           // guarded by mu_
+  std::map<int64_t, Pending> pending_;            // guarded by mu_
+  int64_t completed_ = 0;                         // guarded by mu_
+  absl::Time last_ended_ = absl::InfinitePast();  // guarded by mu_
+  int consecutive_failures_ = 0;                  // guarded by mu_
+  absl::Status last_error_;                       // guarded by mu_
+  std::vector<CheckpointStats> stats_;            // guarded by mu_
 };
 
 }  // namespace sluice::internal

@@ -9,8 +9,8 @@
 namespace sluice::internal {
 
 Task::Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
-           std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock, int task_index,
-           SnapshotCallback on_snapshot, std::map<int, RestoredOperatorState> restored)
+           std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock,
+           TaskCheckpointing checkpointing)
     : graph_(graph),
       vertex_(graph->vertices[vertex]),
       subtask_(subtask),
@@ -18,9 +18,7 @@ Task::Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
       output_edges_(std::move(outputs)),
       clock_(std::move(clock)),
       name_(absl::StrCat(vertex_.name, " (", subtask + 1, "/", vertex_.parallelism, ")")),
-      task_index_(task_index),
-      on_snapshot_(std::move(on_snapshot)),
-      restored_(std::move(restored)),
+      checkpointing_(std::move(checkpointing)),
       buffer_timeout_(graph->stream.config.buffer_timeout) {}
 
 bool Task::is_source() const { return graph_->stream.nodes[vertex_.nodes[0]].is_source; }
@@ -98,12 +96,13 @@ void Task::BuildChain() {
     ctx.info.subtask_index = subtask_;
     ctx.info.parallelism = node.parallelism;
     ctx.info.max_parallelism = node.max_parallelism;
+    ctx.info.checkpointing = sg.config.checkpoint_interval > absl::ZeroDuration();
     ctx.key_group_range =
         KeyGroupRangeForOperator(subtask_, node.parallelism, node.max_parallelism);
     ctx.processing_time = this;
     ctx.metrics = metrics_[i].get();
     operators_[i]->Setup(std::move(ctx), output);
-    if (auto it = restored_.find(id); it != restored_.end()) {
+    if (auto it = checkpointing_.restored.find(id); it != checkpointing_.restored.end()) {
       operators_[i]->InitializeState(std::move(it->second));
     }
     for (const auto& [tag, list] : outputs) {
@@ -130,10 +129,6 @@ absl::Status Task::Run() {
     } else {
       RunInputLoop();
     }
-    if (!canceled_.load(std::memory_order_relaxed)) {
-      FinishChain();
-      for (auto& w : writers_) w->EndOfStream();
-    }
   } catch (const TaskCanceled&) {
     status = absl::CancelledError(absl::StrCat(name_, " canceled"));
   } catch (const OperatorFailure& e) {
@@ -146,6 +141,14 @@ absl::Status Task::Run() {
   if (status.ok() && canceled_.load(std::memory_order_relaxed)) {
     status = absl::CancelledError(absl::StrCat(name_, " canceled"));
   }
+  if (stopped()) {
+    DeliverPendingCompletions();
+    if (absl::IsCancelled(status)) status = absl::CancelledError(absl::StrCat(name_, " stopped"));
+  }
+  // Snapshots still being written read the operators' state: they end first. After a
+  // failure their acknowledgements are pointless, and the jobs skip their work.
+  if (!status.ok()) canceled_.store(true, std::memory_order_relaxed);
+  if (snapshot_worker_) snapshot_worker_->Stop();
   for (const auto& op : operators_) {
     if (const KeyedStateBackendBase* state = op->keyed_state()) {
       final_state_size_.first += static_cast<int64_t>(state->TotalEntryCount());
@@ -158,15 +161,31 @@ absl::Status Task::Run() {
 }
 
 void Task::RunSourceLoop() {
+  const double max_source_rate = graph_->stream.config.max_source_rate;
+  const absl::Time throttle_start = absl::Now();
   while (!canceled_.load(std::memory_order_relaxed)) {
-    const int64_t triggered = trigger_id_.load(std::memory_order_acquire);
-    if (triggered > last_checkpoint_) PerformCheckpoint(triggered);
+    HandleMailAndChaos();
+    if (ended_input_) {
+      if (released_) return;
+      WaitForMail(absl::InfiniteFuture());
+      continue;
+    }
+    if (max_source_rate > 0) {
+      // The throttle: no more than the rate allows since the task started.
+      const absl::Time due =
+          throttle_start +
+          absl::Seconds(static_cast<double>(source_->records_out()) / max_source_rate);
+      if (due > absl::Now()) {
+        WaitForMail(due);
+        continue;
+      }
+    }
     SourceOperatorBase::PollResult r = source_->PollNext();
     DoHousekeeping();
     if (r == SourceOperatorBase::PollResult::kEndOfInput) {
       // End of a bounded input: the final watermark makes every event-time timer fire.
       source_->EmitWatermark(kMaxWatermark);
-      return;
+      EndInput();
     }
   }
 }
@@ -178,14 +197,14 @@ void Task::RunInputLoop() {
   blocked_.assign(n, false);
   barrier_seen_.assign(n, false);
   int ended_channels = 0;
-  while (ended_channels < n) {
+  while (!(ended_input_ && released_)) {
     int channel = 0;
     ChannelEvent event;
     switch (gate_->Next(NextHousekeepingDeadline(), &channel, &event, &blocked_)) {
       case InputGate::NextResult::kCanceled:
         throw TaskCanceled();
       case InputGate::NextResult::kTimeout:
-        break;
+        break;  // also a wake-up for mail
       case InputGate::NextResult::kEvent:
         switch (event.kind) {
           case ChannelEvent::Kind::kBatch:
@@ -206,14 +225,61 @@ void Task::RunInputLoop() {
               ended_[channel] = true;
               ended_channels++;
               Forward(valve_->OnEndOfStream(channel));
-              MaybeCompleteAlignment();  // an ended input no longer owes a barrier
+              if (ended_channels == n) EndInput();
             }
             break;
         }
         break;
     }
+    HandleMailAndChaos();
     DoHousekeeping();
   }
+}
+
+void Task::EndInput() {
+  FinishChain();
+  for (auto& w : writers_) w->EndOfStream();
+  ended_input_ = true;
+  // With checkpoints, the task stays to take part in the job's final checkpoint (its
+  // barriers follow the end of stream), so what the sinks wrote last gets committed.
+  if (!checkpointing_.ack) {
+    released_ = true;
+  } else {
+    awaiting_final_.store(true, std::memory_order_release);
+  }
+}
+
+void Task::DeliverPendingCompletions() noexcept {
+  std::vector<Mail> mail;
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    mail.swap(mail_);
+  }
+  for (const Mail& m : mail) {
+    if (m.kind != Mail::kComplete) continue;
+    for (auto& op : operators_) {
+      try {
+        op->NotifyCheckpointComplete(m.id);
+      } catch (const std::exception& e) {
+        LOG(WARNING) << "operator '" << op->name() << "' in " << name_
+                     << " failed on completion of checkpoint " << m.id << ": " << e.what();
+      }
+    }
+  }
+}
+
+void Task::HandleMailAndChaos() {
+  if (has_mail_.load(std::memory_order_acquire)) HandleMail();
+  if (checkpointing_.chaos != nullptr) {
+    checkpointing_.chaos->MaybeCrash(checkpointing_.task_index, ChaosMonkey::Moment::kAny, name_);
+  }
+}
+
+void Task::WaitForMail(absl::Time deadline) {
+  DoHousekeeping();
+  std::unique_lock<std::mutex> lock(mail_mu_);
+  mail_cv_.wait_until(lock, absl::ToChronoTime(std::min(deadline, NextHousekeepingDeadline())),
+                      [&] { return has_mail_.load(std::memory_order_relaxed); });
 }
 
 void Task::Forward(const StatusWatermarkValve::Output& out) {
@@ -234,13 +300,18 @@ void Task::OnBarrier(int channel, int64_t id) {
   // Exactly-once: hold back what follows the barrier on this input until all inputs
   // delivered it. At-least-once lets it through (records may then be in two checkpoints).
   if (graph_->stream.config.checkpoint_exactly_once) blocked_[channel] = true;
+  if (checkpointing_.chaos != nullptr) {
+    checkpointing_.chaos->MaybeCrash(checkpointing_.task_index, ChaosMonkey::Moment::kAlignment,
+                                     name_);
+  }
   MaybeCompleteAlignment();
 }
 
 void Task::MaybeCompleteAlignment() {
   if (aligning_id_ <= last_checkpoint_) return;
+  // Ended inputs owe barriers too: their tasks stay for the final checkpoint.
   for (size_t c = 0; c < barrier_seen_.size(); ++c) {
-    if (!barrier_seen_[c] && !ended_[c]) return;
+    if (!barrier_seen_[c]) return;
   }
   PerformCheckpoint(aligning_id_);
   blocked_.assign(blocked_.size(), false);
@@ -248,20 +319,110 @@ void Task::MaybeCompleteAlignment() {
 
 void Task::PerformCheckpoint(int64_t id) {
   last_checkpoint_ = id;
-  TaskSnapshot snapshot;
+  const absl::Time sync_start = absl::Now();
+  auto pending = std::make_shared<std::vector<std::pair<int, PendingOperatorSnapshot>>>();
   for (size_t i = 0; i < operators_.size(); ++i) {
-    OperatorSnapshot s;
+    PendingOperatorSnapshot s;
     absl::Status status = operators_[i]->SnapshotState(id, &s);
     if (!status.ok()) {
       throw std::runtime_error(absl::StrCat("snapshot of operator '", operators_[i]->name(),
                                             "' for checkpoint ", id,
                                             " failed: ", status.message()));
     }
-    if (!s.empty()) snapshot[vertex_.nodes[i]] = std::move(s);
+    if (!s.snapshot.empty() || s.async_part) pending->emplace_back(vertex_.nodes[i], std::move(s));
   }
-  // The barrier goes on right after the synchronous part, before the snapshot is stored.
+  // The barrier goes on right after the synchronous part, before the slow part.
   for (auto& w : writers_) w->BroadcastBarrier(id);
-  if (on_snapshot_) on_snapshot_(id, task_index_, std::move(snapshot));
+  const absl::Duration sync_duration = absl::Now() - sync_start;
+  if (!checkpointing_.ack) return;
+  if (!snapshot_worker_) snapshot_worker_ = std::make_unique<SnapshotWorker>();
+  snapshot_worker_->Submit([this, id, pending, sync_duration] {
+    if (canceled_.load(std::memory_order_relaxed)) return;
+    const absl::Time async_start = absl::Now();
+    absl::StatusOr<TaskAck> ack = TaskAck{};
+    try {
+      if (checkpointing_.chaos != nullptr) {
+        checkpointing_.chaos->MaybeCrash(checkpointing_.task_index,
+                                         ChaosMonkey::Moment::kAsyncSnapshot, name_);
+      }
+      ack = FinishSnapshot(id, std::move(*pending));
+    } catch (const std::exception& e) {
+      // A crash here takes the task down, as a crash of a real snapshot thread would.
+      std::lock_guard<std::mutex> lock(mail_mu_);
+      async_failure_ = absl::InternalError(e.what());
+      has_mail_.store(true, std::memory_order_release);
+      mail_cv_.notify_all();
+      if (gate_ != nullptr) gate_->Wake();
+      return;
+    }
+    if (ack.ok()) {
+      ack->sync_duration = sync_duration;
+      ack->async_duration = absl::Now() - async_start;
+    }
+    checkpointing_.ack(id, checkpointing_.task_index, std::move(ack));
+  });
+}
+
+absl::StatusOr<TaskAck> Task::FinishSnapshot(
+    int64_t id, std::vector<std::pair<int, PendingOperatorSnapshot>> pending) {
+  TaskAck ack;
+  for (auto& [node, p] : pending) {
+    absl::StatusOr<OperatorSnapshot> snapshot = std::move(p).Finish();
+    if (!snapshot.ok()) {
+      return absl::Status(snapshot.status().code(),
+                          absl::StrCat("snapshot of operator '", graph_->stream.nodes[node].name,
+                                       "' in ", name_, ": ", snapshot.status().message()));
+    }
+    if (checkpointing_.storage == nullptr) {
+      ack.snapshots[node] = std::move(*snapshot);
+      continue;
+    }
+    auto handle = checkpointing_.storage->WriteState(
+        id, absl::StrCat(OperatorStateId(graph_->stream, node), "-", subtask_),
+        SerializeToString(*snapshot));
+    if (!handle.ok()) return handle.status();
+    ack.handles[node] = *handle;
+  }
+  return ack;
+}
+
+void Task::Post(Mail mail) {
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    mail_.push_back(mail);
+    has_mail_.store(true, std::memory_order_release);
+  }
+  mail_cv_.notify_all();
+  if (gate_ != nullptr) gate_->Wake();
+}
+
+void Task::HandleMail() {
+  std::vector<Mail> mail;
+  {
+    std::lock_guard<std::mutex> lock(mail_mu_);
+    mail.swap(mail_);
+    has_mail_.store(false, std::memory_order_release);
+    if (!async_failure_.ok()) throw std::runtime_error(std::string(async_failure_.message()));
+  }
+  for (const Mail& m : mail) {
+    switch (m.kind) {
+      case Mail::kTrigger:
+        if (m.id > last_checkpoint_) PerformCheckpoint(m.id);
+        break;
+      case Mail::kComplete:
+        last_completed_ = std::max(last_completed_, m.id);
+        for (auto& op : operators_) op->NotifyCheckpointComplete(m.id);
+        break;
+      case Mail::kAbort:
+        for (auto& op : operators_) op->NotifyCheckpointAborted(m.id);
+        break;
+      case Mail::kRelease:
+        released_ = true;
+        break;
+      case Mail::kStop:
+        throw TaskCanceled();
+    }
+  }
 }
 
 absl::Time Task::NextHousekeepingDeadline() const {

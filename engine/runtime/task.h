@@ -1,9 +1,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <queue>
 #include <string>
 #include <utility>
@@ -11,6 +13,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "runtime/chaos_monkey.h"
+#include "runtime/snapshot_worker.h"
+#include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/checkpoint/operator_snapshot.h"
 #include "sluice/graph/job_graph.h"
 #include "sluice/network/input_gate.h"
@@ -20,10 +25,30 @@
 
 namespace sluice::internal {
 
-/// The state of one task at a checkpoint: stream node id -> that operator's snapshot.
-using TaskSnapshot = std::map<int, OperatorSnapshot>;
-/// Receives a task's snapshot for checkpoint `id` (called on the task's thread).
-using SnapshotCallback = std::function<void(int64_t id, int task_index, TaskSnapshot snapshot)>;
+/// A task's acknowledgement of a checkpoint: its operators' state, or where it was written.
+struct TaskAck {
+  /// Stream node id -> the operator's snapshot (when checkpoints stay in memory).
+  std::map<int, OperatorSnapshot> snapshots;
+  /// Stream node id -> the file holding the operator's snapshot (with checkpoint storage).
+  std::map<int, StateHandle> handles;
+  absl::Duration sync_duration;   // the task thread's part: how long processing stalled
+  absl::Duration async_duration;  // serializing and writing, while processing went on
+};
+/// Receives a task's acknowledgement of checkpoint `id`, or why the task declined it (its
+/// snapshot failed). Called on the task's snapshot thread.
+using AckCallback = std::function<void(int64_t id, int task_index, absl::StatusOr<TaskAck> ack)>;
+
+/// A task's part in checkpoints.
+struct TaskCheckpointing {
+  int task_index = 0;
+  AckCallback ack;
+  /// Where the asynchronous phase writes state files; null keeps snapshots in memory.
+  CheckpointStorage* storage = nullptr;
+  /// Stream node id -> the state that operator starts from.
+  std::map<int, RestoredOperatorState> restored;
+  /// Simulated crashes (the chaos option); null for none.
+  ChaosMonkey* chaos = nullptr;
+};
 
 /// The writers' channels for one outgoing job edge of one subtask.
 struct TaskOutputEdge {
@@ -38,15 +63,28 @@ struct TaskOutputEdge {
 class Task final : public ProcessingTimeService {
  public:
   Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
-       std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock, int task_index = 0,
-       SnapshotCallback on_snapshot = nullptr, std::map<int, RestoredOperatorState> restored = {});
+       std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock,
+       TaskCheckpointing checkpointing = {});
   ~Task() override;
 
   /// Runs the task to its end. Returns the failure, naming the operator, if it failed.
   absl::Status Run();
   void Cancel();
   /// Asks a source task to take checkpoint `id` between two polls (any thread).
-  void TriggerCheckpoint(int64_t id) { trigger_id_.store(id, std::memory_order_release); }
+  void TriggerCheckpoint(int64_t id) { Post({Mail::kTrigger, id}); }
+  /// Checkpoint `id` completed / was aborted: tells the operators on the task thread.
+  void NotifyCheckpointComplete(int64_t id) { Post({Mail::kComplete, id}); }
+  void NotifyCheckpointAborted(int64_t id) { Post({Mail::kAbort, id}); }
+  /// The job's final checkpoint completed: a task waiting for it ends (any thread).
+  void Release() { Post({Mail::kRelease, 0}); }
+  /// Stop with savepoint: the task ends after the notifications posted before (any thread).
+  void Stop() {
+    stopping_.store(true, std::memory_order_release);
+    Post({Mail::kStop, 0});
+  }
+  bool stopped() const { return stopping_.load(std::memory_order_acquire); }
+  /// True once the task's input ended and it only waits for the final checkpoint.
+  bool awaiting_final_checkpoint() const { return awaiting_final_.load(std::memory_order_acquire); }
   bool is_source() const;
   /// True once Run() returned.
   bool finished() const { return finished_.load(std::memory_order_acquire); }
@@ -84,6 +122,28 @@ class Task final : public ProcessingTimeService {
   void FinishChain();
   void CloseChain() noexcept;
 
+  /// Requests from other threads, handled on the task thread between records.
+  struct Mail {
+    enum Kind { kTrigger, kComplete, kAbort, kRelease, kStop } kind;
+    int64_t id;
+  };
+  void Post(Mail mail);
+  /// Handles what other threads posted; fails the task if its asynchronous snapshot part
+  /// failed.
+  void HandleMail();
+  void HandleMailAndChaos();
+  /// A stopped task still tells its operators of checkpoints that completed (so sinks
+  /// commit what the savepoint covers).
+  void DeliverPendingCompletions() noexcept;
+  /// Waits for mail until `deadline` at most, doing housekeeping meanwhile (a source whose
+  /// input ended, or a throttled one).
+  void WaitForMail(absl::Time deadline);
+  /// The input ended: finish the operators and send end of stream downstream.
+  void EndInput();
+  /// The asynchronous part of checkpoint `id`: serialize, write, build the acknowledgement.
+  absl::StatusOr<TaskAck> FinishSnapshot(
+      int64_t id, std::vector<std::pair<int, PendingOperatorSnapshot>> pending);
+
   const JobGraph* graph_;
   const JobVertex& vertex_;
   const int subtask_;
@@ -105,11 +165,19 @@ class Task final : public ProcessingTimeService {
   std::vector<bool> ended_;
 
   // Checkpoints.
-  const int task_index_;
-  SnapshotCallback on_snapshot_;
-  std::map<int, RestoredOperatorState> restored_;  // node id -> state, until BuildChain
-  std::atomic<int64_t> trigger_id_{0};
+  TaskCheckpointing checkpointing_;  // its `restored` is consumed by BuildChain
+  std::mutex mail_mu_;
+  std::condition_variable mail_cv_;
+  std::vector<Mail> mail_;      // guarded by mail_mu_
+  absl::Status async_failure_;  // guarded by mail_mu_
+  std::atomic<bool> has_mail_{false};
+  std::atomic<bool> awaiting_final_{false};
+  std::atomic<bool> stopping_{false};
+  bool ended_input_ = false;
+  bool released_ = false;
+  std::unique_ptr<SnapshotWorker> snapshot_worker_;
   int64_t last_checkpoint_ = 0;
+  int64_t last_completed_ = 0;
   int64_t aligning_id_ = 0;
   std::vector<bool> barrier_seen_;
   std::vector<bool> blocked_;

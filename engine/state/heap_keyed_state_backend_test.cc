@@ -130,11 +130,11 @@ TEST(HeapStateKeyGroupTest, EntriesAreStoredPerKeyGroup) {
   }
   size_t total = 0;
   for (int kg = 0; kg < 128; ++kg) {
-    for (const auto& [key, value] : table->KeyGroupEntries(kg)) {
+    table->ForEachInKeyGroup(kg, [&](int key, int value) {
       EXPECT_EQ(KeyGroupFor(key, 128), kg);
       EXPECT_EQ(value, key);
       ++total;
-    }
+    });
   }
   EXPECT_EQ(total, 1000u);
 }

@@ -37,8 +37,17 @@ int RunJobMain(int argc, char** argv, JobBuildFn build);
 /// Builds a pipeline by calling `build`, turning exceptions into a status, and refusing
 /// arguments the job never read. Arguments every job understands are applied first:
 /// --checkpoint-interval=DUR, --checkpoint-mode=exactly-once|at-least-once,
-/// --checkpoint-dir=DIR, --restart-attempts=N, --restart-delay=DUR.
+/// --checkpoint-dir=DIR, --checkpoint-timeout=DUR, --checkpoint-min-pause=DUR,
+/// --checkpoint-max-concurrent=N, --tolerable-checkpoint-failures=N,
+/// --checkpoints-retained=N, --state-backend=heap|rocksdb, --from-savepoint=PATH,
+/// --allow-non-restored-state, --savepoint-dir=DIR, --max-source-rate=N, --restart-attempts=N,
+/// --restart-delay=DUR, --chaos-kill-task-every=DUR, --chaos-max-failures=N, --chaos-seed=N.
 absl::Status BuildPipeline(JobBuildFn build, Pipeline& pipeline);
+
+/// Runs a job on an in-process mini-cluster until it ends. With a savepoint directory
+/// configured (--savepoint-dir), SIGUSR1 takes a savepoint and SIGTERM/SIGINT stop the job
+/// with one; the savepoint's path is logged.
+absl::StatusOr<JobResult> RunOnMiniCluster(const JobGraph& graph);
 
 /// A job binary loaded with dlopen. Keeps the library loaded while it lives: graphs built
 /// from it hold code from it.

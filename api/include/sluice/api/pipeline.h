@@ -44,6 +44,9 @@ class Pipeline {
   /// `attempts` times, waiting `delay` before each (fixed-delay restart strategy).
   Pipeline& SetRestartStrategy(int attempts, absl::Duration delay = absl::Milliseconds(100));
   const JobConfig& config() const { return graph_.config; }
+  /// Every job-wide setting (checkpoint timeout, min pause, max concurrent, tolerable
+  /// failures, retained count, state backend, savepoint to restore, chaos option, ...).
+  JobConfig& mutable_config() { return graph_.config; }
 
   /// Adds a source: a SourceFunction (built-in or user-defined). Named "Source" unless named.
   template <typename S>

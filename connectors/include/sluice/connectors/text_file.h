@@ -9,6 +9,7 @@
 
 #include "sluice/connectors/internal/io.h"
 #include "sluice/core/format.h"
+#include "sluice/function/checkpointed_function.h"
 #include "sluice/function/functions.h"
 
 namespace sluice {
@@ -58,19 +59,29 @@ class TextFileSource final : public SourceFunction<std::string> {
   std::optional<int64_t> restored_position_;
 };
 
-/// Writes each record as a line (its ToString() form) into a directory of part files,
-/// one per subtask: `part-<subtask>`, which appears only when the input ended normally
-/// (until then `.part-<subtask>.inprogress`). Names not starting with '.' or '_' are the
-/// committed output.
+/// Writes each record as a line (its ToString() form) into a directory of part files.
+/// Names not starting with '.' or '_' are the committed output (see PartFileWriter).
+///
+/// Without checkpoints, each subtask writes one part, committed when the input ends
+/// normally. With checkpoints it is exactly-once: at each checkpoint the subtask closes its
+/// current part (which stays hidden) and commits it by rename when that checkpoint
+/// completes; on a restore, the parts of the restored checkpoint are committed and any
+/// later, uncommitted output is discarded. A bounded job's last part is committed by its
+/// final checkpoint.
 template <typename T>
-class TextFileSink final : public SinkFunction<T> {
+class TextFileSink final : public SinkFunction<T>,
+                           public CheckpointedFunction<internal::PendingPart>,
+                           public CheckpointListener {
  public:
   explicit TextFileSink(std::string directory) : directory_(std::move(directory)) {}
   TextFileSink(const TextFileSink& o) : directory_(o.directory_) {}
 
   void Open(RuntimeContext& ctx) override {
+    checkpointing_ = ctx.task_info().checkpointing;
     writer_ = std::make_unique<internal::PartFileWriter>();
-    Check(writer_->Open(directory_, ctx.SubtaskIndex(), ctx.Parallelism()));
+    Check(writer_->Open(directory_, ctx.SubtaskIndex(), ctx.Parallelism(), !restored_,
+                        restored_parts_));
+    restored_parts_.clear();
   }
   void Invoke(const T& value, const SinkContext&) override {
     text_.clear();
@@ -86,9 +97,37 @@ class TextFileSink final : public SinkFunction<T> {
     }
     Check(writer_->Append(text_));
   }
-  void Finish() override { Check(writer_->Commit()); }
+  void Finish() override {
+    if (checkpointing_) return;  // the final checkpoint commits the last part
+    auto part = writer_->Roll(0);
+    Check(part.status());
+    if (*part) Check(internal::PartFileWriter::Commit(**part));
+  }
   void Close() override {
-    if (writer_) writer_->Abort();  // no-op after a commit
+    if (writer_) writer_->Abort();  // no-op after a roll
+  }
+
+  // Checkpoints: the pending parts are the state.
+  std::vector<internal::PendingPart> SnapshotState(int64_t checkpoint_id) override {
+    auto part = writer_->Roll(checkpoint_id);
+    Check(part.status());
+    if (*part) pending_.push_back(std::move(**part));
+    return pending_;
+  }
+  void RestoreState(std::vector<internal::PendingPart> items) override {
+    restored_ = true;
+    restored_parts_ = std::move(items);
+  }
+  /// Every subtask sees all restored parts, and commits those of its own subtask index.
+  OperatorStateMode StateMode() const override { return OperatorStateMode::kUnion; }
+  void NotifyCheckpointComplete(int64_t checkpoint_id) override {
+    // Completion of N covers every earlier checkpoint too.
+    size_t done = 0;
+    while (done < pending_.size() && pending_[done].checkpoint_id <= checkpoint_id) {
+      Check(internal::PartFileWriter::Commit(pending_[done]));
+      ++done;
+    }
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
   }
 
  private:
@@ -96,6 +135,10 @@ class TextFileSink final : public SinkFunction<T> {
     if (!s.ok()) throw std::runtime_error(std::string(s.message()));
   }
   std::string directory_;
+  bool checkpointing_ = false;
+  bool restored_ = false;
+  std::vector<internal::PendingPart> restored_parts_;  // until Open
+  std::vector<internal::PendingPart> pending_;         // rolled, waiting for completion
   std::unique_ptr<internal::PartFileWriter> writer_;
   std::string text_;
 };

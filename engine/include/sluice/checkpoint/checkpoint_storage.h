@@ -85,12 +85,24 @@ class CheckpointStorage {
   std::string job_dir_;
 };
 
+// The same on any directory holding one checkpoint or savepoint.
+
+/// Reads a state file of the checkpoint in `dir` and verifies its size and checksum.
+absl::StatusOr<std::string> ReadStateFile(const std::string& dir, const StateHandle& handle);
+/// Writes `dir`/_metadata atomically, with a checksum.
+absl::Status WriteMetadataFile(const std::string& dir, const CheckpointMetadata& metadata);
+/// Reads and verifies `dir`/_metadata.
+absl::StatusOr<CheckpointMetadata> ReadMetadataFile(const std::string& dir);
+bool HasMetadataFile(const std::string& dir);
+
 namespace internal {
 /// Writes `bytes` to `path` via a temporary file, fsync and rename. A full disk is
 /// reported as RESOURCE_EXHAUSTED naming the file.
 absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 uint64_t Checksum(std::string_view bytes);
+/// `name` made safe as a file name (no path separators, no leading dot).
+std::string SafeFileName(const std::string& name);
 }  // namespace internal
 
 }  // namespace sluice

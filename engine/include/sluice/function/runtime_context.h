@@ -20,6 +20,9 @@ struct TaskInfo {
   int parallelism = 1;
   int max_parallelism = kDefaultMaxParallelism;
   int attempt = 0;
+  /// The job takes checkpoints: sinks that commit output do it when a checkpoint
+  /// completes (else when their input ends).
+  bool checkpointing = false;
 };
 
 /// A counter owned by one operator instance. Written on the task thread; read by the

@@ -106,6 +106,12 @@ struct StreamNode {
   }
 };
 
+/// Where keyed state lives while the job runs.
+enum class StateBackendKind {
+  kHeap,     // hash maps on the heap, copy-on-write snapshots
+  kRocksDb,  // RocksDB on local disk, incremental checkpoints
+};
+
 /// Job-wide settings.
 struct JobConfig {
   std::string job_name = "job";
@@ -122,17 +128,42 @@ struct JobConfig {
   /// not block.
   absl::Duration checkpoint_interval = absl::ZeroDuration();
   bool checkpoint_exactly_once = true;
-  /// A checkpoint not completed within this long is aborted. One checkpoint runs at a time:
-  /// the next starts only after the previous completed or was aborted.
+  /// A checkpoint not completed within this long is aborted.
   absl::Duration checkpoint_timeout = absl::Minutes(10);
+  /// The least time between the end of one checkpoint and the start of the next (so a slow
+  /// checkpoint does not leave the job checkpointing all the time).
+  absl::Duration checkpoint_min_pause = absl::ZeroDuration();
+  /// Checkpoints in flight at once.
+  int checkpoint_max_concurrent = 1;
+  /// Consecutive failed checkpoints (timeout, a snapshot or its storage failed) tolerated
+  /// before the job fails (and restarts); -1: any number. Checkpoints aborted because the
+  /// job restarts do not count.
+  int checkpoint_tolerable_failures = 0;
   /// Where completed checkpoints go (empty: kept in memory only).
   std::string checkpoint_dir;
   /// Completed checkpoints kept in the checkpoint directory.
   int checkpoints_retained = 2;
+  /// Start from this savepoint or checkpoint (a directory with _metadata, or a job's
+  /// checkpoint directory: its newest valid checkpoint); empty: from the beginning.
+  std::string restore_from;
+  /// Drop state in `restore_from` that belongs to operators the job no longer has.
+  bool allow_non_restored_state = false;
+  /// Where savepoints go unless a call names a directory (--savepoint-dir).
+  std::string savepoint_dir;
+  StateBackendKind state_backend = StateBackendKind::kHeap;
+  /// Most records per second each source subtask emits (0: no limit), so a job catching up
+  /// after downtime does not overrun its sinks (--max-source-rate).
+  double max_source_rate = 0;
   /// Fixed-delay restart: after a failure, restart all tasks from the latest completed
   /// checkpoint (or from the beginning) up to `restart_attempts` times.
   int restart_attempts = 0;
   absl::Duration restart_delay = absl::Milliseconds(100);
+  /// The chaos option: a simulated crash of a random task about every `chaos_kill_every`
+  /// (zero: never), at most `chaos_max_failures` times. Restart attempts are raised to at
+  /// least that many.
+  absl::Duration chaos_kill_every = absl::ZeroDuration();
+  int chaos_max_failures = 3;
+  uint64_t chaos_seed = 0;  // 0: random
 };
 
 /// The operators and edges as the job's code declared them. Node ids are dense and in
@@ -142,5 +173,13 @@ struct StreamGraph {
   std::vector<StreamNode> nodes;
   std::vector<StreamEdge> edges;
 };
+
+/// The id under which an operator's state is stored in checkpoints and savepoints: its uid,
+/// or one made from its position in the graph (which changes when operators are added or
+/// removed: give stateful operators a Uid() to restore savepoints into a changed job).
+inline std::string OperatorStateId(const StreamGraph& graph, int node) {
+  const StreamNode& n = graph.nodes[node];
+  return n.uid.empty() ? "node-" + std::to_string(node) : n.uid;
+}
 
 }  // namespace sluice

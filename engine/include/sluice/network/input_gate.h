@@ -48,6 +48,9 @@ class InputGate {
   NextResult Next(absl::Time deadline, int* channel, ChannelEvent* event,
                   const std::vector<bool>* blocked = nullptr);
 
+  /// Makes the current (or next) Next() return kTimeout at once: the task has other work
+  /// (a checkpoint notification). Any thread.
+  void Wake();
   /// Wakes every waiter; all later calls return at once.
   void Cancel();
 
@@ -71,6 +74,7 @@ class InputGate {
   int64_t max_queued_records_ = 0;
   int64_t queued_events_ = 0;
   bool canceled_ = false;
+  bool woken_ = false;
 };
 
 }  // namespace sluice

@@ -48,6 +48,11 @@ class OperatorFailure : public std::runtime_error {
   std::string operator_name_;
 };
 
+/// Throws a failed status (a user error while restoring state) so it fails the task.
+inline void ThrowIfError(const absl::Status& s) {
+  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+}
+
 /// What the task hands each operator when it builds the chain.
 struct OperatorContext {
   TaskInfo info;
@@ -77,11 +82,25 @@ class StreamOperator {
   const OperatorContext& context() const { return ctx_; }
   /// The operator's input side, for the operator before it in the chain (null for sources).
   virtual ErasedOutput* AsInput() { return nullptr; }
-  /// Adds the operator's state at a checkpoint barrier to `out` (task thread, between
-  /// records). Default: no state.
-  virtual absl::Status SnapshotState(int64_t /*checkpoint_id*/, OperatorSnapshot* /*out*/) {
+  /// Takes the operator's state at a checkpoint barrier (task thread, between records):
+  /// fills `out->snapshot` and/or sets `out->async_part` for the slow rest, which runs on
+  /// another thread while processing goes on, so it may only read what the synchronous part
+  /// froze. Default: no state.
+  virtual absl::Status SnapshotState(int64_t /*checkpoint_id*/, PendingOperatorSnapshot* /*out*/) {
     return absl::OkStatus();
   }
+  /// Both parts of SnapshotState at once (tests, savepoints of a stopped job).
+  absl::StatusOr<OperatorSnapshot> SnapshotNow(int64_t checkpoint_id) {
+    PendingOperatorSnapshot pending;
+    absl::Status s = SnapshotState(checkpoint_id, &pending);
+    if (!s.ok()) return s;
+    return std::move(pending).Finish();
+  }
+  /// Checkpoint `checkpoint_id` is complete everywhere (task thread): make its effects
+  /// visible (commit transactions, publish files).
+  virtual void NotifyCheckpointComplete(int64_t /*checkpoint_id*/) {}
+  /// Checkpoint `checkpoint_id` will not complete (task thread).
+  virtual void NotifyCheckpointAborted(int64_t /*checkpoint_id*/) {}
   /// Hands the operator its restored state; called after Setup() and before Open().
   virtual void InitializeState(RestoredOperatorState state) { restored_ = std::move(state); }
 
@@ -156,6 +175,11 @@ class SourceOperatorBase : public StreamOperator {
   virtual void EmitWatermark(Timestamp watermark) = 0;
   /// Sends an idle/active status down the chain.
   virtual void EmitIdle(bool idle) = 0;
+  /// Records emitted so far (for the source throttle).
+  int64_t records_out() const { return records_out_; }
+
+ protected:
+  int64_t records_out_ = 0;
 };
 
 /// Builds operator instances for one node of the graph, one per subtask.

@@ -1,9 +1,12 @@
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,21 +19,34 @@
 namespace sluice {
 
 namespace internal {
+class ChaosMonkey;
 class CheckpointCoordinator;
-}
+class Task;
+}  // namespace internal
 
-/// A completed checkpoint as the mini-cluster reports it: per stream node, the snapshot of
-/// each subtask (index = subtask; empty for a subtask without state).
+/// A completed checkpoint as the mini-cluster reports it.
 struct CompletedCheckpoint {
   int64_t id = 0;
+  /// Stream node id -> each subtask's snapshot; empty when the checkpoint was stored (read
+  /// it back with LoadCheckpoint).
   std::map<int, std::vector<OperatorSnapshot>> operators;
+  bool stored = false;  // written to the checkpoint storage
+};
+
+/// How one checkpoint went.
+struct CheckpointStats {
+  int64_t id = 0;
+  bool failed = false;
+  absl::Duration duration;            // trigger to completion
+  absl::Duration max_sync_duration;   // the longest stall of a task thread
+  absl::Duration max_async_duration;  // the longest asynchronous part of a task
 };
 
 /// Settings of an in-process execution.
 struct MiniClusterOptions {
   /// Processing time for every task; the wall clock if null. Tests inject their own.
   std::shared_ptr<const Clock> clock;
-  /// Called for every completed checkpoint (on the thread of the task that completed it).
+  /// Called for every completed checkpoint (on the thread that completed it).
   std::function<void(const CompletedCheckpoint&)> on_checkpoint_complete;
 };
 
@@ -48,27 +64,59 @@ struct JobResult {
   absl::Duration duration;
   std::vector<TaskStats> tasks;
   int64_t completed_checkpoints = 0;
-  int restarts = 0;  // how often the job was restarted after a failure
+  std::vector<CheckpointStats> checkpoints;
+  int restarts = 0;             // how often the job was restarted after a failure
+  bool stopped = false;         // ended by StopWithSavepoint, not by the end of its input
+  std::string final_savepoint;  // the savepoint it was stopped with
   /// The most records queued in any one task's inputs at once: what back pressure bounds.
   int64_t MaxQueuedRecords() const;
 };
 
 /// Runs a job inside this process: one thread per chain subtask, in-memory channels. Blocks
-/// until the job finishes (all sources ended and all records drained) or fails. A failure
-/// in any task cancels the others; with restart attempts configured, all tasks then start
-/// again from the latest completed checkpoint (fixed delay); otherwise, or when attempts
-/// run out, the returned status names the operator and the error.
+/// until the job finishes (all sources ended and all records drained; with checkpoints, a
+/// final checkpoint commits the last output) or fails. A failure in any task cancels the
+/// others; with restart attempts configured, all tasks then start again from the latest
+/// completed checkpoint (fixed delay); otherwise, or when attempts run out, the returned
+/// status names the operator and the error. Savepoints can be taken from another thread
+/// while Execute runs.
 class MiniCluster {
  public:
   explicit MiniCluster(MiniClusterOptions options = {});
+  ~MiniCluster();
   absl::StatusOr<JobResult> Execute(const JobGraph& graph);
 
+  /// Takes a savepoint of the running job into a new directory under `dir` and returns
+  /// that directory; with `stop`, the job then ends (Execute returns with `stopped`). Any
+  /// thread; fails if no job runs or the savepoint cannot complete.
+  absl::StatusOr<std::string> TriggerSavepoint(const std::string& dir, bool stop = false);
+  /// True while Execute runs tasks (for callers that want to wait before a savepoint).
+  bool running() const;
+
  private:
-  /// Runs every task once, restoring from `restore_from` if given.
-  absl::Status RunAttempt(const JobGraph& graph, internal::CheckpointCoordinator* coordinator,
-                          const CompletedCheckpoint* restore_from, JobResult* result);
+  struct Attempt;
+  /// Runs every task once, restoring from `restore` (node id -> per-subtask snapshots).
+  absl::Status RunAttempt(const JobGraph& graph,
+                          const std::map<int, std::vector<OperatorSnapshot>>* restore,
+                          JobResult* result);
+  /// The state the next attempt starts from: the latest completed checkpoint, else the
+  /// configured savepoint; nothing for a fresh start.
+  absl::StatusOr<std::optional<std::map<int, std::vector<OperatorSnapshot>>>> RestoreState(
+      const JobGraph& graph);
+  void OnCheckpointComplete(const CompletedCheckpoint& c);
+  void OnCheckpointAborted(int64_t id);
+  void FailAttempt(const absl::Status& why);
 
   MiniClusterOptions options_;
+  std::unique_ptr<internal::CheckpointCoordinator> coordinator_;
+  std::unique_ptr<internal::ChaosMonkey> chaos_;
+
+  mutable std::mutex mu_;
+  std::condition_variable checkpoint_cv_;       // a checkpoint completed or was aborted
+  Attempt* attempt_ = nullptr;                  // guarded by mu_
+  std::optional<CompletedCheckpoint> latest_;   // guarded by mu_
+  std::map<int64_t, bool> savepoint_outcomes_;  // id -> completed; guarded by mu_
+  std::map<int64_t, CompletedCheckpoint> savepoint_checkpoints_;  // guarded by mu_
+  std::string stop_savepoint_;                                    // guarded by mu_
 };
 
 }  // namespace sluice

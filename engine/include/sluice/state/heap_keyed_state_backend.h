@@ -16,6 +16,7 @@
 #include "sluice/core/key_groups.h"
 #include "sluice/core/status_macros.h"
 #include "sluice/serialization/serializer.h"
+#include "sluice/state/copy_on_write_state_map.h"
 #include "sluice/state/descriptors.h"
 #include "sluice/state/state.h"
 #include "sluice/state/state_ttl.h"
@@ -41,7 +42,15 @@ StateKey<K, N> MakeStateKey(const K& key, const N& ns) {
 
 }  // namespace internal
 
-/// Untyped view of a state table, for size accounting and (later) snapshots.
+/// A frozen view of one state table, taken on the task thread and serialized on another.
+class StateTableSnapshot {
+ public:
+  virtual ~StateTableSnapshot() = default;
+  /// Appends the entries of one key group as they were when the snapshot was taken.
+  virtual void WriteKeyGroup(int key_group, ByteWriter& out) const = 0;
+};
+
+/// Untyped view of a state table, for size accounting and snapshots.
 class StateTableBase {
  public:
   explicit StateTableBase(std::string name) : name_(std::move(name)) {}
@@ -53,8 +62,8 @@ class StateTableBase {
   virtual size_t SerializedBytes() const = 0;
   /// Names the stored types, so a restore can refuse state written with other types.
   virtual std::string TypeTag() const = 0;
-  /// Appends the entries of one key group (count, then key and value of each).
-  virtual void WriteKeyGroup(int key_group, ByteWriter& out) const = 0;
+  /// Freezes the current entries (cheap: see CopyOnWriteStateMap).
+  virtual std::unique_ptr<StateTableSnapshot> TakeSnapshot() = 0;
   /// Adds the entries of one key group written by WriteKeyGroup; false if corrupt.
   virtual bool ReadKeyGroup(int key_group, ByteReader& in) = 0;
 
@@ -62,60 +71,81 @@ class StateTableBase {
   std::string name_;
 };
 
-/// The entries of one state, one flat hash map per key group of the owning subtask, so a
-/// snapshot can be cut per key group and redistributed on rescale. Task thread only.
+/// The entries of one state, one copy-on-write hash map per key group of the owning
+/// subtask, so a snapshot can be cut per key group and redistributed on rescale, and taken
+/// while processing goes on. Task thread only (its snapshots excepted).
 template <typename K, typename N, typename V>
 class StateTable final : public StateTableBase {
  public:
   using Key = internal::StateKey<K, N>;
-  using Map = absl::flat_hash_map<Key, V>;
+  using Map = CopyOnWriteStateMap<Key, V>;
 
   StateTable(std::string name, KeyGroupRange range)
-      : StateTableBase(std::move(name)), range_(range), maps_(range.size()) {}
+      : StateTableBase(std::move(name)), range_(range) {
+    for (int i = 0; i < range.size(); ++i) maps_.push_back(std::make_unique<Map>());
+  }
 
+  /// The entry for reading only (null if absent).
+  const V* FindForRead(int key_group, const K& key, const N& ns) const {
+    return maps_[key_group - range_.start]->Find(internal::MakeStateKey(key, ns));
+  }
+  /// The entry for modifying in place (null if absent).
   V* Find(int key_group, const K& key, const N& ns) {
-    Map& m = MapFor(key_group);
-    auto it = m.find(internal::MakeStateKey(key, ns));
-    return it == m.end() ? nullptr : &it->second;
+    return MapFor(key_group).FindForWrite(internal::MakeStateKey(key, ns));
   }
   /// Returns the entry, default-constructing it if absent.
   V& GetOrCreate(int key_group, const K& key, const N& ns) {
-    return MapFor(key_group)[internal::MakeStateKey(key, ns)];
+    return MapFor(key_group).GetOrCreate(internal::MakeStateKey(key, ns));
   }
   void Put(int key_group, const K& key, const N& ns, V value) {
-    MapFor(key_group).insert_or_assign(internal::MakeStateKey(key, ns), std::move(value));
+    MapFor(key_group).Put(internal::MakeStateKey(key, ns), std::move(value));
   }
   void Remove(int key_group, const K& key, const N& ns) {
-    MapFor(key_group).erase(internal::MakeStateKey(key, ns));
+    MapFor(key_group).Remove(internal::MakeStateKey(key, ns));
   }
 
   size_t EntryCount() const override {
     size_t n = 0;
-    for (const auto& m : maps_) n += m.size();
+    for (const auto& m : maps_) n += m->size();
     return n;
   }
   size_t SerializedBytes() const override {
     std::string scratch;
     size_t n = 0;
     for (const auto& m : maps_) {
-      for (const auto& [key, value] : m) {
+      m->ForEach([&](const Key& key, const V& value) {
         scratch.clear();
         ByteWriter w(&scratch);
         Serializer<Key>::Write(key, w);
         Serializer<V>::Write(value, w);
         n += scratch.size();
-      }
+      });
     }
     return n;
   }
   std::string TypeTag() const override { return typeid(StateTable).name(); }
-  void WriteKeyGroup(int key_group, ByteWriter& out) const override {
-    const Map& m = maps_[key_group - range_.start];
-    out.WriteVarint(m.size());
-    for (const auto& [key, value] : m) {
-      Serializer<Key>::Write(key, out);
-      Serializer<V>::Write(value, out);
+
+  class Snapshot final : public StateTableSnapshot {
+   public:
+    explicit Snapshot(KeyGroupRange range) : range_(range) {}
+    void WriteKeyGroup(int key_group, ByteWriter& out) const override {
+      const auto& m = *maps_[key_group - range_.start];
+      out.WriteVarint(m.size());
+      m.ForEach([&](const Key& key, const V& value) {
+        Serializer<Key>::Write(key, out);
+        Serializer<V>::Write(value, out);
+      });
     }
+
+   private:
+    friend class StateTable;
+    KeyGroupRange range_;
+    std::vector<std::unique_ptr<typename Map::Snapshot>> maps_;
+  };
+  std::unique_ptr<StateTableSnapshot> TakeSnapshot() override {
+    auto s = std::make_unique<Snapshot>(range_);
+    for (auto& m : maps_) s->maps_.push_back(m->TakeSnapshot());
+    return s;
   }
   bool ReadKeyGroup(int key_group, ByteReader& in) override {
     uint64_t n;
@@ -125,7 +155,7 @@ class StateTable final : public StateTableBase {
       Key key{};
       V value{};
       if (!Serializer<Key>::Read(in, &key) || !Serializer<V>::Read(in, &value)) return false;
-      m.insert_or_assign(std::move(key), std::move(value));
+      m.Put(key, std::move(value));
     }
     return true;
   }
@@ -133,18 +163,29 @@ class StateTable final : public StateTableBase {
   /// Removes the entries of one key group for which `pred(key, value)` holds.
   template <typename Pred>
   size_t EraseIf(int key_group, Pred&& pred) {
-    return absl::erase_if(MapFor(key_group),
-                          [&](const auto& entry) { return pred(entry.first, entry.second); });
+    return MapFor(key_group).EraseIf(std::forward<Pred>(pred));
   }
   const KeyGroupRange& key_group_range() const { return range_; }
-  /// The entries of one key group, for iteration (snapshots, tests).
-  const Map& KeyGroupEntries(int key_group) const { return maps_[key_group - range_.start]; }
+  /// Calls `f(key, value)` for the entries of one key group (tests, size accounting).
+  template <typename F>
+  void ForEachInKeyGroup(int key_group, F&& f) const {
+    maps_[key_group - range_.start]->ForEach(std::forward<F>(f));
+  }
 
  private:
-  Map& MapFor(int key_group) { return maps_[key_group - range_.start]; }
+  Map& MapFor(int key_group) { return *maps_[key_group - range_.start]; }
 
   KeyGroupRange range_;
-  std::vector<Map> maps_;
+  std::vector<std::unique_ptr<Map>> maps_;
+};
+
+/// A frozen view of a keyed state backend; it must not outlive the backend.
+class KeyedStateSnapshot {
+ public:
+  virtual ~KeyedStateSnapshot() = default;
+  /// Every state's entries of one key group: a backend-independent format (state name, type
+  /// tag, entries) that any backend can restore, at any parallelism. Any one thread.
+  virtual std::string KeyGroup(int key_group) const = 0;
 };
 
 /// Untyped base of a keyed state backend, for the runtime.
@@ -155,9 +196,9 @@ class KeyedStateBackendBase {
   virtual size_t TotalSerializedBytes() const = 0;
   virtual const KeyGroupRange& key_group_range() const = 0;
 
-  /// Serializes every state's entries of one key group: a backend-independent format (state
-  /// name, type tag, entries) that any backend can restore, at any parallelism.
-  virtual std::string SnapshotKeyGroup(int key_group) const = 0;
+  /// Freezes every state (task thread, between records; cheap). The snapshot is then
+  /// serialized off the task thread while processing goes on.
+  virtual std::unique_ptr<KeyedStateSnapshot> TakeSnapshot() = 0;
   /// Restores one key group written by SnapshotKeyGroup. States not registered yet are kept
   /// serialized and loaded when the operator registers them (in Open()).
   virtual absl::Status RestoreKeyGroup(int key_group, std::string_view bytes) = 0;
@@ -184,11 +225,38 @@ class HeapStateHandle {
 
  protected:
   /// The value for reading (null if absent or expired).
-  V* FindRead() const {
-    return FindImpl(ttl_.update_type == StateTtlConfig::UpdateType::kOnReadAndWrite);
+  const V* FindRead() const {
+    if constexpr (kTtl) {
+      if (ttl_.update_type == StateTtlConfig::UpdateType::kOnReadAndWrite) return FindWrite();
+      MaybeSweep();
+      const Stored* e =
+          table_->FindForRead(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
+      if (e == nullptr) return nullptr;
+      if (Expired(*e)) {
+        Remove();  // cleanup on access
+        return nullptr;
+      }
+      return &e->value;
+    } else {
+      return table_->FindForRead(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
+    }
   }
   /// The value for modifying in place (null if absent or expired); counts as a write.
-  V* FindWrite() const { return FindImpl(true); }
+  V* FindWrite() const {
+    if constexpr (kTtl) {
+      MaybeSweep();
+      Stored* e = FindStored();
+      if (e == nullptr) return nullptr;
+      if (Expired(*e)) {
+        Remove();
+        return nullptr;
+      }
+      e->last_access = backend_->Now();
+      return &e->value;
+    } else {
+      return FindStored();
+    }
+  }
   /// The value, default-constructed if absent or expired; counts as a write.
   V& GetOrCreate() const {
     if constexpr (kTtl) {
@@ -226,22 +294,6 @@ class HeapStateHandle {
   Stored* FindStored() const {
     return table_->Find(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
   }
-  V* FindImpl(bool refresh) const {
-    if constexpr (kTtl) {
-      MaybeSweep();
-      Stored* e = FindStored();
-      if (e == nullptr) return nullptr;
-      if (Expired(*e)) {
-        Remove();  // cleanup on access
-        return nullptr;
-      }
-      if (refresh) e->last_access = backend_->Now();
-      return &e->value;
-    } else {
-      (void)refresh;
-      return FindStored();
-    }
-  }
   bool Expired(const TtlValue<V>& e) const {
     return backend_->Now() - e.last_access >= ttl_.ttl_ms;
   }
@@ -269,7 +321,7 @@ class HeapValueState final : public ValueState<V>, public HeapStateHandle<K, N, 
  public:
   using HeapStateHandle<K, N, V, kTtl>::HeapStateHandle;
   std::optional<V> Value() const override {
-    V* v = this->FindRead();
+    const V* v = this->FindRead();
     return v ? std::optional<V>(*v) : std::nullopt;
   }
   void Update(V value) override { this->Put(std::move(value)); }
@@ -347,7 +399,7 @@ class HeapReducingState final : public ReducingState<V>, public HeapStateHandle<
                     typename ReducingStateDescriptor<V>::ReduceFn reduce, StateTtlConfig ttl = {})
       : HeapStateHandle<K, N, V, kTtl>(backend, table, ttl), reduce_(std::move(reduce)) {}
   std::optional<V> Get() const override {
-    V* v = this->FindRead();
+    const V* v = this->FindRead();
     return v ? std::optional<V>(*v) : std::nullopt;
   }
   void Add(V value) override {
@@ -376,7 +428,7 @@ class HeapAggregatingState final : public AggregatingState<In, Out>,
         fn_(fn),
         keep_alive_(std::move(keep_alive)) {}
   std::optional<Out> Get() const override {
-    Acc* acc = this->FindRead();
+    const Acc* acc = this->FindRead();
     return acc ? std::optional<Out>(fn_->GetResult(*acc)) : std::nullopt;
   }
   void Add(const In& value) override {
@@ -524,34 +576,15 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   void SetProcessingTimeService(const ProcessingTimeService* pts) { processing_time_ = pts; }
   Timestamp Now() const { return processing_time_ ? processing_time_->CurrentProcessingTime() : 0; }
 
-  std::string SnapshotKeyGroup(int key_group) const override {
-    std::string out;
-    ByteWriter w(&out);
+  std::unique_ptr<KeyedStateSnapshot> TakeSnapshot() override {
+    auto s = std::make_unique<Snapshot>();
+    for (auto& [name, e] : tables_) {
+      s->tables.push_back({name, e.table->TypeTag(), e.table->TakeSnapshot()});
+    }
     // States restored but not registered again keep their data (an operator may register
     // a state lazily): they go into the snapshot unchanged.
-    size_t count = tables_.size();
-    for (const auto& [name, parts] : pending_restore_) {
-      if (!tables_.contains(name) && parts.contains(key_group)) ++count;
-    }
-    w.WriteVarint(count);
-    std::string body;
-    for (const auto& [name, e] : tables_) {
-      body.clear();
-      ByteWriter bw(&body);
-      e.table->WriteKeyGroup(key_group, bw);
-      w.WriteBytes(name);
-      w.WriteBytes(e.table->TypeTag());
-      w.WriteBytes(body);
-    }
-    for (const auto& [name, parts] : pending_restore_) {
-      if (tables_.contains(name)) continue;
-      auto it = parts.find(key_group);
-      if (it == parts.end()) continue;
-      w.WriteBytes(name);
-      w.WriteBytes(it->second.first);
-      w.WriteBytes(it->second.second);
-    }
-    return out;
+    s->unregistered = pending_restore_;
+    return s;
   }
 
   absl::Status RestoreKeyGroup(int key_group, std::string_view bytes) override {
@@ -591,6 +624,44 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   struct Entry {
     std::type_index type;
     std::unique_ptr<StateTableBase> table;
+  };
+  // Restored data of states not registered yet: name -> key group -> (type tag, entries).
+  using PendingRestore = std::map<std::string, std::map<int, std::pair<std::string, std::string>>>;
+
+  class Snapshot final : public KeyedStateSnapshot {
+   public:
+    struct Table {
+      std::string name;
+      std::string type_tag;
+      std::unique_ptr<StateTableSnapshot> entries;
+    };
+    std::vector<Table> tables;
+    PendingRestore unregistered;
+
+    std::string KeyGroup(int key_group) const override {
+      std::string out;
+      ByteWriter w(&out);
+      size_t count = tables.size();
+      for (const auto& [name, parts] : unregistered) count += parts.contains(key_group);
+      w.WriteVarint(count);
+      std::string body;
+      for (const Table& t : tables) {
+        body.clear();
+        ByteWriter bw(&body);
+        t.entries->WriteKeyGroup(key_group, bw);
+        w.WriteBytes(t.name);
+        w.WriteBytes(t.type_tag);
+        w.WriteBytes(body);
+      }
+      for (const auto& [name, parts] : unregistered) {
+        auto it = parts.find(key_group);
+        if (it == parts.end()) continue;
+        w.WriteBytes(name);
+        w.WriteBytes(it->second.first);
+        w.WriteBytes(it->second.second);
+      }
+      return out;
+    }
   };
 
   template <typename Handle, typename Table, typename... Extra>
@@ -650,8 +721,7 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   K current_key_{};
   int current_key_group_ = -1;
   std::map<std::string, Entry> tables_;
-  // Restored data of states not registered yet: name -> key group -> (type tag, entries).
-  std::map<std::string, std::map<int, std::pair<std::string, std::string>>> pending_restore_;
+  PendingRestore pending_restore_;
   std::map<std::pair<std::string, std::type_index>, std::shared_ptr<void>> handles_;
 };
 

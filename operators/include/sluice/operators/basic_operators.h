@@ -16,10 +16,24 @@ class UdfOperator : public OneInputOperatorWithOutput<In, Out> {
   explicit UdfOperator(F f) : fn_(std::move(f)) {}
   void Open() override {
     runtime_.emplace(this->ctx_.info, this->ctx_.processing_time, this->ctx_.metrics);
+    if (this->restored_) {
+      this->RunUserCode([&] { ThrowIfError(RestoreFunctionState(fn_, *this->restored_)); });
+      this->restored_.reset();
+    }
     this->RunUserCode([&] { OpenIfRich(fn_, *runtime_); });
   }
   void Close() override {
     this->RunUserCode([&] { CloseIfRich(fn_); });
+  }
+  absl::Status SnapshotState(int64_t id, PendingOperatorSnapshot* out) override {
+    this->RunUserCode([&] { SnapshotFunctionState(fn_, id, out->snapshot); });
+    return absl::OkStatus();
+  }
+  void NotifyCheckpointComplete(int64_t id) override {
+    this->RunUserCode([&] { NotifyFunctionCheckpointComplete(fn_, id); });
+  }
+  void NotifyCheckpointAborted(int64_t id) override {
+    this->RunUserCode([&] { NotifyFunctionCheckpointAborted(fn_, id); });
   }
 
  protected:

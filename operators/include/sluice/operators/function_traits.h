@@ -3,6 +3,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "sluice/checkpoint/operator_snapshot.h"
+#include "sluice/function/checkpointed_function.h"
 #include "sluice/function/collector.h"
 #include "sluice/function/functions.h"
 
@@ -50,6 +52,34 @@ void OpenIfRich(F& f, RuntimeContext& ctx) {
 template <typename F>
 void CloseIfRich(F& f) {
   if constexpr (std::is_base_of_v<RichFunction, F>) f.Close();
+}
+
+// Checkpoint hooks of user functions that implement CheckpointedFunction and/or
+// CheckpointListener; no-ops for other functions.
+
+template <typename F>
+void SnapshotFunctionState(F& f, int64_t checkpoint_id, OperatorSnapshot& out) {
+  if constexpr (std::is_base_of_v<CheckpointedFunctionBase, F>) {
+    out.operator_state = f.SnapshotItems(checkpoint_id);
+  }
+}
+
+template <typename F>
+absl::Status RestoreFunctionState(F& f, const RestoredOperatorState& state) {
+  if constexpr (std::is_base_of_v<CheckpointedFunctionBase, F>) {
+    return f.RestoreItems(state.Items(f.StateMode()));
+  }
+  return absl::OkStatus();
+}
+
+template <typename F>
+void NotifyFunctionCheckpointComplete(F& f, int64_t checkpoint_id) {
+  if constexpr (std::is_base_of_v<CheckpointListener, F>) f.NotifyCheckpointComplete(checkpoint_id);
+}
+
+template <typename F>
+void NotifyFunctionCheckpointAborted(F& f, int64_t checkpoint_id) {
+  if constexpr (std::is_base_of_v<CheckpointListener, F>) f.NotifyCheckpointAborted(checkpoint_id);
 }
 
 }  // namespace sluice::internal

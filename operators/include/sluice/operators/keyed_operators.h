@@ -6,15 +6,11 @@
 
 #include "sluice/function/functions.h"
 #include "sluice/operator/stream_operator.h"
+#include "sluice/operators/function_traits.h"
 #include "sluice/state/heap_keyed_state_backend.h"
 #include "sluice/timer/internal_timer_service.h"
 
 namespace sluice::internal {
-
-/// A restore that fails (corrupt or incompatible state) fails the task with its message.
-inline void CheckRestore(const absl::Status& s) {
-  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
-}
 
 /// Runs a KeyedProcessFunction: sets the current key per record, owns the keyed state of
 /// its key groups and the timers, and fires event-time timers before it forwards a
@@ -38,15 +34,23 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
                                                                        std::move(key_ctx), this);
     runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_.get(), timers_.get());
     if (this->restored_) {
-      CheckRestore(internal::RestoreKeyedOperator(*backend_, timers_.get(), *this->restored_));
+      ThrowIfError(internal::RestoreKeyedOperator(*backend_, timers_.get(), *this->restored_));
+      this->RunUserCode([&] { ThrowIfError(RestoreFunctionState(fn_, *this->restored_)); });
       this->restored_.reset();
     }
     this->RunUserCode([&] { fn_.Open(*runtime_); });
   }
 
-  absl::Status SnapshotState(int64_t, OperatorSnapshot* out) override {
+  absl::Status SnapshotState(int64_t id, PendingOperatorSnapshot* out) override {
     internal::SnapshotKeyedOperator(*backend_, timers_.get(), this->ctx_.info.max_parallelism, out);
+    this->RunUserCode([&] { SnapshotFunctionState(fn_, id, out->snapshot); });
     return absl::OkStatus();
+  }
+  void NotifyCheckpointComplete(int64_t id) override {
+    this->RunUserCode([&] { NotifyFunctionCheckpointComplete(fn_, id); });
+  }
+  void NotifyCheckpointAborted(int64_t id) override {
+    this->RunUserCode([&] { NotifyFunctionCheckpointAborted(fn_, id); });
   }
 
   void ProcessBatch(Batch<In>& batch) override {
@@ -115,7 +119,7 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
     backend_ = std::make_unique<HeapKeyedStateBackend<K>>(this->ctx_.key_group_range,
                                                           this->ctx_.info.max_parallelism);
     if (this->restored_) {
-      CheckRestore(internal::RestoreKeyedOperator<InternalTimerService<K, VoidNamespace>>(
+      ThrowIfError(internal::RestoreKeyedOperator<InternalTimerService<K, VoidNamespace>>(
           *backend_, nullptr, *this->restored_));
       this->restored_.reset();
     }
@@ -148,7 +152,7 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
 
   const KeyedStateBackendBase* keyed_state() const override { return backend_.get(); }
 
-  absl::Status SnapshotState(int64_t, OperatorSnapshot* out) override {
+  absl::Status SnapshotState(int64_t, PendingOperatorSnapshot* out) override {
     internal::SnapshotKeyedOperator<InternalTimerService<K, VoidNamespace>>(
         *backend_, nullptr, this->ctx_.info.max_parallelism, out);
     return absl::OkStatus();

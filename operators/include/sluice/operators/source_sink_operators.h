@@ -6,6 +6,7 @@
 
 #include "sluice/function/functions.h"
 #include "sluice/operator/stream_operator.h"
+#include "sluice/operators/function_traits.h"
 
 namespace sluice::internal {
 
@@ -28,9 +29,15 @@ class SourceOperator final : public SourceOperatorBase {
     RunUserCode([&] { source_.Open(*runtime_); });
   }
 
-  absl::Status SnapshotState(int64_t checkpoint_id, OperatorSnapshot* out) override {
-    RunUserCode([&] { out->operator_state = source_.SnapshotState(checkpoint_id); });
+  absl::Status SnapshotState(int64_t checkpoint_id, PendingOperatorSnapshot* out) override {
+    RunUserCode([&] { out->snapshot.operator_state = source_.SnapshotState(checkpoint_id); });
     return absl::OkStatus();
+  }
+  void NotifyCheckpointComplete(int64_t id) override {
+    RunUserCode([&] { NotifyFunctionCheckpointComplete(source_, id); });
+  }
+  void NotifyCheckpointAborted(int64_t id) override {
+    RunUserCode([&] { NotifyFunctionCheckpointAborted(source_, id); });
   }
 
   PollResult PollNext() override {
@@ -72,6 +79,7 @@ class SourceOperator final : public SourceOperatorBase {
   }
   void Flush() {
     if (!batch_.empty()) {
+      records_out_ += static_cast<int64_t>(batch_.size());
       output_->Push(batch_);
       batch_.clear();
     }
@@ -92,7 +100,21 @@ class SinkOperator final : public OneInputOperator<T> {
 
   void Open() override {
     runtime_.emplace(this->ctx_.info, this->ctx_.processing_time, this->ctx_.metrics);
+    if (this->restored_) {
+      this->RunUserCode([&] { ThrowIfError(RestoreFunctionState(sink_, *this->restored_)); });
+      this->restored_.reset();
+    }
     this->RunUserCode([&] { sink_.Open(*runtime_); });
+  }
+  absl::Status SnapshotState(int64_t id, PendingOperatorSnapshot* out) override {
+    this->RunUserCode([&] { SnapshotFunctionState(sink_, id, out->snapshot); });
+    return absl::OkStatus();
+  }
+  void NotifyCheckpointComplete(int64_t id) override {
+    this->RunUserCode([&] { NotifyFunctionCheckpointComplete(sink_, id); });
+  }
+  void NotifyCheckpointAborted(int64_t id) override {
+    this->RunUserCode([&] { NotifyFunctionCheckpointAborted(sink_, id); });
   }
   void ProcessBatch(Batch<T>& batch) override {
     this->RunUserCode([&] {

@@ -2,9 +2,13 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sluice/serialization/struct_macro.h"
 
 namespace sluice::internal {
 
@@ -66,8 +70,20 @@ class SocketLineReader {
 /// Writes text to stdout from several threads without interleaving lines.
 void WriteToStdout(const std::string& text);
 
-/// The part files of a file sink: `part-<subtask>` once committed, a hidden in-progress
-/// file before. Owned by one sink subtask.
+/// A part file written and closed but not yet visible: it becomes output (by rename) when
+/// the checkpoint that covers it completes.
+struct PendingPart {
+  std::string in_progress_path;
+  std::string final_path;
+  int64_t checkpoint_id = 0;
+};
+SLUICE_SERIALIZABLE(PendingPart, in_progress_path, final_path, checkpoint_id)
+
+/// The part files of one file-sink subtask in its output directory:
+///   part-<subtask>-<n>                 committed output
+///   .part-<subtask>-<n>.inprogress     being written, or written and waiting for a commit
+/// Owned by one sink subtask; other subtasks only touch their own names (subtask 0 also
+/// those of subtasks beyond the current parallelism), so they never race.
 class PartFileWriter {
  public:
   PartFileWriter() = default;
@@ -75,19 +91,31 @@ class PartFileWriter {
   PartFileWriter(const PartFileWriter&) = delete;
   PartFileWriter& operator=(const PartFileWriter&) = delete;
 
-  /// Creates the directory if needed and opens this subtask's in-progress file. Subtask 0
-  /// also removes committed part files left by an earlier run with a higher parallelism.
-  absl::Status Open(const std::string& directory, int subtask, int parallelism);
+  /// Creates the directory if needed, commits `restored` parts (those of a restored
+  /// checkpoint: it completed, so they are output), then removes what this subtask owns
+  /// and is not output: every in-progress file, and on a fresh start (nothing restored)
+  /// the committed files of an earlier run too.
+  absl::Status Open(const std::string& directory, int subtask, int parallelism, bool fresh_start,
+                    const std::vector<PendingPart>& restored);
+  /// Appends to the current in-progress file, starting one if there is none.
   absl::Status Append(const std::string& text);
-  /// Flushes, syncs and renames the in-progress file to its committed name.
-  absl::Status Commit();
-  /// Closes without committing (after a failure): the in-progress file is removed.
+  /// Closes the current in-progress file (synced) and returns it as pending; nothing if
+  /// nothing was written since the last roll.
+  absl::StatusOr<std::optional<PendingPart>> Roll(int64_t checkpoint_id);
+  /// Makes a pending part visible (rename). Idempotent: an already committed part is fine.
+  static absl::Status Commit(const PendingPart& part);
+  /// Closes the current in-progress file without committing it (after a failure).
   void Abort();
 
  private:
+  /// Removes one subtask's leftovers (see Open).
+  absl::Status Clean(int subtask, bool committed_too);
+
+  std::string directory_;
+  int subtask_ = 0;
+  int64_t next_part_ = 0;
   std::FILE* file_ = nullptr;
-  std::string in_progress_path_;
-  std::string final_path_;
+  PendingPart current_;
 };
 
 }  // namespace sluice::internal

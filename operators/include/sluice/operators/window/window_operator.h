@@ -177,7 +177,7 @@ class WindowOperator final
     runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_.get(), timers_.get());
     late_dropped_ = &ctx.metrics->GetCounter("late_records_dropped");
     if (this->restored_) {
-      CheckRestore(RestoreKeyedOperator(*backend_, timers_.get(), *this->restored_));
+      ThrowIfError(RestoreKeyedOperator(*backend_, timers_.get(), *this->restored_));
       this->restored_.reset();
     }
     this->RunUserCode([&] { emitter_.Open(*runtime_); });
@@ -228,7 +228,7 @@ class WindowOperator final
 
   const KeyedStateBackendBase* keyed_state() const override { return backend_.get(); }
 
-  absl::Status SnapshotState(int64_t, OperatorSnapshot* out) override {
+  absl::Status SnapshotState(int64_t, PendingOperatorSnapshot* out) override {
     SnapshotKeyedOperator(*backend_, timers_.get(), this->ctx_.info.max_parallelism, out);
     return absl::OkStatus();
   }

@@ -1,0 +1,134 @@
+#include "sluice/checkpoint/checkpoint_loader.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "sluice/core/status_macros.h"
+
+namespace sluice {
+namespace {
+
+absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir) {
+  LoadedCheckpoint out;
+  out.dir = dir;
+  SLUICE_ASSIGN_OR_RETURN(out.metadata, ReadMetadataFile(dir));
+  for (const auto& [op, handles] : out.metadata.operators) {
+    auto& snapshots = out.operators[op];
+    snapshots.resize(handles.size());
+    for (size_t i = 0; i < handles.size(); ++i) {
+      if (handles[i].file.empty()) continue;  // a subtask without state
+      SLUICE_ASSIGN_OR_RETURN(std::string bytes, ReadStateFile(dir, handles[i]));
+      auto snapshot = DeserializeFromString<OperatorSnapshot>(
+          bytes, absl::StrCat("state file '", dir, "/", handles[i].file, "'"));
+      if (!snapshot.ok()) return snapshot.status();
+      snapshots[i] = std::move(*snapshot);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("no checkpoint or savepoint at '", path, "': not a directory"));
+  }
+  if (HasMetadataFile(path)) return LoadOne(path);
+  // A job's checkpoint directory: the newest checkpoint that loads.
+  std::vector<std::pair<int64_t, std::string>> found;
+  for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+    const std::string name = entry.path().filename().string();
+    int64_t id = 0;
+    if (name.rfind("chk-", 0) == 0 && absl::SimpleAtoi(name.substr(4), &id) &&
+        HasMetadataFile(entry.path().string())) {
+      found.emplace_back(id, entry.path().string());
+    }
+  }
+  std::sort(found.rbegin(), found.rend());
+  for (const auto& [id, dir] : found) {
+    auto loaded = LoadOne(dir);
+    if (loaded.ok()) return loaded;
+    LOG(WARNING) << "checkpoint " << id << " in " << path << " cannot be used ("
+                 << loaded.status().message() << "); falling back to the previous checkpoint";
+  }
+  return absl::NotFoundError(
+      absl::StrCat("'", path,
+                   "' holds no usable checkpoint (no _metadata here, and no chk-N directory with "
+                   "valid metadata and state files)"));
+}
+
+absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> MatchToGraph(
+    const LoadedCheckpoint& checkpoint, const StreamGraph& graph, bool allow_non_restored_state) {
+  std::map<std::string, int> node_of;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    node_of[OperatorStateId(graph, static_cast<int>(i))] = static_cast<int>(i);
+  }
+  std::map<int, std::vector<OperatorSnapshot>> out;
+  for (const auto& [op, snapshots] : checkpoint.operators) {
+    bool has_state = false;
+    for (const auto& s : snapshots) has_state |= !s.empty();
+    auto it = node_of.find(op);
+    if (it == node_of.end()) {
+      if (!has_state) continue;
+      if (!allow_non_restored_state) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "'", checkpoint.dir, "' has state for operator '", op,
+            "', which this job does not have (operators are matched by Uid()); restore with "
+            "--allow-non-restored-state to drop that state"));
+      }
+      LOG(WARNING) << "dropping the state of operator '" << op << "' from " << checkpoint.dir
+                   << ": the job has no such operator (--allow-non-restored-state)";
+      continue;
+    }
+    const StreamNode& node = graph.nodes[it->second];
+    auto mp = checkpoint.metadata.max_parallelism.find(op);
+    bool keyed = false;
+    for (const auto& s : snapshots) keyed |= !s.key_groups.empty();
+    if (keyed && mp != checkpoint.metadata.max_parallelism.end() &&
+        mp->second != node.max_parallelism) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("operator '", op, "' was saved with max parallelism ", mp->second,
+                       " but now has ", node.max_parallelism,
+                       ": keyed state cannot be split into a different number of key "
+                       "groups; keep the max parallelism"));
+    }
+    out[it->second] = snapshots;
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> WriteSavepoint(
+    const std::string& savepoint_root, CheckpointMetadata metadata,
+    const std::map<std::string, std::vector<OperatorSnapshot>>& operators) {
+  const std::string dir = absl::StrCat(
+      savepoint_root, "/",
+      internal::SafeFileName(absl::StrCat("savepoint-", metadata.job_name, "-",
+                                          metadata.checkpoint_id, "-", metadata.timestamp_ms)));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create savepoint directory '", dir, "': ", ec.message()));
+  }
+  metadata.savepoint = true;
+  metadata.operators.clear();
+  for (const auto& [op, snapshots] : operators) {
+    auto& handles = metadata.operators[op];
+    for (size_t i = 0; i < snapshots.size(); ++i) {
+      const std::string bytes = SerializeToString(snapshots[i]);
+      StateHandle h{internal::SafeFileName(absl::StrCat(op, "-", i)) + ".state",
+                    internal::Checksum(bytes), bytes.size()};
+      SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(dir + "/" + h.file, bytes));
+      handles.push_back(h);
+    }
+  }
+  SLUICE_RETURN_IF_ERROR(WriteMetadataFile(dir, metadata));
+  return dir;
+}
+
+}  // namespace sluice
