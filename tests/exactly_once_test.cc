@@ -3,7 +3,10 @@
 // alignment and during the asynchronous snapshot phase), write exactly the output of a
 // failure-free run; at-least-once mode loses nothing.
 
+#include <signal.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -155,6 +158,79 @@ TEST_P(ExactlyOnceTest, AtLeastOnceLosesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Parallelism, ExactlyOnceTest, ::testing::Values(1, 2, 4));
+
+/// True once `job_dir` holds a completed checkpoint.
+bool HasCompletedCheckpoint(const std::string& job_dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(job_dir, ec)) {
+    if (std::filesystem::exists(e.path() / "_metadata")) return true;
+  }
+  return false;
+}
+
+class ProcessRestoreTest : public ExactlyOnceTest {};
+
+// The checkpoints on disk survive the process: kill -9 mid-run, start again from the
+// checkpoint directory, and the output is that of a run without the kill.
+TEST_F(ProcessRestoreTest, KilledProcessResumesFromItsCheckpointDirectory) {
+  const Job job = Jobs()[1];
+  const auto expected = RunJob(job, 2, dir_->Join("kill-plain"), {});
+  const std::string out = dir_->Join("kill-out");
+  const std::string checkpoints = dir_->Join("kill-ck");
+  std::vector<std::string> argv = {Example(job.binary)};
+  argv.insert(argv.end(), job.args.begin(), job.args.end());
+  for (const std::string& a : {"--output=" + out, std::string("--parallelism=2"),
+                               std::string("--checkpoint-interval=50ms"),
+                               "--checkpoint-dir=" + checkpoints, RateFor(job, 2, 3.0)}) {
+    argv.push_back(a);
+  }
+  {
+    testing::ChildProcess process(argv, dir_->Join("kill.log"));
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return HasCompletedCheckpoint(checkpoints + "/windowed_stats"); }, 20'000))
+        << testing::ReadFile(dir_->Join("kill.log"));
+    process.Signal(SIGKILL);
+    EXPECT_EQ(process.Wait(), 128 + SIGKILL);
+  }
+  const auto partial = SortedOutput(out);
+  EXPECT_LT(partial.size(), expected.size()) << "killed before the end";
+  const auto resumed = RunJob(job, 2, out, {"--from-savepoint=" + checkpoints + "/windowed_stats"});
+  EXPECT_EQ(resumed, expected);
+}
+
+// With --savepoint-dir, SIGTERM stops the job with a savepoint (exit code 0, the path
+// logged); the job resumes from it.
+TEST_F(ProcessRestoreTest, SigtermStopsWithASavepointToResumeFrom) {
+  const Job job = Jobs()[1];
+  const auto expected = RunJob(job, 2, dir_->Join("term-plain"), {});
+  const std::string out = dir_->Join("term-out");
+  const std::string savepoints = dir_->Join("term-sp");
+  const std::string checkpoints = dir_->Join("term-ck");
+  std::vector<std::string> argv = {Example(job.binary)};
+  argv.insert(argv.end(), job.args.begin(), job.args.end());
+  for (const std::string& a :
+       {"--output=" + out, std::string("--parallelism=2"),
+        std::string("--checkpoint-interval=50ms"), "--checkpoint-dir=" + checkpoints,
+        "--savepoint-dir=" + savepoints, RateFor(job, 2, 3.0)}) {
+    argv.push_back(a);
+  }
+  const std::string log = dir_->Join("term.log");
+  {
+    testing::ChildProcess process(argv, log);
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return HasCompletedCheckpoint(checkpoints + "/windowed_stats"); }, 20'000));
+    process.Signal(SIGTERM);
+    EXPECT_EQ(process.Wait(), 0) << testing::ReadFile(log);
+  }
+  EXPECT_THAT(testing::ReadFile(log), HasSubstr("stopped with savepoint"));
+  std::vector<std::string> written;
+  for (const auto& e : std::filesystem::directory_iterator(savepoints)) {
+    written.push_back(e.path().string());
+  }
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_LT(SortedOutput(out).size(), expected.size());
+  EXPECT_EQ(RunJob(job, 2, out, {"--from-savepoint=" + written[0]}), expected);
+}
 
 }  // namespace
 }  // namespace sluice

@@ -66,8 +66,7 @@ class Describe final : public ProcessWindowFunction<KV, std::string, std::string
 
 TEST(WindowOperatorTest, TumblingWindowsAlignToTheOffset) {
   auto [h, p] = HarnessFor([](auto keyed) {
-    return keyed
-        .Window(TumblingEventTimeWindows::Of(absl::Milliseconds(10), absl::Milliseconds(3)))
+    return keyed.Window(TumblingEventTimeWindows::Of(absl::Milliseconds(10), absl::Milliseconds(3)))
         .Process(Describe{});
   });
   h->Open();

@@ -27,15 +27,15 @@ ChaosMonkey::ChaosMonkey(absl::Duration every, int max_failures, uint64_t seed)
 
 ChaosMonkey::~ChaosMonkey() { EndAttempt(); }
 
-void ChaosMonkey::BeginAttempt(int num_tasks) {
+void ChaosMonkey::BeginAttempt(std::vector<bool> has_inputs) {
   EndAttempt();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = false;
   }
   victim_.store(-1);
-  if (failures() >= max_failures_ || num_tasks == 0) return;
-  thread_ = std::thread([this, num_tasks] { Loop(num_tasks); });
+  if (failures() >= max_failures_ || has_inputs.empty()) return;
+  thread_ = std::thread([this, inputs = std::move(has_inputs)] { Loop(inputs); });
 }
 
 void ChaosMonkey::EndAttempt() {
@@ -48,16 +48,20 @@ void ChaosMonkey::EndAttempt() {
   victim_.store(-1);
 }
 
-void ChaosMonkey::Loop(int num_tasks) {
+void ChaosMonkey::Loop(std::vector<bool> has_inputs) {
   std::unique_lock<std::mutex> lock(mu_);
   std::uniform_real_distribution<double> jitter(0.5, 1.5);
-  std::uniform_int_distribution<int> task(0, num_tasks - 1);
+  std::uniform_int_distribution<int> task(0, static_cast<int>(has_inputs.size()) - 1);
   std::uniform_int_distribution<int> moment(0, 2);
   while (failures() < max_failures_) {
     const auto wait = absl::ToChronoMicroseconds(every_ * jitter(rng_));
     if (cv_.wait_for(lock, wait, [&] { return stop_; })) return;
-    // A victim that has not reached its moment by now is replaced by a new one.
-    victim_.store(task(rng_) * 4 + moment(rng_), std::memory_order_relaxed);
+    // A victim that has not reached its moment by now is replaced by a new one. Only tasks
+    // with inputs align barriers.
+    const int t = task(rng_);
+    Moment m = static_cast<Moment>(moment(rng_));
+    if (m == Moment::kAlignment && !has_inputs[t]) m = Moment::kAny;
+    victim_.store(t * 4 + static_cast<int>(m), std::memory_order_relaxed);
   }
 }
 

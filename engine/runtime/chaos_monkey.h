@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/time/time.h"
 
@@ -24,9 +25,9 @@ class ChaosMonkey {
   ChaosMonkey(absl::Duration every, int max_failures, uint64_t seed);
   ~ChaosMonkey();
 
-  /// Arms the monkey for one attempt of the job with `num_tasks` tasks; EndAttempt() before
-  /// the tasks go away.
-  void BeginAttempt(int num_tasks);
+  /// Arms the monkey for one attempt of the job; `has_inputs[i]` tells whether task i has
+  /// inputs (only those align barriers). EndAttempt() before the tasks go away.
+  void BeginAttempt(std::vector<bool> has_inputs);
   void EndAttempt();
 
   /// Called by task `task_index` at a moment of kind `moment`: throws the simulated crash
@@ -37,7 +38,7 @@ class ChaosMonkey {
   int max_failures() const { return max_failures_; }
 
  private:
-  void Loop(int num_tasks);
+  void Loop(std::vector<bool> has_inputs);
 
   const absl::Duration every_;
   const int max_failures_;

@@ -257,6 +257,7 @@ absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
         cp.storage = coordinator->storage();
       }
       cp.restored = RestoredStateFor(graph, static_cast<int>(v), s, restore);
+      cp.job_restored = restore != nullptr;
       cp.chaos = chaos_.get();
       attempt.tasks.push_back(std::make_unique<internal::Task>(&graph, static_cast<int>(v), s, gate,
                                                                std::move(wiring.outputs[v][s]),
@@ -274,7 +275,11 @@ absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
     std::lock_guard<std::mutex> lock(mu_);
     attempt_ = &attempt;
   }
-  if (chaos_) chaos_->BeginAttempt(static_cast<int>(attempt.tasks.size()));
+  if (chaos_) {
+    std::vector<bool> has_inputs;
+    for (InputGate* gate : task_gates) has_inputs.push_back(gate != nullptr);
+    chaos_->BeginAttempt(std::move(has_inputs));
+  }
 
   std::mutex failure_mu;
   absl::Status first_failure;  // guarded by failure_mu

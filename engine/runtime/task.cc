@@ -97,6 +97,7 @@ void Task::BuildChain() {
     ctx.info.parallelism = node.parallelism;
     ctx.info.max_parallelism = node.max_parallelism;
     ctx.info.checkpointing = sg.config.checkpoint_interval > absl::ZeroDuration();
+    ctx.info.restored = checkpointing_.job_restored;
     ctx.key_group_range =
         KeyGroupRangeForOperator(subtask_, node.parallelism, node.max_parallelism);
     ctx.processing_time = this;

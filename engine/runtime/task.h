@@ -46,6 +46,8 @@ struct TaskCheckpointing {
   CheckpointStorage* storage = nullptr;
   /// Stream node id -> the state that operator starts from.
   std::map<int, RestoredOperatorState> restored;
+  /// The job starts from a checkpoint or savepoint (even if this task's part is empty).
+  bool job_restored = false;
   /// Simulated crashes (the chaos option); null for none.
   ChaosMonkey* chaos = nullptr;
 };

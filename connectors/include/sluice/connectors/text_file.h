@@ -79,8 +79,10 @@ class TextFileSink final : public SinkFunction<T>,
   void Open(RuntimeContext& ctx) override {
     checkpointing_ = ctx.task_info().checkpointing;
     writer_ = std::make_unique<internal::PartFileWriter>();
-    Check(writer_->Open(directory_, ctx.SubtaskIndex(), ctx.Parallelism(), !restored_,
-                        restored_parts_));
+    // A restored job keeps the output committed so far (its sink may have no state of its
+    // own to restore); a fresh start replaces the directory's output.
+    Check(writer_->Open(directory_, ctx.SubtaskIndex(), ctx.Parallelism(),
+                        !ctx.task_info().restored, restored_parts_));
     restored_parts_.clear();
   }
   void Invoke(const T& value, const SinkContext&) override {
@@ -115,7 +117,6 @@ class TextFileSink final : public SinkFunction<T>,
     return pending_;
   }
   void RestoreState(std::vector<internal::PendingPart> items) override {
-    restored_ = true;
     restored_parts_ = std::move(items);
   }
   /// Every subtask sees all restored parts, and commits those of its own subtask index.
@@ -136,7 +137,6 @@ class TextFileSink final : public SinkFunction<T>,
   }
   std::string directory_;
   bool checkpointing_ = false;
-  bool restored_ = false;
   std::vector<internal::PendingPart> restored_parts_;  // until Open
   std::vector<internal::PendingPart> pending_;         // rolled, waiting for completion
   std::unique_ptr<internal::PartFileWriter> writer_;

@@ -23,6 +23,8 @@ struct TaskInfo {
   /// The job takes checkpoints: sinks that commit output do it when a checkpoint
   /// completes (else when their input ends).
   bool checkpointing = false;
+  /// The job was started from a checkpoint or savepoint (Flink's isRestored()).
+  bool restored = false;
 };
 
 /// A counter owned by one operator instance. Written on the task thread; read by the

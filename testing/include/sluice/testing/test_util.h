@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -62,5 +63,32 @@ struct CommandResult {
 };
 /// Runs `command` with /bin/sh and waits for it.
 CommandResult RunCommand(const std::string& command);
+
+/// A process started by a test: its output goes to a log file; killed (SIGKILL) and
+/// reaped when the object dies, so no test leaves processes behind.
+class ChildProcess {
+ public:
+  /// Starts `argv` (argv[0] is the program's path) with stdout and stderr to `log_path`.
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  int pid() const { return pid_; }
+  /// Sends `signal` (e.g. SIGKILL, SIGTERM, SIGUSR1).
+  void Signal(int signal);
+  /// Waits for the process to end and returns its exit code (128 + signal if killed).
+  int Wait();
+  /// True while the process runs (reaps it if it ended).
+  bool Running();
+
+ private:
+  int pid_ = -1;
+  int exit_code_ = -1;
+};
+
+/// Waits until `condition` holds, checking every 10 ms, for at most `timeout_ms`; returns
+/// whether it held.
+bool WaitFor(const std::function<bool()>& condition, int timeout_ms);
 
 }  // namespace sluice::testing

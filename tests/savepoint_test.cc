@@ -1,0 +1,277 @@
+// Savepoints and checkpoint settings on the mini-cluster: stop with a savepoint and resume
+// at another parallelism with identical results, state matched by Uid, refusal (or
+// dropping) of state nobody claims, checkpoint timeouts against the tolerable-failure
+// setting, and operator state of user functions (CheckpointedFunction) under the chaos
+// option.
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sluice/checkpoint/checkpoint_loader.h"
+#include "sluice/sluice.h"
+#include "sluice/testing/test_util.h"
+
+namespace sluice {
+namespace {
+
+using ::testing::HasSubstr;
+using KV = std::pair<int64_t, int64_t>;
+constexpr uint64_t kRecords = 20'000;
+
+struct JobShape {
+  int parallelism = 2;
+  bool extra_map = false;  // an operator added before the keyed sum
+  bool with_sum = true;    // false: the keyed sum removed
+  double source_rate = 0;  // records/s, 0: unthrottled
+};
+
+/// Rolling per-key sums written by the exactly-once file sink: the output (as a multiset
+/// of lines) does not depend on timing or parallelism, only on every record counting once.
+Pipeline SumJob(const std::string& out, const JobShape& shape) {
+  Pipeline p("sums");
+  p.SetParallelism(shape.parallelism);
+  p.EnableCheckpointing(absl::Milliseconds(20));
+  p.mutable_config().max_source_rate = shape.source_rate;
+  auto src = p.Source(Generator(
+                          [](uint64_t i) {
+                            return KV{static_cast<int64_t>(i % 101), i};
+                          },
+                          {.count = kRecords}))
+                 .Parallelism(1)
+                 .Uid("source");
+  // (Parallelism 1, chained to the source: records of a key keep their order.)
+  if (shape.extra_map) {
+    src = src.Map([](const KV& kv) { return kv; }, "Extra").Parallelism(1).Uid("extra");
+  }
+  if (shape.with_sum) {
+    src = src.KeyBy(&KV::first)
+              .Reduce([](const KV& a, const KV& b) {
+                return KV{a.first, a.second + b.second};
+              })
+              .Uid("sum");
+  }
+  src.Sink(TextFileSink<KV>(out)).Uid("sink");
+  return p;
+}
+
+std::vector<std::string> SortedLines(const std::string& dir) {
+  auto lines = testing::ReadPartFileLines(dir);
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+/// Runs the job until its first checkpoint completed, then takes a savepoint (and stops
+/// the job if `stop`); returns the savepoint's path.
+std::string SavepointOfRunningJob(const Pipeline& p, const std::string& savepoint_dir, bool stop,
+                                  absl::StatusOr<JobResult>* result) {
+  std::atomic<int> completed{0};
+  MiniCluster cluster({.clock = nullptr,
+                       .on_checkpoint_complete = [&](const CompletedCheckpoint&) { ++completed; }});
+  auto graph = p.BuildJobGraph();
+  EXPECT_OK(graph);
+  std::thread runner([&] { *result = cluster.Execute(*graph); });
+  EXPECT_TRUE(testing::WaitFor([&] { return completed > 0; }, 20'000));
+  auto path = cluster.TriggerSavepoint(savepoint_dir, stop);
+  runner.join();
+  EXPECT_OK(path);
+  return path.ok() ? *path : "";
+}
+
+class RescaleTest : public ::testing::TestWithParam<std::pair<int, int>> {};
+
+TEST_P(RescaleTest, StopWithSavepointThenResumeAtAnotherParallelism) {
+  const auto [from, to] = GetParam();
+  testing::TempDir dir;
+  ASSERT_OK(ExecuteLocally(SumJob(dir.Join("plain"), {.parallelism = from})));
+  const auto expected = SortedLines(dir.Join("plain"));
+  ASSERT_EQ(expected.size(), kRecords);
+
+  const std::string out = dir.Join("out");
+  absl::StatusOr<JobResult> first = absl::UnknownError("not run");
+  const std::string savepoint = SavepointOfRunningJob(
+      SumJob(out, {.parallelism = from, .source_rate = 10'000}), dir.Join("sp"), true, &first);
+  ASSERT_OK(first);
+  EXPECT_TRUE(first->stopped);
+  EXPECT_EQ(first->final_savepoint, savepoint);
+  EXPECT_LT(SortedLines(out).size(), kRecords) << "stopped before the end of its input";
+
+  Pipeline resumed = SumJob(out, {.parallelism = to});
+  resumed.mutable_config().restore_from = savepoint;
+  auto second = ExecuteLocally(resumed);
+  ASSERT_OK(second);
+  EXPECT_FALSE(second->stopped);
+  EXPECT_EQ(SortedLines(out), expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Savepoints, RescaleTest,
+                         ::testing::Values(std::make_pair(2, 3), std::make_pair(4, 1)));
+
+TEST(SavepointTest, SavepointOfARunningJobLetsItFinish) {
+  testing::TempDir dir;
+  absl::StatusOr<JobResult> result = absl::UnknownError("not run");
+  const std::string path = SavepointOfRunningJob(SumJob(dir.Join("out"), {.source_rate = 20'000}),
+                                                 dir.Join("sp"), false, &result);
+  ASSERT_OK(result);
+  EXPECT_FALSE(result->stopped);
+  EXPECT_EQ(SortedLines(dir.Join("out")).size(), kRecords);
+  auto loaded = LoadCheckpoint(path);
+  ASSERT_OK(loaded);
+  EXPECT_TRUE(loaded->metadata.savepoint);
+  EXPECT_EQ(loaded->operators.count("sum"), 1u);
+  EXPECT_EQ(loaded->operators.count("source"), 1u);
+}
+
+TEST(SavepointTest, StateIsMatchedByUidInAChangedJob) {
+  testing::TempDir dir;
+  ASSERT_OK(ExecuteLocally(SumJob(dir.Join("plain"), {})));
+  absl::StatusOr<JobResult> first = absl::UnknownError("not run");
+  const std::string out = dir.Join("out");
+  const std::string savepoint =
+      SavepointOfRunningJob(SumJob(out, {.source_rate = 10'000}), dir.Join("sp"), true, &first);
+  ASSERT_OK(first);
+  // An operator more before the sum: every node id after it shifts, the uids do not.
+  Pipeline changed = SumJob(out, {.extra_map = true});
+  changed.mutable_config().restore_from = savepoint;
+  ASSERT_OK(ExecuteLocally(changed));
+  EXPECT_EQ(SortedLines(out), SortedLines(dir.Join("plain")));
+}
+
+TEST(SavepointTest, StateOfARemovedOperatorIsRefusedUnlessAllowed) {
+  testing::TempDir dir;
+  absl::StatusOr<JobResult> first = absl::UnknownError("not run");
+  const std::string savepoint = SavepointOfRunningJob(
+      SumJob(dir.Join("out"), {.source_rate = 10'000}), dir.Join("sp"), true, &first);
+  ASSERT_OK(first);
+
+  Pipeline without_sum = SumJob(dir.Join("out2"), {.with_sum = false});
+  without_sum.mutable_config().restore_from = savepoint;
+  auto refused = ExecuteLocally(without_sum);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("operator 'sum'"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--allow-non-restored-state"));
+
+  without_sum.mutable_config().allow_non_restored_state = true;
+  ASSERT_OK(ExecuteLocally(without_sum));
+  // The source resumed from its saved position: the records before it are not read again.
+  const auto lines = SortedLines(dir.Join("out2"));
+  EXPECT_GT(lines.size(), 0u);
+  EXPECT_LT(lines.size(), kRecords);
+}
+
+TEST(SavepointTest, MissingSavepointIsAClearError) {
+  testing::TempDir dir;
+  Pipeline p = SumJob(dir.Join("out"), {});
+  p.mutable_config().restore_from = dir.Join("nowhere");
+  auto r = ExecuteLocally(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("no checkpoint or savepoint at"));
+}
+
+/// A sink whose first snapshots are slow (a stalled disk, say): those checkpoints time out.
+class SlowSnapshotSink final : public SinkFunction<KV>,
+                               public CheckpointedFunction<int64_t>,
+                               public CheckpointListener {
+ public:
+  static inline std::atomic<int> slow_left{0};
+  static inline std::atomic<int> aborted{0};
+  void Invoke(const KV&, const SinkContext&) override {}
+  std::vector<int64_t> SnapshotState(int64_t) override {
+    if (slow_left.fetch_sub(1) > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the slowness under test
+    }
+    return {};
+  }
+  void RestoreState(std::vector<int64_t>) override {}
+  void NotifyCheckpointComplete(int64_t) override {}
+  void NotifyCheckpointAborted(int64_t) override { ++aborted; }
+};
+
+Pipeline SlowSnapshotJob(int tolerable_failures) {
+  Pipeline p("slow-snapshots");
+  p.EnableCheckpointing(absl::Milliseconds(20));
+  p.mutable_config().checkpoint_timeout = absl::Milliseconds(50);
+  p.mutable_config().checkpoint_tolerable_failures = tolerable_failures;
+  p.mutable_config().max_source_rate = 20'000;
+  p.Source(Generator(
+               [](uint64_t i) {
+                 return KV{static_cast<int64_t>(i), 1};
+               },
+               {.count = kRecords}))
+      .Sink(SlowSnapshotSink{});
+  return p;
+}
+
+TEST(CheckpointSettingsTest, TimeoutsBeyondTheToleranceFailTheJob) {
+  SlowSnapshotSink::slow_left = 1000;
+  auto r = ExecuteLocally(SlowSnapshotJob(1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("checkpoints failed 2 times in a row (tolerable: 1)"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("timed out after 50ms"));
+}
+
+TEST(CheckpointSettingsTest, TolerableTimeoutsAreAbortedAndTheJobGoesOn) {
+  SlowSnapshotSink::slow_left = 2;
+  SlowSnapshotSink::aborted = 0;
+  auto r = ExecuteLocally(SlowSnapshotJob(-1));
+  ASSERT_OK(r);
+  int failed = 0;
+  for (const auto& c : r->checkpoints) failed += c.failed;
+  EXPECT_GE(failed, 1);
+  EXPECT_GE(r->completed_checkpoints, 1);
+  EXPECT_GE(SlowSnapshotSink::aborted.load(), 1) << "tasks hear of aborted checkpoints";
+}
+
+/// Counts what it sees in operator state; the counts of all subtasks add up to the input
+/// exactly once, whatever crashes happen.
+class CountingSink final : public SinkFunction<KV>,
+                           public CheckpointedFunction<int64_t>,
+                           public CheckpointListener {
+ public:
+  static inline std::atomic<int64_t> total{0};
+  static inline std::atomic<int> completions{0};
+  void Invoke(const KV&, const SinkContext&) override { ++count_; }
+  void Finish() override { total += count_; }
+  std::vector<int64_t> SnapshotState(int64_t) override { return {count_}; }
+  void RestoreState(std::vector<int64_t> items) override {
+    count_ = 0;
+    for (int64_t c : items) count_ += c;
+  }
+  void NotifyCheckpointComplete(int64_t) override { ++completions; }
+
+ private:
+  int64_t count_ = 0;
+};
+
+TEST(CheckpointedFunctionTest, OperatorStateSurvivesCrashesExactlyOnce) {
+  CountingSink::total = 0;
+  CountingSink::completions = 0;
+  Pipeline p("counting");
+  p.SetParallelism(3);
+  p.EnableCheckpointing(absl::Milliseconds(20));
+  JobConfig& c = p.mutable_config();
+  c.max_source_rate = 10'000;
+  c.chaos_kill_every = absl::Milliseconds(100);
+  c.chaos_max_failures = 3;
+  c.chaos_seed = 9;
+  p.Source(Generator(
+               [](uint64_t i) {
+                 return KV{static_cast<int64_t>(i), 1};
+               },
+               {.count = kRecords}))
+      .Sink(CountingSink{});
+  auto r = ExecuteLocally(p);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->restarts, 3);
+  EXPECT_EQ(CountingSink::total.load(), static_cast<int64_t>(kRecords));
+  EXPECT_GT(CountingSink::completions.load(), 0);
+}
+
+}  // namespace
+}  // namespace sluice
