@@ -2,10 +2,12 @@
 
 // What the whole-job benchmarks share: the event keys and the report lines.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "sluice/api/pipeline.h"
 
@@ -20,14 +22,46 @@ inline int64_t KeyOf(uint64_t i, int64_t keys) {
   return static_cast<int64_t>(x % static_cast<uint64_t>(keys));
 }
 
-/// Runs a pipeline on the mini-cluster and returns its wall time in seconds (exits on failure).
-inline double RunSeconds(const Pipeline& p) {
+/// Runs a pipeline on the mini-cluster and returns its result (exits on failure).
+inline JobResult Run(const Pipeline& p) {
   auto result = ExecuteLocally(p);
   if (!result.ok()) {
     std::fprintf(stderr, "engine run failed: %s\n", std::string(result.status().message()).c_str());
     std::exit(1);
   }
-  return absl::ToDoubleSeconds(result->duration);
+  return *std::move(result);
+}
+
+/// Runs a pipeline on the mini-cluster and returns its wall time in seconds (exits on failure).
+inline double RunSeconds(const Pipeline& p) { return absl::ToDoubleSeconds(Run(p).duration); }
+
+/// The q-quantile (0..1) of some durations, in milliseconds.
+inline double QuantileMs(std::vector<absl::Duration> d, double q) {
+  if (d.empty()) return 0;
+  std::sort(d.begin(), d.end());
+  const size_t i = std::min(d.size() - 1, static_cast<size_t>(q * static_cast<double>(d.size())));
+  return absl::ToDoubleMilliseconds(d[i]);
+}
+
+/// Prints how the checkpoints of a run went: how many, and the synchronous phase (the
+/// longest stall of any task thread, per checkpoint) and asynchronous phase durations.
+inline void ReportCheckpoints(const JobResult& r) {
+  std::vector<absl::Duration> sync, async, total;
+  int failed = 0;
+  for (const CheckpointStats& c : r.checkpoints) {
+    if (c.failed) {
+      ++failed;
+      continue;
+    }
+    sync.push_back(c.max_sync_duration);
+    async.push_back(c.max_async_duration);
+    total.push_back(c.duration);
+  }
+  std::printf(
+      "%-22s %zu checkpoints (%d failed); sync phase p50 %.2f ms, p99 %.2f ms, max %.2f ms; "
+      "async p50 %.1f ms; trigger to complete p50 %.1f ms\n",
+      "", sync.size(), failed, QuantileMs(sync, 0.5), QuantileMs(sync, 0.99),
+      QuantileMs(sync, 1.0), QuantileMs(async, 0.5), QuantileMs(total, 0.5));
 }
 
 /// Prints one result line: events/s and, if given, the ratio to the raw loop.

@@ -1,4 +1,4 @@
-// window_bench [--events=N] [--keys=K]
+// window_bench [--events=N] [--keys=K] [--checkpoint_interval=DUR]
 //
 // The windowed job against the raw loop computing the same windows:
 //   raw     xorshift key per event, event time = index / 1000 ms, 1-second tumbling windows:
@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -91,11 +93,15 @@ double RawLoop(int64_t events, int64_t keys, int64_t* firings) {
   return seconds;
 }
 
-double EngineRun(int64_t events, int64_t keys, int parallelism,
-                 absl::Duration checkpoint_interval = absl::ZeroDuration()) {
+sluice::JobResult EngineRun(int64_t events, int64_t keys, int parallelism,
+                            absl::Duration checkpoint_interval = absl::ZeroDuration(),
+                            const std::string& checkpoint_dir = "") {
   sluice::Pipeline p("window-bench");
   p.SetParallelism(parallelism);
-  if (checkpoint_interval > absl::ZeroDuration()) p.EnableCheckpointing(checkpoint_interval);
+  if (checkpoint_interval > absl::ZeroDuration()) {
+    p.EnableCheckpointing(checkpoint_interval);
+    p.SetCheckpointDir(checkpoint_dir);
+  }
   p.Source(sluice::Generator(
                [keys](uint64_t i) {
                  return Event{KeyOf(i, keys), static_cast<int64_t>(i / 1000),
@@ -111,7 +117,7 @@ double EngineRun(int64_t events, int64_t keys, int parallelism,
       .Aggregate(CountSumAggregate{}, "Window")
       .Map([](const CountSum&) { return int64_t{1}; }, "One")
       .Sink(sluice::DiscardingSink<int64_t>{}, "Discard");
-  return sluice::bench::RunSeconds(p);
+  return sluice::bench::Run(p);
 }
 
 }  // namespace
@@ -127,17 +133,26 @@ int main(int argc, char** argv) {
   const double raw_rate = events / raw;
   std::printf("%-22s %8.1f M events/s  (%lld window firings)\n", "raw C++ loop", raw_rate / 1e6,
               static_cast<long long>(firings));
+  const absl::Duration interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  char checkpoint_dir[] = "/tmp/window-bench-XXXXXX";
+  if (interval > absl::ZeroDuration() && ::mkdtemp(checkpoint_dir) == nullptr) {
+    std::perror("mkdtemp");
+    return 1;
+  }
   for (int parallelism : {1, 2}) {
-    const double seconds = EngineRun(events, keys, parallelism);
+    const double seconds =
+        absl::ToDoubleSeconds(EngineRun(events, keys, parallelism).duration);
     sluice::bench::Report("engine parallelism " + std::to_string(parallelism), events, seconds,
                           raw_rate);
-    const absl::Duration interval = absl::GetFlag(FLAGS_checkpoint_interval);
     if (interval > absl::ZeroDuration()) {
-      const double with = EngineRun(events, keys, parallelism, interval);
+      const sluice::JobResult r = EngineRun(events, keys, parallelism, interval, checkpoint_dir);
+      const double with = absl::ToDoubleSeconds(r.duration);
       std::printf("%-22s %8.1f M events/s  with checkpoints every %s: %.1f%% of the run without\n",
                   ("  checkpointed p=" + std::to_string(parallelism)).c_str(), events / with / 1e6,
                   absl::FormatDuration(interval).c_str(), 100.0 * seconds / with);
+      sluice::bench::ReportCheckpoints(r);
     }
   }
+  if (interval > absl::ZeroDuration()) std::filesystem::remove_all(checkpoint_dir);
   return 0;
 }

@@ -40,6 +40,11 @@ function(sluice_add_test name)
     set(ARG_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+  if(SLUICE_TSAN)
+    # Also reaches the job processes a test starts (they inherit the environment).
+    set_tests_properties(${name} PROPERTIES ENVIRONMENT
+      "TSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/cmake/tsan.supp")
+  endif()
 endfunction()
 
 # sluice_add_job(NAME SOURCES ... [DEPS ...] [OUTPUT_DIR dir])

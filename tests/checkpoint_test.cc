@@ -3,6 +3,8 @@
 // central check: the state in every completed checkpoint is exactly the state after the
 // records the sources had emitted before their barrier - no record missing, none twice.
 
+#include <algorithm>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -127,12 +129,21 @@ TEST(CheckpointTest, CompletedCheckpointsAreStoredAndRetained) {
                 completed.push_back(c.id);
               }});
   ASSERT_OK(r);
-  ASSERT_GE(completed.size(), 2u);
+  ASSERT_GE(completed.size(), 3u);
   auto storage = CheckpointStorage::Create(dir.path(), "checkpointed-sum");
   ASSERT_OK(storage);
   auto ids = (*storage)->CompletedIds();
   EXPECT_EQ(ids, (std::vector<int64_t>{completed.back(), completed[completed.size() - 2]}))
       << "only the retained (newest two) checkpoints stay on disk";
+  std::vector<std::string> entries;
+  for (const auto& e : std::filesystem::directory_iterator((*storage)->job_dir())) {
+    entries.push_back(e.path().filename().string());
+  }
+  std::vector<std::string> retained = {absl::StrCat("chk-", completed[completed.size() - 2]),
+                                       absl::StrCat("chk-", completed.back()), "shared"};
+  std::sort(entries.begin(), entries.end());
+  std::sort(retained.begin(), retained.end());
+  EXPECT_EQ(entries, retained) << "nothing else grows in the directory";
   auto loaded = LoadCheckpoint((*storage)->job_dir());
   ASSERT_OK(loaded);
   EXPECT_EQ(loaded->metadata.checkpoint_id, completed.back());

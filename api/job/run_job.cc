@@ -74,7 +74,8 @@ void ApplyRunnerArgs(Pipeline& p) {
     if (backend == "heap") {
       config.state_backend = StateBackendKind::kHeap;
     } else if (backend == "rocksdb") {
-      config.state_backend = StateBackendKind::kRocksDb;
+      // Refused until the backend exists rather than silently running on the heap.
+      throw JobArgumentError("--state-backend=rocksdb is not available in this build yet");
     } else {
       throw JobArgumentError("--state-backend must be heap or rocksdb, got '" + backend + "'");
     }

@@ -1,5 +1,7 @@
 #include "sluice/checkpoint/checkpoint_storage.h"
 
+#include "sluice/checkpoint/checkpoint_loader.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -105,6 +107,68 @@ TEST(CheckpointStorageTest, UnwritableDirectoryIsAClearError) {
   auto s = CheckpointStorage::Create(dir.Join("file"), "job");
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("cannot create checkpoint directory"));
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+/// A checkpoint whose state files hold real (serialized) operator snapshots.
+void WriteLoadableCheckpoint(CheckpointStorage& s, int64_t id, const std::string& item) {
+  CheckpointMetadata m;
+  m.checkpoint_id = id;
+  m.job_name = "job";
+  OperatorSnapshot snapshot;
+  snapshot.operator_state = {item};
+  auto h = s.WriteState(id, "source-0", SerializeToString(snapshot));
+  ASSERT_OK(h);
+  m.operators["source"].push_back(*h);
+  ASSERT_OK(s.Commit(m));
+}
+
+TEST(CheckpointLoaderTest, JobDirectoryFallsBackPastADamagedCheckpoint) {
+  testing::TempDir dir;
+  auto s = *CheckpointStorage::Create(dir.path(), "job");
+  WriteLoadableCheckpoint(*s, 1, "position-1");
+  WriteLoadableCheckpoint(*s, 2, "position-2");
+  auto newest = LoadCheckpoint(s->job_dir());
+  ASSERT_OK(newest);
+  EXPECT_EQ(newest->metadata.checkpoint_id, 2);
+  EXPECT_EQ(newest->operators.at("source")[0].operator_state[0], "position-2");
+
+  Damage(s->CheckpointDir(2) + "/source-0.state");
+  auto fallback = LoadCheckpoint(s->job_dir());
+  ASSERT_OK(fallback);
+  EXPECT_EQ(fallback->metadata.checkpoint_id, 1);
+  EXPECT_EQ(fallback->operators.at("source")[0].operator_state[0], "position-1");
+  // Asked for directly, the damaged checkpoint is an error naming the file.
+  auto direct = LoadCheckpoint(s->CheckpointDir(2));
+  ASSERT_FALSE(direct.ok());
+  EXPECT_THAT(std::string(direct.status().message()), HasSubstr("source-0.state' is damaged"));
+}
+
+TEST(CheckpointLoaderTest, StateIsMatchedToOperatorsByUid) {
+  testing::TempDir dir;
+  auto s = *CheckpointStorage::Create(dir.path(), "job");
+  WriteLoadableCheckpoint(*s, 1, "position");
+  auto loaded = LoadCheckpoint(s->job_dir());
+  ASSERT_OK(loaded);
+  StreamGraph graph;
+  graph.nodes.resize(2);
+  graph.nodes[1].uid = "source";
+  auto matched = MatchToGraph(*loaded, graph, false);
+  ASSERT_OK(matched);
+  EXPECT_EQ(matched->count(1), 1u);
+
+  graph.nodes[1].uid = "renamed";
+  auto refused = MatchToGraph(*loaded, graph, false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("operator 'source'"));
+  auto dropped = MatchToGraph(*loaded, graph, true);
+  ASSERT_OK(dropped);
+  EXPECT_TRUE(dropped->empty());
 }
 
 }  // namespace

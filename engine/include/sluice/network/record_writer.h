@@ -17,12 +17,6 @@ struct ChannelTarget {
   int channel = 0;
 };
 
-/// Thrown inside a task when a push finds the job canceled, to unwind the task quickly.
-class TaskCanceled : public std::exception {
- public:
-  const char* what() const noexcept override { return "task canceled"; }
-};
-
 /// Untyped part of a RecordWriter, for the task: timed flushes and end of stream.
 class RecordWriterBase {
  public:

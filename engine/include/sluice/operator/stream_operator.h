@@ -37,6 +37,13 @@ class Output : public ErasedOutput {
   void PushErased(BatchBase& batch) final { Push(static_cast<Batch<T>&>(batch)); }
 };
 
+/// Thrown inside a task when it finds the job canceled (a push into a canceled channel), to
+/// unwind the task quickly. Not a failure: user-code wrappers let it pass.
+class TaskCanceled : public std::exception {
+ public:
+  const char* what() const noexcept override { return "task canceled"; }
+};
+
 /// A failure in user code, tagged with the operator that raised it.
 class OperatorFailure : public std::runtime_error {
  public:
@@ -119,6 +126,8 @@ class StreamOperator {
     try {
       f();
     } catch (const OperatorFailure&) {
+      throw;
+    } catch (const TaskCanceled&) {
       throw;
     } catch (const std::exception& e) {
       throw OperatorFailure(name(), e.what());
