@@ -140,8 +140,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (int parallelism : {1, 2}) {
-    const double seconds =
-        absl::ToDoubleSeconds(EngineRun(events, keys, parallelism).duration);
+    const double seconds = absl::ToDoubleSeconds(EngineRun(events, keys, parallelism).duration);
     sluice::bench::Report("engine parallelism " + std::to_string(parallelism), events, seconds,
                           raw_rate);
     if (interval > absl::ZeroDuration()) {

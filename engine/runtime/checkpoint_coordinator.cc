@@ -101,6 +101,7 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
       per_subtask[subtask] = std::move(h);
     }
     p.max_sync = std::max(p.max_sync, ack->sync_duration);
+    p.max_sync_cpu = std::max(p.max_sync_cpu, ack->sync_cpu);
     p.max_async = std::max(p.max_async, ack->async_duration);
     p.acked.insert(task_index);
     if (p.acked.size() < tasks_.size()) return;
@@ -127,6 +128,7 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
     stats.id = id;
     stats.duration = last_ended_ - done.started;
     stats.max_sync_duration = done.max_sync;
+    stats.max_sync_cpu = done.max_sync_cpu;
     stats.max_async_duration = done.max_async;
     stats_.push_back(stats);
     // Older pending checkpoints are subsumed: this one is newer and complete.

@@ -60,7 +60,7 @@ class CheckpointCoordinator {
     std::set<int> acked;
     std::map<int, std::vector<OperatorSnapshot>> operators;
     std::map<int, std::vector<StateHandle>> handles;
-    absl::Duration max_sync, max_async;
+    absl::Duration max_sync, max_sync_cpu, max_async;
   };
   absl::Status Store(int64_t id, const Pending& p);
   /// Counts a failed checkpoint; returns the job failure if the tolerance is exceeded.

@@ -1,5 +1,7 @@
 #include "runtime/task.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <map>
 
@@ -7,6 +9,16 @@
 #include "glog/logging.h"
 
 namespace sluice::internal {
+
+namespace {
+/// CPU time of the calling thread: what a phase cost, without the time the thread waited
+/// for a core (the wall time of a short phase on a busy machine is mostly that).
+absl::Duration ThreadCpuTime() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return absl::DurationFromTimespec(ts);
+}
+}  // namespace
 
 Task::Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
            std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock,
@@ -321,6 +333,7 @@ void Task::MaybeCompleteAlignment() {
 void Task::PerformCheckpoint(int64_t id) {
   last_checkpoint_ = id;
   const absl::Time sync_start = absl::Now();
+  const absl::Duration sync_start_cpu = ThreadCpuTime();
   auto pending = std::make_shared<std::vector<std::pair<int, PendingOperatorSnapshot>>>();
   for (size_t i = 0; i < operators_.size(); ++i) {
     PendingOperatorSnapshot s;
@@ -332,12 +345,16 @@ void Task::PerformCheckpoint(int64_t id) {
     }
     if (!s.snapshot.empty() || s.async_part) pending->emplace_back(vertex_.nodes[i], std::move(s));
   }
+  // What the checkpoint stalls this task for: the synchronous snapshot part. (Forwarding
+  // the barrier after it sends buffered records first, which may wait on back pressure like
+  // any send.)
+  const absl::Duration sync_duration = absl::Now() - sync_start;
+  const absl::Duration sync_cpu = ThreadCpuTime() - sync_start_cpu;
   // The barrier goes on right after the synchronous part, before the slow part.
   for (auto& w : writers_) w->BroadcastBarrier(id);
-  const absl::Duration sync_duration = absl::Now() - sync_start;
   if (!checkpointing_.ack) return;
   if (!snapshot_worker_) snapshot_worker_ = std::make_unique<SnapshotWorker>();
-  snapshot_worker_->Submit([this, id, pending, sync_duration] {
+  snapshot_worker_->Submit([this, id, pending, sync_duration, sync_cpu] {
     if (canceled_.load(std::memory_order_relaxed)) return;
     const absl::Time async_start = absl::Now();
     absl::StatusOr<TaskAck> ack = TaskAck{};
@@ -358,6 +375,7 @@ void Task::PerformCheckpoint(int64_t id) {
     }
     if (ack.ok()) {
       ack->sync_duration = sync_duration;
+      ack->sync_cpu = sync_cpu;
       ack->async_duration = absl::Now() - async_start;
     }
     checkpointing_.ack(id, checkpointing_.task_index, std::move(ack));

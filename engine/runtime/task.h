@@ -32,6 +32,7 @@ struct TaskAck {
   /// Stream node id -> the file holding the operator's snapshot (with checkpoint storage).
   std::map<int, StateHandle> handles;
   absl::Duration sync_duration;   // the task thread's part: how long processing stalled
+  absl::Duration sync_cpu;        // the CPU time of that part
   absl::Duration async_duration;  // serializing and writing, while processing went on
 };
 /// Receives a task's acknowledgement of checkpoint `id`, or why the task declined it (its

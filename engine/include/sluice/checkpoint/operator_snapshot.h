@@ -67,16 +67,18 @@ RestoredOperatorState RedistributeState(const std::vector<OperatorSnapshot>& old
 namespace internal {
 
 /// Snapshot of a keyed operator: per key group, its state and its timers. The synchronous
-/// part freezes the state (copy-on-write) and serializes the timers; the entries are
-/// serialized in the asynchronous part.
+/// part freezes the state (copy-on-write) and copies the timers; both are serialized in the
+/// asynchronous part.
 template <typename Timers>
 void SnapshotKeyedOperator(KeyedStateBackendBase& backend, const Timers* timers,
                            int max_parallelism, PendingOperatorSnapshot* out) {
-  std::map<int, std::string> timer_parts;
-  if (timers != nullptr) timer_parts = timers->SnapshotByKeyGroup(max_parallelism);
+  auto timers_copy = std::make_shared<typename Timers::TimersCopy>();
+  if (timers != nullptr) *timers_copy = timers->CopyTimers();
   std::shared_ptr<const KeyedStateSnapshot> frozen = backend.TakeSnapshot();
-  out->async_part = [frozen, timer_parts = std::move(timer_parts),
+  out->async_part = [frozen, timers_copy, max_parallelism,
                      range = backend.key_group_range()](OperatorSnapshot& s) {
+    const std::map<int, std::string> timer_parts =
+        Timers::SerializeByKeyGroup(*timers_copy, max_parallelism);
     for (int kg = range.start; kg <= range.end; ++kg) {
       std::string blob;
       ByteWriter w(&blob);

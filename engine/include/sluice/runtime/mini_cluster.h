@@ -39,6 +39,7 @@ struct CheckpointStats {
   bool failed = false;
   absl::Duration duration;            // trigger to completion
   absl::Duration max_sync_duration;   // the longest stall of a task thread
+  absl::Duration max_sync_cpu;        // the most CPU time a task thread spent on it
   absl::Duration max_async_duration;  // the longest asynchronous part of a task
 };
 

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -19,7 +20,8 @@ namespace sluice {
 /// that existed when a still-running snapshot was taken is never modified in place: a write
 /// to it copies it (and the chain entries before it, which point to it) and the old entry
 /// stays, unchanged, for the snapshot. Copies are made only of entries actually written
-/// during a snapshot; replaced entries are freed once no snapshot needs them.
+/// during a snapshot; replaced entries are freed, a few per write, once no running snapshot
+/// can read them.
 ///
 /// All methods except those of Snapshot are for the owning (task) thread only.
 template <typename Key, typename V>
@@ -63,7 +65,7 @@ class CopyOnWriteStateMap {
   CopyOnWriteStateMap& operator=(const CopyOnWriteStateMap&) = delete;
   ~CopyOnWriteStateMap() {
     for (Node* head : buckets_) FreeChain(head);
-    for (Node* n : retired_) delete n;
+    for (const Retired& r : retired_) delete r.node;
   }
 
   size_t size() const { return size_; }
@@ -81,6 +83,9 @@ class CopyOnWriteStateMap {
   /// The value for modifying in place (null if absent).
   V* FindForWrite(const Key& key) {
     if (buckets_.empty()) return nullptr;
+    if (!retired_.empty()) [[unlikely]] {
+      Reclaim();
+    }
     const size_t h = Hash(key);
     const size_t b = h & mask_;
     for (Node* n = buckets_[b]; n != nullptr; n = n->next) {
@@ -139,11 +144,11 @@ class CopyOnWriteStateMap {
   /// Freezes the current entries (see the class comment). Cost: one copy of the bucket
   /// array.
   std::unique_ptr<Snapshot> TakeSnapshot() {
-    ReclaimIfUnused();
     const uint32_t version = ++version_;
     {
       std::lock_guard<std::mutex> lock(snapshots_mu_);
       active_.insert(version);
+      oldest_active_.store(*active_.begin(), std::memory_order_release);
     }
     required_version_.store(version, std::memory_order_release);
     return std::unique_ptr<Snapshot>(new Snapshot(this, buckets_, size_, version));
@@ -176,7 +181,7 @@ class CopyOnWriteStateMap {
   }
 
   Node* Insert(const Key& key, V value) {
-    ReclaimIfUnused();
+    Reclaim();
     if (buckets_.empty()) Resize(16);
     if (size_ + 1 > buckets_.size() - buckets_.size() / 4) MaybeGrow();
     const size_t h = Hash(key);
@@ -216,25 +221,33 @@ class CopyOnWriteStateMap {
   }
 
   /// Frees a node taken out of the map, or keeps it for the snapshots that may still read
-  /// it. `required` may be stale (too high): then the node is kept a little longer.
+  /// it: those running now, all of version <= `required` (which may be stale, too high: then
+  /// the node is kept a little longer).
   void Retire(Node* n, uint32_t required) {
     if (n->version < required) {
-      retired_.push_back(n);
+      retired_.push_back({required, n});
     } else {
       delete n;
     }
   }
 
-  /// Frees replaced nodes once no snapshot can read them (task thread).
-  void ReclaimIfUnused() {
-    if (retired_.empty() || RequiredVersion() != 0) return;
-    for (Node* n : retired_) delete n;
-    retired_.clear();
+  /// Frees a few replaced nodes that no running snapshot can read any more (task thread; a
+  /// few per write, so no single call pays for a whole snapshot's worth).
+  void Reclaim() {
+    if (retired_.empty()) return;
+    const uint32_t oldest = oldest_active_.load(std::memory_order_acquire);
+    for (int i = 0; i < 16 && !retired_.empty(); ++i) {
+      const Retired& r = retired_.front();
+      if (oldest != 0 && oldest <= r.required) return;
+      delete r.node;
+      retired_.pop_front();
+    }
   }
 
   void Release(uint32_t version) {
     std::lock_guard<std::mutex> lock(snapshots_mu_);
     active_.erase(version);
+    oldest_active_.store(active_.empty() ? 0 : *active_.begin(), std::memory_order_release);
     required_version_.store(active_.empty() ? 0 : *active_.rbegin(), std::memory_order_release);
   }
 
@@ -250,8 +263,13 @@ class CopyOnWriteStateMap {
   size_t mask_ = 0;
   size_t size_ = 0;
   uint32_t version_ = 0;
-  std::vector<Node*> retired_;                 // replaced while shared; freed when no snapshot runs
+  struct Retired {
+    uint32_t required;  // the newest snapshot running when it was replaced
+    Node* node;
+  };
+  std::deque<Retired> retired_;                // replaced while shared, oldest first
   std::atomic<uint32_t> required_version_{0};  // newest running snapshot, 0 if none
+  std::atomic<uint32_t> oldest_active_{0};     // oldest running snapshot, 0 if none
   std::mutex snapshots_mu_;
   std::set<uint32_t> active_;  // guarded by snapshots_mu_
 };

@@ -48,6 +48,15 @@ class TimerQueue {
   bool empty() const { return live_.empty(); }
   /// The live timers, in no particular order.
   const absl::flat_hash_set<Timer<K, N>>& live() const { return live_; }
+  /// Appends the live timers to `out`. From the heap's array when it holds no deleted
+  /// timers (one contiguous copy: a checkpoint's synchronous part), else from the set.
+  void CopyLiveTo(std::vector<Timer<K, N>>& out) const {
+    if (heap_.size() == live_.size()) {
+      out.insert(out.end(), heap_.begin(), heap_.end());
+    } else {
+      out.insert(out.end(), live_.begin(), live_.end());
+    }
+  }
   size_t size() const { return live_.size(); }
 
   /// The earliest live timer's time, or kMaxWatermark if none.
@@ -138,18 +147,30 @@ class InternalTimerService final : public TimerService, private ProcessingTimeSe
 
   /// Serializes the timers per key group (event-time, then processing-time ones), for a
   /// snapshot that can be split across subtasks on rescale.
-  std::map<int, std::string> SnapshotByKeyGroup(int max_parallelism) const {
+  /// The live timers, copied: the cheap half of a snapshot, on the task thread.
+  struct TimersCopy {
+    std::vector<Timer<K, N>> event;
+    std::vector<Timer<K, N>> processing;
+  };
+  TimersCopy CopyTimers() const {
+    TimersCopy copy;
+    event_timers_.CopyLiveTo(copy.event);
+    processing_timers_.CopyLiveTo(copy.processing);
+    return copy;
+  }
+  /// Serializes copied timers per key group (any thread).
+  static std::map<int, std::string> SerializeByKeyGroup(const TimersCopy& timers,
+                                                        int max_parallelism) {
     std::map<int, std::vector<const Timer<K, N>*>> event, processing;
-    for (const auto& t : event_timers_.live())
-      event[KeyGroupFor(t.key, max_parallelism)].push_back(&t);
-    for (const auto& t : processing_timers_.live()) {
+    for (const auto& t : timers.event) event[KeyGroupFor(t.key, max_parallelism)].push_back(&t);
+    for (const auto& t : timers.processing) {
       processing[KeyGroupFor(t.key, max_parallelism)].push_back(&t);
     }
     std::map<int, std::string> out;
-    auto write = [](ByteWriter& w, const std::vector<const Timer<K, N>*>* timers) {
-      w.WriteVarint(timers ? timers->size() : 0);
-      if (!timers) return;
-      for (const Timer<K, N>* t : *timers) {
+    auto write = [](ByteWriter& w, const std::vector<const Timer<K, N>*>* list) {
+      w.WriteVarint(list ? list->size() : 0);
+      if (!list) return;
+      for (const Timer<K, N>* t : *list) {
         w.WriteRaw(t->timestamp);
         Serializer<K>::Write(t->key, w);
         Serializer<N>::Write(t->ns, w);
@@ -166,6 +187,9 @@ class InternalTimerService final : public TimerService, private ProcessingTimeSe
       write(w, p == processing.end() ? nullptr : &p->second);
     }
     return out;
+  }
+  std::map<int, std::string> SnapshotByKeyGroup(int max_parallelism) const {
+    return SerializeByKeyGroup(CopyTimers(), max_parallelism);
   }
 
   /// Adds the timers of one key group written by SnapshotByKeyGroup.
