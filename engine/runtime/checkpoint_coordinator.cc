@@ -33,7 +33,8 @@ int64_t CheckpointCoordinator::MaybeStart(bool force) {
     std::lock_guard<std::mutex> lock(mu_);
     const absl::Time now = absl::Now();
     for (const auto& [pid, p] : pending_) {
-      if (now - p.started >= config_.checkpoint_timeout) expired.push_back(pid);
+      // One being stored is complete everywhere: only its files are being written.
+      if (!p.storing && now - p.started >= config_.checkpoint_timeout) expired.push_back(pid);
     }
     for (int64_t pid : expired) {
       pending_.erase(pid);
@@ -105,8 +106,15 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
     p.max_async = std::max(p.max_async, ack->async_duration);
     p.acked.insert(task_index);
     if (p.acked.size() < tasks_.size()) return;
-    done = std::move(p);
-    pending_.erase(it);
+    // It stays pending while it is stored, so no newer checkpoint starts meanwhile (with
+    // one at a time, the next one then sees the retained set after this one's cleanup).
+    p.storing = true;
+    done.started = p.started;
+    done.operators = std::move(p.operators);
+    done.handles = std::move(p.handles);
+    done.max_sync = p.max_sync;
+    done.max_sync_cpu = p.max_sync_cpu;
+    done.max_async = p.max_async;
   }
   absl::Status stored = Store(id, done);
   if (!stored.ok()) {
@@ -121,6 +129,12 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
   std::vector<int64_t> subsumed;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.erase(id) == 0) {
+      // The job restarted while the metadata was written: the new run did not restore this
+      // checkpoint and may already have discarded what it covers, so it must not count.
+      if (storage_) (void)storage_->Discard(id);
+      return;
+    }
     ++completed_;
     consecutive_failures_ = 0;
     last_ended_ = absl::Now();
@@ -133,6 +147,10 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
     stats_.push_back(stats);
     // Older pending checkpoints are subsumed: this one is newer and complete.
     for (auto it = pending_.begin(); it != pending_.end() && it->first < id;) {
+      if (it->second.storing) {
+        ++it;
+        continue;
+      }
       subsumed.push_back(it->first);
       it = pending_.erase(it);
     }

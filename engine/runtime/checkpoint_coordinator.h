@@ -61,6 +61,7 @@ class CheckpointCoordinator {
     std::map<int, std::vector<OperatorSnapshot>> operators;
     std::map<int, std::vector<StateHandle>> handles;
     absl::Duration max_sync, max_sync_cpu, max_async;
+    bool storing = false;  // every task acknowledged; its metadata is being written
   };
   absl::Status Store(int64_t id, const Pending& p);
   /// Counts a failed checkpoint; returns the job failure if the tolerance is exceeded.
