@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -146,6 +147,63 @@ absl::StatusOr<CheckpointMetadata> CheckpointStorage::ReadMetadata(int64_t id) c
   return metadata;
 }
 
+absl::StatusOr<std::vector<StoredFile>> CheckpointStorage::StoreNativeCheckpoint(
+    int64_t id, const std::string& owner, const std::string& native_dir,
+    const std::map<std::string, StoredFile>& already_stored) {
+  std::vector<StoredFile> out;
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(native_dir, ec)) {
+    names.push_back(entry.path().filename().string());
+  }
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot list native checkpoint '", native_dir, "': ", ec.message()));
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const bool shared = absl::EndsWith(name, ".sst");
+    if (shared) {
+      auto it = already_stored.find(name);
+      if (it != already_stored.end() && std::filesystem::exists(job_dir_ + "/" + it->second.path)) {
+        out.push_back(it->second);
+        continue;
+      }
+    }
+    SLUICE_ASSIGN_OR_RETURN(std::string bytes, internal::ReadWholeFile(native_dir + "/" + name));
+    StoredFile f;
+    f.name = name;
+    f.path = shared ? absl::StrCat("shared/", internal::SafeFileName(owner + "-" + name))
+                    : absl::StrCat(kCheckpointPrefix, id, "/",
+                                   internal::SafeFileName(owner + "-" + name));
+    f.checksum = internal::Checksum(bytes);
+    f.size = bytes.size();
+    std::filesystem::create_directories(
+        std::filesystem::path(job_dir_ + "/" + f.path).parent_path(), ec);
+    SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(job_dir_ + "/" + f.path, bytes));
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+absl::Status CheckpointStorage::FetchFiles(const std::vector<StoredFile>& files,
+                                           const std::string& dir) const {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
+  for (const StoredFile& f : files) {
+    const std::string from = job_dir_ + "/" + f.path;
+    SLUICE_ASSIGN_OR_RETURN(std::string bytes, internal::ReadWholeFile(from));
+    if (bytes.size() != f.size || internal::Checksum(bytes) != f.checksum) {
+      return absl::DataLossError(absl::StrCat("stored file '", from, "' is damaged (size ",
+                                              bytes.size(), ", expected ", f.size,
+                                              "; checksum mismatch)"));
+    }
+    SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(dir + "/" + f.name, bytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ReadStateFile(const std::string& dir, const StateHandle& handle) {
   const std::string path = dir + "/" + handle.file;
   SLUICE_ASSIGN_OR_RETURN(std::string data, internal::ReadWholeFile(path));
@@ -237,7 +295,28 @@ absl::Status CheckpointStorage::Discard(int64_t id) {
   return absl::OkStatus();
 }
 
-absl::Status CheckpointStorage::Retain(int count) {
+absl::Status CheckpointStorage::Retain(int count, absl::Time in_flight_since) {
+  SLUICE_RETURN_IF_ERROR(DiscardOldCheckpoints(count));
+  // Shared files: mark those the kept checkpoints list, sweep the rest.
+  std::set<std::string> referenced;
+  for (int64_t id : CompletedIds()) {
+    auto m = ReadMetadata(id);
+    if (!m.ok()) continue;  // a damaged checkpoint cannot be restored: it keeps nothing alive
+    referenced.insert(m->shared_files.begin(), m->shared_files.end());
+  }
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(job_dir_ + "/shared", ec)) {
+    const std::string rel = "shared/" + entry.path().filename().string();
+    if (referenced.contains(rel)) continue;
+    struct stat st {};
+    if (::stat(entry.path().c_str(), &st) != 0) continue;
+    if (absl::TimeFromTimespec(st.st_mtim) >= in_flight_since) continue;  // a running checkpoint's
+    std::filesystem::remove(entry.path(), ec);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckpointStorage::DiscardOldCheckpoints(int count) {
   std::vector<int64_t> completed = CompletedIds();
   if (completed.size() <= static_cast<size_t>(std::max(count, 0))) return absl::OkStatus();
   const int64_t oldest_kept = count > 0 ? completed[count - 1] : INT64_MAX;

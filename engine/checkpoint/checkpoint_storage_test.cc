@@ -1,12 +1,11 @@
 #include "sluice/checkpoint/checkpoint_storage.h"
 
-#include "sluice/checkpoint/checkpoint_loader.h"
-
 #include <filesystem>
 #include <fstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sluice/checkpoint/checkpoint_loader.h"
 #include "sluice/testing/test_util.h"
 
 namespace sluice {

@@ -186,7 +186,15 @@ absl::Status CheckpointCoordinator::Store(int64_t id, const Pending& p) {
     m.operators[op] = handles;
   }
   if (absl::Status s = storage_->Commit(m); !s.ok()) return s;
-  return storage_->Retain(config_.checkpoints_retained);
+  // Shared files written since the oldest other running checkpoint started may be its own.
+  absl::Time in_flight_since = absl::InfiniteFuture();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [pid, pending] : pending_) {
+      if (pid != id) in_flight_since = std::min(in_flight_since, pending.started);
+    }
+  }
+  return storage_->Retain(config_.checkpoints_retained, in_flight_since);
 }
 
 void CheckpointCoordinator::AbortPending() {

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "sluice/serialization/serializer.h"
 
 namespace sluice {
@@ -22,6 +23,15 @@ struct StateHandle {
 };
 SLUICE_SERIALIZABLE(StateHandle, file, checksum, size)
 
+/// A file of a RocksDB native checkpoint as stored.
+struct StoredFile {
+  std::string name;  // its name in the database directory
+  std::string path;  // relative to the job directory: shared/... or chk-<id>/...
+  uint64_t checksum = 0;
+  uint64_t size = 0;
+};
+SLUICE_SERIALIZABLE(StoredFile, name, path, checksum, size)
+
 /// A completed checkpoint: which file holds the state of each subtask of each operator.
 struct CheckpointMetadata {
   int64_t checkpoint_id = 0;
@@ -32,9 +42,12 @@ struct CheckpointMetadata {
   std::map<std::string, std::vector<StateHandle>> operators;
   /// Operator id -> its max parallelism (number of key groups) when the checkpoint was taken.
   std::map<std::string, int32_t> max_parallelism;
+  /// The files under shared/ this checkpoint uses (paths relative to the job directory):
+  /// retention deletes a shared file once no retained checkpoint lists it.
+  std::vector<std::string> shared_files;
 };
 SLUICE_SERIALIZABLE(CheckpointMetadata, checkpoint_id, timestamp_ms, job_name, savepoint, operators,
-                    max_parallelism)
+                    max_parallelism, shared_files)
 
 /// Checkpoints of one job in a directory (local disk or a shared mount):
 ///
@@ -72,8 +85,21 @@ class CheckpointStorage {
   /// Deletes an unfinished or aborted checkpoint's directory.
   absl::Status Discard(int64_t id);
   /// Keeps the `count` newest completed checkpoints and deletes the rest (and unfinished
-  /// ones older than the newest kept), so the directory does not grow without bound.
-  absl::Status Retain(int count);
+  /// ones older than the newest kept), then the shared files no kept checkpoint lists —
+  /// except those written after `in_flight_since` (the start of the oldest checkpoint still
+  /// running, which may use them). So the directory does not grow without bound.
+  absl::Status Retain(int count, absl::Time in_flight_since = absl::InfiniteFuture());
+
+  /// Stores the files of a RocksDB native checkpoint (`native_dir`) for checkpoint `id`.
+  /// SST files are immutable and named uniquely within one database: they go to
+  /// shared/<owner>-<name>, once — one in `already_stored` (by name) that is still there is
+  /// referenced, not copied again. The rest (MANIFEST, CURRENT, OPTIONS, write-ahead log)
+  /// goes to chk-<id>/<owner>-<name>. `owner` names the database instance.
+  absl::StatusOr<std::vector<StoredFile>> StoreNativeCheckpoint(
+      int64_t id, const std::string& owner, const std::string& native_dir,
+      const std::map<std::string, StoredFile>& already_stored);
+  /// Copies stored files into `dir` under their database names, verifying each.
+  absl::Status FetchFiles(const std::vector<StoredFile>& files, const std::string& dir) const;
 
   const std::string& job_dir() const { return job_dir_; }
   std::string CheckpointDir(int64_t id) const;
@@ -81,6 +107,8 @@ class CheckpointStorage {
  private:
   explicit CheckpointStorage(std::string job_dir) : job_dir_(std::move(job_dir)) {}
   absl::Status VerifyFiles(const CheckpointMetadata& m) const;
+  /// Deletes completed checkpoints beyond the newest `count`, and older unfinished ones.
+  absl::Status DiscardOldCheckpoints(int count);
 
   std::string job_dir_;
 };
