@@ -71,6 +71,19 @@ class StateTableBase {
   std::string name_;
 };
 
+template <typename K, typename N, typename V>
+class StateTable;
+
+/// Names the stored types of a state, the same for every backend, so a restore can refuse
+/// state written with other types (and either backend restores the other's snapshots).
+template <typename K, typename N, typename V>
+std::string StateTypeTag() {
+  return typeid(StateTable<K, N, V>).name();
+}
+
+/// What a heap state table needs from its backend: nothing.
+struct HeapTableContext {};
+
 /// The entries of one state, one copy-on-write hash map per key group of the owning
 /// subtask, so a snapshot can be cut per key group and redistributed on rescale, and taken
 /// while processing goes on. Task thread only (its snapshots excepted).
@@ -80,7 +93,7 @@ class StateTable final : public StateTableBase {
   using Key = internal::StateKey<K, N>;
   using Map = CopyOnWriteStateMap<Key, V>;
 
-  StateTable(std::string name, KeyGroupRange range)
+  StateTable(std::string name, KeyGroupRange range, HeapTableContext* = nullptr)
       : StateTableBase(std::move(name)), range_(range) {
     for (int i = 0; i < range.size(); ++i) maps_.push_back(std::make_unique<Map>());
   }
@@ -123,7 +136,7 @@ class StateTable final : public StateTableBase {
     }
     return n;
   }
-  std::string TypeTag() const override { return typeid(StateTable).name(); }
+  std::string TypeTag() const override { return StateTypeTag<K, N, V>(); }
 
   class Snapshot final : public StateTableSnapshot {
    public:
@@ -204,21 +217,22 @@ class KeyedStateBackendBase {
   virtual absl::Status RestoreKeyGroup(int key_group, std::string_view bytes) = 0;
 };
 
-template <typename K>
-class HeapKeyedStateBackend;
+template <typename K, typename Tables>
+class KeyedStateBackendImpl;
 
 namespace internal {
 
-/// Common part of every heap state handle: the table and where the current key lives. With
-/// kTtl the table stores TtlValue<V> and this class applies the TTL rules, so every kind of
-/// state gets TTL from the same few lines.
-template <typename K, typename N, typename V, bool kTtl>
-class HeapStateHandle {
+/// Common part of every state handle (ValueState, ListState, ...): the table and where the current
+/// key lives. With kTtl the table stores TtlValue<V> and this class applies the TTL rules, so every
+/// kind of state gets TTL from the same few lines. Backend is a KeyedStateBackendImpl; its tables
+/// (heap or RocksDB) have the same interface.
+template <typename Backend, typename N, typename V, bool kTtl>
+class StateAccess {
  public:
   using Stored = std::conditional_t<kTtl, TtlValue<V>, V>;
+  using Table = typename Backend::template Table<N, Stored>;
 
-  HeapStateHandle(HeapKeyedStateBackend<K>* backend, StateTable<K, N, Stored>* table,
-                  StateTtlConfig ttl = {})
+  StateAccess(Backend* backend, Table* table, StateTtlConfig ttl = {})
       : backend_(backend), table_(table), ttl_(ttl) {}
   void SetCurrentNamespace(N ns) { namespace_ = std::move(ns); }
   const N& current_namespace() const { return namespace_; }
@@ -285,8 +299,8 @@ class HeapStateHandle {
     table_->Remove(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
   }
 
-  HeapKeyedStateBackend<K>* backend_;
-  StateTable<K, N, Stored>* table_;
+  Backend* backend_;
+  Table* table_;
   StateTtlConfig ttl_;
   N namespace_{};
 
@@ -316,10 +330,10 @@ class HeapStateHandle {
   mutable int sweep_next_ = 0;
 };
 
-template <typename K, typename N, typename V, bool kTtl = false>
-class HeapValueState final : public ValueState<V>, public HeapStateHandle<K, N, V, kTtl> {
+template <typename Backend, typename N, typename V, bool kTtl = false>
+class ValueStateHandle final : public ValueState<V>, public StateAccess<Backend, N, V, kTtl> {
  public:
-  using HeapStateHandle<K, N, V, kTtl>::HeapStateHandle;
+  using StateAccess<Backend, N, V, kTtl>::StateAccess;
   std::optional<V> Value() const override {
     const V* v = this->FindRead();
     return v ? std::optional<V>(*v) : std::nullopt;
@@ -328,11 +342,11 @@ class HeapValueState final : public ValueState<V>, public HeapStateHandle<K, N, 
   void Clear() override { this->Remove(); }
 };
 
-template <typename K, typename N, typename V, bool kTtl = false>
-class HeapListState final : public ListState<V>,
-                            public HeapStateHandle<K, N, std::vector<V>, kTtl> {
+template <typename Backend, typename N, typename V, bool kTtl = false>
+class ListStateHandle final : public ListState<V>,
+                              public StateAccess<Backend, N, std::vector<V>, kTtl> {
  public:
-  using HeapStateHandle<K, N, std::vector<V>, kTtl>::HeapStateHandle;
+  using StateAccess<Backend, N, std::vector<V>, kTtl>::StateAccess;
   std::vector<V> Get() const override {
     auto* v = this->FindRead();
     return v ? *v : std::vector<V>{};
@@ -353,13 +367,13 @@ class HeapListState final : public ListState<V>,
   void Clear() override { this->Remove(); }
 };
 
-template <typename K, typename N, typename UK, typename UV, bool kTtl = false>
-class HeapMapState final : public MapState<UK, UV>,
-                           public HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>, kTtl> {
-  using Base = HeapStateHandle<K, N, absl::flat_hash_map<UK, UV>, kTtl>;
+template <typename Backend, typename N, typename UK, typename UV, bool kTtl = false>
+class MapStateHandle final : public MapState<UK, UV>,
+                             public StateAccess<Backend, N, absl::flat_hash_map<UK, UV>, kTtl> {
+  using Base = StateAccess<Backend, N, absl::flat_hash_map<UK, UV>, kTtl>;
 
  public:
-  using Base::HeapStateHandle;
+  using Base::StateAccess;
   std::optional<UV> Get(const UK& key) const override {
     auto* m = this->FindRead();
     if (m == nullptr) return std::nullopt;
@@ -391,13 +405,12 @@ class HeapMapState final : public MapState<UK, UV>,
   void Clear() override { Base::Remove(); }
 };
 
-template <typename K, typename N, typename V, bool kTtl = false>
-class HeapReducingState final : public ReducingState<V>, public HeapStateHandle<K, N, V, kTtl> {
+template <typename Backend, typename N, typename V, bool kTtl = false>
+class ReducingStateHandle final : public ReducingState<V>, public StateAccess<Backend, N, V, kTtl> {
  public:
-  HeapReducingState(HeapKeyedStateBackend<K>* backend,
-                    StateTable<K, N, typename HeapStateHandle<K, N, V, kTtl>::Stored>* table,
-                    typename ReducingStateDescriptor<V>::ReduceFn reduce, StateTtlConfig ttl = {})
-      : HeapStateHandle<K, N, V, kTtl>(backend, table, ttl), reduce_(std::move(reduce)) {}
+  ReducingStateHandle(Backend* backend, typename StateAccess<Backend, N, V, kTtl>::Table* table,
+                      typename ReducingStateDescriptor<V>::ReduceFn reduce, StateTtlConfig ttl = {})
+      : StateAccess<Backend, N, V, kTtl>(backend, table, ttl), reduce_(std::move(reduce)) {}
   std::optional<V> Get() const override {
     const V* v = this->FindRead();
     return v ? std::optional<V>(*v) : std::nullopt;
@@ -416,15 +429,15 @@ class HeapReducingState final : public ReducingState<V>, public HeapStateHandle<
   typename ReducingStateDescriptor<V>::ReduceFn reduce_;
 };
 
-template <typename K, typename N, typename In, typename Acc, typename Out, bool kTtl = false>
-class HeapAggregatingState final : public AggregatingState<In, Out>,
-                                   public HeapStateHandle<K, N, Acc, kTtl> {
+template <typename Backend, typename N, typename In, typename Acc, typename Out, bool kTtl = false>
+class AggregatingStateHandle final : public AggregatingState<In, Out>,
+                                     public StateAccess<Backend, N, Acc, kTtl> {
  public:
-  HeapAggregatingState(HeapKeyedStateBackend<K>* backend,
-                       StateTable<K, N, typename HeapStateHandle<K, N, Acc, kTtl>::Stored>* table,
-                       const AggregateFunction<In, Acc, Out>* fn,
-                       std::shared_ptr<const void> keep_alive, StateTtlConfig ttl = {})
-      : HeapStateHandle<K, N, Acc, kTtl>(backend, table, ttl),
+  AggregatingStateHandle(Backend* backend,
+                         typename StateAccess<Backend, N, Acc, kTtl>::Table* table,
+                         const AggregateFunction<In, Acc, Out>* fn,
+                         std::shared_ptr<const void> keep_alive, StateTtlConfig ttl = {})
+      : StateAccess<Backend, N, Acc, kTtl>(backend, table, ttl),
         fn_(fn),
         keep_alive_(std::move(keep_alive)) {}
   std::optional<Out> Get() const override {
@@ -450,14 +463,27 @@ class HeapAggregatingState final : public AggregatingState<In, Out>,
 
 }  // namespace internal
 
-/// Keyed state on the heap: one StateTable per registered state, each a flat hash map per
-/// key group. Owned by one keyed operator; used only on its task's thread. The operator sets
-/// the current key before it calls user code; state handles read it from here.
-template <typename K>
-class HeapKeyedStateBackend final : public KeyedStateBackendBase {
+/// How the heap backend keeps a state: a StateTable (copy-on-write maps per key group).
+struct HeapTables {
+  using Context = HeapTableContext;
+  template <typename K, typename N, typename V>
+  using Table = StateTable<K, N, V>;
+};
+
+/// A keyed state backend: one table per registered state, of the kind `Tables` says (on the
+/// heap, or in RocksDB), and the current key. Owned by one keyed operator; used only on its
+/// task's thread. The operator sets the current key before it calls user code; state
+/// handles read it from here.
+template <typename K, typename Tables>
+class KeyedStateBackendImpl final : public KeyedStateBackendBase {
  public:
-  HeapKeyedStateBackend(KeyGroupRange range, int max_parallelism)
-      : range_(range), max_parallelism_(max_parallelism) {}
+  using KeyType = K;
+  template <typename N, typename V>
+  using Table = typename Tables::template Table<K, N, V>;
+
+  KeyedStateBackendImpl(KeyGroupRange range, int max_parallelism,
+                        typename Tables::Context context = {})
+      : range_(range), max_parallelism_(max_parallelism), context_(std::move(context)) {}
 
   /// Sets the key that state accesses and timers refer to. Fails (throws, which fails the
   /// task) if the key belongs to another subtask: a key selector that is not deterministic.
@@ -483,55 +509,59 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   /// Returns the table for `name`, creating it on first use; a second registration of the
   /// same name with other types is a user error and throws.
   template <typename N, typename V>
-  StateTable<K, N, V>* GetOrCreateTable(const std::string& name) {
+  Table<N, V>* GetOrCreateTable(const std::string& name) {
     auto it = tables_.find(name);
     if (it == tables_.end()) {
-      auto table = std::make_unique<StateTable<K, N, V>>(name, range_);
+      auto table = std::make_unique<Table<N, V>>(name, range_, &context_);
       auto* raw = table.get();
-      tables_.emplace(name, Entry{std::type_index(typeid(StateTable<K, N, V>)), std::move(table)});
+      tables_.emplace(name, Entry{std::type_index(typeid(Table<N, V>)), std::move(table)});
       ApplyPendingRestore(name, raw);
       return raw;
     }
-    if (it->second.type != std::type_index(typeid(StateTable<K, N, V>))) {
+    if (it->second.type != std::type_index(typeid(Table<N, V>))) {
       throw std::logic_error(
           absl::StrCat("state '", name, "' was registered twice with different types"));
     }
-    return static_cast<StateTable<K, N, V>*>(it->second.table.get());
+    return static_cast<Table<N, V>*>(it->second.table.get());
   }
 
   /// Returns the handle for a descriptor, creating state and handle on first use. The
   /// handle is owned by the backend; N is the namespace type (VoidNamespace for plain state).
   /// These are the engine's own (window, trigger) states: TTL is refused here.
   template <typename N = VoidNamespace, typename V>
-  internal::HeapValueState<K, N, V>* GetState(const ValueStateDescriptor<V>& d) {
+  internal::ValueStateHandle<KeyedStateBackendImpl, N, V>* GetState(
+      const ValueStateDescriptor<V>& d) {
     RefuseTtl<N>(d);
-    return MakeHandle<internal::HeapValueState<K, N, V>>(d.name(),
-                                                         GetOrCreateTable<N, V>(d.name()));
+    return MakeHandle<internal::ValueStateHandle<KeyedStateBackendImpl, N, V>>(
+        d.name(), GetOrCreateTable<N, V>(d.name()));
   }
   template <typename N = VoidNamespace, typename V>
-  internal::HeapListState<K, N, V>* GetListState(const ListStateDescriptor<V>& d) {
+  internal::ListStateHandle<KeyedStateBackendImpl, N, V>* GetListState(
+      const ListStateDescriptor<V>& d) {
     RefuseTtl<N>(d);
-    return MakeHandle<internal::HeapListState<K, N, V>>(
+    return MakeHandle<internal::ListStateHandle<KeyedStateBackendImpl, N, V>>(
         d.name(), GetOrCreateTable<N, std::vector<V>>(d.name()));
   }
   template <typename N = VoidNamespace, typename UK, typename UV>
-  internal::HeapMapState<K, N, UK, UV>* GetMapState(const MapStateDescriptor<UK, UV>& d) {
+  internal::MapStateHandle<KeyedStateBackendImpl, N, UK, UV>* GetMapState(
+      const MapStateDescriptor<UK, UV>& d) {
     RefuseTtl<N>(d);
-    return MakeHandle<internal::HeapMapState<K, N, UK, UV>>(
+    return MakeHandle<internal::MapStateHandle<KeyedStateBackendImpl, N, UK, UV>>(
         d.name(), GetOrCreateTable<N, absl::flat_hash_map<UK, UV>>(d.name()));
   }
   template <typename N = VoidNamespace, typename V>
-  internal::HeapReducingState<K, N, V>* GetReducingState(const ReducingStateDescriptor<V>& d) {
+  internal::ReducingStateHandle<KeyedStateBackendImpl, N, V>* GetReducingState(
+      const ReducingStateDescriptor<V>& d) {
     RefuseTtl<N>(d);
-    return MakeHandle<internal::HeapReducingState<K, N, V>>(
+    return MakeHandle<internal::ReducingStateHandle<KeyedStateBackendImpl, N, V>>(
         d.name(), GetOrCreateTable<N, V>(d.name()), d.reduce());
   }
   template <typename N = VoidNamespace, typename In, typename Acc, typename Out>
-  internal::HeapAggregatingState<K, N, In, Acc, Out>* GetAggregatingState(
+  internal::AggregatingStateHandle<KeyedStateBackendImpl, N, In, Acc, Out>* GetAggregatingState(
       const AggregatingStateDescriptor<In, Acc, Out>& d) {
     RefuseTtl<N>(d);
     auto fn = std::make_shared<AggregatingStateDescriptor<In, Acc, Out>>(d);
-    return MakeHandle<internal::HeapAggregatingState<K, N, In, Acc, Out>>(
+    return MakeHandle<internal::AggregatingStateHandle<KeyedStateBackendImpl, N, In, Acc, Out>>(
         d.name(), GetOrCreateTable<N, Acc>(d.name()), &fn->function(), fn);
   }
 
@@ -540,26 +570,26 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   template <typename V>
   ValueState<V>* GetUserState(const ValueStateDescriptor<V>& d) {
     if (!d.ttl()) return GetState(d);
-    return MakeHandle<internal::HeapValueState<K, VoidNamespace, V, true>>(
+    return MakeHandle<internal::ValueStateHandle<KeyedStateBackendImpl, VoidNamespace, V, true>>(
         d.name(), GetOrCreateTable<VoidNamespace, TtlValue<V>>(d.name()), *d.ttl());
   }
   template <typename V>
   ListState<V>* GetUserListState(const ListStateDescriptor<V>& d) {
     if (!d.ttl()) return GetListState(d);
-    return MakeHandle<internal::HeapListState<K, VoidNamespace, V, true>>(
+    return MakeHandle<internal::ListStateHandle<KeyedStateBackendImpl, VoidNamespace, V, true>>(
         d.name(), GetOrCreateTable<VoidNamespace, TtlValue<std::vector<V>>>(d.name()), *d.ttl());
   }
   template <typename UK, typename UV>
   MapState<UK, UV>* GetUserMapState(const MapStateDescriptor<UK, UV>& d) {
     if (!d.ttl()) return GetMapState(d);
-    return MakeHandle<internal::HeapMapState<K, VoidNamespace, UK, UV, true>>(
+    return MakeHandle<internal::MapStateHandle<KeyedStateBackendImpl, VoidNamespace, UK, UV, true>>(
         d.name(), GetOrCreateTable<VoidNamespace, TtlValue<absl::flat_hash_map<UK, UV>>>(d.name()),
         *d.ttl());
   }
   template <typename V>
   ReducingState<V>* GetUserReducingState(const ReducingStateDescriptor<V>& d) {
     if (!d.ttl()) return GetReducingState(d);
-    return MakeHandle<internal::HeapReducingState<K, VoidNamespace, V, true>>(
+    return MakeHandle<internal::ReducingStateHandle<KeyedStateBackendImpl, VoidNamespace, V, true>>(
         d.name(), GetOrCreateTable<VoidNamespace, TtlValue<V>>(d.name()), d.reduce(), *d.ttl());
   }
   template <typename In, typename Acc, typename Out>
@@ -567,7 +597,8 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
       const AggregatingStateDescriptor<In, Acc, Out>& d) {
     if (!d.ttl()) return GetAggregatingState(d);
     auto fn = std::make_shared<AggregatingStateDescriptor<In, Acc, Out>>(d);
-    return MakeHandle<internal::HeapAggregatingState<K, VoidNamespace, In, Acc, Out, true>>(
+    return MakeHandle<
+        internal::AggregatingStateHandle<KeyedStateBackendImpl, VoidNamespace, In, Acc, Out, true>>(
         d.name(), GetOrCreateTable<VoidNamespace, TtlValue<Acc>>(d.name()), &fn->function(), fn,
         *d.ttl());
   }
@@ -718,11 +749,16 @@ class HeapKeyedStateBackend final : public KeyedStateBackendBase {
   KeyGroupRange range_;
   int max_parallelism_;
   const ProcessingTimeService* processing_time_ = nullptr;
+  typename Tables::Context context_;
   K current_key_{};
   int current_key_group_ = -1;
   std::map<std::string, Entry> tables_;
   PendingRestore pending_restore_;
   std::map<std::pair<std::string, std::type_index>, std::shared_ptr<void>> handles_;
 };
+
+/// Keyed state on the heap.
+template <typename K>
+using HeapKeyedStateBackend = KeyedStateBackendImpl<K, HeapTables>;
 
 }  // namespace sluice
