@@ -24,6 +24,8 @@ class ByteWriter {
     }
     out_->push_back(static_cast<char>(v));
   }
+  /// Appends bytes as they are (no length): for data that is already serialized.
+  void Append(std::string_view bytes) { out_->append(bytes.data(), bytes.size()); }
   void WriteBytes(std::string_view bytes) {
     WriteVarint(bytes.size());
     out_->append(bytes.data(), bytes.size());

@@ -40,6 +40,16 @@ StateKey<K, N> MakeStateKey(const K& key, const N& ns) {
   }
 }
 
+/// Adds what one entry takes serialized to `*total` (`scratch` is reused between calls).
+template <typename Key, typename V>
+void AddSerializedSize(const Key& key, const V& value, std::string& scratch, size_t* total) {
+  scratch.clear();
+  ByteWriter w(&scratch);
+  Serializer<Key>::Write(key, w);
+  Serializer<V>::Write(value, w);
+  *total += scratch.size();
+}
+
 }  // namespace internal
 
 /// A frozen view of one state table, taken on the task thread and serialized on another.
@@ -127,11 +137,7 @@ class StateTable final : public StateTableBase {
     size_t n = 0;
     for (const auto& m : maps_) {
       m->ForEach([&](const Key& key, const V& value) {
-        scratch.clear();
-        ByteWriter w(&scratch);
-        Serializer<Key>::Write(key, w);
-        Serializer<V>::Write(value, w);
-        n += scratch.size();
+        internal::AddSerializedSize(key, value, scratch, &n);
       });
     }
     return n;
