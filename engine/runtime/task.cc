@@ -176,6 +176,8 @@ absl::Status Task::Run() {
 void Task::RunSourceLoop() {
   const double max_source_rate = graph_->stream.config.max_source_rate;
   const absl::Time throttle_start = absl::Now();
+  // A poll emits about 10 ms worth of records, so the rate holds at a fine grain.
+  if (max_source_rate > 0) source_->LimitBatchSize(static_cast<size_t>(max_source_rate / 100));
   while (!canceled_.load(std::memory_order_relaxed)) {
     HandleMailAndChaos();
     if (ended_input_) {

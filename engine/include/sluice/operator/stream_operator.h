@@ -186,6 +186,8 @@ class SourceOperatorBase : public StreamOperator {
   virtual void EmitIdle(bool idle) = 0;
   /// Records emitted so far (for the source throttle).
   int64_t records_out() const { return records_out_; }
+  /// Asks for at most `records` per poll (a throttled source: its rate holds within a poll).
+  virtual void LimitBatchSize(size_t records) = 0;
 
  protected:
   int64_t records_out_ = 0;

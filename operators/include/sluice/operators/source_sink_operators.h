@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -59,6 +60,10 @@ class SourceOperator final : public SourceOperatorBase {
   void EmitWatermark(Timestamp watermark) override {
     Flush();
     output_->PushWatermark(watermark);
+  }
+
+  void LimitBatchSize(size_t records) override {
+    batch_hint_ = std::max<size_t>(1, std::min(batch_hint_, records));
   }
 
   void EmitIdle(bool idle) override {
