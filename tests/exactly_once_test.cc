@@ -116,23 +116,32 @@ class ExactlyOnceTest : public ::testing::TestWithParam<int> {
 };
 testing::TempDir* ExactlyOnceTest::dir_ = nullptr;
 
-TEST_P(ExactlyOnceTest, OutputUnderChaosEqualsAFailureFreeRun) {
-  const int parallelism = GetParam();
-  for (const Job& job : Jobs()) {
+/// The chaos run for one state backend.
+void ExpectChaosRunEqualsPlainRun(const std::vector<Job>& jobs, testing::TempDir& dir,
+                                  int parallelism, const std::string& backend) {
+  for (const Job& job : jobs) {
     SCOPED_TRACE(job.binary);
-    const std::string tag = absl::StrCat(job.binary, "-p", parallelism);
-    const auto expected = RunJob(job, parallelism, dir_->Join(tag + "-plain"), {});
+    const std::string tag = absl::StrCat(job.binary, "-p", parallelism, "-", backend);
+    const auto expected = RunJob(job, parallelism, dir.Join(tag + "-plain"), {});
     ASSERT_GT(expected.size(), 100u);
     std::string log;
     const auto got =
-        RunJob(job, parallelism, dir_->Join(tag + "-chaos"),
-               {"--checkpoint-interval=100ms", "--checkpoint-dir=" + dir_->Join(tag + "-ck"),
+        RunJob(job, parallelism, dir.Join(tag + "-chaos"),
+               {"--checkpoint-interval=100ms", "--checkpoint-dir=" + dir.Join(tag + "-ck"),
                 "--chaos-kill-task-every=150ms", "--chaos-max-failures=3",
                 absl::StrCat("--chaos-seed=", 17 + parallelism), RateFor(job, parallelism, 1.5)},
                &log);
     EXPECT_THAT(log, HasSubstr("simulated crash 3 of 3")) << "the chaos must have struck";
     EXPECT_EQ(got, expected) << "every result exactly once";
   }
+}
+
+TEST_P(ExactlyOnceTest, OutputUnderChaosEqualsAFailureFreeRunOnTheHeap) {
+  ExpectChaosRunEqualsPlainRun(Jobs(), *dir_, GetParam(), "heap");
+}
+
+TEST_P(ExactlyOnceTest, OutputUnderChaosEqualsAFailureFreeRunOnRocksDb) {
+  ExpectChaosRunEqualsPlainRun(Jobs(), *dir_, GetParam(), "rocksdb");
 }
 
 TEST_P(ExactlyOnceTest, AtLeastOnceLosesNothing) {

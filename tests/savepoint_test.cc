@@ -29,6 +29,7 @@ struct JobShape {
   bool extra_map = false;  // an operator added before the keyed sum
   bool with_sum = true;    // false: the keyed sum removed
   double source_rate = 0;  // records/s, 0: unthrottled
+  StateBackendKind backend = StateBackendKind::kHeap;
 };
 
 /// Rolling per-key sums written by the exactly-once file sink: the output (as a multiset
@@ -38,6 +39,7 @@ Pipeline SumJob(const std::string& out, const JobShape& shape) {
   p.SetParallelism(shape.parallelism);
   p.EnableCheckpointing(absl::Milliseconds(20));
   p.mutable_config().max_source_rate = shape.source_rate;
+  p.mutable_config().state_backend = shape.backend;
   auto src = p.Source(Generator(
                           [](uint64_t i) {
                             return KV{static_cast<int64_t>(i % 101), i};
@@ -107,6 +109,27 @@ TEST_P(RescaleTest, StopWithSavepointThenResumeAtAnotherParallelism) {
   ASSERT_OK(second);
   EXPECT_FALSE(second->stopped);
   EXPECT_EQ(SortedLines(out), expected);
+}
+
+// Savepoints are backend-independent: one taken on the heap resumes on RocksDB and the other
+// way round, at another parallelism.
+TEST(SavepointTest, ResumesOnTheOtherStateBackend) {
+  for (const auto& [from, to] :
+       {std::make_pair(StateBackendKind::kHeap, StateBackendKind::kRocksDb),
+        std::make_pair(StateBackendKind::kRocksDb, StateBackendKind::kHeap)}) {
+    testing::TempDir dir;
+    ASSERT_OK(ExecuteLocally(SumJob(dir.Join("plain"), {.parallelism = 2})));
+    const std::string out = dir.Join("out");
+    absl::StatusOr<JobResult> first = absl::UnknownError("not run");
+    const std::string savepoint = SavepointOfRunningJob(
+        SumJob(out, {.parallelism = 2, .source_rate = 10'000, .backend = from}), dir.Join("sp"),
+        true, &first);
+    ASSERT_OK(first);
+    Pipeline resumed = SumJob(out, {.parallelism = 3, .backend = to});
+    resumed.mutable_config().restore_from = savepoint;
+    ASSERT_OK(ExecuteLocally(resumed));
+    EXPECT_EQ(SortedLines(out), SortedLines(dir.Join("plain")));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Savepoints, RescaleTest,

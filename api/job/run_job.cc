@@ -74,8 +74,7 @@ void ApplyRunnerArgs(Pipeline& p) {
     if (backend == "heap") {
       config.state_backend = StateBackendKind::kHeap;
     } else if (backend == "rocksdb") {
-      // Refused until the backend exists rather than silently running on the heap.
-      throw JobArgumentError("--state-backend=rocksdb is not available in this build yet");
+      config.state_backend = StateBackendKind::kRocksDb;
     } else {
       throw JobArgumentError("--state-backend must be heap or rocksdb, got '" + backend + "'");
     }
@@ -83,6 +82,7 @@ void ApplyRunnerArgs(Pipeline& p) {
   if (args.Has("max-source-rate")) {
     config.max_source_rate = static_cast<double>(IntArg(args, "max-source-rate", 1));
   }
+  if (args.Has("local-state-dir")) config.local_state_dir = args.GetString("local-state-dir");
   if (args.Has("from-savepoint")) config.restore_from = args.GetString("from-savepoint");
   if (args.Has("allow-non-restored-state")) {
     config.allow_non_restored_state = args.GetBool("allow-non-restored-state", true);

@@ -185,6 +185,9 @@ absl::StatusOr<std::string> MiniCluster::TriggerSavepoint(const std::string& dir
   }
   const absl::Duration timeout = coordinator_->config().checkpoint_timeout;
   const absl::Time deadline = absl::Now() + timeout;
+  // Stopping: no periodic checkpoint may start (and complete) after the savepoint, or output
+  // written after it would be committed and written again on resume.
+  if (stop) attempt_->stop_requested = true;
   int64_t id = 0;
   while (id == 0) {
     if (attempt_ == nullptr) return absl::AbortedError("the job ended before the savepoint");
@@ -197,13 +200,25 @@ absl::StatusOr<std::string> MiniCluster::TriggerSavepoint(const std::string& dir
   }
   savepoint_outcomes_[id] = false;
   Attempt* attempt = attempt_;
-  attempt->TriggerSources(id);
+  for (auto& t : attempt->tasks) {
+    if (!t->is_source()) continue;
+    stop ? t->TriggerFinalSavepoint(id) : t->TriggerCheckpoint(id);
+  }
   checkpoint_cv_.wait(lock, [&] {
     return !savepoint_outcomes_.contains(id) || savepoint_outcomes_[id] || attempt_ != attempt;
   });
   const bool done = savepoint_outcomes_.contains(id) && savepoint_outcomes_[id];
   savepoint_outcomes_.erase(id);
   if (!done) {
+    if (stop && attempt_ == attempt) {
+      // Sources may have stopped emitting: the job cannot go on as it was.
+      attempt->stop_requested = false;
+      if (attempt->failure.ok()) {
+        attempt->failure =
+            absl::AbortedError("stop with savepoint failed: the savepoint was aborted");
+      }
+      attempt->cancel_all();
+    }
     return absl::AbortedError(
         absl::StrCat("savepoint (checkpoint ", id, ") was aborted: a task failed or declined it"));
   }
@@ -331,6 +346,7 @@ absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
         bool take_final;
         {
           std::lock_guard<std::mutex> guard(mu_);
+          if (attempt.stop_requested) continue;  // the stop's savepoint is the last checkpoint
           take_final = all_waiting && attempt.final_checkpoint == 0;
         }
         if (!take_final && absl::Now() < next_periodic) continue;

@@ -1,8 +1,10 @@
 #include "runtime/task.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -43,6 +45,21 @@ void Task::Cancel() {
 }
 
 void Task::ScheduleAt(Timestamp time, Target* target) { timers_.push(Scheduled{time, target}); }
+
+const std::string& Task::LocalStateDir() {
+  if (local_state_dir_.empty()) {
+    // Unique per task run: a restarted task never meets the files of its earlier attempt.
+    static std::atomic<int64_t> runs{0};
+    const JobConfig& config = graph_->stream.config;
+    const std::string base =
+        config.local_state_dir.empty()
+            ? (std::filesystem::temp_directory_path() / "sluice-state").string()
+            : config.local_state_dir;
+    local_state_dir_ = absl::StrCat(base, "/", internal::SafeFileName(config.job_name), "-",
+                                    ::getpid(), "-", runs.fetch_add(1), "-", task_name_safe());
+  }
+  return local_state_dir_;
+}
 
 void Task::BuildChain() {
   const StreamGraph& sg = graph_->stream;
@@ -110,6 +127,8 @@ void Task::BuildChain() {
     ctx.info.max_parallelism = node.max_parallelism;
     ctx.info.checkpointing = sg.config.checkpoint_interval > absl::ZeroDuration();
     ctx.info.restored = checkpointing_.job_restored;
+    ctx.info.state_backend = sg.config.state_backend;
+    ctx.info.local_state_dir = absl::StrCat(LocalStateDir(), "/node-", id);
     ctx.key_group_range =
         KeyGroupRangeForOperator(subtask_, node.parallelism, node.max_parallelism);
     ctx.processing_time = this;
@@ -169,6 +188,11 @@ absl::Status Task::Run() {
     }
   }
   CloseChain();
+  operators_.clear();  // closes RocksDB stores before their directory goes
+  if (!local_state_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(local_state_dir_, ec);
+  }
   finished_.store(true, std::memory_order_release);
   return status;
 }
@@ -180,7 +204,7 @@ void Task::RunSourceLoop() {
   if (max_source_rate > 0) source_->LimitBatchSize(static_cast<size_t>(max_source_rate / 100));
   while (!canceled_.load(std::memory_order_relaxed)) {
     HandleMailAndChaos();
-    if (ended_input_) {
+    if (ended_input_ || suspended_) {
       if (released_) return;
       WaitForMail(absl::InfiniteFuture());
       continue;
@@ -429,6 +453,10 @@ void Task::HandleMail() {
     switch (m.kind) {
       case Mail::kTrigger:
         if (m.id > last_checkpoint_) PerformCheckpoint(m.id);
+        break;
+      case Mail::kTriggerAndSuspend:
+        if (m.id > last_checkpoint_) PerformCheckpoint(m.id);
+        suspended_ = true;
         break;
       case Mail::kComplete:
         last_completed_ = std::max(last_completed_, m.id);

@@ -75,6 +75,9 @@ class Task final : public ProcessingTimeService {
   void Cancel();
   /// Asks a source task to take checkpoint `id` between two polls (any thread).
   void TriggerCheckpoint(int64_t id) { Post({Mail::kTrigger, id}); }
+  /// Stop with savepoint: a source task takes checkpoint `id` and then emits nothing more
+  /// (so nothing after the savepoint can be committed and then replayed on resume).
+  void TriggerFinalSavepoint(int64_t id) { Post({Mail::kTriggerAndSuspend, id}); }
   /// Checkpoint `id` completed / was aborted: tells the operators on the task thread.
   void NotifyCheckpointComplete(int64_t id) { Post({Mail::kComplete, id}); }
   void NotifyCheckpointAborted(int64_t id) { Post({Mail::kAbort, id}); }
@@ -124,10 +127,14 @@ class Task final : public ProcessingTimeService {
   absl::Time NextHousekeepingDeadline() const;
   void FinishChain();
   void CloseChain() noexcept;
+  /// This task run's directory for local state (RocksDB), made on first use and removed when
+  /// the task ends.
+  const std::string& LocalStateDir();
+  std::string task_name_safe() const { return absl::StrCat(vertex_.id, "-", subtask_); }
 
   /// Requests from other threads, handled on the task thread between records.
   struct Mail {
-    enum Kind { kTrigger, kComplete, kAbort, kRelease, kStop } kind;
+    enum Kind { kTrigger, kTriggerAndSuspend, kComplete, kAbort, kRelease, kStop } kind;
     int64_t id;
   };
   void Post(Mail mail);
@@ -177,6 +184,7 @@ class Task final : public ProcessingTimeService {
   std::atomic<bool> awaiting_final_{false};
   std::atomic<bool> stopping_{false};
   bool ended_input_ = false;
+  bool suspended_ = false;  // a source after its stop-with-savepoint barrier
   bool released_ = false;
   std::unique_ptr<SnapshotWorker> snapshot_worker_;
   int64_t last_checkpoint_ = 0;
@@ -191,6 +199,7 @@ class Task final : public ProcessingTimeService {
   absl::Time next_flush_;
   int64_t records_in_ = 0;
   std::pair<int64_t, int64_t> final_state_size_{0, 0};
+  std::string local_state_dir_;
 };
 
 }  // namespace sluice::internal

@@ -7,7 +7,8 @@
 
 #include "sluice/core/key_groups.h"
 #include "sluice/core/time.h"
-#include "sluice/state/heap_keyed_state_backend.h"
+#include "sluice/state/any_keyed_backend.h"
+#include "sluice/state/state_backend_kind.h"
 #include "sluice/timer/timer_service.h"
 
 namespace sluice {
@@ -25,6 +26,10 @@ struct TaskInfo {
   bool checkpointing = false;
   /// The job was started from a checkpoint or savepoint (Flink's isRestored()).
   bool restored = false;
+  /// Where keyed operators keep their state, and (RocksDB) the directory for this operator
+  /// instance's database.
+  StateBackendKind state_backend = StateBackendKind::kHeap;
+  std::string local_state_dir;
 };
 
 /// A counter owned by one operator instance. Written on the task thread; read by the
@@ -78,34 +83,35 @@ template <typename K>
 class KeyedRuntimeContext final : public RuntimeContext {
  public:
   KeyedRuntimeContext(TaskInfo info, ProcessingTimeService* processing_time, MetricGroup* metrics,
-                      HeapKeyedStateBackend<K>* backend, TimerService* timers)
+                      AnyKeyedBackend<K> backend, TimerService* timers)
       : RuntimeContext(std::move(info), processing_time, metrics),
         backend_(backend),
         timers_(timers) {}
 
   template <typename V>
   ValueState<V>& GetState(const ValueStateDescriptor<V>& d) {
-    return *backend_->GetUserState(d);
+    return backend_.Visit([&](auto& b) -> ValueState<V>& { return *b.GetUserState(d); });
   }
   template <typename V>
   ListState<V>& GetListState(const ListStateDescriptor<V>& d) {
-    return *backend_->GetUserListState(d);
+    return backend_.Visit([&](auto& b) -> ListState<V>& { return *b.GetUserListState(d); });
   }
   template <typename UK, typename UV>
   MapState<UK, UV>& GetMapState(const MapStateDescriptor<UK, UV>& d) {
-    return *backend_->GetUserMapState(d);
+    return backend_.Visit([&](auto& b) -> MapState<UK, UV>& { return *b.GetUserMapState(d); });
   }
   template <typename V>
   ReducingState<V>& GetReducingState(const ReducingStateDescriptor<V>& d) {
-    return *backend_->GetUserReducingState(d);
+    return backend_.Visit([&](auto& b) -> ReducingState<V>& { return *b.GetUserReducingState(d); });
   }
   template <typename In, typename Acc, typename Out>
   AggregatingState<In, Out>& GetAggregatingState(
       const AggregatingStateDescriptor<In, Acc, Out>& d) {
-    return *backend_->GetUserAggregatingState(d);
+    return backend_.Visit(
+        [&](auto& b) -> AggregatingState<In, Out>& { return *b.GetUserAggregatingState(d); });
   }
   TimerService& Timers() { return *timers_; }
-  const KeyGroupRange& key_group_range() const { return backend_->key_group_range(); }
+  const KeyGroupRange& key_group_range() const { return backend_.key_group_range(); }
 
   /// The size of this operator instance's keyed state: entries, and bytes as a snapshot
   /// would take them (this walks every entry: call it now and then, not per record).
@@ -114,11 +120,11 @@ class KeyedRuntimeContext final : public RuntimeContext {
     size_t bytes = 0;
   };
   StateSize GetStateSize() const {
-    return {backend_->TotalEntryCount(), backend_->TotalSerializedBytes()};
+    return {backend_.base()->TotalEntryCount(), backend_.base()->TotalSerializedBytes()};
   }
 
  private:
-  HeapKeyedStateBackend<K>* backend_;
+  AnyKeyedBackend<K> backend_;
   TimerService* timers_;
 };
 

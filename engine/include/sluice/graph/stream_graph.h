@@ -10,6 +10,7 @@
 #include "sluice/core/key_groups.h"
 #include "sluice/network/record_writer.h"
 #include "sluice/operator/stream_operator.h"
+#include "sluice/state/state_backend_kind.h"
 
 namespace sluice {
 
@@ -106,12 +107,6 @@ struct StreamNode {
   }
 };
 
-/// Where keyed state lives while the job runs.
-enum class StateBackendKind {
-  kHeap,     // hash maps on the heap, copy-on-write snapshots
-  kRocksDb,  // RocksDB on local disk, incremental checkpoints
-};
-
 /// Job-wide settings.
 struct JobConfig {
   std::string job_name = "job";
@@ -151,6 +146,9 @@ struct JobConfig {
   /// Where savepoints go unless a call names a directory (--savepoint-dir).
   std::string savepoint_dir;
   StateBackendKind state_backend = StateBackendKind::kHeap;
+  /// Where RocksDB keeps the working state of operator instances (local disk; empty: the
+  /// system's temporary directory). Each task run uses a subdirectory and removes it.
+  std::string local_state_dir;
   /// Most records per second each source subtask emits (0: no limit), so a job catching up
   /// after downtime does not overrun its sinks (--max-source-rate).
   double max_source_rate = 0;

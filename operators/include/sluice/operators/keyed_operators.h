@@ -7,6 +7,7 @@
 #include "sluice/function/functions.h"
 #include "sluice/operator/stream_operator.h"
 #include "sluice/operators/function_traits.h"
+#include "sluice/operators/keyed_backend.h"
 #include "sluice/state/heap_keyed_state_backend.h"
 #include "sluice/timer/internal_timer_service.h"
 
@@ -24,17 +25,17 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
 
   void Open() override {
     const auto& ctx = this->ctx_;
-    backend_ =
-        std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_group_range, ctx.info.max_parallelism);
-    backend_->SetProcessingTimeService(ctx.processing_time);  // the clock of state TTL
+    backend_ = MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &owned_backend_);
+    backend_.SetProcessingTimeService(ctx.processing_time);  // the clock of state TTL
     typename InternalTimerService<K, VoidNamespace>::KeyContext key_ctx{
-        [this]() -> const K& { return backend_->CurrentKey(); },
-        [this](const K& key) { backend_->SetCurrentKey(key); }};
+        [this]() -> const K& { return backend_.CurrentKey(); },
+        [this](const K& key) { backend_.SetCurrentKey(key); }};
     timers_ = std::make_unique<InternalTimerService<K, VoidNamespace>>(ctx.processing_time,
                                                                        std::move(key_ctx), this);
-    runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_.get(), timers_.get());
+    runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_, timers_.get());
     if (this->restored_) {
-      ThrowIfError(internal::RestoreKeyedOperator(*backend_, timers_.get(), *this->restored_));
+      ThrowIfError(
+          internal::RestoreKeyedOperator(*backend_.base(), timers_.get(), *this->restored_));
       this->RunUserCode([&] { ThrowIfError(RestoreFunctionState(fn_, *this->restored_)); });
       this->restored_.reset();
     }
@@ -42,7 +43,8 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
   }
 
   absl::Status SnapshotState(int64_t id, PendingOperatorSnapshot* out) override {
-    internal::SnapshotKeyedOperator(*backend_, timers_.get(), this->ctx_.info.max_parallelism, out);
+    internal::SnapshotKeyedOperator(*backend_.base(), timers_.get(),
+                                    this->ctx_.info.max_parallelism, out);
     this->RunUserCode([&] { SnapshotFunctionState(fn_, id, out->snapshot); });
     return absl::OkStatus();
   }
@@ -58,8 +60,8 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
     typename KeyedProcessFunction<K, In, Out>::Context ctx;
     this->RunUserCode([&] {
       for (const auto& r : batch) {
-        backend_->SetCurrentKey(K(selector_(r.value)));
-        ctx.Bind(&backend_->CurrentKey(), timers_.get());
+        backend_.SetCurrentKey(K(selector_(r.value)));
+        ctx.Bind(&backend_.CurrentKey(), timers_.get());
         ctx.set_timestamp(r.timestamp);
         collector.set_timestamp(r.timestamp);
         fn_.ProcessElement(r.value, ctx, collector);
@@ -78,12 +80,12 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
     if (runtime_) this->RunUserCode([&] { fn_.Close(); });
   }
 
-  const KeyedStateBackendBase* keyed_state() const override { return backend_.get(); }
+  const KeyedStateBackendBase* keyed_state() const override { return owned_backend_.get(); }
 
  private:
   void FireTimer(const Timer<K, VoidNamespace>& t, TimeDomain domain) {
     typename KeyedProcessFunction<K, In, Out>::OnTimerContext ctx;
-    ctx.Bind(&backend_->CurrentKey(), timers_.get());
+    ctx.Bind(&backend_.CurrentKey(), timers_.get());
     ctx.set_timestamp(t.timestamp);
     ctx.set_domain(domain);
     Collector<Out> collector(&out_, t.timestamp);
@@ -100,7 +102,8 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
 
   F fn_;
   KeySelector selector_;
-  std::unique_ptr<HeapKeyedStateBackend<K>> backend_;
+  std::unique_ptr<KeyedStateBackendBase> owned_backend_;
+  AnyKeyedBackend<K> backend_;
   std::unique_ptr<InternalTimerService<K, VoidNamespace>> timers_;
   std::optional<KeyedRuntimeContext<K>> runtime_;
   Batch<Out> out_;
@@ -116,14 +119,13 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
       : fn_(std::move(fn)), selector_(std::move(selector)) {}
 
   void Open() override {
-    backend_ = std::make_unique<HeapKeyedStateBackend<K>>(this->ctx_.key_group_range,
-                                                          this->ctx_.info.max_parallelism);
+    backend_ = MakeKeyedBackend<K>(this->ctx_.info, this->ctx_.key_group_range, &owned_backend_);
     if (this->restored_) {
       ThrowIfError(internal::RestoreKeyedOperator<InternalTimerService<K, VoidNamespace>>(
-          *backend_, nullptr, *this->restored_));
+          *backend_.base(), nullptr, *this->restored_));
       this->restored_.reset();
     }
-    table_ = backend_->template GetOrCreateTable<VoidNamespace, T>("reduce");
+    table_ = AnyStateTable<K, VoidNamespace, T>(backend_, "reduce");
     range_ = this->ctx_.key_group_range;
     max_parallelism_ = this->ctx_.info.max_parallelism;
   }
@@ -134,13 +136,13 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
         decltype(auto) key = selector_(r.value);
         const int kg = KeyGroupFor(key, max_parallelism_);
         if (!range_.Contains(kg)) [[unlikely]] {
-          backend_->SetCurrentKey(K(key), kg);  // throws the descriptive error
+          backend_.SetCurrentKey(K(key), kg);  // throws the descriptive error
         }
-        T* current = table_->Find(kg, key, VoidNamespace{});
+        T* current = table_.Find(kg, key, VoidNamespace{});
         if (current == nullptr) {
           out_.Add(r.value, r.timestamp);
           K owned_key(key);  // before the value (which the key may point into) is moved
-          table_->Put(kg, owned_key, VoidNamespace{}, std::move(r.value));
+          table_.Put(kg, owned_key, VoidNamespace{}, std::move(r.value));
         } else {
           *current = fn_(*current, r.value);
           out_.Add(*current, r.timestamp);
@@ -150,19 +152,20 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
     this->Emit(out_);
   }
 
-  const KeyedStateBackendBase* keyed_state() const override { return backend_.get(); }
+  const KeyedStateBackendBase* keyed_state() const override { return owned_backend_.get(); }
 
   absl::Status SnapshotState(int64_t, PendingOperatorSnapshot* out) override {
     internal::SnapshotKeyedOperator<InternalTimerService<K, VoidNamespace>>(
-        *backend_, nullptr, this->ctx_.info.max_parallelism, out);
+        *backend_.base(), nullptr, this->ctx_.info.max_parallelism, out);
     return absl::OkStatus();
   }
 
  private:
   F fn_;
   KeySelector selector_;
-  std::unique_ptr<HeapKeyedStateBackend<K>> backend_;
-  StateTable<K, VoidNamespace, T>* table_ = nullptr;
+  std::unique_ptr<KeyedStateBackendBase> owned_backend_;
+  AnyKeyedBackend<K> backend_;
+  AnyStateTable<K, VoidNamespace, T> table_;
   KeyGroupRange range_;
   int max_parallelism_ = kDefaultMaxParallelism;
   Batch<T> out_;

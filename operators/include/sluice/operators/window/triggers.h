@@ -8,7 +8,7 @@
 
 #include "absl/time/time.h"
 #include "sluice/core/time.h"
-#include "sluice/state/heap_keyed_state_backend.h"
+#include "sluice/state/any_keyed_backend.h"
 #include "sluice/timer/internal_timer_service.h"
 
 namespace sluice {
@@ -28,7 +28,7 @@ inline bool IsPurge(TriggerResult r) {
 template <typename K, typename W>
 class TriggerContext {
  public:
-  TriggerContext(HeapKeyedStateBackend<K>* backend, InternalTimerService<K, W>* timers)
+  TriggerContext(AnyKeyedBackend<K> backend, InternalTimerService<K, W>* timers)
       : backend_(backend), timers_(timers) {}
 
   const W& window() const { return *window_; }
@@ -47,15 +47,19 @@ class TriggerContext {
   /// Per-window trigger state. The handle is valid for the current window only.
   template <typename V>
   ValueState<V>& GetState(const ValueStateDescriptor<V>& d) {
-    auto* h = backend_->template GetState<W>(d);
-    h->SetCurrentNamespace(*window_);
-    return *h;
+    return backend_.Visit([&](auto& b) -> ValueState<V>& {
+      auto* h = b.template GetState<W>(d);
+      h->SetCurrentNamespace(*window_);
+      return *h;
+    });
   }
   template <typename V>
   ReducingState<V>& GetReducingState(const ReducingStateDescriptor<V>& d) {
-    auto* h = backend_->template GetReducingState<W>(d);
-    h->SetCurrentNamespace(*window_);
-    return *h;
+    return backend_.Visit([&](auto& b) -> ReducingState<V>& {
+      auto* h = b.template GetReducingState<W>(d);
+      h->SetCurrentNamespace(*window_);
+      return *h;
+    });
   }
 
   /// While merging windows: the windows merged into the current one.
@@ -63,17 +67,19 @@ class TriggerContext {
   /// While merging: folds the reducing state of the merged windows into the current one.
   template <typename V>
   void MergeReducingState(const ReducingStateDescriptor<V>& d) {
-    auto* h = backend_->template GetReducingState<W>(d);
-    for (const W& w : *merged_) {
-      if (w == *window_) continue;
-      h->SetCurrentNamespace(w);
-      std::optional<V> v = h->Get();
-      if (!v) continue;
-      h->Clear();
+    backend_.Visit([&](auto& b) {
+      auto* h = b.template GetReducingState<W>(d);
+      for (const W& w : *merged_) {
+        if (w == *window_) continue;
+        h->SetCurrentNamespace(w);
+        std::optional<V> v = h->Get();
+        if (!v) continue;
+        h->Clear();
+        h->SetCurrentNamespace(*window_);
+        h->Add(std::move(*v));
+      }
       h->SetCurrentNamespace(*window_);
-      h->Add(std::move(*v));
-    }
-    h->SetCurrentNamespace(*window_);
+    });
   }
 
   // Set by the window operator before each call.
@@ -85,7 +91,7 @@ class TriggerContext {
   }
 
  private:
-  HeapKeyedStateBackend<K>* backend_;
+  AnyKeyedBackend<K> backend_;
   InternalTimerService<K, W>* timers_;
   const W* window_ = nullptr;
   bool first_element_ = false;

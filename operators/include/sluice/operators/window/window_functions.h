@@ -5,7 +5,7 @@
 
 #include "sluice/function/collector.h"
 #include "sluice/function/runtime_context.h"
-#include "sluice/state/heap_keyed_state_backend.h"
+#include "sluice/state/any_keyed_backend.h"
 
 namespace sluice {
 
@@ -19,18 +19,20 @@ class ProcessWindowContext {
   /// State of this key and this window; cleared with the window (see Clear()).
   template <typename V>
   ValueState<V>& WindowState(const ValueStateDescriptor<V>& d) {
-    auto* h = backend_->template GetState<W>(d);
-    h->SetCurrentNamespace(*window_);
-    return *h;
+    return backend_.Visit([&](auto& b) -> ValueState<V>& {
+      auto* h = b.template GetState<W>(d);
+      h->SetCurrentNamespace(*window_);
+      return *h;
+    });
   }
   /// State of this key across all windows.
   template <typename V>
   ValueState<V>& GlobalState(const ValueStateDescriptor<V>& d) {
-    return *backend_->GetUserState(d);
+    return backend_.Visit([&](auto& b) -> ValueState<V>& { return *b.GetUserState(d); });
   }
 
   // Set by the window operator.
-  void Bind(HeapKeyedStateBackend<K>* backend, const W* window, Timestamp watermark,
+  void Bind(AnyKeyedBackend<K> backend, const W* window, Timestamp watermark,
             Timestamp processing_time) {
     backend_ = backend;
     window_ = window;
@@ -39,7 +41,7 @@ class ProcessWindowContext {
   }
 
  private:
-  HeapKeyedStateBackend<K>* backend_ = nullptr;
+  AnyKeyedBackend<K> backend_;
   const W* window_ = nullptr;
   Timestamp watermark_ = kMinWatermark;
   Timestamp processing_time_ = 0;

@@ -9,6 +9,7 @@
 
 #include "sluice/function/functions.h"
 #include "sluice/operator/stream_operator.h"
+#include "sluice/operators/keyed_backend.h"
 #include "sluice/operators/keyed_operators.h"
 #include "sluice/operators/window/assigners.h"
 #include "sluice/operators/window/merging_window_set.h"
@@ -160,24 +161,24 @@ class WindowOperator final
 
   void Open() override {
     const auto& ctx = this->ctx_;
-    backend_ =
-        std::make_unique<HeapKeyedStateBackend<K>>(ctx.key_group_range, ctx.info.max_parallelism);
-    backend_->SetProcessingTimeService(ctx.processing_time);
-    contents_table_ = backend_->template GetOrCreateTable<W, Acc>("window-contents");
+    backend_ = MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &owned_backend_);
+    backend_.SetProcessingTimeService(ctx.processing_time);
+    contents_table_ = AnyStateTable<K, W, Acc>(backend_, "window-contents");
     if constexpr (kMerging) {
-      merging_state_ = backend_->GetState(
-          ValueStateDescriptor<std::vector<std::pair<W, W>>>("merging-window-set"));
+      merging_state_ = backend_.Visit([](auto& b) -> ValueState<std::vector<std::pair<W, W>>>* {
+        return b.GetState(ValueStateDescriptor<std::vector<std::pair<W, W>>>("merging-window-set"));
+      });
     }
     typename InternalTimerService<K, W>::KeyContext key_ctx{
-        [this]() -> const K& { return backend_->CurrentKey(); },
-        [this](const K& key) { backend_->SetCurrentKey(key); }};
+        [this]() -> const K& { return backend_.CurrentKey(); },
+        [this](const K& key) { backend_.SetCurrentKey(key); }};
     timers_ =
         std::make_unique<InternalTimerService<K, W>>(ctx.processing_time, std::move(key_ctx), this);
-    trigger_ctx_.emplace(backend_.get(), timers_.get());
-    runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_.get(), timers_.get());
+    trigger_ctx_.emplace(backend_, timers_.get());
+    runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_, timers_.get());
     late_dropped_ = &ctx.metrics->GetCounter("late_records_dropped");
     if (this->restored_) {
-      ThrowIfError(RestoreKeyedOperator(*backend_, timers_.get(), *this->restored_));
+      ThrowIfError(RestoreKeyedOperator(*backend_.base(), timers_.get(), *this->restored_));
       this->restored_.reset();
     }
     this->RunUserCode([&] { emitter_.Open(*runtime_); });
@@ -188,7 +189,7 @@ class WindowOperator final
     const Timestamp now = kEventTime ? 0 : this->ctx_.processing_time->CurrentProcessingTime();
     this->RunUserCode([&] {
       for (auto& r : batch) {
-        backend_->SetCurrentKey(K(selector_(r.value)));
+        backend_.SetCurrentKey(K(selector_(r.value)));
         windows_.clear();
         assigner_.AssignWindows(r.value, r.timestamp, now, windows_);
         bool skipped;
@@ -226,10 +227,10 @@ class WindowOperator final
     if (runtime_) this->RunUserCode([&] { emitter_.Close(); });
   }
 
-  const KeyedStateBackendBase* keyed_state() const override { return backend_.get(); }
+  const KeyedStateBackendBase* keyed_state() const override { return owned_backend_.get(); }
 
   absl::Status SnapshotState(int64_t, PendingOperatorSnapshot* out) override {
-    SnapshotKeyedOperator(*backend_, timers_.get(), this->ctx_.info.max_parallelism, out);
+    SnapshotKeyedOperator(*backend_.base(), timers_.get(), this->ctx_.info.max_parallelism, out);
     return absl::OkStatus();
   }
 
@@ -239,15 +240,15 @@ class WindowOperator final
   /// Adds the element to each of its windows; returns true if every window was late.
   bool AddToWindows(const Record<In>& r, Collector<Out>& collector) {
     bool skipped = true;
-    const K& key = backend_->CurrentKey();
-    const int kg = backend_->CurrentKeyGroup();
+    const K& key = backend_.CurrentKey();
+    const int kg = backend_.CurrentKeyGroup();
     for (const W& w : windows_) {
       if (IsWindowLate(w)) continue;
       skipped = false;
-      Acc* acc = contents_table_->Find(kg, key, w);
+      Acc* acc = contents_table_.Find(kg, key, w);
       const bool first = acc == nullptr;
       if (first) {
-        contents_table_->Put(kg, key, w, contents_.Create(r.value));
+        contents_table_.Put(kg, key, w, contents_.Create(r.value));
       } else {
         contents_.Add(*acc, r.value);
       }
@@ -262,7 +263,7 @@ class WindowOperator final
 
   bool AddMerging(const Record<In>& r, Collector<Out>& collector) {
     bool skipped = true;
-    const int kg = backend_->CurrentKeyGroup();
+    const int kg = backend_.CurrentKeyGroup();
     MergingWindowSet<W> set(merging_state_->ValueOr({}));
     for (const W& w : windows_) {
       bool merged = false;
@@ -279,11 +280,11 @@ class WindowOperator final
       }
       skipped = false;
       const W state_window = *set.StateWindow(actual);
-      const K& key = backend_->CurrentKey();
-      Acc* acc = contents_table_->Find(kg, key, state_window);
+      const K& key = backend_.CurrentKey();
+      Acc* acc = contents_table_.Find(kg, key, state_window);
       const bool first = acc == nullptr;
       if (first) {
-        contents_table_->Put(kg, key, state_window, contents_.Create(r.value));
+        contents_table_.Put(kg, key, state_window, contents_.Create(r.value));
       } else {
         contents_.Add(*acc, r.value);
       }
@@ -310,15 +311,15 @@ class WindowOperator final
       trigger_->Clear(m, *trigger_ctx_);
       DeleteCleanupTimer(m);
     }
-    const K& key = backend_->CurrentKey();
+    const K& key = backend_.CurrentKey();
     for (const W& from_window : merged_state_windows) {
-      Acc* from = contents_table_->Find(kg, key, from_window);
+      Acc* from = contents_table_.Find(kg, key, from_window);
       if (from == nullptr) continue;
       Acc moved = std::move(*from);
-      contents_table_->Remove(kg, key, from_window);
-      Acc* into = contents_table_->Find(kg, key, result_state);
+      contents_table_.Remove(kg, key, from_window);
+      Acc* into = contents_table_.Find(kg, key, result_state);
       if (into == nullptr) {
-        contents_table_->Put(kg, key, result_state, std::move(moved));
+        contents_table_.Put(kg, key, result_state, std::move(moved));
       } else {
         contents_.Merge(*into, std::move(moved));
       }
@@ -329,21 +330,21 @@ class WindowOperator final
   void Act(TriggerResult result, const W& window, const W& state_window,
            Collector<Out>& collector) {
     if (result == TriggerResult::kContinue) return;
-    const K& key = backend_->CurrentKey();
-    const int kg = backend_->CurrentKeyGroup();
+    const K& key = backend_.CurrentKey();
+    const int kg = backend_.CurrentKeyGroup();
     if (IsFire(result)) {
-      if (const Acc* acc = contents_table_->Find(kg, key, state_window)) {
+      if (const Acc* acc = contents_table_.Find(kg, key, state_window)) {
         EmitWindow(window, *acc, collector);
       }
     }
-    if (IsPurge(result)) contents_table_->Remove(kg, key, state_window);
+    if (IsPurge(result)) contents_table_.Remove(kg, key, state_window);
   }
 
   void EmitWindow(const W& window, const Acc& acc, Collector<Out>& collector) {
-    process_ctx_.Bind(backend_.get(), &window, timers_->CurrentWatermark(),
+    process_ctx_.Bind(backend_, &window, timers_->CurrentWatermark(),
                       timers_->CurrentProcessingTime());
     collector.set_timestamp(window.max_timestamp());
-    emitter_.Emit(backend_->CurrentKey(), process_ctx_, acc, collector);
+    emitter_.Emit(backend_.CurrentKey(), process_ctx_, acc, collector);
   }
 
   // --- timers ---
@@ -380,10 +381,10 @@ class WindowOperator final
 
   void ClearAllState(const W& window, const W& state_window,
                      std::optional<MergingWindowSet<W>>& set) {
-    contents_table_->Remove(backend_->CurrentKeyGroup(), backend_->CurrentKey(), state_window);
+    contents_table_.Remove(backend_.CurrentKeyGroup(), backend_.CurrentKey(), state_window);
     trigger_ctx_->Bind(&window);
     trigger_->Clear(window, *trigger_ctx_);
-    process_ctx_.Bind(backend_.get(), &window, timers_->CurrentWatermark(),
+    process_ctx_.Bind(backend_, &window, timers_->CurrentWatermark(),
                       timers_->CurrentProcessingTime());
     emitter_.Clear(process_ctx_);
     if (set) set->Retire(window);
@@ -433,8 +434,9 @@ class WindowOperator final
   Emitter emitter_;
   WindowSettings<In> settings_;
 
-  std::unique_ptr<HeapKeyedStateBackend<K>> backend_;
-  StateTable<K, W, Acc>* contents_table_ = nullptr;
+  std::unique_ptr<KeyedStateBackendBase> owned_backend_;
+  AnyKeyedBackend<K> backend_;
+  AnyStateTable<K, W, Acc> contents_table_;
   ValueState<std::vector<std::pair<W, W>>>* merging_state_ = nullptr;
   std::unique_ptr<InternalTimerService<K, W>> timers_;
   std::optional<TriggerContext<K, W>> trigger_ctx_;
