@@ -1,4 +1,4 @@
-// window_bench [--events=N] [--keys=K] [--checkpoint_interval=DUR]
+// window_bench [--events=N] [--keys=K] [--checkpoint_interval=DUR] [--state_backend=heap|rocksdb]
 //
 // The windowed job against the raw loop computing the same windows:
 //   raw     xorshift key per event, event time = index / 1000 ms, 1-second tumbling windows:
@@ -25,6 +25,8 @@
 
 ABSL_FLAG(int64_t, events, 100'000'000, "events per run");
 ABSL_FLAG(int64_t, keys, 10'000, "distinct keys");
+ABSL_FLAG(std::string, state_backend, "heap",
+          "keyed state backend of the engine runs: heap or rocksdb");
 ABSL_FLAG(absl::Duration, checkpoint_interval, absl::ZeroDuration(),
           "also run the engine with exactly-once checkpoints at this interval (e.g. 1s)");
 
@@ -98,6 +100,9 @@ sluice::JobResult EngineRun(int64_t events, int64_t keys, int parallelism,
                             const std::string& checkpoint_dir = "") {
   sluice::Pipeline p("window-bench");
   p.SetParallelism(parallelism);
+  if (absl::GetFlag(FLAGS_state_backend) == "rocksdb") {
+    p.mutable_config().state_backend = sluice::StateBackendKind::kRocksDb;
+  }
   if (checkpoint_interval > absl::ZeroDuration()) {
     p.EnableCheckpointing(checkpoint_interval);
     p.SetCheckpointDir(checkpoint_dir);
@@ -126,8 +131,9 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int64_t events = absl::GetFlag(FLAGS_events);
   const int64_t keys = absl::GetFlag(FLAGS_keys);
-  std::printf("1 s tumbling event-time windows, count+sum: %lld events, %lld keys\n",
-              static_cast<long long>(events), static_cast<long long>(keys));
+  std::printf("1 s tumbling event-time windows, count+sum: %lld events, %lld keys, %s state\n",
+              static_cast<long long>(events), static_cast<long long>(keys),
+              absl::GetFlag(FLAGS_state_backend).c_str());
   int64_t firings = 0;
   const double raw = RawLoop(events, keys, &firings);
   const double raw_rate = events / raw;

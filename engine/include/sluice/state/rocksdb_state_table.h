@@ -103,13 +103,7 @@ class RocksDbStateTable final : public StateTableBase {
     auto flush = std::make_shared<Flush>();
     flush->store = store_;
     flush->cf = cf_;
-    for (auto& [key, e] : cache_) {
-      if (!e.dirty) continue;
-      flush->entries.push_back(
-          {EncodeKey(e.key_group, key), e.present ? Encode(e.value) : "", e.present});
-      flush->index[flush->entries.back().key] = flush->entries.size() - 1;
-      e.dirty = false;
-    }
+    flush->entries.swap(cache_);  // O(1): the snapshot thread encodes the modified ones
     flushing_ = flush;
     return std::make_unique<Snapshot>(std::move(flush), range_);
   }
@@ -163,17 +157,12 @@ class RocksDbStateTable final : public StateTableBase {
     bool dirty = false;    // differs from RocksDB
   };
 
-  /// Modified entries on their way to RocksDB, written by the snapshot (once).
+  /// The cache as it was at a snapshot, on its way to RocksDB: the snapshot thread writes
+  /// its modified entries (once); until then the task reads through it.
   struct Flush {
-    struct Write {
-      std::string key;
-      std::string value;
-      bool put;
-    };
     std::shared_ptr<RocksDbStore> store;
     int cf = 0;
-    std::vector<Write> entries;
-    absl::flat_hash_map<std::string, size_t> index;  // key -> its entry
+    absl::flat_hash_map<Key, Entry> entries;  // read-only once made
     std::mutex mu;
     std::condition_variable cv;
     bool written = false;  // guarded by mu
@@ -182,8 +171,10 @@ class RocksDbStateTable final : public StateTableBase {
     absl::Status WriteOnce() {
       std::lock_guard<std::mutex> lock(mu);
       if (written) return status;
-      for (const Write& w : entries) {
-        status = w.put ? store->Put(cf, w.key, w.value) : store->Delete(cf, w.key);
+      for (const auto& [key, e] : entries) {
+        if (!e.dirty) continue;
+        const std::string k = EncodeKey(e.key_group, key);
+        status = e.present ? store->Put(cf, k, Encode(e.value)) : store->Delete(cf, k);
         if (!status.ok()) break;
       }
       written = true;
@@ -194,10 +185,9 @@ class RocksDbStateTable final : public StateTableBase {
       std::unique_lock<std::mutex> lock(mu);
       cv.wait(lock, [&] { return written; });
     }
-    /// The value pending for `key`: absent if none, else present or deleted.
-    const Write* Find(const std::string& key) const {
-      auto it = index.find(key);
-      return it == index.end() ? nullptr : &entries[it->second];
+    const Entry* Find(const Key& key) const {
+      auto it = entries.find(key);
+      return it == entries.end() ? nullptr : &it->second;
     }
   };
 
@@ -287,16 +277,14 @@ class RocksDbStateTable final : public StateTableBase {
     auto it = cache_.find(key);
     if (it != cache_.end()) return &it->second;
     Entry& e = Slot(key_group, key);
-    const std::string k = EncodeKey(key_group, key);
     if (flushing_ && !FlushDone()) {
-      if (const auto* w = flushing_->Find(k)) {
-        if (w->put) {
-          ByteReader r(w->value);
-          e.present = Serializer<V>::Read(r, &e.value);
-        }
+      if (const Entry* pending = flushing_->Find(key)) {
+        e.value = pending->value;  // clean here: the snapshot writes it
+        e.present = pending->present;
         return &e;
       }
     }
+    const std::string k = EncodeKey(key_group, key);
     std::string bytes;
     auto found = store_->Get(cf_, k, &bytes);
     Check(found.status());
