@@ -254,10 +254,12 @@ class RocksDbStateTable final : public StateTableBase {
   }
   bool FlushDone() {
     if (!flushing_) return true;
-    std::lock_guard<std::mutex> lock(flushing_->mu);
-    if (!flushing_->written) return false;
-    Check(flushing_->status);
-    flushing_.reset();
+    {
+      std::lock_guard<std::mutex> lock(flushing_->mu);
+      if (!flushing_->written) return false;
+      Check(flushing_->status);
+    }
+    flushing_.reset();  // after the lock: this may free the mutex
     return true;
   }
 
