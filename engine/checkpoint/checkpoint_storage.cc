@@ -34,6 +34,21 @@ absl::Status ErrnoStatus(const std::string& what, const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+/// Reads a file written with a known size and checksum; a mismatch is DATA_LOSS naming it.
+absl::StatusOr<std::string> ReadVerified(const std::string& path, uint64_t size, uint64_t checksum,
+                                         const char* what) {
+  SLUICE_ASSIGN_OR_RETURN(std::string data, internal::ReadWholeFile(path));
+  if (data.size() != size || internal::Checksum(data) != checksum) {
+    return absl::DataLossError(absl::StrCat(what, " '", path, "' is damaged (size ", data.size(),
+                                            ", expected ", size, "; checksum mismatch)"));
+  }
+  return data;
+}
+
+}  // namespace
+
 namespace internal {
 
 /// A file name that cannot escape the checkpoint directory.
@@ -192,27 +207,15 @@ absl::Status CheckpointStorage::FetchFiles(const std::vector<StoredFile>& files,
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
   for (const StoredFile& f : files) {
-    const std::string from = job_dir_ + "/" + f.path;
-    SLUICE_ASSIGN_OR_RETURN(std::string bytes, internal::ReadWholeFile(from));
-    if (bytes.size() != f.size || internal::Checksum(bytes) != f.checksum) {
-      return absl::DataLossError(absl::StrCat("stored file '", from, "' is damaged (size ",
-                                              bytes.size(), ", expected ", f.size,
-                                              "; checksum mismatch)"));
-    }
+    SLUICE_ASSIGN_OR_RETURN(std::string bytes, ReadVerified(job_dir_ + "/" + f.path, f.size,
+                                                            f.checksum, "stored file"));
     SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(dir + "/" + f.name, bytes));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReadStateFile(const std::string& dir, const StateHandle& handle) {
-  const std::string path = dir + "/" + handle.file;
-  SLUICE_ASSIGN_OR_RETURN(std::string data, internal::ReadWholeFile(path));
-  if (data.size() != handle.size || internal::Checksum(data) != handle.checksum) {
-    return absl::DataLossError(absl::StrCat("state file '", path, "' is damaged (size ",
-                                            data.size(), ", expected ", handle.size,
-                                            "; checksum mismatch)"));
-  }
-  return data;
+  return ReadVerified(dir + "/" + handle.file, handle.size, handle.checksum, "state file");
 }
 
 absl::Status WriteMetadataFile(const std::string& dir, const CheckpointMetadata& metadata) {
