@@ -128,7 +128,7 @@ void ExpectChaosRunEqualsPlainRun(const std::vector<Job>& jobs, testing::TempDir
     const auto got =
         RunJob(job, parallelism, dir.Join(tag + "-chaos"),
                {"--checkpoint-interval=100ms", "--checkpoint-dir=" + dir.Join(tag + "-ck"),
-                "--chaos-kill-task-every=150ms", "--chaos-max-failures=3",
+                "--state-backend=" + backend, "--chaos-kill-task-every=150ms", "--chaos-max-failures=3",
                 absl::StrCat("--chaos-seed=", 17 + parallelism), RateFor(job, parallelism, 1.5)},
                &log);
     EXPECT_THAT(log, HasSubstr("simulated crash 3 of 3")) << "the chaos must have struck";
@@ -177,34 +177,57 @@ bool HasCompletedCheckpoint(const std::string& job_dir) {
   return false;
 }
 
-class ProcessRestoreTest : public ExactlyOnceTest {};
+class ProcessRestoreTest : public ExactlyOnceTest {
+ protected:
+  /// Runs windowed_stats at parallelism 2 on `backend` until its first checkpoint is on
+  /// disk, kills it with SIGKILL, resumes it from the checkpoint directory with `resume`
+  /// flags, and expects the output of a run without the kill.
+  void KillAndResume(const std::string& tag, const std::string& backend,
+                     const std::vector<std::string>& resume, int resume_parallelism) {
+    const Job job = Jobs()[1];
+    const auto expected = RunJob(job, 2, dir_->Join(tag + "-plain"), {});
+    const std::string out = dir_->Join(tag + "-out");
+    const std::string checkpoints = dir_->Join(tag + "-ck");
+    std::vector<std::string> argv = {Example(job.binary)};
+    argv.insert(argv.end(), job.args.begin(), job.args.end());
+    for (const std::string& a :
+         {"--output=" + out, std::string("--parallelism=2"),
+          std::string("--checkpoint-interval=50ms"), "--checkpoint-dir=" + checkpoints,
+          "--state-backend=" + backend, RateFor(job, 2, 3.0)}) {
+      argv.push_back(a);
+    }
+    {
+      testing::ChildProcess process(argv, dir_->Join(tag + ".log"));
+      ASSERT_TRUE(testing::WaitFor(
+          [&] { return HasCompletedCheckpoint(checkpoints + "/windowed_stats"); }, 20'000))
+          << testing::ReadFile(dir_->Join(tag + ".log"));
+      process.Signal(SIGKILL);
+      EXPECT_EQ(process.Wait(), 128 + SIGKILL);
+    }
+    const auto partial = SortedOutput(out);
+    EXPECT_LT(partial.size(), expected.size()) << "killed before the end";
+    std::vector<std::string> flags = {"--from-savepoint=" + checkpoints + "/windowed_stats"};
+    flags.insert(flags.end(), resume.begin(), resume.end());
+    EXPECT_EQ(RunJob(job, resume_parallelism, out, flags), expected);
+  }
+};
 
 // The checkpoints on disk survive the process: kill -9 mid-run, start again from the
 // checkpoint directory, and the output is that of a run without the kill.
 TEST_F(ProcessRestoreTest, KilledProcessResumesFromItsCheckpointDirectory) {
-  const Job job = Jobs()[1];
-  const auto expected = RunJob(job, 2, dir_->Join("kill-plain"), {});
-  const std::string out = dir_->Join("kill-out");
-  const std::string checkpoints = dir_->Join("kill-ck");
-  std::vector<std::string> argv = {Example(job.binary)};
-  argv.insert(argv.end(), job.args.begin(), job.args.end());
-  for (const std::string& a : {"--output=" + out, std::string("--parallelism=2"),
-                               std::string("--checkpoint-interval=50ms"),
-                               "--checkpoint-dir=" + checkpoints, RateFor(job, 2, 3.0)}) {
-    argv.push_back(a);
-  }
-  {
-    testing::ChildProcess process(argv, dir_->Join("kill.log"));
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return HasCompletedCheckpoint(checkpoints + "/windowed_stats"); }, 20'000))
-        << testing::ReadFile(dir_->Join("kill.log"));
-    process.Signal(SIGKILL);
-    EXPECT_EQ(process.Wait(), 128 + SIGKILL);
-  }
-  const auto partial = SortedOutput(out);
-  EXPECT_LT(partial.size(), expected.size()) << "killed before the end";
-  const auto resumed = RunJob(job, 2, out, {"--from-savepoint=" + checkpoints + "/windowed_stats"});
-  EXPECT_EQ(resumed, expected);
+  KillAndResume("kill-heap", "heap", {}, 2);
+}
+
+// RocksDB checkpoints are the database's own files: resumed as the database (same
+// parallelism), split by key groups (another parallelism), or read into the heap backend.
+TEST_F(ProcessRestoreTest, KilledRocksDbProcessResumesFromItsDatabaseFiles) {
+  KillAndResume("kill-rocks", "rocksdb", {"--state-backend=rocksdb"}, 2);
+}
+TEST_F(ProcessRestoreTest, KilledRocksDbProcessResumesAtAnotherParallelism) {
+  KillAndResume("kill-rocks-p3", "rocksdb", {"--state-backend=rocksdb"}, 3);
+}
+TEST_F(ProcessRestoreTest, KilledRocksDbProcessResumesOnTheHeap) {
+  KillAndResume("kill-rocks-heap", "rocksdb", {"--state-backend=heap"}, 1);
 }
 
 // With --savepoint-dir, SIGTERM stops the job with a savepoint (exit code 0, the path

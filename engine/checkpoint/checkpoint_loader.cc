@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "sluice/checkpoint/native_keyed_state.h"
 #include "sluice/core/status_macros.h"
 
 namespace sluice {
@@ -24,6 +25,19 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir) {
       auto snapshot = DeserializeFromString<OperatorSnapshot>(
           bytes, absl::StrCat("state file '", dir, "/", handles[i].file, "'"));
       if (!snapshot.ok()) return snapshot.status();
+      // Native files are relative to the job's checkpoint directory (a chk-N's parent).
+      std::error_code ec;
+      std::filesystem::path chk = std::filesystem::absolute(dir, ec).lexically_normal();
+      if (!chk.has_filename()) chk = chk.parent_path();  // "chk-5/"
+      ResolveNativePaths(chk.parent_path().string(), &*snapshot);
+      for (const StoredFile& f : snapshot->native.files) {
+        // A cheap check, so a restore falls back past a checkpoint with a lost file (the
+        // checksum is verified when the file is fetched).
+        if (std::filesystem::file_size(f.path, ec) != f.size || ec) {
+          return absl::DataLossError(absl::StrCat("stored file '", f.path, "' of '", dir,
+                                                  "' is missing or has the wrong size"));
+        }
+      }
       snapshots[i] = std::move(*snapshot);
     }
   }
@@ -117,10 +131,18 @@ absl::StatusOr<std::string> WriteSavepoint(
   }
   metadata.savepoint = true;
   metadata.operators.clear();
+  metadata.shared_files.clear();
   for (const auto& [op, snapshots] : operators) {
     auto& handles = metadata.operators[op];
     for (size_t i = 0; i < snapshots.size(); ++i) {
-      const std::string bytes = SerializeToString(snapshots[i]);
+      OperatorSnapshot portable = snapshots[i];
+      if (!portable.native.empty()) {
+        // Savepoints are self-contained and portable: RocksDB's files become key groups.
+        SLUICE_RETURN_IF_ERROR(MaterializeNativeState({portable.native}, portable.native.range(),
+                                                      dir + "/.native", &portable.key_groups));
+        portable.native = {};
+      }
+      const std::string bytes = SerializeToString(portable);
       StateHandle h{internal::SafeFileName(absl::StrCat(op, "-", i)) + ".state",
                     internal::Checksum(bytes), bytes.size()};
       SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(dir + "/" + h.file, bytes));

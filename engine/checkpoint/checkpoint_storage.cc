@@ -115,8 +115,10 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 absl::StatusOr<std::unique_ptr<CheckpointStorage>> CheckpointStorage::Create(
     const std::string& root, const std::string& job_name) {
   if (root.empty()) return absl::InvalidArgumentError("checkpoint directory is empty");
-  const std::string job_dir = absl::StrCat(root, "/", internal::SafeFileName(job_name));
   std::error_code ec;
+  // Absolute: restored snapshots refer to their stored files by absolute path.
+  const std::string job_dir = absl::StrCat(std::filesystem::absolute(root, ec).string(), "/",
+                                           internal::SafeFileName(job_name));
   std::filesystem::create_directories(job_dir + "/shared", ec);
   if (ec) {
     return absl::FailedPreconditionError(
@@ -162,6 +164,21 @@ absl::StatusOr<CheckpointMetadata> CheckpointStorage::ReadMetadata(int64_t id) c
   return metadata;
 }
 
+std::optional<StoredFile> CheckpointStorage::Reference(
+    const std::map<std::string, StoredFile>& already_stored, const std::string& name) const {
+  auto it = already_stored.find(name);
+  if (it == already_stored.end()) return std::nullopt;
+  StoredFile f = it->second;
+  if (f.path.starts_with('/')) {
+    const std::string prefix = job_dir_ + "/";
+    if (!f.path.starts_with(prefix)) return std::nullopt;
+    f.path = f.path.substr(prefix.size());
+  }
+  std::error_code ec;
+  if (std::filesystem::file_size(job_dir_ + "/" + f.path, ec) != f.size || ec) return std::nullopt;
+  return f;
+}
+
 absl::StatusOr<std::vector<StoredFile>> CheckpointStorage::StoreNativeCheckpoint(
     int64_t id, const std::string& owner, const std::string& native_dir,
     const std::map<std::string, StoredFile>& already_stored) {
@@ -179,9 +196,8 @@ absl::StatusOr<std::vector<StoredFile>> CheckpointStorage::StoreNativeCheckpoint
   for (const std::string& name : names) {
     const bool shared = absl::EndsWith(name, ".sst");
     if (shared) {
-      auto it = already_stored.find(name);
-      if (it != already_stored.end() && std::filesystem::exists(job_dir_ + "/" + it->second.path)) {
-        out.push_back(it->second);
+      if (auto reused = Reference(already_stored, name)) {
+        out.push_back(std::move(*reused));
         continue;
       }
     }
@@ -203,12 +219,18 @@ absl::StatusOr<std::vector<StoredFile>> CheckpointStorage::StoreNativeCheckpoint
 
 absl::Status CheckpointStorage::FetchFiles(const std::vector<StoredFile>& files,
                                            const std::string& dir) const {
+  return FetchStoredFiles(job_dir_, files, dir);
+}
+
+absl::Status FetchStoredFiles(const std::string& base_dir, const std::vector<StoredFile>& files,
+                              const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
   for (const StoredFile& f : files) {
-    SLUICE_ASSIGN_OR_RETURN(std::string bytes, ReadVerified(job_dir_ + "/" + f.path, f.size,
-                                                            f.checksum, "stored file"));
+    const std::string path = f.path.starts_with('/') ? f.path : base_dir + "/" + f.path;
+    SLUICE_ASSIGN_OR_RETURN(std::string bytes,
+                            ReadVerified(path, f.size, f.checksum, "stored file"));
     SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(dir + "/" + f.name, bytes));
   }
   return absl::OkStatus();

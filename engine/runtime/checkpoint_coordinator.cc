@@ -101,6 +101,8 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
       per_subtask.resize(graph_->stream.nodes[node].parallelism);
       per_subtask[subtask] = std::move(h);
     }
+    p.shared_files.insert(p.shared_files.end(), ack->shared_files.begin(),
+                          ack->shared_files.end());
     p.max_sync = std::max(p.max_sync, ack->sync_duration);
     p.max_sync_cpu = std::max(p.max_sync_cpu, ack->sync_cpu);
     p.max_async = std::max(p.max_async, ack->async_duration);
@@ -112,6 +114,7 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
     done.started = p.started;
     done.operators = std::move(p.operators);
     done.handles = std::move(p.handles);
+    done.shared_files = std::move(p.shared_files);
     done.max_sync = p.max_sync;
     done.max_sync_cpu = p.max_sync_cpu;
     done.max_async = p.max_async;
@@ -185,6 +188,10 @@ absl::Status CheckpointCoordinator::Store(int64_t id, const Pending& p) {
     m.max_parallelism[op] = graph_->stream.nodes[node].max_parallelism;
     m.operators[op] = handles;
   }
+  m.shared_files = p.shared_files;
+  std::sort(m.shared_files.begin(), m.shared_files.end());
+  m.shared_files.erase(std::unique(m.shared_files.begin(), m.shared_files.end()),
+                       m.shared_files.end());
   if (absl::Status s = storage_->Commit(m); !s.ok()) return s;
   // Shared files written since the oldest other running checkpoint started may be its own.
   absl::Time in_flight_since = absl::InfiniteFuture();

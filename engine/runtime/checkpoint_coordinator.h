@@ -60,6 +60,7 @@ class CheckpointCoordinator {
     std::set<int> acked;
     std::map<int, std::vector<OperatorSnapshot>> operators;
     std::map<int, std::vector<StateHandle>> handles;
+    std::vector<std::string> shared_files;
     absl::Duration max_sync, max_sync_cpu, max_async;
     bool storing = false;  // every task acknowledged; its metadata is being written
   };

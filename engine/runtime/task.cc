@@ -363,6 +363,8 @@ void Task::PerformCheckpoint(int64_t id) {
   auto pending = std::make_shared<std::vector<std::pair<int, PendingOperatorSnapshot>>>();
   for (size_t i = 0; i < operators_.size(); ++i) {
     PendingOperatorSnapshot s;
+    s.checkpoint_id = id;
+    s.storage = checkpointing_.storage;
     absl::Status status = operators_[i]->SnapshotState(id, &s);
     if (!status.ok()) {
       throw std::runtime_error(absl::StrCat("snapshot of operator '", operators_[i]->name(),
@@ -421,6 +423,9 @@ absl::StatusOr<TaskAck> Task::FinishSnapshot(
     if (checkpointing_.storage == nullptr) {
       ack.snapshots[node] = std::move(*snapshot);
       continue;
+    }
+    for (const StoredFile& f : snapshot->native.files) {
+      if (f.path.starts_with("shared/")) ack.shared_files.push_back(f.path);
     }
     auto handle = checkpointing_.storage->WriteState(
         id, absl::StrCat(OperatorStateId(graph_->stream, node), "-", subtask_),

@@ -31,6 +31,8 @@ struct TaskAck {
   std::map<int, OperatorSnapshot> snapshots;
   /// Stream node id -> the file holding the operator's snapshot (with checkpoint storage).
   std::map<int, StateHandle> handles;
+  /// The files under shared/ the snapshots use (incremental RocksDB checkpoints).
+  std::vector<std::string> shared_files;
   absl::Duration sync_duration;   // the task thread's part: how long processing stalled
   absl::Duration sync_cpu;        // the CPU time of that part
   absl::Duration async_duration;  // serializing and writing, while processing went on

@@ -25,7 +25,9 @@ class RocksDbBackendTest : public ::testing::Test {
   std::unique_ptr<RocksDbKeyedStateBackend<int64_t>> NewBackend(size_t cache_entries = 8) {
     auto store = RocksDbStore::Create(dir_.Join("db-" + std::to_string(++databases_)));
     EXPECT_OK(store);
-    RocksDbTableContext context{std::shared_ptr<RocksDbStore>(std::move(*store)), cache_entries};
+    RocksDbTableContext context;
+    context.store = std::shared_ptr<RocksDbStore>(std::move(*store));
+    context.cache_entries = cache_entries;
     return std::make_unique<RocksDbKeyedStateBackend<int64_t>>(kAll, kMaxParallelism, context);
   }
   testing::TempDir dir_;

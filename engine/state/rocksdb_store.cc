@@ -4,12 +4,16 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/core/status_macros.h"
+#include "sluice/serialization/bytes.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/utilities/checkpoint.h"
 
 namespace sluice {
 namespace {
+
+constexpr char kTypeTagPrefix[] = "state-type:";
 
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
@@ -115,7 +119,23 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::OpenExisting(const s
 
 const std::string& RocksDbStore::dir() const { return impl_->dir; }
 
-absl::StatusOr<int> RocksDbStore::ColumnFamily(const std::string& state_name) {
+absl::StatusOr<int> RocksDbStore::ColumnFamily(const std::string& state_name,
+                                               const std::string& type_tag) {
+  if (!type_tag.empty()) {
+    // The tag lives in RocksDB's default family, which holds no state.
+    const std::string tag_key = kTypeTagPrefix + state_name;
+    std::string recorded;
+    rocksdb::Status s =
+        impl_->db->Get(rocksdb::ReadOptions(), impl_->handles[0], tag_key, &recorded);
+    if (s.ok() && recorded != type_tag) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("state '", state_name,
+                       "' was saved with other key, namespace or value types than it has now; it "
+                       "cannot be restored"));
+    }
+    if (s.IsNotFound()) s = impl_->db->Put(impl_->write, impl_->handles[0], tag_key, type_tag);
+    if (!s.ok()) return FromRocks(s, "recording the types of state '" + state_name + "'");
+  }
   for (size_t i = 0; i < impl_->names.size(); ++i) {
     if (impl_->names[i] == state_name) return static_cast<int>(i);
   }
@@ -133,6 +153,38 @@ std::vector<std::string> RocksDbStore::ColumnFamilyNames() const { return impl_-
 std::string RocksDbStore::KeyGroupPrefix(int key_group) {
   return std::string{static_cast<char>((key_group >> 8) & 0xff),
                      static_cast<char>(key_group & 0xff)};
+}
+
+absl::StatusOr<std::string> RocksDbStore::PortableKeyGroup(int key_group) {
+  std::string out;
+  ByteWriter w(&out);
+  w.WriteVarint(impl_->names.size());
+  std::string body;
+  for (size_t cf = 0; cf < impl_->names.size(); ++cf) {
+    const std::string& name = impl_->names[cf];
+    std::string tag;
+    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->handles[0],
+                                       kTypeTagPrefix + name, &tag);
+    if (!s.ok()) return FromRocks(s, "reading the types of state '" + name + "'");
+    // As a RocksDB state table writes a key group: count, then the stored key (without
+    // the key-group prefix) and value bytes.
+    std::string entries;
+    uint64_t count = 0;
+    SLUICE_RETURN_IF_ERROR(ForEachInKeyGroup(
+        static_cast<int>(cf), key_group, [&](std::string_view k, std::string_view v) {
+          entries.append(k.substr(2));
+          entries.append(v);
+          ++count;
+        }));
+    body.clear();
+    ByteWriter bw(&body);
+    bw.WriteVarint(count);
+    bw.Append(entries);
+    w.WriteBytes(name);
+    w.WriteBytes(tag);
+    w.WriteBytes(body);
+  }
+  return out;
 }
 
 absl::Status RocksDbStore::Put(int cf, std::string_view key, std::string_view value) {

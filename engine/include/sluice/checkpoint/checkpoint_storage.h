@@ -94,7 +94,10 @@ class CheckpointStorage {
   /// SST files are immutable and named uniquely within one database: they go to
   /// shared/<owner>-<name>, once — one in `already_stored` (by name) that is still there is
   /// referenced, not copied again. The rest (MANIFEST, CURRENT, OPTIONS, write-ahead log)
-  /// goes to chk-<id>/<owner>-<name>. `owner` names the database instance.
+  /// goes to chk-<id>/<owner>-<name>. `owner` names the database instance. An entry of
+  /// `already_stored` with an absolute path (a restored checkpoint's) is referenced only if it
+  /// lies in this job's directory: another job's files are copied, since this job's
+  /// retention could not keep them alive.
   absl::StatusOr<std::vector<StoredFile>> StoreNativeCheckpoint(
       int64_t id, const std::string& owner, const std::string& native_dir,
       const std::map<std::string, StoredFile>& already_stored);
@@ -107,6 +110,9 @@ class CheckpointStorage {
  private:
   explicit CheckpointStorage(std::string job_dir) : job_dir_(std::move(job_dir)) {}
   absl::Status VerifyFiles(const CheckpointMetadata& m) const;
+  /// `name` as stored by an earlier checkpoint of this job, if it is still there.
+  std::optional<StoredFile> Reference(const std::map<std::string, StoredFile>& already_stored,
+                                      const std::string& name) const;
   /// Deletes completed checkpoints beyond the newest `count`, and older unfinished ones.
   absl::Status DiscardOldCheckpoints(int count);
 
@@ -114,6 +120,11 @@ class CheckpointStorage {
 };
 
 // The same on any directory holding one checkpoint or savepoint.
+
+/// Copies stored files into `dir` under their database names, verifying each; relative
+/// paths are taken from `base_dir`.
+absl::Status FetchStoredFiles(const std::string& base_dir, const std::vector<StoredFile>& files,
+                              const std::string& dir);
 
 /// Reads a state file of the checkpoint in `dir` and verifies its size and checksum.
 absl::StatusOr<std::string> ReadStateFile(const std::string& dir, const StateHandle& handle);

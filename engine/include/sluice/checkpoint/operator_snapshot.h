@@ -12,25 +12,49 @@
 #include "sluice/core/key_groups.h"
 #include "sluice/function/checkpointed_function.h"
 #include "sluice/serialization/serializer.h"
+#include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/state/heap_keyed_state_backend.h"
+#include "sluice/state/rocksdb_state_table.h"
 
 namespace sluice {
 
-/// What one operator instance contributes to a checkpoint, in a backend-independent format:
-/// keyed state (and timers) per key group, so any subtask of any parallelism can take the
-/// key groups it owns; and operator state as a list of items, redistributed evenly.
+/// The keyed state of a RocksDB operator instance as RocksDB's own files (an incremental
+/// checkpoint: SST files an earlier checkpoint stored are referenced, not copied).
+struct NativeKeyedState {
+  int32_t key_group_start = 0;
+  int32_t key_group_end = -1;
+  /// Paths relative to the job's checkpoint directory as stored; absolute once loaded
+  /// (ResolveNativePaths).
+  std::vector<StoredFile> files;
+
+  KeyGroupRange range() const { return {key_group_start, key_group_end}; }
+  bool empty() const { return files.empty(); }
+};
+SLUICE_SERIALIZABLE(NativeKeyedState, key_group_start, key_group_end, files)
+
+/// What one operator instance contributes to a checkpoint. Keyed state (and timers) per key
+/// group in a backend-independent format, so any subtask of any parallelism can take the
+/// key groups it owns — or, from RocksDB in a checkpoint, the database's files (`native`),
+/// with only timers and not yet registered states per key group. Operator state as a list
+/// of items, redistributed evenly. Savepoints always hold the portable format.
 struct OperatorSnapshot {
   std::map<int, std::string> key_groups;
   std::vector<std::string> operator_state;
+  NativeKeyedState native;
 
-  bool empty() const { return key_groups.empty() && operator_state.empty(); }
+  bool empty() const { return key_groups.empty() && operator_state.empty() && native.empty(); }
 };
-SLUICE_SERIALIZABLE(OperatorSnapshot, key_groups, operator_state)
+SLUICE_SERIALIZABLE(OperatorSnapshot, key_groups, operator_state, native)
 
 /// An operator's snapshot at a barrier while it is being taken: what the synchronous part
 /// (on the task thread, before the barrier moves on) already filled in, and the slow rest,
 /// which the task runs on its snapshot thread while processing goes on.
 struct PendingOperatorSnapshot {
+  /// Set by the task before SnapshotState: the checkpoint, and the storage its files go to
+  /// (null: the snapshot stays in memory, in the portable format).
+  int64_t checkpoint_id = 0;
+  CheckpointStorage* storage = nullptr;
+
   OperatorSnapshot snapshot;
   /// Completes `snapshot`; empty if the synchronous part did everything.
   std::function<absl::Status(OperatorSnapshot&)> async_part;
@@ -53,6 +77,8 @@ struct RestoredOperatorState {
   std::vector<std::string> operator_state;
   /// All items of all old subtasks (OperatorStateMode::kUnion).
   std::vector<std::string> operator_state_union;
+  /// Native snapshots (absolute paths) of old subtasks whose key groups overlap this one's.
+  std::vector<NativeKeyedState> native;
 
   const std::vector<std::string>& Items(OperatorStateMode mode) const {
     return mode == OperatorStateMode::kUnion ? operator_state_union : operator_state;
@@ -66,29 +92,55 @@ RestoredOperatorState RedistributeState(const std::vector<OperatorSnapshot>& old
 
 namespace internal {
 
-/// Snapshot of a keyed operator: per key group, its state and its timers. The synchronous
-/// part freezes the state (copy-on-write) and copies the timers; both are serialized in the
-/// asynchronous part.
+/// Stores the database of a RocksDB backend for checkpoint `id`: runs the snapshot's capture
+/// into a native checkpoint next to the database and uploads its files (snapshot thread).
+absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(RocksDbCapture& capture, StoredFileLog& log,
+                                                     CheckpointStorage& storage, int64_t id,
+                                                     const KeyGroupRange& range);
+
+/// The per-key-group blob of a keyed operator: its states, then its timers.
+std::string KeyGroupBlob(std::string_view state, std::string_view timers);
+
+/// Snapshot of a keyed operator: the synchronous part freezes the state (copy-on-write, or
+/// RocksDB's capture) and copies the timers; the asynchronous part writes per key group the
+/// state and the timers — or, for RocksDB in a stored checkpoint, uploads the database's
+/// files and writes per key group only the timers and states the database lacks.
 template <typename Timers>
 void SnapshotKeyedOperator(KeyedStateBackendBase& backend, const Timers* timers,
                            int max_parallelism, PendingOperatorSnapshot* out) {
   auto timers_copy = std::make_shared<typename Timers::TimersCopy>();
   if (timers != nullptr) *timers_copy = timers->CopyTimers();
   std::shared_ptr<const KeyedStateSnapshot> frozen = backend.TakeSnapshot();
-  out->async_part = [frozen, timers_copy, max_parallelism,
-                     range = backend.key_group_range()](OperatorSnapshot& s) {
+  const KeyGroupRange range = backend.key_group_range();
+  RocksDbTableContext* db = backend.database();
+  const bool native = db != nullptr && db->stored_files != nullptr && out->storage != nullptr;
+  out->async_part = [frozen, timers_copy, max_parallelism, range, native,
+                     capture = native ? db->capture : nullptr,
+                     log = native ? db->stored_files : nullptr, storage = out->storage,
+                     id = out->checkpoint_id](OperatorSnapshot& s) -> absl::Status {
+    if (native) {
+      auto stored = StoreNativeSnapshot(*capture, *log, *storage, id, range);
+      if (!stored.ok()) return stored.status();
+      s.native = std::move(*stored);
+    }
     const std::map<int, std::string> timer_parts =
         Timers::SerializeByKeyGroup(*timers_copy, max_parallelism);
     for (int kg = range.start; kg <= range.end; ++kg) {
-      std::string blob;
-      ByteWriter w(&blob);
-      w.WriteBytes(frozen->KeyGroup(kg));
       auto it = timer_parts.find(kg);
-      w.WriteBytes(it == timer_parts.end() ? std::string() : it->second);
-      s.key_groups[kg] = std::move(blob);
+      s.key_groups[kg] =
+          KeyGroupBlob(native ? frozen->UnregisteredKeyGroup(kg) : frozen->KeyGroup(kg),
+                       it == timer_parts.end() ? std::string_view() : it->second);
     }
     return absl::OkStatus();
   };
+}
+
+/// Checkpoint `id` completed: later incremental checkpoints of the backend's database may
+/// reference the files it stored.
+inline void NotifyKeyedCheckpointComplete(KeyedStateBackendBase& backend, int64_t id) {
+  if (RocksDbTableContext* db = backend.database(); db != nullptr && db->stored_files) {
+    db->stored_files->Completed(id);
+  }
 }
 
 /// Restores what SnapshotKeyedOperator wrote, for the key groups this instance owns.

@@ -205,7 +205,12 @@ class KeyedStateSnapshot {
   /// Every state's entries of one key group: a backend-independent format (state name, type
   /// tag, entries) that any backend can restore, at any parallelism. Any one thread.
   virtual std::string KeyGroup(int key_group) const = 0;
+  /// The same for only the states restored but not registered since: a backend keeps them
+  /// serialized in memory, so a native (RocksDB) checkpoint of its database lacks them.
+  virtual std::string UnregisteredKeyGroup(int key_group) const = 0;
 };
+
+struct RocksDbTableContext;
 
 /// Untyped base of a keyed state backend, for the runtime.
 class KeyedStateBackendBase {
@@ -221,6 +226,9 @@ class KeyedStateBackendBase {
   /// Restores one key group written by SnapshotKeyGroup. States not registered yet are kept
   /// serialized and loaded when the operator registers them (in Open()).
   virtual absl::Status RestoreKeyGroup(int key_group, std::string_view bytes) = 0;
+  /// The database behind the state (RocksDB), whose own files checkpoints can store
+  /// incrementally; null for state on the heap.
+  virtual RocksDbTableContext* database() { return nullptr; }
 };
 
 template <typename K, typename Tables>
@@ -472,6 +480,8 @@ class AggregatingStateHandle final : public AggregatingState<In, Out>,
 /// How the heap backend keeps a state: a StateTable (copy-on-write maps per key group).
 struct HeapTables {
   using Context = HeapTableContext;
+  static void BeginSnapshot(Context&) {}
+  static RocksDbTableContext* Database(Context&) { return nullptr; }
   template <typename K, typename N, typename V>
   using Table = StateTable<K, N, V>;
 };
@@ -614,6 +624,7 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
   Timestamp Now() const { return processing_time_ ? processing_time_->CurrentProcessingTime() : 0; }
 
   std::unique_ptr<KeyedStateSnapshot> TakeSnapshot() override {
+    Tables::BeginSnapshot(context_);
     auto s = std::make_unique<Snapshot>();
     for (auto& [name, e] : tables_) {
       s->tables.push_back({name, e.table->TypeTag(), e.table->TakeSnapshot()});
@@ -645,6 +656,8 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
     return absl::OkStatus();
   }
 
+  RocksDbTableContext* database() override { return Tables::Database(context_); }
+
   size_t TotalSerializedBytes() const override {
     size_t n = 0;
     for (const auto& [name, e] : tables_) n += e.table->SerializedBytes();
@@ -675,14 +688,21 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
     std::vector<Table> tables;
     PendingRestore unregistered;
 
-    std::string KeyGroup(int key_group) const override {
+    std::string KeyGroup(int key_group) const override { return Write(key_group, true); }
+    std::string UnregisteredKeyGroup(int key_group) const override {
+      return Write(key_group, false);
+    }
+
+   private:
+    std::string Write(int key_group, bool with_tables) const {
       std::string out;
       ByteWriter w(&out);
-      size_t count = tables.size();
+      size_t count = with_tables ? tables.size() : 0;
       for (const auto& [name, parts] : unregistered) count += parts.contains(key_group);
       w.WriteVarint(count);
       std::string body;
       for (const Table& t : tables) {
+        if (!with_tables) break;
         body.clear();
         ByteWriter bw(&body);
         t.entries->WriteKeyGroup(key_group, bw);

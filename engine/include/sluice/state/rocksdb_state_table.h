@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/heap_keyed_state_backend.h"
@@ -17,11 +20,126 @@
 
 namespace sluice {
 
-/// What a RocksDB state table needs from its backend: the operator instance's database, and
-/// how many entries a table keeps deserialized in memory.
+/// One snapshot of an operator instance's database. At the barrier each state table hands
+/// over its modified cache entries (no copy, no RocksDB call); the snapshot thread then
+/// writes them to RocksDB and takes the database's view — a RocksDB snapshot to read key
+/// groups from, or RocksDB's own checkpoint (files) — and only then may the tables write to
+/// RocksDB again. Until then they read through their batch and let their cache grow, so the
+/// view holds exactly the state at the barrier.
+class RocksDbCapture {
+ public:
+  explicit RocksDbCapture(std::shared_ptr<RocksDbStore> store) : store_(std::move(store)) {}
+  ~RocksDbCapture() { (void)Run(""); }  // a capture dropped unread still writes the batches
+
+  /// Task thread, at the barrier (before Run): a table's batch writer.
+  void AddBatch(std::function<absl::Status()> write) { batches_.push_back(std::move(write)); }
+
+  /// Any thread; the first call does the work, later ones return its result. Writes the
+  /// batches, then takes the read view, or RocksDB's checkpoint into `native_dir` if given.
+  absl::Status Run(const std::string& native_dir) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_) return status_;
+    for (auto& write : batches_) {
+      status_ = write();
+      if (!status_.ok()) break;
+    }
+    if (status_.ok()) {
+      if (native_dir.empty()) {
+        view_ = store_->TakeSnapshot();
+      } else {
+        status_ = store_->CreateNativeCheckpoint(native_dir);
+      }
+    }
+    batches_.clear();
+    done_ = true;
+    cv_.notify_all();
+    return status_;
+  }
+  /// Task thread: the tables may write to RocksDB again (and must check status()).
+  bool done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return done_;
+  }
+  absl::Status Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+    return status_;
+  }
+  /// The read view after Run(""): the state at the barrier.
+  const RocksDbStore::Snapshot& view() const { return *view_; }
+  RocksDbStore& store() { return *store_; }
+
+ private:
+  std::shared_ptr<RocksDbStore> store_;
+  std::vector<std::function<absl::Status()>> batches_;  // task thread until Run
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;    // guarded by mu_
+  absl::Status status_;  // guarded by mu_
+  std::unique_ptr<RocksDbStore::Snapshot> view_;
+};
+
+/// What the checkpoints of one database stored, so that the next one references SST files
+/// (immutable) instead of copying them again. Only the files of the newest checkpoint known
+/// to be complete (or restored from) are referenced: a file that only an aborted or
+/// subsumed checkpoint stored may be deleted at any time, while everything the newest
+/// complete checkpoint lists stays until a newer one completes — and any file both it and
+/// a later checkpoint contain is listed by that newer one too.
+class StoredFileLog {
+ public:
+  explicit StoredFileLog(std::string owner) : owner_(std::move(owner)) {}
+  /// Names the database instance in stored file names (unique, so two instances' files
+  /// never collide).
+  const std::string& owner() const { return owner_; }
+
+  /// The files later checkpoints may reference, by their name in the database.
+  std::map<std::string, StoredFile> Reusable() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reusable_;
+  }
+  /// Snapshot thread: checkpoint `id` stored `files`.
+  void Stored(int64_t id, std::vector<StoredFile> files) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stored_[id] = std::move(files);
+  }
+  /// Checkpoint `id` completed: its files become the reusable ones.
+  void Completed(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = stored_.find(id);
+    if (it == stored_.end()) return;
+    SetReusable(it->second);
+    stored_.erase(stored_.begin(), std::next(it));
+  }
+  /// The database was restored from `files`.
+  void Restored(const std::vector<StoredFile>& files) {
+    std::lock_guard<std::mutex> lock(mu_);
+    SetReusable(files);
+  }
+
+ private:
+  void SetReusable(const std::vector<StoredFile>& files) {
+    reusable_.clear();
+    for (const StoredFile& f : files) reusable_[f.name] = f;
+  }
+
+  const std::string owner_;
+  mutable std::mutex mu_;
+  std::map<int64_t, std::vector<StoredFile>> stored_;  // by checkpoints not yet complete
+  std::map<std::string, StoredFile> reusable_;
+};
+
+/// What a RocksDB state table needs from its backend: the operator instance's database, how
+/// many entries a table keeps deserialized in memory, and the snapshot being taken.
 struct RocksDbTableContext {
   std::shared_ptr<RocksDbStore> store;
   size_t cache_entries = 100'000;
+  /// The newest snapshot's capture (set by the backend before the tables' TakeSnapshot).
+  std::shared_ptr<RocksDbCapture> capture;
+  /// For incremental checkpoints of the database; null: checkpoints use the portable format.
+  std::shared_ptr<StoredFileLog> stored_files;
+
+  /// The tables may write to RocksDB (no snapshot is waiting for its view).
+  bool writable() const { return !capture || capture->done(); }
 };
 
 /// The entries of one state in a column family of RocksDB, behind a write-back cache of
@@ -29,12 +147,7 @@ struct RocksDbTableContext {
 /// operator (a RocksDB access costs microseconds): entries are read once, modified in place
 /// (Find() returns a pointer, as the heap table does), and written back in one batch when
 /// the cache is full or a snapshot is taken. Same interface as StateTable; task thread only.
-///
-/// Snapshot: the synchronous part moves the modified entries aside (no copy, no RocksDB
-/// call); the snapshot writes them to RocksDB from the snapshot thread, then reads the key
-/// groups under a RocksDB snapshot. While that batch is being written the task reads through
-/// it and writes nothing to RocksDB itself, so the database holds exactly the state at the
-/// barrier when the RocksDB snapshot is taken.
+/// A snapshot hands the whole cache to the backend's RocksDbCapture in O(1).
 template <typename K, typename N, typename V>
 class RocksDbStateTable final : public StateTableBase {
  public:
@@ -43,13 +156,16 @@ class RocksDbStateTable final : public StateTableBase {
   RocksDbStateTable(std::string name, KeyGroupRange range, RocksDbTableContext* context)
       : StateTableBase(name),
         range_(range),
+        context_(context),
         store_(context->store),
         limit_(context->cache_entries) {
-    auto cf = store_->ColumnFamily(name);
+    auto cf = store_->ColumnFamily(name, StateTypeTag<K, N, V>());
     if (!cf.ok()) throw std::runtime_error(std::string(cf.status().message()));
     cf_ = *cf;
   }
-  ~RocksDbStateTable() override { WaitForFlush(); }
+  ~RocksDbStateTable() override {
+    if (flushing_) (void)flushing_->capture->Wait();
+  }
 
   const V* FindForRead(int key_group, const K& key, const N& ns) {
     Entry* e = Load(key_group, internal::MakeStateKey(key, ns));
@@ -98,14 +214,16 @@ class RocksDbStateTable final : public StateTableBase {
   }
   std::string TypeTag() const override { return StateTypeTag<K, N, V>(); }
 
+  /// Part of the backend's snapshot: the context holds its capture (BeginSnapshot).
   std::unique_ptr<StateTableSnapshot> TakeSnapshot() override {
-    WaitForFlush();  // a previous snapshot's batch, if it is still being written
+    if (flushing_) Check(flushing_->capture->Wait());  // the previous snapshot's
     auto flush = std::make_shared<Flush>();
-    flush->store = store_;
-    flush->cf = cf_;
+    flush->capture = context_->capture;
     flush->entries.swap(cache_);  // O(1): the snapshot thread encodes the modified ones
+    flush->capture->AddBatch(
+        [flush = flush.get(), store = store_, cf = cf_] { return flush->Write(*store, cf); });
     flushing_ = flush;
-    return std::make_unique<Snapshot>(std::move(flush), range_);
+    return std::make_unique<Snapshot>(std::move(flush), cf_);
   }
 
   /// Restores straight into RocksDB (a restored state may be far larger than memory).
@@ -157,33 +275,20 @@ class RocksDbStateTable final : public StateTableBase {
     bool dirty = false;    // differs from RocksDB
   };
 
-  /// The cache as it was at a snapshot, on its way to RocksDB: the snapshot thread writes
-  /// its modified entries (once); until then the task reads through it.
+  /// The cache as it was at a snapshot, on its way to RocksDB: the capture writes its
+  /// modified entries (once); until the capture is done the task reads through it.
   struct Flush {
-    std::shared_ptr<RocksDbStore> store;
-    int cf = 0;
+    std::shared_ptr<RocksDbCapture> capture;
     absl::flat_hash_map<Key, Entry> entries;  // read-only once made
-    std::mutex mu;
-    std::condition_variable cv;
-    bool written = false;  // guarded by mu
-    absl::Status status;   // guarded by mu
 
-    absl::Status WriteOnce() {
-      std::lock_guard<std::mutex> lock(mu);
-      if (written) return status;
+    absl::Status Write(RocksDbStore& store, int cf) const {
       for (const auto& [key, e] : entries) {
         if (!e.dirty) continue;
         const std::string k = EncodeKey(e.key_group, key);
-        status = e.present ? store->Put(cf, k, Encode(e.value)) : store->Delete(cf, k);
-        if (!status.ok()) break;
+        absl::Status s = e.present ? store.Put(cf, k, Encode(e.value)) : store.Delete(cf, k);
+        if (!s.ok()) return s;
       }
-      written = true;
-      cv.notify_all();
-      return status;
-    }
-    void Wait() {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return written; });
+      return absl::OkStatus();
     }
     const Entry* Find(const Key& key) const {
       auto it = entries.find(key);
@@ -191,20 +296,18 @@ class RocksDbStateTable final : public StateTableBase {
     }
   };
 
+  /// Reads key groups from the capture's view: the state at the barrier. Keeps the batch
+  /// alive until the capture wrote it.
   class Snapshot final : public StateTableSnapshot {
    public:
-    Snapshot(std::shared_ptr<Flush> flush, KeyGroupRange range)
-        : flush_(std::move(flush)), range_(range) {}
-    // A snapshot dropped unread still hands its batch to RocksDB: the table relies on it.
-    ~Snapshot() override { (void)flush_->WriteOnce(); }
+    Snapshot(std::shared_ptr<Flush> flush, int cf) : flush_(std::move(flush)), cf_(cf) {}
+    // Dropped unread, it still completes the capture: the tables wait for it.
+    ~Snapshot() override { (void)flush_->capture->Run(""); }
     void WriteKeyGroup(int key_group, ByteWriter& out) const override {
-      std::call_once(once_, [&] {
-        Check(flush_->WriteOnce());
-        view_ = flush_->store->TakeSnapshot();
-      });
+      Check(flush_->capture->Run(""));
       std::vector<std::pair<std::string, std::string>> entries;
-      Check(view_->ForEachInKeyGroup(
-          flush_->cf, key_group, [&](std::string_view k, std::string_view v) {
+      Check(flush_->capture->view().ForEachInKeyGroup(
+          cf_, key_group, [&](std::string_view k, std::string_view v) {
             entries.emplace_back(std::string(k.substr(2)), std::string(v));
           }));
       // The backend-independent format: count, then each serialized key and value (the
@@ -218,9 +321,7 @@ class RocksDbStateTable final : public StateTableBase {
 
    private:
     std::shared_ptr<Flush> flush_;
-    KeyGroupRange range_;
-    mutable std::once_flag once_;
-    mutable std::unique_ptr<RocksDbStore::Snapshot> view_;
+    int cf_;
   };
 
   static void Check(const absl::Status& s) {
@@ -245,27 +346,27 @@ class RocksDbStateTable final : public StateTableBase {
            vr.AtEnd();
   }
 
-  /// Drops the flushing batch once the snapshot wrote it (from then on RocksDB has it).
-  void WaitForFlush() {
-    if (!flushing_) return;
-    flushing_->Wait();
-    Check(flushing_->status);
-    flushing_.reset();
-  }
-  bool FlushDone() {
-    if (!flushing_) return true;
-    {
-      std::lock_guard<std::mutex> lock(flushing_->mu);
-      if (!flushing_->written) return false;
-      Check(flushing_->status);
+  /// True once no snapshot waits for its view (RocksDB then has this table's batch): the
+  /// table may write to RocksDB again.
+  bool Writable() {
+    if (flushing_) {
+      if (!flushing_->capture->done()) return false;
+      Check(flushing_->capture->Wait());
+      flushing_.reset();
     }
-    flushing_.reset();  // after the lock: this may free the mutex
-    return true;
+    // A table registered after the barrier has no batch in that snapshot, but must not
+    // write either.
+    return context_->writable();
+  }
+  void WaitUntilWritable() {
+    if (flushing_) Check(flushing_->capture->Wait());
+    flushing_.reset();
+    if (context_->capture) Check(context_->capture->Wait());
   }
 
   /// Writes every modified entry to RocksDB and empties the cache (it is full).
   void WriteBack() {
-    if (!FlushDone()) WaitForFlush();
+    if (!Writable()) WaitUntilWritable();
     for (auto& [key, e] : cache_) {
       if (!e.dirty) continue;
       const std::string k = EncodeKey(e.key_group, key);
@@ -279,9 +380,10 @@ class RocksDbStateTable final : public StateTableBase {
     auto it = cache_.find(key);
     if (it != cache_.end()) return &it->second;
     Entry& e = Slot(key_group, key);
-    if (flushing_ && !FlushDone()) {
+    if (!Writable() && flushing_) {
+      // RocksDB may not have the batch yet: the batch is the truth.
       if (const Entry* pending = flushing_->Find(key)) {
-        e.value = pending->value;  // clean here: the snapshot writes it
+        e.value = pending->value;  // clean here: the capture writes it
         e.present = pending->present;
         return &e;
       }
@@ -304,9 +406,9 @@ class RocksDbStateTable final : public StateTableBase {
   Entry& Slot(int key_group, const Key& key) {
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
-    // While a snapshot's batch is being written the task must not write to RocksDB: the
-    // cache grows past its limit until then.
-    if (cache_.size() >= limit_ && FlushDone()) WriteBack();
+    // While a snapshot waits for its view the task must not write to RocksDB: the cache
+    // grows past its limit until then.
+    if (cache_.size() >= limit_ && Writable()) WriteBack();
     Entry& e = cache_[key];
     e.key_group = key_group;
     return e;
@@ -319,16 +421,23 @@ class RocksDbStateTable final : public StateTableBase {
   }
 
   KeyGroupRange range_;
+  RocksDbTableContext* context_;
   std::shared_ptr<RocksDbStore> store_;
   size_t limit_;
   int cf_ = 0;
   absl::flat_hash_map<Key, Entry> cache_;
-  std::shared_ptr<Flush> flushing_;  // the batch a snapshot is writing, until done
+  std::shared_ptr<Flush> flushing_;  // this table's batch in a running capture
 };
 
 /// How the RocksDB backend keeps a state.
 struct RocksDbTables {
   using Context = RocksDbTableContext;
+  /// Every snapshot of the backend gets a capture its tables hand their batches to.
+  static void BeginSnapshot(Context& context) {
+    if (context.capture) (void)context.capture->Wait();  // the previous one (tables check it)
+    context.capture = std::make_shared<RocksDbCapture>(context.store);
+  }
+  static RocksDbTableContext* Database(Context& context) { return &context; }
   template <typename K, typename N, typename V>
   using Table = RocksDbStateTable<K, N, V>;
 };

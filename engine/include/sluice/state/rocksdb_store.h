@@ -30,8 +30,11 @@ class RocksDbStore {
   RocksDbStore& operator=(const RocksDbStore&) = delete;
 
   const std::string& dir() const;
-  /// The column family of a state, created on first use.
-  absl::StatusOr<int> ColumnFamily(const std::string& state_name);
+  /// The column family of a state, created on first use. A `type_tag` (StateTypeTag) is
+  /// recorded in the database with it, so a database restored from its own files refuses a
+  /// state registered with other types (FAILED_PRECONDITION) and can be read back without
+  /// the types (PortableKeyGroup).
+  absl::StatusOr<int> ColumnFamily(const std::string& state_name, const std::string& type_tag = "");
   /// The states in the database, by column family index.
   std::vector<std::string> ColumnFamilyNames() const;
 
@@ -45,6 +48,12 @@ class RocksDbStore {
   /// Calls `f(key, value)` for the current entries of one key group (keys with prefix).
   absl::Status ForEachInKeyGroup(int cf, int key_group,
                                  const std::function<void(std::string_view, std::string_view)>& f);
+
+  /// Every state's entries of one key group in the backend-independent format that
+  /// KeyedStateSnapshot::KeyGroup writes (state name, type tag, entries), so a database
+  /// restored from a native checkpoint can be split by key groups (rescaling) or loaded into
+  /// the heap backend.
+  absl::StatusOr<std::string> PortableKeyGroup(int key_group);
 
   /// A consistent read view of the whole database at the time it was taken (a RocksDB
   /// snapshot: taking it costs nanoseconds). Readable from another thread while the owner

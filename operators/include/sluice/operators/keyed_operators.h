@@ -25,7 +25,7 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
 
   void Open() override {
     const auto& ctx = this->ctx_;
-    backend_ = MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &owned_backend_);
+    backend_ = MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &this->restored_, &owned_backend_);
     backend_.SetProcessingTimeService(ctx.processing_time);  // the clock of state TTL
     typename InternalTimerService<K, VoidNamespace>::KeyContext key_ctx{
         [this]() -> const K& { return backend_.CurrentKey(); },
@@ -49,6 +49,7 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
     return absl::OkStatus();
   }
   void NotifyCheckpointComplete(int64_t id) override {
+    NotifyKeyedCheckpointComplete(*backend_.base(), id);
     this->RunUserCode([&] { NotifyFunctionCheckpointComplete(fn_, id); });
   }
   void NotifyCheckpointAborted(int64_t id) override {
@@ -119,7 +120,8 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
       : fn_(std::move(fn)), selector_(std::move(selector)) {}
 
   void Open() override {
-    backend_ = MakeKeyedBackend<K>(this->ctx_.info, this->ctx_.key_group_range, &owned_backend_);
+    backend_ = MakeKeyedBackend<K>(this->ctx_.info, this->ctx_.key_group_range, &this->restored_,
+                                 &owned_backend_);
     if (this->restored_) {
       ThrowIfError(internal::RestoreKeyedOperator<InternalTimerService<K, VoidNamespace>>(
           *backend_.base(), nullptr, *this->restored_));
@@ -158,6 +160,9 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
     internal::SnapshotKeyedOperator<InternalTimerService<K, VoidNamespace>>(
         *backend_.base(), nullptr, this->ctx_.info.max_parallelism, out);
     return absl::OkStatus();
+  }
+  void NotifyCheckpointComplete(int64_t id) override {
+    NotifyKeyedCheckpointComplete(*backend_.base(), id);
   }
 
  private:

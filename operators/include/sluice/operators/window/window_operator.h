@@ -161,7 +161,7 @@ class WindowOperator final
 
   void Open() override {
     const auto& ctx = this->ctx_;
-    backend_ = MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &owned_backend_);
+    backend_ = MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &this->restored_, &owned_backend_);
     backend_.SetProcessingTimeService(ctx.processing_time);
     contents_table_ = AnyStateTable<K, W, Acc>(backend_, "window-contents");
     if constexpr (kMerging) {
@@ -232,6 +232,9 @@ class WindowOperator final
   absl::Status SnapshotState(int64_t, PendingOperatorSnapshot* out) override {
     SnapshotKeyedOperator(*backend_.base(), timers_.get(), this->ctx_.info.max_parallelism, out);
     return absl::OkStatus();
+  }
+  void NotifyCheckpointComplete(int64_t id) override {
+    NotifyKeyedCheckpointComplete(*backend_.base(), id);
   }
 
  private:

@@ -1,0 +1,94 @@
+#include "sluice/checkpoint/native_keyed_state.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "sluice/core/status_macros.h"
+#include "sluice/serialization/bytes.h"
+
+namespace sluice {
+namespace {
+
+/// Two state parts of a key group (count, then states) as one.
+absl::StatusOr<std::string> MergeStateParts(std::string_view a, std::string_view b, int kg) {
+  uint64_t count_a = 0, count_b = 0;
+  ByteReader ra(a), rb(b);
+  if ((!a.empty() && !ra.ReadVarint(&count_a)) || (!b.empty() && !rb.ReadVarint(&count_b))) {
+    return absl::DataLossError(absl::StrCat("snapshot of key group ", kg, " is corrupt"));
+  }
+  std::string out;
+  ByteWriter w(&out);
+  w.WriteVarint(count_a + count_b);
+  w.Append(ra.Remaining());
+  w.Append(rb.Remaining());
+  return out;
+}
+
+absl::Status MergeDatabase(const NativeKeyedState& native, const KeyGroupRange& range,
+                           const std::string& dir, std::map<int, std::string>* key_groups) {
+  SLUICE_RETURN_IF_ERROR(FetchStoredFiles("", native.files, dir));
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<RocksDbStore> store, RocksDbStore::OpenExisting(dir));
+  const int first = std::max(range.start, native.key_group_start);
+  const int last = std::min(range.end, native.key_group_end);
+  for (int kg = first; kg <= last; ++kg) {
+    SLUICE_ASSIGN_OR_RETURN(std::string portable, store->PortableKeyGroup(kg));
+    std::string_view state, timers;
+    auto it = key_groups->find(kg);
+    if (it != key_groups->end()) {
+      ByteReader r(it->second);
+      if (!r.ReadBytes(&state) || !r.ReadBytes(&timers) || !r.AtEnd()) {
+        return absl::DataLossError(absl::StrCat("snapshot of key group ", kg, " is corrupt"));
+      }
+    }
+    SLUICE_ASSIGN_OR_RETURN(std::string merged, MergeStateParts(portable, state, kg));
+    (*key_groups)[kg] = internal::KeyGroupBlob(merged, timers);
+  }
+  return absl::OkStatus();  // the store deletes its directory
+}
+
+}  // namespace
+
+void ResolveNativePaths(const std::string& job_dir, OperatorSnapshot* snapshot) {
+  for (StoredFile& f : snapshot->native.files) {
+    if (!f.path.empty() && f.path[0] != '/') f.path = job_dir + "/" + f.path;
+  }
+}
+
+absl::Status MaterializeNativeState(const std::vector<NativeKeyedState>& native,
+                                    const KeyGroupRange& range, const std::string& scratch_dir,
+                                    std::map<int, std::string>* key_groups) {
+  std::error_code ec;
+  absl::Status status;
+  for (size_t i = 0; i < native.size() && status.ok(); ++i) {
+    status = MergeDatabase(native[i], range, absl::StrCat(scratch_dir, "/", i), key_groups);
+  }
+  std::filesystem::remove_all(scratch_dir, ec);
+  if (!status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat("reading a RocksDB checkpoint: ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<RocksDbStore>> OpenRestoredDatabase(const std::string& dir,
+                                                                   const KeyGroupRange& range,
+                                                                   RestoredOperatorState* state,
+                                                                   StoredFileLog* log) {
+  if (state != nullptr && state->native.size() == 1 && state->native[0].range() == range) {
+    const std::vector<StoredFile> files = std::move(state->native[0].files);
+    state->native.clear();
+    SLUICE_RETURN_IF_ERROR(FetchStoredFiles("", files, dir));
+    auto store = RocksDbStore::OpenExisting(dir);
+    if (store.ok() && log != nullptr) log->Restored(files);
+    return store;
+  }
+  if (state != nullptr && !state->native.empty()) {
+    SLUICE_RETURN_IF_ERROR(
+        MaterializeNativeState(state->native, range, dir + ".restore", &state->key_groups));
+    state->native.clear();
+  }
+  return RocksDbStore::Create(dir);
+}
+
+}  // namespace sluice
