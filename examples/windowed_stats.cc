@@ -1,4 +1,5 @@
-// windowed_stats --input=FILE --output=DIR --window=tumbling:SIZE|sliding:SIZE:SLIDE|session:GAP
+// windowed_stats --input=FILE --output=DIR|influx://HOST:PORT/DB?measurement=NAME[&...]
+//                --window=tumbling:SIZE|sliding:SIZE:SLIDE|session:GAP
 //                [--out-of-orderness=DUR] [--allowed-lateness=DUR] [--late-output=DIR]
 //                [--parallelism=N]
 //
@@ -6,12 +7,17 @@
 // a watermark after every record (so the output does not depend on thread timing), keys by
 // `key`, and writes one line per window firing:
 //   key,window_start_ms,window_end_ms,count,sum,min,max
+// or, to InfluxDB, one point per firing: measurement NAME (default windowed_stats), tags
+// `key` and `start` (window start, ms), integer fields count, sum, min, max, time = window
+// end (ms). A re-firing overwrites its earlier point. Further URL parameters set the sink's
+// options (batch_points, flush_interval, max_retry_time, ...: see docs/connectors.md).
 // Durations: 500ms, 10s, 5m, 1h. Records later than the allowed lateness go, as
 // `key,timestamp_ms,value` lines, to --late-output (or are dropped and counted). At the end
 // of input every window fires. A malformed line fails the job, naming file and line.
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,16 +60,41 @@ class StatsAggregate final : public sluice::AggregateFunction<Event, Stats, Stat
   }
 };
 
-class FormatFiring final
-    : public sluice::ProcessWindowFunction<Stats, std::string, std::string, sluice::TimeWindow> {
+/// One window's result.
+struct Firing {
+  std::string key;
+  int64_t start = 0;
+  int64_t end = 0;
+  Stats stats;
+};
+SLUICE_SERIALIZABLE(Firing, key, start, end, stats)
+
+class EmitFiring final
+    : public sluice::ProcessWindowFunction<Stats, Firing, std::string, sluice::TimeWindow> {
  public:
   void Process(const std::string& key, Context& ctx, const std::vector<Stats>& in,
-               sluice::Collector<std::string>& out) override {
-    const Stats& s = in[0];
-    out.Collect(absl::StrCat(key, ",", ctx.window().start, ",", ctx.window().end, ",", s.count, ",",
-                             s.sum, ",", s.min, ",", s.max));
+               sluice::Collector<Firing>& out) override {
+    out.Collect(Firing{key, ctx.window().start, ctx.window().end, in[0]});
   }
 };
+
+std::string FormatFiring(const Firing& f) {
+  const Stats& s = f.stats;
+  return absl::StrCat(f.key, ",", f.start, ",", f.end, ",", s.count, ",", s.sum, ",", s.min, ",",
+                      s.max);
+}
+
+sluice::InfluxPoint FiringPoint(const Firing& f, const std::string& measurement) {
+  const Stats& s = f.stats;
+  return sluice::InfluxPoint(measurement)
+      .Tag("key", f.key)
+      .Tag("start", std::to_string(f.start))
+      .Field("count", s.count)
+      .Field("sum", s.sum)
+      .Field("min", s.min)
+      .Field("max", s.max)
+      .Time(f.end, sluice::InfluxPrecision::kMilliseconds);
+}
 
 /// Parses `key,timestamp_ms,value`; a malformed line fails the job with its position.
 class ParseLine final : public sluice::MapFunction<std::string, Event> {
@@ -97,13 +128,13 @@ absl::Duration ParseDurationFlag(const std::string& flag, const std::string& tex
 }
 
 template <typename Windowed>
-sluice::DataStream<std::string> Finish(Windowed windowed, sluice::Pipeline& p,
+sluice::DataStream<Firing> Finish(Windowed windowed, sluice::Pipeline& p,
                                        absl::Duration lateness, const std::string& late_dir,
                                        int parallelism) {
   sluice::OutputTag<Event> late("late-records");
   windowed.AllowedLateness(lateness);
   if (!late_dir.empty()) windowed.SideOutputLateData(late);
-  auto firings = windowed.Aggregate(StatsAggregate{}, FormatFiring{}, "WindowStats");
+  auto firings = windowed.Aggregate(StatsAggregate{}, EmitFiring{}, "WindowStats");
   firings.Uid("window-stats").Parallelism(parallelism);
   if (!late_dir.empty()) {
     firings.GetSideOutput(late)
@@ -140,7 +171,7 @@ void Build(sluice::Pipeline& p) {
   auto keyed = events.KeyBy(&Event::key);
 
   std::vector<std::string> spec = absl::StrSplit(window, ':');
-  sluice::DataStream<std::string> firings = [&]() {
+  sluice::DataStream<Firing> firings = [&]() {
     if (spec[0] == "tumbling" && spec.size() == 2) {
       return Finish(
           keyed.Window(sluice::TumblingEventTimeWindows::Of(ParseDurationFlag("window", spec[1]))),
@@ -160,7 +191,26 @@ void Build(sluice::Pipeline& p) {
     throw sluice::JobArgumentError(absl::StrCat(
         "--window: '", window, "' is not tumbling:SIZE, sliding:SIZE:SLIDE or session:GAP"));
   }();
-  firings.Sink(sluice::TextFileSink<std::string>(output), "WriteStats").Parallelism(parallelism);
+  if (output.starts_with("influx://") || output.starts_with("influxs://")) {
+    std::string measurement = "windowed_stats";
+    auto options = sluice::ParseInfluxUrl(output, &measurement);
+    if (!options.ok()) throw sluice::JobArgumentError(std::string(options.status().message()));
+    std::optional<sluice::InfluxSink> sink;
+    try {
+      sink.emplace(*options);
+    } catch (const std::invalid_argument& e) {
+      throw sluice::JobArgumentError(absl::StrCat("--output: ", e.what()));
+    }
+    firings.Map([measurement](const Firing& f) { return FiringPoint(f, measurement); }, "ToPoint")
+        .Parallelism(parallelism)
+        .Sink(*sink, "WriteStats")
+        .Parallelism(parallelism);
+    return;
+  }
+  firings.Map(FormatFiring, "Format")
+      .Parallelism(parallelism)
+      .Sink(sluice::TextFileSink<std::string>(output), "WriteStats")
+      .Parallelism(parallelism);
 }
 
 }  // namespace windowed_stats

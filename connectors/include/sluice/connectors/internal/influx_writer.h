@@ -1,0 +1,109 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "sluice/connectors/influxdb.h"
+
+namespace sluice::internal {
+
+/// What InfluxDB answered to one write request.
+struct InfluxResponse {
+  long status = 0;            // HTTP status; 0 if there was no answer
+  std::string transport_error;  // why there was no answer (connect, timeout, reset)
+  std::string body;           // the server's text ({"error": ...})
+  absl::Duration retry_after = absl::ZeroDuration();  // Retry-After, if sent
+};
+
+/// One HTTP connection (libcurl easy handle, kept alive between requests) to the write
+/// endpoint. Sender thread only.
+class InfluxHttpClient {
+ public:
+  explicit InfluxHttpClient(const InfluxSinkOptions& options);
+  ~InfluxHttpClient();
+  InfluxHttpClient(const InfluxHttpClient&) = delete;
+  InfluxHttpClient& operator=(const InfluxHttpClient&) = delete;
+
+  /// POSTs `body` (line protocol) to the write endpoint of `base_url`. `abort` is polled
+  /// during the request: when it turns true the request stops.
+  InfluxResponse Write(const std::string& base_url, const std::string& body,
+                       const std::atomic<bool>& abort);
+
+ private:
+  const InfluxSinkOptions& options_;
+  void* curl_ = nullptr;  // CURL*, kept out of this header
+  std::string query_;     // the write endpoint's path and parameters
+};
+
+/// Counters of a writer, updated by the sender thread.
+struct InfluxWriterStats {
+  std::atomic<int64_t> points_written{0};
+  std::atomic<int64_t> points_rejected{0};
+  std::atomic<int64_t> points_retried{0};
+  std::atomic<int64_t> batches{0};
+  std::atomic<int64_t> batch_latency_us_total{0};
+};
+
+/// The sending half of the InfluxDB sink: a bounded queue of encoded points and a sender
+/// thread that takes batches off it (by points, bytes or time) and writes them, one request
+/// at a time, retrying as the options say. Points stay "unacknowledged" until InfluxDB
+/// answered for them, so a checkpoint can save exactly those.
+class InfluxWriter {
+ public:
+  /// `name` identifies the sink subtask in log lines.
+  InfluxWriter(InfluxSinkOptions options, std::string name);
+  /// Stops the sender without waiting for delivery (Flush first to deliver).
+  ~InfluxWriter();
+  InfluxWriter(const InfluxWriter&) = delete;
+  InfluxWriter& operator=(const InfluxWriter&) = delete;
+
+  /// Queues one line of line protocol; blocks while max_buffered_points are buffered (back
+  /// pressure). Returns the error that failed the writer, if one did.
+  absl::Status Add(std::string line);
+  /// Sends everything queued now and waits until InfluxDB answered for all of it.
+  absl::Status Flush();
+  /// The lines not acknowledged yet, oldest first (in flight, then queued).
+  std::vector<std::string> Unacknowledged() const;
+  /// The error that failed the writer (a fatal answer, or retries beyond max_retry_time).
+  absl::Status status() const;
+  size_t buffered() const;
+  const InfluxWriterStats& stats() const { return stats_; }
+
+ private:
+  void Run();
+  /// Writes `lines` until InfluxDB took or rejected them; an error status is fatal.
+  absl::Status Send(const std::vector<std::string>& lines, size_t begin, size_t end);
+  /// Waits `d` unless the writer stops meanwhile; false if it stopped.
+  bool Sleep(absl::Duration d);
+  absl::Duration Backoff(int attempt);
+
+  const InfluxSinkOptions options_;
+  const std::string name_;
+  std::unique_ptr<InfluxHttpClient> http_;
+  size_t url_index_ = 0;  // sender thread
+  std::mt19937_64 random_;  // sender thread
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;      // guarded by mu_
+  size_t queued_bytes_ = 0;            // guarded by mu_
+  absl::Time first_queued_;            // guarded by mu_: when the oldest queued line came
+  std::vector<std::string> in_flight_;  // guarded by mu_ (written by the sender)
+  bool flush_requested_ = false;       // guarded by mu_
+  absl::Status failure_;               // guarded by mu_
+  std::atomic<bool> stop_{false};
+  InfluxWriterStats stats_;
+  std::thread sender_;
+};
+
+}  // namespace sluice::internal

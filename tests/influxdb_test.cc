@@ -1,0 +1,679 @@
+// The InfluxDB sink against a real influxd (one per test suite, or per test where the test
+// kills or pauses it), with a TCP fault proxy in between where the network misbehaves.
+
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <regex>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "glog/logging.h"
+#include "gtest/gtest.h"
+#include "sluice/connectors/internal/influx_writer.h"
+#include "sluice/sluice.h"
+#include "sluice/testing/fault_proxy.h"
+#include "sluice/testing/influx_server.h"
+#include "sluice/testing/test_util.h"
+
+namespace sluice {
+namespace {
+
+using ::testing::HasSubstr;
+using internal::InfluxWriter;
+using testing::FaultProxy;
+using testing::InfluxServer;
+
+/// Collects what the sink logs, so tests can see its retries and recoveries.
+class LogCapture : public google::LogSink {
+ public:
+  LogCapture() { google::AddLogSink(this); }
+  ~LogCapture() override { google::RemoveLogSink(this); }
+  void send(google::LogSeverity, const char*, const char*, int, const google::LogMessageTime&,
+            const char* message, size_t length) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    text_.append(message, length);
+    text_.push_back('\n');
+  }
+  std::string text() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return text_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string text_;
+};
+
+InfluxSinkOptions Options(const std::string& url, const std::string& db) {
+  InfluxSinkOptions o;
+  o.urls = {url};
+  o.database = db;
+  o.flush_interval = absl::Milliseconds(50);
+  o.retry_initial = absl::Milliseconds(10);
+  o.retry_max = absl::Milliseconds(200);
+  o.connect_timeout = absl::Seconds(2);
+  o.request_timeout = absl::Seconds(5);
+  return o;
+}
+
+std::string Line(const std::string& measurement, int64_t i) {
+  return *InfluxPoint(measurement)
+              .Tag("id", std::to_string(i))
+              .Field("value", i)
+              .Time(1'700'000'000'000 + i)
+              .ToLineProtocol(InfluxPrecision::kMilliseconds);
+}
+
+class InfluxSinkTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new InfluxServer(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  /// A database of its own for each test.
+  std::string NewDatabase() {
+    const std::string db = absl::StrCat(
+        "db_", ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_", ++dbs_);
+    server_->CreateDatabase(db);
+    return db;
+  }
+  int64_t Count(const std::string& db, const std::string& m = "m") {
+    return server_->Count(db, m, "value");
+  }
+  bool EventuallyCount(const std::string& db, int64_t n, int timeout_ms = 20'000) {
+    return testing::WaitFor([&] { return Count(db) == n; }, timeout_ms);
+  }
+
+  static InfluxServer* server_;
+  int dbs_ = 0;
+};
+InfluxServer* InfluxSinkTest::server_ = nullptr;
+
+// --- points and line protocol ---
+
+TEST(InfluxPointTest, EncodesWithExactEscaping) {
+  // The hostile line of CONNECTORS.md, built with the point builder.
+  const auto line = InfluxPoint("my meas,x")
+                        .Tag("tag key=1", "tag,val ue")
+                        .Field("field k=y", "str \"quoted\" \\ back")
+                        .Field("b", true)
+                        .Field("i", int64_t{-3})
+                        .Field("f", 1e3)
+                        .Time(400, InfluxPrecision::kNanoseconds)
+                        .ToLineProtocol(InfluxPrecision::kNanoseconds);
+  ASSERT_OK(line);
+  EXPECT_EQ(*line,
+            "my\\ meas\\,x,tag\\ key\\=1=tag\\,val\\ ue "
+            "field\\ k\\=y=\"str \\\"quoted\\\" \\\\ back\",b=true,i=-3i,f=1000 400");
+}
+
+TEST(InfluxPointTest, SortsTagsOmitsEmptyOnesAndConvertsTime) {
+  const auto line = InfluxPoint("m")
+                        .Tag("z", "1")
+                        .Tag("a", "2")
+                        .Tag("empty", "")
+                        .Field("v", 0.5)
+                        .Time(1500, InfluxPrecision::kMilliseconds)
+                        .ToLineProtocol(InfluxPrecision::kNanoseconds);
+  ASSERT_OK(line);
+  EXPECT_EQ(*line, "m,a=2,z=1 v=0.5 1500000000");
+  EXPECT_EQ(*InfluxPoint("m").Field("v", 1).Time(1999).ToLineProtocol(InfluxPrecision::kSeconds),
+            "m v=1i 1");
+}
+
+TEST(InfluxPointTest, InvalidPointsAreRejectedWhereTheyAreBuilt) {
+  auto message = [](auto&& build) {
+    try {
+      build();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(message([] { InfluxPoint("m").Field("v", std::nan("")); }),
+              HasSubstr("field 'v' is nan"));
+  EXPECT_THAT(message([] { InfluxPoint("m").Field("v", 1.0 / 0.0); }), HasSubstr("is inf"));
+  EXPECT_THAT(message([] { InfluxPoint("m").Field("time", 1); }),
+              HasSubstr("may not be called 'time'"));
+  EXPECT_THAT(message([] { InfluxPoint("m").Tag("time", "x"); }),
+              HasSubstr("may not be called 'time'"));
+  EXPECT_THAT(message([] { InfluxPoint("m").Tag("k", "a\nb"); }), HasSubstr("contains a newline"));
+  EXPECT_THAT(message([] { InfluxPoint("m\n"); }), HasSubstr("contains a newline"));
+  EXPECT_THAT(message([] { InfluxPoint(""); }), HasSubstr("empty measurement"));
+  EXPECT_THAT(std::string(InfluxPoint("m").Time(1).ToLineProtocol(InfluxPrecision::kSeconds)
+                              .status()
+                              .message()),
+              HasSubstr("has no field"));
+  EXPECT_THAT(std::string(InfluxPoint("m").Field("v", 1).ToLineProtocol(InfluxPrecision::kSeconds)
+                              .status()
+                              .message()),
+              HasSubstr("has no timestamp"));
+}
+
+TEST(InfluxUrlTest, ParsesEveryOption) {
+  std::string measurement;
+  auto o = ParseInfluxUrl(
+      "influx://localhost:8086/my%20db?measurement=stats&batch_points=500&flush_interval=250ms"
+      "&gzip=true&url=http://other:8086&max_retry_time=1m&precision=s&retention_policy=rp",
+      &measurement);
+  ASSERT_OK(o);
+  EXPECT_EQ(measurement, "stats");
+  EXPECT_EQ(o->urls, (std::vector<std::string>{"http://localhost:8086", "http://other:8086"}));
+  EXPECT_EQ(o->database, "my db");
+  EXPECT_EQ(o->batch_points, 500u);
+  EXPECT_EQ(o->flush_interval, absl::Milliseconds(250));
+  EXPECT_TRUE(o->gzip);
+  EXPECT_EQ(o->max_retry_time, absl::Minutes(1));
+  EXPECT_EQ(o->precision, InfluxPrecision::kSeconds);
+  EXPECT_EQ(o->retention_policy, "rp");
+  EXPECT_EQ(ParseInfluxUrl("influxs://h:1/d")->urls[0], "https://h:1");
+  EXPECT_THAT(std::string(ParseInfluxUrl("influx://h:1/d?bogus=1").status().message()),
+              HasSubstr("unknown parameter 'bogus'"));
+  EXPECT_THAT(std::string(ParseInfluxUrl("influx://h:1/d?batch_points=x").status().message()),
+              HasSubstr("bad value 'x' for batch_points"));
+  EXPECT_THAT(std::string(ParseInfluxUrl("http://h:1/d").status().message()),
+              HasSubstr("expected influx://"));
+}
+
+TEST(InfluxUrlTest, TheBuilderRefusesIncompleteOptions) {
+  EXPECT_THROW(InfluxSink::Builder().Database("d").Build(), std::invalid_argument);
+  EXPECT_THROW(InfluxSink::Builder().Url("localhost:8086").Database("d").Build(),
+               std::invalid_argument);
+  EXPECT_THROW(InfluxSink::Builder().Url("http://localhost:8086").Build(), std::invalid_argument);
+  EXPECT_NO_THROW(InfluxSink::Builder().Url("http://localhost:8086").Database("d").Build());
+}
+
+// --- the seed's tests ---
+
+TEST_F(InfluxSinkTest, HostileNamesAndStringsRoundTrip) {
+  const std::string db = NewDatabase();
+  Pipeline p("influx-escaping");
+  p.Source(CollectionSource<int64_t>({1}))
+      .Map([](const int64_t&) {
+        return InfluxPoint("my meas,x")
+            .Tag("tag key=1", "tag,val ue")
+            .Field("field k=y", "str \"quoted\" \\ back")
+            .Field("value", int64_t{7})
+            .Time(400, InfluxPrecision::kMilliseconds);
+      })
+      .Sink(InfluxSink(Options(server_->url(), db)));
+  ASSERT_OK(ExecuteLocally(p));
+  const std::string answer = server_->Query("SELECT * FROM \"my meas,x\"", db);
+  EXPECT_THAT(answer, HasSubstr("\"name\":\"my meas,x\""));
+  EXPECT_THAT(answer, HasSubstr("\"columns\":[\"time\",\"field k=y\",\"tag key=1\",\"value\"]"));
+  EXPECT_THAT(answer, HasSubstr("\"str \\\"quoted\\\" \\\\ back\",\"tag,val ue\",7"));
+}
+
+TEST_F(InfluxSinkTest, ASinglePointIsWrittenAndReadBack) {
+  const std::string db = NewDatabase();
+  Pipeline p("influx-single");
+  p.Source(CollectionSource<int64_t>({42}))
+      .Map([](const int64_t& v) {
+        return InfluxPoint("m").Tag("host", "a").Field("value", v).Time(1'700'000'000'000);
+      })
+      .Sink(InfluxSink::Builder()
+                .Url(server_->url())
+                .Database(db)
+                .BatchPoints(100)
+                .FlushInterval(absl::Hours(1))  // only the end of input flushes it
+                .Build());
+  ASSERT_OK(ExecuteLocally(p));
+  EXPECT_THAT(server_->Query("SELECT * FROM m", db),
+              HasSubstr("[1700000000000,\"a\",42]"));
+}
+
+TEST_F(InfluxSinkTest, BatchesBySize) {
+  const std::string db = NewDatabase();
+  InfluxSinkOptions o = Options(server_->url(), db);
+  o.batch_points = 10;
+  o.flush_interval = absl::Hours(1);
+  InfluxWriter writer(o, "test");
+  for (int i = 0; i < 25; ++i) ASSERT_OK(writer.Add(Line("m", i)));
+  ASSERT_TRUE(EventuallyCount(db, 20)) << Count(db);
+  ASSERT_TRUE(testing::WaitFor([&] { return writer.stats().batches == 2; }, 5'000));
+  EXPECT_EQ(writer.buffered(), 5u) << "the rest waits for a full batch or the interval";
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(Count(db), 25);
+  EXPECT_EQ(writer.stats().batches, 3);
+}
+
+TEST_F(InfluxSinkTest, BatchesByTime) {
+  const std::string db = NewDatabase();
+  InfluxSinkOptions o = Options(server_->url(), db);
+  o.batch_points = 1000;
+  o.flush_interval = absl::Milliseconds(100);
+  InfluxWriter writer(o, "test");
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 3; ++i) ASSERT_OK(writer.Add(Line("m", i)));
+  ASSERT_TRUE(EventuallyCount(db, 3));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(80)) << "held until the interval (jitter 10%)";
+  ASSERT_TRUE(testing::WaitFor([&] { return writer.stats().batches == 1; }, 5'000))
+      << "all three in one batch";
+}
+
+TEST_F(InfluxSinkTest, SurvivesAFrozenThenClosedLinkAndLogsTheRecovery) {
+  const std::string db = NewDatabase();
+  FaultProxy proxy(server_->port());
+  InfluxSinkOptions o = Options(proxy.url(), db);
+  o.request_timeout = absl::Milliseconds(300);
+  LogCapture log;
+  InfluxWriter writer(o, "test sink");
+  proxy.Freeze();
+  ASSERT_OK(writer.Add(Line("m", 1)));
+  ASSERT_TRUE(testing::WaitFor([&] { return writer.stats().points_retried > 0; }, 10'000));
+  proxy.Close();
+  ASSERT_TRUE(testing::WaitFor([&] { return writer.stats().points_retried > 2; }, 10'000));
+  EXPECT_EQ(Count(db), 0);
+  proxy.Pass();
+  proxy.Open();
+  ASSERT_TRUE(EventuallyCount(db, 1));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return log.text().find("recovered") != std::string::npos; }, 5'000));
+  EXPECT_THAT(log.text(), HasSubstr("test sink: retrying batch of 1 points (1)"));
+  EXPECT_THAT(log.text(), HasSubstr("test sink: batch of 1 points recovered"));
+}
+
+// --- what InfluxDB answers ---
+
+TEST_F(InfluxSinkTest, ServerErrorsAreRetriedUntilTheWriteSucceeds) {
+  const std::string db = NewDatabase();
+  FaultProxy proxy(server_->port());
+  proxy.Respond({FaultProxy::HttpResponse(500, "Internal Server Error", "", R"({"error":"timeout"})"),
+                 FaultProxy::HttpResponse(502, "Bad Gateway", "", "")});
+  InfluxWriter writer(Options(proxy.url(), db), "test");
+  for (int i = 0; i < 5; ++i) ASSERT_OK(writer.Add(Line("m", i)));
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(Count(db), 5);
+  EXPECT_EQ(proxy.responses_left(), 0);
+  EXPECT_EQ(writer.stats().points_retried, 10);
+}
+
+TEST_F(InfluxSinkTest, RetryAfterIsHonoured) {
+  const std::string db = NewDatabase();
+  FaultProxy proxy(server_->port());
+  proxy.Respond({FaultProxy::HttpResponse(503, "Service Unavailable", "Retry-After: 1\r\n",
+                                          R"({"error":"request throttled"})"),
+                 FaultProxy::HttpResponse(429, "Too Many Requests", "Retry-After: 1\r\n", "")});
+  InfluxWriter writer(Options(proxy.url(), db), "test");  // backoff alone: 10-200 ms
+  const absl::Time start = absl::Now();
+  ASSERT_OK(writer.Add(Line("m", 1)));
+  ASSERT_OK(writer.Flush());
+  EXPECT_GE(absl::Now() - start, absl::Seconds(2)) << "twice Retry-After: 1";
+  EXPECT_EQ(Count(db), 1);
+}
+
+std::string Point(const std::string& measurement, const std::string& id, InfluxPoint::FieldValue v) {
+  InfluxPoint p(measurement);
+  p.Tag("id", id).Time(1'700'000'000'000 + static_cast<int64_t>(id.size()));
+  std::visit([&](const auto& x) { p.Field("value", x); }, v);
+  return *p.ToLineProtocol(InfluxPrecision::kMilliseconds);
+}
+
+TEST_F(InfluxSinkTest, ABadPointIsReportedAndTheGoodOnesAreKept) {
+  const std::string db = NewDatabase();
+  InfluxSinkOptions o = Options(server_->url(), db);
+  o.flush_interval = absl::Hours(1);
+  LogCapture log;
+  InfluxWriter writer(o, "test");
+  ASSERT_OK(writer.Add(Point("m", "a", int64_t{1})));
+  ASSERT_OK(writer.Flush());  // "value" is an integer field now
+  // A float is a field type conflict: InfluxDB writes the rest (a partial write).
+  ASSERT_OK(writer.Add(Point("m", "bb", int64_t{2})));
+  ASSERT_OK(writer.Add(Point("m", "ccc", 2.5)));
+  ASSERT_OK(writer.Add(Point("m", "dddd", int64_t{4})));
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(Count(db), 3);
+  EXPECT_EQ(writer.stats().points_rejected, 1);
+  EXPECT_EQ(writer.stats().points_written, 3);
+  EXPECT_THAT(log.text(), HasSubstr("rejected 1 of 3 points (not retried): partial write: field "
+                                    "type conflict"));
+}
+
+TEST_F(InfluxSinkTest, ABatchRefusedAsAWholeIsHalvedUntilOnlyTheBadPointIsLeft) {
+  const std::string db = NewDatabase();
+  InfluxSinkOptions o = Options(server_->url(), db);
+  o.flush_interval = absl::Hours(1);
+  InfluxWriter writer(o, "test");
+  // A new field with two types in one batch: InfluxDB refuses the whole batch.
+  ASSERT_OK(writer.Add(Point("m", "a", int64_t{1})));
+  ASSERT_OK(writer.Add(Point("m", "bb", int64_t{2})));
+  ASSERT_OK(writer.Add(Point("m", "ccc", 2.5)));
+  ASSERT_OK(writer.Add(Point("m", "dddd", int64_t{4})));
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(Count(db), 3);
+  EXPECT_EQ(writer.stats().points_rejected, 1);
+}
+
+TEST_F(InfluxSinkTest, AnUnknownDatabaseFailsWithTheServersText) {
+  InfluxWriter writer(Options(server_->url(), "no_such_db"), "test");
+  ASSERT_OK(writer.Add(Line("m", 1)));
+  const absl::Status s = writer.Flush();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("(HTTP 404): database not found"));
+  EXPECT_THAT(std::string(writer.Add(Line("m", 2)).message()), HasSubstr("database not found"))
+      << "a failed writer takes nothing more";
+}
+
+TEST_F(InfluxSinkTest, AnUnknownRetentionPolicyFailsTheJob) {
+  const std::string db = NewDatabase();
+  InfluxSinkOptions o = Options(server_->url(), db);
+  o.retention_policy = "nope";
+  Pipeline p("influx-rp");
+  p.Source(CollectionSource<int64_t>({1}))
+      .Map([](const int64_t& v) { return InfluxPoint("m").Field("value", v).Time(1); })
+      .Sink(InfluxSink(o));
+  auto r = ExecuteLocally(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("retention policy not found"));
+}
+
+TEST(InfluxAuthTest, MissingOrInsufficientCredentialsFailWithTheServersText) {
+  InfluxServer server(InfluxServer::Options{.auth = true});
+  server.CreateDatabase("d");
+  server.Query("CREATE USER reader WITH PASSWORD 'r'");
+  {
+    InfluxWriter writer(Options(server.url(), "d"), "test");
+    ASSERT_OK(writer.Add(Line("m", 1)));
+    const absl::Status s = writer.Flush();
+    EXPECT_THAT(std::string(s.message()), HasSubstr("(HTTP 401)"));
+  }
+  {
+    InfluxSinkOptions o = Options(server.url(), "d");
+    o.user = "reader";
+    o.password = "r";
+    InfluxWriter writer(o, "test");
+    ASSERT_OK(writer.Add(Line("m", 1)));
+    EXPECT_THAT(std::string(writer.Flush().message()), HasSubstr("(HTTP 403)"));
+  }
+  InfluxSinkOptions o = Options(server.url(), "d");
+  o.user = "admin";
+  o.password = "admin";
+  InfluxWriter writer(o, "test");
+  ASSERT_OK(writer.Add(Line("m", 1)));
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(server.Count("d", "m", "value"), 1);
+}
+
+TEST(InfluxBodyLimitTest, ATooLargeBatchIsSplitInHalves) {
+  InfluxServer server(InfluxServer::Options{.max_body_size = 2000});
+  server.CreateDatabase("d");
+  InfluxSinkOptions o = Options(server.url(), "d");
+  o.batch_points = 200;
+  o.flush_interval = absl::Hours(1);
+  LogCapture log;
+  InfluxWriter writer(o, "test");
+  for (int i = 0; i < 200; ++i) ASSERT_OK(writer.Add(Line("m", i)));  // about 7 KB
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(server.Count("d", "m", "value"), 200);
+  EXPECT_EQ(writer.stats().points_rejected, 0);
+  EXPECT_THAT(log.text(), HasSubstr("too large for the server (413): sending it in two halves"));
+}
+
+// --- faults of the server and the network ---
+
+TEST(InfluxServerFaultTest, KilledDuringAFlushAndRestarted) {
+  InfluxServer server;
+  server.CreateDatabase("d");
+  InfluxWriter writer(Options(server.url(), "d"), "test");
+  for (int i = 0; i < 100; ++i) ASSERT_OK(writer.Add(Line("m", i)));
+  server.Kill();
+  for (int i = 100; i < 200; ++i) ASSERT_OK(writer.Add(Line("m", i)));
+  ASSERT_TRUE(testing::WaitFor([&] { return writer.stats().points_retried > 0; }, 10'000));
+  server.Start();
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(server.Count("d", "m", "value"), 200);
+}
+
+TEST(InfluxServerFaultTest, AHungServerTimesOutAndNothingIsDuplicated) {
+  InfluxServer server;
+  server.CreateDatabase("d");
+  InfluxSinkOptions o = Options(server.url(), "d");
+  o.request_timeout = absl::Milliseconds(300);
+  InfluxWriter writer(o, "test");
+  server.Pause();
+  for (int i = 0; i < 50; ++i) ASSERT_OK(writer.Add(Line("m", i)));
+  // Several timed-out requests: the server may apply each of them once it runs again.
+  ASSERT_TRUE(testing::WaitFor([&] { return writer.stats().points_retried >= 100; }, 20'000));
+  server.Resume();
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(server.Count("d", "m", "value"), 50) << "resent points overwrite themselves";
+}
+
+TEST_F(InfluxSinkTest, AConnectionResetInTheMiddleOfTheBodyIsRetried) {
+  const std::string db = NewDatabase();
+  FaultProxy proxy(server_->port());
+  proxy.ResetAfter(300);
+  InfluxSinkOptions o = Options(proxy.url(), db);
+  o.flush_interval = absl::Hours(1);
+  InfluxWriter writer(o, "test");
+  for (int i = 0; i < 100; ++i) ASSERT_OK(writer.Add(Line("m", i)));  // about 3.5 KB
+  std::thread flush([&] { EXPECT_OK(writer.Flush()); });
+  ASSERT_TRUE(testing::WaitFor([&] { return writer.stats().points_retried >= 200; }, 10'000));
+  EXPECT_EQ(Count(db), 0) << "no partial batch is stored";
+  proxy.Pass();
+  flush.join();
+  EXPECT_EQ(Count(db), 100);
+}
+
+TEST_F(InfluxSinkTest, ALongOutageBackPressuresThenEverythingArrives) {
+  const std::string db = NewDatabase();
+  FaultProxy proxy(server_->port());
+  InfluxSinkOptions o = Options(proxy.url(), db);
+  o.batch_points = 10;
+  o.max_buffered_points = 50;
+  InfluxWriter writer(o, "test");
+  proxy.Close();
+  std::atomic<int> added{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 200; ++i) {
+      EXPECT_OK(writer.Add(Line("m", i)));
+      ++added;
+    }
+  });
+  ASSERT_TRUE(testing::WaitFor([&] { return added == 50; }, 10'000));
+  // Blocked: the buffer holds its bound and no more.
+  ASSERT_TRUE(testing::WaitFor([&] { return writer.stats().points_retried >= 30; }, 10'000));
+  EXPECT_EQ(added, 50);
+  EXPECT_EQ(writer.buffered(), 50u);
+  proxy.Open();
+  producer.join();
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(Count(db), 200);
+}
+
+TEST_F(InfluxSinkTest, GivingUpAfterTheRetryTimeFailsTheJobNamingTheError) {
+  const std::string db = NewDatabase();
+  FaultProxy proxy(server_->port());
+  proxy.Close();
+  InfluxSinkOptions o = Options(proxy.url(), db);
+  o.max_retry_time = absl::Milliseconds(300);
+  Pipeline p("influx-give-up");
+  p.Source(CollectionSource<int64_t>({1, 2, 3}))
+      .Map([](const int64_t& v) { return InfluxPoint("m").Field("value", v).Time(v); })
+      .Sink(InfluxSink(o));
+  auto r = ExecuteLocally(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("InfluxDB did not take a batch of 3 points within 300ms"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("no answer from " + proxy.url()));
+}
+
+TEST_F(InfluxSinkTest, TheNextUrlTakesOverWhenOneIsDown) {
+  const std::string db = NewDatabase();
+  FaultProxy dead(server_->port());
+  dead.Close();
+  InfluxSinkOptions o = Options(dead.url(), db);
+  o.urls.push_back(server_->url());
+  o.gzip = true;
+  InfluxWriter writer(o, "test");
+  for (int i = 0; i < 10; ++i) ASSERT_OK(writer.Add(Line("m", i)));
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(Count(db), 10);
+}
+
+TEST_F(InfluxSinkTest, PendingPointsAreFlushedAtTheEndOfInput) {
+  const std::string db = NewDatabase();
+  InfluxSinkOptions o = Options(server_->url(), db);
+  o.batch_points = 100'000;
+  o.flush_interval = absl::Hours(1);
+  Pipeline p("influx-end");
+  p.Source(Generator([](uint64_t i) { return static_cast<int64_t>(i); }, {.count = 1000}))
+      .Map([](const int64_t& v) {
+        return InfluxPoint("m").Tag("id", std::to_string(v)).Field("value", v).Time(v);
+      })
+      .Sink(InfluxSink(o))
+      .Parallelism(2);
+  ASSERT_OK(ExecuteLocally(p));
+  EXPECT_EQ(Count(db), 1000);
+}
+
+// --- the windowed_stats example writing to InfluxDB ---
+
+/// The id of the newest completed checkpoint in a job's checkpoint directory (0: none).
+int64_t NewestCheckpoint(const std::string& job_dir) {
+  int64_t newest = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(job_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("chk-") && std::filesystem::exists(e.path() / "_metadata")) {
+      newest = std::max<int64_t>(newest, std::stoll(name.substr(4)));
+    }
+  }
+  return newest;
+}
+
+class WindowedStatsToInfluxTest : public InfluxSinkTest {
+ protected:
+  static std::string Binary() { return testing::BuildDir() + "/examples/windowed_stats"; }
+
+  /// Readings no more than 2 s out of order (none late with 5 s of out-of-orderness).
+  void WriteReadings(const std::string& path, int lines) {
+    std::mt19937 rng(11);
+    std::string csv;
+    for (int i = 0; i < lines; ++i) {
+      const int64_t ts = 1700000000000 + i * 10 + static_cast<int64_t>(rng() % 2000);
+      absl::StrAppend(&csv, "sensor-", rng() % 20, ",", ts, ",",
+                      static_cast<int>(rng() % 101) - 50, "\n");
+    }
+    testing::WriteFile(path, csv);
+  }
+
+  std::vector<std::string> Args(const std::string& input, const std::string& output) {
+    return {Binary(), "--input=" + input, "--output=" + output, "--window=tumbling:10s",
+            "--out-of-orderness=5s", "--parallelism=2"};
+  }
+
+  /// What a run to files writes, sorted.
+  std::vector<std::string> FileOutput(const std::string& input) {
+    const std::string out = dir_.Join("file-out");
+    std::string command;
+    for (const auto& a : Args(input, out)) absl::StrAppend(&command, "'", a, "' ");
+    auto r = testing::RunCommand(command);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    auto lines = testing::ReadPartFileLines(out);
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  }
+
+  /// The firings in InfluxDB as the same lines, sorted.
+  std::vector<std::string> InfluxOutput(const std::string& db) {
+    // Columns: time, count, key, max, min, start, sum.
+    const std::string answer = server_->Query("SELECT * FROM \"stats\"", db);
+    static const std::regex kRow(
+        R"re(\[(\d+),(-?\d+),"([^"]*)",(-?\d+),(-?\d+),"(\d+)",(-?\d+)\])re");
+    std::vector<std::string> lines;
+    for (auto it = std::sregex_iterator(answer.begin(), answer.end(), kRow);
+         it != std::sregex_iterator(); ++it) {
+      const std::smatch& m = *it;
+      lines.push_back(absl::StrCat(m[3].str(), ",", m[6].str(), ",", m[1].str(), ",", m[2].str(),
+                                   ",", m[7].str(), ",", m[5].str(), ",", m[4].str()));
+    }
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(WindowedStatsToInfluxTest, OnePointPerWindowEqualToTheFileOutput) {
+  const std::string db = NewDatabase();
+  WriteReadings(dir_.Join("in.csv"), 20'000);
+  const auto expected = FileOutput(dir_.Join("in.csv"));
+  ASSERT_GT(expected.size(), 100u);
+  std::string command;
+  for (const auto& a :
+       Args(dir_.Join("in.csv"), absl::StrCat("influx://127.0.0.1:", server_->port(), "/", db,
+                                              "?measurement=stats&batch_points=500"))) {
+    absl::StrAppend(&command, "'", a, "' ");
+  }
+  auto r = testing::RunCommand(command);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(InfluxOutput(db), expected);
+}
+
+TEST_F(WindowedStatsToInfluxTest, BadInfluxUrlIsAClearArgumentError) {
+  std::string command;
+  for (const auto& a : Args(dir_.Join("none.csv"), "influx://127.0.0.1:1/db?batch=1")) {
+    absl::StrAppend(&command, "'", a, "' ");
+  }
+  auto r = testing::RunCommand(command);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("unknown parameter 'batch'"));
+}
+
+// The job is killed (SIGKILL) while InfluxDB is unreachable: the points of completed
+// checkpoints exist only in the sink's checkpointed state. Resumed with InfluxDB back, every
+// window's result arrives, exactly as a run without failures writes it.
+TEST_F(WindowedStatsToInfluxTest, KilledWhileInfluxIsDownResumesWithNothingLost) {
+  const std::string db = NewDatabase();
+  WriteReadings(dir_.Join("in.csv"), 20'000);
+  const auto expected = FileOutput(dir_.Join("in.csv"));
+  FaultProxy proxy(server_->port());
+  proxy.Close();
+  const std::string checkpoints = dir_.Join("ck");
+  const std::string output =
+      absl::StrCat("influx://127.0.0.1:", proxy.port(), "/", db,
+                   "?measurement=stats&flush_interval=20ms&retry_initial=10ms&retry_max=50ms");
+  std::vector<std::string> argv = Args(dir_.Join("in.csv"), output);
+  for (const std::string& a : {std::string("--checkpoint-interval=50ms"),
+                               "--checkpoint-dir=" + checkpoints,
+                               std::string("--max-source-rate=5000")}) {
+    argv.push_back(a);
+  }
+  {
+    testing::ChildProcess process(argv, dir_.Join("first.log"));
+    // The sink has firings it cannot deliver...
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          return !process.Running() || testing::ReadFile(dir_.Join("first.log"))
+                                               .find("retrying batch") != std::string::npos;
+        },
+        20'000));
+    ASSERT_TRUE(process.Running()) << testing::ReadFile(dir_.Join("first.log"));
+    // ... and checkpoints taken since hold them in its state.
+    const int64_t seen = NewestCheckpoint(checkpoints + "/windowed_stats");
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return NewestCheckpoint(checkpoints + "/windowed_stats") >= seen + 2; }, 20'000));
+    process.Signal(SIGKILL);
+    EXPECT_EQ(process.Wait(), 128 + SIGKILL);
+  }
+  EXPECT_TRUE(InfluxOutput(db).empty());
+  proxy.Open();
+  std::string command;
+  for (const auto& a : argv) absl::StrAppend(&command, "'", a, "' ");
+  absl::StrAppend(&command, "'--from-savepoint=", checkpoints, "/windowed_stats'");
+  auto r = testing::RunCommand(command);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(InfluxOutput(db), expected);
+}
+
+}  // namespace
+}  // namespace sluice
