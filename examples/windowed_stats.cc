@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -193,14 +192,8 @@ void Build(sluice::Pipeline& p) {
   }();
   if (output.starts_with("influx://") || output.starts_with("influxs://")) {
     std::string measurement = "windowed_stats";
-    auto options = sluice::ParseInfluxUrl(output, &measurement);
-    if (!options.ok()) throw sluice::JobArgumentError(std::string(options.status().message()));
-    std::optional<sluice::InfluxSink> sink;
-    try {
-      sink.emplace(*options);
-    } catch (const std::invalid_argument& e) {
-      throw sluice::JobArgumentError(absl::StrCat("--output: ", e.what()));
-    }
+    auto sink = sluice::InfluxSinkFromUrl(output, &measurement);
+    if (!sink.ok()) throw sluice::JobArgumentError(std::string(sink.status().message()));
     firings.Map([measurement](const Firing& f) { return FiringPoint(f, measurement); }, "ToPoint")
         .Parallelism(parallelism)
         .Sink(*sink, "WriteStats")

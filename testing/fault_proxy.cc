@@ -123,6 +123,11 @@ int FaultProxy::responses_left() const {
   return static_cast<int>(responses_.size());
 }
 
+std::vector<std::string> FaultProxy::answered_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return answered_;
+}
+
 std::string FaultProxy::HttpResponse(int status, const std::string& reason,
                                      const std::string& headers, const std::string& body) {
   return absl::StrCat("HTTP/1.1 ", status, " ", reason, "\r\n", headers,
@@ -196,6 +201,10 @@ void FaultProxy::Answer(int client, std::string response) {
       }
       needed = end + 4 + length;
     }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    answered_.push_back(request);
   }
   WriteAll(client, response.data(), response.size());
   ::shutdown(client, SHUT_WR);

@@ -116,15 +116,8 @@ TEST(TextFileSinkTest, UnwritableDirectoryIsNamed) {
 class LineServer {
  public:
   explicit LineServer(std::string payload) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    EXPECT_EQ(::listen(fd_, 1), 0);
+    fd_ = testing::ListenOnLoopback(&port_);
+    EXPECT_GE(fd_, 0);
     thread_ = std::thread([this, payload = std::move(payload)] {
       int conn = ::accept(fd_, nullptr, nullptr);
       if (conn < 0) return;

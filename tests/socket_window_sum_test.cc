@@ -23,15 +23,9 @@ namespace sluice {
 namespace {
 
 TEST(SocketWindowSumTest, SumsIntegersPerWindowWhileConnected) {
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
-  ASSERT_EQ(::listen(listener, 1), 0);
-  const int port = ntohs(addr.sin_port);
+  int port = 0;
+  const int listener = testing::ListenOnLoopback(&port);
+  ASSERT_GE(listener, 0);
 
   std::atomic<bool> close_now{false};
   std::thread server([&] {

@@ -2,6 +2,7 @@
 // --output=influx://localhost:8086/data?measurement=stats&batch_points=500.
 
 #include <functional>
+#include <stdexcept>
 #include <map>
 
 #include "absl/strings/numbers.h"
@@ -116,6 +117,16 @@ absl::StatusOr<InfluxSinkOptions> ParseInfluxUrl(const std::string& url,
   }
   if (o.api_version == 2 && o.bucket.empty()) o.bucket = o.database;
   return o;
+}
+
+absl::StatusOr<InfluxSink> InfluxSinkFromUrl(const std::string& url, std::string* measurement) {
+  absl::StatusOr<InfluxSinkOptions> options = ParseInfluxUrl(url, measurement);
+  if (!options.ok()) return options.status();
+  try {
+    return InfluxSink(*std::move(options));
+  } catch (const std::invalid_argument& e) {
+    return absl::InvalidArgumentError(absl::StrCat("InfluxDB URL '", url, "': ", e.what()));
+  }
 }
 
 }  // namespace sluice

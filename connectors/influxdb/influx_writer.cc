@@ -190,6 +190,9 @@ InfluxResponse InfluxHttpClient::Write(const std::string& base_url, const std::s
   curl_slist_free_all(headers);
   if (code != CURLE_OK) {
     r.transport_error = curl_easy_strerror(code);
+    r.transport_fatal = code == CURLE_PEER_FAILED_VERIFICATION ||
+                        code == CURLE_SSL_CACERT_BADFILE || code == CURLE_SSL_CERTPROBLEM ||
+                        code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_URL_MALFORMAT;
     r.body.clear();
     return r;
   }
@@ -339,6 +342,10 @@ absl::Status InfluxWriter::Send(const std::vector<std::string>& lines, size_t be
                   << (attempt == 1 ? " retry" : " retries");
       }
       return absl::OkStatus();
+    }
+    if (r.status == 0 && r.transport_fatal) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot write to InfluxDB at ", url, ": ", r.transport_error));
     }
     if (r.status == 0) {
       problem = absl::StrCat("no answer from ", url, ": ", r.transport_error);

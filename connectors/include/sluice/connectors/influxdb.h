@@ -172,6 +172,11 @@ class InfluxSink final : public SinkFunction<InfluxPoint>, public CheckpointedFu
   std::string line_;
 };
 
+/// A sink configured by an `influx://` URL (ParseInfluxUrl), its options checked:
+/// INVALID_ARGUMENT naming what is wrong. `measurement` as for ParseInfluxUrl.
+absl::StatusOr<InfluxSink> InfluxSinkFromUrl(const std::string& url,
+                                             std::string* measurement = nullptr);
+
 /// The seed's V4 builder: InfluxSink::Builder().Url("http://localhost:8086").Database("data")
 /// .BatchPoints(100).FlushInterval(absl::Seconds(1)).Build().
 class InfluxSink::Builder {

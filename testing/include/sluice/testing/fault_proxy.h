@@ -50,6 +50,8 @@ class FaultProxy {
 
   int connections() const { return connections_.load(); }
   int responses_left() const;
+  /// The requests (head and body) that got Respond()'s answers, in order.
+  std::vector<std::string> answered_requests() const;
 
  private:
   void Listen();
@@ -69,6 +71,7 @@ class FaultProxy {
   std::atomic<int> connections_{0};
   mutable std::mutex mu_;
   std::deque<std::string> responses_;  // guarded by mu_
+  std::vector<std::string> answered_;  // guarded by mu_
   std::thread acceptor_;
   std::vector<std::thread> pumps_;  // guarded by mu_
 };

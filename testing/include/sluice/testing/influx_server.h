@@ -19,6 +19,8 @@ class InfluxServer {
     /// [http] max-concurrent-write-limit and max-enqueued-write-limit: beyond them influxd
     /// answers 503 "request throttled". 0: no limit.
     int max_concurrent_writes = 0;
+    /// HTTPS with a self-signed certificate for 127.0.0.1 (ca_file() trusts it).
+    bool tls = false;
   };
   InfluxServer() : InfluxServer(Options{}) {}
   explicit InfluxServer(Options options);
@@ -27,13 +29,17 @@ class InfluxServer {
   InfluxServer& operator=(const InfluxServer&) = delete;
 
   int port() const { return port_; }
-  /// http://127.0.0.1:PORT
+  /// http://127.0.0.1:PORT (https:// with tls)
   std::string url() const;
+  /// The certificate to trust with tls.
+  std::string ca_file() const { return dir_.path() + "/cert.pem"; }
 
   /// Runs an InfluxQL statement (POST /query) and returns the JSON answer (times as epoch
   /// milliseconds).
   std::string Query(const std::string& q, const std::string& db = "");
   void CreateDatabase(const std::string& name);
+  /// The one number a query such as `SELECT sum("x") FROM m` answers (0 if none).
+  int64_t QueryNumber(const std::string& q, const std::string& db);
   /// `SELECT count(field) FROM measurement` in `db` (0 if there is none).
   int64_t Count(const std::string& db, const std::string& measurement, const std::string& field);
 
@@ -52,7 +58,7 @@ class InfluxServer {
 };
 
 /// Sends an HTTP request to 127.0.0.1 and returns the status (0 if there was no answer) and
-/// the body in `body`. For fixtures and assertions.
+/// the body in `body`. For fixtures and assertions (HTTPS without verifying the server).
 int HttpRequest(const std::string& method, const std::string& url, const std::string& data,
                 std::string* body, const std::string& user = "", const std::string& password = "");
 

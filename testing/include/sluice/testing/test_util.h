@@ -53,6 +53,10 @@ std::vector<std::string> ReadPartFileLines(const std::string& directory);
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 int PickFreePort();
 
+/// A listening TCP socket on 127.0.0.1 with a port of the kernel's choosing (no race with
+/// other processes): returns the socket (-1 on error) and sets `port`.
+int ListenOnLoopback(int* port);
+
 /// The directory holding this build's binaries (bin/, examples/, tests/).
 std::string BuildDir();
 

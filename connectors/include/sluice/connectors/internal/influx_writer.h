@@ -21,6 +21,7 @@ namespace sluice::internal {
 struct InfluxResponse {
   long status = 0;            // HTTP status; 0 if there was no answer
   std::string transport_error;  // why there was no answer (connect, timeout, reset)
+  bool transport_fatal = false;  // ... and retrying cannot help (TLS verification, bad URL)
   std::string body;           // the server's text ({"error": ...})
   absl::Duration retry_after = absl::ZeroDuration();  // Retry-After, if sent
 };
