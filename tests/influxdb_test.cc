@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <regex>
 #include <mutex>
@@ -262,6 +263,30 @@ TEST_F(InfluxSinkTest, BatchesByTime) {
       << "all three in one batch";
 }
 
+TEST_F(InfluxSinkTest, BatchesByBytes) {
+  const std::string db = NewDatabase();
+  InfluxSinkOptions o = Options(server_->url(), db);
+  o.batch_bytes = 400;  // about 10 lines of ~38 bytes
+  o.flush_interval = absl::Hours(1);
+  InfluxWriter writer(o, "test");
+  for (int i = 0; i < 100; ++i) ASSERT_OK(writer.Add(Line("m", i)));
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(Count(db), 100);
+  EXPECT_GE(writer.stats().batches, 9);
+  EXPECT_LE(writer.stats().batches, 12);
+}
+
+TEST_F(InfluxSinkTest, ASlowLinkWithinTheTimeoutIsOnlySlow) {
+  const std::string db = NewDatabase();
+  FaultProxy proxy(server_->port());
+  proxy.Delay(absl::Milliseconds(100));
+  InfluxWriter writer(Options(proxy.url(), db), "test");
+  for (int i = 0; i < 20; ++i) ASSERT_OK(writer.Add(Line("m", i)));
+  ASSERT_OK(writer.Flush());
+  EXPECT_EQ(Count(db), 20);
+  EXPECT_EQ(writer.stats().points_retried, 0);
+}
+
 TEST_F(InfluxSinkTest, SurvivesAFrozenThenClosedLinkAndLogsTheRecovery) {
   const std::string db = NewDatabase();
   FaultProxy proxy(server_->port());
@@ -501,6 +526,25 @@ TEST(InfluxV2Test, WritesToTheV2EndpointWithTheToken) {
 
 // --- faults of the server and the network ---
 
+// influxd's own write throttling answers 503 "request throttled": four sink subtasks against
+// one concurrent write get some, and every point still arrives.
+TEST(InfluxServerFaultTest, ThrottledWritesAreRetried) {
+  InfluxServer server(InfluxServer::Options{.max_concurrent_writes = 1});
+  server.CreateDatabase("d");
+  InfluxSinkOptions o = Options(server.url(), "d");
+  o.batch_points = 50;
+  Pipeline p("influx-throttled");
+  p.Source(Generator([](uint64_t i) { return static_cast<int64_t>(i); }, {.count = 20'000}))
+      .Parallelism(4)
+      .Map([](const int64_t& v) {
+        return InfluxPoint("m").Tag("id", std::to_string(v)).Field("value", v).Time(v);
+      })
+      .Sink(InfluxSink(o))
+      .Parallelism(4);
+  ASSERT_OK(ExecuteLocally(p));
+  EXPECT_EQ(server.Count("d", "m", "value"), 20'000);
+}
+
 TEST(InfluxServerFaultTest, KilledDuringAFlushAndRestarted) {
   InfluxServer server;
   server.CreateDatabase("d");
@@ -711,50 +755,84 @@ TEST_F(WindowedStatsToInfluxTest, BadInfluxUrlIsAClearArgumentError) {
   EXPECT_THAT(r.output, HasSubstr("unknown parameter 'batch'"));
 }
 
-// The job is killed (SIGKILL) while InfluxDB is unreachable: the points of completed
-// checkpoints exist only in the sink's checkpointed state. Resumed with InfluxDB back, every
-// window's result arrives, exactly as a run without failures writes it.
-TEST_F(WindowedStatsToInfluxTest, KilledWhileInfluxIsDownResumesWithNothingLost) {
+// The job with checkpoints every 50 ms, killed with SIGKILL and resumed from its checkpoint
+// directory: InfluxDB ends up with every window's result exactly as a run without failures
+// writes it.
+class KilledWindowedStatsTest : public WindowedStatsToInfluxTest {
+ protected:
+  /// Runs the job until `ready` holds (or fails the test), kills it, runs `between`, resumes.
+  void KillAndResume(const std::string& db, FaultProxy& proxy, const std::function<bool()>& ready,
+                     const std::function<void()>& between) {
+    WriteReadings(dir_.Join("in.csv"), 20'000);
+    const auto expected = FileOutput(dir_.Join("in.csv"));
+    checkpoints_ = dir_.Join("ck");
+    log_ = dir_.Join("first.log");
+    const std::string output =
+        absl::StrCat("influx://127.0.0.1:", proxy.port(), "/", db,
+                     "?measurement=stats&flush_interval=20ms&retry_initial=10ms&retry_max=50ms");
+    std::vector<std::string> argv = Args(dir_.Join("in.csv"), output);
+    for (const std::string& a : {std::string("--checkpoint-interval=50ms"),
+                                 "--checkpoint-dir=" + checkpoints_,
+                                 std::string("--max-source-rate=5000")}) {
+      argv.push_back(a);
+    }
+    {
+      testing::ChildProcess process(argv, log_);
+      ASSERT_TRUE(testing::WaitFor([&] { return !process.Running() || ready(); }, 20'000));
+      ASSERT_TRUE(process.Running()) << testing::ReadFile(log_);
+      process.Signal(SIGKILL);
+      EXPECT_EQ(process.Wait(), 128 + SIGKILL);
+    }
+    between();
+    std::string command;
+    for (const auto& a : argv) absl::StrAppend(&command, "'", a, "' ");
+    absl::StrAppend(&command, "'--from-savepoint=", checkpoints_, "/windowed_stats'");
+    auto r = testing::RunCommand(command);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(InfluxOutput(db), expected);
+  }
+  int64_t Newest() { return NewestCheckpoint(checkpoints_ + "/windowed_stats"); }
+
+  std::string checkpoints_;
+  std::string log_;
+};
+
+// Killed after points were written and before the next checkpoint: the replay writes them
+// again, and they overwrite themselves.
+TEST_F(KilledWindowedStatsTest, KilledAfterAWriteReplaysWithoutDuplicates) {
   const std::string db = NewDatabase();
-  WriteReadings(dir_.Join("in.csv"), 20'000);
-  const auto expected = FileOutput(dir_.Join("in.csv"));
+  FaultProxy proxy(server_->port());
+  int64_t at_checkpoint = -1;
+  KillAndResume(
+      db, proxy,
+      [&] {
+        // Kill just after a write that followed a completed checkpoint.
+        if (at_checkpoint < 0 && Newest() > 0) at_checkpoint = InfluxOutput(db).size();
+        return at_checkpoint >= 0 && static_cast<int64_t>(InfluxOutput(db).size()) > at_checkpoint;
+      },
+      [] {});
+}
+
+// Killed while InfluxDB is unreachable: the points of completed checkpoints exist only in the
+// sink's checkpointed state, and the resumed job sends them.
+TEST_F(KilledWindowedStatsTest, KilledWhileInfluxIsDownResumesWithNothingLost) {
+  const std::string db = NewDatabase();
   FaultProxy proxy(server_->port());
   proxy.Close();
-  const std::string checkpoints = dir_.Join("ck");
-  const std::string output =
-      absl::StrCat("influx://127.0.0.1:", proxy.port(), "/", db,
-                   "?measurement=stats&flush_interval=20ms&retry_initial=10ms&retry_max=50ms");
-  std::vector<std::string> argv = Args(dir_.Join("in.csv"), output);
-  for (const std::string& a : {std::string("--checkpoint-interval=50ms"),
-                               "--checkpoint-dir=" + checkpoints,
-                               std::string("--max-source-rate=5000")}) {
-    argv.push_back(a);
-  }
-  {
-    testing::ChildProcess process(argv, dir_.Join("first.log"));
-    // The sink has firings it cannot deliver...
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          return !process.Running() || testing::ReadFile(dir_.Join("first.log"))
-                                               .find("retrying batch") != std::string::npos;
-        },
-        20'000));
-    ASSERT_TRUE(process.Running()) << testing::ReadFile(dir_.Join("first.log"));
-    // ... and checkpoints taken since hold them in its state.
-    const int64_t seen = NewestCheckpoint(checkpoints + "/windowed_stats");
-    ASSERT_TRUE(testing::WaitFor(
-        [&] { return NewestCheckpoint(checkpoints + "/windowed_stats") >= seen + 2; }, 20'000));
-    process.Signal(SIGKILL);
-    EXPECT_EQ(process.Wait(), 128 + SIGKILL);
-  }
-  EXPECT_TRUE(InfluxOutput(db).empty());
-  proxy.Open();
-  std::string command;
-  for (const auto& a : argv) absl::StrAppend(&command, "'", a, "' ");
-  absl::StrAppend(&command, "'--from-savepoint=", checkpoints, "/windowed_stats'");
-  auto r = testing::RunCommand(command);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(InfluxOutput(db), expected);
+  int64_t seen = -1;
+  KillAndResume(
+      db, proxy,
+      [&] {
+        // Undeliverable firings, then two checkpoints that hold them.
+        if (seen < 0 && testing::ReadFile(log_).find("retrying batch") != std::string::npos) {
+          seen = Newest();
+        }
+        return seen >= 0 && Newest() >= seen + 2;
+      },
+      [&] {
+        EXPECT_TRUE(InfluxOutput(db).empty());
+        proxy.Open();
+      });
 }
 
 // The seed's final job: integers from a socket, summed over 10 s (here 300 ms) windows, one
