@@ -1,4 +1,5 @@
-// The `sluice` command line: runs job binaries (`sluice run --local JOB.so -- ARGS`).
+// The `sluice` command line: runs job binaries (`sluice run --local JOB.so -- ARGS`) and the
+// development services (`sluice dev kafka`).
 // The cluster commands (list, cancel, savepoint, stop, status) come with the JobManager;
 // a local job takes savepoints on signals (see RunOnMiniCluster).
 
@@ -10,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "cli/dev_kafka.h"
 #include "sluice/api/job.h"
 
 namespace {
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
+    std::fputs(sluice::cli::kDevKafkaUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "version") {
@@ -111,5 +114,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args[0] == "run") return Run(std::vector<std::string>(args.begin() + 1, args.end()));
+  if (args.size() >= 2 && args[0] == "dev" && args[1] == "kafka") {
+    return sluice::cli::DevKafka(std::vector<std::string>(args.begin() + 2, args.end()));
+  }
   return Fail(absl::StrCat("unknown command '", args[0], "'\n", kUsage));
 }

@@ -1,4 +1,5 @@
-// windowed_stats --input=FILE --output=DIR|influx://HOST:PORT/DB?measurement=NAME[&...]
+// windowed_stats --input=FILE|kafka://BOOTSTRAP/TOPIC [--group=ID]
+//                --output=DIR|influx://HOST:PORT/DB?measurement=NAME[&...]
 //                --window=tumbling:SIZE|sliding:SIZE:SLIDE|session:GAP
 //                [--out-of-orderness=DUR] [--allowed-lateness=DUR] [--late-output=DIR]
 //                [--parallelism=N]
@@ -11,6 +12,8 @@
 // `key` and `start` (window start, ms), integer fields count, sum, min, max, time = window
 // end (ms). A re-firing overwrites its earlier point. Further URL parameters set the sink's
 // options (batch_points, flush_interval, max_retry_time, ...: see docs/connectors.md).
+// From Kafka each message value is one line; the job reads up to the end offsets it saw at
+// the start and finishes; --group sets the consumer group its offsets are committed to.
 // Durations: 500ms, 10s, 5m, 1h. Records later than the allowed lateness go, as
 // `key,timestamp_ms,value` lines, to --late-output (or are dropped and counted). At the end
 // of input every window fires. A malformed line fails the job, naming file and line.
@@ -95,27 +98,57 @@ sluice::InfluxPoint FiringPoint(const Firing& f, const std::string& measurement)
       .Time(f.end, sluice::InfluxPrecision::kMilliseconds);
 }
 
-/// Parses `key,timestamp_ms,value`; a malformed line fails the job with its position.
+/// `key,timestamp_ms,value`, or an error naming `where` the line came from.
+Event ParseEvent(const std::string& line, const std::string& where) {
+  std::vector<std::string> f = absl::StrSplit(line, ',');
+  Event e;
+  if (f.size() != 3 || f[0].empty() || !absl::SimpleAtoi(f[1], &e.timestamp_ms) ||
+      !absl::SimpleAtoi(f[2], &e.value)) {
+    throw std::runtime_error(
+        absl::StrCat(where, ": expected key,timestamp_ms,value but got '", line, "'"));
+  }
+  e.key = std::move(f[0]);
+  return e;
+}
+
+/// Parses the lines of a file; a malformed line fails the job with its position.
 class ParseLine final : public sluice::MapFunction<std::string, Event> {
  public:
   explicit ParseLine(std::string file) : file_(std::move(file)) {}
   Event Map(const std::string& line) override {
     ++line_number_;
-    std::vector<std::string> f = absl::StrSplit(line, ',');
-    Event e;
-    if (f.size() != 3 || f[0].empty() || !absl::SimpleAtoi(f[1], &e.timestamp_ms) ||
-        !absl::SimpleAtoi(f[2], &e.value)) {
-      throw std::runtime_error(absl::StrCat(
-          file_, ":", line_number_, ": expected key,timestamp_ms,value but got '", line, "'"));
-    }
-    e.key = std::move(f[0]);
-    return e;
+    return ParseEvent(line, absl::StrCat(file_, ":", line_number_));
   }
 
  private:
   std::string file_;
   int64_t line_number_ = 0;  // the source has parallelism 1, so this counts file lines
 };
+
+/// The events of a file, or of Kafka messages (one line each) read to the current end.
+sluice::DataStream<Event> ReadEvents(sluice::Pipeline& p, const std::string& input,
+                                     const std::string& group) {
+  if (!input.starts_with("kafka://")) {
+    return p.Source(sluice::TextFileSource(input), "ReadLines")
+        .Parallelism(1)
+        .Map(ParseLine(input), "Parse")
+        .Parallelism(1);
+  }
+  auto options = sluice::ParseKafkaUrl(input);
+  if (!options.ok()) throw sluice::JobArgumentError(std::string(options.status().message()));
+  options->bounded = true;
+  if (!group.empty()) options->group_id = group;
+  return p.Source(sluice::KafkaSource(*options), "ReadKafka")
+      .Uid("kafka-source")
+      .Parallelism(1)
+      .Map(
+          [](const sluice::KafkaRecord& r) {
+            return ParseEvent(r.value, absl::StrCat("Kafka ", r.topic, "/", r.partition, " offset ",
+                                                    r.offset));
+          },
+          "Parse")
+      .Parallelism(1);
+}
 
 absl::Duration ParseDurationFlag(const std::string& flag, const std::string& text) {
   absl::Duration d;
@@ -158,10 +191,7 @@ void Build(sluice::Pipeline& p) {
       static_cast<int>(p.Args().GetInt("parallelism", p.config().default_parallelism));
   if (parallelism < 1) throw sluice::JobArgumentError("--parallelism must be >= 1");
 
-  auto events = p.Source(sluice::TextFileSource(input), "ReadLines")
-                    .Parallelism(1)
-                    .Map(ParseLine(input), "Parse")
-                    .Parallelism(1)
+  auto events = ReadEvents(p, input, p.Args().GetString("group", ""))
                     .AssignTimestampsAndWatermarks(
                         sluice::WatermarkStrategy<Event>::ForBoundedOutOfOrderness(bound)
                             .WithTimestampAssigner(&Event::timestamp_ms)

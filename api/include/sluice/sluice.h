@@ -11,6 +11,7 @@
 #include "sluice/connectors/collection.h"
 #include "sluice/connectors/generator.h"
 #include "sluice/connectors/influxdb.h"
+#include "sluice/connectors/kafka.h"
 #include "sluice/connectors/print.h"
 #include "sluice/connectors/socket_text.h"
 #include "sluice/connectors/text_file.h"

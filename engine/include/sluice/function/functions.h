@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "sluice/core/record.h"
+#include "sluice/function/checkpointed_function.h"
 #include "sluice/function/collector.h"
 #include "sluice/function/runtime_context.h"
 #include "sluice/timer/timer_service.h"
@@ -170,6 +171,9 @@ class SourceFunction {
   /// with RestoreState. Sources without a position to keep return nothing.
   virtual std::vector<std::string> SnapshotState(int64_t /*checkpoint_id*/) { return {}; }
   virtual void RestoreState(std::vector<std::string> /*items*/) {}
+  /// How restored items are shared among subtasks: evenly, or all of them to every subtask
+  /// (a source that assigns its splits itself, such as Kafka partitions, takes its own).
+  virtual OperatorStateMode StateMode() const { return OperatorStateMode::kEven; }
 };
 
 /// What a sink sees of a record besides its value.

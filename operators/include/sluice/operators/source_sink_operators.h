@@ -24,7 +24,7 @@ class SourceOperator final : public SourceOperatorBase {
   void Open() override {
     runtime_.emplace(ctx_.info, ctx_.processing_time, ctx_.metrics);
     if (restored_) {
-      RunUserCode([&] { source_.RestoreState(std::move(restored_->operator_state)); });
+      RunUserCode([&] { source_.RestoreState(restored_->Items(source_.StateMode())); });
       restored_.reset();
     }
     RunUserCode([&] { source_.Open(*runtime_); });

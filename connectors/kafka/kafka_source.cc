@@ -1,0 +1,423 @@
+// KafkaSource: one librdkafka consumer per subtask, partitions assigned by the source itself,
+// offsets in checkpointed state, committed to the group when a checkpoint completes.
+
+#include "sluice/connectors/kafka.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "glog/logging.h"
+#include "sluice/core/stable_hash.h"
+
+namespace sluice {
+namespace internal {
+
+namespace {
+
+constexpr int kMetadataTimeoutMs = 2000;
+
+struct Partition {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t next_offset = 0;
+  int64_t stop_offset = -1;  // bounded: the end offset at the start
+};
+
+/// The owner subtask of a partition: stable when partitions are added (only new ones move).
+int OwnerOf(const std::string& topic, int32_t partition, int parallelism) {
+  const uint64_t start = internal::HashBytes(topic.data(), topic.size()) % parallelism;
+  return static_cast<int>((start + static_cast<uint64_t>(partition)) % parallelism);
+}
+
+}  // namespace
+
+/// A librdkafka consumer with its assigned partitions and their positions. Task thread only
+/// (librdkafka calls its callbacks from within poll on this thread).
+class KafkaConsumer {
+ public:
+  ~KafkaConsumer() {
+    if (rk_ != nullptr) {
+      rd_kafka_consumer_close(rk_);
+      rd_kafka_destroy(rk_);
+    }
+  }
+
+  static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Open(
+      const KafkaSourceOptions& o, int subtask, int parallelism,
+      const std::vector<KafkaPartitionOffset>& restored, std::string name) {
+    auto c = std::unique_ptr<KafkaConsumer>(new KafkaConsumer());
+    c->name_ = std::move(name);
+    c->bounded_ = o.bounded;
+    char err[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    std::map<std::string, std::string> settings = {
+        {"bootstrap.servers", o.bootstrap_servers},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.partition.eof", "false"},
+        {"auto.offset.reset",
+         (o.starting_offsets == KafkaStartingOffsets::kCommitted ? o.reset : o.starting_offsets) ==
+                 KafkaStartingOffsets::kLatest
+             ? "latest"
+             : "earliest"},
+        {"client.id", c->name_},
+    };
+    // librdkafka's assign() wants a group even when it never joins one: without the user's,
+    // a private id that nothing is committed to.
+    settings["group.id"] = o.group_id.empty() ? absl::StrCat("sluice-", c->name_) : o.group_id;
+    for (const auto& [k, v] : o.properties) settings[k] = v;
+    for (const auto& [k, v] : settings) {
+      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return absl::InvalidArgumentError(
+            absl::StrCat("Kafka source: setting '", k, "'='", v, "': ", err));
+      }
+    }
+    rd_kafka_conf_set_opaque(conf, c.get());
+    rd_kafka_conf_set_offset_commit_cb(conf, &KafkaConsumer::OnCommit);
+    rd_kafka_conf_set_log_cb(conf, &KafkaConsumer::OnLog);
+    c->rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (c->rk_ == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("Kafka source: ", err));
+    }
+    if (absl::Status s = c->AssignPartitions(o, subtask, parallelism, restored); !s.ok()) return s;
+    return c;
+  }
+
+  /// Reads what is there (up to `max` records, waiting at most `wait_ms` for the first).
+  absl::Status Read(size_t max, int wait_ms, SourceOutput<KafkaRecord>& out) {
+    for (size_t n = 0; n < max; ++n) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, n == 0 ? wait_ms : 0);
+      if (m == nullptr) break;
+      absl::Status s = Take(m, out);
+      rd_kafka_message_destroy(m);
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  /// Bounded and every partition reached its stop offset.
+  bool Done() const {
+    if (!bounded_) return false;
+    for (const Partition& p : partitions_) {
+      if (p.next_offset < p.stop_offset) return false;
+    }
+    return true;
+  }
+
+  std::vector<KafkaPartitionOffset> Positions() const {
+    std::vector<KafkaPartitionOffset> out;
+    for (const Partition& p : partitions_) out.push_back({p.topic, p.partition, p.next_offset});
+    return out;
+  }
+
+  /// Commits offsets to the group (asynchronously: the outcome is counted, never fatal).
+  void Commit(const std::vector<KafkaPartitionOffset>& offsets) {
+    if (offsets.empty()) return;
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size()));
+    for (const auto& o : offsets) {
+      rd_kafka_topic_partition_list_add(list, o.topic.c_str(), o.partition)->offset = o.next_offset;
+    }
+    const rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list, /*async=*/1);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++commits_failed;
+      LOG(WARNING) << name_ << ": committing offsets failed (only lag monitoring suffers): "
+                   << rd_kafka_err2str(err);
+    }
+  }
+
+  int64_t records_read = 0;
+  int64_t bytes_read = 0;
+  int64_t commits_succeeded = 0;
+  int64_t commits_failed = 0;
+
+ private:
+  KafkaConsumer() = default;
+
+  static void OnCommit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
+                       void* opaque) {
+    auto* self = static_cast<KafkaConsumer*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++self->commits_succeeded;
+    } else {
+      ++self->commits_failed;
+      LOG(WARNING) << self->name_ << ": committing offsets failed (only lag monitoring suffers): "
+                   << rd_kafka_err2str(err);
+    }
+  }
+
+  /// librdkafka's own log lines, into ours (syslog levels: 3 error, 4 warning, ...).
+  static void OnLog(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+    if (level <= 4) {
+      LOG(WARNING) << rd_kafka_name(rk) << ": " << facility << ": " << message;
+    } else {
+      VLOG(1) << rd_kafka_name(rk) << ": " << facility << ": " << message;
+    }
+  }
+
+  /// The partitions of the topics, from the cluster's metadata (waits while it is unreachable).
+  absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> ListPartitions(
+      const std::vector<std::string>& topics) {
+    std::vector<std::pair<std::string, int32_t>> out;
+    for (const std::string& topic : topics) {
+      rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+      const rd_kafka_metadata_t* md = nullptr;
+      for (int attempt = 1;; ++attempt) {
+        const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, t, &md, kMetadataTimeoutMs);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        LOG(WARNING) << name_ << ": no metadata for topic '" << topic << "' yet (attempt "
+                     << attempt << "): " << rd_kafka_err2str(err);
+      }
+      rd_kafka_topic_destroy(t);
+      absl::Status status;
+      for (int i = 0; i < md->topic_cnt; ++i) {
+        const rd_kafka_metadata_topic_t& mt = md->topics[i];
+        if (mt.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          status = absl::NotFoundError(absl::StrCat("Kafka topic '", topic, "': ",
+                                                    rd_kafka_err2str(mt.err)));
+          continue;
+        }
+        for (int p = 0; p < mt.partition_cnt; ++p) out.emplace_back(topic, mt.partitions[p].id);
+      }
+      rd_kafka_metadata_destroy(md);
+      if (!status.ok()) return status;
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  absl::Status AssignPartitions(const KafkaSourceOptions& o, int subtask, int parallelism,
+                                const std::vector<KafkaPartitionOffset>& restored) {
+    auto all = ListPartitions(o.topics);
+    if (!all.ok()) return all.status();
+    std::map<std::pair<std::string, int32_t>, int64_t> restored_at;
+    for (const auto& r : restored) restored_at[{r.topic, r.partition}] = r.next_offset;
+    for (const auto& [topic, partition] : *all) {
+      if (OwnerOf(topic, partition, parallelism) != subtask) continue;
+      Partition p{topic, partition};
+      int64_t low = 0, high = 0;
+      const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+          rk_, topic.c_str(), partition, &low, &high, kMetadataTimeoutMs * 5);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return absl::UnavailableError(absl::StrCat("Kafka: offsets of ", topic, "/", partition,
+                                                   ": ", rd_kafka_err2str(err)));
+      }
+      p.stop_offset = high;
+      if (auto it = restored_at.find({topic, partition}); it != restored_at.end()) {
+        p.next_offset = it->second;
+      } else if (o.starting_offsets == KafkaStartingOffsets::kCommitted) {
+        p.next_offset = Committed(topic, partition, o.reset == KafkaStartingOffsets::kLatest ? high
+                                                                                             : low);
+      } else {
+        p.next_offset = o.starting_offsets == KafkaStartingOffsets::kLatest ? high : low;
+      }
+      partitions_.push_back(p);
+    }
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size()) + 1);
+    for (const Partition& p : partitions_) {
+      rd_kafka_topic_partition_list_add(list, p.topic.c_str(), p.partition)->offset = p.next_offset;
+    }
+    const rd_kafka_resp_err_t err = rd_kafka_assign(rk_, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::InternalError(absl::StrCat("Kafka: assign: ", rd_kafka_err2str(err)));
+    }
+    std::vector<std::string> names;
+    for (const Partition& p : partitions_) {
+      names.push_back(absl::StrCat(p.topic, "/", p.partition, "@", p.next_offset));
+    }
+    LOG(INFO) << name_ << ": reading " << (names.empty() ? "no partition" : absl::StrJoin(names, " "))
+              << (bounded_ ? " (bounded)" : "");
+    return absl::OkStatus();
+  }
+
+  int64_t Committed(const std::string& topic, int32_t partition, int64_t fallback) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
+    int64_t offset = fallback;
+    if (rd_kafka_committed(rk_, list, kMetadataTimeoutMs * 5) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        list->elems[0].offset >= 0) {
+      offset = list->elems[0].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return offset;
+  }
+
+  absl::Status Take(rd_kafka_message_t* m, SourceOutput<KafkaRecord>& out) {
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return absl::OkStatus();
+      char reason[512];
+      if (rd_kafka_fatal_error(rk_, reason, sizeof(reason)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return absl::InternalError(absl::StrCat("Kafka consumer failed: ", reason));
+      }
+      // Transient (a broker down, a leader moving): librdkafka retries by itself.
+      LOG(WARNING) << name_ << ": " << rd_kafka_message_errstr(m);
+      return absl::OkStatus();
+    }
+    const std::string topic = rd_kafka_topic_name(m->rkt);
+    for (Partition& p : partitions_) {
+      if (p.partition != m->partition || p.topic != topic) continue;
+      if (bounded_ && m->offset >= p.stop_offset) return absl::OkStatus();  // past the end
+      p.next_offset = m->offset + 1;
+      KafkaRecord r;
+      r.topic = topic;
+      r.partition = m->partition;
+      r.offset = m->offset;
+      rd_kafka_timestamp_type_t type;
+      r.timestamp_ms = rd_kafka_message_timestamp(m, &type);
+      if (m->key != nullptr) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
+      ++records_read;
+      bytes_read += static_cast<int64_t>(m->len + m->key_len);
+      const int64_t ts = r.timestamp_ms;
+      out.CollectWithTimestamp(std::move(r), ts >= 0 ? ts : kNoTimestamp);
+      return absl::OkStatus();
+    }
+    return absl::OkStatus();  // a partition no longer assigned
+  }
+
+  std::string name_;
+  bool bounded_ = false;
+  rd_kafka_t* rk_ = nullptr;
+  std::vector<Partition> partitions_;
+};
+
+}  // namespace internal
+
+namespace {
+void Check(const absl::Status& s) {
+  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+}
+}  // namespace
+
+KafkaSource::KafkaSource(KafkaSourceOptions options) : options_(std::move(options)) {
+  if (options_.bootstrap_servers.empty()) {
+    throw std::invalid_argument("Kafka source: no bootstrap servers");
+  }
+  if (options_.topics.empty()) throw std::invalid_argument("Kafka source: no topic");
+  if (options_.starting_offsets == KafkaStartingOffsets::kCommitted && options_.group_id.empty()) {
+    throw std::invalid_argument("Kafka source: starting from committed offsets needs a group id");
+  }
+}
+KafkaSource::KafkaSource(const KafkaSource& other) : options_(other.options_) {}
+KafkaSource::~KafkaSource() = default;
+
+void KafkaSource::Open(RuntimeContext& ctx) {
+  metrics_ = &ctx.Metrics();
+  auto consumer = internal::KafkaConsumer::Open(
+      options_, ctx.SubtaskIndex(), ctx.Parallelism(), restored_,
+      absl::StrCat("Kafka source ", ctx.SubtaskIndex() + 1, "/", ctx.Parallelism()));
+  Check(consumer.status());
+  consumer_ = std::move(*consumer);
+  restored_.clear();
+}
+
+SourceStatus KafkaSource::Poll(SourceOutput<KafkaRecord>& out) {
+  if (consumer_->Done()) {
+    PublishCounters();
+    return SourceStatus::kEndOfInput;
+  }
+  Check(consumer_->Read(out.batch_hint(), /*wait_ms=*/10, out));
+  PublishCounters();
+  if (consumer_->Done()) return SourceStatus::kEndOfInput;
+  return out.collected() > 0 ? SourceStatus::kMoreAvailable : SourceStatus::kNothingAvailable;
+}
+
+void KafkaSource::Close() {
+  if (consumer_) PublishCounters();
+  consumer_.reset();
+}
+
+std::vector<std::string> KafkaSource::SnapshotState(int64_t checkpoint_id) {
+  std::vector<KafkaPartitionOffset> positions =
+      consumer_ ? consumer_->Positions() : std::vector<KafkaPartitionOffset>(restored_);
+  std::vector<std::string> items;
+  for (const auto& p : positions) items.push_back(SerializeToString(p));
+  if (!options_.group_id.empty()) pending_commits_[checkpoint_id] = std::move(positions);
+  return items;
+}
+
+void KafkaSource::RestoreState(std::vector<std::string> items) {
+  restored_.clear();
+  for (const std::string& item : items) {
+    auto p = DeserializeFromString<KafkaPartitionOffset>(item, "Kafka source offset");
+    Check(p.status());
+    restored_.push_back(std::move(*p));
+  }
+}
+
+void KafkaSource::NotifyCheckpointComplete(int64_t checkpoint_id) {
+  auto it = pending_commits_.find(checkpoint_id);
+  if (it == pending_commits_.end()) return;
+  if (consumer_) consumer_->Commit(it->second);
+  pending_commits_.erase(pending_commits_.begin(), std::next(it));
+}
+
+void KafkaSource::PublishCounters() {
+  if (metrics_ == nullptr || !consumer_) return;
+  auto set = [&](const char* name, int64_t value) {
+    Counter& c = metrics_->GetCounter(name);
+    c.Inc(value - c.value());
+  };
+  set("kafka_records_read", consumer_->records_read);
+  set("kafka_bytes_read", consumer_->bytes_read);
+  set("kafka_commits_succeeded", consumer_->commits_succeeded);
+  set("kafka_commits_failed", consumer_->commits_failed);
+}
+
+absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("Kafka URL '", url, "': ", why));
+  };
+  if (!url.starts_with("kafka://")) return bad("expected kafka://BOOTSTRAP/TOPIC");
+  const std::string rest = url.substr(8);
+  const size_t query_at = rest.find('?');
+  const std::string location = rest.substr(0, query_at);
+  const size_t slash = location.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == location.size()) {
+    return bad("expected kafka://HOST:PORT[,HOST:PORT...]/TOPIC[,TOPIC...]");
+  }
+  KafkaSourceOptions o;
+  o.bootstrap_servers = location.substr(0, slash);
+  o.topics = absl::StrSplit(location.substr(slash + 1), ',', absl::SkipEmpty());
+  if (query_at != std::string::npos) {
+    for (absl::string_view pair : absl::StrSplit(rest.substr(query_at + 1), '&', absl::SkipEmpty())) {
+      const size_t eq = pair.find('=');
+      const std::string key(pair.substr(0, eq));
+      const std::string value = eq == absl::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+      auto offsets = [&](KafkaStartingOffsets* out) {
+        if (value == "earliest") *out = KafkaStartingOffsets::kEarliest;
+        else if (value == "latest") *out = KafkaStartingOffsets::kLatest;
+        else if (value == "committed") *out = KafkaStartingOffsets::kCommitted;
+        else return false;
+        return true;
+      };
+      if (key == "group") {
+        o.group_id = value;
+      } else if (key == "starting_offsets") {
+        if (!offsets(&o.starting_offsets)) return bad("starting_offsets: earliest, latest or committed");
+      } else if (key == "reset") {
+        if (!offsets(&o.reset) || o.reset == KafkaStartingOffsets::kCommitted) {
+          return bad("reset: earliest or latest");
+        }
+      } else if (key == "bounded") {
+        if (!absl::SimpleAtob(value, &o.bounded)) return bad("bounded: true or false");
+      } else {
+        o.properties[key] = value;  // librdkafka's own settings
+      }
+    }
+  }
+  return o;
+}
+
+}  // namespace sluice
