@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/dev_kafka.h"
+#include "sluice/testing/operator_harness.h"
 #include "sluice/testing/test_util.h"
 
 namespace sluice {
@@ -133,6 +135,147 @@ TEST(KafkaUrlTest, ParsesTopicsGroupAndPassThroughSettings) {
               HasSubstr("expected kafka://HOST:PORT"));
   EXPECT_THAT(std::string(ParseKafkaUrl("kafka://h:1/t?starting_offsets=soon").status().message()),
               HasSubstr("starting_offsets: earliest, latest or committed"));
+}
+
+// --- the sink ---
+
+/// Reads a topic as a read_committed consumer does (only committed transactions).
+std::vector<std::string> ReadCommitted(const std::string& bootstrap, const std::string& topic) {
+  KafkaSourceOptions o;
+  o.bootstrap_servers = bootstrap;
+  o.topics = {topic};
+  o.bounded = true;
+  o.properties["isolation.level"] = "read_committed";
+  Pipeline p("read-committed");
+  auto out = std::make_shared<CollectedRecords<std::string>>();
+  p.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; })
+      .Sink(CollectSink<std::string>(out));
+  EXPECT_OK(ExecuteLocally(p));
+  auto values = out->Values();
+  std::sort(values.begin(), values.end());
+  return values;
+}
+
+// The recovery of an exactly-once sink, step by step: a checkpoint's messages whose commit
+// never happened (the job died first) are committed by the restored sink; restored again from
+// the same checkpoint, it finds their commit marker and does not write them twice.
+TEST(KafkaSinkTest, ARestoredSinkCommitsWhatWasNotCommittedAndNothingTwice) {
+  DevKafka kafka({"--brokers=1", "--topic=out:2"});
+  KafkaSinkOptions o;
+  o.bootstrap_servers = kafka.bootstrap();
+  o.topic = "out";
+  o.delivery = KafkaDelivery::kExactlyOnce;
+  Pipeline p("sink-recovery");
+  p.mutable_config().checkpoint_interval = absl::Seconds(1);  // the sink sees checkpoints
+  p.Source(CollectionSource<KafkaMessage>({})).Sink(KafkaSink(o));
+  const int sink = static_cast<int>(p.graph().nodes.size()) - 1;
+  OperatorSnapshot saved;
+  {
+    testing::OperatorHarness<KafkaMessage, int> h(p.graph(), sink);
+    h.Open();
+    for (int i = 0; i < 10; ++i) {
+      KafkaMessage m;
+      m.value = absl::StrCat("m", i);
+      h.ProcessElement(m);
+    }
+    auto snapshot = h.op().SnapshotNow(1);
+    ASSERT_OK(snapshot);
+    saved = *snapshot;
+    h.Close();  // checkpoint 1 completes, but this instance dies before it commits
+  }
+  EXPECT_TRUE(ReadCommitted(kafka.bootstrap(), "out").empty());
+  const auto expected = [] {
+    std::vector<std::string> v;
+    for (int i = 0; i < 10; ++i) v.push_back(absl::StrCat("m", i));
+    std::sort(v.begin(), v.end());
+    return v;
+  }();
+  for (int restore = 0; restore < 2; ++restore) {
+    testing::OperatorHarness<KafkaMessage, int> h(p.graph(), sink);
+    h.op().InitializeState(RedistributeState({saved}, 0, 1, 128));
+    h.Open();
+    h.Close();
+    EXPECT_EQ(ReadCommitted(kafka.bootstrap(), "out"), expected) << "restore " << restore;
+  }
+}
+
+/// Words w0..w49 over two partitions; a keyed running count per word; "word:count" to `out`.
+class KafkaEndToEndTest : public ::testing::Test {
+ protected:
+  static constexpr int kPerPartition = 2000;
+  void SetUp() override {
+    for (int p = 0; p < 2; ++p) {
+      std::vector<std::string> words;
+      for (int i = 0; i < kPerPartition; ++i) words.push_back(absl::StrCat("w", (i * 7 + p) % 50));
+      kafka_.Produce("in", p, words);
+      for (const auto& w : words) ++occurrences_[w];
+    }
+  }
+  std::vector<std::string> Expected() const {
+    std::vector<std::string> out;
+    for (const auto& [w, n] : occurrences_) {
+      for (int c = 1; c <= n; ++c) out.push_back(absl::StrCat(w, ":", c));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  absl::StatusOr<JobResult> RunWithChaos(KafkaDelivery delivery) {
+    KafkaSourceOptions in;
+    in.bootstrap_servers = kafka_.bootstrap();
+    in.topics = {"in"};
+    in.bounded = true;
+    KafkaSinkOptions out;
+    out.bootstrap_servers = kafka_.bootstrap();
+    out.topic = "out";
+    out.delivery = delivery;
+    Pipeline p("kafka-e2e");
+    auto& c = p.mutable_config();
+    c.checkpoint_interval = absl::Milliseconds(50);
+    c.checkpoint_dir = dir_.Join("ck");
+    c.chaos_kill_every = absl::Milliseconds(150);
+    c.chaos_max_failures = 3;
+    c.chaos_seed = 7;
+    c.max_source_rate = 2000;  // about 2 s: long enough for the chaos
+    p.Source(KafkaSource(in))
+        .Parallelism(2)
+        .Map([](const KafkaRecord& r) { return std::make_pair(r.value, int64_t{1}); })
+        .KeyBy([](const std::pair<std::string, int64_t>& e) { return e.first; })
+        .Reduce([](const std::pair<std::string, int64_t>& a,
+                   const std::pair<std::string, int64_t>& b) {
+          return std::make_pair(a.first, a.second + b.second);
+        })
+        .Parallelism(2)
+        .Map([](const std::pair<std::string, int64_t>& e) {
+          KafkaMessage m;
+          m.key = e.first;
+          m.value = absl::StrCat(e.first, ":", e.second);
+          return m;
+        })
+        .Sink(KafkaSink(out))
+        .Parallelism(2);
+    return ExecuteLocally(p);
+  }
+
+  DevKafka kafka_{{"--brokers=3", "--topic=in:2", "--topic=out:3"}};
+  testing::TempDir dir_;
+  std::map<std::string, int> occurrences_;
+};
+
+TEST_F(KafkaEndToEndTest, ExactlyOnceUnderChaos) {
+  auto r = RunWithChaos(KafkaDelivery::kExactlyOnce);
+  ASSERT_OK(r);
+  EXPECT_GE(r->restarts, 3) << "the chaos must have struck";
+  EXPECT_EQ(ReadCommitted(kafka_.bootstrap(), "out"), Expected());
+}
+
+TEST_F(KafkaEndToEndTest, AtLeastOnceUnderChaosLosesNothing) {
+  auto r = RunWithChaos(KafkaDelivery::kAtLeastOnce);
+  ASSERT_OK(r);
+  const auto got = ReadCommitted(kafka_.bootstrap(), "out");
+  const std::set<std::string> distinct(got.begin(), got.end());
+  const auto expected = Expected();
+  EXPECT_EQ(distinct, std::set<std::string>(expected.begin(), expected.end()));
+  EXPECT_GE(got.size(), expected.size());
 }
 
 // --- windowed_stats reading Kafka ---

@@ -7,13 +7,10 @@
 #include "absl/strings/str_split.h"
 #include "sluice/connectors/influxdb.h"
 #include "sluice/connectors/internal/influx_writer.h"
+#include "sluice/core/status_macros.h"
 
 namespace sluice {
 namespace {
-
-void Check(const absl::Status& s) {
-  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
-}
 
 /// Unacknowledged lines are saved in chunks of about this many bytes (one state item each).
 constexpr size_t kStateChunkBytes = 1 << 20;
@@ -59,7 +56,7 @@ void InfluxSink::Open(RuntimeContext& ctx) {
   // Points of the restored checkpoint that InfluxDB had not acknowledged: sent first.
   for (const std::string& chunk : restored_) {
     for (absl::string_view line : absl::StrSplit(chunk, '\n', absl::SkipEmpty())) {
-      Check(writer_->Add(std::string(line)));
+      ThrowIfError(writer_->Add(std::string(line)));
     }
   }
   restored_.clear();
@@ -73,13 +70,13 @@ void InfluxSink::Invoke(const InfluxPoint& point, const SinkContext& ctx) {
     timed.Time(ctx.timestamp(), InfluxPrecision::kMilliseconds);
     line = timed.ToLineProtocol(options_.precision);
   }
-  Check(line.status());
-  Check(writer_->Add(std::move(*line)));
+  ThrowIfError(line.status());
+  ThrowIfError(writer_->Add(std::move(*line)));
 }
 
 void InfluxSink::Finish() {
   // The end of bounded input: everything buffered goes out before the job finishes.
-  Check(writer_->Flush());
+  ThrowIfError(writer_->Flush());
   PublishCounters();
 }
 
@@ -89,7 +86,7 @@ void InfluxSink::Close() {
 }
 
 std::vector<std::string> InfluxSink::SnapshotState(int64_t) {
-  Check(writer_->status());
+  ThrowIfError(writer_->status());
   PublishCounters();
   std::vector<std::string> chunks;
   std::string chunk;
@@ -107,10 +104,7 @@ void InfluxSink::RestoreState(std::vector<std::string> items) { restored_ = std:
 void InfluxSink::PublishCounters() {
   if (metrics_ == nullptr || !writer_) return;
   const auto& s = writer_->stats();
-  auto set = [&](const char* name, int64_t value) {
-    Counter& c = metrics_->GetCounter(name);
-    c.Inc(value - c.value());
-  };
+  auto set = [&](const char* name, int64_t value) { metrics_->GetCounter(name).Set(value); };
   set("influx_points_written", s.points_written);
   set("influx_points_rejected", s.points_rejected);
   set("influx_points_retried", s.points_retried);

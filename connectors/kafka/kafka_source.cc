@@ -2,6 +2,7 @@
 // offsets in checkpointed state, committed to the group when a checkpoint completes.
 
 #include "sluice/connectors/kafka.h"
+#include "sluice/core/status_macros.h"
 
 #include <librdkafka/rdkafka.h>
 
@@ -61,7 +62,9 @@ class KafkaConsumer {
         {"bootstrap.servers", o.bootstrap_servers},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "false"},
+        // The end of a partition tells a bounded read it is done even when the last offsets
+        // are transaction markers, which are never delivered.
+        {"enable.partition.eof", "true"},
         {"auto.offset.reset",
          (o.starting_offsets == KafkaStartingOffsets::kCommitted ? o.reset : o.starting_offsets) ==
                  KafkaStartingOffsets::kLatest
@@ -254,8 +257,17 @@ class KafkaConsumer {
   }
 
   absl::Status Take(rd_kafka_message_t* m, SourceOutput<KafkaRecord>& out) {
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      const std::string topic = rd_kafka_topic_name(m->rkt);
+      for (Partition& p : partitions_) {
+        if (p.partition == m->partition && p.topic == topic) {
+          // Nothing readable before m->offset remains.
+          if (bounded_ && m->offset >= p.stop_offset) p.next_offset = std::max(p.next_offset, m->offset);
+        }
+      }
+      return absl::OkStatus();
+    }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return absl::OkStatus();
       char reason[512];
       if (rd_kafka_fatal_error(rk_, reason, sizeof(reason)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return absl::InternalError(absl::StrCat("Kafka consumer failed: ", reason));
@@ -294,11 +306,6 @@ class KafkaConsumer {
 
 }  // namespace internal
 
-namespace {
-void Check(const absl::Status& s) {
-  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
-}
-}  // namespace
 
 KafkaSource::KafkaSource(KafkaSourceOptions options) : options_(std::move(options)) {
   if (options_.bootstrap_servers.empty()) {
@@ -317,7 +324,7 @@ void KafkaSource::Open(RuntimeContext& ctx) {
   auto consumer = internal::KafkaConsumer::Open(
       options_, ctx.SubtaskIndex(), ctx.Parallelism(), restored_,
       absl::StrCat("Kafka source ", ctx.SubtaskIndex() + 1, "/", ctx.Parallelism()));
-  Check(consumer.status());
+  ThrowIfError(consumer.status());
   consumer_ = std::move(*consumer);
   restored_.clear();
 }
@@ -327,7 +334,7 @@ SourceStatus KafkaSource::Poll(SourceOutput<KafkaRecord>& out) {
     PublishCounters();
     return SourceStatus::kEndOfInput;
   }
-  Check(consumer_->Read(out.batch_hint(), /*wait_ms=*/10, out));
+  ThrowIfError(consumer_->Read(out.batch_hint(), /*wait_ms=*/10, out));
   PublishCounters();
   if (consumer_->Done()) return SourceStatus::kEndOfInput;
   return out.collected() > 0 ? SourceStatus::kMoreAvailable : SourceStatus::kNothingAvailable;
@@ -351,7 +358,7 @@ void KafkaSource::RestoreState(std::vector<std::string> items) {
   restored_.clear();
   for (const std::string& item : items) {
     auto p = DeserializeFromString<KafkaPartitionOffset>(item, "Kafka source offset");
-    Check(p.status());
+    ThrowIfError(p.status());
     restored_.push_back(std::move(*p));
   }
 }
@@ -365,10 +372,7 @@ void KafkaSource::NotifyCheckpointComplete(int64_t checkpoint_id) {
 
 void KafkaSource::PublishCounters() {
   if (metrics_ == nullptr || !consumer_) return;
-  auto set = [&](const char* name, int64_t value) {
-    Counter& c = metrics_->GetCounter(name);
-    c.Inc(value - c.value());
-  };
+  auto set = [&](const char* name, int64_t value) { metrics_->GetCounter(name).Set(value); };
   set("kafka_records_read", consumer_->records_read);
   set("kafka_bytes_read", consumer_->bytes_read);
   set("kafka_commits_succeeded", consumer_->commits_succeeded);

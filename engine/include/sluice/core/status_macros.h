@@ -1,7 +1,18 @@
 #pragma once
 
+#include <stdexcept>
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
+namespace sluice {
+/// Throws a failed status so that it fails the task (in code called from an operator or a
+/// user function, where exceptions are how failures travel).
+inline void ThrowIfError(const absl::Status& s) {
+  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+}
+}  // namespace sluice
 
 /// Returns from the current function if `expr` yields a non-OK absl::Status.
 #define SLUICE_RETURN_IF_ERROR(expr)                 \

@@ -37,6 +37,8 @@ struct TaskInfo {
 class Counter {
  public:
   void Inc(int64_t n = 1) { value_ += n; }
+  /// For counts kept elsewhere (a connector's I/O thread) and copied in on the task thread.
+  void Set(int64_t v) { value_ = v; }
   int64_t value() const { return value_; }
 
  private:

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "sluice/core/status_macros.h"
 #include "sluice/checkpoint/operator_snapshot.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/core/record.h"
@@ -54,11 +55,6 @@ class OperatorFailure : public std::runtime_error {
  private:
   std::string operator_name_;
 };
-
-/// Throws a failed status (a user error while restoring state) so it fails the task.
-inline void ThrowIfError(const absl::Status& s) {
-  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
-}
 
 /// What the task hands each operator when it builds the chain.
 struct OperatorContext {

@@ -46,6 +46,7 @@ class OperatorHarness final : public ProcessingTimeService {
     ctx.info.operator_name = node.name;
     ctx.info.subtask_index = subtask;
     ctx.info.parallelism = parallelism;
+    ctx.info.checkpointing = graph.config.checkpoint_interval > absl::ZeroDuration();
     ctx.info.max_parallelism =
         node.max_parallelism > 0 ? node.max_parallelism : graph.config.default_max_parallelism;
     ctx.key_group_range = KeyGroupRangeForOperator(subtask, parallelism, ctx.info.max_parallelism);
