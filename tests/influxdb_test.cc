@@ -11,18 +11,17 @@
 #include <functional>
 #include <random>
 #include <regex>
-#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
-#include "glog/logging.h"
 #include "gtest/gtest.h"
 #include "sluice/connectors/internal/influx_writer.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/fault_proxy.h"
 #include "sluice/testing/influx_server.h"
+#include "sluice/testing/log_capture.h"
 #include "sluice/testing/operator_harness.h"
 #include "sluice/testing/test_util.h"
 
@@ -34,26 +33,7 @@ using internal::InfluxWriter;
 using testing::FaultProxy;
 using testing::InfluxServer;
 
-/// Collects what the sink logs, so tests can see its retries and recoveries.
-class LogCapture : public google::LogSink {
- public:
-  LogCapture() { google::AddLogSink(this); }
-  ~LogCapture() override { google::RemoveLogSink(this); }
-  void send(google::LogSeverity, const char*, const char*, int, const google::LogMessageTime&,
-            const char* message, size_t length) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    text_.append(message, length);
-    text_.push_back('\n');
-  }
-  std::string text() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return text_;
-  }
-
- private:
-  std::mutex mu_;
-  std::string text_;
-};
+using testing::LogCapture;
 
 InfluxSinkOptions Options(const std::string& url, const std::string& db) {
   InfluxSinkOptions o;

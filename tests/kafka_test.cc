@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/dev_kafka.h"
+#include "sluice/testing/log_capture.h"
 #include "sluice/testing/operator_harness.h"
 #include "sluice/testing/test_util.h"
 
@@ -119,10 +120,148 @@ TEST(KafkaSourceTest, AllBrokersDownAtTheStartThenUp) {
   EXPECT_EQ(got.size(), 100u);
 }
 
+TEST(KafkaSourceTest, ThrottlesToTheGivenRate) {
+  DevKafka kafka({"--brokers=1", "--topic=events:1"});
+  kafka.Produce("events", 0, Numbered("e", 500));
+  KafkaSourceOptions o;
+  o.bootstrap_servers = kafka.bootstrap();
+  o.topics = {"events"};
+  o.bounded = true;
+  o.max_records_per_second = 1000;
+  Pipeline p("throttled");
+  auto out = std::make_shared<CollectedRecords<std::string>>();
+  p.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; })
+      .Sink(CollectSink<std::string>(out));
+  const absl::Time start = absl::Now();
+  ASSERT_OK(ExecuteLocally(p));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(450)) << "500 records at 1000/s";
+  EXPECT_EQ(out->Values().size(), 500u);
+}
+
+/// Reads `events` bounded from `kafka` with checkpoints in `checkpoints`, restoring from
+/// `restore_from` if given, with the given out-of-range policy.
+absl::StatusOr<std::vector<std::string>> ReadWithCheckpoints(const DevKafka& kafka,
+                                                             const std::string& checkpoints,
+                                                             const std::string& restore_from,
+                                                             KafkaOffsetReset out_of_range) {
+  KafkaSourceOptions o;
+  o.bootstrap_servers = kafka.bootstrap();
+  o.topics = {"events"};
+  o.bounded = true;
+  o.out_of_range = out_of_range;
+  Pipeline p("out-of-range");
+  p.mutable_config().checkpoint_interval = absl::Milliseconds(20);
+  p.mutable_config().checkpoint_dir = checkpoints;
+  p.mutable_config().restore_from = restore_from;
+  auto out = std::make_shared<CollectedRecords<std::string>>();
+  p.Source(KafkaSource(o)).Uid("kafka").Map([](const KafkaRecord& r) { return r.value; })
+      .Sink(CollectSink<std::string>(out));
+  auto r = ExecuteLocally(p);
+  if (!r.ok()) return r.status();
+  return out->Values();
+}
+
+// The checkpoint says offset 300, but the topic was replaced and ends at 50: the policy
+// decides where to continue.
+TEST(KafkaSourceTest, ACheckpointedOffsetOutOfRangeFollowsThePolicy) {
+  testing::TempDir dir;
+  const std::string first_run = dir.Join("first");
+  {
+    DevKafka first({"--brokers=1", "--topic=events:1"});
+    first.Produce("events", 0, Numbered("a", 300));
+    auto all = ReadWithCheckpoints(first, first_run, "", KafkaOffsetReset::kEarliest);
+    ASSERT_OK(all);
+    ASSERT_EQ(all->size(), 300u);  // its final checkpoint holds offset 300
+  }
+  DevKafka replaced({"--brokers=1", "--topic=events:1"});
+  replaced.Produce("events", 0, Numbered("b", 50));
+  const std::string restore = first_run + "/out-of-range";
+  auto earliest =
+      ReadWithCheckpoints(replaced, dir.Join("r1"), restore, KafkaOffsetReset::kEarliest);
+  ASSERT_OK(earliest);
+  EXPECT_EQ(earliest->size(), 50u);
+  auto latest = ReadWithCheckpoints(replaced, dir.Join("r2"), restore, KafkaOffsetReset::kLatest);
+  ASSERT_OK(latest);
+  EXPECT_TRUE(latest->empty());
+  auto fail = ReadWithCheckpoints(replaced, dir.Join("r3"), restore, KafkaOffsetReset::kFail);
+  ASSERT_FALSE(fail.ok());
+  EXPECT_THAT(std::string(fail.status().message()),
+              HasSubstr("events/0: the checkpointed offset 300 is out of range [0, 50]"));
+}
+
+// Faults on the way: a leader move with NOT_LEADER and disconnects on fetches, then a slow
+// broker. Every record arrives exactly once.
+TEST(KafkaSourceTest, LeaderChangeFetchErrorsAndASlowBrokerLoseAndRepeatNothing) {
+  DevKafka kafka({"--brokers=3", "--topic=events:2"});
+  kafka.Produce("events", 0, Numbered("a", 1000));
+  kafka.Produce("events", 1, Numbered("b", 1000));
+  KafkaSourceOptions o;
+  o.bootstrap_servers = kafka.bootstrap();
+  o.topics = {"events"};
+  o.bounded = true;
+  o.max_records_per_second = 1000;  // about 2 s, so the faults meet a running read
+  Pipeline p("faults");
+  auto out = std::make_shared<CollectedRecords<std::string>>();
+  p.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; })
+      .Sink(CollectSink<std::string>(out));
+  std::thread job([&] { EXPECT_OK(ExecuteLocally(p)); });
+  ASSERT_TRUE(testing::WaitFor([&] { return out->Values().size() >= 200; }, 20'000));
+  EXPECT_EQ(kafka.Command("leader events 0 3"), "ok");
+  EXPECT_EQ(kafka.Command("leader events 1 2"), "ok");
+  EXPECT_EQ(kafka.Command("request-errors 1 NOT_LEADER_FOR_PARTITION,_TRANSPORT,"
+                          "NOT_LEADER_FOR_PARTITION"),
+            "ok");
+  ASSERT_TRUE(testing::WaitFor([&] { return out->Values().size() >= 1000; }, 20'000));
+  EXPECT_EQ(kafka.Command("rtt all 100"), "ok");
+  job.join();
+  auto got = out->Values();
+  std::sort(got.begin(), got.end());
+  auto expected = Numbered("a", 1000);
+  auto b = Numbered("b", 1000);
+  expected.insert(expected.end(), b.begin(), b.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(got, expected);
+}
+
+// Committing offsets to the group is for monitoring: failed commits are logged and counted,
+// and the job goes on.
+TEST(KafkaSourceTest, FailedCommitsDoNotFailTheJob) {
+  DevKafka kafka({"--brokers=1", "--topic=events:1"});
+  kafka.Produce("events", 0, Numbered("e", 300));
+  ASSERT_EQ(kafka.Command("request-errors 8 GROUP_AUTHORIZATION_FAILED,GROUP_AUTHORIZATION_FAILED,"
+                          "GROUP_AUTHORIZATION_FAILED"),
+            "ok");
+  KafkaSourceOptions o;
+  o.bootstrap_servers = kafka.bootstrap();
+  o.topics = {"events"};
+  o.group_id = "monitoring";
+  o.bounded = true;
+  o.max_records_per_second = 1000;
+  Pipeline p("commit-failures");
+  p.mutable_config().checkpoint_interval = absl::Milliseconds(20);
+  auto out = std::make_shared<CollectedRecords<std::string>>();
+  p.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; })
+      .Sink(CollectSink<std::string>(out));
+  testing::LogCapture log;
+  ASSERT_OK(ExecuteLocally(p));
+  EXPECT_EQ(out->Values().size(), 300u);
+  EXPECT_THAT(log.text(), HasSubstr("committing offsets failed (only lag monitoring suffers)"));
+  // Later commits went through: a reader starting at the group's offsets finds nothing left.
+  kafka.Produce("events", 0, {"after"});
+  o.starting_offsets = KafkaStartingOffsets::kCommitted;
+  o.max_records_per_second = 0;
+  Pipeline again("from-committed");
+  auto rest = std::make_shared<CollectedRecords<std::string>>();
+  again.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; })
+      .Sink(CollectSink<std::string>(rest));
+  ASSERT_OK(ExecuteLocally(again));
+  EXPECT_EQ(rest->Values(), std::vector<std::string>{"after"});
+}
+
 TEST(KafkaUrlTest, ParsesTopicsGroupAndPassThroughSettings) {
   auto o = ParseKafkaUrl(
       "kafka://h1:9092,h2:9092/a,b?group=g&starting_offsets=committed&reset=latest&bounded=true"
-      "&fetch.max.bytes=1000");
+      "&fetch.max.bytes=1000&out_of_range=fail&max_records_per_second=50");
   ASSERT_OK(o);
   EXPECT_EQ(o->bootstrap_servers, "h1:9092,h2:9092");
   EXPECT_EQ(o->topics, (std::vector<std::string>{"a", "b"}));
@@ -131,6 +270,8 @@ TEST(KafkaUrlTest, ParsesTopicsGroupAndPassThroughSettings) {
   EXPECT_EQ(o->reset, KafkaStartingOffsets::kLatest);
   EXPECT_TRUE(o->bounded);
   EXPECT_EQ(o->properties.at("fetch.max.bytes"), "1000");
+  EXPECT_EQ(o->out_of_range, KafkaOffsetReset::kFail);
+  EXPECT_EQ(o->max_records_per_second, 50);
   EXPECT_THAT(std::string(ParseKafkaUrl("kafka://h:1").status().message()),
               HasSubstr("expected kafka://HOST:PORT"));
   EXPECT_THAT(std::string(ParseKafkaUrl("kafka://h:1/t?starting_offsets=soon").status().message()),

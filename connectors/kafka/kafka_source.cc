@@ -65,11 +65,10 @@ class KafkaConsumer {
         // The end of a partition tells a bounded read it is done even when the last offsets
         // are transaction markers, which are never delivered.
         {"enable.partition.eof", "true"},
-        {"auto.offset.reset",
-         (o.starting_offsets == KafkaStartingOffsets::kCommitted ? o.reset : o.starting_offsets) ==
-                 KafkaStartingOffsets::kLatest
-             ? "latest"
-             : "earliest"},
+        // Starting offsets are resolved here; librdkafka's reset only handles out-of-range.
+        {"auto.offset.reset", o.out_of_range == KafkaOffsetReset::kLatest ? "latest"
+                              : o.out_of_range == KafkaOffsetReset::kFail ? "error"
+                                                                          : "earliest"},
         {"client.id", c->name_},
     };
     // librdkafka's assign() wants a group even when it never joins one: without the user's,
@@ -90,6 +89,8 @@ class KafkaConsumer {
     if (c->rk_ == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("Kafka source: ", err));
     }
+    // Commit results (and other callbacks) then arrive through consumer_poll.
+    rd_kafka_poll_set_consumer(c->rk_);
     if (absl::Status s = c->AssignPartitions(o, subtask, parallelism, restored); !s.ok()) return s;
     return c;
   }
@@ -113,6 +114,22 @@ class KafkaConsumer {
       if (p.next_offset < p.stop_offset) return false;
     }
     return true;
+  }
+
+  /// Messages behind the end per partition (from the last known high watermark).
+  std::vector<std::pair<std::string, int64_t>> Lag() const {
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (const Partition& p : partitions_) {
+      int64_t low = 0, high = 0;
+      if (rd_kafka_get_watermark_offsets(rk_, p.topic.c_str(), p.partition, &low, &high) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR ||
+          high < 0) {
+        continue;
+      }
+      out.emplace_back(absl::StrCat(p.topic, ".", p.partition),
+                       std::max<int64_t>(0, high - p.next_offset));
+    }
+    return out;
   }
 
   std::vector<KafkaPartitionOffset> Positions() const {
@@ -217,6 +234,20 @@ class KafkaConsumer {
       p.stop_offset = high;
       if (auto it = restored_at.find({topic, partition}); it != restored_at.end()) {
         p.next_offset = it->second;
+        if (p.next_offset < low || p.next_offset > high) {
+          // Deleted by retention, or the topic was replaced: the out_of_range policy decides.
+          if (o.out_of_range == KafkaOffsetReset::kFail) {
+            return absl::OutOfRangeError(absl::StrCat(
+                "Kafka ", topic, "/", partition, ": the checkpointed offset ", p.next_offset,
+                " is out of range [", low, ", ", high, "] and out_of_range is fail"));
+          }
+          LOG(WARNING) << name_ << ": " << topic << "/" << partition << ": checkpointed offset "
+                       << p.next_offset << " is out of range [" << low << ", " << high
+                       << "]; continuing at the " << (o.out_of_range == KafkaOffsetReset::kLatest
+                                                          ? "end"
+                                                          : "oldest message");
+          p.next_offset = o.out_of_range == KafkaOffsetReset::kLatest ? high : low;
+        }
       } else if (o.starting_offsets == KafkaStartingOffsets::kCommitted) {
         p.next_offset = Committed(topic, partition, o.reset == KafkaStartingOffsets::kLatest ? high
                                                                                              : low);
@@ -271,6 +302,11 @@ class KafkaConsumer {
       char reason[512];
       if (rd_kafka_fatal_error(rk_, reason, sizeof(reason)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return absl::InternalError(absl::StrCat("Kafka consumer failed: ", reason));
+      }
+      if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+        return absl::OutOfRangeError(absl::StrCat(
+            "Kafka ", m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "?", "/", m->partition,
+            ": offset out of range and out_of_range is fail: ", rd_kafka_message_errstr(m)));
       }
       // Transient (a broker down, a leader moving): librdkafka retries by itself.
       LOG(WARNING) << name_ << ": " << rd_kafka_message_errstr(m);
@@ -327,6 +363,7 @@ void KafkaSource::Open(RuntimeContext& ctx) {
   ThrowIfError(consumer.status());
   consumer_ = std::move(*consumer);
   restored_.clear();
+  throttle_start_ = absl::Now();
 }
 
 SourceStatus KafkaSource::Poll(SourceOutput<KafkaRecord>& out) {
@@ -334,7 +371,21 @@ SourceStatus KafkaSource::Poll(SourceOutput<KafkaRecord>& out) {
     PublishCounters();
     return SourceStatus::kEndOfInput;
   }
-  ThrowIfError(consumer_->Read(out.batch_hint(), /*wait_ms=*/10, out));
+  size_t allowed = out.batch_hint();
+  if (options_.max_records_per_second > 0) {
+    // A token bucket since the start: at most the rate times the time so far.
+    const double budget =
+        options_.max_records_per_second * absl::ToDoubleSeconds(absl::Now() - throttle_start_) -
+        static_cast<double>(throttle_emitted_);
+    if (budget < 1) {
+      absl::SleepFor(std::min(absl::Milliseconds(10),
+                              absl::Seconds((1 - budget) / options_.max_records_per_second)));
+      return SourceStatus::kNothingAvailable;
+    }
+    allowed = std::min(allowed, static_cast<size_t>(budget));
+  }
+  ThrowIfError(consumer_->Read(allowed, /*wait_ms=*/10, out));
+  throttle_emitted_ += static_cast<int64_t>(out.collected());
   PublishCounters();
   if (consumer_->Done()) return SourceStatus::kEndOfInput;
   return out.collected() > 0 ? SourceStatus::kMoreAvailable : SourceStatus::kNothingAvailable;
@@ -377,6 +428,12 @@ void KafkaSource::PublishCounters() {
   set("kafka_bytes_read", consumer_->bytes_read);
   set("kafka_commits_succeeded", consumer_->commits_succeeded);
   set("kafka_commits_failed", consumer_->commits_failed);
+  int64_t total_lag = 0;
+  for (const auto& [partition, lag] : consumer_->Lag()) {
+    metrics_->GetCounter("kafka_lag." + partition).Set(lag);
+    total_lag += lag;
+  }
+  set("kafka_lag", total_lag);
 }
 
 absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
@@ -413,6 +470,15 @@ absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
       } else if (key == "reset") {
         if (!offsets(&o.reset) || o.reset == KafkaStartingOffsets::kCommitted) {
           return bad("reset: earliest or latest");
+        }
+      } else if (key == "out_of_range") {
+        if (value == "earliest") o.out_of_range = KafkaOffsetReset::kEarliest;
+        else if (value == "latest") o.out_of_range = KafkaOffsetReset::kLatest;
+        else if (value == "fail") o.out_of_range = KafkaOffsetReset::kFail;
+        else return bad("out_of_range: earliest, latest or fail");
+      } else if (key == "max_records_per_second") {
+        if (!absl::SimpleAtod(value, &o.max_records_per_second) || o.max_records_per_second < 0) {
+          return bad("max_records_per_second: a number >= 0");
         }
       } else if (key == "bounded") {
         if (!absl::SimpleAtob(value, &o.bounded)) return bad("bounded: true or false");

@@ -40,6 +40,14 @@ enum class KafkaStartingOffsets {
   kCommitted,  // the consumer group's committed offset, else `reset`
 };
 
+/// What happens when a partition's position is out of range (its messages were deleted by
+/// retention, or a restored offset lies beyond the end of a replaced topic).
+enum class KafkaOffsetReset {
+  kEarliest,  // continue at the oldest message (default)
+  kLatest,    // continue at the end
+  kFail,      // fail the job, naming topic, partition and offset
+};
+
 struct KafkaSourceOptions {
   std::string bootstrap_servers;
   std::vector<std::string> topics;
@@ -50,9 +58,13 @@ struct KafkaSourceOptions {
   KafkaStartingOffsets starting_offsets = KafkaStartingOffsets::kEarliest;
   /// For kCommitted, where a partition without a committed offset starts (earliest or latest).
   KafkaStartingOffsets reset = KafkaStartingOffsets::kEarliest;
+  KafkaOffsetReset out_of_range = KafkaOffsetReset::kEarliest;
   /// Bounded: stop at the end offsets each partition had when the subtask started, and
   /// finish the job.
   bool bounded = false;
+  /// At most this many records per second per subtask (0: no limit), so a job catching up
+  /// after downtime does not overrun what it writes to.
+  double max_records_per_second = 0;
   /// librdkafka settings passed through (security.protocol, fetch sizes, timeouts, ...).
   std::map<std::string, std::string> properties;
 };
@@ -68,7 +80,8 @@ class KafkaConsumer;
 /// carries its Kafka timestamp as the record timestamp.
 ///
 /// Counters: kafka_records_read, kafka_bytes_read, kafka_commits_succeeded,
-/// kafka_commits_failed.
+/// kafka_commits_failed, kafka_lag (messages behind the end, over its partitions) and
+/// kafka_lag.<topic>.<partition>.
 class KafkaSource final : public SourceFunction<KafkaRecord>, public CheckpointListener {
  public:
   explicit KafkaSource(KafkaSourceOptions options);
@@ -95,6 +108,8 @@ class KafkaSource final : public SourceFunction<KafkaRecord>, public CheckpointL
   std::unique_ptr<internal::KafkaConsumer> consumer_;
   std::map<int64_t, std::vector<KafkaPartitionOffset>> pending_commits_;
   MetricGroup* metrics_ = nullptr;
+  absl::Time throttle_start_;
+  int64_t throttle_emitted_ = 0;
 };
 
 /// One message to write to Kafka.
@@ -189,9 +204,10 @@ class KafkaSink final : public SinkFunction<KafkaMessage>,
 };
 
 /// Parses `kafka://BOOTSTRAP/TOPIC[,TOPIC...][?group=ID&starting_offsets=earliest|latest|
-/// committed&bounded=true&PROPERTY=VALUE...]` (BOOTSTRAP may list several host:port separated
-/// by commas). Parameters other than group, starting_offsets, reset and bounded pass through
-/// to librdkafka. INVALID_ARGUMENT naming the bad part.
+/// committed&reset=earliest|latest&out_of_range=earliest|latest|fail&bounded=true&
+/// max_records_per_second=N&PROPERTY=VALUE...]` (BOOTSTRAP may list several host:port
+/// separated by commas). Other parameters pass through to librdkafka. INVALID_ARGUMENT naming
+/// the bad part.
 absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url);
 
 }  // namespace sluice
