@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -256,6 +257,48 @@ TEST(KafkaSourceTest, FailedCommitsDoNotFailTheJob) {
       .Sink(CollectSink<std::string>(rest));
   ASSERT_OK(ExecuteLocally(again));
   EXPECT_EQ(rest->Values(), std::vector<std::string>{"after"});
+}
+
+// Event time from the payload, watermarks per partition: partition 1 never gets a message,
+// yet once it counts as idle the windows of partition 0 fire while the job runs.
+TEST(KafkaSourceTest, PerPartitionWatermarksWithAnIdlePartitionStillFireWindows) {
+  DevKafka kafka({"--brokers=1", "--topic=events:2"});
+  std::vector<std::string> lines;
+  for (int i = 0; i < 500; ++i) lines.push_back(absl::StrCat(i * 10, ",1"));  // ts 0..4990 ms
+  kafka.Produce("events", 0, lines);
+  KafkaSourceOptions o;
+  o.bootstrap_servers = kafka.bootstrap();
+  o.topics = {"events"};
+  o.timestamp = [](const KafkaRecord& r) {
+    int64_t ts = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(r.value.substr(0, r.value.find(',')), &ts));
+    return ts;
+  };
+  o.watermark_out_of_orderness = absl::ZeroDuration();
+  o.idle_timeout = absl::Milliseconds(200);
+  testing::TempDir dir;
+  Pipeline p("watermarks");
+  p.mutable_config().checkpoint_interval = absl::Milliseconds(100);  // to stop it
+  auto out = std::make_shared<CollectedRecords<int64_t>>();
+  p.Source(KafkaSource(o))
+      .Parallelism(1)
+      .Map([](const KafkaRecord&) { return int64_t{1}; })
+      .WindowAll(TumblingEventTimeWindows::Of(absl::Seconds(1)))
+      .Reduce([](const int64_t& a, const int64_t& b) { return a + b; })
+      .Sink(CollectSink<int64_t>(out));
+  MiniCluster cluster;
+  auto graph = p.BuildJobGraph();
+  ASSERT_OK(graph);
+  absl::StatusOr<JobResult> result = absl::UnknownError("not run");
+  std::thread runner([&] { result = cluster.Execute(*graph); });
+  // Watermark 4989: the windows up to [3000, 4000) fire, each with 100 records.
+  const bool fired = testing::WaitFor([&] { return out->Values().size() >= 4; }, 20'000);
+  ASSERT_TRUE(testing::WaitFor([&] { return cluster.running(); }, 20'000));
+  EXPECT_OK(cluster.TriggerSavepoint(dir.Join("sp"), /*stop=*/true));
+  runner.join();
+  ASSERT_OK(result);
+  EXPECT_TRUE(fired) << "the empty partition held the watermark back";
+  EXPECT_EQ(out->Values(), (std::vector<int64_t>{100, 100, 100, 100}));
 }
 
 TEST(KafkaUrlTest, ParsesTopicsGroupAndPassThroughSettings) {

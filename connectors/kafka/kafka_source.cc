@@ -29,6 +29,8 @@ struct Partition {
   int32_t partition = 0;
   int64_t next_offset = 0;
   int64_t stop_offset = -1;  // bounded: the end offset at the start
+  Timestamp max_timestamp = kMinWatermark;  // event time seen so far
+  absl::Time last_message;                  // for idleness
 };
 
 /// The owner subtask of a partition: stable when partitions are added (only new ones move).
@@ -56,6 +58,7 @@ class KafkaConsumer {
     auto c = std::unique_ptr<KafkaConsumer>(new KafkaConsumer());
     c->name_ = std::move(name);
     c->bounded_ = o.bounded;
+    c->timestamp_ = o.timestamp;
     char err[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     std::map<std::string, std::string> settings = {
@@ -114,6 +117,23 @@ class KafkaConsumer {
       if (p.next_offset < p.stop_offset) return false;
     }
     return true;
+  }
+
+  /// The subtask's watermark: per partition the largest timestamp minus `bound` (minus 1 ms),
+  /// the minimum over partitions not idle for `idle_timeout`; nothing (nullopt) if all are
+  /// idle or there are none.
+  std::optional<Timestamp> Watermark(absl::Duration bound, absl::Duration idle_timeout) const {
+    const absl::Time now = absl::Now();
+    std::optional<Timestamp> wm;
+    for (const Partition& p : partitions_) {
+      const absl::Time active = std::max(p.last_message, assigned_at_);
+      if (idle_timeout > absl::ZeroDuration() && now - active >= idle_timeout) continue;
+      const Timestamp w = p.max_timestamp == kMinWatermark
+                              ? kMinWatermark
+                              : p.max_timestamp - absl::ToInt64Milliseconds(bound) - 1;
+      wm = wm ? std::min(*wm, w) : w;
+    }
+    return wm;
   }
 
   /// Messages behind the end per partition (from the last known high watermark).
@@ -223,7 +243,9 @@ class KafkaConsumer {
     for (const auto& r : restored) restored_at[{r.topic, r.partition}] = r.next_offset;
     for (const auto& [topic, partition] : *all) {
       if (OwnerOf(topic, partition, parallelism) != subtask) continue;
-      Partition p{topic, partition};
+      Partition p;
+      p.topic = topic;
+      p.partition = partition;
       int64_t low = 0, high = 0;
       const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
           rk_, topic.c_str(), partition, &low, &high, kMetadataTimeoutMs * 5);
@@ -327,7 +349,9 @@ class KafkaConsumer {
       if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
       ++records_read;
       bytes_read += static_cast<int64_t>(m->len + m->key_len);
-      const int64_t ts = r.timestamp_ms;
+      const int64_t ts = timestamp_ ? timestamp_(r) : r.timestamp_ms;
+      p.max_timestamp = std::max(p.max_timestamp, ts);
+      p.last_message = absl::Now();
       out.CollectWithTimestamp(std::move(r), ts >= 0 ? ts : kNoTimestamp);
       return absl::OkStatus();
     }
@@ -336,8 +360,10 @@ class KafkaConsumer {
 
   std::string name_;
   bool bounded_ = false;
+  std::function<int64_t(const KafkaRecord&)> timestamp_;
   rd_kafka_t* rk_ = nullptr;
   std::vector<Partition> partitions_;
+  absl::Time assigned_at_ = absl::Now();
 };
 
 }  // namespace internal
@@ -386,9 +412,34 @@ SourceStatus KafkaSource::Poll(SourceOutput<KafkaRecord>& out) {
   }
   ThrowIfError(consumer_->Read(allowed, /*wait_ms=*/10, out));
   throttle_emitted_ += static_cast<int64_t>(out.collected());
+  EmitEventTime(out);
   PublishCounters();
   if (consumer_->Done()) return SourceStatus::kEndOfInput;
   return out.collected() > 0 ? SourceStatus::kMoreAvailable : SourceStatus::kNothingAvailable;
+}
+
+void KafkaSource::EmitEventTime(SourceOutput<KafkaRecord>& out) {
+  if (!options_.watermark_out_of_orderness && options_.idle_timeout <= absl::ZeroDuration()) {
+    return;
+  }
+  const std::optional<Timestamp> wm = consumer_->Watermark(
+      options_.watermark_out_of_orderness.value_or(absl::ZeroDuration()), options_.idle_timeout);
+  if (!wm) {
+    // Every partition idle, or none at all: downstream stops waiting for this subtask.
+    if (!idle_ && options_.idle_timeout > absl::ZeroDuration()) {
+      idle_ = true;
+      out.MarkIdle(true);
+    }
+    return;
+  }
+  if (idle_) {
+    idle_ = false;
+    out.MarkIdle(false);
+  }
+  if (options_.watermark_out_of_orderness && *wm > emitted_watermark_) {
+    emitted_watermark_ = *wm;
+    out.EmitWatermark(*wm);
+  }
 }
 
 void KafkaSource::Close() {

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <string>
@@ -65,6 +67,16 @@ struct KafkaSourceOptions {
   /// At most this many records per second per subtask (0: no limit), so a job catching up
   /// after downtime does not overrun what it writes to.
   double max_records_per_second = 0;
+  /// Event time: the record timestamp (default: the Kafka timestamp; a payload field with
+  /// a function of your own).
+  std::function<int64_t(const KafkaRecord&)> timestamp;
+  /// Set: the source emits watermarks per partition (largest timestamp seen minus this bound,
+  /// minus 1 ms), merged to the minimum over its partitions. Unset: no watermarks (assign
+  /// them downstream).
+  std::optional<absl::Duration> watermark_out_of_orderness;
+  /// A partition without messages for this long does not hold the watermark back; a subtask
+  /// whose partitions are all idle, or that has none, is marked idle. Zero: never idle.
+  absl::Duration idle_timeout = absl::ZeroDuration();
   /// librdkafka settings passed through (security.protocol, fetch sizes, timeouts, ...).
   std::map<std::string, std::string> properties;
 };
@@ -107,9 +119,14 @@ class KafkaSource final : public SourceFunction<KafkaRecord>, public CheckpointL
   std::vector<KafkaPartitionOffset> restored_;
   std::unique_ptr<internal::KafkaConsumer> consumer_;
   std::map<int64_t, std::vector<KafkaPartitionOffset>> pending_commits_;
+  /// Emits the merged watermark and idleness after a poll.
+  void EmitEventTime(SourceOutput<KafkaRecord>& out);
+
   MetricGroup* metrics_ = nullptr;
   absl::Time throttle_start_;
   int64_t throttle_emitted_ = 0;
+  Timestamp emitted_watermark_ = kMinWatermark;
+  bool idle_ = false;
 };
 
 /// One message to write to Kafka.

@@ -126,8 +126,12 @@ template <typename T>
 class SourceOutput {
  public:
   SourceOutput(Batch<T>* batch, size_t batch_hint, void (*emit_watermark)(void*, Timestamp),
-               void* owner)
-      : batch_(batch), batch_hint_(batch_hint), emit_watermark_(emit_watermark), owner_(owner) {}
+               void* owner, void (*mark_idle)(void*, bool) = nullptr)
+      : batch_(batch),
+        batch_hint_(batch_hint),
+        emit_watermark_(emit_watermark),
+        mark_idle_(mark_idle),
+        owner_(owner) {}
 
   void Collect(const T& value) { batch_->Add(value, kNoTimestamp); }
   void Collect(T&& value) { batch_->Add(std::move(value), kNoTimestamp); }
@@ -135,6 +139,11 @@ class SourceOutput {
   /// Declares that no record with a timestamp <= `watermark` follows. Records collected
   /// before this call are sent before the watermark.
   void EmitWatermark(Timestamp watermark) { emit_watermark_(owner_, watermark); }
+  /// Declares this subtask idle (it has nothing to read: downstream watermarks stop waiting
+  /// for it) or active again. Records collected before this call are sent first.
+  void MarkIdle(bool idle) {
+    if (mark_idle_ != nullptr) mark_idle_(owner_, idle);
+  }
 
   /// How many records one Poll() should emit at most (a buffer's worth).
   size_t batch_hint() const { return batch_hint_; }
@@ -145,6 +154,7 @@ class SourceOutput {
   Batch<T>* batch_;
   size_t batch_hint_;
   void (*emit_watermark_)(void*, Timestamp);
+  void (*mark_idle_)(void*, bool);
   void* owner_;
 };
 

@@ -42,7 +42,8 @@ class SourceOperator final : public SourceOperatorBase {
   }
 
   PollResult PollNext() override {
-    SourceOutput<T> out(&batch_, batch_hint_, &SourceOperator::EmitWatermarkThunk, this);
+    SourceOutput<T> out(&batch_, batch_hint_, &SourceOperator::EmitWatermarkThunk, this,
+                        &SourceOperator::EmitIdleThunk);
     SourceStatus status = SourceStatus::kEndOfInput;
     RunUserCode([&] { status = source_.Poll(out); });
     Flush();
@@ -81,6 +82,9 @@ class SourceOperator final : public SourceOperatorBase {
  private:
   static void EmitWatermarkThunk(void* self, Timestamp watermark) {
     static_cast<SourceOperator*>(self)->EmitWatermark(watermark);
+  }
+  static void EmitIdleThunk(void* self, bool idle) {
+    static_cast<SourceOperator*>(self)->EmitIdle(idle);
   }
   void Flush() {
     if (!batch_.empty()) {
