@@ -190,6 +190,35 @@ TEST(KafkaSourceTest, ACheckpointedOffsetOutOfRangeFollowsThePolicy) {
               HasSubstr("events/0: the checkpointed offset 300 is out of range [0, 50]"));
 }
 
+// The checkpoint is the truth, not the consumer group: restored with a group that has
+// committed nothing (and would start at the earliest offset), the source continues at the
+// checkpointed offsets.
+TEST(KafkaSourceTest, OffsetsComeFromTheCheckpointNotTheGroup) {
+  testing::TempDir dir;
+  DevKafka kafka({"--brokers=1", "--topic=events:1"});
+  kafka.Produce("events", 0, Numbered("a", 300));
+  ASSERT_OK(ReadWithCheckpoints(kafka, dir.Join("first"), "", KafkaOffsetReset::kEarliest));
+  kafka.Produce("events", 0, Numbered("b", 100));
+  KafkaSourceOptions o;
+  o.bootstrap_servers = kafka.bootstrap();
+  o.topics = {"events"};
+  o.bounded = true;
+  o.group_id = "never-committed";
+  o.starting_offsets = KafkaStartingOffsets::kCommitted;
+  o.reset = KafkaStartingOffsets::kEarliest;
+  Pipeline p("out-of-range");  // the same job, so its state matches
+  p.mutable_config().restore_from = dir.Join("first") + "/out-of-range";
+  auto out = std::make_shared<CollectedRecords<std::string>>();
+  p.Source(KafkaSource(o)).Uid("kafka").Map([](const KafkaRecord& r) { return r.value; })
+      .Sink(CollectSink<std::string>(out));
+  ASSERT_OK(ExecuteLocally(p));
+  auto got = out->Values();
+  std::sort(got.begin(), got.end());
+  auto expected = Numbered("b", 100);
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(got, expected);
+}
+
 // Faults on the way: a leader move with NOT_LEADER and disconnects on fetches, then a slow
 // broker. Every record arrives exactly once.
 TEST(KafkaSourceTest, LeaderChangeFetchErrorsAndASlowBrokerLoseAndRepeatNothing) {
@@ -299,6 +328,46 @@ TEST(KafkaSourceTest, PerPartitionWatermarksWithAnIdlePartitionStillFireWindows)
   ASSERT_OK(result);
   EXPECT_TRUE(fired) << "the empty partition held the watermark back";
   EXPECT_EQ(out->Values(), (std::vector<int64_t>{100, 100, 100, 100}));
+}
+
+// Topics by pattern with discovery: a topic created while the job runs is picked up, from
+// its earliest offset, by the subtask that owns its partitions.
+TEST(KafkaSourceTest, DiscoversNewTopicsMatchingThePattern) {
+  DevKafka kafka({"--brokers=1", "--topic=metrics-a:1", "--topic=other:1"});
+  kafka.Produce("metrics-a", 0, Numbered("a", 10));
+  kafka.Produce("other", 0, Numbered("x", 10));
+  auto o = ParseKafkaUrl(absl::StrCat("kafka://", kafka.bootstrap(),
+                                      "/?pattern=metrics-.*&discovery_interval=100ms"));
+  ASSERT_OK(o);
+  testing::TempDir dir;
+  Pipeline p("discovery");
+  p.mutable_config().checkpoint_interval = absl::Milliseconds(100);  // to stop it
+  auto out = std::make_shared<CollectedRecords<std::string>>();
+  p.Source(KafkaSource(*o)).Parallelism(2).Map([](const KafkaRecord& r) { return r.value; })
+      .Sink(CollectSink<std::string>(out));
+  MiniCluster cluster;
+  auto graph = p.BuildJobGraph();
+  ASSERT_OK(graph);
+  absl::StatusOr<JobResult> result = absl::UnknownError("not run");
+  std::thread runner([&] { result = cluster.Execute(*graph); });
+  ASSERT_TRUE(testing::WaitFor([&] { return out->Values().size() >= 10; }, 20'000));
+  ASSERT_EQ(kafka.Command("topic metrics-b 2"), "ok");
+  kafka.Produce("metrics-b", 0, Numbered("b0", 5));
+  kafka.Produce("metrics-b", 1, Numbered("b1", 5));
+  const bool discovered = testing::WaitFor([&] { return out->Values().size() >= 20; }, 20'000);
+  EXPECT_OK(cluster.TriggerSavepoint(dir.Join("sp"), /*stop=*/true));
+  runner.join();
+  ASSERT_OK(result);
+  EXPECT_TRUE(discovered);
+  auto got = out->Values();
+  std::sort(got.begin(), got.end());
+  std::vector<std::string> expected = Numbered("a", 10);
+  for (const auto& prefix : {"b0", "b1"}) {
+    auto more = Numbered(prefix, 5);
+    expected.insert(expected.end(), more.begin(), more.end());
+  }
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(got, expected) << "every matching record once, nothing of 'other'";
 }
 
 TEST(KafkaUrlTest, ParsesTopicsGroupAndPassThroughSettings) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <regex>
 #include <stdexcept>
 
 #include "absl/strings/numbers.h"
@@ -136,6 +137,8 @@ class KafkaConsumer {
     return wm;
   }
 
+  bool has_partitions() const { return !partitions_.empty(); }
+
   /// Messages behind the end per partition (from the last known high watermark).
   std::vector<std::pair<std::string, int64_t>> Lag() const {
     std::vector<std::pair<std::string, int64_t>> out;
@@ -204,11 +207,38 @@ class KafkaConsumer {
     }
   }
 
+  /// The partitions of the topics matching `pattern` (whole names; internal topics left out).
+  absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> ListMatching(
+      const std::string& pattern) {
+    std::vector<std::pair<std::string, int32_t>> out;
+    const rd_kafka_metadata_t* md = nullptr;
+    for (int attempt = 1;; ++attempt) {
+      const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 1, nullptr, &md, kMetadataTimeoutMs);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      LOG(WARNING) << name_ << ": no metadata yet (attempt " << attempt
+                   << "): " << rd_kafka_err2str(err);
+    }
+    const std::regex re(pattern);
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      const rd_kafka_metadata_topic_t& mt = md->topics[i];
+      const std::string name = mt.topic;
+      if (mt.err != RD_KAFKA_RESP_ERR_NO_ERROR || name.starts_with("__") ||
+          !std::regex_match(name, re)) {
+        continue;
+      }
+      for (int p = 0; p < mt.partition_cnt; ++p) out.emplace_back(name, mt.partitions[p].id);
+    }
+    rd_kafka_metadata_destroy(md);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
   /// The partitions of the topics, from the cluster's metadata (waits while it is unreachable).
   absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> ListPartitions(
-      const std::vector<std::string>& topics) {
+      const KafkaSourceOptions& o) {
+    if (!o.topic_pattern.empty()) return ListMatching(o.topic_pattern);
     std::vector<std::pair<std::string, int32_t>> out;
-    for (const std::string& topic : topics) {
+    for (const std::string& topic : o.topics) {
       rd_kafka_topic_t* t = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
       const rd_kafka_metadata_t* md = nullptr;
       for (int attempt = 1;; ++attempt) {
@@ -237,7 +267,10 @@ class KafkaConsumer {
 
   absl::Status AssignPartitions(const KafkaSourceOptions& o, int subtask, int parallelism,
                                 const std::vector<KafkaPartitionOffset>& restored) {
-    auto all = ListPartitions(o.topics);
+    options_ = &o;
+    subtask_ = subtask;
+    parallelism_ = parallelism;
+    auto all = ListPartitions(o);
     if (!all.ok()) return all.status();
     std::map<std::pair<std::string, int32_t>, int64_t> restored_at;
     for (const auto& r : restored) restored_at[{r.topic, r.partition}] = r.next_offset;
@@ -297,6 +330,51 @@ class KafkaConsumer {
     return absl::OkStatus();
   }
 
+  /// Partition discovery: partitions (or topics matching the pattern) that appeared since
+  /// and are this subtask's start at their earliest offset.
+ public:
+  absl::Status Discover() {
+    auto all = ListPartitions(*options_);
+    if (!all.ok()) return all.status();
+    std::vector<Partition> added;
+    for (const auto& [topic, partition] : *all) {
+      if (OwnerOf(topic, partition, parallelism_) != subtask_) continue;
+      const bool known = std::any_of(partitions_.begin(), partitions_.end(), [&](const auto& p) {
+        return p.partition == partition && p.topic == topic;
+      });
+      if (known) continue;
+      Partition p;
+      p.topic = topic;
+      p.partition = partition;
+      int64_t high = 0;
+      if (rd_kafka_query_watermark_offsets(rk_, topic.c_str(), partition, &p.next_offset, &high,
+                                           kMetadataTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        continue;  // not ready yet: the next discovery takes it
+      }
+      added.push_back(p);
+    }
+    if (added.empty()) return absl::OkStatus();
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(added.size()));
+    std::vector<std::string> names;
+    for (const Partition& p : added) {
+      rd_kafka_topic_partition_list_add(list, p.topic.c_str(), p.partition)->offset = p.next_offset;
+      names.push_back(absl::StrCat(p.topic, "/", p.partition, "@", p.next_offset));
+    }
+    rd_kafka_error_t* error = rd_kafka_incremental_assign(rk_, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (error != nullptr) {
+      absl::Status s = absl::InternalError(
+          absl::StrCat("Kafka: assigning new partitions: ", rd_kafka_error_string(error)));
+      rd_kafka_error_destroy(error);
+      return s;
+    }
+    partitions_.insert(partitions_.end(), added.begin(), added.end());
+    LOG(INFO) << name_ << ": discovered " << absl::StrJoin(names, " ");
+    return absl::OkStatus();
+  }
+
+ private:
   int64_t Committed(const std::string& topic, int32_t partition, int64_t fallback) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
@@ -360,6 +438,9 @@ class KafkaConsumer {
 
   std::string name_;
   bool bounded_ = false;
+  const KafkaSourceOptions* options_ = nullptr;  // the source's, which outlives this
+  int subtask_ = 0;
+  int parallelism_ = 1;
   std::function<int64_t(const KafkaRecord&)> timestamp_;
   rd_kafka_t* rk_ = nullptr;
   std::vector<Partition> partitions_;
@@ -373,7 +454,17 @@ KafkaSource::KafkaSource(KafkaSourceOptions options) : options_(std::move(option
   if (options_.bootstrap_servers.empty()) {
     throw std::invalid_argument("Kafka source: no bootstrap servers");
   }
-  if (options_.topics.empty()) throw std::invalid_argument("Kafka source: no topic");
+  if (options_.topics.empty() && options_.topic_pattern.empty()) {
+    throw std::invalid_argument("Kafka source: no topic and no topic pattern");
+  }
+  if (!options_.topic_pattern.empty()) {
+    try {
+      std::regex check(options_.topic_pattern);
+    } catch (const std::regex_error& e) {
+      throw std::invalid_argument(absl::StrCat("Kafka source: topic pattern '",
+                                               options_.topic_pattern, "': ", e.what()));
+    }
+  }
   if (options_.starting_offsets == KafkaStartingOffsets::kCommitted && options_.group_id.empty()) {
     throw std::invalid_argument("Kafka source: starting from committed offsets needs a group id");
   }
@@ -390,12 +481,18 @@ void KafkaSource::Open(RuntimeContext& ctx) {
   consumer_ = std::move(*consumer);
   restored_.clear();
   throttle_start_ = absl::Now();
+  last_discovery_ = absl::Now();
 }
 
 SourceStatus KafkaSource::Poll(SourceOutput<KafkaRecord>& out) {
   if (consumer_->Done()) {
     PublishCounters();
     return SourceStatus::kEndOfInput;
+  }
+  if (options_.discovery_interval > absl::ZeroDuration() && !options_.bounded &&
+      absl::Now() - last_discovery_ >= options_.discovery_interval) {
+    last_discovery_ = absl::Now();
+    ThrowIfError(consumer_->Discover());
   }
   size_t allowed = out.batch_hint();
   if (options_.max_records_per_second > 0) {
@@ -426,7 +523,7 @@ void KafkaSource::EmitEventTime(SourceOutput<KafkaRecord>& out) {
       options_.watermark_out_of_orderness.value_or(absl::ZeroDuration()), options_.idle_timeout);
   if (!wm) {
     // Every partition idle, or none at all: downstream stops waiting for this subtask.
-    if (!idle_ && options_.idle_timeout > absl::ZeroDuration()) {
+    if (!idle_ && (options_.idle_timeout > absl::ZeroDuration() || !consumer_->has_partitions())) {
       idle_ = true;
       out.MarkIdle(true);
     }
@@ -496,7 +593,7 @@ absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
   const size_t query_at = rest.find('?');
   const std::string location = rest.substr(0, query_at);
   const size_t slash = location.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == location.size()) {
+  if (slash == std::string::npos || slash == 0) {
     return bad("expected kafka://HOST:PORT[,HOST:PORT...]/TOPIC[,TOPIC...]");
   }
   KafkaSourceOptions o;
@@ -531,6 +628,12 @@ absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
         if (!absl::SimpleAtod(value, &o.max_records_per_second) || o.max_records_per_second < 0) {
           return bad("max_records_per_second: a number >= 0");
         }
+      } else if (key == "pattern") {
+        o.topic_pattern = value;
+      } else if (key == "discovery_interval") {
+        if (!absl::ParseDuration(value, &o.discovery_interval)) {
+          return bad("discovery_interval: a duration such as 30s");
+        }
       } else if (key == "bounded") {
         if (!absl::SimpleAtob(value, &o.bounded)) return bad("bounded: true or false");
       } else {
@@ -538,6 +641,7 @@ absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
       }
     }
   }
+  if (o.topics.empty() && o.topic_pattern.empty()) return bad("no topic and no pattern");
   return o;
 }
 

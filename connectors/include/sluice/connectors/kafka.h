@@ -53,6 +53,11 @@ enum class KafkaOffsetReset {
 struct KafkaSourceOptions {
   std::string bootstrap_servers;
   std::vector<std::string> topics;
+  /// Instead of `topics`: every topic whose whole name matches this regular expression.
+  std::string topic_pattern;
+  /// Looks for new partitions (and, with a pattern, new topics) this often; they start at
+  /// their earliest offset. Zero: the partitions found at the start. Not in bounded mode.
+  absl::Duration discovery_interval = absl::ZeroDuration();
   /// The consumer group: checkpointed offsets are committed to it when a checkpoint
   /// completes, for lag monitoring only (checkpoints are the truth), and kCommitted starts
   /// from it. Empty: nothing is committed.
@@ -125,6 +130,7 @@ class KafkaSource final : public SourceFunction<KafkaRecord>, public CheckpointL
   MetricGroup* metrics_ = nullptr;
   absl::Time throttle_start_;
   int64_t throttle_emitted_ = 0;
+  absl::Time last_discovery_;
   Timestamp emitted_watermark_ = kMinWatermark;
   bool idle_ = false;
 };
@@ -222,7 +228,8 @@ class KafkaSink final : public SinkFunction<KafkaMessage>,
 
 /// Parses `kafka://BOOTSTRAP/TOPIC[,TOPIC...][?group=ID&starting_offsets=earliest|latest|
 /// committed&reset=earliest|latest&out_of_range=earliest|latest|fail&bounded=true&
-/// max_records_per_second=N&PROPERTY=VALUE...]` (BOOTSTRAP may list several host:port
+/// max_records_per_second=N&pattern=REGEX&discovery_interval=DUR&PROPERTY=VALUE...]`
+/// (TOPIC may be empty with a pattern; BOOTSTRAP may list several host:port
 /// separated by commas). Other parameters pass through to librdkafka. INVALID_ARGUMENT naming
 /// the bad part.
 absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url);
