@@ -5,10 +5,10 @@
 #include "sluice/core/status_macros.h"
 
 #include <librdkafka/rdkafka.h>
+#include <regex.h>
 
 #include <algorithm>
 #include <atomic>
-#include <regex>
 #include <stdexcept>
 
 #include "absl/strings/numbers.h"
@@ -218,16 +218,22 @@ class KafkaConsumer {
       LOG(WARNING) << name_ << ": no metadata yet (attempt " << attempt
                    << "): " << rd_kafka_err2str(err);
     }
-    const std::regex re(pattern);
+    regex_t re;
+    if (regcomp(&re, pattern.c_str(), REG_EXTENDED) != 0) {
+      rd_kafka_metadata_destroy(md);
+      return absl::InvalidArgumentError(absl::StrCat("Kafka: bad topic pattern '", pattern, "'"));
+    }
     for (int i = 0; i < md->topic_cnt; ++i) {
       const rd_kafka_metadata_topic_t& mt = md->topics[i];
       const std::string name = mt.topic;
-      if (mt.err != RD_KAFKA_RESP_ERR_NO_ERROR || name.starts_with("__") ||
-          !std::regex_match(name, re)) {
-        continue;
-      }
+      regmatch_t match;
+      // The whole name must match.
+      const bool matches = regexec(&re, name.c_str(), 1, &match, 0) == 0 && match.rm_so == 0 &&
+                           static_cast<size_t>(match.rm_eo) == name.size();
+      if (mt.err != RD_KAFKA_RESP_ERR_NO_ERROR || name.starts_with("__") || !matches) continue;
       for (int p = 0; p < mt.partition_cnt; ++p) out.emplace_back(name, mt.partitions[p].id);
     }
+    regfree(&re);
     rd_kafka_metadata_destroy(md);
     std::sort(out.begin(), out.end());
     return out;
@@ -458,12 +464,13 @@ KafkaSource::KafkaSource(KafkaSourceOptions options) : options_(std::move(option
     throw std::invalid_argument("Kafka source: no topic and no topic pattern");
   }
   if (!options_.topic_pattern.empty()) {
-    try {
-      std::regex check(options_.topic_pattern);
-    } catch (const std::regex_error& e) {
+    regex_t re;
+    if (regcomp(&re, options_.topic_pattern.c_str(), REG_EXTENDED | REG_NOSUB) != 0) {
       throw std::invalid_argument(absl::StrCat("Kafka source: topic pattern '",
-                                               options_.topic_pattern, "': ", e.what()));
+                                               options_.topic_pattern,
+                                               "' is not a POSIX extended regular expression"));
     }
+    regfree(&re);
   }
   if (options_.starting_offsets == KafkaStartingOffsets::kCommitted && options_.group_id.empty()) {
     throw std::invalid_argument("Kafka source: starting from committed offsets needs a group id");

@@ -53,7 +53,8 @@ enum class KafkaOffsetReset {
 struct KafkaSourceOptions {
   std::string bootstrap_servers;
   std::vector<std::string> topics;
-  /// Instead of `topics`: every topic whose whole name matches this regular expression.
+  /// Instead of `topics`: every topic whose whole name matches this POSIX extended regular
+  /// expression.
   std::string topic_pattern;
   /// Looks for new partitions (and, with a pattern, new topics) this often; they start at
   /// their earliest offset. Zero: the partitions found at the start. Not in bounded mode.
