@@ -139,6 +139,19 @@ class KafkaConsumer {
 
   bool has_partitions() const { return !partitions_.empty(); }
 
+  /// When every partition is idle: the minimum over partitions that had messages (those
+  /// without never held anything back), so that what was read counts before the subtask goes
+  /// idle — even when its partitions turned idle between two polls.
+  std::optional<Timestamp> WatermarkOfIdle(absl::Duration bound) const {
+    std::optional<Timestamp> wm;
+    for (const Partition& p : partitions_) {
+      if (p.max_timestamp == kMinWatermark) continue;
+      const Timestamp w = p.max_timestamp - absl::ToInt64Milliseconds(bound) - 1;
+      wm = wm ? std::min(*wm, w) : w;
+    }
+    return wm;
+  }
+
   /// Messages behind the end per partition (from the last known high watermark).
   std::vector<std::pair<std::string, int64_t>> Lag() const {
     std::vector<std::pair<std::string, int64_t>> out;
@@ -530,6 +543,14 @@ void KafkaSource::EmitEventTime(SourceOutput<KafkaRecord>& out) {
       options_.watermark_out_of_orderness.value_or(absl::ZeroDuration()), options_.idle_timeout);
   if (!wm) {
     // Every partition idle, or none at all: downstream stops waiting for this subtask.
+    if (options_.watermark_out_of_orderness) {
+      const std::optional<Timestamp> last =
+          consumer_->WatermarkOfIdle(*options_.watermark_out_of_orderness);
+      if (last && *last > emitted_watermark_) {
+        emitted_watermark_ = *last;
+        out.EmitWatermark(*last);
+      }
+    }
     if (!idle_ && (options_.idle_timeout > absl::ZeroDuration() || !consumer_->has_partitions())) {
       idle_ = true;
       out.MarkIdle(true);
