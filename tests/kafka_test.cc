@@ -33,15 +33,8 @@ std::vector<std::string> Numbered(const std::string& prefix, int n) {
   return out;
 }
 
-/// Reads `topic` to its current end with a bounded source and returns the message values.
-std::vector<std::string> ReadAll(const std::string& bootstrap, const std::string& topic,
-                                 int parallelism,
-                                 KafkaStartingOffsets start = KafkaStartingOffsets::kEarliest) {
-  KafkaSourceOptions o;
-  o.bootstrap_servers = bootstrap;
-  o.topics = {topic};
-  o.bounded = true;
-  o.starting_offsets = start;
+/// Runs a job of one Kafka source (bounded options) and returns the message values, sorted.
+std::vector<std::string> SortedValues(const KafkaSourceOptions& o, int parallelism) {
   Pipeline p("read-kafka");
   auto out = std::make_shared<CollectedRecords<std::string>>();
   p.Source(KafkaSource(o))
@@ -52,6 +45,18 @@ std::vector<std::string> ReadAll(const std::string& bootstrap, const std::string
   auto values = out->Values();
   std::sort(values.begin(), values.end());
   return values;
+}
+
+/// Reads `topic` to its current end with a bounded source and returns the message values.
+std::vector<std::string> ReadAll(const std::string& bootstrap, const std::string& topic,
+                                 int parallelism,
+                                 KafkaStartingOffsets start = KafkaStartingOffsets::kEarliest) {
+  KafkaSourceOptions o;
+  o.bootstrap_servers = bootstrap;
+  o.topics = {topic};
+  o.bounded = true;
+  o.starting_offsets = start;
+  return SortedValues(o, parallelism);
 }
 
 TEST(DevKafkaTest, PrintsItsBootstrapAddressAndTakesFaultCommands) {
@@ -399,14 +404,7 @@ std::vector<std::string> ReadCommitted(const std::string& bootstrap, const std::
   o.topics = {topic};
   o.bounded = true;
   o.properties["isolation.level"] = "read_committed";
-  Pipeline p("read-committed");
-  auto out = std::make_shared<CollectedRecords<std::string>>();
-  p.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; })
-      .Sink(CollectSink<std::string>(out));
-  EXPECT_OK(ExecuteLocally(p));
-  auto values = out->Values();
-  std::sort(values.begin(), values.end());
-  return values;
+  return SortedValues(o, 1);
 }
 
 // The recovery of an exactly-once sink, step by step: a checkpoint's messages whose commit

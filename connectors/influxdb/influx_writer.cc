@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -43,20 +44,22 @@ std::string UrlEscape(const std::string& s) {
   return out;
 }
 
-std::string Gzip(const std::string& in) {
+/// `in` gzip-compressed; nothing if zlib fails (the body then goes uncompressed).
+std::optional<std::string> Gzip(const std::string& in) {
   z_stream z{};
   // 15 + 16: a gzip header instead of zlib's.
   if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return {};
+    return std::nullopt;
   }
   std::string out(deflateBound(&z, in.size()) + 32, '\0');
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   z.avail_in = static_cast<uInt>(in.size());
   z.next_out = reinterpret_cast<Bytef*>(out.data());
   z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
+  const int done = deflate(&z, Z_FINISH);
   out.resize(z.total_out);
   deflateEnd(&z);
+  if (done != Z_STREAM_END) return std::nullopt;
   return out;
 }
 
@@ -142,7 +145,7 @@ InfluxHttpClient::InfluxHttpClient(const InfluxSinkOptions& options) : options_(
 InfluxHttpClient::~InfluxHttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
 InfluxResponse InfluxHttpClient::Write(const std::string& base_url, const std::string& body,
-                                       const std::atomic<bool>& abort) {
+                                       bool gzipped, const std::atomic<bool>& abort) {
   InfluxResponse r;
   CURL* c = static_cast<CURL*>(curl_);
   if (c == nullptr) {
@@ -151,10 +154,9 @@ InfluxResponse InfluxHttpClient::Write(const std::string& base_url, const std::s
   }
   curl_easy_reset(c);  // keeps the connection cache
   const std::string url = base_url + query_;
-  const std::string payload = options_.gzip ? Gzip(body) : std::string();
-  const std::string& sent = options_.gzip ? payload : body;
+  const std::string& sent = body;
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: text/plain; charset=utf-8");
-  if (options_.gzip) headers = curl_slist_append(headers, "Content-Encoding: gzip");
+  if (gzipped) headers = curl_slist_append(headers, "Content-Encoding: gzip");
   std::string auth;
   if (options_.api_version == 2 && !options_.token.empty()) {
     auth = "Authorization: Token " + options_.token;
@@ -325,11 +327,19 @@ absl::Status InfluxWriter::Send(const std::vector<std::string>& lines, size_t be
     body += lines[i];
     body.push_back('\n');
   }
+  // Compressed once per batch, not per attempt.
+  bool gzipped = false;
+  if (options_.gzip) {
+    if (std::optional<std::string> compressed = Gzip(body)) {
+      body = std::move(*compressed);
+      gzipped = true;
+    }
+  }
   const absl::Time first_try = absl::Now();
   for (int attempt = 0;; ++attempt) {
     const std::string& url = options_.urls[url_index_ % options_.urls.size()];
     const absl::Time start = absl::Now();
-    const InfluxResponse r = http_->Write(url, body, stop_);
+    const InfluxResponse r = http_->Write(url, body, gzipped, stop_);
     if (stop_) return absl::CancelledError("the sink stopped");
     const std::string text = ServerText(r);
     std::string problem;

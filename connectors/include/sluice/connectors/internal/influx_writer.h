@@ -35,9 +35,9 @@ class InfluxHttpClient {
   InfluxHttpClient(const InfluxHttpClient&) = delete;
   InfluxHttpClient& operator=(const InfluxHttpClient&) = delete;
 
-  /// POSTs `body` (line protocol) to the write endpoint of `base_url`. `abort` is polled
-  /// during the request: when it turns true the request stops.
-  InfluxResponse Write(const std::string& base_url, const std::string& body,
+  /// POSTs `body` (line protocol, gzip-compressed if `gzipped`) to the write endpoint of
+  /// `base_url`. `abort` is polled during the request: when it turns true the request stops.
+  InfluxResponse Write(const std::string& base_url, const std::string& body, bool gzipped,
                        const std::atomic<bool>& abort);
 
  private:
