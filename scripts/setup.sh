@@ -8,6 +8,7 @@ packages=(
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libabsl-dev librocksdb-dev librdkafka-dev libcurl4-openssl-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev
   influxdb kcat curl netcat-openbsd zlib1g-dev
 )
 

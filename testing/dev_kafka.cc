@@ -71,8 +71,22 @@ void DevKafka::Produce(const std::string& topic, int partition,
   for (const auto& l : lines) absl::StrAppend(&text, l, "\n");
   const std::string file = dir_.Join(absl::StrCat("produce-", topic, "-", partition));
   WriteFile(file, text);
-  const auto r = RunCommand(absl::StrCat("kcat -P -b ", bootstrap_, " -t ", topic, " -p ",
-                                         partition, " -l ", file));
+  const auto r = RunCommand(
+      absl::StrCat("kcat -P -b ", bootstrap_, " -t ", topic, " -p ", partition, " -l ", file));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+void DevKafka::ProduceBinary(const std::string& topic, int partition,
+                             const std::vector<std::string>& messages) {
+  // kcat -P sends each file named on its command line as one message.
+  std::string files;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const std::string file = dir_.Join(absl::StrCat("message-", topic, "-", partition, "-", i));
+    WriteFile(file, messages[i]);
+    absl::StrAppend(&files, " ", file);
+  }
+  const auto r =
+      RunCommand(absl::StrCat("kcat -P -b ", bootstrap_, " -t ", topic, " -p ", partition, files));
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 

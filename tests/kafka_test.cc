@@ -14,6 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "serialization/test_record.pb.h"
+#include "sluice/connectors/kafka_json.h"
+#include "sluice/connectors/kafka_protobuf.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/dev_kafka.h"
 #include "sluice/testing/log_capture.h"
@@ -23,9 +26,9 @@
 namespace sluice {
 namespace {
 
+using testing::DevKafka;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using testing::DevKafka;
 
 std::vector<std::string> Numbered(const std::string& prefix, int n) {
   std::vector<std::string> out;
@@ -47,14 +50,20 @@ std::vector<std::string> SortedValues(const KafkaSourceOptions& o, int paralleli
   return values;
 }
 
-/// Reads `topic` to its current end with a bounded source and returns the message values.
-std::vector<std::string> ReadAll(const std::string& bootstrap, const std::string& topic,
-                                 int parallelism,
-                                 KafkaStartingOffsets start = KafkaStartingOffsets::kEarliest) {
+/// Options of a source that reads `topic` to its current end.
+KafkaSourceOptions Bounded(const std::string& bootstrap, const std::string& topic) {
   KafkaSourceOptions o;
   o.bootstrap_servers = bootstrap;
   o.topics = {topic};
   o.bounded = true;
+  return o;
+}
+
+/// Reads `topic` to its current end with a bounded source and returns the message values.
+std::vector<std::string> ReadAll(const std::string& bootstrap, const std::string& topic,
+                                 int parallelism,
+                                 KafkaStartingOffsets start = KafkaStartingOffsets::kEarliest) {
+  KafkaSourceOptions o = Bounded(bootstrap, topic);
   o.starting_offsets = start;
   return SortedValues(o, parallelism);
 }
@@ -129,14 +138,12 @@ TEST(KafkaSourceTest, AllBrokersDownAtTheStartThenUp) {
 TEST(KafkaSourceTest, ThrottlesToTheGivenRate) {
   DevKafka kafka({"--brokers=1", "--topic=events:1"});
   kafka.Produce("events", 0, Numbered("e", 500));
-  KafkaSourceOptions o;
-  o.bootstrap_servers = kafka.bootstrap();
-  o.topics = {"events"};
-  o.bounded = true;
+  KafkaSourceOptions o = Bounded(kafka.bootstrap(), "events");
   o.max_records_per_second = 1000;
   Pipeline p("throttled");
   auto out = std::make_shared<CollectedRecords<std::string>>();
-  p.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; })
+  p.Source(KafkaSource(o))
+      .Map([](const KafkaRecord& r) { return r.value; })
       .Sink(CollectSink<std::string>(out));
   const absl::Time start = absl::Now();
   ASSERT_OK(ExecuteLocally(p));
@@ -150,17 +157,16 @@ absl::StatusOr<std::vector<std::string>> ReadWithCheckpoints(const DevKafka& kaf
                                                              const std::string& checkpoints,
                                                              const std::string& restore_from,
                                                              KafkaOffsetReset out_of_range) {
-  KafkaSourceOptions o;
-  o.bootstrap_servers = kafka.bootstrap();
-  o.topics = {"events"};
-  o.bounded = true;
+  KafkaSourceOptions o = Bounded(kafka.bootstrap(), "events");
   o.out_of_range = out_of_range;
   Pipeline p("out-of-range");
   p.mutable_config().checkpoint_interval = absl::Milliseconds(20);
   p.mutable_config().checkpoint_dir = checkpoints;
   p.mutable_config().restore_from = restore_from;
   auto out = std::make_shared<CollectedRecords<std::string>>();
-  p.Source(KafkaSource(o)).Uid("kafka").Map([](const KafkaRecord& r) { return r.value; })
+  p.Source(KafkaSource(o))
+      .Uid("kafka")
+      .Map([](const KafkaRecord& r) { return r.value; })
       .Sink(CollectSink<std::string>(out));
   auto r = ExecuteLocally(p);
   if (!r.ok()) return r.status();
@@ -204,17 +210,16 @@ TEST(KafkaSourceTest, OffsetsComeFromTheCheckpointNotTheGroup) {
   kafka.Produce("events", 0, Numbered("a", 300));
   ASSERT_OK(ReadWithCheckpoints(kafka, dir.Join("first"), "", KafkaOffsetReset::kEarliest));
   kafka.Produce("events", 0, Numbered("b", 100));
-  KafkaSourceOptions o;
-  o.bootstrap_servers = kafka.bootstrap();
-  o.topics = {"events"};
-  o.bounded = true;
+  KafkaSourceOptions o = Bounded(kafka.bootstrap(), "events");
   o.group_id = "never-committed";
   o.starting_offsets = KafkaStartingOffsets::kCommitted;
   o.reset = KafkaStartingOffsets::kEarliest;
   Pipeline p("out-of-range");  // the same job, so its state matches
   p.mutable_config().restore_from = dir.Join("first") + "/out-of-range";
   auto out = std::make_shared<CollectedRecords<std::string>>();
-  p.Source(KafkaSource(o)).Uid("kafka").Map([](const KafkaRecord& r) { return r.value; })
+  p.Source(KafkaSource(o))
+      .Uid("kafka")
+      .Map([](const KafkaRecord& r) { return r.value; })
       .Sink(CollectSink<std::string>(out));
   ASSERT_OK(ExecuteLocally(p));
   auto got = out->Values();
@@ -230,14 +235,12 @@ TEST(KafkaSourceTest, LeaderChangeFetchErrorsAndASlowBrokerLoseAndRepeatNothing)
   DevKafka kafka({"--brokers=3", "--topic=events:2"});
   kafka.Produce("events", 0, Numbered("a", 1000));
   kafka.Produce("events", 1, Numbered("b", 1000));
-  KafkaSourceOptions o;
-  o.bootstrap_servers = kafka.bootstrap();
-  o.topics = {"events"};
-  o.bounded = true;
+  KafkaSourceOptions o = Bounded(kafka.bootstrap(), "events");
   o.max_records_per_second = 1000;  // about 2 s, so the faults meet a running read
   Pipeline p("faults");
   auto out = std::make_shared<CollectedRecords<std::string>>();
-  p.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; })
+  p.Source(KafkaSource(o))
+      .Map([](const KafkaRecord& r) { return r.value; })
       .Sink(CollectSink<std::string>(out));
   std::thread job([&] { EXPECT_OK(ExecuteLocally(p)); });
   ASSERT_TRUE(testing::WaitFor([&] { return out->Values().size() >= 200; }, 20'000));
@@ -275,19 +278,24 @@ TEST(KafkaSourceTest, FailedCommitsDoNotFailTheJob) {
   Pipeline p("commit-failures");
   p.mutable_config().checkpoint_interval = absl::Milliseconds(20);
   auto out = std::make_shared<CollectedRecords<std::string>>();
-  p.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; })
+  p.Source(KafkaSource(o))
+      .Map([](const KafkaRecord& r) { return r.value; })
       .Sink(CollectSink<std::string>(out));
   testing::LogCapture log;
-  ASSERT_OK(ExecuteLocally(p));
+  auto result = ExecuteLocally(p);
+  ASSERT_OK(result);
   EXPECT_EQ(out->Values().size(), 300u);
   EXPECT_THAT(log.text(), HasSubstr("committing offsets failed (only lag monitoring suffers)"));
+  EXPECT_GE(result->CounterTotal("kafka_commits_failed"), 1);
+  EXPECT_GE(result->CounterTotal("kafka_commits_succeeded"), 1);
   // Later commits went through: a reader starting at the group's offsets finds nothing left.
   kafka.Produce("events", 0, {"after"});
   o.starting_offsets = KafkaStartingOffsets::kCommitted;
   o.max_records_per_second = 0;
   Pipeline again("from-committed");
   auto rest = std::make_shared<CollectedRecords<std::string>>();
-  again.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; })
+  again.Source(KafkaSource(o))
+      .Map([](const KafkaRecord& r) { return r.value; })
       .Sink(CollectSink<std::string>(rest));
   ASSERT_OK(ExecuteLocally(again));
   EXPECT_EQ(rest->Values(), std::vector<std::string>{"after"});
@@ -341,14 +349,16 @@ TEST(KafkaSourceTest, DiscoversNewTopicsMatchingThePattern) {
   DevKafka kafka({"--brokers=1", "--topic=metrics-a:1", "--topic=other:1"});
   kafka.Produce("metrics-a", 0, Numbered("a", 10));
   kafka.Produce("other", 0, Numbered("x", 10));
-  auto o = ParseKafkaUrl(absl::StrCat("kafka://", kafka.bootstrap(),
-                                      "/?pattern=metrics-.*&discovery_interval=100ms"));
+  auto o = ParseKafkaUrl(
+      absl::StrCat("kafka://", kafka.bootstrap(), "/?pattern=metrics-.*&discovery_interval=100ms"));
   ASSERT_OK(o);
   testing::TempDir dir;
   Pipeline p("discovery");
   p.mutable_config().checkpoint_interval = absl::Milliseconds(100);  // to stop it
   auto out = std::make_shared<CollectedRecords<std::string>>();
-  p.Source(KafkaSource(*o)).Parallelism(2).Map([](const KafkaRecord& r) { return r.value; })
+  p.Source(KafkaSource(*o))
+      .Parallelism(2)
+      .Map([](const KafkaRecord& r) { return r.value; })
       .Sink(CollectSink<std::string>(out));
   MiniCluster cluster;
   auto graph = p.BuildJobGraph();
@@ -393,6 +403,217 @@ TEST(KafkaUrlTest, ParsesTopicsGroupAndPassThroughSettings) {
               HasSubstr("expected kafka://HOST:PORT"));
   EXPECT_THAT(std::string(ParseKafkaUrl("kafka://h:1/t?starting_offsets=soon").status().message()),
               HasSubstr("starting_offsets: earliest, latest or committed"));
+  auto d = ParseKafkaUrl("kafka://h:1/t?deserialization_errors=dead_letter&starting_timestamp=42");
+  ASSERT_OK(d);
+  EXPECT_EQ(d->deserialization_errors, KafkaDeserializationErrors::kDeadLetter);
+  EXPECT_EQ(d->starting_offsets, KafkaStartingOffsets::kTimestamp);
+  EXPECT_EQ(d->starting_timestamp_ms, 42);
+  EXPECT_THAT(
+      std::string(ParseKafkaUrl("kafka://h:1/t?deserialization_errors=ignore").status().message()),
+      HasSubstr("deserialization_errors: fail, skip or dead_letter"));
+}
+
+// --- deserialization and its error policies ---
+
+struct Reading {
+  std::string sensor;
+  double value = 0;
+  int64_t time_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Reading, sensor, value, time_ms)
+SLUICE_SERIALIZABLE(Reading, sensor, value, time_ms)
+
+/// Ten messages of which offsets 3 (not JSON) and 5 (a field of the wrong type) are poison.
+class PoisonMessageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<std::string> values;
+    for (int i = 0; i < 10; ++i) {
+      if (i == 3) {
+        values.push_back("{not json");
+      } else if (i == 5) {
+        values.push_back(R"({"sensor": 7, "value": 1.5, "time_ms": 5000})");
+      } else {
+        values.push_back(absl::StrCat(R"({"sensor": "s)", i, R"(", "value": )", i,
+                                      R"(.5, "time_ms": )", 1000 * i, "}"));
+        good_.push_back(Reading{absl::StrCat("s", i), i + 0.5, 1000 * i});
+      }
+    }
+    kafka_.Produce("readings", 0, values);
+  }
+
+  KafkaSourceOptions Options(KafkaDeserializationErrors policy) const {
+    KafkaSourceOptions o = Bounded(kafka_.bootstrap(), "readings");
+    o.deserialization_errors = policy;
+    return o;
+  }
+
+  DevKafka kafka_{{"--brokers=1", "--topic=readings:1"}};
+  std::vector<Reading> good_;
+};
+
+TEST_F(PoisonMessageTest, FailPolicyFailsTheJobNamingTopicPartitionAndOffset) {
+  Pipeline p("poison-fail");
+  p.Source(KafkaSource<Reading>(Options(KafkaDeserializationErrors::kFail),
+                                KafkaJsonFormat<Reading>("Reading")))
+      .Sink(CollectSink<Reading>(std::make_shared<CollectedRecords<Reading>>()));
+  auto r = ExecuteLocally(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("Kafka readings/0 offset 3: cannot deserialize the value (9 bytes) as "
+                        "JSON Reading: not valid JSON"));
+}
+
+TEST_F(PoisonMessageTest, SkipPolicySkipsAndCountsThem) {
+  Pipeline p("poison-skip");
+  auto out = std::make_shared<CollectedRecords<Reading>>();
+  p.Source(
+       KafkaSource<Reading>(Options(KafkaDeserializationErrors::kSkip), KafkaJsonFormat<Reading>()))
+      .Sink(CollectSink<Reading>(out));
+  auto r = ExecuteLocally(p);
+  ASSERT_OK(r);
+  EXPECT_EQ(out->Values(), good_);
+  EXPECT_EQ(r->CounterTotal("kafka_deserialization_failures"), 2);
+  EXPECT_EQ(r->CounterTotal("kafka_records_read"), 10);
+  EXPECT_EQ(r->CounterTotal("kafka_lag"), 0);  // read to the end
+  EXPECT_GT(r->CounterTotal("kafka_bytes_read"), 10 * 30);
+}
+
+TEST_F(PoisonMessageTest, DeadLetterPolicySendsThemToTheSideOutputWithTheError) {
+  Pipeline p("poison-dead-letter");
+  p.SetParallelism(2);
+  auto out = std::make_shared<CollectedRecords<Reading>>();
+  auto dead = std::make_shared<CollectedRecords<KafkaDeadLetter>>();
+  auto readings = p.Source(KafkaSource<Reading>(Options(KafkaDeserializationErrors::kDeadLetter),
+                                                KafkaJsonFormat<Reading>())
+                               .WithTimestamp([](const Reading& r) { return r.time_ms; }));
+  readings.Sink(CollectSink<Reading>(out)).Parallelism(1);
+  readings.GetSideOutput(KafkaDeadLetters()).Rebalance().Sink(CollectSink<KafkaDeadLetter>(dead));
+  auto r = ExecuteLocally(p);
+  ASSERT_OK(r);
+  EXPECT_EQ(out->Values(), good_);
+  // Event time from the payload field.
+  for (const auto& rec : out->Records()) EXPECT_EQ(rec.timestamp, rec.value.time_ms);
+  std::vector<KafkaDeadLetter> letters = dead->Values();
+  std::sort(letters.begin(), letters.end(),
+            [](const auto& a, const auto& b) { return a.record.offset < b.record.offset; });
+  ASSERT_EQ(letters.size(), 2u);
+  EXPECT_EQ(letters[0].record.offset, 3);
+  EXPECT_EQ(letters[0].record.value, "{not json");
+  EXPECT_EQ(letters[0].record.topic, "readings");
+  EXPECT_THAT(letters[0].error, HasSubstr("not valid JSON"));
+  EXPECT_EQ(letters[1].record.offset, 5);
+  EXPECT_THAT(letters[1].error, HasSubstr("JSON does not fit"));
+  EXPECT_THAT(letters[1].error, HasSubstr("type must be string"));
+  EXPECT_EQ(r->CounterTotal("kafka_deserialization_failures"), 2);
+}
+
+TEST(KafkaFormatTest, ProtobufValuesAndAPoisonOne) {
+  DevKafka kafka({"--brokers=1", "--topic=events:1"});
+  std::vector<std::string> values;
+  std::vector<std::string> users;
+  for (int i = 0; i < 6; ++i) {
+    sluice_test::TestEvent e;
+    e.set_user(absl::StrCat("user\n", i));  // wire bytes with newlines in them
+    e.set_amount(10 + i);
+    e.add_labels("a\nb");
+    values.push_back(e.SerializeAsString());
+    users.push_back(e.user());
+  }
+  values.insert(values.begin() + 2, std::string("\xff\xff\xff\xff", 4));  // a truncated varint
+  kafka.ProduceBinary("events", 0, values);
+
+  KafkaSourceOptions o = Bounded(kafka.bootstrap(), "events");
+  {
+    Pipeline p("protobuf-fail");
+    p.Source(KafkaSource<sluice_test::TestEvent>(o, KafkaProtobufFormat<sluice_test::TestEvent>()))
+        .Map([](const sluice_test::TestEvent& e) { return e.user(); })
+        .Print();
+    auto r = ExecuteLocally(p);
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(std::string(r.status().message()),
+                HasSubstr("Kafka events/0 offset 2: cannot deserialize the value (4 bytes) as "
+                          "protobuf sluice_test.TestEvent: not a valid sluice_test.TestEvent"));
+  }
+  o.deserialization_errors = KafkaDeserializationErrors::kSkip;
+  Pipeline p("protobuf-skip");
+  auto out = std::make_shared<CollectedRecords<sluice_test::TestEvent>>();
+  p.Source(KafkaSource<sluice_test::TestEvent>(o, KafkaProtobufFormat<sluice_test::TestEvent>()))
+      .Sink(CollectSink<sluice_test::TestEvent>(out));
+  auto r = ExecuteLocally(p);
+  ASSERT_OK(r);
+  std::vector<std::string> got;
+  for (const auto& e : out->Values()) {
+    got.push_back(e.user());
+    EXPECT_EQ(e.labels(0), "a\nb");
+  }
+  EXPECT_EQ(got, users);
+  EXPECT_EQ(r->CounterTotal("kafka_deserialization_failures"), 1);
+}
+
+TEST(KafkaFormatTest, StringValuesMustBeUtf8UnlessToldOtherwise) {
+  DevKafka kafka({"--brokers=1", "--topic=text:1"});
+  const std::string bad_utf8 = "caf\xc3";  // a cut multi-byte sequence
+  kafka.ProduceBinary("text", 0, {"grüße", bad_utf8, "\xed\xa0\x80", "plain"});
+  KafkaSourceOptions o = Bounded(kafka.bootstrap(), "text");
+  o.deserialization_errors = KafkaDeserializationErrors::kDeadLetter;
+  for (bool require_utf8 : {true, false}) {
+    Pipeline p("strings");
+    auto out = std::make_shared<CollectedRecords<std::string>>();
+    auto dead = std::make_shared<CollectedRecords<KafkaDeadLetter>>();
+    auto text = p.Source(KafkaSource<std::string>(o, KafkaStringFormat(require_utf8)));
+    text.Sink(CollectSink<std::string>(out));
+    text.GetSideOutput(KafkaDeadLetters()).Sink(CollectSink<KafkaDeadLetter>(dead));
+    ASSERT_OK(ExecuteLocally(p));
+    if (require_utf8) {
+      EXPECT_EQ(out->Values(), (std::vector<std::string>{"grüße", "plain"}));
+      ASSERT_EQ(dead->Values().size(), 2u);
+      EXPECT_THAT(dead->Values()[0].error, HasSubstr("not valid UTF-8 at byte 3"));
+      EXPECT_THAT(dead->Values()[1].error, HasSubstr("not valid UTF-8 at byte 0"));  // surrogate
+    } else {
+      EXPECT_EQ(out->Values().size(), 4u);
+      EXPECT_TRUE(dead->Values().empty());
+    }
+  }
+}
+
+// --- where reading starts and stops ---
+
+TEST(KafkaSourceTest, SpecificStartAndStopOffsets) {
+  DevKafka kafka({"--brokers=1", "--topic=events:2"});
+  kafka.Produce("events", 0, Numbered("a", 10));
+  kafka.Produce("events", 1, Numbered("b", 10));
+  KafkaSourceOptions o = Bounded(kafka.bootstrap(), "events");
+  o.starting_offsets = KafkaStartingOffsets::kSpecific;
+  o.specific_offsets = {{"events", 0, 3}};
+  o.reset = KafkaStartingOffsets::kLatest;  // partition 1 is not listed: from its end
+  o.stop_offsets = {{"events", 0, 6}};
+  EXPECT_EQ(SortedValues(o, 2), (std::vector<std::string>{"a-3", "a-4", "a-5"}));
+
+  o.reset = KafkaStartingOffsets::kEarliest;
+  o.stop_offsets.clear();
+  EXPECT_EQ(SortedValues(o, 1).size(), 7u + 10u);
+
+  o.specific_offsets = {{"events", 1, 1000}};
+  o.out_of_range = KafkaOffsetReset::kFail;
+  Pipeline p("beyond");
+  p.Source(KafkaSource(o)).Map([](const KafkaRecord& r) { return r.value; }).Print();
+  auto r = ExecuteLocally(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("events/1: the given offset 1000 is out of range [0, 10]"));
+}
+
+TEST(KafkaSourceTest, AStartTimestampAfterEveryMessageStartsAtTheEnd) {
+  // The mock cluster answers every timestamp lookup with "no such message" (-1), as a real
+  // broker does for a timestamp after the last message; which offset an earlier timestamp
+  // finds cannot be checked against it.
+  DevKafka kafka({"--brokers=1", "--topic=events:2"});
+  kafka.Produce("events", 0, Numbered("a", 10));
+  KafkaSourceOptions o = Bounded(kafka.bootstrap(), "events");
+  o.starting_offsets = KafkaStartingOffsets::kTimestamp;
+  o.starting_timestamp_ms = absl::ToUnixMillis(absl::Now() + absl::Hours(1));
+  EXPECT_TRUE(SortedValues(o, 1).empty());
 }
 
 // --- the sink ---
@@ -491,10 +712,10 @@ class KafkaEndToEndTest : public ::testing::Test {
         .Parallelism(2)
         .Map([](const KafkaRecord& r) { return std::make_pair(r.value, int64_t{1}); })
         .KeyBy([](const std::pair<std::string, int64_t>& e) { return e.first; })
-        .Reduce([](const std::pair<std::string, int64_t>& a,
-                   const std::pair<std::string, int64_t>& b) {
-          return std::make_pair(a.first, a.second + b.second);
-        })
+        .Reduce(
+            [](const std::pair<std::string, int64_t>& a, const std::pair<std::string, int64_t>& b) {
+              return std::make_pair(a.first, a.second + b.second);
+            })
         .Parallelism(2)
         .Map([](const std::pair<std::string, int64_t>& e) {
           KafkaMessage m;
@@ -537,16 +758,19 @@ class WindowedStatsFromKafkaTest : public ::testing::Test {
     std::mt19937 rng(3);
     for (int i = 0; i < 20'000; ++i) {
       const int64_t ts = 1700000000000 + i * 10 + static_cast<int64_t>(rng() % 2000);
-      lines_.push_back(absl::StrCat("sensor-", rng() % 20, ",", ts, ",",
-                                    static_cast<int>(rng() % 101) - 50));
+      lines_.push_back(
+          absl::StrCat("sensor-", rng() % 20, ",", ts, ",", static_cast<int>(rng() % 101) - 50));
     }
     std::string csv;
     for (const auto& l : lines_) absl::StrAppend(&csv, l, "\n");
     testing::WriteFile(dir_.Join("in.csv"), csv);
   }
   std::vector<std::string> Args(const std::string& input, const std::string& output) {
-    return {testing::BuildDir() + "/examples/windowed_stats", "--input=" + input,
-            "--output=" + output, "--window=tumbling:10s", "--out-of-orderness=5s",
+    return {testing::BuildDir() + "/examples/windowed_stats",
+            "--input=" + input,
+            "--output=" + output,
+            "--window=tumbling:10s",
+            "--out-of-orderness=5s",
             "--parallelism=2"};
   }
   std::vector<std::string> Run(const std::vector<std::string>& argv, const std::string& out) {
@@ -566,7 +790,8 @@ class WindowedStatsFromKafkaTest : public ::testing::Test {
 TEST_F(WindowedStatsFromKafkaTest, OutputEqualsThatOfTheSameLinesFromAFile) {
   DevKafka kafka({"--brokers=1", "--topic=readings:1"});
   kafka.Produce("readings", 0, lines_);
-  const auto expected = Run(Args(dir_.Join("in.csv"), dir_.Join("from-file")), dir_.Join("from-file"));
+  const auto expected =
+      Run(Args(dir_.Join("in.csv"), dir_.Join("from-file")), dir_.Join("from-file"));
   ASSERT_GT(expected.size(), 100u);
   const auto got =
       Run(Args(absl::StrCat("kafka://", kafka.bootstrap(), "/readings"), dir_.Join("from-kafka")),
@@ -579,14 +804,15 @@ TEST_F(WindowedStatsFromKafkaTest, OutputEqualsThatOfTheSameLinesFromAFile) {
 TEST_F(WindowedStatsFromKafkaTest, KilledProcessResumesFromItsCheckpointedOffsets) {
   DevKafka kafka({"--brokers=1", "--topic=readings:1"});
   kafka.Produce("readings", 0, lines_);
-  const auto expected = Run(Args(dir_.Join("in.csv"), dir_.Join("from-file")), dir_.Join("from-file"));
+  const auto expected =
+      Run(Args(dir_.Join("in.csv"), dir_.Join("from-file")), dir_.Join("from-file"));
   const std::string out = dir_.Join("out");
   const std::string checkpoints = dir_.Join("ck");
   std::vector<std::string> argv =
       Args(absl::StrCat("kafka://", kafka.bootstrap(), "/readings"), out);
-  for (const std::string& a : {std::string("--checkpoint-interval=50ms"),
-                               "--checkpoint-dir=" + checkpoints,
-                               std::string("--max-source-rate=5000"), std::string("--group=g")}) {
+  for (const std::string& a :
+       {std::string("--checkpoint-interval=50ms"), "--checkpoint-dir=" + checkpoints,
+        std::string("--max-source-rate=5000"), std::string("--group=g")}) {
     argv.push_back(a);
   }
   {

@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sluice/sluice.h"
+#include "sluice/testing/operator_harness.h"
 #include "sluice/testing/test_util.h"
 
 namespace sluice {
@@ -304,6 +305,153 @@ TEST(PipelineTest, BufferTimeoutDeliversARecordAtLowRates) {
   ASSERT_OK(ExecuteLocally(p));
   EXPECT_TRUE(seen->load());
   EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "the record only arrived at end of input";
+}
+
+// Side outputs of user functions: records set aside by a process function, a keyed process
+// function or a source travel as their own stream, with their own type.
+
+const OutputTag<std::string> kOdd("odd");
+
+class SplitOdd final : public ProcessFunction<int64_t, int64_t> {
+ public:
+  void ProcessElement(const int64_t& v, Context& ctx, Collector<int64_t>& out) override {
+    if (v % 2 == 0) {
+      out.Collect(v);
+    } else {
+      ctx.Output(kOdd, absl::StrCat("odd ", v));
+    }
+  }
+};
+
+TEST(PipelineTest, ProcessFunctionSideOutputIsAStreamOfItsOwn) {
+  for (int parallelism : {1, 3}) {
+    Pipeline p("split");
+    p.SetParallelism(parallelism);
+    auto evens = std::make_shared<CollectedRecords<int64_t>>();
+    auto odds = std::make_shared<CollectedRecords<std::string>>();
+    auto odds_remote = std::make_shared<CollectedRecords<std::string>>();
+    auto split = p.Source(CollectionSource<int64_t>(Range(1000))).Process(SplitOdd{});
+    split.Sink(CollectSink<int64_t>(evens));
+    // Read twice: chained into a sink, and through channels to another parallelism.
+    split.GetSideOutput(kOdd).Sink(CollectSink<std::string>(odds));
+    split.GetSideOutput(kOdd)
+        .Rebalance()
+        .Map([](const std::string& s) { return s; })
+        .Parallelism(2)
+        .Sink(CollectSink<std::string>(odds_remote));
+    ASSERT_OK(ExecuteLocally(p));
+    std::vector<int64_t> expected_evens;
+    std::vector<std::string> expected_odds;
+    for (int64_t i = 0; i < 1000; ++i) {
+      if (i % 2 == 0) {
+        expected_evens.push_back(i);
+      } else {
+        expected_odds.push_back(absl::StrCat("odd ", i));
+      }
+    }
+    EXPECT_THAT(evens->Values(), UnorderedElementsAreArray(expected_evens));
+    EXPECT_THAT(odds->Values(), UnorderedElementsAreArray(expected_odds));
+    EXPECT_THAT(odds_remote->Values(), UnorderedElementsAreArray(expected_odds));
+  }
+}
+
+TEST(PipelineTest, ASideOutputNobodyReadsIsDroppedAndCounted) {
+  Pipeline p("unread");
+  auto node = p.Source(CollectionSource<int64_t>(Range(10))).Process(SplitOdd{});
+  testing::OperatorHarness<int64_t, int64_t> h(p.graph(), node.nodes()[0]);
+  h.Open();
+  for (int64_t i = 0; i < 10; ++i) h.ProcessElement(i);
+  h.Close();
+  EXPECT_EQ(h.metrics().GetCounter("side_output_records_dropped").value(), 5);
+  EXPECT_EQ(h.output().records.size(), 5u);
+}
+
+TEST(PipelineTest, ASideOutputReadWithAnotherTypeFailsTheJob) {
+  Pipeline p("mistyped");
+  auto split = p.Source(CollectionSource<int64_t>(Range(10))).Process(SplitOdd{});
+  split.GetSideOutput(OutputTag<int64_t>("odd"))
+      .Sink(CollectSink<int64_t>(std::make_shared<CollectedRecords<int64_t>>()));
+  auto result = ExecuteLocally(p);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(std::string(result.status().message()),
+              ::testing::HasSubstr("side output 'odd' is read with another type"));
+}
+
+// Keyed: a record per key goes to the side output when its key's timer fires.
+const OutputTag<int64_t> kTimedOut("timed-out");
+
+class SideOnTimer final : public KeyedProcessFunction<int64_t, int64_t, int64_t> {
+ public:
+  void ProcessElement(const int64_t& v, Context& ctx, Collector<int64_t>& out) override {
+    out.Collect(v);
+    ctx.Timers().RegisterEventTimeTimer(ctx.timestamp() + 10);
+  }
+  void OnTimer(Timestamp, OnTimerContext& ctx, Collector<int64_t>&) override {
+    ctx.Output(kTimedOut, ctx.CurrentKey());
+  }
+};
+
+TEST(PipelineTest, KeyedProcessFunctionWritesASideOutputFromTimers) {
+  Pipeline p("keyed-side");
+  p.SetParallelism(2);
+  auto main = std::make_shared<CollectedRecords<int64_t>>();
+  auto side = std::make_shared<CollectedRecords<int64_t>>();
+  auto out = p.Source(CollectionSource<int64_t>(Range(100)))
+                 .AssignTimestampsAndWatermarks(
+                     WatermarkStrategy<int64_t>::ForMonotonousTimestamps().WithTimestampAssigner(
+                         [](const int64_t& v, Timestamp) { return v; }))
+                 .KeyBy([](const int64_t& v) { return v % 7; })
+                 .Process(SideOnTimer{});
+  out.Sink(CollectSink<int64_t>(main));
+  out.GetSideOutput(kTimedOut).Sink(CollectSink<int64_t>(side));
+  ASSERT_OK(ExecuteLocally(p));
+  EXPECT_EQ(Sorted(main->Values()), Range(100));
+  // Each key's timers fire once per distinct timestamp + 10: one side record per record.
+  std::vector<int64_t> expected;
+  for (int64_t i = 0; i < 100; ++i) expected.push_back(i % 7);
+  EXPECT_EQ(Sorted(side->Values()), Sorted(expected));
+}
+
+// A source that sets every tenth record aside.
+const OutputTag<std::string> kTenth("tenth");
+
+class TenthAside final : public SourceFunction<int64_t> {
+ public:
+  SourceStatus Poll(SourceOutput<int64_t>& out) override {
+    for (size_t n = 0; n < out.batch_hint() && next_ < 1000; ++n, ++next_) {
+      if (next_ % 10 == 0) {
+        out.CollectSide(kTenth, absl::StrCat(next_), next_);
+      } else {
+        out.CollectWithTimestamp(next_, next_);
+      }
+    }
+    return next_ < 1000 ? SourceStatus::kMoreAvailable : SourceStatus::kEndOfInput;
+  }
+  bool IsParallel() const override { return false; }
+
+ private:
+  int64_t next_ = 0;
+};
+
+TEST(PipelineTest, SourceSideOutputCarriesItsRecordsAndTimestamps) {
+  Pipeline p("source-side");
+  auto main = std::make_shared<CollectedRecords<int64_t>>();
+  auto side = std::make_shared<CollectedRecords<std::string>>();
+  auto source = p.Source(TenthAside{});
+  source.Sink(CollectSink<int64_t>(main));
+  source.GetSideOutput(kTenth).Rebalance().Sink(CollectSink<std::string>(side));
+  ASSERT_OK(ExecuteLocally(p));
+  EXPECT_EQ(main->Values().size(), 900u);
+  std::vector<Record<std::string>> records = side->Records();
+  ASSERT_EQ(records.size(), 100u);
+  for (const auto& r : records) EXPECT_EQ(r.value, absl::StrCat(r.timestamp));
+}
+
+TEST(PipelineTest, OperatorsWithFixedSideOutputsRefuseOtherTags) {
+  Pipeline p("fixed");
+  auto mapped =
+      p.Source(CollectionSource<int64_t>(Range(10))).Map([](const int64_t& v) { return v; });
+  EXPECT_THROW(mapped.GetSideOutput(kTimedOut), std::logic_error);
 }
 
 }  // namespace

@@ -20,17 +20,15 @@ constexpr int kTxnTimeoutMs = 60'000;
 constexpr int kTxnAttempts = 5;
 
 absl::Status FromError(rd_kafka_error_t* error, const std::string& what) {
-  absl::Status s = absl::InternalError(absl::StrCat("Kafka sink: ", what, ": ",
-                                                    rd_kafka_error_string(error)));
+  absl::Status s =
+      absl::InternalError(absl::StrCat("Kafka sink: ", what, ": ", rd_kafka_error_string(error)));
   rd_kafka_error_destroy(error);
   return s;
 }
 
-absl::StatusOr<rd_kafka_t*> NewClient(rd_kafka_type_t type,
-                                      const std::map<std::string, std::string>& settings,
-                                      void* opaque,
-                                      void (*on_delivery)(rd_kafka_t*, const rd_kafka_message_t*,
-                                                          void*)) {
+absl::StatusOr<rd_kafka_t*> NewClient(
+    rd_kafka_type_t type, const std::map<std::string, std::string>& settings, void* opaque,
+    void (*on_delivery)(rd_kafka_t*, const rd_kafka_message_t*, void*)) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [k, v] : settings) {
@@ -144,9 +142,9 @@ class KafkaProducer {
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       ++self->messages_written;
     } else if (self->failure_.ok()) {
-      self->failure_ = absl::UnavailableError(absl::StrCat(
-          "Kafka sink: a message to ", rd_kafka_topic_name(m->rkt), "/", m->partition,
-          " was not delivered: ", rd_kafka_err2str(m->err)));
+      self->failure_ = absl::UnavailableError(
+          absl::StrCat("Kafka sink: a message to ", rd_kafka_topic_name(m->rkt), "/", m->partition,
+                       " was not delivered: ", rd_kafka_err2str(m->err)));
     }
   }
 
@@ -245,7 +243,6 @@ absl::StatusOr<int64_t> LastCommittedCheckpoint(const KafkaSinkOptions& o,
 
 }  // namespace internal
 
-
 KafkaSink::KafkaSink(KafkaSinkOptions options) : options_(std::move(options)) {
   if (options_.bootstrap_servers.empty()) {
     throw std::invalid_argument("Kafka sink: no bootstrap servers");
@@ -267,10 +264,10 @@ void KafkaSink::Open(RuntimeContext& ctx) {
   checkpointing_ = ctx.task_info().checkpointing;
   subtask_ = ctx.SubtaskIndex();
   const std::string name = absl::StrCat("Kafka sink ", subtask_ + 1, "/", ctx.Parallelism());
-  const std::string prefix = options_.transactional_id_prefix.empty()
-                                 ? absl::StrCat("sluice-", ctx.task_info().job_name, "-",
-                                                ctx.task_info().operator_name)
-                                 : options_.transactional_id_prefix;
+  const std::string prefix =
+      options_.transactional_id_prefix.empty()
+          ? absl::StrCat("sluice-", ctx.task_info().job_name, "-", ctx.task_info().operator_name)
+          : options_.transactional_id_prefix;
   if (transactional()) transactional_id_ = absl::StrCat(prefix, "-", subtask_);
   auto producer = internal::KafkaProducer::Open(options_, transactional_id_, name);
   ThrowIfError(producer.status());
@@ -295,9 +292,8 @@ void KafkaSink::Open(RuntimeContext& ctx) {
               [](const auto& a, const auto& b) { return a.checkpoint_id < b.checkpoint_id; });
     for (const auto& t : transactions) {
       if (t.checkpoint_id <= *last) continue;  // committed before the failure
-      LOG(INFO) << name << ": committing the transaction of checkpoint " << t.checkpoint_id
-                << " (" << t.messages.size() << " messages) that " << owner
-                << " had not committed";
+      LOG(INFO) << name << ": committing the transaction of checkpoint " << t.checkpoint_id << " ("
+                << t.messages.size() << " messages) that " << owner << " had not committed";
       ThrowIfError(producer_->CommitTransaction(owner, t.checkpoint_id, t.messages));
     }
   }

@@ -1,9 +1,6 @@
 // KafkaSource: one librdkafka consumer per subtask, partitions assigned by the source itself,
 // offsets in checkpointed state, committed to the group when a checkpoint completes.
 
-#include "sluice/connectors/kafka.h"
-#include "sluice/core/status_macros.h"
-
 #include <librdkafka/rdkafka.h>
 #include <regex.h>
 
@@ -16,7 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "glog/logging.h"
+#include "sluice/connectors/kafka.h"
 #include "sluice/core/stable_hash.h"
+#include "sluice/core/status_macros.h"
 
 namespace sluice {
 namespace internal {
@@ -29,7 +28,7 @@ struct Partition {
   std::string topic;
   int32_t partition = 0;
   int64_t next_offset = 0;
-  int64_t stop_offset = -1;  // bounded: the end offset at the start
+  int64_t stop_offset = -1;                 // bounded: the end offset at the start
   Timestamp max_timestamp = kMinWatermark;  // event time seen so far
   absl::Time last_message;                  // for idleness
 };
@@ -59,7 +58,6 @@ class KafkaConsumer {
     auto c = std::unique_ptr<KafkaConsumer>(new KafkaConsumer());
     c->name_ = std::move(name);
     c->bounded_ = o.bounded;
-    c->timestamp_ = o.timestamp;
     char err[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     std::map<std::string, std::string> settings = {
@@ -100,7 +98,7 @@ class KafkaConsumer {
   }
 
   /// Reads what is there (up to `max` records, waiting at most `wait_ms` for the first).
-  absl::Status Read(size_t max, int wait_ms, SourceOutput<KafkaRecord>& out) {
+  absl::Status Read(size_t max, int wait_ms, KafkaEmitter& out) {
     for (size_t n = 0; n < max; ++n) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, n == 0 ? wait_ms : 0);
       if (m == nullptr) break;
@@ -195,6 +193,7 @@ class KafkaConsumer {
   int64_t bytes_read = 0;
   int64_t commits_succeeded = 0;
   int64_t commits_failed = 0;
+  int64_t deserialization_failures = 0;
 
  private:
   KafkaConsumer() = default;
@@ -271,8 +270,8 @@ class KafkaConsumer {
       for (int i = 0; i < md->topic_cnt; ++i) {
         const rd_kafka_metadata_topic_t& mt = md->topics[i];
         if (mt.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          status = absl::NotFoundError(absl::StrCat("Kafka topic '", topic, "': ",
-                                                    rd_kafka_err2str(mt.err)));
+          status = absl::NotFoundError(
+              absl::StrCat("Kafka topic '", topic, "': ", rd_kafka_err2str(mt.err)));
           continue;
         }
         for (int p = 0; p < mt.partition_cnt; ++p) out.emplace_back(topic, mt.partitions[p].id);
@@ -291,8 +290,10 @@ class KafkaConsumer {
     parallelism_ = parallelism;
     auto all = ListPartitions(o);
     if (!all.ok()) return all.status();
-    std::map<std::pair<std::string, int32_t>, int64_t> restored_at;
+    std::map<std::pair<std::string, int32_t>, int64_t> restored_at, specific_at, stop_at;
     for (const auto& r : restored) restored_at[{r.topic, r.partition}] = r.next_offset;
+    for (const auto& r : o.specific_offsets) specific_at[{r.topic, r.partition}] = r.next_offset;
+    for (const auto& r : o.stop_offsets) stop_at[{r.topic, r.partition}] = r.next_offset;
     for (const auto& [topic, partition] : *all) {
       if (OwnerOf(topic, partition, parallelism) != subtask) continue;
       Partition p;
@@ -302,31 +303,59 @@ class KafkaConsumer {
       const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
           rk_, topic.c_str(), partition, &low, &high, kMetadataTimeoutMs * 5);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return absl::UnavailableError(absl::StrCat("Kafka: offsets of ", topic, "/", partition,
-                                                   ": ", rd_kafka_err2str(err)));
+        return absl::UnavailableError(
+            absl::StrCat("Kafka: offsets of ", topic, "/", partition, ": ", rd_kafka_err2str(err)));
       }
       p.stop_offset = high;
+      if (auto it = stop_at.find({topic, partition}); it != stop_at.end()) {
+        p.stop_offset = std::min(high, it->second);
+      }
+      const int64_t reset_to = o.reset == KafkaStartingOffsets::kLatest ? high : low;
+      // A checkpointed offset, else a given one: both must still lie in the partition.
+      std::optional<std::pair<int64_t, const char*>> given;
       if (auto it = restored_at.find({topic, partition}); it != restored_at.end()) {
-        p.next_offset = it->second;
+        given.emplace(it->second, "checkpointed");
+      } else if (o.starting_offsets == KafkaStartingOffsets::kSpecific) {
+        if (auto s = specific_at.find({topic, partition}); s != specific_at.end()) {
+          given.emplace(s->second, "given");
+        }
+      }
+      if (given) {
+        p.next_offset = given->first;
         if (p.next_offset < low || p.next_offset > high) {
           // Deleted by retention, or the topic was replaced: the out_of_range policy decides.
           if (o.out_of_range == KafkaOffsetReset::kFail) {
             return absl::OutOfRangeError(absl::StrCat(
-                "Kafka ", topic, "/", partition, ": the checkpointed offset ", p.next_offset,
+                "Kafka ", topic, "/", partition, ": the ", given->second, " offset ", p.next_offset,
                 " is out of range [", low, ", ", high, "] and out_of_range is fail"));
           }
-          LOG(WARNING) << name_ << ": " << topic << "/" << partition << ": checkpointed offset "
-                       << p.next_offset << " is out of range [" << low << ", " << high
-                       << "]; continuing at the " << (o.out_of_range == KafkaOffsetReset::kLatest
-                                                          ? "end"
-                                                          : "oldest message");
+          LOG(WARNING) << name_ << ": " << topic << "/" << partition << ": " << given->second
+                       << " offset " << p.next_offset << " is out of range [" << low << ", " << high
+                       << "]; continuing at the "
+                       << (o.out_of_range == KafkaOffsetReset::kLatest ? "end" : "oldest message");
           p.next_offset = o.out_of_range == KafkaOffsetReset::kLatest ? high : low;
         }
-      } else if (o.starting_offsets == KafkaStartingOffsets::kCommitted) {
-        p.next_offset = Committed(topic, partition, o.reset == KafkaStartingOffsets::kLatest ? high
-                                                                                             : low);
       } else {
-        p.next_offset = o.starting_offsets == KafkaStartingOffsets::kLatest ? high : low;
+        switch (o.starting_offsets) {
+          case KafkaStartingOffsets::kCommitted:
+            p.next_offset = Committed(topic, partition, reset_to);
+            break;
+          case KafkaStartingOffsets::kSpecific:
+            p.next_offset = reset_to;
+            break;
+          case KafkaStartingOffsets::kTimestamp: {
+            auto at = OffsetForTime(topic, partition, o.starting_timestamp_ms, high);
+            if (!at.ok()) return at.status();
+            p.next_offset = *at;
+            break;
+          }
+          case KafkaStartingOffsets::kLatest:
+            p.next_offset = high;
+            break;
+          case KafkaStartingOffsets::kEarliest:
+            p.next_offset = low;
+            break;
+        }
       }
       partitions_.push_back(p);
     }
@@ -344,7 +373,8 @@ class KafkaConsumer {
     for (const Partition& p : partitions_) {
       names.push_back(absl::StrCat(p.topic, "/", p.partition, "@", p.next_offset));
     }
-    LOG(INFO) << name_ << ": reading " << (names.empty() ? "no partition" : absl::StrJoin(names, " "))
+    LOG(INFO) << name_ << ": reading "
+              << (names.empty() ? "no partition" : absl::StrJoin(names, " "))
               << (bounded_ ? " (bounded)" : "");
     return absl::OkStatus();
   }
@@ -394,6 +424,24 @@ class KafkaConsumer {
   }
 
  private:
+  /// The first offset whose message has a timestamp >= `timestamp_ms`; `end` if there is
+  /// none.
+  absl::StatusOr<int64_t> OffsetForTime(const std::string& topic, int32_t partition,
+                                        int64_t timestamp_ms, int64_t end) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), partition)->offset = timestamp_ms;
+    const rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_, list, kMetadataTimeoutMs * 5);
+    const int64_t offset = list->elems[0].offset;
+    const rd_kafka_resp_err_t partition_err = list->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || partition_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat(
+          "Kafka: the offset of ", topic, "/", partition, " at timestamp ", timestamp_ms, ": ",
+          rd_kafka_err2str(err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : partition_err)));
+    }
+    return offset >= 0 ? offset : end;
+  }
+
   int64_t Committed(const std::string& topic, int32_t partition, int64_t fallback) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
@@ -406,13 +454,14 @@ class KafkaConsumer {
     return offset;
   }
 
-  absl::Status Take(rd_kafka_message_t* m, SourceOutput<KafkaRecord>& out) {
+  absl::Status Take(rd_kafka_message_t* m, KafkaEmitter& out) {
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       const std::string topic = rd_kafka_topic_name(m->rkt);
       for (Partition& p : partitions_) {
         if (p.partition == m->partition && p.topic == topic) {
           // Nothing readable before m->offset remains.
-          if (bounded_ && m->offset >= p.stop_offset) p.next_offset = std::max(p.next_offset, m->offset);
+          if (bounded_ && m->offset >= p.stop_offset)
+            p.next_offset = std::max(p.next_offset, m->offset);
         }
       }
       return absl::OkStatus();
@@ -446,13 +495,39 @@ class KafkaConsumer {
       if (m->payload != nullptr) r.value.assign(static_cast<const char*>(m->payload), m->len);
       ++records_read;
       bytes_read += static_cast<int64_t>(m->len + m->key_len);
-      const int64_t ts = timestamp_ ? timestamp_(r) : r.timestamp_ms;
-      p.max_timestamp = std::max(p.max_timestamp, ts);
       p.last_message = absl::Now();
-      out.CollectWithTimestamp(std::move(r), ts >= 0 ? ts : kNoTimestamp);
-      return absl::OkStatus();
+      absl::StatusOr<int64_t> ts = out.Emit(r);
+      if (ts.ok()) {
+        p.max_timestamp = std::max(p.max_timestamp, *ts);
+        return absl::OkStatus();
+      }
+      return Undeserializable(std::move(r), ts.status(), out);
     }
     return absl::OkStatus();  // a partition no longer assigned
+  }
+
+  /// A message the format could not read: fail, skip or dead-letter it, as configured.
+  absl::Status Undeserializable(KafkaRecord r, const absl::Status& why, KafkaEmitter& out) {
+    const std::string where =
+        absl::StrCat("Kafka ", r.topic, "/", r.partition, " offset ", r.offset);
+    switch (options_->deserialization_errors) {
+      case KafkaDeserializationErrors::kFail:
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": cannot deserialize the value (", r.value.size(), " bytes) ", why.message(),
+            " (deserialization_errors=skip or dead_letter would go on)"));
+      case KafkaDeserializationErrors::kSkip:
+        ++deserialization_failures;
+        LOG_EVERY_N(WARNING, 100) << name_ << ": skipped " << where << ": " << why.message() << " ("
+                                  << google::COUNTER << " skipped so far)";
+        return absl::OkStatus();
+      case KafkaDeserializationErrors::kDeadLetter: {
+        ++deserialization_failures;
+        const Timestamp ts = r.timestamp_ms >= 0 ? r.timestamp_ms : kNoTimestamp;
+        out.DeadLetter(KafkaDeadLetter{std::move(r), std::string(why.message())}, ts);
+        return absl::OkStatus();
+      }
+    }
+    return absl::OkStatus();
   }
 
   std::string name_;
@@ -460,16 +535,12 @@ class KafkaConsumer {
   const KafkaSourceOptions* options_ = nullptr;  // the source's, which outlives this
   int subtask_ = 0;
   int parallelism_ = 1;
-  std::function<int64_t(const KafkaRecord&)> timestamp_;
   rd_kafka_t* rk_ = nullptr;
   std::vector<Partition> partitions_;
   absl::Time assigned_at_ = absl::Now();
 };
 
-}  // namespace internal
-
-
-KafkaSource::KafkaSource(KafkaSourceOptions options) : options_(std::move(options)) {
+KafkaSourceCore::KafkaSourceCore(KafkaSourceOptions options) : options_(std::move(options)) {
   if (options_.bootstrap_servers.empty()) {
     throw std::invalid_argument("Kafka source: no bootstrap servers");
   }
@@ -489,12 +560,12 @@ KafkaSource::KafkaSource(KafkaSourceOptions options) : options_(std::move(option
     throw std::invalid_argument("Kafka source: starting from committed offsets needs a group id");
   }
 }
-KafkaSource::KafkaSource(const KafkaSource& other) : options_(other.options_) {}
-KafkaSource::~KafkaSource() = default;
+KafkaSourceCore::KafkaSourceCore(const KafkaSourceCore& other) : options_(other.options_) {}
+KafkaSourceCore::~KafkaSourceCore() = default;
 
-void KafkaSource::Open(RuntimeContext& ctx) {
+void KafkaSourceCore::Open(RuntimeContext& ctx) {
   metrics_ = &ctx.Metrics();
-  auto consumer = internal::KafkaConsumer::Open(
+  auto consumer = KafkaConsumer::Open(
       options_, ctx.SubtaskIndex(), ctx.Parallelism(), restored_,
       absl::StrCat("Kafka source ", ctx.SubtaskIndex() + 1, "/", ctx.Parallelism()));
   ThrowIfError(consumer.status());
@@ -504,7 +575,7 @@ void KafkaSource::Open(RuntimeContext& ctx) {
   last_discovery_ = absl::Now();
 }
 
-SourceStatus KafkaSource::Poll(SourceOutput<KafkaRecord>& out) {
+SourceStatus KafkaSourceCore::Poll(KafkaEmitter& out) {
   if (consumer_->Done()) {
     PublishCounters();
     return SourceStatus::kEndOfInput;
@@ -530,12 +601,14 @@ SourceStatus KafkaSource::Poll(SourceOutput<KafkaRecord>& out) {
   ThrowIfError(consumer_->Read(allowed, /*wait_ms=*/10, out));
   throttle_emitted_ += static_cast<int64_t>(out.collected());
   EmitEventTime(out);
-  PublishCounters();
+  // Lag takes a lookup per partition: a few times a second is enough (Close publishes the
+  // final values).
+  if (absl::Now() - last_publish_ >= absl::Milliseconds(200)) PublishCounters();
   if (consumer_->Done()) return SourceStatus::kEndOfInput;
   return out.collected() > 0 ? SourceStatus::kMoreAvailable : SourceStatus::kNothingAvailable;
 }
 
-void KafkaSource::EmitEventTime(SourceOutput<KafkaRecord>& out) {
+void KafkaSourceCore::EmitEventTime(KafkaEmitter& out) {
   if (!options_.watermark_out_of_orderness && options_.idle_timeout <= absl::ZeroDuration()) {
     return;
   }
@@ -567,12 +640,12 @@ void KafkaSource::EmitEventTime(SourceOutput<KafkaRecord>& out) {
   }
 }
 
-void KafkaSource::Close() {
+void KafkaSourceCore::Close() {
   if (consumer_) PublishCounters();
   consumer_.reset();
 }
 
-std::vector<std::string> KafkaSource::SnapshotState(int64_t checkpoint_id) {
+std::vector<std::string> KafkaSourceCore::SnapshotState(int64_t checkpoint_id) {
   std::vector<KafkaPartitionOffset> positions =
       consumer_ ? consumer_->Positions() : std::vector<KafkaPartitionOffset>(restored_);
   std::vector<std::string> items;
@@ -581,7 +654,7 @@ std::vector<std::string> KafkaSource::SnapshotState(int64_t checkpoint_id) {
   return items;
 }
 
-void KafkaSource::RestoreState(std::vector<std::string> items) {
+void KafkaSourceCore::RestoreState(std::vector<std::string> items) {
   restored_.clear();
   for (const std::string& item : items) {
     auto p = DeserializeFromString<KafkaPartitionOffset>(item, "Kafka source offset");
@@ -590,26 +663,86 @@ void KafkaSource::RestoreState(std::vector<std::string> items) {
   }
 }
 
-void KafkaSource::NotifyCheckpointComplete(int64_t checkpoint_id) {
+void KafkaSourceCore::NotifyCheckpointComplete(int64_t checkpoint_id) {
   auto it = pending_commits_.find(checkpoint_id);
   if (it == pending_commits_.end()) return;
   if (consumer_) consumer_->Commit(it->second);
   pending_commits_.erase(pending_commits_.begin(), std::next(it));
 }
 
-void KafkaSource::PublishCounters() {
+void KafkaSourceCore::PublishCounters() {
   if (metrics_ == nullptr || !consumer_) return;
+  last_publish_ = absl::Now();
   auto set = [&](const char* name, int64_t value) { metrics_->GetCounter(name).Set(value); };
   set("kafka_records_read", consumer_->records_read);
   set("kafka_bytes_read", consumer_->bytes_read);
   set("kafka_commits_succeeded", consumer_->commits_succeeded);
   set("kafka_commits_failed", consumer_->commits_failed);
+  set("kafka_deserialization_failures", consumer_->deserialization_failures);
   int64_t total_lag = 0;
   for (const auto& [partition, lag] : consumer_->Lag()) {
     metrics_->GetCounter("kafka_lag." + partition).Set(lag);
     total_lag += lag;
   }
   set("kafka_lag", total_lag);
+}
+
+}  // namespace internal
+
+namespace {
+
+/// The byte offset of the first invalid UTF-8 sequence (overlong forms, surrogates and code
+/// points above U+10FFFF are invalid), or nothing.
+std::optional<size_t> FirstInvalidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    for (int k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+KafkaFormat<KafkaRecord> KafkaRecordFormat() {
+  return {"Kafka record", [](const KafkaRecord& r) -> absl::StatusOr<KafkaRecord> { return r; }};
+}
+
+KafkaFormat<std::string> KafkaStringFormat(bool require_utf8) {
+  return {require_utf8 ? "UTF-8 string" : "string",
+          [require_utf8](const KafkaRecord& r) -> absl::StatusOr<std::string> {
+            if (require_utf8) {
+              if (std::optional<size_t> bad = FirstInvalidUtf8(r.value)) {
+                return absl::InvalidArgumentError(absl::StrCat("not valid UTF-8 at byte ", *bad));
+              }
+            }
+            return r.value;
+          }};
 }
 
 absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
@@ -628,30 +761,55 @@ absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
   o.bootstrap_servers = location.substr(0, slash);
   o.topics = absl::StrSplit(location.substr(slash + 1), ',', absl::SkipEmpty());
   if (query_at != std::string::npos) {
-    for (absl::string_view pair : absl::StrSplit(rest.substr(query_at + 1), '&', absl::SkipEmpty())) {
+    for (absl::string_view pair :
+         absl::StrSplit(rest.substr(query_at + 1), '&', absl::SkipEmpty())) {
       const size_t eq = pair.find('=');
       const std::string key(pair.substr(0, eq));
-      const std::string value = eq == absl::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+      const std::string value =
+          eq == absl::string_view::npos ? "" : std::string(pair.substr(eq + 1));
       auto offsets = [&](KafkaStartingOffsets* out) {
-        if (value == "earliest") *out = KafkaStartingOffsets::kEarliest;
-        else if (value == "latest") *out = KafkaStartingOffsets::kLatest;
-        else if (value == "committed") *out = KafkaStartingOffsets::kCommitted;
-        else return false;
+        if (value == "earliest")
+          *out = KafkaStartingOffsets::kEarliest;
+        else if (value == "latest")
+          *out = KafkaStartingOffsets::kLatest;
+        else if (value == "committed")
+          *out = KafkaStartingOffsets::kCommitted;
+        else
+          return false;
         return true;
       };
       if (key == "group") {
         o.group_id = value;
       } else if (key == "starting_offsets") {
-        if (!offsets(&o.starting_offsets)) return bad("starting_offsets: earliest, latest or committed");
+        if (!offsets(&o.starting_offsets))
+          return bad("starting_offsets: earliest, latest or committed");
+      } else if (key == "starting_timestamp") {
+        if (!absl::SimpleAtoi(value, &o.starting_timestamp_ms) || o.starting_timestamp_ms < 0) {
+          return bad("starting_timestamp: milliseconds since the epoch");
+        }
+        o.starting_offsets = KafkaStartingOffsets::kTimestamp;
+      } else if (key == "deserialization_errors") {
+        if (value == "fail")
+          o.deserialization_errors = KafkaDeserializationErrors::kFail;
+        else if (value == "skip")
+          o.deserialization_errors = KafkaDeserializationErrors::kSkip;
+        else if (value == "dead_letter")
+          o.deserialization_errors = KafkaDeserializationErrors::kDeadLetter;
+        else
+          return bad("deserialization_errors: fail, skip or dead_letter");
       } else if (key == "reset") {
         if (!offsets(&o.reset) || o.reset == KafkaStartingOffsets::kCommitted) {
           return bad("reset: earliest or latest");
         }
       } else if (key == "out_of_range") {
-        if (value == "earliest") o.out_of_range = KafkaOffsetReset::kEarliest;
-        else if (value == "latest") o.out_of_range = KafkaOffsetReset::kLatest;
-        else if (value == "fail") o.out_of_range = KafkaOffsetReset::kFail;
-        else return bad("out_of_range: earliest, latest or fail");
+        if (value == "earliest")
+          o.out_of_range = KafkaOffsetReset::kEarliest;
+        else if (value == "latest")
+          o.out_of_range = KafkaOffsetReset::kLatest;
+        else if (value == "fail")
+          o.out_of_range = KafkaOffsetReset::kFail;
+        else
+          return bad("out_of_range: earliest, latest or fail");
       } else if (key == "max_records_per_second") {
         if (!absl::SimpleAtod(value, &o.max_records_per_second) || o.max_records_per_second < 0) {
           return bad("max_records_per_second: a number >= 0");

@@ -15,6 +15,17 @@
 
 namespace sluice {
 
+int64_t JobResult::CounterTotal(const std::string& counter) const {
+  int64_t total = 0;
+  const std::string suffix = "." + counter;
+  for (const auto& t : tasks) {
+    for (const auto& [name, value] : t.counters) {
+      if (name.ends_with(suffix)) total += value;
+    }
+  }
+  return total;
+}
+
 int64_t JobResult::MaxQueuedRecords() const {
   int64_t m = 0;
   for (const auto& t : tasks) m = std::max(m, t.max_queued_records);
@@ -395,6 +406,7 @@ absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
     stats.records_in = t.records_in();
     stats.max_queued_records = task_gates[i] ? task_gates[i]->max_queued_records() : 0;
     std::tie(stats.state_entries, stats.state_bytes) = t.final_state_size();
+    stats.counters = t.Counters();
     result->tasks.push_back(std::move(stats));
   }
   return absl::OkStatus();

@@ -138,7 +138,9 @@ void Task::BuildChain() {
       operators_[i]->InitializeState(std::move(it->second));
     }
     for (const auto& [tag, list] : outputs) {
-      if (!tag.empty()) operators_[i]->SetSideOutput(tag, combine(tag, list));
+      if (!tag.empty()) {
+        operators_[i]->SetSideOutput(tag, node.OutputFor(tag).ops->type(), combine(tag, list));
+      }
     }
   }
   if (sg.nodes[vertex_.nodes[0]].is_source) {
@@ -195,6 +197,17 @@ absl::Status Task::Run() {
   }
   finished_.store(true, std::memory_order_release);
   return status;
+}
+
+std::map<std::string, int64_t> Task::Counters() const {
+  std::map<std::string, int64_t> out;
+  for (size_t i = 0; i < metrics_.size() && i < vertex_.nodes.size(); ++i) {
+    const std::string& op = graph_->stream.nodes[vertex_.nodes[i]].name;
+    for (const auto& [name, counter] : metrics_[i]->counters()) {
+      out[absl::StrCat(op, ".", name)] += counter.value();
+    }
+  }
+  return out;
 }
 
 void Task::RunSourceLoop() {

@@ -101,6 +101,8 @@ class Task final : public ProcessingTimeService {
   int64_t records_in() const { return records_in_; }
   /// Keyed state of the chain's operators when the task ended: entries and serialized bytes.
   std::pair<int64_t, int64_t> final_state_size() const { return final_state_size_; }
+  /// The counters of the chain's operators, as "<operator name>.<counter>" (after the run).
+  std::map<std::string, int64_t> Counters() const;
 
   // ProcessingTimeService
   Timestamp CurrentProcessingTime() const override { return clock_->NowMillis(); }

@@ -131,9 +131,11 @@ class DataStream {
     static_assert(std::is_base_of_v<ProcessFunction<T, Out>, F>,
                   "Process() on a DataStream takes a ProcessFunction<In, Out>; use KeyBy() first "
                   "for a KeyedProcessFunction");
-    return AddOneInput<Out>(std::move(name), [fn]() {
+    DataStream<Out> out = AddOneInput<Out>(std::move(name), [fn]() {
       return std::make_unique<internal::ProcessOperator<T, Out, F>>(fn);
     });
+    out.Node("Process").open_side_outputs = true;
+    return out;
   }
 
   /// Partitions by key: records with equal keys go to the same subtask, and keyed state and
@@ -151,10 +153,15 @@ class DataStream {
     });
   }
 
-  /// The records an operator sent to the side output `tag` (e.g. a window's late data).
+  /// The records an operator sent to the side output `tag` (a window's late data, what a
+  /// process function or a source emitted to the tag).
   template <typename X>
   DataStream<X> GetSideOutput(const OutputTag<X>& tag) {
-    const StreamNode& node = Node("GetSideOutput");
+    StreamNode& node = Node("GetSideOutput");
+    if (tag.id.empty()) throw std::invalid_argument("an OutputTag needs a non-empty id");
+    if (node.open_side_outputs && !node.side_outputs.contains(tag.id)) {
+      node.side_outputs[tag.id] = internal::MakeOutputInfo<X>();
+    }
     auto it = node.side_outputs.find(tag.id);
     if (it == node.side_outputs.end()) {
       throw std::logic_error("operator '" + node.name + "' has no side output '" + tag.id + "'");
@@ -298,13 +305,15 @@ class KeyedStream {
                   "KeyedStream::Process() takes a KeyedProcessFunction<Key, In, Out> whose key "
                   "and input types match the stream");
     KS selector = selector_;
-    return input_.template AddOneInput<Out>(
+    DataStream<Out> out = input_.template AddOneInput<Out>(
         std::move(name),
         [fn, selector]() {
           return std::make_unique<internal::KeyedProcessOperator<KeyType, T, Out, F, KS>>(fn,
                                                                                           selector);
         },
         KeyedWriter(), /*keyed=*/true);
+    out.Node("Process").open_side_outputs = true;
+    return out;
   }
 
   /// Rolling reduce per key with `fn(const T& acc, const T& value) -> T`: emits the updated
@@ -345,6 +354,7 @@ DataStream<typename S::OutputType> Pipeline::Source(S source, std::string name) 
   StreamNode node;
   node.name = std::move(name);
   node.is_source = true;
+  node.open_side_outputs = true;
   node.non_parallel = !source.IsParallel();
   const size_t batch = BufferRecordsFor<T>(graph_.config);
   node.factory = MakeOperatorFactory([source, batch]() -> std::unique_ptr<StreamOperator> {

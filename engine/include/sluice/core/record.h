@@ -20,6 +20,7 @@ class BatchBase {
  public:
   virtual ~BatchBase() = default;
   virtual size_t size() const = 0;
+  virtual void clear() = 0;
 };
 
 /// A batch of records of one type. Operators process whole batches; a receiver may move
@@ -32,7 +33,7 @@ class Batch final : public BatchBase {
 
   size_t size() const override { return records_.size(); }
   bool empty() const { return records_.empty(); }
-  void clear() { records_.clear(); }
+  void clear() override { records_.clear(); }
   void reserve(size_t n) { records_.reserve(n); }
   size_t capacity() const { return records_.capacity(); }
 

@@ -87,8 +87,9 @@ class WatermarkStrategy {
     return *this;
   }
   /// Takes the event timestamp (milliseconds) from a data member.
-  template <typename M>
-  requires std::is_integral_v<M> WatermarkStrategy& WithTimestampAssigner(M T::*field) {
+  template <typename M, typename U = T>
+  requires std::is_class_v<U> && std::is_integral_v<M> WatermarkStrategy& WithTimestampAssigner(
+      M U::*field) {
     timestamp_fn_ = [field](const T& r, Timestamp) { return static_cast<Timestamp>(r.*field); };
     return *this;
   }

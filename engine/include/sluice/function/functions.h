@@ -9,6 +9,7 @@
 #include "sluice/function/checkpointed_function.h"
 #include "sluice/function/collector.h"
 #include "sluice/function/runtime_context.h"
+#include "sluice/function/side_outputs.h"
 #include "sluice/timer/timer_service.h"
 
 namespace sluice {
@@ -57,17 +58,25 @@ class ProcessFunction : public RichFunction {
   using OutputType = Out;
   class Context {
    public:
-    Context(ProcessingTimeService* pts, const Timestamp* watermark)
-        : pts_(pts), watermark_(watermark) {}
+    Context(ProcessingTimeService* pts, const Timestamp* watermark,
+            internal::SideOutputs* side_outputs)
+        : pts_(pts), watermark_(watermark), side_outputs_(side_outputs) {}
     /// The input record's timestamp (kNoTimestamp if it has none).
     Timestamp timestamp() const { return timestamp_; }
     Timestamp CurrentProcessingTime() const { return pts_->CurrentProcessingTime(); }
     Timestamp CurrentWatermark() const { return *watermark_; }
+    /// Emits `value` to the side output `tag` (read with GetSideOutput(tag)), with the input
+    /// record's timestamp.
+    template <typename X>
+    void Output(const OutputTag<X>& tag, X value) {
+      side_outputs_->Collect(tag, std::move(value), timestamp_);
+    }
     void set_timestamp(Timestamp ts) { timestamp_ = ts; }
 
    private:
     ProcessingTimeService* pts_;
     const Timestamp* watermark_;
+    internal::SideOutputs* side_outputs_;
     Timestamp timestamp_ = kNoTimestamp;
   };
   virtual void ProcessElement(const In& value, Context& ctx, Collector<Out>& out) = 0;
@@ -89,11 +98,18 @@ class KeyedProcessFunction {
     Timestamp timestamp() const { return timestamp_; }
     const K& CurrentKey() const { return *key_; }
     TimerService& Timers() { return *timers_; }
+    /// Emits `value` to the side output `tag` (read with GetSideOutput(tag)), with the
+    /// current record's (or timer's) timestamp.
+    template <typename X>
+    void Output(const OutputTag<X>& tag, X value) {
+      side_outputs_->Collect(tag, std::move(value), timestamp_);
+    }
 
     // Set by the operator.
-    void Bind(const K* key, TimerService* timers) {
+    void Bind(const K* key, TimerService* timers, internal::SideOutputs* side_outputs) {
       key_ = key;
       timers_ = timers;
+      side_outputs_ = side_outputs;
     }
     void set_timestamp(Timestamp ts) { timestamp_ = ts; }
 
@@ -101,6 +117,7 @@ class KeyedProcessFunction {
     Timestamp timestamp_ = kNoTimestamp;
     const K* key_ = nullptr;
     TimerService* timers_ = nullptr;
+    internal::SideOutputs* side_outputs_ = nullptr;
   };
   class OnTimerContext : public Context {
    public:
@@ -126,16 +143,23 @@ template <typename T>
 class SourceOutput {
  public:
   SourceOutput(Batch<T>* batch, size_t batch_hint, void (*emit_watermark)(void*, Timestamp),
-               void* owner, void (*mark_idle)(void*, bool) = nullptr)
+               void* owner, void (*mark_idle)(void*, bool) = nullptr,
+               internal::SideOutputs* side_outputs = nullptr)
       : batch_(batch),
         batch_hint_(batch_hint),
         emit_watermark_(emit_watermark),
         mark_idle_(mark_idle),
-        owner_(owner) {}
+        owner_(owner),
+        side_outputs_(side_outputs) {}
 
   void Collect(const T& value) { batch_->Add(value, kNoTimestamp); }
   void Collect(T&& value) { batch_->Add(std::move(value), kNoTimestamp); }
   void CollectWithTimestamp(T value, Timestamp ts) { batch_->Add(std::move(value), ts); }
+  /// Emits `value` to the side output `tag` (read with GetSideOutput(tag)).
+  template <typename X>
+  void CollectSide(const OutputTag<X>& tag, X value, Timestamp ts = kNoTimestamp) {
+    side_outputs_->Collect(tag, std::move(value), ts);
+  }
   /// Declares that no record with a timestamp <= `watermark` follows. Records collected
   /// before this call are sent before the watermark.
   void EmitWatermark(Timestamp watermark) { emit_watermark_(owner_, watermark); }
@@ -156,6 +180,7 @@ class SourceOutput {
   void (*emit_watermark_)(void*, Timestamp);
   void (*mark_idle_)(void*, bool);
   void* owner_;
+  internal::SideOutputs* side_outputs_;
 };
 
 enum class SourceStatus {

@@ -97,6 +97,9 @@ struct StreamNode {
   std::shared_ptr<const OperatorFactory> factory;
   OutputInfo output;                               // main output (ops null for sinks)
   std::map<std::string, OutputInfo> side_outputs;  // by tag
+  /// The operator's function may write to any tag (a process function, a source): reading a
+  /// tag declares it. Otherwise only the tags in side_outputs exist.
+  bool open_side_outputs = false;
 
   /// The main output for "", else the side output with that tag (null ops if none).
   const OutputInfo& OutputFor(const std::string& tag) const {

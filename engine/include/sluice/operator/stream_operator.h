@@ -5,13 +5,14 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <typeindex>
 #include <utility>
 
 #include "absl/status/status.h"
-#include "sluice/core/status_macros.h"
 #include "sluice/checkpoint/operator_snapshot.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/core/record.h"
+#include "sluice/core/status_macros.h"
 #include "sluice/core/time.h"
 #include "sluice/function/runtime_context.h"
 #include "sluice/timer/timer_service.h"
@@ -109,8 +110,10 @@ class StreamOperator {
 
   /// The operator's keyed state, if it keeps any (for state-size reporting).
   virtual const KeyedStateBackendBase* keyed_state() const { return nullptr; }
-  /// Connects a side output (by tag); operators without side outputs ignore it.
-  virtual void SetSideOutput(const std::string& /*tag*/, ErasedOutput* /*output*/) {}
+  /// Connects a side output the job reads (by tag, with its record type); operators without
+  /// side outputs ignore it.
+  virtual void SetSideOutput(const std::string& /*tag*/, std::type_index /*type*/,
+                             ErasedOutput* /*output*/) {}
 
  protected:
   virtual void SetOutput(ErasedOutput* output) = 0;

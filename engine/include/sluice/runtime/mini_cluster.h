@@ -55,9 +55,10 @@ struct MiniClusterOptions {
 struct TaskStats {
   std::string name;  // "vertex name (subtask/parallelism)"
   int64_t records_in = 0;
-  int64_t max_queued_records = 0;  // high-water mark of its input gate
-  int64_t state_entries = 0;       // keyed state left when the task ended
-  int64_t state_bytes = 0;         // the same, serialized
+  int64_t max_queued_records = 0;           // high-water mark of its input gate
+  int64_t state_entries = 0;                // keyed state left when the task ended
+  int64_t state_bytes = 0;                  // the same, serialized
+  std::map<std::string, int64_t> counters;  // "<operator>.<counter>" of its operators
 };
 
 /// The outcome of a finished job.
@@ -71,6 +72,9 @@ struct JobResult {
   std::string final_savepoint;  // the savepoint it was stopped with
   /// The most records queued in any one task's inputs at once: what back pressure bounds.
   int64_t MaxQueuedRecords() const;
+  /// A counter summed over every operator and subtask of the last run (e.g.
+  /// "kafka_deserialization_failures").
+  int64_t CounterTotal(const std::string& counter) const;
 };
 
 /// Runs a job inside this process: one thread per chain subtask, in-memory channels. Blocks

@@ -96,8 +96,16 @@ template <typename In, typename Out, typename F>
 class ProcessOperator final : public UdfOperator<In, Out, F> {
  public:
   using UdfOperator<In, Out, F>::UdfOperator;
+  void Open() override {
+    side_outputs_.CountDroppedIn(*this->ctx_.metrics);
+    UdfOperator<In, Out, F>::Open();
+  }
+  void SetSideOutput(const std::string& tag, std::type_index type, ErasedOutput* output) override {
+    side_outputs_.Connect(tag, type, output);
+  }
   void ProcessBatch(Batch<In>& batch) override {
-    typename ProcessFunction<In, Out>::Context ctx(this->ctx_.processing_time, &watermark_);
+    typename ProcessFunction<In, Out>::Context ctx(this->ctx_.processing_time, &watermark_,
+                                                   &side_outputs_);
     Collector<Out> collector(&this->out_, kNoTimestamp);
     this->RunUserCode([&] {
       for (const auto& r : batch) {
@@ -107,6 +115,7 @@ class ProcessOperator final : public UdfOperator<In, Out, F> {
       }
     });
     this->Emit(this->out_);
+    side_outputs_.Flush();
   }
   void ProcessWatermark(Timestamp watermark) override {
     watermark_ = watermark;
@@ -115,6 +124,7 @@ class ProcessOperator final : public UdfOperator<In, Out, F> {
 
  private:
   Timestamp watermark_ = kMinWatermark;
+  SideOutputs side_outputs_;
 };
 
 }  // namespace sluice::internal

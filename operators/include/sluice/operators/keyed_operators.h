@@ -23,9 +23,15 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
   KeyedProcessOperator(F fn, KeySelector selector)
       : fn_(std::move(fn)), selector_(std::move(selector)) {}
 
+  void SetSideOutput(const std::string& tag, std::type_index type, ErasedOutput* output) override {
+    side_outputs_.Connect(tag, type, output);
+  }
+
   void Open() override {
     const auto& ctx = this->ctx_;
-    backend_ = MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &this->restored_, &owned_backend_);
+    side_outputs_.CountDroppedIn(*ctx.metrics);
+    backend_ =
+        MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &this->restored_, &owned_backend_);
     backend_.SetProcessingTimeService(ctx.processing_time);  // the clock of state TTL
     typename InternalTimerService<K, VoidNamespace>::KeyContext key_ctx{
         [this]() -> const K& { return backend_.CurrentKey(); },
@@ -62,18 +68,20 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
     this->RunUserCode([&] {
       for (const auto& r : batch) {
         backend_.SetCurrentKey(K(selector_(r.value)));
-        ctx.Bind(&backend_.CurrentKey(), timers_.get());
+        ctx.Bind(&backend_.CurrentKey(), timers_.get(), &side_outputs_);
         ctx.set_timestamp(r.timestamp);
         collector.set_timestamp(r.timestamp);
         fn_.ProcessElement(r.value, ctx, collector);
       }
     });
     this->Emit(out_);
+    side_outputs_.Flush();
   }
 
   void ProcessWatermark(Timestamp watermark) override {
     timers_->AdvanceWatermark(watermark);
     this->Emit(out_);
+    side_outputs_.Flush();
     this->output_->PushWatermark(watermark);
   }
 
@@ -86,7 +94,7 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
  private:
   void FireTimer(const Timer<K, VoidNamespace>& t, TimeDomain domain) {
     typename KeyedProcessFunction<K, In, Out>::OnTimerContext ctx;
-    ctx.Bind(&backend_.CurrentKey(), timers_.get());
+    ctx.Bind(&backend_.CurrentKey(), timers_.get(), &side_outputs_);
     ctx.set_timestamp(t.timestamp);
     ctx.set_domain(domain);
     Collector<Out> collector(&out_, t.timestamp);
@@ -99,6 +107,7 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
   void OnProcessingTime(const Timer<K, VoidNamespace>& t) override {
     FireTimer(t, TimeDomain::kProcessingTime);
     this->Emit(out_);
+    side_outputs_.Flush();
   }
 
   F fn_;
@@ -108,6 +117,7 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
   std::unique_ptr<InternalTimerService<K, VoidNamespace>> timers_;
   std::optional<KeyedRuntimeContext<K>> runtime_;
   Batch<Out> out_;
+  SideOutputs side_outputs_;
 };
 
 /// Keyed rolling reduce: keeps one value per key in keyed state and emits the updated value
@@ -121,7 +131,7 @@ class KeyedReduceOperator final : public OneInputOperatorWithOutput<T, T> {
 
   void Open() override {
     backend_ = MakeKeyedBackend<K>(this->ctx_.info, this->ctx_.key_group_range, &this->restored_,
-                                 &owned_backend_);
+                                   &owned_backend_);
     if (this->restored_) {
       ThrowIfError(internal::RestoreKeyedOperator<InternalTimerService<K, VoidNamespace>>(
           *backend_.base(), nullptr, *this->restored_));

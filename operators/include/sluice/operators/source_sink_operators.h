@@ -22,6 +22,7 @@ class SourceOperator final : public SourceOperatorBase {
   }
 
   void Open() override {
+    side_outputs_.CountDroppedIn(*ctx_.metrics);
     runtime_.emplace(ctx_.info, ctx_.processing_time, ctx_.metrics);
     if (restored_) {
       RunUserCode([&] { source_.RestoreState(restored_->Items(source_.StateMode())); });
@@ -43,7 +44,7 @@ class SourceOperator final : public SourceOperatorBase {
 
   PollResult PollNext() override {
     SourceOutput<T> out(&batch_, batch_hint_, &SourceOperator::EmitWatermarkThunk, this,
-                        &SourceOperator::EmitIdleThunk);
+                        &SourceOperator::EmitIdleThunk, &side_outputs_);
     SourceStatus status = SourceStatus::kEndOfInput;
     RunUserCode([&] { status = source_.Poll(out); });
     Flush();
@@ -76,6 +77,10 @@ class SourceOperator final : public SourceOperatorBase {
     if (runtime_) RunUserCode([&] { source_.Close(); });
   }
 
+  void SetSideOutput(const std::string& tag, std::type_index type, ErasedOutput* output) override {
+    side_outputs_.Connect(tag, type, output);
+  }
+
  protected:
   void SetOutput(ErasedOutput* output) override { output_ = static_cast<Output<T>*>(output); }
 
@@ -92,12 +97,14 @@ class SourceOperator final : public SourceOperatorBase {
       output_->Push(batch_);
       batch_.clear();
     }
+    side_outputs_.Flush();
   }
 
   S source_;
   size_t batch_hint_;
   Batch<T> batch_;
   Output<T>* output_ = nullptr;
+  SideOutputs side_outputs_;
   std::optional<RuntimeContext> runtime_;
 };
 

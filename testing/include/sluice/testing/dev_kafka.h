@@ -23,6 +23,9 @@ class DevKafka {
   std::string Command(const std::string& command);
   /// Produces `lines` (one message each) to a partition with kcat.
   void Produce(const std::string& topic, int partition, const std::vector<std::string>& lines);
+  /// Produces `messages` (any bytes, newlines included) to a partition with kcat, in order.
+  void ProduceBinary(const std::string& topic, int partition,
+                     const std::vector<std::string>& messages);
 
  private:
   int pid_ = -1;

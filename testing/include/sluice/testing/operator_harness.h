@@ -59,7 +59,7 @@ class OperatorHarness final : public ProcessingTimeService {
   template <typename X>
   CollectingOutput<X>* SideOutput(const std::string& tag) {
     auto out = std::make_shared<CollectingOutput<X>>();
-    op_->SetSideOutput(tag, out.get());
+    op_->SetSideOutput(tag, std::type_index(typeid(X)), out.get());
     side_outputs_.push_back(out);
     return out.get();
   }

@@ -5,6 +5,7 @@
 
 #include "sluice/function/collector.h"
 #include "sluice/function/runtime_context.h"
+#include "sluice/function/side_outputs.h"
 #include "sluice/state/any_keyed_backend.h"
 
 namespace sluice {
@@ -83,13 +84,6 @@ class ProcessAllWindowFunction {
   virtual void Process(Context& ctx, const std::vector<In>& elements, Collector<Out>& out) = 0;
   virtual void Clear(Context& /*ctx*/) {}
   virtual void Close() {}
-};
-
-/// A tag naming a side output of type T, e.g. the late records of a window.
-template <typename T>
-struct OutputTag {
-  std::string id;
-  explicit OutputTag(std::string tag_id) : id(std::move(tag_id)) {}
 };
 
 }  // namespace sluice

@@ -155,13 +155,14 @@ class WindowOperator final
         emitter_(o.emitter_),
         settings_(o.settings_) {}
 
-  void SetSideOutput(const std::string& tag, ErasedOutput* output) override {
+  void SetSideOutput(const std::string& tag, std::type_index, ErasedOutput* output) override {
     if (tag == settings_.late_tag) late_output_ = static_cast<Output<In>*>(output);
   }
 
   void Open() override {
     const auto& ctx = this->ctx_;
-    backend_ = MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &this->restored_, &owned_backend_);
+    backend_ =
+        MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &this->restored_, &owned_backend_);
     backend_.SetProcessingTimeService(ctx.processing_time);
     contents_table_ = AnyStateTable<K, W, Acc>(backend_, "window-contents");
     if constexpr (kMerging) {
