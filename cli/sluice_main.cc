@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "cli/cluster_commands.h"
 #include "cli/dev_kafka.h"
 #include "sluice/api/job.h"
 
@@ -106,6 +107,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
+    std::fputs(sluice::cli::kClusterUsage, args.empty() ? stderr : stdout);
     std::fputs(sluice::cli::kDevKafkaUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
@@ -114,6 +116,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args[0] == "run") return Run(std::vector<std::string>(args.begin() + 1, args.end()));
+  if (args[0] == "status") {
+    return sluice::cli::ClusterStatus(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   if (args.size() >= 2 && args[0] == "dev" && args[1] == "kafka") {
     return sluice::cli::DevKafka(std::vector<std::string>(args.begin() + 2, args.end()));
   }

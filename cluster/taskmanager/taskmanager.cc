@@ -1,0 +1,80 @@
+#include "cluster/taskmanager/taskmanager.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "sluice/api/job.h"
+
+namespace sluice::cluster {
+
+namespace {
+
+std::string HostName() {
+  char name[256] = {0};
+  ::gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+}  // namespace
+
+TaskManager::TaskManager(TaskManagerOptions options)
+    : options_(std::move(options)), jobmanager_(options_.jobmanager, absl::Seconds(5)) {}
+
+absl::Status TaskManager::RegisterWithin(absl::Duration patience) {
+  RegisterTaskManagerRequest request;
+  request.set_taskmanager_id(options_.id);
+  request.set_slots(options_.slots);
+  request.set_engine_abi(EngineAbi());
+  request.set_host(HostName());
+  request.set_pid(::getpid());
+  const absl::Time give_up = absl::Now() + patience;
+  absl::Duration backoff = absl::Milliseconds(100);
+  for (int attempt = 1;; ++attempt) {
+    auto response = jobmanager_.Register(request);
+    if (response.ok()) {
+      heartbeat_interval_ = absl::Milliseconds(response->heartbeat_interval_ms());
+      LOG(INFO) << "registered with the JobManager at " << options_.jobmanager << " as '"
+                << options_.id << "' (" << options_.slots << " slots)";
+      return absl::OkStatus();
+    }
+    // Only an unreachable JobManager is worth waiting for; anything else will not change.
+    if (!absl::IsUnavailable(response.status()) && !absl::IsDeadlineExceeded(response.status())) {
+      return response.status();
+    }
+    if (absl::Now() + backoff > give_up || stopping_.load()) {
+      return absl::UnavailableError(absl::StrCat(response.status().message(), " (gave up after ",
+                                                 attempt, " attempts in ",
+                                                 absl::FormatDuration(patience), ")"));
+    }
+    LOG(WARNING) << response.status().message() << " (attempt " << attempt << ", retrying)";
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+}
+
+absl::Status TaskManager::Run() {
+  auto cache = BlobCache::Open(options_.cache_dir, [this](const BlobId& id, const auto& write) {
+    return jobmanager_.Download(id, write);
+  });
+  if (!cache.ok()) return cache.status();
+  blobs_ = std::move(*cache);
+  if (absl::Status s = RegisterWithin(options_.registration_timeout); !s.ok()) return s;
+  while (!stopping_.load()) {
+    absl::SleepFor(heartbeat_interval_);
+    auto known = jobmanager_.Heartbeat(options_.id);
+    if (!known.ok()) {
+      // The JobManager may come back; keep trying (its own timeout decides about us).
+      LOG_EVERY_N(WARNING, 10) << known.status().message();
+      continue;
+    }
+    if (!*known) {
+      LOG(WARNING) << "the JobManager does not know this TaskManager (it restarted or declared "
+                      "it lost): registering again";
+      if (absl::Status s = RegisterWithin(options_.registration_timeout); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sluice::cluster

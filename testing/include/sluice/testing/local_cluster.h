@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/testing/test_util.h"
+
+namespace sluice::testing {
+
+/// A sluice-jobmanager process for one test: its blob store in a temporary directory, on a
+/// free loopback port (the one it prints), killed and reaped when the object dies.
+class JobManagerProcess {
+ public:
+  /// `port` 0: any free port. Waits until it listens.
+  explicit JobManagerProcess(std::vector<std::string> extra_args = {}, int port = 0);
+
+  const std::string& address() const { return address_; }
+  int port() const { return port_; }
+  const std::string& blob_dir() const { return blob_dir_; }
+  std::string log() const { return ReadFile(log_path_); }
+  ChildProcess& process() { return *process_; }
+
+ private:
+  TempDir dir_;
+  std::string blob_dir_;
+  std::string log_path_;
+  std::unique_ptr<ChildProcess> process_;
+  std::string address_;
+  int port_ = 0;
+};
+
+/// A sluice-taskmanager process for one test (its cache in a temporary directory).
+class TaskManagerProcess {
+ public:
+  TaskManagerProcess(const std::string& jobmanager, int slots, const std::string& id,
+                     std::vector<std::string> extra_args = {});
+
+  std::string log() const { return ReadFile(log_path_); }
+  ChildProcess& process() { return *process_; }
+  const std::string& cache_dir() const { return cache_dir_; }
+
+ private:
+  TempDir dir_;
+  std::string cache_dir_;
+  std::string log_path_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+/// Runs the `sluice` command line with `args` and waits for it.
+CommandResult Sluice(const std::string& args);
+
+}  // namespace sluice::testing

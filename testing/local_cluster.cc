@@ -1,0 +1,50 @@
+#include "sluice/testing/local_cluster.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace sluice::testing {
+
+JobManagerProcess::JobManagerProcess(std::vector<std::string> extra_args, int port) {
+  blob_dir_ = dir_.Join("blobs");
+  log_path_ = dir_.Join("jobmanager.log");
+  std::vector<std::string> argv = {BuildDir() + "/bin/sluice-jobmanager",
+                                   absl::StrCat("--port=", port),
+                                   absl::StrCat("--blob_dir=", blob_dir_)};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<ChildProcess>(argv, log_path_);
+  constexpr char kListening[] = "sluice-jobmanager listening on ";
+  std::string line;
+  const bool up = WaitFor(
+      [&] {
+        const std::string log = ReadFile(log_path_);
+        const size_t at = log.find(kListening);
+        if (at == std::string::npos) return false;
+        line = log.substr(at + sizeof(kListening) - 1);
+        line = line.substr(0, line.find('\n'));
+        return true;
+      },
+      10000);
+  EXPECT_TRUE(up) << "the JobManager did not start:\n" << ReadFile(log_path_);
+  address_ = line;
+  if (!absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &port_)) port_ = 0;
+}
+
+TaskManagerProcess::TaskManagerProcess(const std::string& jobmanager, int slots,
+                                       const std::string& id, std::vector<std::string> extra_args) {
+  cache_dir_ = dir_.Join("cache");
+  log_path_ = dir_.Join("taskmanager.log");
+  std::vector<std::string> argv = {BuildDir() + "/bin/sluice-taskmanager",
+                                   absl::StrCat("--jobmanager=", jobmanager),
+                                   absl::StrCat("--slots=", slots), absl::StrCat("--id=", id),
+                                   absl::StrCat("--cache_dir=", cache_dir_)};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<ChildProcess>(argv, log_path_);
+}
+
+CommandResult Sluice(const std::string& args) {
+  return RunCommand(absl::StrCat(BuildDir(), "/bin/sluice ", args));
+}
+
+}  // namespace sluice::testing

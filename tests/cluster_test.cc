@@ -1,0 +1,234 @@
+// The cluster's processes: a real sluice-jobmanager and sluice-taskmanagers on loopback,
+// killed with SIGKILL where the test is about failure; the blob store through real gRPC.
+
+#include <signal.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "cluster/blob/blob_cache.h"
+#include "cluster/blob/sha256.h"
+#include "cluster/client/jobmanager_client.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "sluice/api/job.h"
+#include "sluice/testing/local_cluster.h"
+#include "sluice/testing/test_util.h"
+
+namespace sluice {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::JobManagerProcess;
+using testing::Sluice;
+using testing::TaskManagerProcess;
+
+/// Waits until `sluice status` reports `taskmanagers` TaskManagers; returns its last output.
+std::string StatusWith(const std::string& jobmanager, int taskmanagers, int timeout_ms = 10000) {
+  std::string output;
+  testing::WaitFor(
+      [&] {
+        output = Sluice("status --jobmanager=" + jobmanager).output;
+        return output.find(absl::StrCat("TaskManagers: ", taskmanagers, ",")) != std::string::npos;
+      },
+      timeout_ms);
+  return output;
+}
+
+TEST(ClusterTest, TaskManagersRegisterTheirSlotsAndStatusShowsThem) {
+  JobManagerProcess jm;
+  TaskManagerProcess a(jm.address(), 2, "tm-a");
+  TaskManagerProcess b(jm.address(), 2, "tm-b");
+  TaskManagerProcess c(jm.address(), 4, "tm-c");
+  const std::string status = StatusWith(jm.address(), 3);
+  EXPECT_THAT(status, HasSubstr("TaskManagers: 3, slots: 8 total, 8 free"));
+  EXPECT_THAT(status, HasSubstr("tm-a"));
+  EXPECT_THAT(status, HasSubstr("tm-c"));
+  EXPECT_THAT(status, HasSubstr(absl::StrCat("Blob store: ", jm.blob_dir(), " (0 job binaries)")));
+}
+
+TEST(ClusterTest, SettingsComeFromAFlagFile) {
+  JobManagerProcess jm;
+  testing::TempDir dir;
+  const std::string flags = dir.Join("taskmanager.flags");
+  testing::WriteFile(flags, absl::StrCat("--jobmanager=", jm.address(), "\n--slots=3\n"));
+  const std::string cache = dir.Join("cache");
+  testing::ChildProcess tm({testing::BuildDir() + "/bin/sluice-taskmanager", "--flagfile=" + flags,
+                            "--id=from-file", "--cache_dir=" + cache},
+                           dir.Join("tm.log"));
+  EXPECT_THAT(StatusWith(jm.address(), 1), HasSubstr("slots: 3 total"));
+}
+
+TEST(ClusterTest, AKilledTaskManagerIsDeclaredLost) {
+  JobManagerProcess jm({"--heartbeat_interval=100ms", "--heartbeat_timeout=1s"});
+  TaskManagerProcess a(jm.address(), 1, "tm-a");
+  TaskManagerProcess b(jm.address(), 1, "tm-b");
+  ASSERT_THAT(StatusWith(jm.address(), 2), HasSubstr("tm-b"));
+  b.process().Signal(SIGKILL);
+  const std::string status = StatusWith(jm.address(), 1);
+  EXPECT_THAT(status, HasSubstr("TaskManagers: 1, slots: 1 total"));
+  EXPECT_THAT(status, Not(HasSubstr("tm-b")));
+  EXPECT_THAT(jm.log(), HasSubstr("TaskManager 'tm-b' lost: no heartbeat for"));
+}
+
+TEST(ClusterTest, TaskManagersRegisterAgainWithARestartedJobManager) {
+  auto jm = std::make_unique<JobManagerProcess>(
+      std::vector<std::string>{"--heartbeat_interval=100ms", "--heartbeat_timeout=2s"});
+  const int port = jm->port();
+  TaskManagerProcess a(jm->address(), 1, "tm-a");
+  TaskManagerProcess b(jm->address(), 1, "tm-b");
+  ASSERT_THAT(StatusWith(jm->address(), 2), HasSubstr("tm-b"));
+  jm->process().Signal(SIGKILL);
+  jm->process().Wait();
+  jm.reset();
+  JobManagerProcess again({"--heartbeat_interval=100ms", "--heartbeat_timeout=2s"}, port);
+  EXPECT_THAT(StatusWith(again.address(), 2), HasSubstr("slots: 2 total"));
+  EXPECT_THAT(a.log(), HasSubstr("registering again"));
+}
+
+TEST(ClusterTest, StatusNamesAnUnreachableJobManager) {
+  const int port = testing::PickFreePort();
+  auto r = Sluice(absl::StrCat("status --jobmanager=127.0.0.1:", port));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat("cannot reach the JobManager at 127.0.0.1:", port)));
+  EXPECT_THAT(r.output, HasSubstr("is sluice-jobmanager running there"));
+  EXPECT_EQ(Sluice("status").exit_code, 2);
+}
+
+TEST(ClusterTest, StatusNamesAnAddressThatIsNotAJobManager) {
+  int port = 0;
+  const int fd = testing::ListenOnLoopback(&port);  // accepts connections, never answers
+  auto r = Sluice(absl::StrCat("status --jobmanager=127.0.0.1:", port));
+  ::close(fd);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("is that a Sluice JobManager's address?"));
+}
+
+TEST(ClusterTest, ATaskManagerWithAWrongJobManagerAddressGivesUpClearly) {
+  const int port = testing::PickFreePort();
+  TaskManagerProcess tm(absl::StrCat("127.0.0.1:", port), 1, "lonely",
+                        {"--registration_timeout=1s"});
+  EXPECT_EQ(tm.process().Wait(), 1);
+  EXPECT_THAT(tm.log(), HasSubstr(absl::StrCat("cannot reach the JobManager at 127.0.0.1:", port)));
+  EXPECT_THAT(tm.log(), HasSubstr("gave up after"));
+
+  testing::TempDir dir;
+  testing::ChildProcess bad({testing::BuildDir() + "/bin/sluice-taskmanager", "--jobmanager=nope"},
+                            dir.Join("bad.log"));
+  EXPECT_EQ(bad.Wait(), 2);
+  EXPECT_THAT(testing::ReadFile(dir.Join("bad.log")),
+              HasSubstr("--jobmanager=HOST:PORT is required"));
+}
+
+TEST(ClusterTest, AJobManagerRefusesATaskManagerOfAnotherEngineBuild) {
+  JobManagerProcess jm;
+  cluster::JobManagerClient client(jm.address());
+  cluster::RegisterTaskManagerRequest request;
+  request.set_taskmanager_id("old-build");
+  request.set_slots(1);
+  request.set_engine_abi("sluice-engine-abi-0/gcc9");
+  auto r = client.Register(request);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("runs engine ABI 'sluice-engine-abi-0/gcc9'"));
+  request.set_engine_abi(EngineAbi());
+  EXPECT_TRUE(client.Register(request).ok());
+}
+
+TEST(ClusterTest, AJobManagerRefusesABlobDirectoryItCannotUse) {
+  testing::TempDir dir;
+  testing::ChildProcess jm(
+      {testing::BuildDir() + "/bin/sluice-jobmanager", "--port=0", "--blob_dir=/etc/passwd/blobs"},
+      dir.Join("jm.log"));
+  EXPECT_EQ(jm.Wait(), 2);
+  EXPECT_THAT(testing::ReadFile(dir.Join("jm.log")),
+              HasSubstr("blob directory '/etc/passwd/blobs' cannot be created"));
+}
+
+// --- the blob store ---
+
+TEST(BlobStoreTest, AnUploadedJobBinaryIsStoredByHashAndFetchedIntoACache) {
+  JobManagerProcess jm;
+  const std::string job = testing::BuildDir() + "/examples/word_count.so";
+  cluster::JobManagerClient client(jm.address());
+  auto id = client.UploadFile(job);
+  ASSERT_OK(id);
+  EXPECT_EQ(id->sha256, *cluster::Sha256OfFile(job));
+  EXPECT_EQ(id->size, static_cast<int64_t>(std::filesystem::file_size(job)));
+  EXPECT_TRUE(std::filesystem::exists(jm.blob_dir() + "/" + id->sha256));
+  EXPECT_THAT(Sluice("status --jobmanager=" + jm.address()).output, HasSubstr("(1 job binaries)"));
+
+  testing::TempDir dir;
+  auto cache = cluster::BlobCache::Open(
+      dir.Join("cache"),
+      [&](const auto& blob, const auto& write) { return client.Download(blob, write); });
+  ASSERT_OK(cache);
+  auto path = (*cache)->Acquire(*id);
+  ASSERT_OK(path);
+  EXPECT_EQ(*cluster::Sha256OfFile(*path), id->sha256);
+  ASSERT_OK((*cache)->Acquire(*id));  // a second use: no second download
+  EXPECT_EQ((*cache)->Uses(id->sha256), 2);
+  (*cache)->Release(id->sha256);
+  EXPECT_TRUE(std::filesystem::exists(*path));
+  (*cache)->Release(id->sha256);
+  EXPECT_FALSE(std::filesystem::exists(*path)) << "unused binaries are deleted";
+
+  // A blob the JobManager does not have: a clear error, nothing left in the cache.
+  cluster::BlobId missing{std::string(64, 'a'), 10};
+  auto not_there = (*cache)->Acquire(missing);
+  ASSERT_FALSE(not_there.ok());
+  EXPECT_THAT(std::string(not_there.status().message()), HasSubstr("no blob aaaa"));
+  EXPECT_EQ((*cache)->Uses(missing.sha256), 0);
+}
+
+/// The files in a blob directory.
+std::vector<std::string> FilesIn(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    out.push_back(e.path().filename().string());
+  }
+  return out;
+}
+
+TEST(BlobStoreTest, AnInterruptedUploadLeavesNothing) {
+  JobManagerProcess jm;
+  auto channel = grpc::CreateChannel(jm.address(), grpc::InsecureChannelCredentials());
+  auto stub = cluster::JobManager::NewStub(channel);
+  {
+    grpc::ClientContext ctx;
+    cluster::BlobRef ref;
+    auto writer = stub->UploadBlob(&ctx, &ref);
+    cluster::BlobChunk chunk;
+    chunk.set_sha256(std::string(64, 'b'));
+    chunk.set_size(10 << 20);
+    chunk.set_data(std::string(1 << 20, 'x'));
+    ASSERT_TRUE(writer->Write(chunk));
+    chunk.clear_sha256();
+    ASSERT_TRUE(writer->Write(chunk));
+    // The client goes away midway.
+    ctx.TryCancel();
+    EXPECT_FALSE(writer->Finish().ok());
+  }
+  EXPECT_TRUE(testing::WaitFor([&] { return FilesIn(jm.blob_dir()).empty(); }, 5000))
+      << "left: " << FilesIn(jm.blob_dir()).size() << " files";
+
+  // All bytes, but not those announced: refused, nothing stored.
+  grpc::ClientContext ctx;
+  cluster::BlobRef ref;
+  auto writer = stub->UploadBlob(&ctx, &ref);
+  cluster::BlobChunk chunk;
+  chunk.set_sha256(std::string(64, 'c'));
+  chunk.set_size(5);
+  chunk.set_data("hello");
+  ASSERT_TRUE(writer->Write(chunk));
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_THAT(s.error_message(), HasSubstr("has SHA-256 2cf24dba"));
+  EXPECT_TRUE(FilesIn(jm.blob_dir()).empty());
+}
+
+}  // namespace
+}  // namespace sluice
