@@ -211,8 +211,11 @@ TEST(BlobStoreTest, AnInterruptedUploadLeavesNothing) {
     ctx.TryCancel();
     EXPECT_FALSE(writer->Finish().ok());
   }
-  EXPECT_TRUE(testing::WaitFor([&] { return FilesIn(jm.blob_dir()).empty(); }, 5000))
-      << "left: " << FilesIn(jm.blob_dir()).size() << " files";
+  // Once the JobManager saw the upload end, nothing of it is left.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return jm.log().find("blob upload refused") != std::string::npos; }, 5000))
+      << jm.log();
+  EXPECT_TRUE(FilesIn(jm.blob_dir()).empty()) << FilesIn(jm.blob_dir()).size() << " files left";
 
   // All bytes, but not those announced: refused, nothing stored.
   grpc::ClientContext ctx;

@@ -91,19 +91,9 @@ void JobManagerService::WatchHeartbeats() {
 grpc::Status JobManagerService::UploadBlob(grpc::ServerContext*,
                                            grpc::ServerReader<BlobChunk>* reader,
                                            BlobRef* response) {
-  BlobChunk chunk;
-  if (!reader->Read(&chunk)) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty blob upload");
-  }
-  auto upload = blobs_->BeginUpload(BlobId{chunk.sha256(), chunk.size()});
-  if (!upload.ok()) return ToGrpc(upload.status());
-  do {
-    if (absl::Status s = (*upload)->Write(chunk.data()); !s.ok()) return ToGrpc(s);
-  } while (reader->Read(&chunk));
-  // The stream ended: complete, or the client went away midway (then Commit refuses and the
-  // partial file is deleted with the upload).
-  auto id = (*upload)->Commit();
+  absl::StatusOr<BlobId> id = ReceiveBlob(reader);
   if (!id.ok()) {
+    // Logged after the partial file is gone (it belongs to the upload, deleted with it).
     LOG(WARNING) << "blob upload refused: " << id.status().message();
     return ToGrpc(id.status());
   }
@@ -111,6 +101,19 @@ grpc::Status JobManagerService::UploadBlob(grpc::ServerContext*,
   response->set_sha256(id->sha256);
   response->set_size(id->size);
   return grpc::Status::OK;
+}
+
+absl::StatusOr<BlobId> JobManagerService::ReceiveBlob(grpc::ServerReader<BlobChunk>* reader) {
+  BlobChunk chunk;
+  if (!reader->Read(&chunk)) return absl::InvalidArgumentError("an upload without any chunk");
+  auto upload = blobs_->BeginUpload(BlobId{chunk.sha256(), chunk.size()});
+  if (!upload.ok()) return upload.status();
+  do {
+    if (absl::Status s = (*upload)->Write(chunk.data()); !s.ok()) return s;
+  } while (reader->Read(&chunk));
+  // The stream ended: complete, or the client went away midway (then Commit refuses and the
+  // partial file is deleted with the upload).
+  return (*upload)->Commit();
 }
 
 grpc::Status JobManagerService::DownloadBlob(grpc::ServerContext*, const BlobRef* request,

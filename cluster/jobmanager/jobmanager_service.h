@@ -43,6 +43,8 @@ class JobManagerService final : public JobManager::Service {
     RegisterTaskManagerRequest registration;
     absl::Time last_heartbeat;
   };
+  /// Stores an upload's chunks as one blob (nothing stays if it fails).
+  absl::StatusOr<BlobId> ReceiveBlob(grpc::ServerReader<BlobChunk>* reader);
   /// Declares TaskManagers lost that have been silent for the heartbeat timeout.
   void WatchHeartbeats();
 

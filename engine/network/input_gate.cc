@@ -68,6 +68,7 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
       // Producers of different channels share the condition: wake them all, it is once
       // per buffer, not per record.
       has_room_.notify_all();
+      if (batch_consumed_) batch_consumed_(c);
     }
     return NextResult::kEvent;
   }

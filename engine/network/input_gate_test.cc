@@ -1,7 +1,9 @@
 #include "sluice/network/input_gate.h"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -54,6 +56,22 @@ TEST(InputGateTest, ControlEventsDoNotBlockOnAFullChannel) {
   ASSERT_EQ(gate.Next(absl::InfiniteFuture(), &channel, &e), InputGate::NextResult::kEvent);
   EXPECT_EQ(e.kind, ChannelEvent::Kind::kWatermark);
   EXPECT_EQ(e.watermark, 5);
+}
+
+TEST(InputGateTest, ReportsEachBatchTheConsumerTookButNotControlEvents) {
+  InputGate gate(2, 4);
+  std::vector<int> consumed;
+  gate.SetBatchConsumedCallback([&](int channel) { consumed.push_back(channel); });
+  ASSERT_TRUE(gate.Push(1, BatchOf(3)));
+  ASSERT_TRUE(gate.Push(0, WatermarkEvent(1)));
+  ASSERT_TRUE(gate.Push(0, BatchOf(3)));
+  int channel;
+  ChannelEvent e;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(gate.Next(absl::InfiniteFuture(), &channel, &e), InputGate::NextResult::kEvent);
+  }
+  std::sort(consumed.begin(), consumed.end());
+  EXPECT_EQ(consumed, (std::vector<int>{0, 1}));
 }
 
 TEST(InputGateTest, NextTimesOutWhenEmpty) {

@@ -8,8 +8,10 @@
 
 #include "absl/time/time.h"
 #include "sluice/core/key_groups.h"
+#include "sluice/network/channel_codec.h"
 #include "sluice/network/record_writer.h"
 #include "sluice/operator/stream_operator.h"
+#include "sluice/serialization/serializer.h"
 #include "sluice/state/state_backend_kind.h"
 
 namespace sluice {
@@ -43,10 +45,10 @@ class TypedRecordWriterFactory final : public RecordWriterFactory {
   Partitioner partitioner_;
 };
 
-/// Type-specific helpers for a node's output type, so the untyped runtime can wire chains.
-class OutputTypeOps {
+/// Type-specific helpers for a node's output type, so the untyped runtime can wire chains
+/// and ship batches between processes (as a BatchCodec).
+class OutputTypeOps : public BatchCodec {
  public:
-  virtual ~OutputTypeOps() = default;
   virtual std::unique_ptr<ErasedOutput> CreateFanOut(std::vector<ErasedOutput*> outputs) const = 0;
   virtual size_t RecordSize() const = 0;
   virtual std::type_index type() const = 0;
@@ -55,6 +57,25 @@ class OutputTypeOps {
 template <typename T>
 class TypedOutputTypeOps final : public OutputTypeOps {
  public:
+  void WriteBatch(const BatchBase& batch, ByteWriter& w) const override {
+    const auto& typed = static_cast<const Batch<T>&>(batch);
+    w.WriteVarint(typed.size());
+    for (const auto& r : typed) {
+      w.WriteRaw(r.timestamp);
+      Serializer<T>::Write(r.value, w);
+    }
+  }
+  std::unique_ptr<BatchBase> ReadBatch(ByteReader& r) const override {
+    uint64_t n = 0;
+    if (!r.ReadVarint(&n) || !r.CheckCount(n, sizeof(Timestamp))) return nullptr;
+    auto batch = std::make_unique<Batch<T>>(static_cast<size_t>(n));
+    for (uint64_t i = 0; i < n; ++i) {
+      Record<T> record;
+      if (!r.ReadRaw(&record.timestamp) || !Serializer<T>::Read(r, &record.value)) return nullptr;
+      batch->Add(std::move(record));
+    }
+    return batch;
+  }
   std::unique_ptr<ErasedOutput> CreateFanOut(std::vector<ErasedOutput*> outputs) const override {
     std::vector<Output<T>*> typed;
     for (auto* o : outputs) typed.push_back(static_cast<Output<T>*>(o));

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -11,18 +12,10 @@
 #include "absl/time/time.h"
 #include "sluice/core/record.h"
 #include "sluice/core/time.h"
+#include "sluice/network/channel_event.h"
+#include "sluice/network/channel_sink.h"
 
 namespace sluice {
-
-/// What travels through a channel, in order: batches of records and in-band control events.
-struct ChannelEvent {
-  enum class Kind { kBatch, kWatermark, kIdleStatus, kBarrier, kEndOfStream };
-  Kind kind = Kind::kBatch;
-  std::unique_ptr<BatchBase> batch;
-  Timestamp watermark = kMinWatermark;
-  bool idle = false;          // for kIdleStatus
-  int64_t checkpoint_id = 0;  // for kBarrier
-};
 
 /// The inputs of one task: one bounded queue per input channel (one per upstream subtask),
 /// all under one mutex so the task can wait for any of them. Producers block while their
@@ -32,7 +25,7 @@ struct ChannelEvent {
 /// Thread-safety: Push() from any producer thread, Next() from the owning task thread only.
 /// Uses std::mutex rather than absl::Mutex: Debian's Abseil is not built for ThreadSanitizer,
 /// so TSan cannot see the ordering an absl::Mutex provides and reports false races.
-class InputGate {
+class InputGate final : public ChannelSink {
  public:
   enum class NextResult { kEvent, kTimeout, kCanceled };
 
@@ -40,7 +33,12 @@ class InputGate {
 
   /// Appends to `channel`, blocking while it is full. Returns false if the gate was
   /// canceled (the event is dropped: the job is going down).
-  bool Push(int channel, ChannelEvent event);
+  bool Push(int channel, ChannelEvent event) override;
+  /// Called (on the consumer's thread, outside the gate's lock) each time the consumer took
+  /// a batch from `channel`: a remote producer may send another (its credit). Set before use.
+  void SetBatchConsumedCallback(std::function<void(int channel)> callback) {
+    batch_consumed_ = std::move(callback);
+  }
 
   /// Takes the next event from any channel (round robin among non-empty ones), waiting
   /// until `deadline` at most. Channels marked in `blocked` (barrier alignment) are left
@@ -75,6 +73,7 @@ class InputGate {
   int64_t queued_events_ = 0;
   bool canceled_ = false;
   bool woken_ = false;
+  std::function<void(int)> batch_consumed_;  // set before use, then read only
 };
 
 }  // namespace sluice

@@ -13,7 +13,7 @@ namespace sluice {
 
 /// One channel as its producer sees it: a gate and the channel's index in it.
 struct ChannelTarget {
-  InputGate* gate = nullptr;
+  ChannelSink* gate = nullptr;
   int channel = 0;
 };
 
