@@ -1,0 +1,62 @@
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "proto/exchange.grpc.pb.h"
+#include "sluice/network/channel_codec.h"
+#include "sluice/network/channel_sink.h"
+
+namespace sluice::cluster {
+
+/// The producer side of the data exchange: one stream to one consumer TaskManager, shared
+/// by every channel from this TaskManager's tasks to that one (channels are multiplexed by
+/// id). As a ChannelSink it takes the events of a RecordWriter whose target is a remote
+/// channel (`ChannelTarget{client, channel_id}`): an event waits until the channel is open
+/// (its first credit arrived), a batch also waits for a credit — that wait is the back
+/// pressure a slow remote consumer exerts on exactly its producers.
+class ExchangeClient final : public ChannelSink {
+ public:
+  /// Connects to the exchange server at `address` (HOST:PORT).
+  explicit ExchangeClient(const std::string& address);
+  ~ExchangeClient() override;
+
+  /// Declares a channel and how its batches are encoded; before any Push on it.
+  void OpenChannel(int channel_id, std::shared_ptr<const BatchCodec> codec);
+  /// Sends one event on channel `channel_id`. False when the connection failed or was
+  /// canceled (status() says why).
+  bool Push(int channel_id, ChannelEvent event) override;
+  /// Unblocks every waiting Push (they return false); the stream is closed.
+  void Cancel();
+  /// OK, or why the connection ended.
+  absl::Status status() const;
+
+ private:
+  struct Channel {
+    std::shared_ptr<const BatchCodec> codec;
+    bool open = false;  // the first credit arrived
+    int credits = 0;
+  };
+  /// Takes credits off the stream (its own thread).
+  void ReadCredits();
+  void Fail(absl::Status why);
+
+  std::unique_ptr<Exchange::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<ProducerMessage, ConsumerMessage>> stream_;
+  std::thread reader_;
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;  // credits arrived, or the connection ended
+  std::map<int, Channel> channels_;
+  absl::Status status_;
+  std::mutex write_mu_;  // gRPC allows one writer at a time
+  bool closed_ = false;  // guarded by write_mu_
+};
+
+}  // namespace sluice::cluster

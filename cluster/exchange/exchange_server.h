@@ -1,0 +1,57 @@
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "proto/exchange.grpc.pb.h"
+#include "sluice/network/channel_codec.h"
+#include "sluice/network/input_gate.h"
+
+namespace sluice::cluster {
+
+/// The consumer side of the data exchange, served by every TaskManager: producers on other
+/// TaskManagers connect (one stream per producer TaskManager) and send the buffers of many
+/// channels; each channel delivers into one channel of a local InputGate. Credit-based flow
+/// control: a channel's producer may have at most as many batches in flight as the gate has
+/// room for on that channel, and gets a credit back each time the consumer takes one. So the
+/// receiving thread never blocks on a full gate, a slow consumer holds back exactly its own
+/// producers (not the other channels of the stream), and memory stays bounded.
+class ExchangeServer final : public Exchange::Service {
+ public:
+  ~ExchangeServer() override;
+
+  /// Channel `channel_id` delivers into `gate`'s channel `index`, batches decoded with
+  /// `codec`; `credits` is the room the gate has for that channel (its capacity). Before the
+  /// consumer runs. A producer that opened the channel earlier gets its credits now.
+  void RegisterInbound(int channel_id, InputGate* gate, int index,
+                       std::shared_ptr<const BatchCodec> codec, int credits);
+  /// The channel's consumer is gone (its task ended); its gate may be destroyed after this.
+  void UnregisterInbound(int channel_id);
+
+  grpc::Status Connect(grpc::ServerContext* ctx,
+                       grpc::ServerReaderWriter<ConsumerMessage, ProducerMessage>* stream) override;
+
+ private:
+  struct Connection;
+  struct Inbound {
+    InputGate* gate = nullptr;
+    int index = 0;
+    std::shared_ptr<const BatchCodec> codec;
+    int credits = 0;
+    Connection* connection = nullptr;  // the producer's stream, once it opened the channel
+  };
+  /// The consumer took a batch from `gate`'s channel `index`: one credit back.
+  void ReturnCredit(InputGate* gate, int index);
+  /// Sends pending credits of one connection (its own thread).
+  void SendCredits(Connection* c);
+
+  std::mutex mu_;
+  std::map<int, Inbound> inbound_;                    // by channel id
+  std::map<InputGate*, std::map<int, int>> by_gate_;  // gate -> index -> channel id
+  std::set<Connection*> connections_;
+};
+
+}  // namespace sluice::cluster

@@ -1,0 +1,170 @@
+// The data exchange between TaskManagers over real gRPC on loopback: a producer-side
+// ExchangeClient and a consumer-side ExchangeServer delivering into InputGates.
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/exchange/exchange_client.h"
+#include "cluster/exchange/exchange_server.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "sluice/graph/stream_graph.h"
+#include "sluice/testing/test_util.h"
+
+namespace sluice::cluster {
+namespace {
+
+using Codec = TypedOutputTypeOps<std::string>;
+
+ChannelEvent BatchOf(const std::string& prefix, int records) {
+  auto b = std::make_unique<Batch<std::string>>();
+  for (int i = 0; i < records; ++i) b->Add(prefix + std::to_string(i), i);
+  ChannelEvent e;
+  e.batch = std::move(b);
+  return e;
+}
+
+ChannelEvent Control(ChannelEvent::Kind kind, int64_t value = 0) {
+  ChannelEvent e;
+  e.kind = kind;
+  e.watermark = value;
+  e.checkpoint_id = value;
+  return e;
+}
+
+/// An exchange server on a free loopback port.
+class ExchangeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&server_);
+    grpc_server_ = builder.BuildAndStart();
+    ASSERT_NE(port_, 0);
+    address_ = "127.0.0.1:" + std::to_string(port_);
+  }
+  void TearDown() override {
+    if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  /// Takes the next event of `gate` (waiting at most 10 s).
+  static ChannelEvent Take(InputGate& gate, int* channel = nullptr) {
+    int c = -1;
+    ChannelEvent e;
+    EXPECT_EQ(gate.Next(absl::Now() + absl::Seconds(10), &c, &e), InputGate::NextResult::kEvent);
+    if (channel != nullptr) *channel = c;
+    return e;
+  }
+
+  ExchangeServer server_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  std::string address_;
+  std::shared_ptr<const BatchCodec> codec_ = std::make_shared<Codec>();
+};
+
+TEST_F(ExchangeTest, EventsArriveInOrderWithTheirContents) {
+  InputGate gate(2, 4);
+  server_.RegisterInbound(7, &gate, 1, codec_, 4);
+  ExchangeClient client(address_);
+  client.OpenChannel(7, codec_);
+  ASSERT_TRUE(client.Push(7, BatchOf("a", 3)));
+  ASSERT_TRUE(client.Push(7, Control(ChannelEvent::Kind::kWatermark, 99)));
+  ASSERT_TRUE(client.Push(7, Control(ChannelEvent::Kind::kBarrier, 5)));
+  ASSERT_TRUE(client.Push(7, BatchOf("b", 1)));
+  ASSERT_TRUE(client.Push(7, Control(ChannelEvent::Kind::kEndOfStream)));
+  int channel = -1;
+  ChannelEvent e = Take(gate, &channel);
+  EXPECT_EQ(channel, 1);
+  ASSERT_EQ(e.kind, ChannelEvent::Kind::kBatch);
+  const auto& batch = static_cast<const Batch<std::string>&>(*e.batch);
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_EQ(batch[2].value, "a2");
+  EXPECT_EQ(batch[2].timestamp, 2);
+  e = Take(gate);
+  EXPECT_EQ(e.kind, ChannelEvent::Kind::kWatermark);
+  EXPECT_EQ(e.watermark, 99);
+  e = Take(gate);
+  EXPECT_EQ(e.kind, ChannelEvent::Kind::kBarrier);
+  EXPECT_EQ(e.checkpoint_id, 5);
+  EXPECT_EQ(Take(gate).kind, ChannelEvent::Kind::kBatch);
+  EXPECT_EQ(Take(gate).kind, ChannelEvent::Kind::kEndOfStream);
+}
+
+TEST_F(ExchangeTest, AProducerNeverHasMoreBatchesInFlightThanTheConsumerHasRoomFor) {
+  constexpr int kCapacity = 2;
+  constexpr int kBatches = 50;
+  InputGate gate(1, kCapacity);
+  server_.RegisterInbound(1, &gate, 0, codec_, kCapacity);
+  ExchangeClient client(address_);
+  client.OpenChannel(1, codec_);
+  std::atomic<int> pushed{0};
+  std::thread producer([&] {
+    for (int i = 0; i < kBatches; ++i) {
+      ASSERT_TRUE(client.Push(1, BatchOf("x", 10)));
+      pushed++;
+    }
+  });
+  for (int consumed = 1; consumed <= kBatches; ++consumed) {
+    ASSERT_EQ(Take(gate).kind, ChannelEvent::Kind::kBatch);
+    // Credits: the initial room plus one per batch taken so far.
+    EXPECT_LE(pushed.load(), kCapacity + consumed);
+  }
+  producer.join();
+  EXPECT_LE(gate.max_queued_records(), kCapacity * 10);
+}
+
+TEST_F(ExchangeTest, ABlockedChannelDoesNotHoldUpTheOthersOnTheSameStream) {
+  InputGate stuck(1, 1);  // its consumer never reads
+  InputGate moving(1, 2);
+  server_.RegisterInbound(1, &stuck, 0, codec_, 1);
+  server_.RegisterInbound(2, &moving, 0, codec_, 2);
+  ExchangeClient client(address_);
+  client.OpenChannel(1, codec_);
+  client.OpenChannel(2, codec_);
+  std::atomic<int> stuck_pushed{0};
+  std::thread blocked([&] {
+    while (client.Push(1, BatchOf("s", 1))) stuck_pushed++;
+  });
+  // The stuck channel used its only credit: its producer now waits.
+  ASSERT_TRUE(testing::WaitFor([&] { return stuck_pushed.load() == 1; }, 10000));
+  std::thread flowing([&] {
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(client.Push(2, BatchOf("m", 5)));
+  });
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(Take(moving).kind, ChannelEvent::Kind::kBatch);
+  flowing.join();
+  EXPECT_EQ(stuck_pushed.load(), 1) << "only the one credit of the stuck channel was used";
+  client.Cancel();  // releases the blocked producer
+  blocked.join();
+}
+
+TEST_F(ExchangeTest, AChannelOpenedBeforeItsConsumerIsRegisteredWaitsForIt) {
+  ExchangeClient client(address_);
+  client.OpenChannel(9, codec_);
+  std::thread producer([&] { EXPECT_TRUE(client.Push(9, BatchOf("late", 2))); });
+  InputGate gate(1, 2);
+  server_.RegisterInbound(9, &gate, 0, codec_, 2);  // the consumer task deployed later
+  ChannelEvent e = Take(gate);
+  producer.join();
+  ASSERT_EQ(e.kind, ChannelEvent::Kind::kBatch);
+  EXPECT_EQ(static_cast<const Batch<std::string>&>(*e.batch)[1].value, "late1");
+}
+
+TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
+  InputGate gate(1, 1);
+  server_.RegisterInbound(3, &gate, 0, codec_, 1);
+  ExchangeClient client(address_);
+  client.OpenChannel(3, codec_);
+  ASSERT_TRUE(client.Push(3, BatchOf("a", 1)));
+  std::thread producer([&] { EXPECT_FALSE(client.Push(3, BatchOf("b", 1))); });  // no credit
+  grpc_server_->Shutdown(std::chrono::system_clock::now());
+  grpc_server_.reset();
+  producer.join();
+  EXPECT_FALSE(client.status().ok());
+  EXPECT_FALSE(client.Push(3, Control(ChannelEvent::Kind::kEndOfStream)));
+}
+
+}  // namespace
+}  // namespace sluice::cluster
