@@ -1,16 +1,21 @@
 // The data exchange between TaskManagers over real gRPC on loopback: a producer-side
 // ExchangeClient and a consumer-side ExchangeServer delivering into InputGates.
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cluster/exchange/exchange_channels.h"
 #include "cluster/exchange/exchange_client.h"
 #include "cluster/exchange/exchange_server.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "sluice/graph/stream_graph.h"
+#include "sluice/runtime/local_subtasks.h"
+#include "sluice/sluice.h"
 #include "sluice/testing/test_util.h"
 
 namespace sluice::cluster {
@@ -67,8 +72,8 @@ class ExchangeTest : public ::testing::Test {
 
 TEST_F(ExchangeTest, EventsArriveInOrderWithTheirContents) {
   InputGate gate(2, 4);
-  server_.RegisterInbound(7, &gate, 1, codec_, 4);
-  ExchangeClient client(address_);
+  server_.RegisterInbound("job", 7, &gate, 1, codec_, 4);
+  ExchangeClient client(address_, "job");
   client.OpenChannel(7, codec_);
   ASSERT_TRUE(client.Push(7, BatchOf("a", 3)));
   ASSERT_TRUE(client.Push(7, Control(ChannelEvent::Kind::kWatermark, 99)));
@@ -97,8 +102,8 @@ TEST_F(ExchangeTest, AProducerNeverHasMoreBatchesInFlightThanTheConsumerHasRoomF
   constexpr int kCapacity = 2;
   constexpr int kBatches = 50;
   InputGate gate(1, kCapacity);
-  server_.RegisterInbound(1, &gate, 0, codec_, kCapacity);
-  ExchangeClient client(address_);
+  server_.RegisterInbound("job", 1, &gate, 0, codec_, kCapacity);
+  ExchangeClient client(address_, "job");
   client.OpenChannel(1, codec_);
   std::atomic<int> pushed{0};
   std::thread producer([&] {
@@ -119,9 +124,9 @@ TEST_F(ExchangeTest, AProducerNeverHasMoreBatchesInFlightThanTheConsumerHasRoomF
 TEST_F(ExchangeTest, ABlockedChannelDoesNotHoldUpTheOthersOnTheSameStream) {
   InputGate stuck(1, 1);  // its consumer never reads
   InputGate moving(1, 2);
-  server_.RegisterInbound(1, &stuck, 0, codec_, 1);
-  server_.RegisterInbound(2, &moving, 0, codec_, 2);
-  ExchangeClient client(address_);
+  server_.RegisterInbound("job", 1, &stuck, 0, codec_, 1);
+  server_.RegisterInbound("job", 2, &moving, 0, codec_, 2);
+  ExchangeClient client(address_, "job");
   client.OpenChannel(1, codec_);
   client.OpenChannel(2, codec_);
   std::atomic<int> stuck_pushed{0};
@@ -141,11 +146,11 @@ TEST_F(ExchangeTest, ABlockedChannelDoesNotHoldUpTheOthersOnTheSameStream) {
 }
 
 TEST_F(ExchangeTest, AChannelOpenedBeforeItsConsumerIsRegisteredWaitsForIt) {
-  ExchangeClient client(address_);
+  ExchangeClient client(address_, "job");
   client.OpenChannel(9, codec_);
   std::thread producer([&] { EXPECT_TRUE(client.Push(9, BatchOf("late", 2))); });
   InputGate gate(1, 2);
-  server_.RegisterInbound(9, &gate, 0, codec_, 2);  // the consumer task deployed later
+  server_.RegisterInbound("job", 9, &gate, 0, codec_, 2);  // the consumer task deployed later
   ChannelEvent e = Take(gate);
   producer.join();
   ASSERT_EQ(e.kind, ChannelEvent::Kind::kBatch);
@@ -154,8 +159,8 @@ TEST_F(ExchangeTest, AChannelOpenedBeforeItsConsumerIsRegisteredWaitsForIt) {
 
 TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
   InputGate gate(1, 1);
-  server_.RegisterInbound(3, &gate, 0, codec_, 1);
-  ExchangeClient client(address_);
+  server_.RegisterInbound("job", 3, &gate, 0, codec_, 1);
+  ExchangeClient client(address_, "job");
   client.OpenChannel(3, codec_);
   ASSERT_TRUE(client.Push(3, BatchOf("a", 1)));
   std::thread producer([&] { EXPECT_FALSE(client.Push(3, BatchOf("b", 1))); });  // no credit
@@ -164,6 +169,99 @@ TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
   producer.join();
   EXPECT_FALSE(client.status().ok());
   EXPECT_FALSE(client.Push(3, Control(ChannelEvent::Kind::kEndOfStream)));
+}
+
+// --- a job's subtasks split over two TaskManagers' worth of runtime ---
+
+/// One TaskManager's data plane: an exchange server on a free loopback port.
+struct DataPlane {
+  DataPlane() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&server);
+    grpc = builder.BuildAndStart();
+  }
+  ~DataPlane() { grpc->Shutdown(std::chrono::system_clock::now()); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+
+  ExchangeServer server;
+  std::unique_ptr<grpc::Server> grpc;
+  int port = 0;
+};
+
+TEST(DistributedRunTest, AKeyedJobSplitOverTwoTaskManagersMatchesTheMiniCluster) {
+  using KV = std::pair<int64_t, int64_t>;
+  auto build = [](std::shared_ptr<CollectedRecords<KV>> out) {
+    auto p = std::make_unique<Pipeline>("split");
+    p->SetParallelism(3);
+    p->Source(Generator([](uint64_t i) { return static_cast<int64_t>(i); }, {.count = 20000}))
+        .Parallelism(2)
+        .Map([](const int64_t& v) {
+          return KV{v % 101, v};
+        })
+        .KeyBy([](const KV& kv) { return kv.first; })
+        .Reduce([](const KV& a, const KV& b) {
+          return KV{a.first, a.second + b.second};
+        })
+        .Sink(CollectSink<KV>(out));
+    return p;
+  };
+  // The reference: the mini-cluster.
+  auto expected_out = std::make_shared<CollectedRecords<KV>>();
+  auto reference = ExecuteLocally(*build(expected_out));
+  ASSERT_OK(reference);
+  int64_t expected_in = 0;
+  for (const auto& t : reference->tasks) expected_in += t.records_in;
+  // A rolling reduce's intermediate sums depend on arrival order; per key, the last (largest)
+  // one and the number of updates do not.
+  auto final_sums = [](const std::vector<KV>& updates) {
+    std::map<int64_t, std::pair<int64_t, int64_t>> out;  // key -> (updates, largest sum)
+    for (const auto& [k, sum] : updates) {
+      out[k].first++;
+      out[k].second = std::max(out[k].second, sum);
+    }
+    return out;
+  };
+  const auto expected = final_sums(expected_out->Values());
+  ASSERT_EQ(expected.size(), 101u);
+
+  auto out = std::make_shared<CollectedRecords<KV>>();
+  auto pipeline = build(out);
+  auto graph = pipeline->BuildJobGraph();
+  ASSERT_OK(graph);
+  DataPlane a, b;
+  const std::vector<std::string> addresses = {a.address(), b.address()};
+  // Subtask s of every vertex runs on TaskManager s % 2: every keyed channel between
+  // subtasks of different parity crosses the exchange.
+  Placement placement;
+  for (const JobVertex& v : graph->vertices) {
+    std::vector<int> where;
+    for (int s = 0; s < v.parallelism; ++s) where.push_back(s % 2);
+    placement.location.push_back(where);
+  }
+  ExchangeChannels channels_a("job-1", &a.server, addresses);
+  ExchangeChannels channels_b("job-1", &b.server, addresses);
+  Placement at_a = placement, at_b = placement;
+  at_a.self = 0;
+  at_b.self = 1;
+  LocalSubtasks on_a(&*graph, at_a, &channels_a);
+  LocalSubtasks on_b(&*graph, at_b, &channels_b);
+  absl::Status status_a, status_b;
+  std::thread run_b([&] { status_b = on_b.Run(); });
+  status_a = on_a.Run();
+  run_b.join();
+  ASSERT_OK(status_a);
+  ASSERT_OK(status_b);
+  channels_a.Close();
+  channels_b.Close();
+  EXPECT_EQ(final_sums(out->Values()), expected);
+  // Both sides ran their share, and records crossed between them.
+  int64_t in_a = 0, in_b = 0;
+  for (const auto& t : on_a.Stats()) in_a += t.records_in;
+  for (const auto& t : on_b.Stats()) in_b += t.records_in;
+  EXPECT_GT(in_a, 0);
+  EXPECT_GT(in_b, 0);
+  EXPECT_EQ(in_a + in_b, expected_in);
 }
 
 }  // namespace

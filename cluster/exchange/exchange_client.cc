@@ -5,11 +5,14 @@
 
 namespace sluice::cluster {
 
-ExchangeClient::ExchangeClient(const std::string& address)
+ExchangeClient::ExchangeClient(const std::string& address, const std::string& job)
     : stub_(Exchange::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
   // Waits for the connection: the consumer's TaskManager may still be starting.
   ctx_.set_wait_for_ready(true);
   stream_ = stub_->Connect(&ctx_);
+  ProducerMessage hello;
+  hello.set_job(job);
+  if (!stream_->Write(hello)) closed_ = true;
   reader_ = std::thread([this] { ReadCredits(); });
 }
 

@@ -22,8 +22,8 @@ namespace sluice::cluster {
 /// pressure a slow remote consumer exerts on exactly its producers.
 class ExchangeClient final : public ChannelSink {
  public:
-  /// Connects to the exchange server at `address` (HOST:PORT).
-  explicit ExchangeClient(const std::string& address);
+  /// Connects to the exchange server at `address` (HOST:PORT) for the channels of `job`.
+  ExchangeClient(const std::string& address, const std::string& job);
   ~ExchangeClient() override;
 
   /// Declares a channel and how its batches are encoded; before any Push on it.

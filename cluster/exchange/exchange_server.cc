@@ -17,16 +17,18 @@ struct ExchangeServer::Connection {
 
 ExchangeServer::~ExchangeServer() = default;
 
-void ExchangeServer::RegisterInbound(int channel_id, InputGate* gate, int index,
-                                     std::shared_ptr<const BatchCodec> codec, int credits) {
+void ExchangeServer::RegisterInbound(const std::string& job, int channel_id, InputGate* gate,
+                                     int index, std::shared_ptr<const BatchCodec> codec,
+                                     int credits) {
   std::lock_guard<std::mutex> lock(mu_);
-  Inbound& in = inbound_[channel_id];
+  const ChannelKey key{job, channel_id};
+  Inbound& in = inbound_[key];
   in.gate = gate;
   in.index = index;
   in.codec = std::move(codec);
   in.credits = credits;
   auto [it, first_of_gate] = by_gate_.try_emplace(gate);
-  it->second[index] = channel_id;
+  it->second[index] = key;
   if (first_of_gate) {
     gate->SetBatchConsumedCallback([this, gate](int i) { ReturnCredit(gate, i); });
   }
@@ -36,9 +38,9 @@ void ExchangeServer::RegisterInbound(int channel_id, InputGate* gate, int index,
   }
 }
 
-void ExchangeServer::UnregisterInbound(int channel_id) {
+void ExchangeServer::UnregisterInbound(const std::string& job, int channel_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = inbound_.find(channel_id);
+  auto it = inbound_.find(ChannelKey{job, channel_id});
   if (it == inbound_.end()) return;
   if (it->second.gate != nullptr) {
     auto g = by_gate_.find(it->second.gate);
@@ -58,7 +60,7 @@ void ExchangeServer::ReturnCredit(InputGate* gate, int index) {
   if (i == g->second.end()) return;  // a local channel of the same gate
   Inbound& in = inbound_[i->second];
   if (in.connection == nullptr) return;
-  in.connection->pending_credits[i->second] += 1;
+  in.connection->pending_credits[i->second.second] += 1;
   in.connection->has_credits.notify_one();
 }
 
@@ -92,20 +94,22 @@ grpc::Status ExchangeServer::Connect(
   std::thread credit_sender([&] { SendCredits(&connection); });
   grpc::Status status = grpc::Status::OK;
   ProducerMessage message;
+  std::string job;
   while (stream->Read(&message)) {
+    if (!message.job().empty()) job = message.job();
     std::unique_lock<std::mutex> lock(mu_);
     for (int channel : message.open_channels()) {
-      Inbound& in = inbound_[channel];
+      Inbound& in = inbound_[ChannelKey{job, channel}];
       in.connection = &connection;
       if (in.gate != nullptr) connection.pending_credits[channel] += in.credits;
     }
     if (message.open_channels_size() > 0) connection.has_credits.notify_one();
     for (const ChannelBuffer& buffer : message.buffers()) {
-      auto it = inbound_.find(buffer.channel_id());
+      auto it = inbound_.find(ChannelKey{job, buffer.channel_id()});
       if (it == inbound_.end() || it->second.gate == nullptr) {
         status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                               absl::StrCat("a buffer for channel ", buffer.channel_id(),
-                                           ", which has no consumer here"));
+                                           " of job '", job, "', which has no consumer here"));
         break;
       }
       InputGate* gate = it->second.gate;

@@ -5,6 +5,8 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
+#include <utility>
 
 #include "proto/exchange.grpc.pb.h"
 #include "sluice/network/channel_codec.h"
@@ -26,10 +28,10 @@ class ExchangeServer final : public Exchange::Service {
   /// Channel `channel_id` delivers into `gate`'s channel `index`, batches decoded with
   /// `codec`; `credits` is the room the gate has for that channel (its capacity). Before the
   /// consumer runs. A producer that opened the channel earlier gets its credits now.
-  void RegisterInbound(int channel_id, InputGate* gate, int index,
+  void RegisterInbound(const std::string& job, int channel_id, InputGate* gate, int index,
                        std::shared_ptr<const BatchCodec> codec, int credits);
   /// The channel's consumer is gone (its task ended); its gate may be destroyed after this.
-  void UnregisterInbound(int channel_id);
+  void UnregisterInbound(const std::string& job, int channel_id);
 
   grpc::Status Connect(grpc::ServerContext* ctx,
                        grpc::ServerReaderWriter<ConsumerMessage, ProducerMessage>* stream) override;
@@ -48,9 +50,11 @@ class ExchangeServer final : public Exchange::Service {
   /// Sends pending credits of one connection (its own thread).
   void SendCredits(Connection* c);
 
+  using ChannelKey = std::pair<std::string, int>;  // job, channel id
+
   std::mutex mu_;
-  std::map<int, Inbound> inbound_;                    // by channel id
-  std::map<InputGate*, std::map<int, int>> by_gate_;  // gate -> index -> channel id
+  std::map<ChannelKey, Inbound> inbound_;
+  std::map<InputGate*, std::map<int, ChannelKey>> by_gate_;  // gate -> index -> channel
   std::set<Connection*> connections_;
 };
 

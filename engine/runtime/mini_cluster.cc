@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "runtime/channel_wiring.h"
 #include "runtime/chaos_monkey.h"
 #include "runtime/checkpoint_coordinator.h"
 #include "runtime/task.h"
@@ -55,59 +56,6 @@ MiniCluster::MiniCluster(MiniClusterOptions options) : options_(std::move(option
 MiniCluster::~MiniCluster() = default;
 
 namespace {
-
-/// Where each producer subtask of a job edge writes in each consumer's gate.
-struct Wiring {
-  // gates[vertex][subtask]
-  std::vector<std::vector<std::unique_ptr<InputGate>>> gates;
-  // outputs[vertex][subtask]
-  std::vector<std::vector<std::vector<internal::TaskOutputEdge>>> outputs;
-};
-
-Wiring WireChannels(const JobGraph& g) {
-  Wiring w;
-  const size_t nv = g.vertices.size();
-  w.outputs.resize(nv);
-  for (size_t v = 0; v < nv; ++v) w.outputs[v].resize(g.vertices[v].parallelism);
-
-  // Channel layout of each consumer gate: per incoming job edge, one channel per producer
-  // subtask (all-to-all), or one channel for a pointwise forward edge.
-  std::vector<int> channels_per_gate(nv, 0);
-  std::vector<int> first_channel(g.edges.size(), 0);
-  for (size_t i = 0; i < g.edges.size(); ++i) {
-    const JobEdge& e = g.edges[i];
-    const bool pointwise = g.stream.edges[e.stream_edge].partition == PartitionKind::kForward;
-    first_channel[i] = channels_per_gate[e.target_vertex];
-    channels_per_gate[e.target_vertex] += pointwise ? 1 : g.vertices[e.source_vertex].parallelism;
-  }
-  w.gates.resize(nv);
-  for (size_t v = 0; v < nv; ++v) {
-    if (channels_per_gate[v] == 0) continue;
-    for (int s = 0; s < g.vertices[v].parallelism; ++s) {
-      w.gates[v].push_back(
-          std::make_unique<InputGate>(channels_per_gate[v], g.stream.config.channel_capacity));
-    }
-  }
-  for (size_t i = 0; i < g.edges.size(); ++i) {
-    const JobEdge& e = g.edges[i];
-    const bool pointwise = g.stream.edges[e.stream_edge].partition == PartitionKind::kForward;
-    const int producers = g.vertices[e.source_vertex].parallelism;
-    const int consumers = g.vertices[e.target_vertex].parallelism;
-    for (int p = 0; p < producers; ++p) {
-      internal::TaskOutputEdge out;
-      out.stream_edge = e.stream_edge;
-      if (pointwise) {
-        out.targets.push_back({w.gates[e.target_vertex][p].get(), first_channel[i]});
-      } else {
-        for (int c = 0; c < consumers; ++c) {
-          out.targets.push_back({w.gates[e.target_vertex][c].get(), first_channel[i] + p});
-        }
-      }
-      w.outputs[e.source_vertex][p].push_back(std::move(out));
-    }
-  }
-  return w;
-}
 
 /// The restored state of each operator of task (vertex, subtask).
 std::map<int, RestoredOperatorState> RestoredStateFor(
@@ -266,7 +214,7 @@ absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
                                      const std::map<int, std::vector<OperatorSnapshot>>* restore,
                                      JobResult* result) {
   const JobConfig& config = graph.stream.config;
-  Wiring wiring = WireChannels(graph);
+  internal::Wiring wiring = internal::WireChannels(graph);
   internal::CheckpointCoordinator* coordinator = coordinator_.get();
 
   Attempt attempt;
@@ -294,7 +242,9 @@ absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
   attempt.cancel_all = [&attempt, &wiring]() {
     for (auto& t : attempt.tasks) t->Cancel();
     for (auto& per_vertex : wiring.gates) {
-      for (auto& g : per_vertex) g->Cancel();
+      for (auto& g : per_vertex) {
+        if (g) g->Cancel();
+      }
     }
   };
   {
