@@ -1,16 +1,23 @@
 #include "cli/cluster_commands.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "cluster/client/jobmanager_client.h"
 
 namespace sluice::cli {
 
 const char kClusterUsage[] =
-    "  sluice status --jobmanager=HOST:PORT\n"
-    "      The cluster: TaskManagers with their slots, the blob store.\n";
+    "  sluice status [--jobmanager=HOST:PORT]\n"
+    "      The cluster: TaskManagers with their slots, jobs, the blob store.\n"
+    "  sluice list [--jobmanager=HOST:PORT]\n"
+    "      The jobs and their states.\n"
+    "  sluice cancel [--jobmanager=HOST:PORT] JOB_ID\n"
+    "      Cancels a job.\n"
+    "  (the JobManager defaults to $SLUICE_JOBMANAGER, else 127.0.0.1:6123)\n";
 
 namespace {
 
@@ -19,21 +26,99 @@ int Fail(const std::string& message, int code) {
   return code;
 }
 
-}  // namespace
+std::string DefaultJobManager() {
+  const char* env = std::getenv("SLUICE_JOBMANAGER");
+  return env != nullptr && *env != '\0' ? env : "127.0.0.1:6123";
+}
 
-int ClusterStatus(const std::vector<std::string>& args) {
-  std::string address;
+/// Splits `--jobmanager=` off a command's arguments; the rest are positional.
+std::string TakeJobManager(const std::vector<std::string>& args,
+                           std::vector<std::string>* positional) {
+  std::string address = DefaultJobManager();
   for (const std::string& a : args) {
     if (absl::StartsWith(a, "--jobmanager=")) {
       address = a.substr(13);
     } else {
-      return Fail(absl::StrCat("status: unexpected argument '", a, "'\nusage:\n", kClusterUsage),
-                  2);
+      positional->push_back(a);
     }
   }
-  if (address.empty()) {
-    return Fail(absl::StrCat("status: --jobmanager=HOST:PORT is required\nusage:\n", kClusterUsage),
-                2);
+  return address;
+}
+
+std::string StateName(cluster::JobState state) {
+  switch (state) {
+    case cluster::CREATED:
+      return "created";
+    case cluster::RUNNING:
+      return "running";
+    case cluster::FINISHED:
+      return "finished";
+    case cluster::FAILED:
+      return "failed";
+    case cluster::CANCELED:
+      return "canceled";
+    case cluster::RESTARTING:
+      return "restarting";
+    default:
+      return "unknown";
+  }
+}
+
+bool Ended(cluster::JobState s) {
+  return s == cluster::FINISHED || s == cluster::FAILED || s == cluster::CANCELED;
+}
+
+void PrintJob(const cluster::JobStatus& job) {
+  std::printf("%-10s %-10s %-24s %3d slots  %8.1f s%s%s\n", job.job_id().c_str(),
+              StateName(job.state()).c_str(), job.job_name().c_str(), job.slots_needed(),
+              static_cast<double>(job.duration_ms()) / 1000, job.failure().empty() ? "" : "  ",
+              job.failure().c_str());
+}
+
+}  // namespace
+
+int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
+  cluster::JobManagerClient client(run.jobmanager, absl::Seconds(30));
+  auto blob = client.UploadFile(run.job_path);
+  if (!blob.ok()) return Fail(std::string(blob.status().message()), 1);
+  cluster::SubmitJobRequest request;
+  request.mutable_job_binary()->set_sha256(blob->sha256);
+  request.mutable_job_binary()->set_size(blob->size);
+  request.set_job_name(run.job_name);
+  for (const std::string& a : run.job_args) request.add_args(a);
+  request.set_parallelism(run.parallelism);
+  for (const JobVertex& v : graph.vertices) {
+    request.add_vertex_parallelism(v.parallelism);
+    request.add_vertex_names(v.name);
+  }
+  auto id = client.Submit(request);
+  if (!id.ok()) return Fail(std::string(id.status().message()), 1);
+  std::printf("submitted %s ('%s') to %s\n", id->c_str(), run.job_name.c_str(),
+              run.jobmanager.c_str());
+  std::fflush(stdout);
+  if (run.detached) return 0;
+  cluster::JobState last = cluster::JOB_STATE_UNKNOWN;
+  for (;;) {
+    auto job = client.Job(*id);
+    if (!job.ok()) return Fail(std::string(job.status().message()), 1);
+    if (job->state() != last) {
+      last = job->state();
+      std::printf("%s %s%s%s\n", id->c_str(), StateName(last).c_str(),
+                  job->failure().empty() ? "" : ": ", job->failure().c_str());
+      std::fflush(stdout);
+    }
+    if (Ended(last)) return last == cluster::FINISHED ? 0 : 1;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+int ClusterStatus(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  const std::string address = TakeJobManager(args, &positional);
+  if (!positional.empty()) {
+    return Fail(
+        absl::StrCat("status: unexpected argument '", positional[0], "'\nusage:\n", kClusterUsage),
+        2);
   }
   cluster::JobManagerClient client(address, absl::Seconds(5));
   auto status = client.Status();
@@ -46,7 +131,36 @@ int ClusterStatus(const std::vector<std::string>& args) {
                 tm.taskmanager_id().c_str(), tm.host().c_str(), static_cast<long long>(tm.pid()),
                 tm.slots(), tm.free_slots(), static_cast<long long>(tm.last_heartbeat_ms_ago()));
   }
+  std::printf("Jobs: %d\n", status->jobs_size());
+  for (const auto& job : status->jobs()) PrintJob(job);
   std::printf("Blob store: %s (%d job binaries)\n", status->blob_dir().c_str(), status->blobs());
+  return 0;
+}
+
+int ListJobs(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  const std::string address = TakeJobManager(args, &positional);
+  if (!positional.empty()) {
+    return Fail(absl::StrCat("list: unexpected argument '", positional[0], "'"), 2);
+  }
+  cluster::JobManagerClient client(address, absl::Seconds(5));
+  auto jobs = client.Jobs();
+  if (!jobs.ok()) return Fail(std::string(jobs.status().message()), 1);
+  if (jobs->empty()) std::printf("no jobs\n");
+  for (const auto& job : *jobs) PrintJob(job);
+  return 0;
+}
+
+int CancelJob(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  const std::string address = TakeJobManager(args, &positional);
+  if (positional.size() != 1) {
+    return Fail(absl::StrCat("cancel: give one JOB_ID\nusage:\n", kClusterUsage), 2);
+  }
+  cluster::JobManagerClient client(address, absl::Seconds(10));
+  auto job = client.Cancel(positional[0]);
+  if (!job.ok()) return Fail(std::string(job.status().message()), 1);
+  PrintJob(*job);
   return 0;
 }
 

@@ -3,12 +3,31 @@
 #include <string>
 #include <vector>
 
+#include "sluice/graph/job_graph.h"
+
 namespace sluice::cli {
 
 extern const char kClusterUsage[];
 
-/// `sluice status --jobmanager=HOST:PORT`: TaskManagers, slots and the blob store. Returns
-/// the exit code (1: the JobManager could not be asked).
+/// What `sluice run --jobmanager` submits.
+struct ClusterRun {
+  std::string jobmanager;  // HOST:PORT
+  std::string job_path;    // the job binary
+  std::string job_name;
+  std::vector<std::string> job_args;
+  int parallelism = 0;  // 0: the job's default
+  bool detached = false;
+};
+
+/// Uploads, submits and (unless detached) follows the job, printing its state changes.
+/// Exit code: 0 finished (or submitted, detached), 1 failed or canceled or unreachable.
+int RunOnCluster(const ClusterRun& run, const JobGraph& graph);
+
+/// `sluice status [--jobmanager=HOST:PORT]`: TaskManagers, slots, jobs and the blob store.
 int ClusterStatus(const std::vector<std::string>& args);
+/// `sluice list [--jobmanager=HOST:PORT]`: the jobs with their states.
+int ListJobs(const std::vector<std::string>& args);
+/// `sluice cancel [--jobmanager=HOST:PORT] JOB_ID`.
+int CancelJob(const std::vector<std::string>& args);
 
 }  // namespace sluice::cli

@@ -20,8 +20,8 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <map>
 #include <string>
@@ -66,7 +66,8 @@ std::string Result(rd_kafka_resp_err_t err) {
 }
 
 std::string Execute(rd_kafka_mock_cluster_t* mc, const std::vector<std::string>& w) {
-  const std::string usage = "error: unknown command or wrong arguments (see `sluice dev kafka --help`)";
+  const std::string usage =
+      "error: unknown command or wrong arguments (see `sluice dev kafka --help`)";
   if (w.empty()) return usage;
   const std::string& cmd = w[0];
   int32_t broker = 0;
@@ -99,8 +100,8 @@ std::string Execute(rd_kafka_mock_cluster_t* mc, const std::vector<std::string>&
                                             errors.data());
     return "ok";
   }
-  if (cmd == "request-error-rtts" && w.size() == 4 && ParseBroker(w[1], &broker) &&
-      broker > 0 && absl::SimpleAtoi(w[2], &api_key)) {
+  if (cmd == "request-error-rtts" && w.size() == 4 && ParseBroker(w[1], &broker) && broker > 0 &&
+      absl::SimpleAtoi(w[2], &api_key)) {
     for (const std::string& pair : std::vector<std::string>(absl::StrSplit(w[3], ','))) {
       std::vector<std::string> parts = absl::StrSplit(pair, ':');
       rd_kafka_resp_err_t err;

@@ -1,7 +1,7 @@
 // The `sluice` command line: runs job binaries (`sluice run --local JOB.so -- ARGS`) and the
 // development services (`sluice dev kafka`).
-// The cluster commands (list, cancel, savepoint, stop, status) come with the JobManager;
-// a local job takes savepoints on signals (see RunOnMiniCluster).
+// The cluster commands are in cluster_commands.cc; a local job takes savepoints on signals
+// (see RunOnMiniCluster).
 
 #include <cstdio>
 #include <string>
@@ -10,9 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "glog/logging.h"
 #include "cli/cluster_commands.h"
 #include "cli/dev_kafka.h"
+#include "glog/logging.h"
 #include "sluice/api/job.h"
 
 namespace {
@@ -23,6 +23,9 @@ constexpr char kUsage[] =
     "             [--allow-non-restored-state] [-- JOB_ARGS...]\n"
     "      Runs a job binary on the in-process mini-cluster until it ends, optionally\n"
     "      starting from a savepoint or retained checkpoint (also at another parallelism).\n"
+    "  sluice run --jobmanager=HOST:PORT JOB.so [--parallelism=N] [--detached] [-- JOB_ARGS...]\n"
+    "      Uploads the job binary to a cluster, submits it, and follows it to its end\n"
+    "      (printing its state changes; exit 1 if it fails), or returns at once (--detached).\n"
     "  sluice version\n";
 
 int Fail(const std::string& message, int code = 2) {
@@ -32,6 +35,8 @@ int Fail(const std::string& message, int code = 2) {
 
 int Run(const std::vector<std::string>& args) {
   bool local = false;
+  bool detached = false;
+  std::string jobmanager;
   int parallelism = 0;
   std::string from_savepoint;
   bool allow_non_restored = false;
@@ -45,6 +50,10 @@ int Run(const std::vector<std::string>& args) {
     }
     if (a == "--local") {
       local = true;
+    } else if (absl::StartsWith(a, "--jobmanager=")) {
+      jobmanager = a.substr(13);
+    } else if (a == "--detached") {
+      detached = true;
     } else if (absl::StartsWith(a, "--parallelism=")) {
       if (!absl::SimpleAtoi(a.substr(14), &parallelism) || parallelism < 1) {
         return Fail(
@@ -64,8 +73,11 @@ int Run(const std::vector<std::string>& args) {
     }
   }
   if (job_path.empty()) return Fail(absl::StrCat("run: no job binary given\n", kUsage));
-  if (!local) {
-    return Fail("run: only --local is available in this build (the JobManager comes later)");
+  if (local == !jobmanager.empty()) {
+    return Fail(absl::StrCat("run: say where: --local or --jobmanager=HOST:PORT\n", kUsage));
+  }
+  if (!jobmanager.empty() && (!from_savepoint.empty() || allow_non_restored)) {
+    return Fail("run: --from-savepoint on a cluster is not available yet (use --local)");
   }
   auto library = sluice::JobLibrary::Load(job_path);
   if (!library.ok()) return Fail(std::string(library.status().message()));
@@ -85,6 +97,11 @@ int Run(const std::vector<std::string>& args) {
   if (allow_non_restored) pipeline.mutable_config().allow_non_restored_state = true;
   auto graph = pipeline.BuildJobGraph();
   if (!graph.ok()) return Fail(absl::StrCat("invalid job: ", graph.status().message()));
+  if (!jobmanager.empty()) {
+    return sluice::cli::RunOnCluster(
+        {jobmanager, job_path, pipeline.config().job_name, job_args, parallelism, detached},
+        *graph);
+  }
   std::fprintf(stderr, "sluice: running '%s' on the local mini-cluster\n%s",
                pipeline.config().job_name.c_str(), graph->Describe().c_str());
   auto result = sluice::RunOnMiniCluster(*graph);
@@ -116,9 +133,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args[0] == "run") return Run(std::vector<std::string>(args.begin() + 1, args.end()));
-  if (args[0] == "status") {
-    return sluice::cli::ClusterStatus(std::vector<std::string>(args.begin() + 1, args.end()));
-  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "status") return sluice::cli::ClusterStatus(rest);
+  if (args[0] == "list") return sluice::cli::ListJobs(rest);
+  if (args[0] == "cancel") return sluice::cli::CancelJob(rest);
   if (args.size() >= 2 && args[0] == "dev" && args[1] == "kafka") {
     return sluice::cli::DevKafka(std::vector<std::string>(args.begin() + 2, args.end()));
   }

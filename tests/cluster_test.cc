@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -10,6 +11,7 @@
 #include "cluster/blob/blob_cache.h"
 #include "cluster/blob/sha256.h"
 #include "cluster/client/jobmanager_client.h"
+#include "cluster/jobmanager/slot_allocation.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -70,7 +72,7 @@ TEST(ClusterTest, AKilledTaskManagerIsDeclaredLost) {
   const std::string status = StatusWith(jm.address(), 1);
   EXPECT_THAT(status, HasSubstr("TaskManagers: 1, slots: 1 total"));
   EXPECT_THAT(status, Not(HasSubstr("tm-b")));
-  EXPECT_THAT(jm.log(), HasSubstr("TaskManager 'tm-b' lost: no heartbeat for"));
+  EXPECT_THAT(jm.log(), HasSubstr("TaskManager 'tm-b' was lost (no heartbeat for"));
 }
 
 TEST(ClusterTest, TaskManagersRegisterAgainWithARestartedJobManager) {
@@ -94,7 +96,7 @@ TEST(ClusterTest, StatusNamesAnUnreachableJobManager) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr(absl::StrCat("cannot reach the JobManager at 127.0.0.1:", port)));
   EXPECT_THAT(r.output, HasSubstr("is sluice-jobmanager running there"));
-  EXPECT_EQ(Sluice("status").exit_code, 2);
+  EXPECT_EQ(Sluice(absl::StrCat("cancel --jobmanager=127.0.0.1:", port)).exit_code, 2);
 }
 
 TEST(ClusterTest, StatusNamesAnAddressThatIsNotAJobManager) {
@@ -145,6 +147,180 @@ TEST(ClusterTest, AJobManagerRefusesABlobDirectoryItCannotUse) {
   EXPECT_EQ(jm.Wait(), 2);
   EXPECT_THAT(testing::ReadFile(dir.Join("jm.log")),
               HasSubstr("blob directory '/etc/passwd/blobs' cannot be created"));
+}
+
+// --- jobs on the cluster ---
+
+TEST(SlotAllocationTest, SpreadGoesRoundRobinPackFillsOneFirst) {
+  const std::vector<cluster::FreeSlots> free = {{"a", 2}, {"b", 1}, {"c", 3}};
+  auto spread = cluster::AllocateSlots(4, free, cluster::SlotStrategy::kSpread);
+  ASSERT_OK(spread);
+  EXPECT_EQ(*spread, (std::vector<std::string>{"a", "b", "c", "a"}));
+  auto pack = cluster::AllocateSlots(4, free, cluster::SlotStrategy::kPack);
+  ASSERT_OK(pack);
+  EXPECT_EQ(*pack, (std::vector<std::string>{"a", "a", "b", "c"}));
+  auto too_many = cluster::AllocateSlots(7, free, cluster::SlotStrategy::kSpread);
+  EXPECT_EQ(too_many.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(too_many.status().message()),
+              HasSubstr("the job needs 7 slots; the cluster has 6 free (3 TaskManagers)"));
+}
+
+/// A JobManager and three TaskManagers of two slots each, all registered.
+class JobsOnClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    jm_ = std::make_unique<JobManagerProcess>(std::vector<std::string>{
+        "--heartbeat_interval=100ms", "--heartbeat_timeout=2s", "--slot_wait=1s"});
+    for (const char* id : {"tm-1", "tm-2", "tm-3"}) {
+      tms_.push_back(
+          std::make_unique<TaskManagerProcess>(jm_->address(), 2, id, std::vector<std::string>{}));
+    }
+    ASSERT_THAT(StatusWith(jm_->address(), 3), HasSubstr("slots: 6 total, 6 free"));
+  }
+
+  std::string Job(const std::string& name) const {
+    return absl::StrCat(testing::BuildDir(), "/examples/", name, ".so");
+  }
+  testing::CommandResult RunOnCluster(const std::string& args) {
+    return Sluice(absl::StrCat("run --jobmanager=", jm_->address(), " ", args));
+  }
+  /// How many TaskManagers ran a part of some job.
+  int TaskManagersThatRanAPart() const {
+    int n = 0;
+    for (const auto& tm : tms_) {
+      if (tm->log().find("deploying this TaskManager's subtasks") != std::string::npos) ++n;
+    }
+    return n;
+  }
+
+  std::unique_ptr<JobManagerProcess> jm_;
+  std::vector<std::unique_ptr<TaskManagerProcess>> tms_;
+  testing::TempDir dir_;
+};
+
+TEST_F(JobsOnClusterTest, WordCountOnThreeTaskManagersMatchesTheMiniCluster) {
+  std::string text;
+  for (int i = 0; i < 3000; ++i) {
+    absl::StrAppend(&text, "the quick brown fox ", i % 97, " jumps over ", i % 13, " dogs\n");
+  }
+  const std::string input = dir_.Join("words.txt");
+  testing::WriteFile(input, text);
+  auto local =
+      Sluice(absl::StrCat("run --local ", Job("word_count"), " --parallelism=4 -- --input=", input,
+                          " --output=", dir_.Join("local")));
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  auto cluster = RunOnCluster(absl::StrCat(Job("word_count"), " --parallelism=4 -- --input=", input,
+                                           " --output=", dir_.Join("cluster")));
+  ASSERT_EQ(cluster.exit_code, 0) << cluster.output << jm_->log();
+  EXPECT_THAT(cluster.output, HasSubstr("job-1 running"));
+  EXPECT_THAT(cluster.output, HasSubstr("job-1 finished"));
+  auto expected = testing::ReadPartFileLines(dir_.Join("local"));
+  auto got = testing::ReadPartFileLines(dir_.Join("cluster"));
+  std::sort(expected.begin(), expected.end());
+  std::sort(got.begin(), got.end());
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(TaskManagersThatRanAPart(), 3) << "spread: 4 slots over 3 TaskManagers";
+  // The slots are free again, and the job is listed as finished.
+  EXPECT_THAT(StatusWith(jm_->address(), 3), HasSubstr("slots: 6 total, 6 free"));
+  EXPECT_THAT(Sluice("list --jobmanager=" + jm_->address()).output, HasSubstr("finished"));
+}
+
+TEST_F(JobsOnClusterTest, WindowedStatsOnThreeTaskManagersMatchesTheMiniCluster) {
+  std::string lines;
+  for (int i = 0; i < 5000; ++i) {
+    absl::StrAppend(&lines, "sensor-", i % 17, ",", 1000 * (i / 10) + (i * 37) % 900, ",",
+                    (i * 7) % 100, "\n");
+  }
+  const std::string input = dir_.Join("events.csv");
+  testing::WriteFile(input, lines);
+  const std::string args =
+      absl::StrCat(" --window=tumbling:5s --out-of-orderness=2s --input=", input, " --output=");
+  auto local = Sluice(absl::StrCat("run --local ", Job("windowed_stats"), " --parallelism=4 --",
+                                   args, dir_.Join("local")));
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  auto cluster = RunOnCluster(
+      absl::StrCat(Job("windowed_stats"), " --parallelism=4 --", args, dir_.Join("cluster")));
+  ASSERT_EQ(cluster.exit_code, 0) << cluster.output << jm_->log();
+  auto expected = testing::ReadPartFileLines(dir_.Join("local"));
+  auto got = testing::ReadPartFileLines(dir_.Join("cluster"));
+  std::sort(expected.begin(), expected.end());
+  std::sort(got.begin(), got.end());
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(got, expected);
+}
+
+TEST_F(JobsOnClusterTest, AFailingJobFailsWithItsErrorAndFreesItsSlots) {
+  const std::string input = dir_.Join("bad.csv");
+  testing::WriteFile(input, "a,1000,1\nb,2000,2\nthis is not a record\n");
+  auto r = RunOnCluster(absl::StrCat(Job("windowed_stats"), " --parallelism=2 -- --input=", input,
+                                     " --output=", dir_.Join("out"), " --window=tumbling:1s"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("job-1 failed: on TaskManager 'tm-"));
+  EXPECT_THAT(r.output, HasSubstr("bad.csv:3: expected key,timestamp_ms,value"));
+  EXPECT_THAT(StatusWith(jm_->address(), 3), HasSubstr("slots: 6 total, 6 free"));
+}
+
+TEST_F(JobsOnClusterTest, AJobNeedingMoreSlotsThanTheClusterHasFailsSayingSo) {
+  auto r = RunOnCluster(absl::StrCat(Job("word_count"), " --parallelism=8 -- --input=/dev/null"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("not enough slots: the job needs 8 (its highest parallelism); "
+                                  "the cluster has 6 slots in 3 TaskManagers"));
+}
+
+TEST_F(JobsOnClusterTest, ABadJobBinaryIsRefusedBeforeAnythingIsSubmitted) {
+  auto missing = RunOnCluster(dir_.Join("nothing.so"));
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_THAT(missing.output, HasSubstr("nothing.so"));
+  auto not_a_job = RunOnCluster("/etc/passwd");
+  EXPECT_NE(not_a_job.exit_code, 0);
+  EXPECT_THAT(not_a_job.output, HasSubstr("is not a job binary"));
+  EXPECT_THAT(Sluice("list --jobmanager=" + jm_->address()).output, HasSubstr("no jobs"));
+}
+
+TEST_F(JobsOnClusterTest, ARunningJobIsCanceledOnEveryTaskManager) {
+  int port = 0;
+  const int listener = testing::ListenOnLoopback(&port);  // connects, never sends: runs on
+  auto r = RunOnCluster(
+      absl::StrCat(Job("socket_window_sum"), " --parallelism=3 --detached -- --port=", port));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return Sluice("list --jobmanager=" + jm_->address()).output.find("running") !=
+               std::string::npos;
+      },
+      10000));
+  auto cancel = Sluice("cancel --jobmanager=" + jm_->address() + " job-1");
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
+  EXPECT_THAT(cancel.output, HasSubstr("canceled"));
+  // Every part stops and gives its slots back.
+  EXPECT_THAT(StatusWith(jm_->address(), 3), HasSubstr("slots: 6 total"));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        return Sluice("status --jobmanager=" + jm_->address()).output.find("6 free") !=
+               std::string::npos;
+      },
+      10000));
+  ::close(listener);
+}
+
+TEST_F(JobsOnClusterTest, AJobFailsWhenOneOfItsTaskManagersIsKilled) {
+  int port = 0;
+  const int listener = testing::ListenOnLoopback(&port);
+  auto r = RunOnCluster(
+      absl::StrCat(Job("socket_window_sum"), " --parallelism=3 --detached -- --port=", port));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(testing::WaitFor([&] { return TaskManagersThatRanAPart() == 3; }, 10000));
+  tms_[1]->process().Signal(SIGKILL);
+  std::string list;
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        list = Sluice("list --jobmanager=" + jm_->address()).output;
+        return list.find("failed") != std::string::npos;
+      },
+      10000));
+  EXPECT_THAT(list, HasSubstr("TaskManager 'tm-2' was lost"));
+  ::close(listener);
 }
 
 // --- the blob store ---

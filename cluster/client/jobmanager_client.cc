@@ -69,6 +69,45 @@ absl::StatusOr<bool> JobManagerClient::Heartbeat(const std::string& taskmanager_
   return response.known();
 }
 
+absl::Status JobManagerClient::ReportJobPart(const JobPartReport& report) {
+  JobPartAck ack;
+  grpc::Status s = stub_->ReportJobPart(Context().get(), report, &ack);
+  if (!s.ok()) return Explain(s, "job report");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> JobManagerClient::Submit(const SubmitJobRequest& request) {
+  SubmitJobResponse response;
+  grpc::Status s = stub_->SubmitJob(Context().get(), request, &response);
+  if (!s.ok()) return Explain(s, "job submission");
+  return response.job_id();
+}
+
+absl::StatusOr<JobStatus> JobManagerClient::Job(const std::string& job_id) {
+  JobRequest request;
+  request.set_job_id(job_id);
+  JobStatus status;
+  grpc::Status s = stub_->GetJob(Context().get(), request, &status);
+  if (!s.ok()) return Explain(s, "job status");
+  return status;
+}
+
+absl::StatusOr<std::vector<JobStatus>> JobManagerClient::Jobs() {
+  ListJobsResponse response;
+  grpc::Status s = stub_->ListJobs(Context().get(), ListJobsRequest(), &response);
+  if (!s.ok()) return Explain(s, "job list");
+  return std::vector<JobStatus>(response.jobs().begin(), response.jobs().end());
+}
+
+absl::StatusOr<JobStatus> JobManagerClient::Cancel(const std::string& job_id) {
+  JobRequest request;
+  request.set_job_id(job_id);
+  JobStatus status;
+  grpc::Status s = stub_->CancelJob(Context().get(), request, &status);
+  if (!s.ok()) return Explain(s, "job cancellation");
+  return status;
+}
+
 absl::StatusOr<BlobId> JobManagerClient::UploadFile(const std::string& path) {
   auto sha = Sha256OfFile(path);
   if (!sha.ok()) return sha.status();

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -25,6 +26,11 @@ class JobManagerClient {
   absl::StatusOr<RegisterTaskManagerResponse> Register(const RegisterTaskManagerRequest& request);
   /// Whether the JobManager still knows the TaskManager.
   absl::StatusOr<bool> Heartbeat(const std::string& taskmanager_id);
+  absl::Status ReportJobPart(const JobPartReport& report);
+  absl::StatusOr<std::string> Submit(const SubmitJobRequest& request);
+  absl::StatusOr<JobStatus> Job(const std::string& job_id);
+  absl::StatusOr<std::vector<JobStatus>> Jobs();
+  absl::StatusOr<JobStatus> Cancel(const std::string& job_id);
   /// Uploads a file to the blob store; returns its id once the JobManager verified it.
   absl::StatusOr<BlobId> UploadFile(const std::string& path);
   /// Streams a stored blob into `write`.

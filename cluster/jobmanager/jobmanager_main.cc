@@ -27,6 +27,10 @@ ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
           "how often TaskManagers send heartbeats");
 ABSL_FLAG(absl::Duration, heartbeat_timeout, absl::Seconds(10),
           "a TaskManager silent this long is declared lost");
+ABSL_FLAG(absl::Duration, slot_wait, absl::Seconds(30),
+          "a job that cannot get enough slots fails after waiting this long");
+ABSL_FLAG(std::string, slot_strategy, "spread",
+          "spread: subtasks over as many TaskManagers as possible; pack: fill one first");
 
 namespace {
 
@@ -67,6 +71,15 @@ int main(int argc, char** argv) {
   sluice::cluster::JobManagerOptions options;
   options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.heartbeat_timeout = absl::GetFlag(FLAGS_heartbeat_timeout);
+  options.slot_wait = absl::GetFlag(FLAGS_slot_wait);
+  const std::string strategy = absl::GetFlag(FLAGS_slot_strategy);
+  if (strategy == "pack") {
+    options.slot_strategy = sluice::cluster::SlotStrategy::kPack;
+  } else if (strategy != "spread") {
+    std::fprintf(stderr, "sluice-jobmanager: --slot_strategy is spread or pack, not '%s'\n",
+                 strategy.c_str());
+    return 2;
+  }
   sluice::cluster::JobManagerService service(blobs->get(), options);
 
   const std::string address =

@@ -4,11 +4,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "cluster/blob/blob_store.h"
+#include "cluster/jobmanager/slot_allocation.h"
 #include "proto/cluster.grpc.pb.h"
 
 namespace sluice::cluster {
@@ -17,6 +20,9 @@ struct JobManagerOptions {
   absl::Duration heartbeat_interval = absl::Seconds(1);
   /// A TaskManager silent this long is declared lost.
   absl::Duration heartbeat_timeout = absl::Seconds(10);
+  /// A job that cannot get its slots fails after waiting this long.
+  absl::Duration slot_wait = absl::Seconds(30);
+  SlotStrategy slot_strategy = SlotStrategy::kSpread;
 };
 
 /// The JobManager's RPCs: TaskManager registration and heartbeats, the blob store, status.
@@ -37,12 +43,49 @@ class JobManagerService final : public JobManager::Service {
                             grpc::ServerWriter<BlobChunk>* writer) override;
   grpc::Status GetClusterStatus(grpc::ServerContext* ctx, const ClusterStatusRequest* request,
                                 ClusterStatus* response) override;
+  grpc::Status SubmitJob(grpc::ServerContext* ctx, const SubmitJobRequest* request,
+                         SubmitJobResponse* response) override;
+  grpc::Status GetJob(grpc::ServerContext* ctx, const JobRequest* request,
+                      JobStatus* response) override;
+  grpc::Status ListJobs(grpc::ServerContext* ctx, const ListJobsRequest* request,
+                        ListJobsResponse* response) override;
+  grpc::Status CancelJob(grpc::ServerContext* ctx, const JobRequest* request,
+                         JobStatus* response) override;
+  grpc::Status ReportJobPart(grpc::ServerContext* ctx, const JobPartReport* request,
+                             JobPartAck* response) override;
 
  private:
   struct TaskManagerEntry {
     RegisterTaskManagerRequest registration;
     absl::Time last_heartbeat;
+    int used_slots = 0;
   };
+  struct JobEntry {
+    JobStatus status;
+    SubmitJobRequest request;
+    absl::Time submitted;
+    absl::Time ended = absl::InfiniteFuture();
+    std::vector<std::string> slot_owners;  // TaskManager of each slot, once scheduled
+    std::set<std::string> parts_running;   // TaskManagers that have not reported the end
+  };
+  /// Where to send a job part's deployment or cancellation (taken under mu_).
+  struct PartCall {
+    std::string taskmanager_id;
+    std::string address;
+    DeployJobRequest deploy;
+  };
+
+  /// Places waiting jobs whose slots are free, deploys them, fails those that waited too
+  /// long (its own thread).
+  void Schedule();
+  /// Under mu_: allocates `job`'s slots and returns its deployments, or nothing.
+  std::vector<PartCall> TryPlace(JobEntry& job);
+  /// Under mu_: the job ends (or failed): state, time, and the other parts to cancel.
+  std::vector<PartCall> EndJob(JobEntry& job, JobState state, const std::string& failure);
+  /// Under mu_: gives a job's slots back once no part of it runs.
+  void FreeSlotsIfDone(JobEntry& job);
+  static void CancelParts(const std::string& job_id, const std::vector<PartCall>& parts);
+  JobStatus StatusOf(const JobEntry& job) const;
   /// Stores an upload's chunks as one blob (nothing stays if it fails).
   absl::StatusOr<BlobId> ReceiveBlob(grpc::ServerReader<BlobChunk>* reader);
   /// Declares TaskManagers lost that have been silent for the heartbeat timeout.
@@ -55,7 +98,11 @@ class JobManagerService final : public JobManager::Service {
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::map<std::string, TaskManagerEntry> taskmanagers_;
+  std::map<std::string, JobEntry> jobs_;
+  int next_job_ = 1;
+  std::condition_variable schedule_cv_;
   std::thread watcher_;
+  std::thread scheduler_;
 };
 
 }  // namespace sluice::cluster

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "grpcpp/grpcpp.h"
 #include "sluice/api/job.h"
 
 namespace sluice::cluster {
@@ -21,6 +22,60 @@ std::string HostName() {
 TaskManager::TaskManager(TaskManagerOptions options)
     : options_(std::move(options)), jobmanager_(options_.jobmanager, absl::Seconds(5)) {}
 
+TaskManager::~TaskManager() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, part] : parts_) part->Cancel();
+  }
+  parts_.clear();  // joins their threads
+  if (server_) server_->Shutdown(std::chrono::system_clock::now());
+}
+
+grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest* request,
+                                    DeployJobResponse*) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (parts_.contains(request->job_id())) {
+    return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                        absl::StrCat("job ", request->job_id(), " already runs here"));
+  }
+  LOG(INFO) << "job " << request->job_id() << " ('" << request->job_name()
+            << "'): deploying this TaskManager's subtasks";
+  auto part = std::make_unique<JobPart>(
+      *request, blobs_.get(), &exchange_, [this](const JobPartReport& report) {
+        JobPartReport r = report;
+        r.set_taskmanager_id(options_.id);
+        if (absl::Status s = jobmanager_.ReportJobPart(r); !s.ok()) {
+          LOG(WARNING) << "job " << r.job_id() << ": reporting its end failed: " << s.message();
+        }
+      });
+  part->Start();
+  parts_[request->job_id()] = std::move(part);
+  return grpc::Status::OK;
+}
+
+grpc::Status TaskManager::CancelJob(grpc::ServerContext*, const CancelJobPartRequest* request,
+                                    CancelJobPartResponse*) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = parts_.find(request->job_id());
+  if (it != parts_.end()) it->second->Cancel();
+  return grpc::Status::OK;
+}
+
+void TaskManager::ForgetEndedParts() {
+  std::map<std::string, std::unique_ptr<JobPart>> ended;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = parts_.begin(); it != parts_.end();) {
+      if (it->second->done()) {
+        ended.insert(parts_.extract(it++));
+      } else {
+        ++it;
+      }
+    }
+  }
+  ended.clear();  // joins outside the lock
+}
+
 absl::Status TaskManager::RegisterWithin(absl::Duration patience) {
   RegisterTaskManagerRequest request;
   request.set_taskmanager_id(options_.id);
@@ -28,6 +83,7 @@ absl::Status TaskManager::RegisterWithin(absl::Duration patience) {
   request.set_engine_abi(EngineAbi());
   request.set_host(HostName());
   request.set_pid(::getpid());
+  request.set_address(address_);
   const absl::Time give_up = absl::Now() + patience;
   absl::Duration backoff = absl::Milliseconds(100);
   for (int attempt = 1;; ++attempt) {
@@ -59,9 +115,22 @@ absl::Status TaskManager::Run() {
   });
   if (!cache.ok()) return cache.status();
   blobs_ = std::move(*cache);
+  const std::string listen = absl::StrCat(options_.bind_address, ":", options_.port);
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(this);
+  builder.RegisterService(&exchange_);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot listen on ", listen));
+  }
+  address_ = absl::StrCat(options_.bind_address, ":", port);
+  LOG(INFO) << "TaskManager '" << options_.id << "' serving on " << address_;
   if (absl::Status s = RegisterWithin(options_.registration_timeout); !s.ok()) return s;
   while (!stopping_.load()) {
     absl::SleepFor(heartbeat_interval_);
+    ForgetEndedParts();
     auto known = jobmanager_.Heartbeat(options_.id);
     if (!known.ok()) {
       // The JobManager may come back; keep trying (its own timeout decides about us).

@@ -22,6 +22,9 @@ ABSL_FLAG(std::string, id, "", "this TaskManager's id in the cluster (default HO
 ABSL_FLAG(std::string, cache_dir, "",
           "local cache of job binaries, emptied at start (default "
           "$XDG_CACHE_HOME/sluice/taskmanager-ID or ~/.cache/sluice/taskmanager-ID)");
+ABSL_FLAG(std::string, bind_address, "127.0.0.1",
+          "address its deployment and data exchange service listens on (loopback by default)");
+ABSL_FLAG(int, port, 0, "port of its deployment and data exchange service (0: any free port)");
 ABSL_FLAG(absl::Duration, registration_timeout, absl::Seconds(30),
           "give up when the JobManager cannot be reached this long at the start");
 
@@ -68,6 +71,8 @@ int main(int argc, char** argv) {
   options.cache_dir = absl::GetFlag(FLAGS_cache_dir);
   if (options.cache_dir.empty()) options.cache_dir = DefaultCacheDir(options.id);
   options.registration_timeout = absl::GetFlag(FLAGS_registration_timeout);
+  options.bind_address = absl::GetFlag(FLAGS_bind_address);
+  options.port = absl::GetFlag(FLAGS_port);
 
   sluice::cluster::TaskManager taskmanager(options);
   g_taskmanager = &taskmanager;

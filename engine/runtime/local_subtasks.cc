@@ -75,14 +75,7 @@ absl::Status LocalSubtasks::Run() {
 std::vector<TaskStats> LocalSubtasks::Stats() const {
   std::vector<TaskStats> out;
   for (size_t i = 0; i < tasks_.size(); ++i) {
-    const internal::Task& t = *tasks_[i];
-    TaskStats stats;
-    stats.name = t.name();
-    stats.records_in = t.records_in();
-    stats.max_queued_records = task_gates_[i] ? task_gates_[i]->max_queued_records() : 0;
-    std::tie(stats.state_entries, stats.state_bytes) = t.final_state_size();
-    stats.counters = t.Counters();
-    out.push_back(std::move(stats));
+    out.push_back(internal::StatsOf(*tasks_[i], task_gates_[i]));
   }
   return out;
 }

@@ -350,14 +350,7 @@ absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
   result->stopped = stopped;
   result->tasks.clear();
   for (size_t i = 0; i < attempt.tasks.size(); ++i) {
-    const internal::Task& t = *attempt.tasks[i];
-    TaskStats stats;
-    stats.name = t.name();
-    stats.records_in = t.records_in();
-    stats.max_queued_records = task_gates[i] ? task_gates[i]->max_queued_records() : 0;
-    std::tie(stats.state_entries, stats.state_bytes) = t.final_state_size();
-    stats.counters = t.Counters();
-    result->tasks.push_back(std::move(stats));
+    result->tasks.push_back(internal::StatsOf(*attempt.tasks[i], task_gates[i]));
   }
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -197,6 +198,16 @@ absl::Status Task::Run() {
   }
   finished_.store(true, std::memory_order_release);
   return status;
+}
+
+TaskStats StatsOf(const Task& task, const InputGate* gate) {
+  TaskStats stats;
+  stats.name = task.name();
+  stats.records_in = task.records_in();
+  stats.max_queued_records = gate != nullptr ? gate->max_queued_records() : 0;
+  std::tie(stats.state_entries, stats.state_bytes) = task.final_state_size();
+  stats.counters = task.Counters();
+  return stats;
 }
 
 std::map<std::string, int64_t> Task::Counters() const {

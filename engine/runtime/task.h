@@ -22,6 +22,7 @@
 #include "sluice/network/record_writer.h"
 #include "sluice/network/status_watermark_valve.h"
 #include "sluice/operator/stream_operator.h"
+#include "sluice/runtime/mini_cluster.h"
 
 namespace sluice::internal {
 
@@ -205,5 +206,8 @@ class Task final : public ProcessingTimeService {
   std::pair<int64_t, int64_t> final_state_size_{0, 0};
   std::string local_state_dir_;
 };
+
+/// What a finished task reports about itself (`gate`: its input gate, or null).
+TaskStats StatsOf(const Task& task, const InputGate* gate);
 
 }  // namespace sluice::internal
