@@ -35,6 +35,12 @@ inline JobResult Run(const Pipeline& p) {
 /// Runs a pipeline on the mini-cluster and returns its wall time in seconds (exits on failure).
 inline double RunSeconds(const Pipeline& p) { return absl::ToDoubleSeconds(Run(p).duration); }
 
+/// The median of some measurements (the upper one of an even count).
+inline double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 /// The q-quantile (0..1) of some durations, in milliseconds.
 inline double QuantileMs(std::vector<absl::Duration> d, double q) {
   if (d.empty()) return 0;

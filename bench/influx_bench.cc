@@ -25,7 +25,8 @@ sluice::InfluxPoint PointOf(uint64_t i) {
   return sluice::InfluxPoint("bench")
       .Tag("host", absl::StrCat("host-", i % 100))
       .Field("value", static_cast<int64_t>(i))
-      .Time(1'700'000'000'000 + static_cast<int64_t>(i / 100), sluice::InfluxPrecision::kMilliseconds);
+      .Time(1'700'000'000'000 + static_cast<int64_t>(i / 100),
+            sluice::InfluxPrecision::kMilliseconds);
 }
 
 }  // namespace
@@ -44,7 +45,8 @@ int main(int argc, char** argv) {
   for (int64_t start = 0; start < points; start += batch) {
     std::string body;
     for (int64_t i = start; i < std::min(points, start + batch); ++i) {
-      body += *PointOf(static_cast<uint64_t>(i)).ToLineProtocol(sluice::InfluxPrecision::kMilliseconds);
+      body +=
+          *PointOf(static_cast<uint64_t>(i)).ToLineProtocol(sluice::InfluxPrecision::kMilliseconds);
       body.push_back('\n');
     }
     const std::string file = dir.Join(absl::StrCat("batch-", start));
@@ -64,7 +66,8 @@ int main(int argc, char** argv) {
 
   server.CreateDatabase("sink");
   sluice::Pipeline p("influx-bench");
-  p.Source(sluice::Generator([](uint64_t i) { return i; }, {.count = static_cast<uint64_t>(points)}))
+  p.Source(
+       sluice::Generator([](uint64_t i) { return i; }, {.count = static_cast<uint64_t>(points)}))
       .Parallelism(parallelism)
       .Map([](const uint64_t& i) { return PointOf(i); })
       .Sink(sluice::InfluxSink::Builder()

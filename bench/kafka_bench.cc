@@ -124,11 +124,6 @@ double SluiceSeconds(const std::string& bootstrap, int parallelism) {
   return sluice::bench::RunSeconds(p);
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -169,8 +164,8 @@ int main(int argc, char** argv) {
       std::printf("  p=%d round %d: raw %.2f s, sluice %.2f s\n", parallelism, r + 1, raw.back(),
                   engine.back());
     }
-    const double raw_rate = static_cast<double>(total) / Median(raw);
-    const double engine_rate = static_cast<double>(total) / Median(engine);
+    const double raw_rate = static_cast<double>(total) / sluice::bench::Median(raw);
+    const double engine_rate = static_cast<double>(total) / sluice::bench::Median(engine);
     std::printf(
         "p=%d  raw librdkafka: %9.0f records/s (%6.1f MB/s)   sluice source: %9.0f records/s "
         "(%6.1f MB/s)   ratio %.1f%%\n",

@@ -22,6 +22,7 @@
 #include "absl/flags/parse.h"
 #include "bench_util.h"
 #include "sluice/sluice.h"
+#include "window_job.h"
 
 ABSL_FLAG(int64_t, events, 100'000'000, "events per run");
 ABSL_FLAG(int64_t, keys, 10'000, "distinct keys");
@@ -32,33 +33,8 @@ ABSL_FLAG(absl::Duration, checkpoint_interval, absl::ZeroDuration(),
 
 namespace {
 
-struct Event {
-  int64_t key;
-  int64_t ts;
-  int64_t value;
-};
-SLUICE_SERIALIZABLE(Event, key, ts, value)
-
-struct CountSum {
-  int64_t count = 0;
-  int64_t sum = 0;
-};
-SLUICE_SERIALIZABLE(CountSum, count, sum)
-
+using sluice::bench::Event;
 using sluice::bench::KeyOf;
-
-class CountSumAggregate final : public sluice::AggregateFunction<Event, CountSum, CountSum> {
- public:
-  CountSum CreateAccumulator() const override { return {}; }
-  void Add(const Event& e, CountSum& acc) const override {
-    acc.count++;
-    acc.sum += e.value;
-  }
-  CountSum GetResult(const CountSum& acc) const override { return acc; }
-  CountSum Merge(CountSum a, const CountSum& b) const override {
-    return {a.count + b.count, a.sum + b.sum};
-  }
-};
 
 double RawLoop(int64_t events, int64_t keys, int64_t* firings) {
   struct Current {
@@ -107,21 +83,7 @@ sluice::JobResult EngineRun(int64_t events, int64_t keys, int parallelism,
     p.EnableCheckpointing(checkpoint_interval);
     p.SetCheckpointDir(checkpoint_dir);
   }
-  p.Source(sluice::Generator(
-               [keys](uint64_t i) {
-                 return Event{KeyOf(i, keys), static_cast<int64_t>(i / 1000),
-                              static_cast<int64_t>(i & 0xff)};
-               },
-               {.count = static_cast<uint64_t>(events)}),
-           "Generator")
-      .AssignTimestampsAndWatermarks(
-          sluice::WatermarkStrategy<Event>::ForMonotonousTimestamps().WithTimestampAssigner(
-              &Event::ts))
-      .KeyBy(&Event::key)
-      .Window(sluice::TumblingEventTimeWindows::Of(absl::Seconds(1)))
-      .Aggregate(CountSumAggregate{}, "Window")
-      .Map([](const CountSum&) { return int64_t{1}; }, "One")
-      .Sink(sluice::DiscardingSink<int64_t>{}, "Discard");
+  sluice::bench::BuildWindowJob(p, events, keys);
   return sluice::bench::Run(p);
 }
 

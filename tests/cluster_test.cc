@@ -275,7 +275,67 @@ TEST_F(JobsOnClusterTest, ABadJobBinaryIsRefusedBeforeAnythingIsSubmitted) {
   auto not_a_job = RunOnCluster("/etc/passwd");
   EXPECT_NE(not_a_job.exit_code, 0);
   EXPECT_THAT(not_a_job.output, HasSubstr("is not a job binary"));
+  auto no_entry = RunOnCluster(testing::BuildDir() + "/lib/libsluice_engine.so");
+  EXPECT_NE(no_entry.exit_code, 0);
+  EXPECT_THAT(no_entry.output, HasSubstr("no SLUICE_JOB entry point"));
+  auto foreign = RunOnCluster(testing::BuildDir() + "/tests/foreign_abi.so");
+  EXPECT_NE(foreign.exit_code, 0);
+  EXPECT_THAT(foreign.output, HasSubstr("built against engine ABI 'sluice-engine-abi-0/other'"));
   EXPECT_THAT(Sluice("list --jobmanager=" + jm_->address()).output, HasSubstr("no jobs"));
+}
+
+TEST_F(JobsOnClusterTest, TaskManagersCheckTheJobBinaryToo) {
+  // A client that skips its own checks: the TaskManager refuses the binary when it loads it.
+  cluster::JobManagerClient client(jm_->address());
+  auto blob = client.UploadFile(testing::BuildDir() + "/tests/foreign_abi.so");
+  ASSERT_OK(blob);
+  cluster::SubmitJobRequest request;
+  request.mutable_job_binary()->set_sha256(blob->sha256);
+  request.mutable_job_binary()->set_size(blob->size);
+  request.set_job_name("foreign");
+  request.add_vertex_parallelism(1);
+  auto id = client.Submit(request);
+  ASSERT_OK(id);
+  absl::StatusOr<cluster::JobStatus> job;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        job = client.Job(*id);
+        return job.ok() && job->state() == cluster::FAILED;
+      },
+      10000));
+  EXPECT_THAT(job->failure(), HasSubstr("built against engine ABI 'sluice-engine-abi-0/other'"));
+
+  // Nor can a job name a binary the blob store does not have.
+  request.mutable_job_binary()->set_sha256(std::string(64, 'e'));
+  auto refused = client.Submit(request);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("is not in the blob store"));
+}
+
+/// A process's resident memory, in MiB (0 if it is gone).
+int64_t ResidentMiB(int pid) {
+  const std::string status = testing::ReadFile(absl::StrCat("/proc/", pid, "/status"));
+  const size_t at = status.find("VmRSS:");
+  if (at == std::string::npos) return 0;
+  return std::strtoll(status.c_str() + at + 6, nullptr, 10) / 1024;
+}
+
+TEST_F(JobsOnClusterTest, ASlowSinkBackPressuresItsProducersAcrossProcesses) {
+  // An unbounded source of 1 KiB records against a sink of 1 ms per record: without back
+  // pressure the producers would queue gigabytes within seconds.
+  auto r = RunOnCluster(
+      absl::StrCat(testing::BuildDir(), "/tests/slow_sink.so", " --parallelism=2 --detached"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(testing::WaitFor([&] { return TaskManagersThatRanAPart() == 2; }, 10000));
+  int64_t most = 0;
+  const absl::Time end = absl::Now() + absl::Seconds(3);  // the window memory is watched in
+  while (absl::Now() < end) {
+    for (const auto& tm : tms_) most = std::max(most, ResidentMiB(tm->process().pid()));
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(Sluice("list --jobmanager=" + jm_->address()).output, HasSubstr("running"));
+  EXPECT_LT(most, 200) << "MiB resident in the largest TaskManager";
+  EXPECT_EQ(Sluice("cancel --jobmanager=" + jm_->address() + " job-1").exit_code, 0);
 }
 
 TEST_F(JobsOnClusterTest, ARunningJobIsCanceledOnEveryTaskManager) {
