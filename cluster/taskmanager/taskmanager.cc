@@ -27,8 +27,9 @@ TaskManager::~TaskManager() {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [id, part] : parts_) part->Cancel();
   }
-  parts_.clear();  // joins their threads
+  // No deployment can arrive any more; then the parts' threads are joined.
   if (server_) server_->Shutdown(std::chrono::system_clock::now());
+  parts_.clear();
 }
 
 grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest* request,
