@@ -11,6 +11,7 @@
 #include "cluster/exchange/exchange_channels.h"
 #include "cluster/exchange/exchange_client.h"
 #include "cluster/exchange/exchange_server.h"
+#include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "sluice/graph/stream_graph.h"
@@ -169,6 +170,16 @@ TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
   producer.join();
   EXPECT_FALSE(client.status().ok());
   EXPECT_FALSE(client.Push(3, Control(ChannelEvent::Kind::kEndOfStream)));
+}
+
+TEST(ExchangeClientTest, AConsumerThatIsNotThereFailsTheProducerAtOnce) {
+  const int port = testing::PickFreePort();  // nothing listens
+  ExchangeClient client("127.0.0.1:" + std::to_string(port), "job");
+  client.OpenChannel(1, std::make_shared<Codec>());
+  EXPECT_FALSE(client.Push(1, BatchOf("x", 1)));
+  EXPECT_THAT(std::string(client.status().message()),
+              ::testing::HasSubstr("exchange with the TaskManager at 127.0.0.1:" +
+                                   std::to_string(port) + " failed"));
 }
 
 // --- a job's subtasks split over two TaskManagers' worth of runtime ---

@@ -6,9 +6,11 @@
 namespace sluice::cluster {
 
 ExchangeClient::ExchangeClient(const std::string& address, const std::string& job)
-    : stub_(Exchange::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
-  // Waits for the connection: the consumer's TaskManager may still be starting.
-  ctx_.set_wait_for_ready(true);
+    : address_(address),
+      stub_(Exchange::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
+  // No waiting for a consumer that is not there: every TaskManager of a job serves the
+  // exchange before it registers, so an unreachable one is gone, and the stream fails at once
+  // (its producers then fail naming the peer) instead of hanging the deployment.
   stream_ = stub_->Connect(&ctx_);
   ProducerMessage hello;
   hello.set_job(job);
@@ -76,8 +78,8 @@ void ExchangeClient::ReadCredits() {
   }
   grpc::Status s = stream_->Finish();
   Fail(s.ok() ? absl::CancelledError("the exchange stream was closed")
-              : absl::UnavailableError(
-                    absl::StrCat("exchange with ", ctx_.peer(), " failed: ", s.error_message())));
+              : absl::UnavailableError(absl::StrCat("exchange with the TaskManager at ", address_,
+                                                    " failed: ", s.error_message())));
 }
 
 void ExchangeClient::Fail(absl::Status why) {

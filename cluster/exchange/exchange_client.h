@@ -46,6 +46,7 @@ class ExchangeClient final : public ChannelSink {
   void ReadCredits();
   void Fail(absl::Status why);
 
+  const std::string address_;
   std::unique_ptr<Exchange::Stub> stub_;
   grpc::ClientContext ctx_;
   std::unique_ptr<grpc::ClientReaderWriter<ProducerMessage, ConsumerMessage>> stream_;

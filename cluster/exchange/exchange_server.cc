@@ -112,21 +112,22 @@ grpc::Status ExchangeServer::Connect(
                                            " of job '", job, "', which has no consumer here"));
         break;
       }
-      InputGate* gate = it->second.gate;
-      const int index = it->second.index;
       std::shared_ptr<const BatchCodec> codec = it->second.codec;
-      lock.unlock();  // Push may wake the consumer, whose credit needs mu_
+      lock.unlock();  // decoding needs no lock (and other streams go on meanwhile)
       auto event = DecodeChannelEvent(buffer.event(), *codec);
+      lock.lock();
       if (!event.ok()) {
         status = grpc::Status(
             grpc::StatusCode::DATA_LOSS,
             absl::StrCat("channel ", buffer.channel_id(), ": ", event.status().message()));
-        lock.lock();
         break;
       }
-      // Never blocks for a batch: the producer had a credit for it.
-      gate->Push(index, *std::move(event));
-      lock.lock();
+      // Looked up again: the consumer may have been unregistered (and its gate freed) while
+      // decoding. Under mu_, so the gate stays alive while the event goes in; Push never
+      // blocks for long: a batch had a credit, and control events do not wait.
+      it = inbound_.find(ChannelKey{job, buffer.channel_id()});
+      if (it == inbound_.end() || it->second.gate == nullptr) continue;  // its job part ended
+      it->second.gate->Push(it->second.index, *std::move(event));
     }
     if (!status.ok()) break;
   }

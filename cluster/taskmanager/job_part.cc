@@ -1,5 +1,7 @@
 #include "cluster/taskmanager/job_part.h"
 
+#include <numeric>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
@@ -89,6 +91,14 @@ absl::Status JobPart::Run() {
         "the job binary builds another graph on this TaskManager (vertex parallelism ",
         absl::StrJoin(here, ","), ") than the one scheduled (", absl::StrJoin(scheduled, ","),
         "): does the job read something that differs between machines?"));
+  }
+  const int subtasks = std::accumulate(here.begin(), here.end(), 0);
+  if (request_.placement_size() != subtasks || request_.self() < 0 ||
+      request_.self() >= request_.exchange_addresses_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a deployment with a placement of ", request_.placement_size(),
+                     " subtasks for a job of ", subtasks, ", or an index ", request_.self(),
+                     " outside its ", request_.exchange_addresses_size(), " TaskManagers"));
   }
   Placement placement;
   placement.self = request_.self();
