@@ -91,7 +91,8 @@ TEST(ClusterTest, TaskManagersRegisterAgainWithARestartedJobManager) {
 }
 
 TEST(ClusterTest, StatusNamesAnUnreachableJobManager) {
-  const int port = testing::PickFreePort();
+  testing::ClosedPort closed;
+  const int port = closed.port();
   auto r = Sluice(absl::StrCat("status --jobmanager=127.0.0.1:", port));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr(absl::StrCat("cannot reach the JobManager at 127.0.0.1:", port)));
@@ -109,7 +110,8 @@ TEST(ClusterTest, StatusNamesAnAddressThatIsNotAJobManager) {
 }
 
 TEST(ClusterTest, ATaskManagerWithAWrongJobManagerAddressGivesUpClearly) {
-  const int port = testing::PickFreePort();
+  testing::ClosedPort closed;
+  const int port = closed.port();
   TaskManagerProcess tm(absl::StrCat("127.0.0.1:", port), 1, "lonely",
                         {"--registration_timeout=1s"});
   EXPECT_EQ(tm.process().Wait(), 1);

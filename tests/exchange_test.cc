@@ -173,7 +173,8 @@ TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
 }
 
 TEST(ExchangeClientTest, AConsumerThatIsNotThereFailsTheProducerAtOnce) {
-  const int port = testing::PickFreePort();  // nothing listens
+  testing::ClosedPort closed;  // nothing listens there
+  const int port = closed.port();
   ExchangeClient client("127.0.0.1:" + std::to_string(port), "job");
   client.OpenChannel(1, std::make_shared<Codec>());
   EXPECT_FALSE(client.Push(1, BatchOf("x", 1)));

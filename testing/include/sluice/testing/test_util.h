@@ -53,6 +53,21 @@ std::vector<std::string> ReadPartFileLines(const std::string& directory);
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 int PickFreePort();
 
+/// A loopback port held bound but not listening for the object's life: connecting to it is
+/// refused, and no other process can take it meanwhile (unlike a port PickFreePort returned).
+class ClosedPort {
+ public:
+  ClosedPort();
+  ~ClosedPort();
+  ClosedPort(const ClosedPort&) = delete;
+  ClosedPort& operator=(const ClosedPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 /// A listening TCP socket on 127.0.0.1 with a port of the kernel's choosing (no race with
 /// other processes): returns the socket (-1 on error) and sets `port`.
 int ListenOnLoopback(int* port);
