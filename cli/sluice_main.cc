@@ -82,36 +82,24 @@ int Run(const std::vector<std::string>& args) {
   auto library = sluice::JobLibrary::Load(job_path);
   if (!library.ok()) return Fail(std::string(library.status().message()));
 
-  sluice::JobArgs parsed;
-  try {
-    parsed = sluice::JobArgs::Parse(job_args);
-  } catch (const sluice::JobArgumentError& e) {
-    return Fail(e.what());
-  }
-  sluice::Pipeline pipeline((*library)->JobName(), std::move(parsed));
-  if (parallelism > 0) pipeline.SetParallelism(parallelism);
-  if (absl::Status s = sluice::BuildPipeline((*library)->build(), pipeline); !s.ok()) {
-    return Fail(absl::StrCat((*library)->JobName(), ": ", s.message()));
-  }
-  if (!from_savepoint.empty()) pipeline.mutable_config().restore_from = from_savepoint;
-  if (allow_non_restored) pipeline.mutable_config().allow_non_restored_state = true;
-  auto graph = pipeline.BuildJobGraph();
-  if (!graph.ok()) return Fail(absl::StrCat("invalid job: ", graph.status().message()));
+  auto graph = sluice::BuildJob((*library)->build(), {(*library)->JobName(), job_args, parallelism,
+                                                      from_savepoint, allow_non_restored});
+  if (!graph.ok()) return Fail(absl::StrCat((*library)->JobName(), ": ", graph.status().message()));
+  const std::string& job_name = graph->stream.config.job_name;
   if (!jobmanager.empty()) {
     return sluice::cli::RunOnCluster(
-        {jobmanager, job_path, pipeline.config().job_name, job_args, parallelism, detached},
-        *graph);
+        {jobmanager, job_path, job_name, job_args, parallelism, detached}, *graph);
   }
-  std::fprintf(stderr, "sluice: running '%s' on the local mini-cluster\n%s",
-               pipeline.config().job_name.c_str(), graph->Describe().c_str());
+  std::fprintf(stderr, "sluice: running '%s' on the local mini-cluster\n%s", job_name.c_str(),
+               graph->Describe().c_str());
   auto result = sluice::RunOnMiniCluster(*graph);
   if (!result.ok()) return Fail(absl::StrCat("job failed: ", result.status().message()), 1);
   if (result->stopped) {
-    std::fprintf(stderr, "sluice: job '%s' stopped with savepoint %s\n",
-                 pipeline.config().job_name.c_str(), result->final_savepoint.c_str());
+    std::fprintf(stderr, "sluice: job '%s' stopped with savepoint %s\n", job_name.c_str(),
+                 result->final_savepoint.c_str());
     return 0;
   }
-  std::fprintf(stderr, "sluice: job '%s' finished in %s\n", pipeline.config().job_name.c_str(),
+  std::fprintf(stderr, "sluice: job '%s' finished in %s\n", job_name.c_str(),
                absl::FormatDuration(result->duration).c_str());
   return 0;
 }

@@ -180,6 +180,12 @@ class JobsOnClusterTest : public ::testing::Test {
     ASSERT_THAT(StatusWith(jm_->address(), 3), HasSubstr("slots: 6 total, 6 free"));
   }
 
+  /// The lines of a job's part files, sorted (subtasks write in any order).
+  static std::vector<std::string> SortedOutput(const std::string& dir) {
+    auto lines = testing::ReadPartFileLines(dir);
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  }
   std::string Job(const std::string& name) const {
     return absl::StrCat(testing::BuildDir(), "/examples/", name, ".so");
   }
@@ -216,12 +222,9 @@ TEST_F(JobsOnClusterTest, WordCountOnThreeTaskManagersMatchesTheMiniCluster) {
   ASSERT_EQ(cluster.exit_code, 0) << cluster.output << jm_->log();
   EXPECT_THAT(cluster.output, HasSubstr("job-1 running"));
   EXPECT_THAT(cluster.output, HasSubstr("job-1 finished"));
-  auto expected = testing::ReadPartFileLines(dir_.Join("local"));
-  auto got = testing::ReadPartFileLines(dir_.Join("cluster"));
-  std::sort(expected.begin(), expected.end());
-  std::sort(got.begin(), got.end());
+  const auto expected = SortedOutput(dir_.Join("local"));
   ASSERT_FALSE(expected.empty());
-  EXPECT_EQ(got, expected);
+  EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);
   EXPECT_EQ(TaskManagersThatRanAPart(), 3) << "spread: 4 slots over 3 TaskManagers";
   // The slots are free again, and the job is listed as finished.
   EXPECT_THAT(StatusWith(jm_->address(), 3), HasSubstr("slots: 6 total, 6 free"));
@@ -244,12 +247,9 @@ TEST_F(JobsOnClusterTest, WindowedStatsOnThreeTaskManagersMatchesTheMiniCluster)
   auto cluster = RunOnCluster(
       absl::StrCat(Job("windowed_stats"), " --parallelism=4 --", args, dir_.Join("cluster")));
   ASSERT_EQ(cluster.exit_code, 0) << cluster.output << jm_->log();
-  auto expected = testing::ReadPartFileLines(dir_.Join("local"));
-  auto got = testing::ReadPartFileLines(dir_.Join("cluster"));
-  std::sort(expected.begin(), expected.end());
-  std::sort(got.begin(), got.end());
+  const auto expected = SortedOutput(dir_.Join("local"));
   ASSERT_FALSE(expected.empty());
-  EXPECT_EQ(got, expected);
+  EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);
 }
 
 TEST_F(JobsOnClusterTest, AFailingJobFailsWithItsErrorAndFreesItsSlots) {

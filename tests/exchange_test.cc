@@ -40,20 +40,31 @@ ChannelEvent Control(ChannelEvent::Kind kind, int64_t value = 0) {
   return e;
 }
 
+/// One TaskManager's data plane: an exchange server on a free loopback port.
+struct DataPlane {
+  DataPlane() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&server);
+    grpc = builder.BuildAndStart();
+  }
+  ~DataPlane() { Stop(); }
+  /// The TaskManager goes away: its streams end.
+  void Stop() {
+    if (grpc) grpc->Shutdown(std::chrono::system_clock::now());
+    grpc.reset();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+
+  ExchangeServer server;
+  std::unique_ptr<grpc::Server> grpc;
+  int port = 0;
+};
+
 /// An exchange server on a free loopback port.
 class ExchangeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-    builder.RegisterService(&server_);
-    grpc_server_ = builder.BuildAndStart();
-    ASSERT_NE(port_, 0);
-    address_ = "127.0.0.1:" + std::to_string(port_);
-  }
-  void TearDown() override {
-    if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now());
-  }
+  void SetUp() override { ASSERT_NE(plane_.port, 0); }
 
   /// Takes the next event of `gate` (waiting at most 10 s).
   static ChannelEvent Take(InputGate& gate, int* channel = nullptr) {
@@ -64,10 +75,9 @@ class ExchangeTest : public ::testing::Test {
     return e;
   }
 
-  ExchangeServer server_;
-  std::unique_ptr<grpc::Server> grpc_server_;
-  int port_ = 0;
-  std::string address_;
+  DataPlane plane_;
+  ExchangeServer& server_ = plane_.server;
+  const std::string address_ = plane_.address();
   std::shared_ptr<const BatchCodec> codec_ = std::make_shared<Codec>();
 };
 
@@ -165,8 +175,7 @@ TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
   client.OpenChannel(3, codec_);
   ASSERT_TRUE(client.Push(3, BatchOf("a", 1)));
   std::thread producer([&] { EXPECT_FALSE(client.Push(3, BatchOf("b", 1))); });  // no credit
-  grpc_server_->Shutdown(std::chrono::system_clock::now());
-  grpc_server_.reset();
+  plane_.Stop();
   producer.join();
   EXPECT_FALSE(client.status().ok());
   EXPECT_FALSE(client.Push(3, Control(ChannelEvent::Kind::kEndOfStream)));
@@ -184,22 +193,6 @@ TEST(ExchangeClientTest, AConsumerThatIsNotThereFailsTheProducerAtOnce) {
 }
 
 // --- a job's subtasks split over two TaskManagers' worth of runtime ---
-
-/// One TaskManager's data plane: an exchange server on a free loopback port.
-struct DataPlane {
-  DataPlane() {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&server);
-    grpc = builder.BuildAndStart();
-  }
-  ~DataPlane() { grpc->Shutdown(std::chrono::system_clock::now()); }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
-
-  ExchangeServer server;
-  std::unique_ptr<grpc::Server> grpc;
-  int port = 0;
-};
 
 TEST(DistributedRunTest, AKeyedJobSplitOverTwoTaskManagersMatchesTheMiniCluster) {
   using KV = std::pair<int64_t, int64_t>;

@@ -125,6 +125,26 @@ absl::Status BuildPipeline(JobBuildFn build, Pipeline& pipeline) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<JobGraph> BuildJob(JobBuildFn build, const JobSpec& spec) {
+  JobArgs args;
+  try {
+    args = JobArgs::Parse(spec.args);
+  } catch (const JobArgumentError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  Pipeline pipeline(spec.job_name, std::move(args));
+  if (spec.parallelism > 0) pipeline.SetParallelism(spec.parallelism);
+  if (absl::Status s = BuildPipeline(build, pipeline); !s.ok()) return s;
+  if (!spec.restore_from.empty()) pipeline.mutable_config().restore_from = spec.restore_from;
+  if (spec.allow_non_restored_state) pipeline.mutable_config().allow_non_restored_state = true;
+  auto graph = pipeline.BuildJobGraph();
+  if (!graph.ok()) {
+    return absl::Status(graph.status().code(),
+                        absl::StrCat("invalid job: ", graph.status().message()));
+  }
+  return graph;
+}
+
 absl::StatusOr<JobResult> RunOnMiniCluster(const JobGraph& graph) {
   const JobConfig& config = graph.stream.config;
   MiniCluster cluster;
@@ -164,25 +184,16 @@ int RunJobMain(int argc, char** argv, JobBuildFn build) {
   google::InitGoogleLogging(argv[0]);
   std::string job_name = argv[0];
   job_name = job_name.substr(job_name.find_last_of('/') + 1);
-  std::vector<std::string> args(argv + 1, argv + argc);
-  JobArgs parsed;
-  try {
-    parsed = JobArgs::Parse(args);
-  } catch (const JobArgumentError& e) {
-    std::fprintf(stderr, "%s: %s\n", job_name.c_str(), e.what());
-    return 2;
-  }
-  Pipeline pipeline(job_name, std::move(parsed));
-  if (absl::Status s = BuildPipeline(build, pipeline); !s.ok()) {
-    std::fprintf(stderr, "%s: %s\n", job_name.c_str(), std::string(s.message()).c_str());
-    return 2;
-  }
-  auto graph = pipeline.BuildJobGraph();
+  JobSpec spec;
+  spec.job_name = job_name;
+  spec.args.assign(argv + 1, argv + argc);
+  auto graph = BuildJob(build, spec);
   if (!graph.ok()) {
-    std::fprintf(stderr, "%s: invalid job: %s\n", job_name.c_str(),
+    std::fprintf(stderr, "%s: %s\n", job_name.c_str(),
                  std::string(graph.status().message()).c_str());
     return 2;
   }
+  const std::string& name = graph->stream.config.job_name;
   auto result = RunOnMiniCluster(*graph);
   if (!result.ok()) {
     std::fprintf(stderr, "%s: job failed: %s\n", job_name.c_str(),
@@ -190,11 +201,9 @@ int RunJobMain(int argc, char** argv, JobBuildFn build) {
     return 1;
   }
   if (result->stopped) {
-    LOG(INFO) << "job '" << pipeline.config().job_name << "' stopped with savepoint "
-              << result->final_savepoint;
+    LOG(INFO) << "job '" << name << "' stopped with savepoint " << result->final_savepoint;
   } else {
-    LOG(INFO) << "job '" << pipeline.config().job_name << "' finished in "
-              << absl::FormatDuration(result->duration);
+    LOG(INFO) << "job '" << name << "' finished in " << absl::FormatDuration(result->duration);
   }
   return 0;
 }

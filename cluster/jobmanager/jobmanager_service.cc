@@ -16,6 +16,12 @@ namespace {
 
 constexpr size_t kChunkBytes = 1 << 20;
 
+/// A client of the TaskManager at `address` (deployments and cancellations are rare).
+std::unique_ptr<TaskManagerService::Stub> StubOf(const std::string& address) {
+  return TaskManagerService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
 grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
@@ -156,8 +162,7 @@ void JobManagerService::Schedule() {
     lock.unlock();
     for (const auto& [id, calls] : deployments) {
       for (const PartCall& call : calls) {
-        auto stub = TaskManagerService::NewStub(
-            grpc::CreateChannel(call.address, grpc::InsecureChannelCredentials()));
+        auto stub = StubOf(call.address);
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
         DeployJobResponse response;
@@ -214,11 +219,7 @@ std::vector<JobManagerService::PartCall> JobManagerService::TryPlace(JobEntry& j
   }
   DeployJobRequest deploy;
   deploy.set_job_id(job.status.job_id());
-  *deploy.mutable_job_binary() = job.request.job_binary();
-  deploy.set_job_name(job.request.job_name());
-  *deploy.mutable_args() = job.request.args();
-  deploy.set_parallelism(job.request.parallelism());
-  *deploy.mutable_vertex_parallelism() = job.request.vertex_parallelism();
+  *deploy.mutable_job() = job.request;
   for (int p : job.request.vertex_parallelism()) {
     for (int s = 0; s < p; ++s) deploy.add_placement(index[job.slot_owners[s]]);
   }
@@ -265,8 +266,7 @@ void JobManagerService::FreeSlotsIfDone(JobEntry& job) {
 
 void JobManagerService::CancelParts(const std::string& job_id, const std::vector<PartCall>& parts) {
   for (const PartCall& part : parts) {
-    auto stub = TaskManagerService::NewStub(
-        grpc::CreateChannel(part.address, grpc::InsecureChannelCredentials()));
+    auto stub = StubOf(part.address);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     CancelJobPartRequest request;

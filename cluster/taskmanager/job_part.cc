@@ -6,7 +6,6 @@
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
 #include "sluice/api/job.h"
-#include "sluice/job/job_args.h"
 
 namespace sluice::cluster {
 
@@ -58,7 +57,7 @@ bool JobPart::done() const {
 }
 
 absl::Status JobPart::Run() {
-  const BlobId blob{request_.job_binary().sha256(), request_.job_binary().size()};
+  const BlobId blob{request_.job().job_binary().sha256(), request_.job().job_binary().size()};
   auto path = blobs_->Acquire(blob);
   if (!path.ok()) return path.status();
   struct Release {
@@ -70,21 +69,18 @@ absl::Status JobPart::Run() {
   // The library outlives everything built from it (the graph holds its code).
   auto library = JobLibrary::Load(*path);
   if (!library.ok()) return library.status();
-  JobArgs args;
-  try {
-    args = JobArgs::Parse({request_.args().begin(), request_.args().end()});
-  } catch (const JobArgumentError& e) {
-    return absl::InvalidArgumentError(e.what());
-  }
-  Pipeline pipeline(request_.job_name(), std::move(args));
-  if (request_.parallelism() > 0) pipeline.SetParallelism(request_.parallelism());
-  if (absl::Status s = BuildPipeline((*library)->build(), pipeline); !s.ok()) return s;
-  auto graph = pipeline.BuildJobGraph();
+  // The same spec as the client's: the same graph.
+  const SubmitJobRequest& job = request_.job();
+  JobSpec spec;
+  spec.job_name = job.job_name();
+  spec.args.assign(job.args().begin(), job.args().end());
+  spec.parallelism = job.parallelism();
+  auto graph = BuildJob((*library)->build(), spec);
   if (!graph.ok()) return graph.status();
 
   // The JobManager scheduled the graph the client built: this must be the same one.
   std::vector<int> here,
-      scheduled(request_.vertex_parallelism().begin(), request_.vertex_parallelism().end());
+      scheduled(job.vertex_parallelism().begin(), job.vertex_parallelism().end());
   for (const JobVertex& v : graph->vertices) here.push_back(v.parallelism);
   if (here != scheduled) {
     return absl::FailedPreconditionError(absl::StrCat(

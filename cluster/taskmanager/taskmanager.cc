@@ -39,7 +39,7 @@ grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest
     return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
                         absl::StrCat("job ", request->job_id(), " already runs here"));
   }
-  LOG(INFO) << "job " << request->job_id() << " ('" << request->job_name()
+  LOG(INFO) << "job " << request->job_id() << " ('" << request->job().job_name()
             << "'): deploying this TaskManager's subtasks";
   auto part = std::make_unique<JobPart>(
       *request, blobs_.get(), &exchange_, [this](const JobPartReport& report) {

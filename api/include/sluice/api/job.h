@@ -44,6 +44,20 @@ int RunJobMain(int argc, char** argv, JobBuildFn build);
 /// --restart-delay=DUR, --chaos-kill-task-every=DUR, --chaos-max-failures=N, --chaos-seed=N.
 absl::Status BuildPipeline(JobBuildFn build, Pipeline& pipeline);
 
+/// What a job's graph is built from. The same spec gives the same graph in every process
+/// that builds it (the client, each TaskManager of a cluster job).
+struct JobSpec {
+  std::string job_name;
+  std::vector<std::string> args;  // the job's arguments
+  int parallelism = 0;            // 0: the job's own default
+  std::string restore_from;       // a savepoint or retained checkpoint
+  bool allow_non_restored_state = false;
+};
+
+/// Parses the arguments, builds the pipeline (BuildPipeline) and its job graph. The error
+/// names what was wrong: a bad argument, the job definition, or "invalid job: ...".
+absl::StatusOr<JobGraph> BuildJob(JobBuildFn build, const JobSpec& spec);
+
 /// Runs a job on an in-process mini-cluster until it ends. With a savepoint directory
 /// configured (--savepoint-dir), SIGUSR1 takes a savepoint and SIGTERM/SIGINT stop the job
 /// with one; the savepoint's path is logged.
