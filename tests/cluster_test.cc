@@ -141,6 +141,26 @@ TEST(ClusterTest, AJobManagerRefusesATaskManagerOfAnotherEngineBuild) {
   EXPECT_TRUE(client.Register(request).ok());
 }
 
+TEST(ClusterTest, BadSettingsAndUnknownJobsAreNamed) {
+  testing::TempDir dir;
+  testing::ChildProcess jm({testing::BuildDir() + "/bin/sluice-jobmanager", "--port=0",
+                            "--blob_dir=" + dir.Join("blobs"), "--slot_strategy=random"},
+                           dir.Join("jm.log"));
+  EXPECT_EQ(jm.Wait(), 2);
+  EXPECT_THAT(testing::ReadFile(dir.Join("jm.log")),
+              HasSubstr("--slot_strategy is spread or pack, not 'random'"));
+  testing::ChildProcess tm(
+      {testing::BuildDir() + "/bin/sluice-taskmanager", "--jobmanager=127.0.0.1:1", "--slots=0"},
+      dir.Join("tm.log"));
+  EXPECT_EQ(tm.Wait(), 2);
+  EXPECT_THAT(testing::ReadFile(dir.Join("tm.log")), HasSubstr("--slots must be at least 1"));
+
+  JobManagerProcess running;
+  auto cancel = Sluice("cancel --jobmanager=" + running.address() + " job-42");
+  EXPECT_EQ(cancel.exit_code, 1);
+  EXPECT_THAT(cancel.output, HasSubstr("no job 'job-42' (see sluice list)"));
+}
+
 TEST(ClusterTest, AJobManagerRefusesABlobDirectoryItCannotUse) {
   testing::TempDir dir;
   testing::ChildProcess jm(
