@@ -111,6 +111,44 @@ TEST_P(RescaleTest, StopWithSavepointThenResumeAtAnotherParallelism) {
   EXPECT_EQ(SortedLines(out), expected);
 }
 
+/// Copies a text file's lines with a parallel file source into the exactly-once sink.
+Pipeline CopyLinesJob(const std::string& input, const std::string& out, int parallelism,
+                      double source_rate = 0) {
+  Pipeline p("copy");
+  p.SetParallelism(parallelism);
+  p.EnableCheckpointing(absl::Milliseconds(20));
+  p.mutable_config().max_source_rate = source_rate;
+  p.Source(TextFileSource(input)).Uid("lines").Sink(TextFileSink<std::string>(out)).Uid("sink");
+  return p;
+}
+
+// A parallel file source keeps the ranges it has left, not a position in its own split: at
+// another parallelism every line is still read exactly once.
+TEST_P(RescaleTest, AParallelFileSourceReadsEveryLineOnceAtAnotherParallelism) {
+  const auto [from, to] = GetParam();
+  testing::TempDir dir;
+  std::string text;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 20'000; ++i) {
+    expected.push_back(absl::StrCat("line ", i));
+    absl::StrAppend(&text, expected.back(), "\n");
+  }
+  std::sort(expected.begin(), expected.end());
+  const std::string input = dir.Join("lines.txt");
+  testing::WriteFile(input, text);
+  const std::string out = dir.Join("out");
+  absl::StatusOr<JobResult> first = absl::UnknownError("not run");
+  const std::string savepoint =
+      SavepointOfRunningJob(CopyLinesJob(input, out, from, 5'000), dir.Join("sp"), true, &first);
+  ASSERT_OK(first);
+  EXPECT_LT(SortedLines(out).size(), expected.size()) << "stopped before the end of its input";
+
+  Pipeline resumed = CopyLinesJob(input, out, to);
+  resumed.mutable_config().restore_from = savepoint;
+  ASSERT_OK(ExecuteLocally(resumed));
+  EXPECT_EQ(SortedLines(out), expected);
+}
+
 // Savepoints are backend-independent: one taken on the heap resumes on RocksDB and the other
 // way round, at another parallelism.
 TEST(SavepointTest, ResumesOnTheOtherStateBackend) {

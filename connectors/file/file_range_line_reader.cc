@@ -67,6 +67,18 @@ bool FileRangeLineReader::Next(std::string* line) {
   return true;
 }
 
+absl::Status FileRangeLineReader::OpenRange(const std::string& path, int64_t position,
+                                            int64_t end) {
+  path_ = path;
+  file_ = std::fopen(path.c_str(), "rb");
+  if (file_ == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot open input file '", path, "': ", std::strerror(errno)));
+  }
+  end_ = end;
+  return SeekTo(position);
+}
+
 absl::Status FileRangeLineReader::SeekTo(int64_t position) {
   if (file_ == nullptr) return absl::FailedPreconditionError("reader is not open");
   if (std::fseek(file_, position, SEEK_SET) != 0) {

@@ -14,8 +14,17 @@
 
 namespace sluice {
 
+/// The rest of one byte range of a text file still to be read: lines starting at
+/// `position` and before `end` (a split of the file, or what is left of one).
+struct FileRange {
+  int64_t position = 0;
+  int64_t end = 0;
+};
+SLUICE_SERIALIZABLE(FileRange, position, end)
+
 /// Reads a text file as lines (without line terminators). Parallel: subtask i of p reads
-/// the lines that start in the i-th p-th of the file's bytes.
+/// the lines that start in the i-th p-th of the file's bytes. Its checkpointed state is the
+/// ranges left to read, so a job restored at another parallelism reads every line once.
 class TextFileSource final : public SourceFunction<std::string> {
  public:
   explicit TextFileSource(std::string path) : path_(std::move(path)) {}
@@ -23,29 +32,57 @@ class TextFileSource final : public SourceFunction<std::string> {
 
   void Open(RuntimeContext& ctx) override {
     reader_ = std::make_unique<internal::FileRangeLineReader>();
-    absl::Status s = reader_->Open(path_, ctx.SubtaskIndex(), ctx.Parallelism());
-    if (s.ok() && restored_position_) s = reader_->SeekTo(*restored_position_);
+    absl::Status s;
+    if (!restored_) {
+      s = reader_->Open(path_, ctx.SubtaskIndex(), ctx.Parallelism());
+    } else if (legacy_position_) {
+      // A position within this subtask's split, as an older version stored it.
+      s = reader_->Open(path_, ctx.SubtaskIndex(), ctx.Parallelism());
+      if (s.ok()) s = reader_->SeekTo(*legacy_position_);
+    } else {
+      s = OpenNextRange();
+    }
     if (!s.ok()) throw std::runtime_error(std::string(s.message()));
   }
-  /// The position is the byte offset of the next line in this subtask's split.
+  /// The ranges this subtask has left to read: any subtask of any parallelism can take
+  /// them over (they are shared out evenly on restore).
   std::vector<std::string> SnapshotState(int64_t) override {
-    return {SerializeToString<int64_t>(reader_ ? reader_->position() : 0)};
+    std::vector<std::string> items;
+    if (reader_ && reader_->position() < reader_->end()) {
+      items.push_back(SerializeToString(FileRange{reader_->position(), reader_->end()}));
+    }
+    for (const FileRange& r : ranges_) items.push_back(SerializeToString(r));
+    return items;
   }
   void RestoreState(std::vector<std::string> items) override {
-    if (items.empty()) return;
-    auto pos = DeserializeFromString<int64_t>(items[0], "file source position");
-    if (!pos.ok()) throw std::runtime_error(std::string(pos.status().message()));
-    restored_position_ = *pos;
+    restored_ = true;  // with no items, this subtask has nothing left to read
+    for (const std::string& item : items) {
+      auto range = DeserializeFromString<FileRange>(item, "file source range");
+      if (range.ok()) {
+        ranges_.push_back(*range);
+        continue;
+      }
+      auto legacy = DeserializeFromString<int64_t>(item, "file source position");
+      if (!legacy.ok() || items.size() != 1) {
+        throw std::runtime_error(std::string(range.status().message()));
+      }
+      legacy_position_ = *legacy;
+    }
   }
   SourceStatus Poll(SourceOutput<std::string>& out) override {
     std::string line;
     while (out.collected() < out.batch_hint()) {
-      if (!reader_->Next(&line)) {
-        if (!reader_->status().ok())
-          throw std::runtime_error(std::string(reader_->status().message()));
-        return SourceStatus::kEndOfInput;
+      if (reader_->Next(&line)) {
+        out.Collect(std::move(line));
+        continue;
       }
-      out.Collect(std::move(line));
+      if (!reader_->status().ok()) {
+        throw std::runtime_error(std::string(reader_->status().message()));
+      }
+      if (ranges_.empty()) return SourceStatus::kEndOfInput;
+      if (absl::Status s = OpenNextRange(); !s.ok()) {
+        throw std::runtime_error(std::string(s.message()));
+      }
     }
     return SourceStatus::kMoreAvailable;
   }
@@ -54,9 +91,20 @@ class TextFileSource final : public SourceFunction<std::string> {
   }
 
  private:
+  /// Moves the reader to the next range left (none: it reads nothing).
+  absl::Status OpenNextRange() {
+    reader_->Close();
+    if (ranges_.empty()) return absl::OkStatus();  // a closed reader reads nothing
+    const FileRange r = ranges_.front();
+    ranges_.erase(ranges_.begin());
+    return reader_->OpenRange(path_, r.position, r.end);
+  }
+
   std::string path_;
   std::unique_ptr<internal::FileRangeLineReader> reader_;
-  std::optional<int64_t> restored_position_;
+  bool restored_ = false;
+  std::vector<FileRange> ranges_;  // still to read after the reader's current one
+  std::optional<int64_t> legacy_position_;
 };
 
 /// Writes each record as a line (its ToString() form) into a directory of part files.

@@ -31,6 +31,11 @@ class FileRangeLineReader {
   int64_t position() const { return position_; }
   /// Continues from a position returned by position() (after Open() of the same split).
   absl::Status SeekTo(int64_t position);
+  /// Opens `path` to read the lines starting in [position, end); `position` must be the
+  /// start of a line (a position() returned before).
+  absl::Status OpenRange(const std::string& path, int64_t position, int64_t end);
+  /// Where this reader's range ends.
+  int64_t end() const { return end_; }
   void Close();
 
  private:
