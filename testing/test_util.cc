@@ -50,6 +50,14 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+bool HasCompletedCheckpoint(const std::string& job_dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(job_dir, ec)) {
+    if (std::filesystem::exists(e.path() / "_metadata")) return true;
+  }
+  return false;
+}
+
 std::vector<std::string> ReadPartFileLines(const std::string& directory) {
   std::vector<std::string> lines;
   for (const auto& entry : std::filesystem::directory_iterator(directory)) {

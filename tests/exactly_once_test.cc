@@ -125,12 +125,12 @@ void ExpectChaosRunEqualsPlainRun(const std::vector<Job>& jobs, testing::TempDir
     const auto expected = RunJob(job, parallelism, dir.Join(tag + "-plain"), {});
     ASSERT_GT(expected.size(), 100u);
     std::string log;
-    const auto got =
-        RunJob(job, parallelism, dir.Join(tag + "-chaos"),
-               {"--checkpoint-interval=100ms", "--checkpoint-dir=" + dir.Join(tag + "-ck"),
-                "--state-backend=" + backend, "--chaos-kill-task-every=150ms", "--chaos-max-failures=3",
-                absl::StrCat("--chaos-seed=", 17 + parallelism), RateFor(job, parallelism, 1.5)},
-               &log);
+    const auto got = RunJob(
+        job, parallelism, dir.Join(tag + "-chaos"),
+        {"--checkpoint-interval=100ms", "--checkpoint-dir=" + dir.Join(tag + "-ck"),
+         "--state-backend=" + backend, "--chaos-kill-task-every=150ms", "--chaos-max-failures=3",
+         absl::StrCat("--chaos-seed=", 17 + parallelism), RateFor(job, parallelism, 1.5)},
+        &log);
     EXPECT_THAT(log, HasSubstr("simulated crash 3 of 3")) << "the chaos must have struck";
     EXPECT_EQ(got, expected) << "every result exactly once";
   }
@@ -168,15 +168,6 @@ TEST_P(ExactlyOnceTest, AtLeastOnceLosesNothing) {
 
 INSTANTIATE_TEST_SUITE_P(Parallelism, ExactlyOnceTest, ::testing::Values(1, 2, 4));
 
-/// True once `job_dir` holds a completed checkpoint.
-bool HasCompletedCheckpoint(const std::string& job_dir) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(job_dir, ec)) {
-    if (std::filesystem::exists(e.path() / "_metadata")) return true;
-  }
-  return false;
-}
-
 class ProcessRestoreTest : public ExactlyOnceTest {
  protected:
   /// Runs windowed_stats at parallelism 2 on `backend` until its first checkpoint is on
@@ -199,7 +190,7 @@ class ProcessRestoreTest : public ExactlyOnceTest {
     {
       testing::ChildProcess process(argv, dir_->Join(tag + ".log"));
       ASSERT_TRUE(testing::WaitFor(
-          [&] { return HasCompletedCheckpoint(checkpoints + "/windowed_stats"); }, 20'000))
+          [&] { return testing::HasCompletedCheckpoint(checkpoints + "/windowed_stats"); }, 20'000))
           << testing::ReadFile(dir_->Join(tag + ".log"));
       process.Signal(SIGKILL);
       EXPECT_EQ(process.Wait(), 128 + SIGKILL);
@@ -250,7 +241,7 @@ TEST_F(ProcessRestoreTest, SigtermStopsWithASavepointToResumeFrom) {
   {
     testing::ChildProcess process(argv, log);
     ASSERT_TRUE(testing::WaitFor(
-        [&] { return HasCompletedCheckpoint(checkpoints + "/windowed_stats"); }, 20'000));
+        [&] { return testing::HasCompletedCheckpoint(checkpoints + "/windowed_stats"); }, 20'000));
     process.Signal(SIGTERM);
     EXPECT_EQ(process.Wait(), 0) << testing::ReadFile(log);
   }

@@ -101,8 +101,7 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
       per_subtask.resize(graph_->stream.nodes[node].parallelism);
       per_subtask[subtask] = std::move(h);
     }
-    p.shared_files.insert(p.shared_files.end(), ack->shared_files.begin(),
-                          ack->shared_files.end());
+    p.shared_files.insert(p.shared_files.end(), ack->shared_files.begin(), ack->shared_files.end());
     p.max_sync = std::max(p.max_sync, ack->sync_duration);
     p.max_sync_cpu = std::max(p.max_sync_cpu, ack->sync_cpu);
     p.max_async = std::max(p.max_async, ack->async_duration);
@@ -214,6 +213,15 @@ void CheckpointCoordinator::AbortPending() {
   for (int64_t id : ids) {
     if (storage_) (void)storage_->Discard(id);
   }
+}
+
+void CheckpointCoordinator::Drop(int64_t id) {
+  bool dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dropped = pending_.erase(id) > 0;
+  }
+  if (dropped && storage_) (void)storage_->Discard(id);
 }
 
 int64_t CheckpointCoordinator::completed_count() const {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "runtime/task.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/graph/job_graph.h"
+#include "sluice/runtime/job_checkpoints.h"
 #include "sluice/runtime/mini_cluster.h"
 
 namespace sluice::internal {
@@ -21,8 +21,8 @@ namespace sluice::internal {
 /// state files) when a storage is configured, keeps the retained count, and tells the
 /// tasks. A checkpoint that times out, or that a task declines, is aborted; more
 /// consecutive failures than tolerated fail the job. Settings come from the JobConfig.
-/// Thread-safe: tasks acknowledge from their snapshot threads. Used by the mini-cluster
-/// (and, through the same calls, by a JobManager).
+/// Thread-safe: tasks acknowledge from their snapshot threads. Used through
+/// JobCheckpoints, by the mini-cluster and the JobManager.
 class CheckpointCoordinator {
  public:
   /// How the coordinator reaches the running tasks; called outside its lock.
@@ -45,6 +45,8 @@ class CheckpointCoordinator {
   void Acknowledge(int64_t id, int task_index, absl::StatusOr<TaskAck> ack);
   /// Drops every pending checkpoint without counting a failure (the job is restarting).
   void AbortPending();
+  /// Drops pending checkpoint `id` the same way.
+  void Drop(int64_t id);
 
   int64_t completed_count() const;
   /// A failure while storing a checkpoint (the job goes on; the checkpoint is dropped).

@@ -4,23 +4,53 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 #include "runtime/channel_wiring.h"
+#include "runtime/chaos_monkey.h"
 #include "runtime/task.h"
 
 namespace sluice {
 
+namespace {
+
+/// The restored state of each operator of task (vertex, subtask).
+std::map<int, RestoredOperatorState> RestoredStateFor(
+    const JobGraph& graph, int vertex, int subtask,
+    const std::map<int, std::vector<OperatorSnapshot>>* restore) {
+  std::map<int, RestoredOperatorState> out;
+  if (restore == nullptr) return out;
+  for (int node : graph.vertices[vertex].nodes) {
+    auto it = restore->find(node);
+    if (it == restore->end()) continue;
+    const StreamNode& n = graph.stream.nodes[node];
+    out[node] = RedistributeState(it->second, subtask, n.parallelism, n.max_parallelism);
+  }
+  return out;
+}
+
+}  // namespace
+
 LocalSubtasks::LocalSubtasks(const JobGraph* graph, Placement placement, RemoteChannels* remote,
-                             std::shared_ptr<const Clock> clock)
+                             std::shared_ptr<const Clock> clock, SubtaskCheckpointing checkpointing)
     : graph_(graph),
       remote_(remote),
+      chaos_(checkpointing.chaos),
       wiring_(
           std::make_unique<internal::Wiring>(internal::WireChannels(*graph, placement, remote))) {
   for (size_t v = 0; v < graph->vertices.size(); ++v) {
     for (int s = 0; s < graph->vertices[v].parallelism; ++s) {
       if (!placement.IsLocal(static_cast<int>(v), s)) continue;
       InputGate* gate = wiring_->gates[v].empty() ? nullptr : wiring_->gates[v][s].get();
+      internal::TaskCheckpointing cp;
+      cp.task_index = TaskIndexOf(*graph, static_cast<int>(v), s);
+      cp.ack = checkpointing.ack;
+      cp.storage = checkpointing.storage;
+      cp.restored = RestoredStateFor(*graph, static_cast<int>(v), s, checkpointing.restore);
+      cp.job_restored = checkpointing.restore != nullptr;
+      cp.chaos = checkpointing.chaos;
       tasks_.push_back(std::make_unique<internal::Task>(graph, static_cast<int>(v), s, gate,
-                                                        std::move(wiring_->outputs[v][s]), clock));
+                                                        std::move(wiring_->outputs[v][s]), clock,
+                                                        std::move(cp)));
       task_gates_.push_back(gate);
     }
   }
@@ -28,28 +58,51 @@ LocalSubtasks::LocalSubtasks(const JobGraph* graph, Placement placement, RemoteC
 
 LocalSubtasks::~LocalSubtasks() = default;
 
-void LocalSubtasks::Cancel() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    canceled_ = true;
-  }
+void LocalSubtasks::CancelTasks() {
   for (auto& t : tasks_) t->Cancel();
   for (InputGate* g : task_gates_) {
     if (g != nullptr) g->Cancel();
   }
 }
 
+void LocalSubtasks::Cancel() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    canceled_ = true;
+  }
+  CancelTasks();
+}
+
+void LocalSubtasks::Fail(const absl::Status& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failure_.ok()) failure_ = why;
+  }
+  CancelTasks();
+}
+
 absl::Status LocalSubtasks::Run() {
-  std::mutex failure_mu;
-  absl::Status first_failure;  // guarded by failure_mu
+  if (chaos_ != nullptr) {
+    std::vector<bool> has_inputs;
+    for (InputGate* gate : task_gates_) has_inputs.push_back(gate != nullptr);
+    chaos_->BeginAttempt(std::move(has_inputs));
+  }
   std::vector<std::thread> threads;
+  threads.reserve(tasks_.size());
   for (auto& task : tasks_) {
     threads.emplace_back([&, t = task.get()] {
       absl::Status s = t->Run();
       if (s.ok()) return;
       if (absl::IsCancelled(s)) {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (canceled_) return;  // we canceled it
+        std::unique_lock<std::mutex> lock(mu_);
+        if (t->stopped()) {
+          // Stopped with a savepoint: the first task to stop unblocks the others.
+          stopped_ = true;
+          lock.unlock();
+          CancelTasks();
+          return;
+        }
+        if (canceled_ || stopped_ || !failure_.ok()) return;  // we canceled it
         // A writer found its channel gone: a connection to another process broke.
         const absl::Status why = remote_ != nullptr ? remote_->status() : absl::OkStatus();
         s = absl::UnavailableError(
@@ -57,19 +110,65 @@ absl::Status LocalSubtasks::Run() {
                          why.ok() ? std::string() : absl::StrCat(": ", why.message())));
       }
       {
-        std::lock_guard<std::mutex> lock(failure_mu);
-        if (!first_failure.ok()) return;
-        first_failure = s;
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!failure_.ok()) return;
+        failure_ = s;
       }
-      Cancel();
+      LOG(ERROR) << "job '" << graph_->stream.config.job_name << "' failed: " << s.message();
+      CancelTasks();
     });
   }
   for (auto& t : threads) t.join();
-  std::lock_guard<std::mutex> lock(failure_mu);
-  if (!first_failure.ok()) return first_failure;
-  std::lock_guard<std::mutex> cancel_lock(mu_);
-  if (canceled_) return absl::CancelledError("the job's subtasks here were canceled");
+  if (chaos_ != nullptr) chaos_->EndAttempt();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!failure_.ok()) return failure_;
+  if (canceled_ && !stopped_) return absl::CancelledError("the job's subtasks here were canceled");
   return absl::OkStatus();
+}
+
+bool LocalSubtasks::stopped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopped_;
+}
+
+void LocalSubtasks::TriggerSources(int64_t id, bool final_savepoint) {
+  for (auto& t : tasks_) {
+    if (!t->is_source()) continue;
+    final_savepoint ? t->TriggerFinalSavepoint(id) : t->TriggerCheckpoint(id);
+  }
+}
+
+void LocalSubtasks::NotifyComplete(int64_t id, bool release) {
+  for (auto& t : tasks_) {
+    t->NotifyCheckpointComplete(id);
+    if (release) t->Release();
+  }
+}
+
+void LocalSubtasks::NotifyAborted(int64_t id) {
+  for (auto& t : tasks_) t->NotifyCheckpointAborted(id);
+}
+
+void LocalSubtasks::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  for (auto& t : tasks_) t->Stop();
+}
+
+bool LocalSubtasks::AllAwaitingFinalCheckpoint() {
+  for (const auto& t : tasks_) {
+    if (!t->awaiting_final_checkpoint()) return false;
+  }
+  return true;
+}
+
+bool LocalSubtasks::AnyFinished() {
+  for (const auto& t : tasks_) {
+    if (t->finished()) return true;
+  }
+  return false;
 }
 
 std::vector<TaskStats> LocalSubtasks::Stats() const {

@@ -22,22 +22,11 @@
 #include "sluice/network/record_writer.h"
 #include "sluice/network/status_watermark_valve.h"
 #include "sluice/operator/stream_operator.h"
+#include "sluice/runtime/job_checkpoints.h"
 #include "sluice/runtime/mini_cluster.h"
 
 namespace sluice::internal {
 
-/// A task's acknowledgement of a checkpoint: its operators' state, or where it was written.
-struct TaskAck {
-  /// Stream node id -> the operator's snapshot (when checkpoints stay in memory).
-  std::map<int, OperatorSnapshot> snapshots;
-  /// Stream node id -> the file holding the operator's snapshot (with checkpoint storage).
-  std::map<int, StateHandle> handles;
-  /// The files under shared/ the snapshots use (incremental RocksDB checkpoints).
-  std::vector<std::string> shared_files;
-  absl::Duration sync_duration;   // the task thread's part: how long processing stalled
-  absl::Duration sync_cpu;        // the CPU time of that part
-  absl::Duration async_duration;  // serializing and writing, while processing went on
-};
 /// Receives a task's acknowledgement of checkpoint `id`, or why the task declined it (its
 /// snapshot failed). Called on the task's snapshot thread.
 using AckCallback = std::function<void(int64_t id, int task_index, absl::StatusOr<TaskAck> ack)>;

@@ -1,49 +1,86 @@
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/time.h"
 #include "sluice/graph/job_graph.h"
+#include "sluice/runtime/job_checkpoints.h"
 #include "sluice/runtime/mini_cluster.h"
 #include "sluice/runtime/remote_channels.h"
 
 namespace sluice {
 
 namespace internal {
+class ChaosMonkey;
 class Task;
 struct Wiring;
 }  // namespace internal
 
-/// The subtasks of a job that a placement puts in this process — a TaskManager's share of
-/// a job — with their channels to the other processes through `remote`. The same Task code
-/// as the mini-cluster; one thread per subtask. Checkpoints across processes come later.
-class LocalSubtasks {
+/// How the subtasks of one process take part in checkpoints.
+struct SubtaskCheckpointing {
+  /// Where acknowledgements go (`task_index`: TaskIndexOf); none: the job takes no
+  /// checkpoints. Called on the tasks' snapshot threads.
+  std::function<void(int64_t id, int task_index, absl::StatusOr<TaskAck> ack)> ack;
+  /// Where state files go; null keeps snapshots in memory (acknowledged by value).
+  CheckpointStorage* storage = nullptr;
+  /// Stream node id -> every old subtask's snapshot (MatchToGraph): the state the job
+  /// starts from; null for a fresh start.
+  const std::map<int, std::vector<OperatorSnapshot>>* restore = nullptr;
+  /// Simulated crashes (the chaos option; every subtask must be local); null for none.
+  internal::ChaosMonkey* chaos = nullptr;
+};
+
+/// The subtasks of a job that a placement puts in this process — all of them on the
+/// mini-cluster, a TaskManager's share on a cluster — with their channels to the other
+/// processes through `remote`. One thread per subtask. They receive checkpoint commands as
+/// CheckpointParticipants (from JobCheckpoints here, or from the JobManager).
+class LocalSubtasks final : public CheckpointParticipants {
  public:
   LocalSubtasks(const JobGraph* graph, Placement placement, RemoteChannels* remote,
-                std::shared_ptr<const Clock> clock = std::make_shared<SystemClock>());
-  ~LocalSubtasks();
+                std::shared_ptr<const Clock> clock = std::make_shared<SystemClock>(),
+                SubtaskCheckpointing checkpointing = {});
+  ~LocalSubtasks() override;
 
-  /// Runs the local subtasks to their end. The first failure (naming the operator) cancels
-  /// the others and is returned.
+  /// Runs the local subtasks to their end (finished, or stopped with a savepoint). The
+  /// first failure (naming the operator) cancels the others and is returned.
   absl::Status Run();
   /// Any thread: ends the run (Run returns CANCELLED unless something failed first).
   void Cancel();
+  /// True if the run ended by stop-with-savepoint.
+  bool stopped() const;
   /// Per local subtask, after Run.
   std::vector<TaskStats> Stats() const;
   /// The remote channels delivering into this process's gates (to unregister afterwards).
   const std::vector<int>& inbound_channels() const;
 
+  // CheckpointParticipants: any thread.
+  void TriggerSources(int64_t id, bool final_savepoint) override;
+  void NotifyComplete(int64_t id, bool release) override;
+  void NotifyAborted(int64_t id) override;
+  void Stop() override;
+  void Fail(const absl::Status& why) override;
+  bool AllAwaitingFinalCheckpoint() override;
+  bool AnyFinished() override;
+
  private:
+  void CancelTasks();
+
   const JobGraph* graph_;
   RemoteChannels* remote_;
+  internal::ChaosMonkey* chaos_;
   std::unique_ptr<internal::Wiring> wiring_;
   std::vector<std::unique_ptr<internal::Task>> tasks_;
   std::vector<InputGate*> task_gates_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   bool canceled_ = false;  // guarded by mu_
+  bool stopped_ = false;   // guarded by mu_
+  absl::Status failure_;   // the first failure; guarded by mu_
 };
 
 }  // namespace sluice

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -20,9 +19,8 @@ namespace sluice {
 
 namespace internal {
 class ChaosMonkey;
-class CheckpointCoordinator;
-class Task;
 }  // namespace internal
+class JobCheckpoints;
 
 /// A completed checkpoint as the mini-cluster reports it.
 struct CompletedCheckpoint {
@@ -98,7 +96,6 @@ class MiniCluster {
   bool running() const;
 
  private:
-  struct Attempt;
   /// Runs every task once, restoring from `restore` (node id -> per-subtask snapshots).
   absl::Status RunAttempt(const JobGraph& graph,
                           const std::map<int, std::vector<OperatorSnapshot>>* restore,
@@ -107,21 +104,13 @@ class MiniCluster {
   /// configured savepoint; nothing for a fresh start.
   absl::StatusOr<std::optional<std::map<int, std::vector<OperatorSnapshot>>>> RestoreState(
       const JobGraph& graph);
-  void OnCheckpointComplete(const CompletedCheckpoint& c);
-  void OnCheckpointAborted(int64_t id);
-  void FailAttempt(const absl::Status& why);
 
   MiniClusterOptions options_;
-  std::unique_ptr<internal::CheckpointCoordinator> coordinator_;
   std::unique_ptr<internal::ChaosMonkey> chaos_;
 
   mutable std::mutex mu_;
-  std::condition_variable checkpoint_cv_;       // a checkpoint completed or was aborted
-  Attempt* attempt_ = nullptr;                  // guarded by mu_
-  std::optional<CompletedCheckpoint> latest_;   // guarded by mu_
-  std::map<int64_t, bool> savepoint_outcomes_;  // id -> completed; guarded by mu_
-  std::map<int64_t, CompletedCheckpoint> savepoint_checkpoints_;  // guarded by mu_
-  std::string stop_savepoint_;                                    // guarded by mu_
+  std::unique_ptr<JobCheckpoints> checkpoints_;  // of the running job; replaced under mu_
+  bool running_ = false;                         // guarded by mu_
 };
 
 }  // namespace sluice

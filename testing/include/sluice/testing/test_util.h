@@ -49,6 +49,9 @@ std::string ReadFile(const std::string& path);
 /// The concatenated committed part files (names not starting with '.' or '_') of a
 /// directory, split into lines.
 std::vector<std::string> ReadPartFileLines(const std::string& directory);
+/// True once a job's checkpoint directory (<checkpoint dir>/<job>) holds a completed
+/// checkpoint.
+bool HasCompletedCheckpoint(const std::string& job_dir);
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 int PickFreePort();
