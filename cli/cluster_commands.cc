@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,12 @@ const char kClusterUsage[] =
     "      The jobs and their states.\n"
     "  sluice cancel [--jobmanager=HOST:PORT] JOB_ID\n"
     "      Cancels a job.\n"
+    "  sluice savepoint [--jobmanager=HOST:PORT] JOB_ID [DIR]\n"
+    "      Takes a savepoint of a running job into a new directory under DIR (default: the\n"
+    "      job's --savepoint-dir) and prints its path. The JobManager writes it.\n"
+    "  sluice stop [--jobmanager=HOST:PORT] JOB_ID --savepoint-dir=DIR\n"
+    "      Takes a savepoint, then ends the job (its sources emit nothing after the\n"
+    "      savepoint); resume with sluice run --from-savepoint=PATH.\n"
     "  (the JobManager defaults to $SLUICE_JOBMANAGER, else 127.0.0.1:6123)\n";
 
 namespace {
@@ -69,10 +76,16 @@ bool Ended(cluster::JobState s) {
 }
 
 void PrintJob(const cluster::JobStatus& job) {
-  std::printf("%-10s %-10s %-24s %3d slots  %8.1f s%s%s\n", job.job_id().c_str(),
+  std::string notes;
+  if (job.restarts() > 0) notes = absl::StrCat("  restarts: ", job.restarts());
+  if (job.completed_checkpoints() > 0) {
+    absl::StrAppend(&notes, "  checkpoints: ", job.completed_checkpoints());
+  }
+  const std::string& why = job.state() == cluster::RESTARTING ? job.restart_cause() : job.failure();
+  if (!why.empty()) absl::StrAppend(&notes, "  ", why);
+  std::printf("%-10s %-10s %-24s %3d slots  %8.1f s%s\n", job.job_id().c_str(),
               StateName(job.state()).c_str(), job.job_name().c_str(), job.slots_needed(),
-              static_cast<double>(job.duration_ms()) / 1000, job.failure().empty() ? "" : "  ",
-              job.failure().c_str());
+              static_cast<double>(job.duration_ms()) / 1000, notes.c_str());
 }
 
 }  // namespace
@@ -87,6 +100,8 @@ int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
   request.set_job_name(run.job_name);
   for (const std::string& a : run.job_args) request.add_args(a);
   request.set_parallelism(run.parallelism);
+  request.set_restore_from(run.from_savepoint);
+  request.set_allow_non_restored_state(run.allow_non_restored_state);
   for (const JobVertex& v : graph.vertices) {
     request.add_vertex_parallelism(v.parallelism);
     request.add_vertex_names(v.name);
@@ -97,17 +112,21 @@ int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
               run.jobmanager.c_str());
   std::fflush(stdout);
   if (run.detached) return 0;
-  cluster::JobState last = cluster::JOB_STATE_UNKNOWN;
+  int printed = 0;  // entries of the job's history
   for (;;) {
     auto job = client.Job(*id);
     if (!job.ok()) return Fail(std::string(job.status().message()), 1);
-    if (job->state() != last) {
-      last = job->state();
-      std::printf("%s %s%s%s\n", id->c_str(), StateName(last).c_str(),
-                  job->failure().empty() ? "" : ": ", job->failure().c_str());
-      std::fflush(stdout);
+    for (; printed < job->history_size(); ++printed) {
+      const cluster::StateChange& change = job->history(printed);
+      std::string detail = change.detail();
+      if (change.state() == cluster::FINISHED && !job->final_savepoint().empty()) {
+        detail = absl::StrCat("stopped with savepoint ", job->final_savepoint());
+      }
+      std::printf("%s %s%s%s\n", id->c_str(), StateName(change.state()).c_str(),
+                  detail.empty() ? "" : ": ", detail.c_str());
     }
-    if (Ended(last)) return last == cluster::FINISHED ? 0 : 1;
+    std::fflush(stdout);
+    if (Ended(job->state())) return job->state() == cluster::FINISHED ? 0 : 1;
     absl::SleepFor(absl::Milliseconds(100));
   }
 }
@@ -162,6 +181,60 @@ int CancelJob(const std::vector<std::string>& args) {
   if (!job.ok()) return Fail(std::string(job.status().message()), 1);
   PrintJob(*job);
   return 0;
+}
+
+int Savepoint(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  const std::string address = TakeJobManager(args, &positional);
+  if (positional.empty() || positional.size() > 2 || positional[0].starts_with("--")) {
+    return Fail(absl::StrCat("savepoint: give JOB_ID [DIR]\nusage:\n", kClusterUsage), 2);
+  }
+  // A relative directory means the caller's; the JobManager writes it.
+  const std::string dir =
+      positional.size() == 2 ? std::filesystem::absolute(positional[1]).string() : "";
+  cluster::JobManagerClient client(address, absl::Seconds(10));
+  auto path = client.Savepoint(positional[0], dir, /*stop=*/false, absl::Minutes(15));
+  if (!path.ok()) return Fail(std::string(path.status().message()), 1);
+  std::printf("savepoint of %s written to %s\n", positional[0].c_str(), path->c_str());
+  return 0;
+}
+
+int StopJob(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  const std::string address = TakeJobManager(args, &positional);
+  std::string job_id, dir;
+  for (const std::string& a : positional) {
+    if (a.starts_with("--savepoint-dir=")) {
+      dir = std::filesystem::absolute(a.substr(16)).string();
+    } else if (a.starts_with("--") || !job_id.empty()) {
+      return Fail(absl::StrCat("stop: unexpected argument '", a, "'\nusage:\n", kClusterUsage), 2);
+    } else {
+      job_id = a;
+    }
+  }
+  if (job_id.empty() || dir.empty()) {
+    return Fail(absl::StrCat("stop: give JOB_ID and --savepoint-dir=DIR\nusage:\n", kClusterUsage),
+                2);
+  }
+  cluster::JobManagerClient client(address, absl::Seconds(10));
+  auto path = client.Savepoint(job_id, dir, /*stop=*/true, absl::Minutes(15));
+  if (!path.ok()) return Fail(std::string(path.status().message()), 1);
+  // The savepoint is written; the job's subtasks end now.
+  const absl::Time give_up = absl::Now() + absl::Minutes(1);
+  for (;;) {
+    auto job = client.Job(job_id);
+    if (!job.ok()) return Fail(std::string(job.status().message()), 1);
+    if (Ended(job->state())) {
+      std::printf("%s stopped with savepoint %s\n", job_id.c_str(), path->c_str());
+      return job->state() == cluster::FINISHED ? 0 : 1;
+    }
+    if (absl::Now() > give_up) {
+      return Fail(absl::StrCat("savepoint ", *path, " written, but ", job_id, " is still ",
+                               StateName(job->state()), " a minute later"),
+                  1);
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
 }
 
 }  // namespace sluice::cli

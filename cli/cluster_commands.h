@@ -17,6 +17,8 @@ struct ClusterRun {
   std::vector<std::string> job_args;
   int parallelism = 0;  // 0: the job's default
   bool detached = false;
+  std::string from_savepoint;  // a savepoint or retained checkpoint, as the JobManager sees it
+  bool allow_non_restored_state = false;
 };
 
 /// Uploads, submits and (unless detached) follows the job, printing its state changes.
@@ -29,5 +31,10 @@ int ClusterStatus(const std::vector<std::string>& args);
 int ListJobs(const std::vector<std::string>& args);
 /// `sluice cancel [--jobmanager=HOST:PORT] JOB_ID`.
 int CancelJob(const std::vector<std::string>& args);
+/// `sluice savepoint [--jobmanager=HOST:PORT] JOB_ID [DIR]`: prints the savepoint's path.
+int Savepoint(const std::vector<std::string>& args);
+/// `sluice stop [--jobmanager=HOST:PORT] JOB_ID --savepoint-dir=DIR`: a savepoint, then the
+/// job ends; prints the savepoint's path once it has.
+int StopJob(const std::vector<std::string>& args);
 
 }  // namespace sluice::cli

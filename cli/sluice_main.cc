@@ -4,6 +4,7 @@
 // (see RunOnMiniCluster).
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,8 @@ constexpr char kUsage[] =
     "             [--allow-non-restored-state] [-- JOB_ARGS...]\n"
     "      Runs a job binary on the in-process mini-cluster until it ends, optionally\n"
     "      starting from a savepoint or retained checkpoint (also at another parallelism).\n"
-    "  sluice run --jobmanager=HOST:PORT JOB.so [--parallelism=N] [--detached] [-- JOB_ARGS...]\n"
+    "  sluice run --jobmanager=HOST:PORT JOB.so [--parallelism=N] [--from-savepoint=PATH]\n"
+    "             [--allow-non-restored-state] [--detached] [-- JOB_ARGS...]\n"
     "      Uploads the job binary to a cluster, submits it, and follows it to its end\n"
     "      (printing its state changes; exit 1 if it fails), or returns at once (--detached).\n"
     "  sluice version\n";
@@ -76,9 +78,8 @@ int Run(const std::vector<std::string>& args) {
   if (local == !jobmanager.empty()) {
     return Fail(absl::StrCat("run: say where: --local or --jobmanager=HOST:PORT\n", kUsage));
   }
-  if (!jobmanager.empty() && (!from_savepoint.empty() || allow_non_restored)) {
-    return Fail("run: --from-savepoint on a cluster is not available yet (use --local)");
-  }
+  // A relative path means the caller's directory, wherever the job runs.
+  if (!from_savepoint.empty()) from_savepoint = std::filesystem::absolute(from_savepoint).string();
   auto library = sluice::JobLibrary::Load(job_path);
   if (!library.ok()) return Fail(std::string(library.status().message()));
 
@@ -87,8 +88,9 @@ int Run(const std::vector<std::string>& args) {
   if (!graph.ok()) return Fail(absl::StrCat((*library)->JobName(), ": ", graph.status().message()));
   const std::string& job_name = graph->stream.config.job_name;
   if (!jobmanager.empty()) {
-    return sluice::cli::RunOnCluster(
-        {jobmanager, job_path, job_name, job_args, parallelism, detached}, *graph);
+    return sluice::cli::RunOnCluster({jobmanager, job_path, job_name, job_args, parallelism,
+                                      detached, from_savepoint, allow_non_restored},
+                                     *graph);
   }
   std::fprintf(stderr, "sluice: running '%s' on the local mini-cluster\n%s", job_name.c_str(),
                graph->Describe().c_str());
@@ -125,6 +127,8 @@ int main(int argc, char** argv) {
   if (args[0] == "status") return sluice::cli::ClusterStatus(rest);
   if (args[0] == "list") return sluice::cli::ListJobs(rest);
   if (args[0] == "cancel") return sluice::cli::CancelJob(rest);
+  if (args[0] == "savepoint") return sluice::cli::Savepoint(rest);
+  if (args[0] == "stop") return sluice::cli::StopJob(rest);
   if (args.size() >= 2 && args[0] == "dev" && args[1] == "kafka") {
     return sluice::cli::DevKafka(std::vector<std::string>(args.begin() + 2, args.end()));
   }

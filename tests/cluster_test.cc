@@ -27,6 +27,14 @@ using testing::JobManagerProcess;
 using testing::Sluice;
 using testing::TaskManagerProcess;
 
+/// The rest of the line of `output` after `marker` (empty if it is not there).
+std::string RestOfLineAfter(const std::string& output, const std::string& marker) {
+  const size_t at = output.find(marker);
+  if (at == std::string::npos) return "";
+  const std::string rest = output.substr(at + marker.size());
+  return rest.substr(0, rest.find('\n'));
+}
+
 /// Waits until `sluice status` reports `taskmanagers` TaskManagers; returns its last output.
 std::string StatusWith(const std::string& jobmanager, int taskmanagers, int timeout_ms = 10000) {
   std::string output;
@@ -187,6 +195,22 @@ TEST(SlotAllocationTest, SpreadGoesRoundRobinPackFillsOneFirst) {
               HasSubstr("the job needs 7 slots; the cluster has 6 free (3 TaskManagers)"));
 }
 
+/// Lines of letter-only words (word_count splits on anything else).
+std::string Words(int lines) {
+  std::string text;
+  for (int i = 0; i < lines; ++i) {
+    for (int w = 0; w < 8; ++w) {
+      int n = (i * 31 + w * 7) % 500 + 1;
+      while (n != 0) {
+        text.push_back(static_cast<char>('a' + n % 26));
+        n /= 26;
+      }
+      text.push_back(w == 7 ? '\n' : ' ');
+    }
+  }
+  return text;
+}
+
 /// A JobManager and three TaskManagers of two slots each, all registered.
 class JobsOnClusterTest : public ::testing::Test {
  protected:
@@ -211,6 +235,19 @@ class JobsOnClusterTest : public ::testing::Test {
   }
   testing::CommandResult RunOnCluster(const std::string& args) {
     return Sluice(absl::StrCat("run --jobmanager=", jm_->address(), " ", args));
+  }
+  /// Writes `lines` lines of words, runs word_count on them on the mini-cluster at
+  /// `parallelism` into dir_/local (the expected output) and returns the job's arguments up
+  /// to `--output=`.
+  std::string WordCountOnTheMiniCluster(int lines, int parallelism) {
+    const std::string input = dir_.Join("words.txt");
+    testing::WriteFile(input, Words(lines));
+    const std::string job_args = absl::StrCat(" --input=", input, " --output=");
+    auto local =
+        Sluice(absl::StrCat("run --local ", Job("word_count"), " --parallelism=", parallelism,
+                            " --", job_args, dir_.Join("local")));
+    EXPECT_EQ(local.exit_code, 0) << local.output;
+    return job_args;
   }
   /// How many TaskManagers ran a part of some job.
   int TaskManagersThatRanAPart() const {
@@ -306,8 +343,8 @@ TEST_F(JobsOnClusterTest, ABadJobBinaryIsRefusedBeforeAnythingIsSubmitted) {
   EXPECT_THAT(Sluice("list --jobmanager=" + jm_->address()).output, HasSubstr("no jobs"));
 }
 
-TEST_F(JobsOnClusterTest, TaskManagersCheckTheJobBinaryToo) {
-  // A client that skips its own checks: the TaskManager refuses the binary when it loads it.
+TEST_F(JobsOnClusterTest, TheJobManagerAndTaskManagersCheckTheJobBinaryToo) {
+  // A client that skips its own checks: the JobManager refuses the binary when it loads it.
   cluster::JobManagerClient client(jm_->address());
   auto blob = client.UploadFile(testing::BuildDir() + "/tests/foreign_abi.so");
   ASSERT_OK(blob);
@@ -316,20 +353,38 @@ TEST_F(JobsOnClusterTest, TaskManagersCheckTheJobBinaryToo) {
   request.mutable_job_binary()->set_size(blob->size);
   request.set_job_name("foreign");
   request.add_vertex_parallelism(1);
-  auto id = client.Submit(request);
-  ASSERT_OK(id);
-  absl::StatusOr<cluster::JobStatus> job;
-  ASSERT_TRUE(testing::WaitFor(
+  auto refused = client.Submit(request);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("built against engine ABI 'sluice-engine-abi-0/other'"));
+
+  // So does a TaskManager given it directly.
+  const std::string log = tms_[0]->log();
+  const std::string marker = "serving on ";
+  const std::string address = RestOfLineAfter(log, marker);
+  ASSERT_FALSE(address.empty()) << log;
+  auto taskmanager = cluster::TaskManagerService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  cluster::DeployJobRequest deploy;
+  deploy.set_job_id("job-direct");
+  *deploy.mutable_job() = request;
+  deploy.add_placement(0);
+  deploy.add_exchange_addresses(address);
+  deploy.set_attempt(1);
+  grpc::ClientContext ctx;
+  cluster::DeployJobResponse response;
+  ASSERT_TRUE(taskmanager->DeployJob(&ctx, deploy, &response).ok());
+  EXPECT_TRUE(testing::WaitFor(
       [&] {
-        job = client.Job(*id);
-        return job.ok() && job->state() == cluster::FAILED;
+        return tms_[0]->log().find("built against engine ABI 'sluice-engine-abi-0/other'") !=
+               std::string::npos;
       },
-      10000));
-  EXPECT_THAT(job->failure(), HasSubstr("built against engine ABI 'sluice-engine-abi-0/other'"));
+      10000))
+      << tms_[0]->log();
 
   // Nor can a job name a binary the blob store does not have.
   request.mutable_job_binary()->set_sha256(std::string(64, 'e'));
-  auto refused = client.Submit(request);
+  refused = client.Submit(request);
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("is not in the blob store"));
 }
@@ -402,6 +457,141 @@ TEST_F(JobsOnClusterTest, AJobFailsWhenOneOfItsTaskManagersIsKilled) {
       },
       10000));
   EXPECT_THAT(list, HasSubstr("TaskManager 'tm-2' was lost"));
+  ::close(listener);
+}
+
+// --- checkpoints, restarts and savepoints across processes ---
+
+/// Polls the JobManager until `job_id` reaches `state` (or a final state); returns its status.
+cluster::JobStatus AwaitJob(const std::string& jobmanager, const std::string& job_id,
+                            cluster::JobState state, int timeout_ms = 60000) {
+  cluster::JobManagerClient client(jobmanager);
+  cluster::JobStatus last;
+  testing::WaitFor(
+      [&] {
+        auto job = client.Job(job_id);
+        if (job.ok()) last = *job;
+        const cluster::JobState s = last.state();
+        return s == state || s == cluster::FINISHED || s == cluster::FAILED ||
+               s == cluster::CANCELED;
+      },
+      timeout_ms);
+  return last;
+}
+
+TEST_F(JobsOnClusterTest, CheckpointsCompleteAcrossProcessesAndTheJobRestartsFromOne) {
+  constexpr int kLines = 40000;
+  const std::string job_args = WordCountOnTheMiniCluster(kLines, 4);
+
+  // About 4 s of input at parallelism 4, checkpoints every 100 ms into a directory all
+  // processes reach; a TaskManager is killed once a checkpoint completed.
+  const std::string checkpoints = dir_.Join("checkpoints");
+  auto r = RunOnCluster(absl::StrCat(
+      Job("word_count"), " --parallelism=4 --detached --", job_args, dir_.Join("cluster"),
+      " --checkpoint-interval=100ms --checkpoint-dir=", checkpoints,
+      " --restart-attempts=2 --restart-delay=100ms --max-source-rate=", kLines / 16));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return testing::HasCompletedCheckpoint(checkpoints + "/word_count"); }, 20000))
+      << jm_->log();
+  ASSERT_EQ(TaskManagersThatRanAPart(), 3);
+  tms_[0]->process().Signal(SIGKILL);
+
+  // The job restarts on the two TaskManagers left, from the latest checkpoint, and its
+  // output is exactly that of an undisturbed run: nothing lost, nothing twice.
+  const cluster::JobStatus job = AwaitJob(jm_->address(), "job-1", cluster::FINISHED);
+  ASSERT_EQ(job.state(), cluster::FINISHED) << job.failure() << jm_->log();
+  EXPECT_EQ(job.restarts(), 1);
+  // The first to notice: a peer's broken exchange stream, or the lost heartbeats.
+  EXPECT_THAT(job.restart_cause(), ::testing::AnyOf(HasSubstr("exchange with the TaskManager at"),
+                                                    HasSubstr("'tm-1' was lost")));
+  EXPECT_THAT(job.restored_from(), HasSubstr(checkpoints + "/word_count/chk-"));
+  EXPECT_GT(job.completed_checkpoints(), 1);
+  for (const std::string& tm : job.taskmanagers()) EXPECT_NE(tm, "tm-1");
+  const auto expected = SortedOutput(dir_.Join("local"));
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);
+}
+
+TEST_F(JobsOnClusterTest, SavepointStopAndRestoreThroughTheCli) {
+  constexpr int kLines = 40000;
+  const std::string job_args = WordCountOnTheMiniCluster(kLines, 2);
+
+  const std::string checkpoints = dir_.Join("checkpoints");
+  const std::string flags =
+      absl::StrCat(" --checkpoint-interval=200ms --checkpoint-dir=", checkpoints);
+  auto r =
+      RunOnCluster(absl::StrCat(Job("word_count"), " --parallelism=2 --detached --", job_args,
+                                dir_.Join("cluster"), flags, " --max-source-rate=", kLines / 20));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return testing::HasCompletedCheckpoint(checkpoints + "/word_count"); }, 20000))
+      << jm_->log();
+
+  const std::string at = " --jobmanager=" + jm_->address();
+  auto savepoint = Sluice("savepoint" + at + " job-1 " + dir_.Join("savepoints"));
+  ASSERT_EQ(savepoint.exit_code, 0) << savepoint.output << jm_->log();
+  const std::string taken = RestOfLineAfter(savepoint.output, "savepoint of job-1 written to ");
+  EXPECT_THAT(taken, HasSubstr(dir_.Join("savepoints") + "/"));
+  EXPECT_TRUE(std::filesystem::exists(taken + "/_metadata")) << savepoint.output;
+
+  auto stop = Sluice("stop" + at + " job-1 --savepoint-dir=" + dir_.Join("stops"));
+  ASSERT_EQ(stop.exit_code, 0) << stop.output << jm_->log();
+  const std::string path = RestOfLineAfter(stop.output, "job-1 stopped with savepoint ");
+  ASSERT_THAT(path, HasSubstr(dir_.Join("stops") + "/")) << stop.output;
+  EXPECT_TRUE(std::filesystem::exists(path + "/_metadata")) << path;
+  EXPECT_THAT(Sluice("list" + at).output, HasSubstr("finished"));
+  EXPECT_LT(SortedOutput(dir_.Join("cluster")).size(), SortedOutput(dir_.Join("local")).size())
+      << "stopped before the end of its input";
+
+  // Resumed from the stop's savepoint (at another parallelism), the job ends with exactly
+  // the output of an uninterrupted run.
+  auto resumed =
+      RunOnCluster(absl::StrCat(Job("word_count"), " --parallelism=3 --from-savepoint=", path,
+                                " --", job_args, dir_.Join("cluster"), flags));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output << jm_->log();
+  EXPECT_THAT(resumed.output, HasSubstr("job-2 running: restored from " + path));
+  EXPECT_EQ(SortedOutput(dir_.Join("cluster")), SortedOutput(dir_.Join("local")));
+}
+
+TEST_F(JobsOnClusterTest, CheckpointAndSavepointMistakesAreNamed) {
+  const std::string input = dir_.Join("words.txt");
+  testing::WriteFile(input, Words(10));
+  const std::string at = " --jobmanager=" + jm_->address();
+  // Checkpoints need a directory every process reaches.
+  auto no_dir =
+      RunOnCluster(absl::StrCat(Job("word_count"), " -- --input=", input,
+                                " --output=", dir_.Join("out"), " --checkpoint-interval=1s"));
+  EXPECT_EQ(no_dir.exit_code, 1);
+  EXPECT_THAT(no_dir.output, HasSubstr("checkpoints on a cluster need --checkpoint-dir=DIR"));
+  auto relative = RunOnCluster(absl::StrCat(Job("word_count"), " -- --input=", input,
+                                            " --output=", dir_.Join("out"),
+                                            " --checkpoint-interval=1s --checkpoint-dir=chk"));
+  EXPECT_THAT(relative.output, HasSubstr("'chk' is relative"));
+  // A savepoint that is not there is refused at submission.
+  auto missing = RunOnCluster(absl::StrCat(Job("word_count"),
+                                           " --from-savepoint=", dir_.Join("no-such-savepoint"),
+                                           " -- --input=", input, " --output=", dir_.Join("out")));
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output,
+              HasSubstr("cannot restore job 'word_count' from " + dir_.Join("no-such-savepoint")));
+  // Savepoints of unknown jobs, and of jobs without checkpoints.
+  auto unknown = Sluice("savepoint" + at + " job-9 " + dir_.Join("sp"));
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.output, HasSubstr("no job 'job-9'"));
+  int port = 0;
+  const int listener = testing::ListenOnLoopback(&port);
+  auto r = RunOnCluster(absl::StrCat(Job("socket_window_sum"), " --detached -- --port=", port));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string id = r.output.substr(r.output.find("job-"), 5);
+  ASSERT_EQ(AwaitJob(jm_->address(), id, cluster::RUNNING).state(), cluster::RUNNING);
+  auto no_checkpoints = Sluice("savepoint" + at + " " + id + " " + dir_.Join("sp"));
+  EXPECT_EQ(no_checkpoints.exit_code, 1);
+  EXPECT_THAT(no_checkpoints.output, HasSubstr("takes no checkpoints"));
+  auto no_stop_dir = Sluice("stop" + at + " " + id);
+  EXPECT_EQ(no_stop_dir.exit_code, 2);
+  EXPECT_THAT(no_stop_dir.output, HasSubstr("give JOB_ID and --savepoint-dir=DIR"));
+  EXPECT_EQ(Sluice("cancel" + at + " " + id).exit_code, 0);
   ::close(listener);
 }
 

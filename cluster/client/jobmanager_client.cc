@@ -108,6 +108,36 @@ absl::StatusOr<JobStatus> JobManagerClient::Cancel(const std::string& job_id) {
   return status;
 }
 
+absl::StatusOr<std::string> JobManagerClient::Savepoint(const std::string& job_id,
+                                                        const std::string& dir, bool stop,
+                                                        absl::Duration patience) {
+  SavepointRequest request;
+  request.set_job_id(job_id);
+  request.set_dir(dir);
+  request.set_stop(stop);
+  SavepointResponse response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(absl::ToInt64Milliseconds(patience)));
+  grpc::Status s = stub_->TriggerSavepoint(&ctx, request, &response);
+  if (!s.ok()) return Explain(s, stop ? "stop with savepoint" : "savepoint");
+  return response.path();
+}
+
+absl::Status JobManagerClient::AcknowledgeCheckpoint(const CheckpointAck& ack) {
+  CheckpointAckResponse response;
+  grpc::Status s = stub_->AcknowledgeCheckpoint(Context().get(), ack, &response);
+  if (!s.ok()) return Explain(s, "checkpoint acknowledgement");
+  return absl::OkStatus();
+}
+
+absl::Status JobManagerClient::ReportAwaitingFinalCheckpoint(const JobPartReport& report) {
+  JobPartAck response;
+  grpc::Status s = stub_->ReportAwaitingFinalCheckpoint(Context().get(), report, &response);
+  if (!s.ok()) return Explain(s, "job part report");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<BlobId> JobManagerClient::UploadFile(const std::string& path) {
   auto sha = Sha256OfFile(path);
   if (!sha.ok()) return sha.status();

@@ -31,6 +31,13 @@ class JobManagerClient {
   absl::StatusOr<JobStatus> Job(const std::string& job_id);
   absl::StatusOr<std::vector<JobStatus>> Jobs();
   absl::StatusOr<JobStatus> Cancel(const std::string& job_id);
+  /// Takes a savepoint of a running job into `dir` (empty: the job's --savepoint-dir);
+  /// with `stop` the job then ends. Returns the savepoint's directory. Waits as long as
+  /// the savepoint takes (up to `patience`).
+  absl::StatusOr<std::string> Savepoint(const std::string& job_id, const std::string& dir,
+                                        bool stop, absl::Duration patience);
+  absl::Status AcknowledgeCheckpoint(const CheckpointAck& ack);
+  absl::Status ReportAwaitingFinalCheckpoint(const JobPartReport& report);
   /// Uploads a file to the blob store; returns its id once the JobManager verified it.
   absl::StatusOr<BlobId> UploadFile(const std::string& path);
   /// Streams a stored blob into `write`.

@@ -11,8 +11,11 @@
 
 #include "absl/time/time.h"
 #include "cluster/blob/blob_store.h"
+#include "cluster/jobmanager/remote_participants.h"
 #include "cluster/jobmanager/slot_allocation.h"
 #include "proto/cluster.grpc.pb.h"
+#include "sluice/api/job.h"
+#include "sluice/runtime/job_checkpoints.h"
 
 namespace sluice::cluster {
 
@@ -25,8 +28,11 @@ struct JobManagerOptions {
   SlotStrategy slot_strategy = SlotStrategy::kSpread;
 };
 
-/// The JobManager's RPCs: TaskManager registration and heartbeats, the blob store, status.
-/// gRPC calls arrive on its threads; the registry is under one mutex.
+/// The JobManager's RPCs: TaskManager registration and heartbeats, the blob store, jobs and
+/// their checkpoints, status. It loads each job's binary to build its graph, which the
+/// job's checkpoint coordinator (JobCheckpoints) works on. A failed run restarts from the
+/// latest checkpoint while the job has restart attempts left. gRPC calls arrive on its
+/// threads; the registry is under one mutex (`mu_`, taken before any JobCheckpoints lock).
 class JobManagerService final : public JobManager::Service {
  public:
   JobManagerService(BlobStore* blobs, JobManagerOptions options);
@@ -53,6 +59,12 @@ class JobManagerService final : public JobManager::Service {
                          JobStatus* response) override;
   grpc::Status ReportJobPart(grpc::ServerContext* ctx, const JobPartReport* request,
                              JobPartAck* response) override;
+  grpc::Status AcknowledgeCheckpoint(grpc::ServerContext* ctx, const CheckpointAck* request,
+                                     CheckpointAckResponse* response) override;
+  grpc::Status ReportAwaitingFinalCheckpoint(grpc::ServerContext* ctx, const JobPartReport* request,
+                                             JobPartAck* response) override;
+  grpc::Status TriggerSavepoint(grpc::ServerContext* ctx, const SavepointRequest* request,
+                                SavepointResponse* response) override;
 
  private:
   struct TaskManagerEntry {
@@ -65,8 +77,16 @@ class JobManagerService final : public JobManager::Service {
     SubmitJobRequest request;
     absl::Time submitted;
     absl::Time ended = absl::InfiniteFuture();
+    absl::Time waiting_since;              // for slots (since submission or a restart)
+    absl::Time restart_at;                 // RESTARTING: when the next run may start
+    int64_t attempt = 0;                   // the number of the current (or last) run
     std::vector<std::string> slot_owners;  // TaskManager of each slot, once scheduled
     std::set<std::string> parts_running;   // TaskManagers that have not reported the end
+    // Declared in the order they must outlive each other (destroyed in reverse).
+    std::unique_ptr<JobLibrary> library;  // the graph holds its code
+    std::unique_ptr<JobGraph> graph;
+    std::unique_ptr<RemoteParticipants> run;      // the current run's; null between runs
+    std::unique_ptr<JobCheckpoints> checkpoints;  // null without a checkpoint interval
   };
   /// Where to send a job part's deployment or cancellation (taken under mu_).
   struct PartCall {
@@ -82,10 +102,32 @@ class JobManagerService final : public JobManager::Service {
   std::vector<PartCall> TryPlace(JobEntry& job);
   /// Under mu_: the job ends (or failed): state, time, and the other parts to cancel.
   std::vector<PartCall> EndJob(JobEntry& job, JobState state, const std::string& failure);
+  /// Under mu_: a run failed: the job restarts if it has attempts left, else fails.
+  /// Returns the parts to cancel.
+  std::vector<PartCall> FailRun(JobEntry& job, const std::string& why);
+  /// Under mu_: a part of the job ended as `state` (FINISHED, FAILED, CANCELED).
+  std::vector<PartCall> PartEnded(JobEntry& job, const std::string& taskmanager_id, JobState state,
+                                  const std::string& failure);
+  /// Under mu_: once no part of the job's run is left, ends the run's checkpoints and
+  /// hands its participants out (destroyed outside the lock); a restarting job whose delay
+  /// passed waits for slots again.
+  std::unique_ptr<RemoteParticipants> RetireRun(JobEntry& job);
+  /// The job's checkpoints failed run `attempt` (too many checkpoint failures, a failed
+  /// stop): as any failure of a run.
+  void CheckpointsFailedRun(const std::string& job_id, int64_t attempt, const absl::Status& why);
+  /// Under mu_: the TaskManagers still running a part of the job.
+  std::vector<PartCall> PartsOf(const JobEntry& job) const;
+  /// The checkpoint or savepoint a new run of the job restores from (empty: none).
+  std::string RestorePath(const JobEntry& job, bool* allow_non_restored) const;
+  /// Builds the submitted job's graph here too (for its checkpoints) and checks what would
+  /// otherwise only fail on the TaskManagers.
+  absl::Status Prepare(const SubmitJobRequest& request, JobEntry* job);
   /// Under mu_: gives a job's slots back once no part of it runs.
   void FreeSlotsIfDone(JobEntry& job);
   static void CancelParts(const std::string& job_id, const std::vector<PartCall>& parts);
   JobStatus StatusOf(const JobEntry& job) const;
+  /// Under mu_: the job enters `state` (recorded in its history with `detail`).
+  static void SetState(JobEntry& job, JobState state, const std::string& detail);
   /// Stores an upload's chunks as one blob (nothing stays if it fails).
   absl::StatusOr<BlobId> ReceiveBlob(grpc::ServerReader<BlobChunk>* reader);
   /// Declares TaskManagers lost that have been silent for the heartbeat timeout.

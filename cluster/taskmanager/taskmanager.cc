@@ -34,21 +34,26 @@ TaskManager::~TaskManager() {
 
 grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest* request,
                                     DeployJobResponse*) {
+  std::unique_ptr<JobPart> ended;  // an earlier run of the job (restarted), joined outside the lock
   std::lock_guard<std::mutex> lock(mu_);
-  if (parts_.contains(request->job_id())) {
-    return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                        absl::StrCat("job ", request->job_id(), " already runs here"));
+  if (auto it = parts_.find(request->job_id()); it != parts_.end()) {
+    if (!it->second->done()) {
+      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                          absl::StrCat("job ", request->job_id(), " already runs here"));
+    }
+    ended = std::move(it->second);
+    parts_.erase(it);
   }
   LOG(INFO) << "job " << request->job_id() << " ('" << request->job().job_name()
             << "'): deploying this TaskManager's subtasks";
-  auto part = std::make_unique<JobPart>(
-      *request, blobs_.get(), &exchange_, [this](const JobPartReport& report) {
-        JobPartReport r = report;
-        r.set_taskmanager_id(options_.id);
-        if (absl::Status s = jobmanager_.ReportJobPart(r); !s.ok()) {
-          LOG(WARNING) << "job " << r.job_id() << ": reporting its end failed: " << s.message();
-        }
-      });
+  auto part =
+      std::make_unique<JobPart>(*request, options_.id, blobs_.get(), &exchange_, &jobmanager_,
+                                [this](const JobPartReport& report) {
+                                  if (absl::Status s = jobmanager_.ReportJobPart(report); !s.ok()) {
+                                    LOG(WARNING) << "job " << report.job_id()
+                                                 << ": reporting its end failed: " << s.message();
+                                  }
+                                });
   part->Start();
   parts_[request->job_id()] = std::move(part);
   return grpc::Status::OK;
@@ -59,6 +64,15 @@ grpc::Status TaskManager::CancelJob(grpc::ServerContext*, const CancelJobPartReq
   std::lock_guard<std::mutex> lock(mu_);
   auto it = parts_.find(request->job_id());
   if (it != parts_.end()) it->second->Cancel();
+  return grpc::Status::OK;
+}
+
+grpc::Status TaskManager::CheckpointCommand(grpc::ServerContext*,
+                                            const CheckpointCommandRequest* request,
+                                            CheckpointCommandResponse*) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = parts_.find(request->job_id());
+  if (it != parts_.end()) it->second->Command(*request);
   return grpc::Status::OK;
 }
 

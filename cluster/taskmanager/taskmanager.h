@@ -45,6 +45,8 @@ class TaskManager final : public TaskManagerService::Service {
                          DeployJobResponse* response) override;
   grpc::Status CancelJob(grpc::ServerContext* ctx, const CancelJobPartRequest* request,
                          CancelJobPartResponse* response) override;
+  grpc::Status CheckpointCommand(grpc::ServerContext* ctx, const CheckpointCommandRequest* request,
+                                 CheckpointCommandResponse* response) override;
 
  private:
   /// Registers, retrying while the JobManager is unreachable, for at most `patience`.

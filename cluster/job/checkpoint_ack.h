@@ -1,0 +1,16 @@
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "proto/cluster.pb.h"
+#include "sluice/runtime/job_checkpoints.h"
+
+namespace sluice::cluster {
+
+/// A subtask's acknowledgement (or refusal) of a checkpoint as the TaskManager sends it.
+CheckpointAck EncodeCheckpointAck(const absl::StatusOr<TaskAck>& ack);
+/// Back on the JobManager: the acknowledgement, the refusal, or why the message is corrupt.
+absl::StatusOr<TaskAck> DecodeCheckpointAck(const CheckpointAck& message);
+
+}  // namespace sluice::cluster

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "proto/cluster.grpc.pb.h"
+#include "sluice/runtime/job_checkpoints.h"
+
+namespace sluice::cluster {
+
+/// One run of a job on its TaskManagers, as the job's checkpoints reach it. Commands go to
+/// every TaskManager of the run, in order, from this object's own thread: the coordinator
+/// never waits for the network. What the TaskManagers reported (every part waits for the
+/// final checkpoint; a part ended) decides when checkpoints are taken.
+class RemoteParticipants final : public CheckpointParticipants {
+ public:
+  struct Member {
+    std::string taskmanager_id;
+    std::string address;
+  };
+
+  /// `on_fail` runs on the sending thread when the checkpoints fail the run.
+  RemoteParticipants(std::string job_id, int64_t attempt, std::vector<Member> members,
+                     std::function<void(const absl::Status&)> on_fail);
+  ~RemoteParticipants() override;  // drops unsent commands
+
+  void TriggerSources(int64_t id, bool final_savepoint) override;
+  void NotifyComplete(int64_t id, bool release) override;
+  void NotifyAborted(int64_t id) override;
+  void Stop() override;
+  void Fail(const absl::Status& why) override;
+  bool AllAwaitingFinalCheckpoint() override;
+  bool AnyFinished() override;
+
+  /// The part on `taskmanager_id` only waits for the final checkpoint.
+  void MarkAwaitingFinal(const std::string& taskmanager_id);
+  /// A part of the run ended, or the run is failing: no checkpoint starts any more.
+  void MarkEnded();
+  /// True once the stop's savepoint is written and the parts were told to end.
+  bool stopping() const;
+
+ private:
+  struct Command {
+    CheckpointCommandRequest request;
+    absl::Status failure;  // set: the run fails (on_fail), nothing is sent
+  };
+  void Enqueue(CheckpointCommandRequest::Kind kind, int64_t id);
+  void Send();
+
+  const std::string job_id_;
+  const int64_t attempt_;
+  const std::vector<Member> members_;
+  std::vector<std::unique_ptr<TaskManagerService::Stub>> stubs_;
+  std::function<void(const absl::Status&)> on_fail_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Command> queue_;       // guarded by mu_
+  std::set<std::string> awaiting_;  // guarded by mu_
+  bool ended_ = false;              // guarded by mu_
+  bool stopping_ = false;           // guarded by mu_
+  bool closing_ = false;            // guarded by mu_
+  std::thread sender_;
+};
+
+}  // namespace sluice::cluster
