@@ -1,11 +1,13 @@
-// cluster_bench [--events=N] [--keys=K] [--rounds=N]
+// cluster_bench [--events=N] [--keys=K] [--rounds=N] [--checkpoint_interval=DUR]
 //
 // window_bench's windowed job (window_job.so) at parallelism 2 on a cluster of one
 // JobManager and two TaskManagers of one slot each — so each subtask runs in its own
 // process and the keyed exchange crosses processes over gRPC — beside the same job binary on
 // the mini-cluster (`sluice run --local`), in the same run. Each time is the wall time of the
 // `sluice run` command (process start, loading, for the cluster also upload, scheduling and
-// deployment: about 0.1-0.3 s, so use enough events). Prints events/s and the ratio.
+// deployment: about 0.1-0.3 s, so use enough events). Prints events/s and the ratio. With
+// --checkpoint_interval both runs take exactly-once checkpoints into a temporary directory
+// (on the cluster: the coordinator in the JobManager, acknowledgements over gRPC).
 
 #include <algorithm>
 #include <cstdio>
@@ -22,6 +24,7 @@
 ABSL_FLAG(int64_t, events, 30'000'000, "events per run");
 ABSL_FLAG(int64_t, keys, 10'000, "distinct keys");
 ABSL_FLAG(int, rounds, 3, "runs of each (the median is reported)");
+ABSL_FLAG(std::string, checkpoint_interval, "", "checkpoint every DUR (e.g. 1s); none if empty");
 
 namespace {
 
@@ -42,8 +45,14 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int64_t events = absl::GetFlag(FLAGS_events);
   const std::string job = sluice::testing::BuildDir() + "/bench/window_job.so";
-  const std::string job_args =
+  std::string job_args =
       absl::StrCat(" --parallelism=2 -- --events=", events, " --keys=", absl::GetFlag(FLAGS_keys));
+  sluice::testing::TempDir checkpoints;
+  const std::string interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  if (!interval.empty()) {
+    absl::StrAppend(&job_args, " --checkpoint-interval=", interval,
+                    " --checkpoint-dir=", checkpoints.path());
+  }
   sluice::testing::JobManagerProcess jm({"--heartbeat_interval=200ms"});
   sluice::testing::TaskManagerProcess tm1(jm.address(), 1, "bench-tm-1");
   sluice::testing::TaskManagerProcess tm2(jm.address(), 1, "bench-tm-2");
@@ -63,7 +72,8 @@ int main(int argc, char** argv) {
   }
   const double local_rate = static_cast<double>(events) / sluice::bench::Median(local);
   const double cluster_rate = static_cast<double>(events) / sluice::bench::Median(cluster);
-  std::printf("1 s tumbling windows, %lld events, parallelism 2\n", static_cast<long long>(events));
+  std::printf("1 s tumbling windows, %lld events, parallelism 2, checkpoints: %s\n",
+              static_cast<long long>(events), interval.empty() ? "none" : interval.c_str());
   std::printf("mini-cluster (1 process):               %6.2f M events/s\n", local_rate / 1e6);
   std::printf("cluster (JobManager + 2 TaskManagers):  %6.2f M events/s\n", cluster_rate / 1e6);
   std::printf("cluster / mini-cluster: %.1f%%\n", 100 * cluster_rate / local_rate);

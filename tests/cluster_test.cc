@@ -513,6 +513,48 @@ TEST_F(JobsOnClusterTest, CheckpointsCompleteAcrossProcessesAndTheJobRestartsFro
   EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);
 }
 
+TEST_F(JobsOnClusterTest, AFailedTaskRestartsTheJobFromTheLatestCheckpoint) {
+  // Lines copied through an exchange between TaskManagers; the first run fails at "fail here", 3/4 into the
+  // file, about a second in (so checkpoints completed before).
+  constexpr int kLines = 20000;
+  std::string text;
+  std::vector<std::string> expected;
+  for (int i = 0; i < kLines; ++i) {
+    expected.push_back(i == kLines * 3 / 4 ? "fail here" : absl::StrCat("line ", i));
+    absl::StrAppend(&text, expected.back(), "\n");
+  }
+  std::sort(expected.begin(), expected.end());
+  const std::string input = dir_.Join("lines.txt");
+  testing::WriteFile(input, text);
+  const std::string checkpoints = dir_.Join("checkpoints");
+  auto r = RunOnCluster(
+      absl::StrCat(testing::BuildDir(), "/tests/fail_once.so --parallelism=2 -- --input=", input,
+                   " --output=", dir_.Join("out"), " --marker=", dir_.Join("marker"),
+                   " --checkpoint-interval=100ms --checkpoint-dir=", checkpoints,
+                   " --restart-attempts=1 --restart-delay=50ms --max-source-rate=", kLines / 4));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("job-1 restarting: on TaskManager 'tm-"));
+  EXPECT_THAT(r.output, HasSubstr("the planned failure"));
+  EXPECT_THAT(r.output,
+              HasSubstr("job-1 running: restored from " + checkpoints + "/fail_once/chk-"));
+  EXPECT_THAT(r.output, HasSubstr("job-1 finished"));
+  EXPECT_TRUE(std::filesystem::exists(dir_.Join("marker")));
+  EXPECT_EQ(SortedOutput(dir_.Join("out")), expected);
+}
+
+TEST_F(JobsOnClusterTest, AJobFailsOnceItsRestartAttemptsAreUsedUp) {
+  const std::string input = dir_.Join("bad.csv");
+  testing::WriteFile(input, "a,1000,1\nb,2000,2\nthis is not a record\n");
+  auto r = RunOnCluster(absl::StrCat(Job("windowed_stats"), " --parallelism=2 -- --input=", input,
+                                     " --output=", dir_.Join("out"),
+                                     " --window=tumbling:1s --restart-attempts=1"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("job-1 restarting: on TaskManager 'tm-"));
+  EXPECT_THAT(r.output, HasSubstr("job-1 failed: on TaskManager 'tm-"));
+  EXPECT_THAT(r.output, HasSubstr("bad.csv:3: expected key,timestamp_ms,value"));
+  EXPECT_THAT(Sluice("list --jobmanager=" + jm_->address()).output, HasSubstr("restarts: 1"));
+}
+
 TEST_F(JobsOnClusterTest, SavepointStopAndRestoreThroughTheCli) {
   constexpr int kLines = 40000;
   const std::string job_args = WordCountOnTheMiniCluster(kLines, 2);
