@@ -514,8 +514,8 @@ TEST_F(JobsOnClusterTest, CheckpointsCompleteAcrossProcessesAndTheJobRestartsFro
 }
 
 TEST_F(JobsOnClusterTest, AFailedTaskRestartsTheJobFromTheLatestCheckpoint) {
-  // Lines copied through an exchange between TaskManagers; the first run fails at "fail here", 3/4 into the
-  // file, about a second in (so checkpoints completed before).
+  // Lines copied through an exchange between TaskManagers; the first run fails at "fail here", 3/4
+  // into the file, about a second in (so checkpoints completed before).
   constexpr int kLines = 20000;
   std::string text;
   std::vector<std::string> expected;
@@ -569,6 +569,17 @@ TEST_F(JobsOnClusterTest, SavepointStopAndRestoreThroughTheCli) {
   ASSERT_TRUE(testing::WaitFor(
       [&] { return testing::HasCompletedCheckpoint(checkpoints + "/word_count"); }, 20000))
       << jm_->log();
+
+  // An acknowledgement from a task the job does not have is refused, naming the count.
+  cluster::CheckpointAck bogus;
+  bogus.set_job_id("job-1");
+  bogus.set_attempt(1);
+  bogus.set_checkpoint_id(1);
+  bogus.set_task_index(99);
+  const absl::Status refused =
+      cluster::JobManagerClient(jm_->address()).AcknowledgeCheckpoint(bogus);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("by task 99, but the job has 4 tasks"));
 
   const std::string at = " --jobmanager=" + jm_->address();
   auto savepoint = Sluice("savepoint" + at + " job-1 " + dir_.Join("savepoints"));

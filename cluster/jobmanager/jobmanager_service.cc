@@ -209,14 +209,9 @@ absl::Status JobManagerService::Prepare(const SubmitJobRequest& request, JobEntr
   }
   if (!request.restore_from().empty()) {
     // Checked here, so a bad path fails the submission instead of every TaskManager.
-    auto loaded = LoadCheckpoint(request.restore_from());
-    if (!loaded.ok()) {
-      return absl::Status(loaded.status().code(),
-                          absl::StrCat("cannot restore job '", request.job_name(), "' from ",
-                                       request.restore_from(), ": ", loaded.status().message()));
-    }
-    auto matched = MatchToGraph(*loaded, job->graph->stream, request.allow_non_restored_state());
-    if (!matched.ok()) return matched.status();
+    auto state = LoadStateFor(job->graph->stream, request.restore_from(),
+                              request.allow_non_restored_state());
+    if (!state.ok()) return state.status();
   }
   return absl::OkStatus();
 }
@@ -529,18 +524,11 @@ grpc::Status JobManagerService::AcknowledgeCheckpoint(grpc::ServerContext*,
     if (it == jobs_.end()) return grpc::Status::OK;
     const JobEntry& job = it->second;
     if (job.attempt != request->attempt() || !job.checkpoints) return grpc::Status::OK;
-    if (request->task_index() < 0 ||
-        request->task_index() >= static_cast<int>(SubtasksOf(*job.graph).size())) {
-      return grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat("no task ", request->task_index(), " in job ", request->job_id()));
-    }
     checkpoints = job.checkpoints.get();  // lives as long as the job's entry
   }
   // Outside the lock: the last acknowledgement stores the checkpoint's metadata.
-  checkpoints->Acknowledge(request->checkpoint_id(), request->task_index(),
-                           DecodeCheckpointAck(*request));
-  return grpc::Status::OK;
+  return ToGrpc(checkpoints->Acknowledge(request->checkpoint_id(), request->task_index(),
+                                         DecodeCheckpointAck(*request)));
 }
 
 grpc::Status JobManagerService::ReportAwaitingFinalCheckpoint(grpc::ServerContext*,

@@ -169,15 +169,10 @@ absl::Status JobPart::Run() {
   }
   std::optional<std::map<int, std::vector<OperatorSnapshot>>> restore;
   if (!request_.restore_path().empty()) {
-    auto loaded = LoadCheckpoint(request_.restore_path());
-    if (!loaded.ok()) {
-      return absl::Status(loaded.status().code(),
-                          absl::StrCat("cannot restore from ", request_.restore_path(), ": ",
-                                       loaded.status().message()));
-    }
-    auto matched = MatchToGraph(*loaded, graph->stream, request_.allow_non_restored_state());
-    if (!matched.ok()) return matched.status();
-    restore = std::move(*matched);
+    auto state =
+        LoadStateFor(graph->stream, request_.restore_path(), request_.allow_non_restored_state());
+    if (!state.ok()) return state.status();
+    restore = std::move(*state);
   }
   SubtaskCheckpointing cp;
   if (checkpointing) {

@@ -116,6 +116,18 @@ absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> MatchToGraph(
   return out;
 }
 
+absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
+    const StreamGraph& graph, const std::string& path, bool allow_non_restored_state) {
+  auto loaded = LoadCheckpoint(path);
+  if (!loaded.ok()) {
+    return absl::Status(loaded.status().code(),
+                        absl::StrCat("cannot restore job '", graph.config.job_name, "' from ", path,
+                                     ": ", loaded.status().message()));
+  }
+  LOG(INFO) << "job '" << graph.config.job_name << "' restores from " << loaded->dir;
+  return MatchToGraph(*loaded, graph, allow_non_restored_state);
+}
+
 absl::StatusOr<std::string> WriteSavepoint(
     const std::string& savepoint_root, CheckpointMetadata metadata,
     const std::map<std::string, std::vector<OperatorSnapshot>>& operators) {

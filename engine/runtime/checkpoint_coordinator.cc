@@ -78,17 +78,23 @@ absl::Status CheckpointCoordinator::CountFailure(int64_t id, const absl::Status&
   return absl::OkStatus();
 }
 
-void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::StatusOr<TaskAck> ack) {
+absl::Status CheckpointCoordinator::Acknowledge(int64_t id, int task_index,
+                                                absl::StatusOr<TaskAck> ack) {
+  if (task_index < 0 || task_index >= static_cast<int>(tasks_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("an acknowledgement of checkpoint ", id,
+                                                   " by task ", task_index, ", but the job has ",
+                                                   tasks_.size(), " tasks"));
+  }
   if (!ack.ok()) {
     LOG(WARNING) << "checkpoint " << id << " declined: " << ack.status().message();
     Abort(id, ack.status());
-    return;
+    return absl::OkStatus();
   }
   Pending done;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = pending_.find(id);
-    if (it == pending_.end()) return;  // aborted meanwhile
+    if (it == pending_.end()) return absl::OkStatus();  // aborted meanwhile
     Pending& p = it->second;
     const int subtask = tasks_[task_index].second;
     for (auto& [node, s] : ack->snapshots) {
@@ -106,7 +112,7 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
     p.max_sync_cpu = std::max(p.max_sync_cpu, ack->sync_cpu);
     p.max_async = std::max(p.max_async, ack->async_duration);
     p.acked.insert(task_index);
-    if (p.acked.size() < tasks_.size()) return;
+    if (p.acked.size() < tasks_.size()) return absl::OkStatus();
     // It stays pending while it is stored, so no newer checkpoint starts meanwhile (with
     // one at a time, the next one then sees the retained set after this one's cleanup).
     p.storing = true;
@@ -122,7 +128,7 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
   if (!stored.ok()) {
     LOG(WARNING) << "checkpoint " << id << " could not be stored: " << stored.message();
     Abort(id, stored);
-    return;
+    return absl::OkStatus();
   }
   CompletedCheckpoint completed;
   completed.id = id;
@@ -135,7 +141,7 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
       // The job restarted while the metadata was written: the new run did not restore this
       // checkpoint and may already have discarded what it covers, so it must not count.
       if (storage_) (void)storage_->Discard(id);
-      return;
+      return absl::OkStatus();
     }
     ++completed_;
     consecutive_failures_ = 0;
@@ -161,6 +167,7 @@ void CheckpointCoordinator::Acknowledge(int64_t id, int task_index, absl::Status
     if (listener_.on_abort) listener_.on_abort(old);
   }
   if (listener_.on_complete) listener_.on_complete(completed);
+  return absl::OkStatus();
 }
 
 void CheckpointCoordinator::Abort(int64_t id, const absl::Status& why) {

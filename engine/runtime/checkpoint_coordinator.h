@@ -41,8 +41,9 @@ class CheckpointCoordinator {
   /// returns its id if the settings allow one now (max concurrent, min pause since the last
   /// one ended; `force` ignores the pause), else 0.
   int64_t MaybeStart(bool force = false);
-  /// Records task `task_index`'s acknowledgement of checkpoint `id`, or its refusal.
-  void Acknowledge(int64_t id, int task_index, absl::StatusOr<TaskAck> ack);
+  /// Records task `task_index`'s acknowledgement of checkpoint `id`, or its refusal. Fails
+  /// only for a task the job does not have.
+  absl::Status Acknowledge(int64_t id, int task_index, absl::StatusOr<TaskAck> ack);
   /// Drops every pending checkpoint without counting a failure (the job is restarting).
   void AbortPending();
   /// Drops pending checkpoint `id` the same way.

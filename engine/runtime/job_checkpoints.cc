@@ -120,8 +120,8 @@ void JobCheckpoints::TriggerLoop() {
   }
 }
 
-void JobCheckpoints::Acknowledge(int64_t id, int task_index, absl::StatusOr<TaskAck> ack) {
-  coordinator_->Acknowledge(id, task_index, std::move(ack));
+absl::Status JobCheckpoints::Acknowledge(int64_t id, int task_index, absl::StatusOr<TaskAck> ack) {
+  return coordinator_->Acknowledge(id, task_index, std::move(ack));
 }
 
 void JobCheckpoints::OnComplete(const CompletedCheckpoint& c) {

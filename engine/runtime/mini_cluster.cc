@@ -63,7 +63,7 @@ absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
   JobCheckpoints* checkpoints = checkpoints_.get();
   if (checkpoints != nullptr) {
     cp.ack = [checkpoints](int64_t id, int task, absl::StatusOr<TaskAck> ack) {
-      checkpoints->Acknowledge(id, task, std::move(ack));
+      (void)checkpoints->Acknowledge(id, task, std::move(ack));  // its own tasks' indexes
     };
     cp.storage = checkpoints->storage();
   }
@@ -105,16 +105,9 @@ MiniCluster::RestoreState(const JobGraph& graph) {
   } else {
     return std::optional<State>();
   }
-  auto loaded = LoadCheckpoint(path);
-  if (!loaded.ok()) {
-    return absl::Status(
-        loaded.status().code(),
-        absl::StrCat("cannot restore job '", config.job_name, "': ", loaded.status().message()));
-  }
-  LOG(INFO) << "job '" << config.job_name << "' restores from " << loaded->dir;
-  auto matched = MatchToGraph(*loaded, graph.stream, allow_non_restored);
-  if (!matched.ok()) return matched.status();
-  return std::optional<State>(std::move(*matched));
+  auto state = LoadStateFor(graph.stream, path, allow_non_restored);
+  if (!state.ok()) return state.status();
+  return std::optional<State>(std::move(*state));
 }
 
 absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {

@@ -31,6 +31,11 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path);
 absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> MatchToGraph(
     const LoadedCheckpoint& checkpoint, const StreamGraph& graph, bool allow_non_restored_state);
 
+/// LoadCheckpoint and MatchToGraph in one: the state `graph`'s operators start from (stream
+/// node id -> each old subtask's snapshot). An error names the job and `path`.
+absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
+    const StreamGraph& graph, const std::string& path, bool allow_non_restored_state);
+
 /// Writes a self-contained savepoint of checkpoint `metadata` (its state given per operator
 /// id) into a new directory under `savepoint_root`; returns that directory.
 absl::StatusOr<std::string> WriteSavepoint(

@@ -88,8 +88,9 @@ class JobCheckpoints {
   bool EndAttempt();
 
   /// Task `task_index` (TaskIndexOf) acknowledged checkpoint `id`, or declined it. Any
-  /// thread; a late acknowledgement of an aborted checkpoint is ignored.
-  void Acknowledge(int64_t id, int task_index, absl::StatusOr<TaskAck> ack);
+  /// thread; a late acknowledgement of an aborted checkpoint is ignored. Fails only for a
+  /// task index the job does not have.
+  absl::Status Acknowledge(int64_t id, int task_index, absl::StatusOr<TaskAck> ack);
 
   /// Takes a savepoint of the running attempt into a new directory under `dir` and
   /// returns that directory; with `stop`, the attempt's tasks then end. Blocks until the
