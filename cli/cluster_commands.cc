@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "cluster/client/jobmanager_client.h"
+#include "jobmanager/client/jobmanager_client.h"
 
 namespace sluice::cli {
 

@@ -8,16 +8,16 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "cluster/blob/blob_cache.h"
-#include "cluster/blob/sha256.h"
-#include "cluster/client/jobmanager_client.h"
-#include "cluster/jobmanager/slot_allocation.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "jobmanager/blob/sha256.h"
+#include "jobmanager/client/jobmanager_client.h"
+#include "jobmanager/scheduler/slot_allocation.h"
 #include "sluice/api/job.h"
 #include "sluice/testing/local_cluster.h"
 #include "sluice/testing/test_util.h"
+#include "taskmanager/blob/blob_cache.h"
 
 namespace sluice {
 namespace {

@@ -8,9 +8,6 @@
 #include <thread>
 #include <vector>
 
-#include "cluster/exchange/exchange_channels.h"
-#include "cluster/exchange/exchange_client.h"
-#include "cluster/exchange/exchange_server.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -18,6 +15,9 @@
 #include "sluice/runtime/local_subtasks.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/test_util.h"
+#include "taskmanager/exchange/exchange_channels.h"
+#include "taskmanager/exchange/exchange_client.h"
+#include "taskmanager/exchange/exchange_server.h"
 
 namespace sluice::cluster {
 namespace {

@@ -1,0 +1,129 @@
+#include "jobmanager/checkpoint/remote_participants.h"
+
+#include "glog/logging.h"
+#include "grpcpp/grpcpp.h"
+
+namespace sluice::cluster {
+
+RemoteParticipants::RemoteParticipants(std::string job_id, int64_t attempt,
+                                       std::vector<Member> members,
+                                       std::function<void(const absl::Status&)> on_fail)
+    : job_id_(std::move(job_id)),
+      attempt_(attempt),
+      members_(std::move(members)),
+      on_fail_(std::move(on_fail)) {
+  for (const Member& m : members_) {
+    stubs_.push_back(TaskManagerService::NewStub(
+        grpc::CreateChannel(m.address, grpc::InsecureChannelCredentials())));
+  }
+  sender_ = std::thread([this] { Send(); });
+}
+
+RemoteParticipants::~RemoteParticipants() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  cv_.notify_all();
+  sender_.join();
+}
+
+void RemoteParticipants::Enqueue(CheckpointCommandRequest::Kind kind, int64_t id) {
+  Command c;
+  c.request.set_job_id(job_id_);
+  c.request.set_attempt(attempt_);
+  c.request.set_kind(kind);
+  c.request.set_checkpoint_id(id);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(c));
+  }
+  cv_.notify_all();
+}
+
+void RemoteParticipants::TriggerSources(int64_t id, bool final_savepoint) {
+  Enqueue(final_savepoint ? CheckpointCommandRequest::TRIGGER_FINAL_SAVEPOINT
+                          : CheckpointCommandRequest::TRIGGER,
+          id);
+}
+
+void RemoteParticipants::NotifyComplete(int64_t id, bool release) {
+  Enqueue(
+      release ? CheckpointCommandRequest::COMPLETE_AND_RELEASE : CheckpointCommandRequest::COMPLETE,
+      id);
+}
+
+void RemoteParticipants::NotifyAborted(int64_t id) { Enqueue(CheckpointCommandRequest::ABORT, id); }
+
+void RemoteParticipants::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  Enqueue(CheckpointCommandRequest::STOP, 0);
+}
+
+void RemoteParticipants::Fail(const absl::Status& why) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ended_ = true;
+    queue_.push_back(Command{{}, why});
+  }
+  cv_.notify_all();
+}
+
+bool RemoteParticipants::AllAwaitingFinalCheckpoint() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return awaiting_.size() == members_.size();
+}
+
+bool RemoteParticipants::AnyFinished() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ended_;
+}
+
+void RemoteParticipants::MarkAwaitingFinal(const std::string& taskmanager_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  awaiting_.insert(taskmanager_id);
+}
+
+void RemoteParticipants::MarkEnded() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ended_ = true;
+}
+
+bool RemoteParticipants::stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
+void RemoteParticipants::Send() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+    if (closing_) return;
+    Command c = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    if (!c.failure.ok()) {
+      on_fail_(c.failure);
+    } else {
+      for (size_t i = 0; i < members_.size(); ++i) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        CheckpointCommandResponse response;
+        grpc::Status s = stubs_[i]->CheckpointCommand(&ctx, c.request, &response);
+        // A TaskManager that missed a trigger makes the checkpoint time out; a lost one
+        // fails the run through its heartbeats.
+        if (!s.ok()) {
+          LOG(WARNING) << job_id_ << ": checkpoint command " << c.request.kind() << " for "
+                       << c.request.checkpoint_id() << " did not reach TaskManager '"
+                       << members_[i].taskmanager_id << "': " << s.error_message();
+        }
+      }
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace sluice::cluster

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "jobmanager/blob/blob_store.h"
+#include "proto/cluster.grpc.pb.h"
+
+namespace sluice::cluster {
+
+/// Talks to a JobManager (for the CLI and the TaskManager), turning gRPC failures into
+/// messages a user can act on: nobody listening, something else listening, no answer.
+class JobManagerClient {
+ public:
+  /// `address` is HOST:PORT. Connects lazily; calls time out after `timeout`.
+  explicit JobManagerClient(std::string address, absl::Duration timeout = absl::Seconds(10));
+
+  const std::string& address() const { return address_; }
+
+  absl::StatusOr<ClusterStatus> Status();
+  absl::StatusOr<RegisterTaskManagerResponse> Register(const RegisterTaskManagerRequest& request);
+  /// Whether the JobManager still knows the TaskManager.
+  absl::StatusOr<bool> Heartbeat(const std::string& taskmanager_id);
+  absl::Status ReportJobPart(const JobPartReport& report);
+  absl::StatusOr<std::string> Submit(const SubmitJobRequest& request);
+  absl::StatusOr<JobStatus> Job(const std::string& job_id);
+  absl::StatusOr<std::vector<JobStatus>> Jobs();
+  absl::StatusOr<JobStatus> Cancel(const std::string& job_id);
+  /// Takes a savepoint of a running job into `dir` (empty: the job's --savepoint-dir);
+  /// with `stop` the job then ends. Returns the savepoint's directory. Waits as long as
+  /// the savepoint takes (up to `patience`).
+  absl::StatusOr<std::string> Savepoint(const std::string& job_id, const std::string& dir,
+                                        bool stop, absl::Duration patience);
+  absl::Status AcknowledgeCheckpoint(const CheckpointAck& ack);
+  absl::Status ReportAwaitingFinalCheckpoint(const JobPartReport& report);
+  /// Uploads a file to the blob store; returns its id once the JobManager verified it.
+  absl::StatusOr<BlobId> UploadFile(const std::string& path);
+  /// Streams a stored blob into `write`.
+  absl::Status Download(const BlobId& id,
+                        const std::function<absl::Status(std::string_view)>& write);
+
+ private:
+  /// A failed call as a status naming the JobManager and what to check.
+  absl::Status Explain(const grpc::Status& s, const char* what) const;
+  std::unique_ptr<grpc::ClientContext> Context() const;
+
+  std::string address_;
+  absl::Duration timeout_;
+  std::unique_ptr<JobManager::Stub> stub_;
+};
+
+}  // namespace sluice::cluster

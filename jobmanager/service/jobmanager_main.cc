@@ -1,0 +1,110 @@
+// sluice-jobmanager: the cluster's coordinator. Listens for gRPC from clients and
+// TaskManagers, keeps the blob store of job binaries, watches TaskManager heartbeats.
+// Settings are flags; --flagfile=FILE reads them from a file (one --flag=value per line).
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "grpcpp/grpcpp.h"
+#include "jobmanager/blob/blob_store.h"
+#include "jobmanager/service/jobmanager_service.h"
+
+ABSL_FLAG(int, port, 6123, "port for clients and TaskManagers (0: any free port)");
+ABSL_FLAG(std::string, bind_address, "127.0.0.1",
+          "address to listen on (loopback by default; 0.0.0.0 for every interface)");
+ABSL_FLAG(std::string, blob_dir, "",
+          "directory of the blob store (job binaries); default "
+          "$XDG_DATA_HOME/sluice/blobs or ~/.local/share/sluice/blobs — never /tmp, which "
+          "cron jobs clean");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
+          "how often TaskManagers send heartbeats");
+ABSL_FLAG(absl::Duration, heartbeat_timeout, absl::Seconds(10),
+          "a TaskManager silent this long is declared lost");
+ABSL_FLAG(absl::Duration, slot_wait, absl::Seconds(30),
+          "a job that cannot get enough slots fails after waiting this long");
+ABSL_FLAG(std::string, slot_strategy, "spread",
+          "spread: subtasks over as many TaskManagers as possible; pack: fill one first");
+
+namespace {
+
+std::string DefaultBlobDir() {
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg != '\0') {
+    return absl::StrCat(xdg, "/sluice/blobs");
+  }
+  const char* home = std::getenv("HOME");
+  return absl::StrCat(home != nullptr ? home : ".", "/.local/share/sluice/blobs");
+}
+
+grpc::Server* g_server = nullptr;
+
+void Shutdown(int) {
+  // Shutdown() from a signal handler is not safe; a thread does it.
+  std::thread([] { g_server->Shutdown(); }).detach();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("sluice-jobmanager [--port=6123] [--blob_dir=DIR] [--flagfile=F]");
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  if (absl::GetFlag(FLAGS_heartbeat_timeout) <= absl::GetFlag(FLAGS_heartbeat_interval)) {
+    std::fprintf(stderr,
+                 "sluice-jobmanager: --heartbeat_timeout must exceed --heartbeat_interval\n");
+    return 2;
+  }
+  std::string blob_dir = absl::GetFlag(FLAGS_blob_dir);
+  if (blob_dir.empty()) blob_dir = DefaultBlobDir();
+  auto blobs = sluice::cluster::BlobStore::Open(blob_dir);
+  if (!blobs.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(blobs.status().message()).c_str());
+    return 2;
+  }
+  sluice::cluster::JobManagerOptions options;
+  options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  options.heartbeat_timeout = absl::GetFlag(FLAGS_heartbeat_timeout);
+  options.slot_wait = absl::GetFlag(FLAGS_slot_wait);
+  const std::string strategy = absl::GetFlag(FLAGS_slot_strategy);
+  if (strategy == "pack") {
+    options.slot_strategy = sluice::cluster::SlotStrategy::kPack;
+  } else if (strategy != "spread") {
+    std::fprintf(stderr, "sluice-jobmanager: --slot_strategy is spread or pack, not '%s'\n",
+                 strategy.c_str());
+    return 2;
+  }
+  sluice::cluster::JobManagerService service(blobs->get(), options);
+
+  const std::string address =
+      absl::StrCat(absl::GetFlag(FLAGS_bind_address), ":", absl::GetFlag(FLAGS_port));
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr,
+                 "sluice-jobmanager: cannot listen on %s (in use, or not an address of "
+                 "this machine)\n",
+                 address.c_str());
+    return 2;
+  }
+  g_server = server.get();
+  std::signal(SIGTERM, Shutdown);
+  std::signal(SIGINT, Shutdown);
+  // The first line of stdout: where to reach it (tests and scripts read it).
+  std::printf("sluice-jobmanager listening on %s:%d\n", absl::GetFlag(FLAGS_bind_address).c_str(),
+              port);
+  std::fflush(stdout);
+  LOG(INFO) << "JobManager on port " << port << ", blob store in " << blob_dir;
+  server->Wait();
+  LOG(INFO) << "JobManager stopped";
+  return 0;
+}

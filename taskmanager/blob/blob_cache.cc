@@ -1,0 +1,53 @@
+#include "taskmanager/blob/blob_cache.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace sluice::cluster {
+
+absl::StatusOr<std::unique_ptr<BlobCache>> BlobCache::Open(const std::string& dir, Fetch fetch) {
+  std::error_code ec;
+  // Blobs left by an earlier run are not in use by anything now.
+  std::filesystem::remove_all(dir, ec);
+  auto store = BlobStore::Open(dir);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<BlobCache>(new BlobCache(std::move(*store), std::move(fetch)));
+}
+
+absl::StatusOr<std::string> BlobCache::Acquire(const BlobId& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = uses_.find(id.sha256); it != uses_.end()) {
+    ++it->second;
+    return store_->PathOf(id.sha256);
+  }
+  auto upload = store_->BeginUpload(id);
+  if (!upload.ok()) return upload.status();
+  absl::Status fetched = fetch_(id, [&](std::string_view data) { return (*upload)->Write(data); });
+  if (!fetched.ok()) {
+    return absl::Status(fetched.code(), absl::StrCat("fetching job binary ", id.sha256,
+                                                     " from the JobManager: ", fetched.message()));
+  }
+  auto committed = (*upload)->Commit();
+  if (!committed.ok()) return committed.status();
+  uses_[id.sha256] = 1;
+  return store_->PathOf(id.sha256);
+}
+
+void BlobCache::Release(const std::string& sha256) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = uses_.find(sha256);
+  if (it == uses_.end()) return;
+  if (--it->second > 0) return;
+  uses_.erase(it);
+  std::error_code ec;
+  std::filesystem::remove(absl::StrCat(store_->dir(), "/", sha256), ec);
+}
+
+int BlobCache::Uses(const std::string& sha256) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = uses_.find(sha256);
+  return it == uses_.end() ? 0 : it->second;
+}
+
+}  // namespace sluice::cluster

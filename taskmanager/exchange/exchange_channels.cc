@@ -1,0 +1,57 @@
+#include "taskmanager/exchange/exchange_channels.h"
+
+namespace sluice::cluster {
+
+ExchangeChannels::ExchangeChannels(std::string job, ExchangeServer* server,
+                                   std::vector<std::string> addresses)
+    : job_(std::move(job)), server_(server), addresses_(std::move(addresses)) {}
+
+ExchangeChannels::~ExchangeChannels() { Close(); }
+
+ChannelSink* ExchangeChannels::OpenOutbound(int location, int channel_id,
+                                            std::shared_ptr<const BatchCodec> codec) {
+  ExchangeClient* client;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = clients_[location];
+    if (slot == nullptr) slot = std::make_unique<ExchangeClient>(addresses_[location], job_);
+    client = slot.get();
+  }
+  client->OpenChannel(channel_id, std::move(codec));
+  return client;
+}
+
+void ExchangeChannels::RegisterInbound(int channel_id, InputGate* gate, int index,
+                                       std::shared_ptr<const BatchCodec> codec, int capacity) {
+  server_->RegisterInbound(job_, channel_id, gate, index, std::move(codec), capacity);
+  std::lock_guard<std::mutex> lock(mu_);
+  inbound_.push_back(channel_id);
+}
+
+absl::Status ExchangeChannels::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [location, client] : clients_) {
+    absl::Status s = client->status();
+    if (!s.ok() && !absl::IsCancelled(s)) return s;
+  }
+  return absl::OkStatus();
+}
+
+void ExchangeChannels::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [location, client] : clients_) client->Cancel();
+}
+
+void ExchangeChannels::Close() {
+  std::vector<int> inbound;
+  std::map<int, std::unique_ptr<ExchangeClient>> clients;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inbound.swap(inbound_);
+    clients.swap(clients_);
+  }
+  for (int id : inbound) server_->UnregisterInbound(job_, id);
+  clients.clear();  // each closes its stream
+}
+
+}  // namespace sluice::cluster

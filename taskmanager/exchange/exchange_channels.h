@@ -1,0 +1,44 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sluice/runtime/remote_channels.h"
+#include "taskmanager/exchange/exchange_client.h"
+#include "taskmanager/exchange/exchange_server.h"
+
+namespace sluice::cluster {
+
+/// A TaskManager's remote channels for one job over the data exchange: outbound channels
+/// through one ExchangeClient per consumer TaskManager (all channels to it share the
+/// stream), inbound ones registered on this TaskManager's ExchangeServer.
+class ExchangeChannels final : public RemoteChannels {
+ public:
+  /// `addresses[location]`: the exchange server of each TaskManager of the job.
+  ExchangeChannels(std::string job, ExchangeServer* server, std::vector<std::string> addresses);
+  ~ExchangeChannels() override;
+
+  ChannelSink* OpenOutbound(int location, int channel_id,
+                            std::shared_ptr<const BatchCodec> codec) override;
+  void RegisterInbound(int channel_id, InputGate* gate, int index,
+                       std::shared_ptr<const BatchCodec> codec, int capacity) override;
+  absl::Status status() const override;
+
+  /// Unblocks every producer waiting on a remote consumer.
+  void Cancel();
+  /// Unregisters the inbound channels (before their gates go) and closes the streams.
+  void Close();
+
+ private:
+  const std::string job_;
+  ExchangeServer* server_;
+  const std::vector<std::string> addresses_;
+  mutable std::mutex mu_;
+  std::map<int, std::unique_ptr<ExchangeClient>> clients_;  // by location
+  std::vector<int> inbound_;
+};
+
+}  // namespace sluice::cluster

@@ -1,0 +1,101 @@
+#include "taskmanager/exchange/exchange_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+
+namespace sluice::cluster {
+
+ExchangeClient::ExchangeClient(const std::string& address, const std::string& job)
+    : address_(address),
+      stub_(Exchange::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
+  // No waiting for a consumer that is not there: every TaskManager of a job serves the
+  // exchange before it registers, so an unreachable one is gone, and the stream fails at once
+  // (its producers then fail naming the peer) instead of hanging the deployment.
+  stream_ = stub_->Connect(&ctx_);
+  ProducerMessage hello;
+  hello.set_job(job);
+  if (!stream_->Write(hello)) closed_ = true;
+  reader_ = std::thread([this] { ReadCredits(); });
+}
+
+ExchangeClient::~ExchangeClient() {
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (!closed_) {
+      closed_ = true;
+      stream_->WritesDone();
+    }
+  }
+  reader_.join();
+}
+
+void ExchangeClient::OpenChannel(int channel_id, std::shared_ptr<const BatchCodec> codec) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    channels_[channel_id].codec = std::move(codec);
+  }
+  ProducerMessage message;
+  message.add_open_channels(channel_id);
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (!closed_ && !stream_->Write(message)) closed_ = true;
+}
+
+bool ExchangeClient::Push(int channel_id, ChannelEvent event) {
+  const bool is_batch = event.kind == ChannelEvent::Kind::kBatch;
+  std::shared_ptr<const BatchCodec> codec;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    Channel& ch = channels_[channel_id];
+    changed_.wait(lock,
+                  [&] { return !status_.ok() || (ch.open && (!is_batch || ch.credits > 0)); });
+    if (!status_.ok()) return false;
+    if (is_batch) --ch.credits;
+    codec = ch.codec;
+  }
+  ProducerMessage message;
+  ChannelBuffer* buffer = message.add_buffers();
+  buffer->set_channel_id(channel_id);
+  EncodeChannelEvent(event, *codec, buffer->mutable_event());
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (closed_) return false;
+  if (!stream_->Write(message)) {
+    closed_ = true;
+    return false;  // the reader thread learns why from Finish()
+  }
+  return true;
+}
+
+void ExchangeClient::ReadCredits() {
+  ConsumerMessage message;
+  while (stream_->Read(&message)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Credit& credit : message.credits()) {
+      Channel& ch = channels_[credit.channel_id()];
+      ch.open = true;
+      ch.credits += credit.buffers();
+    }
+    changed_.notify_all();
+  }
+  grpc::Status s = stream_->Finish();
+  Fail(s.ok() ? absl::CancelledError("the exchange stream was closed")
+              : absl::UnavailableError(absl::StrCat("exchange with the TaskManager at ", address_,
+                                                    " failed: ", s.error_message())));
+}
+
+void ExchangeClient::Fail(absl::Status why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (status_.ok()) status_ = std::move(why);
+  changed_.notify_all();
+}
+
+void ExchangeClient::Cancel() {
+  Fail(absl::CancelledError("canceled"));
+  ctx_.TryCancel();
+}
+
+absl::Status ExchangeClient::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+}  // namespace sluice::cluster

@@ -1,0 +1,151 @@
+#include "taskmanager/exchange/exchange_server.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+namespace sluice::cluster {
+
+/// One producer TaskManager's stream, and the credits waiting to go back on it.
+struct ExchangeServer::Connection {
+  grpc::ServerReaderWriter<ConsumerMessage, ProducerMessage>* stream = nullptr;
+  std::condition_variable has_credits;
+  std::map<int, int> pending_credits;  // guarded by the server's mu_
+  bool done = false;                   // guarded by the server's mu_
+};
+
+ExchangeServer::~ExchangeServer() = default;
+
+void ExchangeServer::RegisterInbound(const std::string& job, int channel_id, InputGate* gate,
+                                     int index, std::shared_ptr<const BatchCodec> codec,
+                                     int credits) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const ChannelKey key{job, channel_id};
+  Inbound& in = inbound_[key];
+  in.gate = gate;
+  in.index = index;
+  in.codec = std::move(codec);
+  in.credits = credits;
+  auto [it, first_of_gate] = by_gate_.try_emplace(gate);
+  it->second[index] = key;
+  if (first_of_gate) {
+    gate->SetBatchConsumedCallback([this, gate](int i) { ReturnCredit(gate, i); });
+  }
+  if (in.connection != nullptr) {  // opened before it was registered here
+    in.connection->pending_credits[channel_id] += credits;
+    in.connection->has_credits.notify_one();
+  }
+}
+
+void ExchangeServer::UnregisterInbound(const std::string& job, int channel_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = inbound_.find(ChannelKey{job, channel_id});
+  if (it == inbound_.end()) return;
+  if (it->second.gate != nullptr) {
+    auto g = by_gate_.find(it->second.gate);
+    if (g != by_gate_.end()) {
+      g->second.erase(it->second.index);
+      if (g->second.empty()) by_gate_.erase(g);
+    }
+  }
+  inbound_.erase(it);
+}
+
+void ExchangeServer::ReturnCredit(InputGate* gate, int index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto g = by_gate_.find(gate);
+  if (g == by_gate_.end()) return;
+  auto i = g->second.find(index);
+  if (i == g->second.end()) return;  // a local channel of the same gate
+  Inbound& in = inbound_[i->second];
+  if (in.connection == nullptr) return;
+  in.connection->pending_credits[i->second.second] += 1;
+  in.connection->has_credits.notify_one();
+}
+
+void ExchangeServer::SendCredits(Connection* c) {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    c->has_credits.wait(lock, [&] { return c->done || !c->pending_credits.empty(); });
+    if (c->pending_credits.empty()) return;  // done
+    ConsumerMessage message;
+    for (const auto& [channel, n] : c->pending_credits) {
+      Credit* credit = message.add_credits();
+      credit->set_channel_id(channel);
+      credit->set_buffers(n);
+    }
+    c->pending_credits.clear();
+    lock.unlock();
+    const bool sent = c->stream->Write(message);
+    lock.lock();
+    if (!sent) return;  // the producer went away
+  }
+}
+
+grpc::Status ExchangeServer::Connect(
+    grpc::ServerContext* ctx, grpc::ServerReaderWriter<ConsumerMessage, ProducerMessage>* stream) {
+  Connection connection;
+  connection.stream = stream;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    connections_.insert(&connection);
+  }
+  std::thread credit_sender([&] { SendCredits(&connection); });
+  grpc::Status status = grpc::Status::OK;
+  ProducerMessage message;
+  std::string job;
+  while (stream->Read(&message)) {
+    if (!message.job().empty()) job = message.job();
+    std::unique_lock<std::mutex> lock(mu_);
+    for (int channel : message.open_channels()) {
+      Inbound& in = inbound_[ChannelKey{job, channel}];
+      in.connection = &connection;
+      if (in.gate != nullptr) connection.pending_credits[channel] += in.credits;
+    }
+    if (message.open_channels_size() > 0) connection.has_credits.notify_one();
+    for (const ChannelBuffer& buffer : message.buffers()) {
+      auto it = inbound_.find(ChannelKey{job, buffer.channel_id()});
+      if (it == inbound_.end() || it->second.gate == nullptr) {
+        status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                              absl::StrCat("a buffer for channel ", buffer.channel_id(),
+                                           " of job '", job, "', which has no consumer here"));
+        break;
+      }
+      std::shared_ptr<const BatchCodec> codec = it->second.codec;
+      lock.unlock();  // decoding needs no lock (and other streams go on meanwhile)
+      auto event = DecodeChannelEvent(buffer.event(), *codec);
+      lock.lock();
+      if (!event.ok()) {
+        status = grpc::Status(
+            grpc::StatusCode::DATA_LOSS,
+            absl::StrCat("channel ", buffer.channel_id(), ": ", event.status().message()));
+        break;
+      }
+      // Looked up again: the consumer may have been unregistered (and its gate freed) while
+      // decoding. Under mu_, so the gate stays alive while the event goes in; Push never
+      // blocks for long: a batch had a credit, and control events do not wait.
+      it = inbound_.find(ChannelKey{job, buffer.channel_id()});
+      if (it == inbound_.end() || it->second.gate == nullptr) continue;  // its job part ended
+      it->second.gate->Push(it->second.index, *std::move(event));
+    }
+    if (!status.ok()) break;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    connection.done = true;
+    connection.pending_credits.clear();
+    for (auto& [id, in] : inbound_) {
+      if (in.connection == &connection) in.connection = nullptr;
+    }
+    connections_.erase(&connection);
+  }
+  connection.has_credits.notify_one();
+  credit_sender.join();
+  if (!status.ok()) {
+    LOG(WARNING) << "exchange stream from " << ctx->peer() << " ended: " << status.error_message();
+  }
+  return status;
+}
+
+}  // namespace sluice::cluster

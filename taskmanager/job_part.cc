@@ -1,0 +1,223 @@
+#include "taskmanager/job_part.h"
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "jobmanager/job/checkpoint_ack.h"
+#include "jobmanager/job/submitted_job.h"
+#include "sluice/api/job.h"
+#include "sluice/checkpoint/checkpoint_loader.h"
+
+namespace sluice::cluster {
+
+JobPart::JobPart(DeployJobRequest request, std::string taskmanager_id, BlobCache* blobs,
+                 ExchangeServer* exchange, JobManagerClient* jobmanager, Report report)
+    : request_(std::move(request)),
+      taskmanager_id_(std::move(taskmanager_id)),
+      blobs_(blobs),
+      exchange_(exchange),
+      jobmanager_(jobmanager),
+      report_(std::move(report)) {}
+
+JobPart::~JobPart() {
+  Cancel();
+  if (thread_.joinable()) thread_.join();
+}
+
+void JobPart::Start() {
+  thread_ = std::thread([this] {
+    absl::Status status = Run();
+    JobPartReport report;
+    report.set_job_id(request_.job_id());
+    report.set_taskmanager_id(taskmanager_id_);
+    report.set_attempt(request_.attempt());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+      if (status.ok()) {
+        report.set_state(FINISHED);
+      } else if (absl::IsCancelled(status) && canceled_) {
+        report.set_state(CANCELED);
+      } else {
+        report.set_state(FAILED);
+        report.set_failure(std::string(status.message()));
+      }
+    }
+    LOG(INFO) << "job " << request_.job_id() << ": this TaskManager's part ended: "
+              << (status.ok() ? "finished" : status.ToString());
+    report_(report);
+  });
+}
+
+void JobPart::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  canceled_ = true;
+  if (channels_ != nullptr) channels_->Cancel();
+  if (running_ != nullptr) running_->Cancel();
+}
+
+bool JobPart::done() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return done_;
+}
+
+void JobPart::Command(const CheckpointCommandRequest& command) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (command.attempt() != request_.attempt() || done_) return;  // for an earlier run
+  if (running_ != nullptr) {
+    Apply(command, *running_);
+  } else {
+    held_.push_back(command);
+  }
+}
+
+void JobPart::Apply(const CheckpointCommandRequest& command, LocalSubtasks& subtasks) {
+  const int64_t id = command.checkpoint_id();
+  switch (command.kind()) {
+    case CheckpointCommandRequest::TRIGGER:
+      return subtasks.TriggerSources(id, /*final_savepoint=*/false);
+    case CheckpointCommandRequest::TRIGGER_FINAL_SAVEPOINT:
+      return subtasks.TriggerSources(id, /*final_savepoint=*/true);
+    case CheckpointCommandRequest::COMPLETE:
+      return subtasks.NotifyComplete(id, /*release=*/false);
+    case CheckpointCommandRequest::COMPLETE_AND_RELEASE:
+      return subtasks.NotifyComplete(id, /*release=*/true);
+    case CheckpointCommandRequest::ABORT:
+      return subtasks.NotifyAborted(id);
+    case CheckpointCommandRequest::STOP:
+      return subtasks.Stop();
+    default:
+      LOG(WARNING) << "job " << command.job_id() << ": unknown checkpoint command "
+                   << command.kind();
+  }
+}
+
+absl::Status JobPart::RunSubtasks(LocalSubtasks& subtasks, bool checkpointing) {
+  bool ended = false;  // guarded by mu_
+  std::thread watcher;
+  if (checkpointing) {
+    // A bounded job ends with a final checkpoint, which the JobManager takes once every
+    // part's subtasks wait for it.
+    watcher = std::thread([&] {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!ended_cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return ended; })) {
+        if (!subtasks.AllAwaitingFinalCheckpoint()) continue;
+        lock.unlock();
+        JobPartReport report;
+        report.set_job_id(request_.job_id());
+        report.set_taskmanager_id(taskmanager_id_);
+        report.set_attempt(request_.attempt());
+        report.set_state(RUNNING);
+        if (absl::Status s = jobmanager_->ReportAwaitingFinalCheckpoint(report); !s.ok()) {
+          LOG(WARNING) << "job " << request_.job_id() << ": " << s.message();
+        }
+        return;
+      }
+    });
+  }
+  absl::Status status = subtasks.Run();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ended = true;
+  }
+  ended_cv_.notify_all();
+  if (watcher.joinable()) watcher.join();
+  return status;
+}
+
+absl::Status JobPart::Run() {
+  const BlobId blob{request_.job().job_binary().sha256(), request_.job().job_binary().size()};
+  auto path = blobs_->Acquire(blob);
+  if (!path.ok()) return path.status();
+  struct Release {
+    BlobCache* blobs;
+    std::string sha;
+    ~Release() { blobs->Release(sha); }
+  } release{blobs_, blob.sha256};
+
+  // The JobManager scheduled the graph the client built: this must be the same one. (The
+  // library in `rebuilt` outlives everything built from it.)
+  auto rebuilt = RebuildSubmittedJob(*path, request_.job(), "this TaskManager");
+  if (!rebuilt.ok()) return rebuilt.status();
+  const JobGraph* graph = rebuilt->graph.get();
+  int subtasks = 0;
+  for (const JobVertex& v : graph->vertices) subtasks += v.parallelism;
+  if (request_.placement_size() != subtasks || request_.self() < 0 ||
+      request_.self() >= request_.exchange_addresses_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a deployment with a placement of ", request_.placement_size(),
+                     " subtasks for a job of ", subtasks, ", or an index ", request_.self(),
+                     " outside its ", request_.exchange_addresses_size(), " TaskManagers"));
+  }
+  Placement placement;
+  placement.self = request_.self();
+  int at = 0;
+  for (const JobVertex& v : graph->vertices) {
+    std::vector<int> where;
+    for (int s = 0; s < v.parallelism; ++s) where.push_back(request_.placement(at++));
+    placement.location.push_back(std::move(where));
+  }
+
+  // Checkpoints: the subtasks write their state files into the job's checkpoint directory
+  // (which every process of the cluster reaches) and acknowledge to the JobManager.
+  const JobConfig& config = graph->stream.config;
+  const bool checkpointing = config.checkpoint_interval > absl::ZeroDuration();
+  std::unique_ptr<CheckpointStorage> storage;
+  if (checkpointing && !config.checkpoint_dir.empty()) {
+    auto created = CheckpointStorage::Create(config.checkpoint_dir, config.job_name);
+    if (!created.ok()) return created.status();
+    storage = std::move(*created);
+  }
+  std::optional<std::map<int, std::vector<OperatorSnapshot>>> restore;
+  if (!request_.restore_path().empty()) {
+    auto state =
+        LoadStateFor(graph->stream, request_.restore_path(), request_.allow_non_restored_state());
+    if (!state.ok()) return state.status();
+    restore = std::move(*state);
+  }
+  SubtaskCheckpointing cp;
+  if (checkpointing) {
+    cp.ack = [this](int64_t id, int task_index, absl::StatusOr<TaskAck> ack) {
+      CheckpointAck message = EncodeCheckpointAck(ack);
+      message.set_job_id(request_.job_id());
+      message.set_attempt(request_.attempt());
+      message.set_checkpoint_id(id);
+      message.set_task_index(task_index);
+      // Lost, the checkpoint times out on the JobManager: nothing else to do here.
+      if (absl::Status s = jobmanager_->AcknowledgeCheckpoint(message); !s.ok()) {
+        LOG(WARNING) << "job " << request_.job_id() << ": checkpoint " << id << ": " << s.message();
+      }
+    };
+    cp.storage = storage.get();
+  }
+  cp.restore = restore ? &*restore : nullptr;
+
+  ExchangeChannels channels(
+      request_.job_id(), exchange_,
+      {request_.exchange_addresses().begin(), request_.exchange_addresses().end()});
+  absl::Status status;
+  {
+    LocalSubtasks subtasks(graph, placement, &channels, std::make_shared<SystemClock>(),
+                           std::move(cp));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_ = &subtasks;
+      channels_ = &channels;
+      if (canceled_) {
+        channels.Cancel();
+        subtasks.Cancel();
+      }
+      for (const CheckpointCommandRequest& command : held_) Apply(command, subtasks);
+      held_.clear();
+    }
+    status = RunSubtasks(subtasks, checkpointing);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_ = nullptr;
+      channels_ = nullptr;
+    }
+    channels.Close();  // inbound channels unregistered before their gates go
+  }
+  return status;
+}
+
+}  // namespace sluice::cluster

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "jobmanager/client/jobmanager_client.h"
+#include "proto/cluster.pb.h"
+#include "sluice/runtime/local_subtasks.h"
+#include "taskmanager/blob/blob_cache.h"
+#include "taskmanager/exchange/exchange_channels.h"
+#include "taskmanager/exchange/exchange_server.h"
+
+namespace sluice::cluster {
+
+/// One job's share on a TaskManager: fetches the job binary (verified, cached), loads it
+/// (the engine ABI is checked here too), builds the job graph from the job's arguments,
+/// checks it is the graph the JobManager scheduled, and runs the subtasks placed here, with
+/// their remote channels over the exchange, restoring the checkpoint the deployment names.
+/// Takes checkpoint commands from the JobManager and sends it the subtasks'
+/// acknowledgements. Runs on its own thread; reports how it ended.
+class JobPart {
+ public:
+  using Report = std::function<void(const JobPartReport&)>;
+
+  JobPart(DeployJobRequest request, std::string taskmanager_id, BlobCache* blobs,
+          ExchangeServer* exchange, JobManagerClient* jobmanager, Report report);
+  ~JobPart();  // cancels and joins
+
+  void Start();
+  /// Any thread: ends the subtasks (reported as CANCELED unless they failed first).
+  void Cancel();
+  bool done() const;
+  int64_t attempt() const { return request_.attempt(); }
+  /// A command of the job's checkpoint coordinator; one that arrives before the subtasks
+  /// run is held until they do.
+  void Command(const CheckpointCommandRequest& command);
+
+ private:
+  absl::Status Run();
+  /// Runs the subtasks; with checkpoints, tells the JobManager once they all wait for the
+  /// final checkpoint.
+  absl::Status RunSubtasks(LocalSubtasks& subtasks, bool checkpointing);
+  static void Apply(const CheckpointCommandRequest& command, LocalSubtasks& subtasks);
+
+  const DeployJobRequest request_;
+  const std::string taskmanager_id_;
+  BlobCache* blobs_;
+  ExchangeServer* exchange_;
+  JobManagerClient* jobmanager_;
+  Report report_;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  bool canceled_ = false;                       // guarded by mu_
+  bool done_ = false;                           // guarded by mu_
+  LocalSubtasks* running_ = nullptr;            // guarded by mu_, while Run runs them
+  ExchangeChannels* channels_ = nullptr;        // guarded by mu_
+  std::vector<CheckpointCommandRequest> held_;  // until the subtasks run; guarded by mu_
+  std::condition_variable ended_cv_;            // the subtasks ended
+};
+
+}  // namespace sluice::cluster

@@ -1,0 +1,164 @@
+#include "taskmanager/taskmanager.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "grpcpp/grpcpp.h"
+#include "sluice/api/job.h"
+
+namespace sluice::cluster {
+
+namespace {
+
+std::string HostName() {
+  char name[256] = {0};
+  ::gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+}  // namespace
+
+TaskManager::TaskManager(TaskManagerOptions options)
+    : options_(std::move(options)), jobmanager_(options_.jobmanager, absl::Seconds(5)) {}
+
+TaskManager::~TaskManager() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, part] : parts_) part->Cancel();
+  }
+  // No deployment can arrive any more; then the parts' threads are joined.
+  if (server_) server_->Shutdown(std::chrono::system_clock::now());
+  parts_.clear();
+}
+
+grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest* request,
+                                    DeployJobResponse*) {
+  std::unique_ptr<JobPart> ended;  // an earlier run of the job (restarted), joined outside the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = parts_.find(request->job_id()); it != parts_.end()) {
+    if (!it->second->done()) {
+      return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                          absl::StrCat("job ", request->job_id(), " already runs here"));
+    }
+    ended = std::move(it->second);
+    parts_.erase(it);
+  }
+  LOG(INFO) << "job " << request->job_id() << " ('" << request->job().job_name()
+            << "'): deploying this TaskManager's subtasks";
+  auto part =
+      std::make_unique<JobPart>(*request, options_.id, blobs_.get(), &exchange_, &jobmanager_,
+                                [this](const JobPartReport& report) {
+                                  if (absl::Status s = jobmanager_.ReportJobPart(report); !s.ok()) {
+                                    LOG(WARNING) << "job " << report.job_id()
+                                                 << ": reporting its end failed: " << s.message();
+                                  }
+                                });
+  part->Start();
+  parts_[request->job_id()] = std::move(part);
+  return grpc::Status::OK;
+}
+
+grpc::Status TaskManager::CancelJob(grpc::ServerContext*, const CancelJobPartRequest* request,
+                                    CancelJobPartResponse*) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = parts_.find(request->job_id());
+  if (it != parts_.end()) it->second->Cancel();
+  return grpc::Status::OK;
+}
+
+grpc::Status TaskManager::CheckpointCommand(grpc::ServerContext*,
+                                            const CheckpointCommandRequest* request,
+                                            CheckpointCommandResponse*) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = parts_.find(request->job_id());
+  if (it != parts_.end()) it->second->Command(*request);
+  return grpc::Status::OK;
+}
+
+void TaskManager::ForgetEndedParts() {
+  std::map<std::string, std::unique_ptr<JobPart>> ended;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = parts_.begin(); it != parts_.end();) {
+      if (it->second->done()) {
+        ended.insert(parts_.extract(it++));
+      } else {
+        ++it;
+      }
+    }
+  }
+  ended.clear();  // joins outside the lock
+}
+
+absl::Status TaskManager::RegisterWithin(absl::Duration patience) {
+  RegisterTaskManagerRequest request;
+  request.set_taskmanager_id(options_.id);
+  request.set_slots(options_.slots);
+  request.set_engine_abi(EngineAbi());
+  request.set_host(HostName());
+  request.set_pid(::getpid());
+  request.set_address(address_);
+  const absl::Time give_up = absl::Now() + patience;
+  absl::Duration backoff = absl::Milliseconds(100);
+  for (int attempt = 1;; ++attempt) {
+    auto response = jobmanager_.Register(request);
+    if (response.ok()) {
+      heartbeat_interval_ = absl::Milliseconds(response->heartbeat_interval_ms());
+      LOG(INFO) << "registered with the JobManager at " << options_.jobmanager << " as '"
+                << options_.id << "' (" << options_.slots << " slots)";
+      return absl::OkStatus();
+    }
+    // Only an unreachable JobManager is worth waiting for; anything else will not change.
+    if (!absl::IsUnavailable(response.status()) && !absl::IsDeadlineExceeded(response.status())) {
+      return response.status();
+    }
+    if (absl::Now() + backoff > give_up || stopping_.load()) {
+      return absl::UnavailableError(absl::StrCat(response.status().message(), " (gave up after ",
+                                                 attempt, " attempts in ",
+                                                 absl::FormatDuration(patience), ")"));
+    }
+    LOG(WARNING) << response.status().message() << " (attempt " << attempt << ", retrying)";
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+}
+
+absl::Status TaskManager::Run() {
+  auto cache = BlobCache::Open(options_.cache_dir, [this](const BlobId& id, const auto& write) {
+    return jobmanager_.Download(id, write);
+  });
+  if (!cache.ok()) return cache.status();
+  blobs_ = std::move(*cache);
+  const std::string listen = absl::StrCat(options_.bind_address, ":", options_.port);
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(this);
+  builder.RegisterService(&exchange_);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot listen on ", listen));
+  }
+  address_ = absl::StrCat(options_.bind_address, ":", port);
+  LOG(INFO) << "TaskManager '" << options_.id << "' serving on " << address_;
+  if (absl::Status s = RegisterWithin(options_.registration_timeout); !s.ok()) return s;
+  while (!stopping_.load()) {
+    absl::SleepFor(heartbeat_interval_);
+    ForgetEndedParts();
+    auto known = jobmanager_.Heartbeat(options_.id);
+    if (!known.ok()) {
+      // The JobManager may come back; keep trying (its own timeout decides about us).
+      LOG_EVERY_N(WARNING, 10) << known.status().message();
+      continue;
+    }
+    if (!*known) {
+      LOG(WARNING) << "the JobManager does not know this TaskManager (it restarted or declared "
+                      "it lost): registering again";
+      if (absl::Status s = RegisterWithin(options_.registration_timeout); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sluice::cluster

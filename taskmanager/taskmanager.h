@@ -1,0 +1,69 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "jobmanager/client/jobmanager_client.h"
+#include "proto/cluster.grpc.pb.h"
+#include "taskmanager/blob/blob_cache.h"
+#include "taskmanager/exchange/exchange_server.h"
+#include "taskmanager/job_part.h"
+
+namespace sluice::cluster {
+
+struct TaskManagerOptions {
+  std::string jobmanager;  // HOST:PORT
+  int slots = 1;
+  std::string id;         // unique in the cluster
+  std::string cache_dir;  // local copies of job binaries
+  std::string bind_address = "127.0.0.1";
+  int port = 0;  // of its TaskManager and Exchange services (0: any free port)
+  /// Gives up when the JobManager cannot be reached this long at the start.
+  absl::Duration registration_timeout = absl::Seconds(30);
+};
+
+/// A TaskManager process: serves deployments and the data exchange, registers its slots
+/// with the JobManager, keeps sending heartbeats (and registers again if the JobManager
+/// forgot it), runs the job parts it is given and reports how they end.
+class TaskManager final : public TaskManagerService::Service {
+ public:
+  explicit TaskManager(TaskManagerOptions options);
+  ~TaskManager() override;
+
+  /// Runs until Stop() or a fatal error (the JobManager refused it, could not be reached
+  /// within the registration timeout at the start, or the port cannot be bound).
+  absl::Status Run();
+  /// Any thread (a signal handler's helper).
+  void Stop() { stopping_.store(true); }
+
+  grpc::Status DeployJob(grpc::ServerContext* ctx, const DeployJobRequest* request,
+                         DeployJobResponse* response) override;
+  grpc::Status CancelJob(grpc::ServerContext* ctx, const CancelJobPartRequest* request,
+                         CancelJobPartResponse* response) override;
+  grpc::Status CheckpointCommand(grpc::ServerContext* ctx, const CheckpointCommandRequest* request,
+                                 CheckpointCommandResponse* response) override;
+
+ private:
+  /// Registers, retrying while the JobManager is unreachable, for at most `patience`.
+  absl::Status RegisterWithin(absl::Duration patience);
+  /// Drops job parts that ended.
+  void ForgetEndedParts();
+
+  TaskManagerOptions options_;
+  JobManagerClient jobmanager_;
+  std::unique_ptr<BlobCache> blobs_;
+  ExchangeServer exchange_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;  // where other processes reach this one
+  std::atomic<bool> stopping_{false};
+  absl::Duration heartbeat_interval_ = absl::Seconds(1);
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<JobPart>> parts_;  // by job id, guarded by mu_
+};
+
+}  // namespace sluice::cluster

@@ -1,0 +1,87 @@
+// sluice-taskmanager: offers slots to a JobManager and runs the work it is given. Settings
+// are flags; --flagfile=FILE reads them from a file (one --flag=value per line).
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "taskmanager/taskmanager.h"
+
+ABSL_FLAG(std::string, jobmanager, "", "the JobManager's HOST:PORT (required)");
+ABSL_FLAG(int, slots, 1, "task slots offered (a job needs as many as its highest parallelism)");
+ABSL_FLAG(std::string, id, "", "this TaskManager's id in the cluster (default HOST-PID)");
+ABSL_FLAG(std::string, cache_dir, "",
+          "local cache of job binaries, emptied at start (default "
+          "$XDG_CACHE_HOME/sluice/taskmanager-ID or ~/.cache/sluice/taskmanager-ID)");
+ABSL_FLAG(std::string, bind_address, "127.0.0.1",
+          "address its deployment and data exchange service listens on (loopback by default)");
+ABSL_FLAG(int, port, 0, "port of its deployment and data exchange service (0: any free port)");
+ABSL_FLAG(absl::Duration, registration_timeout, absl::Seconds(30),
+          "give up when the JobManager cannot be reached this long at the start");
+
+namespace {
+
+sluice::cluster::TaskManager* g_taskmanager = nullptr;
+
+void Stop(int) { g_taskmanager->Stop(); }
+
+std::string DefaultCacheDir(const std::string& id) {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
+    return absl::StrCat(xdg, "/sluice/taskmanager-", id);
+  }
+  const char* home = std::getenv("HOME");
+  return absl::StrCat(home != nullptr ? home : ".", "/.cache/sluice/taskmanager-", id);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "sluice-taskmanager --jobmanager=HOST:PORT [--slots=N] [--flagfile=F]");
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  sluice::cluster::TaskManagerOptions options;
+  options.jobmanager = absl::GetFlag(FLAGS_jobmanager);
+  if (options.jobmanager.empty() || options.jobmanager.find(':') == std::string::npos) {
+    std::fprintf(stderr, "sluice-taskmanager: --jobmanager=HOST:PORT is required (got '%s')\n",
+                 options.jobmanager.c_str());
+    return 2;
+  }
+  options.slots = absl::GetFlag(FLAGS_slots);
+  if (options.slots < 1) {
+    std::fprintf(stderr, "sluice-taskmanager: --slots must be at least 1\n");
+    return 2;
+  }
+  options.id = absl::GetFlag(FLAGS_id);
+  if (options.id.empty()) {
+    char host[256] = {0};
+    ::gethostname(host, sizeof(host) - 1);
+    options.id = absl::StrCat(host, "-", ::getpid());
+  }
+  options.cache_dir = absl::GetFlag(FLAGS_cache_dir);
+  if (options.cache_dir.empty()) options.cache_dir = DefaultCacheDir(options.id);
+  options.registration_timeout = absl::GetFlag(FLAGS_registration_timeout);
+  options.bind_address = absl::GetFlag(FLAGS_bind_address);
+  options.port = absl::GetFlag(FLAGS_port);
+
+  sluice::cluster::TaskManager taskmanager(options);
+  g_taskmanager = &taskmanager;
+  std::signal(SIGTERM, Stop);
+  std::signal(SIGINT, Stop);
+  absl::Status status = taskmanager.Run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "sluice-taskmanager: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
