@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,8 +134,14 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ == 0) {
+    // Its own process group, so the test kills whatever it starts too; and killed with the
+    // test, also when the test binary crashes instead of running this object's destructor.
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the test died before prctl took effect
     int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);
@@ -144,11 +151,12 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
     ::execv(args[0], args.data());
     ::_exit(127);
   }
+  if (pid_ > 0) ::setpgid(pid_, pid_);  // also here: no race with a kill of the group
 }
 
 ChildProcess::~ChildProcess() {
   if (Running()) {
-    Signal(SIGKILL);
+    if (pid_ > 0) ::kill(-pid_, SIGKILL);  // the whole group: the process and its children
     Wait();
   }
 }

@@ -704,7 +704,9 @@ class KafkaEndToEndTest : public ::testing::Test {
     auto& c = p.mutable_config();
     c.checkpoint_interval = absl::Milliseconds(50);
     c.checkpoint_dir = dir_.Join("ck");
-    c.chaos_kill_every = absl::Milliseconds(150);
+    // A crash per attempt after a few hundred records of a task: three crashes whatever
+    // the machine's speed.
+    c.chaos_kill_every_records = 300;
     c.chaos_max_failures = 3;
     c.chaos_seed = 7;
     c.max_source_rate = 2000;  // about 2 s: long enough for the chaos

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sluice/network/status_watermark_valve.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/operator_harness.h"
 #include "sluice/testing/test_util.h"
@@ -208,6 +209,156 @@ TEST(SnapshotTest, StateWithChangedTypesIsRefusedByName) {
   } catch (const std::exception& e) {
     EXPECT_THAT(std::string(e.what()), HasSubstr("state 'sum' was saved with other"));
   }
+}
+
+// --- Event time across a restore: a restored operator decides lateness and fires timers
+// exactly as the failure-free run did (docs/architecture.md, "Why a restore is exact").
+
+/// Round trip through the serialized form, as checkpoint storage keeps it.
+OperatorSnapshot Stored(StreamOperator& op) {
+  auto s = op.SnapshotNow(1);
+  EXPECT_OK(s);
+  auto back = DeserializeFromString<OperatorSnapshot>(SerializeToString(*s));
+  EXPECT_OK(back);
+  return *back;
+}
+
+TEST(SnapshotTest, AWindowOperatorKeepsItsWatermarkSoLateRecordsStayLate) {
+  Pipeline p;
+  const OutputTag<KV> late("late");
+  auto windowed = p.Source(CollectionSource<KV>({}))
+                      .KeyBy(&KV::first)
+                      .Window(TumblingEventTimeWindows::Of(absl::Milliseconds(1000)));
+  windowed.SideOutputLateData(late);
+  const int node =
+      windowed.Reduce([](const KV& a, const KV& b) {
+                return KV{a.first, a.second + b.second};
+              })
+          .nodes()[0];
+  Harness before(p.graph(), node);
+  before.Open();
+  before.ProcessElement({"a", 1}, 500);
+  before.ProcessWatermark(1500);  // fires [0, 1000)
+  ASSERT_EQ(before.output().Values(), (std::vector<KV>{{"a", 1}}));
+  const OperatorSnapshot snapshot = Stored(before.op());
+
+  Harness after(p.graph(), node);
+  auto* late_out = after.SideOutput<KV>("late");
+  after.op().InitializeState(RedistributeState({snapshot}, 0, 1, 128));
+  after.Open();
+  // Before any watermark reaches the restored operator: [0, 1000) is long gone.
+  after.ProcessElement({"a", 10}, 600);
+  after.ProcessWatermark(kMaxWatermark);
+  EXPECT_TRUE(after.output().Values().empty()) << "a late record opened its window again";
+  EXPECT_EQ(late_out->Values(), (std::vector<KV>{{"a", 10}}));
+}
+
+TEST(SnapshotTest, RescaledKeyedOperatorsContinueFromTheLowestWatermark) {
+  // One subtask takes over both halves: no record either would still have taken is late.
+  Pipeline p;
+  const OutputTag<KV> late("late");
+  auto windowed = p.Source(CollectionSource<KV>({}))
+                      .KeyBy(&KV::first)
+                      .Window(TumblingEventTimeWindows::Of(absl::Milliseconds(1000)));
+  windowed.SideOutputLateData(late);
+  const int node =
+      windowed.Reduce([](const KV& a, const KV& b) {
+                return KV{a.first, a.second + b.second};
+              })
+          .nodes()[0];
+  std::vector<OperatorSnapshot> windows(2);
+  for (int i = 0; i < 2; ++i) {
+    Harness h(p.graph(), node, i, 2);
+    h.Open();
+    h.ProcessWatermark(i == 0 ? 3000 : 2000);
+    windows[i] = Stored(h.op());
+  }
+  Harness merged(p.graph(), node);
+  auto* late_out = merged.SideOutput<KV>("late");
+  merged.op().InitializeState(RedistributeState(windows, 0, 1, 128));
+  merged.Open();
+  merged.ProcessElement({"a", 1}, 2500);  // late for the first old subtask, not the second
+  merged.ProcessElement({"b", 2}, 1500);  // late for both
+  merged.ProcessWatermark(kMaxWatermark);
+  EXPECT_EQ(merged.output().Values(), (std::vector<KV>{{"a", 1}}));
+  EXPECT_EQ(late_out->Values(), (std::vector<KV>{{"b", 2}}));
+}
+
+/// Registers, for each record, an event-time timer 1000 ms before it (often in the past:
+/// it fires with the next watermark) and emits the key's count when it fires.
+class CountAtPastTimer final : public KeyedProcessFunction<std::string, KV, KV> {
+ public:
+  void Open(KeyedRuntimeContext<std::string>& ctx) override {
+    count_ = &ctx.GetState(ValueStateDescriptor<int64_t>("count"));
+  }
+  void ProcessElement(const KV&, Context& ctx, Collector<KV>&) override {
+    count_->Update(count_->ValueOr(0) + 1);
+    ctx.Timers().RegisterEventTimeTimer(ctx.timestamp() - 1000);
+  }
+  void OnTimer(Timestamp, OnTimerContext& ctx, Collector<KV>& out) override {
+    out.Collect({ctx.CurrentKey(), *count_->Value()});
+  }
+
+ private:
+  ValueState<int64_t>* count_ = nullptr;
+};
+
+TEST(SnapshotTest, ATimerSetInThePastFiresWithTheNextWatermarkAlsoAfterARestore) {
+  Pipeline p;
+  const int node =
+      p.Source(CollectionSource<KV>({})).KeyBy(&KV::first).Process(CountAtPastTimer{}).nodes()[0];
+  Harness before(p.graph(), node);
+  before.Open();
+  before.ProcessWatermark(5000);
+  before.ProcessElement({"a", 0}, 3000);  // a timer at 2000, due with the next watermark
+  const OperatorSnapshot snapshot = Stored(before.op());
+
+  Harness after(p.graph(), node);
+  after.op().InitializeState(RedistributeState({snapshot}, 0, 1, 128));
+  after.Open();
+  after.ProcessWatermark(5000);  // what a restored task hears first: its own watermark again
+  after.ProcessElement({"a", 0}, 3100);
+  EXPECT_TRUE(after.output().Values().empty()) << "the timer fired before the next watermark";
+  after.ProcessWatermark(5001);
+  // As without the restart: both records counted when the timers fire.
+  EXPECT_EQ(after.output().Values(), (std::vector<KV>{{"a", 2}, {"a", 2}}));
+}
+
+TEST(SnapshotTest, TheWatermarkGeneratorContinuesFromItsCheckpoint) {
+  Pipeline p;
+  const int node = p.Source(CollectionSource<KV>({}))
+                       .AssignTimestampsAndWatermarks(
+                           WatermarkStrategy<KV>::ForBoundedOutOfOrderness(absl::Milliseconds(100))
+                               .WithTimestampAssigner(&KV::second)
+                               .WithEmitInterval(absl::ZeroDuration()))
+                       .nodes()[0];
+  Harness before(p.graph(), node);
+  before.Open();
+  before.ProcessElement({"a", 1000});
+  before.ProcessElement({"a", 900});
+  ASSERT_EQ(before.output().watermarks, (std::vector<Timestamp>{899}));
+  const OperatorSnapshot snapshot = Stored(before.op());
+
+  Harness after(p.graph(), node);
+  after.op().InitializeState(RedistributeState({snapshot}, 0, 1, 128));
+  after.Open();
+  after.ProcessElement({"a", 950});  // below the highest timestamp seen before the restart
+  after.ProcessElement({"a", 1200});
+  // The restored watermark first (for the operators after it), then as if nothing happened.
+  EXPECT_EQ(after.output().watermarks, (std::vector<Timestamp>{899, 1099}));
+}
+
+TEST(SnapshotTest, ARestoredValveCombinesChannelsAsBefore) {
+  StatusWatermarkValve valve(2);
+  valve.OnWatermark(0, 100);
+  valve.OnWatermark(1, 50);
+  const auto state =
+      DeserializeFromString<StatusWatermarkValve::State>(SerializeToString(valve.state()));
+  ASSERT_OK(state);
+  StatusWatermarkValve restored(*state);
+  EXPECT_EQ(restored.current_watermark(), 50);
+  // Channel 0 says nothing new; the output follows channel 1 up to channel 0's watermark.
+  EXPECT_EQ(restored.OnWatermark(1, 120).watermark, std::optional<Timestamp>(100));
 }
 
 TEST(SnapshotTest, OperatorStateIsSplitEvenlyOrUnited) {

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -94,8 +95,21 @@ void ApplyRunnerArgs(Pipeline& p) {
   if (args.Has("chaos-max-failures")) {
     config.chaos_max_failures = IntArg(args, "chaos-max-failures", 0);
   }
-  if (args.Has("chaos-seed"))
-    config.chaos_seed = static_cast<uint64_t>(IntArg(args, "chaos-seed", 0));
+  if (args.Has("chaos-kill-task-every-records")) {
+    const int64_t records = args.GetInt("chaos-kill-task-every-records", 0);
+    if (records < 1) throw JobArgumentError("--chaos-kill-task-every-records must be >= 1");
+    config.chaos_kill_every_records = records;
+  }
+  if (args.Has("chaos-seed")) {
+    // Any seed the job logs: the full unsigned 64-bit range.
+    const std::string text = args.GetString("chaos-seed");
+    uint64_t seed = 0;
+    if (!absl::SimpleAtoi(text, &seed) || text.empty() || text[0] == '-' || text[0] == '+') {
+      throw JobArgumentError(absl::StrCat(
+          "--chaos-seed must be an unsigned integer (as the job logs it), got '", text, "'"));
+    }
+    config.chaos_seed = seed;
+  }
   if (args.Has("restart-attempts")) {
     const int64_t attempts = args.GetInt("restart-attempts", 0);
     if (attempts < 0) throw JobArgumentError("--restart-attempts must be >= 0");

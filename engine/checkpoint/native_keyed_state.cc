@@ -33,16 +33,13 @@ absl::Status MergeDatabase(const NativeKeyedState& native, const KeyGroupRange& 
   const int last = std::min(range.end, native.key_group_end);
   for (int kg = first; kg <= last; ++kg) {
     SLUICE_ASSIGN_OR_RETURN(std::string portable, store->PortableKeyGroup(kg));
-    std::string_view state, timers;
-    auto it = key_groups->find(kg);
-    if (it != key_groups->end()) {
-      ByteReader r(it->second);
-      if (!r.ReadBytes(&state) || !r.ReadBytes(&timers) || !r.AtEnd()) {
-        return absl::DataLossError(absl::StrCat("snapshot of key group ", kg, " is corrupt"));
-      }
+    internal::KeyGroupParts parts;
+    if (auto it = key_groups->find(kg); it != key_groups->end()) {
+      SLUICE_ASSIGN_OR_RETURN(parts, internal::ParseKeyGroupBlob(it->second, kg));
     }
-    SLUICE_ASSIGN_OR_RETURN(std::string merged, MergeStateParts(portable, state, kg));
-    (*key_groups)[kg] = internal::KeyGroupBlob(merged, timers);
+    SLUICE_ASSIGN_OR_RETURN(std::string merged, MergeStateParts(portable, parts.state, kg));
+    (*key_groups)[kg] =
+        internal::KeyGroupBlob(merged, parts.timers, parts.watermark.value_or(kMinWatermark));
   }
   return absl::OkStatus();  // the store deletes its directory
 }

@@ -19,6 +19,10 @@ RestoredOperatorState RedistributeState(const std::vector<OperatorSnapshot>& old
       out.native.push_back(snapshot.native);
     }
   }
+  // Input channels belong to one subtask and mean something only at the same parallelism.
+  if (old.size() == static_cast<size_t>(parallelism)) {
+    out.input_channels = old[static_cast<size_t>(index)].input_channels;
+  }
   size_t position = 0;  // over the items of all old subtasks, in subtask order
   for (const OperatorSnapshot& snapshot : old) {
     for (const std::string& item : snapshot.operator_state) {
@@ -34,12 +38,28 @@ RestoredOperatorState RedistributeState(const std::vector<OperatorSnapshot>& old
 
 namespace internal {
 
-std::string KeyGroupBlob(std::string_view state, std::string_view timers) {
+std::string KeyGroupBlob(std::string_view state, std::string_view timers, Timestamp watermark) {
   std::string blob;
   ByteWriter w(&blob);
   w.WriteBytes(state);
   w.WriteBytes(timers);
+  w.WriteRaw(watermark);
   return blob;
+}
+
+absl::StatusOr<KeyGroupParts> ParseKeyGroupBlob(std::string_view blob, int key_group) {
+  KeyGroupParts parts;
+  ByteReader r(blob);
+  bool ok = r.ReadBytes(&parts.state) && r.ReadBytes(&parts.timers);
+  if (ok && !r.AtEnd()) {
+    Timestamp watermark;
+    ok = r.ReadRaw(&watermark) && r.AtEnd();
+    parts.watermark = watermark;
+  }
+  if (!ok) {
+    return absl::DataLossError(absl::StrCat("snapshot of key group ", key_group, " is corrupt"));
+  }
+  return parts;
 }
 
 absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(RocksDbCapture& capture, StoredFileLog& log,

@@ -1,10 +1,16 @@
 #include "sluice/network/status_watermark_valve.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace sluice {
 
 StatusWatermarkValve::StatusWatermarkValve(int num_channels) : channels_(num_channels) {}
+
+StatusWatermarkValve::StatusWatermarkValve(State state)
+    : channels_(std::move(state.channels)),
+      output_watermark_(state.output_watermark),
+      output_idle_(state.output_idle) {}
 
 std::optional<Timestamp> StatusWatermarkValve::AdvanceToMinimum() {
   bool any = false;

@@ -14,27 +14,41 @@ const char* MomentName(ChaosMonkey::Moment m) {
       return "while processing";
     case ChaosMonkey::Moment::kAlignment:
       return "during barrier alignment";
+    case ChaosMonkey::Moment::kSyncSnapshot:
+      return "during the synchronous snapshot phase";
     case ChaosMonkey::Moment::kAsyncSnapshot:
       return "during the asynchronous snapshot phase";
+    case ChaosMonkey::Moment::kAfterAck:
+      return "after acknowledging a checkpoint";
+    case ChaosMonkey::Moment::kNotifyComplete:
+      return "while checkpoint completion is delivered";
+    case ChaosMonkey::Moment::kRestore:
+      return "right after restoring";
   }
   return "";
 }
 
 }  // namespace
 
-ChaosMonkey::ChaosMonkey(absl::Duration every, int max_failures, uint64_t seed)
-    : every_(every), max_failures_(max_failures), rng_(seed) {}
+ChaosMonkey::ChaosMonkey(ChaosOptions options) : options_(options), rng_(options.seed) {}
 
 ChaosMonkey::~ChaosMonkey() { EndAttempt(); }
 
-void ChaosMonkey::BeginAttempt(std::vector<bool> has_inputs) {
+void ChaosMonkey::BeginAttempt(std::vector<bool> has_inputs, bool restored) {
   EndAttempt();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = false;
   }
   victim_.store(-1);
-  if (failures() >= max_failures_ || has_inputs.empty()) return;
+  if (failures() >= options_.max_failures || has_inputs.empty()) return;
+  if (options_.every_records > 0) {
+    std::uniform_real_distribution<double> jitter(0.5, 1.5);
+    const auto after =
+        static_cast<int64_t>(static_cast<double>(options_.every_records) * jitter(rng_));
+    ChooseVictim(has_inputs, restored, after);
+    return;
+  }
   thread_ = std::thread([this, inputs = std::move(has_inputs)] { Loop(inputs); });
 }
 
@@ -48,35 +62,47 @@ void ChaosMonkey::EndAttempt() {
   victim_.store(-1);
 }
 
+void ChaosMonkey::ChooseVictim(const std::vector<bool>& has_inputs, bool restored,
+                               int64_t after_records) {
+  std::uniform_int_distribution<int> task(0, static_cast<int>(has_inputs.size()) - 1);
+  std::uniform_int_distribution<int> moment(0, kMoments - 1);
+  const int t = task(rng_);
+  Moment m = static_cast<Moment>(moment(rng_));
+  // Only tasks with inputs align barriers; only a restored attempt restores.
+  if ((m == Moment::kAlignment && !has_inputs[t]) || (m == Moment::kRestore && !restored)) {
+    m = Moment::kAny;
+  }
+  victim_records_.store(m == Moment::kRestore ? 0 : after_records, std::memory_order_relaxed);
+  victim_.store(t * kMoments + static_cast<int>(m), std::memory_order_release);
+}
+
 void ChaosMonkey::Loop(std::vector<bool> has_inputs) {
   std::unique_lock<std::mutex> lock(mu_);
   std::uniform_real_distribution<double> jitter(0.5, 1.5);
-  std::uniform_int_distribution<int> task(0, static_cast<int>(has_inputs.size()) - 1);
-  std::uniform_int_distribution<int> moment(0, 2);
-  while (failures() < max_failures_) {
-    const auto wait = absl::ToChronoMicroseconds(every_ * jitter(rng_));
+  while (failures() < options_.max_failures) {
+    const auto wait = absl::ToChronoMicroseconds(options_.every * jitter(rng_));
     if (cv_.wait_for(lock, wait, [&] { return stop_; })) return;
-    // A victim that has not reached its moment by now is replaced by a new one. Only tasks
-    // with inputs align barriers.
-    const int t = task(rng_);
-    Moment m = static_cast<Moment>(moment(rng_));
-    if (m == Moment::kAlignment && !has_inputs[t]) m = Moment::kAny;
-    victim_.store(t * 4 + static_cast<int>(m), std::memory_order_relaxed);
+    // A victim that has not reached its moment by now is replaced by a new one. The
+    // attempt's restore is over by now.
+    ChooseVictim(has_inputs, /*restored=*/false, 0);
   }
 }
 
-void ChaosMonkey::MaybeCrash(int task_index, Moment moment, const std::string& task_name) {
-  const int v = victim_.load(std::memory_order_relaxed);
-  if (v < 0 || v / 4 != task_index) [[likely]] {
+void ChaosMonkey::MaybeCrash(int task_index, Moment moment, const std::string& task_name,
+                             int64_t records) {
+  const int v = victim_.load(std::memory_order_acquire);
+  if (v < 0 || v / kMoments != task_index) [[likely]] {
     return;
   }
-  const Moment wanted = static_cast<Moment>(v % 4);
+  const Moment wanted = static_cast<Moment>(v % kMoments);
   if (wanted != Moment::kAny && wanted != moment) return;
+  if (records < victim_records_.load(std::memory_order_relaxed)) return;
   int expected = v;
   if (!victim_.compare_exchange_strong(expected, -1)) return;
   const int n = failures_.fetch_add(1) + 1;
-  const std::string message = absl::StrCat("chaos: simulated crash ", n, " of ", max_failures_,
-                                           " of task ", task_name, " ", MomentName(wanted));
+  const std::string message =
+      absl::StrCat("chaos: simulated crash ", n, " of ", options_.max_failures, " of task ",
+                   task_name, " ", MomentName(moment), " (after ", records, " records)");
   LOG(WARNING) << message;
   throw std::runtime_error(message);
 }

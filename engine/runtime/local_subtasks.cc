@@ -35,6 +35,7 @@ LocalSubtasks::LocalSubtasks(const JobGraph* graph, Placement placement, RemoteC
     : graph_(graph),
       remote_(remote),
       chaos_(checkpointing.chaos),
+      restored_(checkpointing.restore != nullptr),
       wiring_(
           std::make_unique<internal::Wiring>(internal::WireChannels(*graph, placement, remote))) {
   for (size_t v = 0; v < graph->vertices.size(); ++v) {
@@ -85,7 +86,7 @@ absl::Status LocalSubtasks::Run() {
   if (chaos_ != nullptr) {
     std::vector<bool> has_inputs;
     for (InputGate* gate : task_gates_) has_inputs.push_back(gate != nullptr);
-    chaos_->BeginAttempt(std::move(has_inputs));
+    chaos_->BeginAttempt(std::move(has_inputs), restored_);
   }
   std::vector<std::thread> threads;
   threads.reserve(tasks_.size());

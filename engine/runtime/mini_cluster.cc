@@ -125,14 +125,22 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
   }
   int restart_attempts = config.restart_attempts;
   chaos_.reset();
-  if (config.chaos_kill_every > absl::ZeroDuration() && config.chaos_max_failures > 0) {
-    const uint64_t seed = config.chaos_seed != 0 ? config.chaos_seed : std::random_device{}();
-    chaos_ = std::make_unique<internal::ChaosMonkey>(config.chaos_kill_every,
-                                                     config.chaos_max_failures, seed);
+  if ((config.chaos_kill_every > absl::ZeroDuration() || config.chaos_kill_every_records > 0) &&
+      config.chaos_max_failures > 0) {
+    internal::ChaosOptions chaos;
+    chaos.every = config.chaos_kill_every;
+    chaos.every_records = config.chaos_kill_every_records;
+    chaos.max_failures = config.chaos_max_failures;
+    chaos.seed = config.chaos_seed
+                     ? *config.chaos_seed
+                     : (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+    chaos_ = std::make_unique<internal::ChaosMonkey>(chaos);
     restart_attempts = std::max(restart_attempts, config.chaos_max_failures);
-    LOG(INFO) << "chaos: up to " << config.chaos_max_failures
-              << " simulated crashes, about one every "
-              << absl::FormatDuration(config.chaos_kill_every) << " (seed " << seed << ")";
+    LOG(INFO) << "chaos: up to " << config.chaos_max_failures << " simulated crashes, about one "
+              << (chaos.every_records > 0
+                      ? absl::StrCat("per attempt after ", chaos.every_records, " records")
+                      : absl::StrCat("every ", absl::FormatDuration(chaos.every)))
+              << " (seed " << chaos.seed << "; --chaos-seed=" << chaos.seed << " repeats it)";
   }
 
   JobResult result;

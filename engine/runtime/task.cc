@@ -136,6 +136,7 @@ void Task::BuildChain() {
     ctx.metrics = metrics_[i].get();
     operators_[i]->Setup(std::move(ctx), output);
     if (auto it = checkpointing_.restored.find(id); it != checkpointing_.restored.end()) {
+      if (i == 0) restored_input_channels_ = std::move(it->second.input_channels);
       operators_[i]->InitializeState(std::move(it->second));
     }
     for (const auto& [tag, list] : outputs) {
@@ -158,6 +159,7 @@ absl::Status Task::Run() {
     // Tail first: an operator is open before anything can reach it.
     for (auto it = operators_.rbegin(); it != operators_.rend(); ++it) (*it)->Open();
     opened_ = true;
+    if (checkpointing_.job_restored) MaybeChaos(ChaosMonkey::Moment::kRestore);
     next_flush_ = absl::Now() + buffer_timeout_;
     if (source_ != nullptr) {
       RunSourceLoop();
@@ -255,7 +257,20 @@ void Task::RunSourceLoop() {
 
 void Task::RunInputLoop() {
   const int n = gate_->num_channels();
-  valve_ = std::make_unique<StatusWatermarkValve>(n);
+  if (restored_input_channels_ &&
+      restored_input_channels_->channels.size() == static_cast<size_t>(n)) {
+    // Restored: the channels stand where they stood at the barrier, and the chain (and the
+    // tasks after it) hear the watermark the task had then before anything else. Operators
+    // with timers restored it themselves, so nothing fires twice.
+    valve_ = std::make_unique<StatusWatermarkValve>(std::move(*restored_input_channels_));
+    if (valve_->current_watermark() != kMinWatermark) {
+      head_input_->PushWatermark(valve_->current_watermark());
+    }
+    if (valve_->idle()) head_input_->PushIdle(true);
+  } else {
+    valve_ = std::make_unique<StatusWatermarkValve>(n);
+  }
+  restored_input_channels_.reset();
   ended_.assign(n, false);
   blocked_.assign(n, false);
   barrier_seen_.assign(n, false);
@@ -333,9 +348,7 @@ void Task::DeliverPendingCompletions() noexcept {
 
 void Task::HandleMailAndChaos() {
   if (has_mail_.load(std::memory_order_acquire)) HandleMail();
-  if (checkpointing_.chaos != nullptr) {
-    checkpointing_.chaos->MaybeCrash(checkpointing_.task_index, ChaosMonkey::Moment::kAny, name_);
-  }
+  MaybeChaos(ChaosMonkey::Moment::kAny);
 }
 
 void Task::WaitForMail(absl::Time deadline) {
@@ -363,10 +376,7 @@ void Task::OnBarrier(int channel, int64_t id) {
   // Exactly-once: hold back what follows the barrier on this input until all inputs
   // delivered it. At-least-once lets it through (records may then be in two checkpoints).
   if (graph_->stream.config.checkpoint_exactly_once) blocked_[channel] = true;
-  if (checkpointing_.chaos != nullptr) {
-    checkpointing_.chaos->MaybeCrash(checkpointing_.task_index, ChaosMonkey::Moment::kAlignment,
-                                     name_);
-  }
+  MaybeChaos(ChaosMonkey::Moment::kAlignment);
   MaybeCompleteAlignment();
 }
 
@@ -395,6 +405,9 @@ void Task::PerformCheckpoint(int64_t id) {
                                             "' for checkpoint ", id,
                                             " failed: ", status.message()));
     }
+    if (i == 0 && valve_) s.snapshot.input_channels = valve_->state();
+    // Between two operators' snapshots: the barrier has not moved on yet.
+    MaybeChaos(ChaosMonkey::Moment::kSyncSnapshot);
     if (!s.snapshot.empty() || s.async_part) pending->emplace_back(vertex_.nodes[i], std::move(s));
   }
   // What the checkpoint stalls this task for: the synchronous snapshot part. (Forwarding
@@ -406,32 +419,30 @@ void Task::PerformCheckpoint(int64_t id) {
   for (auto& w : writers_) w->BroadcastBarrier(id);
   if (!checkpointing_.ack) return;
   if (!snapshot_worker_) snapshot_worker_ = std::make_unique<SnapshotWorker>();
-  snapshot_worker_->Submit([this, id, pending, sync_duration, sync_cpu] {
-    if (canceled_.load(std::memory_order_relaxed)) return;
-    const absl::Time async_start = absl::Now();
-    absl::StatusOr<TaskAck> ack = TaskAck{};
-    try {
-      if (checkpointing_.chaos != nullptr) {
-        checkpointing_.chaos->MaybeCrash(checkpointing_.task_index,
-                                         ChaosMonkey::Moment::kAsyncSnapshot, name_);
-      }
-      ack = FinishSnapshot(id, std::move(*pending));
-    } catch (const std::exception& e) {
-      // A crash here takes the task down, as a crash of a real snapshot thread would.
-      std::lock_guard<std::mutex> lock(mail_mu_);
-      async_failure_ = absl::InternalError(e.what());
-      has_mail_.store(true, std::memory_order_release);
-      mail_cv_.notify_all();
-      if (gate_ != nullptr) gate_->Wake();
-      return;
-    }
-    if (ack.ok()) {
-      ack->sync_duration = sync_duration;
-      ack->sync_cpu = sync_cpu;
-      ack->async_duration = absl::Now() - async_start;
-    }
-    checkpointing_.ack(id, checkpointing_.task_index, std::move(ack));
-  });
+  snapshot_worker_->Submit(
+      [this, id, pending, sync_duration, sync_cpu, records = records_processed()] {
+        if (canceled_.load(std::memory_order_relaxed)) return;
+        const absl::Time async_start = absl::Now();
+        absl::StatusOr<TaskAck> ack = TaskAck{};
+        try {
+          MaybeChaos(ChaosMonkey::Moment::kAsyncSnapshot, records);
+          ack = FinishSnapshot(id, std::move(*pending));
+        } catch (const std::exception& e) {
+          FailFromSnapshotThread(e.what());
+          return;
+        }
+        if (ack.ok()) {
+          ack->sync_duration = sync_duration;
+          ack->sync_cpu = sync_cpu;
+          ack->async_duration = absl::Now() - async_start;
+        }
+        checkpointing_.ack(id, checkpointing_.task_index, std::move(ack));
+        try {
+          MaybeChaos(ChaosMonkey::Moment::kAfterAck, records);
+        } catch (const std::exception& e) {
+          FailFromSnapshotThread(e.what());
+        }
+      });
 }
 
 absl::StatusOr<TaskAck> Task::FinishSnapshot(
@@ -458,6 +469,25 @@ absl::StatusOr<TaskAck> Task::FinishSnapshot(
     ack.handles[node] = *handle;
   }
   return ack;
+}
+
+int64_t Task::records_processed() const {
+  return source_ != nullptr ? source_->records_out() : records_in_;
+}
+
+void Task::MaybeChaos(ChaosMonkey::Moment moment, std::optional<int64_t> records) {
+  if (checkpointing_.chaos == nullptr) return;
+  checkpointing_.chaos->MaybeCrash(checkpointing_.task_index, moment, name_,
+                                   records.value_or(records_processed()));
+}
+
+void Task::FailFromSnapshotThread(const std::string& why) {
+  // Takes the task down, as a crash of a real snapshot thread would.
+  std::lock_guard<std::mutex> lock(mail_mu_);
+  async_failure_ = absl::InternalError(why);
+  has_mail_.store(true, std::memory_order_release);
+  mail_cv_.notify_all();
+  if (gate_ != nullptr) gate_->Wake();
 }
 
 void Task::Post(Mail mail) {
@@ -489,7 +519,11 @@ void Task::HandleMail() {
         break;
       case Mail::kComplete:
         last_completed_ = std::max(last_completed_, m.id);
-        for (auto& op : operators_) op->NotifyCheckpointComplete(m.id);
+        for (auto& op : operators_) {
+          op->NotifyCheckpointComplete(m.id);
+          // After some operators committed and before the others did.
+          MaybeChaos(ChaosMonkey::Moment::kNotifyComplete);
+        }
         break;
       case Mail::kAbort:
         for (auto& op : operators_) op->NotifyCheckpointAborted(m.id);

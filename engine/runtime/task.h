@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <string>
 #include <utility>
@@ -132,6 +133,13 @@ class Task final : public ProcessingTimeService {
     int64_t id;
   };
   void Post(Mail mail);
+  /// Records this task has emitted (a source) or received so far in this attempt.
+  int64_t records_processed() const;
+  /// The chaos option's check at a moment of kind `moment` (task thread unless `records`
+  /// is given: the count the snapshot thread took with it).
+  void MaybeChaos(ChaosMonkey::Moment moment, std::optional<int64_t> records = std::nullopt);
+  /// Fails the task from its snapshot thread: the task thread throws at its next mail check.
+  void FailFromSnapshotThread(const std::string& why);
   /// Handles what other threads posted; fails the task if its asynchronous snapshot part
   /// failed.
   void HandleMail();
@@ -166,6 +174,9 @@ class Task final : public ProcessingTimeService {
   bool opened_ = false;
 
   std::unique_ptr<StatusWatermarkValve> valve_;
+  /// The chain head's input channels from the checkpoint the task restores (until the input
+  /// loop starts from them).
+  std::optional<StatusWatermarkValve::State> restored_input_channels_;
   std::vector<bool> ended_;
 
   // Checkpoints.

@@ -188,7 +188,8 @@ absl::Status JobManagerService::Prepare(const SubmitJobRequest& request, JobEntr
   job->library = std::move(rebuilt->library);
   job->graph = std::move(rebuilt->graph);
   const JobConfig& config = job->graph->stream.config;
-  if (config.chaos_kill_every > absl::ZeroDuration() && config.chaos_max_failures > 0) {
+  if ((config.chaos_kill_every > absl::ZeroDuration() || config.chaos_kill_every_records > 0) &&
+      config.chaos_max_failures > 0) {
     return absl::InvalidArgumentError(
         "the chaos option (--chaos-kill-task-every) runs on the mini-cluster only "
         "(sluice run --local); on a cluster, kill a TaskManager");

@@ -9,10 +9,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/function/checkpointed_function.h"
+#include "sluice/network/status_watermark_valve.h"
 #include "sluice/serialization/serializer.h"
-#include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/state/heap_keyed_state_backend.h"
 #include "sluice/state/rocksdb_state_table.h"
 
@@ -41,10 +42,35 @@ struct OperatorSnapshot {
   std::map<int, std::string> key_groups;
   std::vector<std::string> operator_state;
   NativeKeyedState native;
+  /// Of a task's chain head: its input channels at the barrier (their watermarks and idle
+  /// status), so the restored task combines watermarks as the failure-free run did.
+  std::optional<StatusWatermarkValve::State> input_channels;
 
-  bool empty() const { return key_groups.empty() && operator_state.empty() && native.empty(); }
+  bool empty() const {
+    return key_groups.empty() && operator_state.empty() && native.empty() && !input_channels;
+  }
 };
-SLUICE_SERIALIZABLE(OperatorSnapshot, key_groups, operator_state, native)
+
+/// Fields in order; `input_channels` came later, so a snapshot that ends before it (written
+/// by an older version) reads without it.
+template <>
+struct Serializer<OperatorSnapshot> {
+  static void Write(const OperatorSnapshot& v, ByteWriter& w) {
+    Serializer<std::map<int, std::string>>::Write(v.key_groups, w);
+    Serializer<std::vector<std::string>>::Write(v.operator_state, w);
+    Serializer<NativeKeyedState>::Write(v.native, w);
+    Serializer<std::optional<StatusWatermarkValve::State>>::Write(v.input_channels, w);
+  }
+  static bool Read(ByteReader& r, OperatorSnapshot* out) {
+    if (!Serializer<std::map<int, std::string>>::Read(r, &out->key_groups) ||
+        !Serializer<std::vector<std::string>>::Read(r, &out->operator_state) ||
+        !Serializer<NativeKeyedState>::Read(r, &out->native)) {
+      return false;
+    }
+    if (r.AtEnd()) return true;
+    return Serializer<std::optional<StatusWatermarkValve::State>>::Read(r, &out->input_channels);
+  }
+};
 
 /// An operator's snapshot at a barrier while it is being taken: what the synchronous part
 /// (on the task thread, before the barrier moves on) already filled in, and the slow rest,
@@ -79,6 +105,9 @@ struct RestoredOperatorState {
   std::vector<std::string> operator_state_union;
   /// Native snapshots (absolute paths) of old subtasks whose key groups overlap this one's.
   std::vector<NativeKeyedState> native;
+  /// This subtask's own input channels at the barrier, when the operator runs at the
+  /// parallelism it was snapshotted at (see OperatorSnapshot::input_channels).
+  std::optional<StatusWatermarkValve::State> input_channels;
 
   const std::vector<std::string>& Items(OperatorStateMode mode) const {
     return mode == OperatorStateMode::kUnion ? operator_state_union : operator_state;
@@ -98,8 +127,18 @@ absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(RocksDbCapture& capture, St
                                                      CheckpointStorage& storage, int64_t id,
                                                      const KeyGroupRange& range);
 
-/// The per-key-group blob of a keyed operator: its states, then its timers.
-std::string KeyGroupBlob(std::string_view state, std::string_view timers);
+/// The per-key-group blob of a keyed operator: its states, its timers, and the operator's
+/// event-time watermark at the barrier (so a restore decides lateness and fires timers as
+/// the failure-free run did; on rescale the lowest of the merged subtasks' watermarks).
+std::string KeyGroupBlob(std::string_view state, std::string_view timers, Timestamp watermark);
+/// The parts of a KeyGroupBlob (views into it); `watermark` is absent in blobs written before
+/// it was kept.
+struct KeyGroupParts {
+  std::string_view state;
+  std::string_view timers;
+  std::optional<Timestamp> watermark;
+};
+absl::StatusOr<KeyGroupParts> ParseKeyGroupBlob(std::string_view blob, int key_group);
 
 /// Snapshot of a keyed operator: the synchronous part freezes the state (copy-on-write, or
 /// RocksDB's capture) and copies the timers; the asynchronous part writes per key group the
@@ -109,12 +148,16 @@ template <typename Timers>
 void SnapshotKeyedOperator(KeyedStateBackendBase& backend, const Timers* timers,
                            int max_parallelism, PendingOperatorSnapshot* out) {
   auto timers_copy = std::make_shared<typename Timers::TimersCopy>();
-  if (timers != nullptr) *timers_copy = timers->CopyTimers();
+  Timestamp watermark = kMinWatermark;
+  if (timers != nullptr) {
+    *timers_copy = timers->CopyTimers();
+    watermark = timers->CurrentWatermark();
+  }
   std::shared_ptr<const KeyedStateSnapshot> frozen = backend.TakeSnapshot();
   const KeyGroupRange range = backend.key_group_range();
   RocksDbTableContext* db = backend.database();
   const bool native = db != nullptr && db->stored_files != nullptr && out->storage != nullptr;
-  out->async_part = [frozen, timers_copy, max_parallelism, range, native,
+  out->async_part = [frozen, timers_copy, watermark, max_parallelism, range, native,
                      capture = native ? db->capture : nullptr,
                      log = native ? db->stored_files : nullptr, storage = out->storage,
                      id = out->checkpoint_id](OperatorSnapshot& s) -> absl::Status {
@@ -129,7 +172,7 @@ void SnapshotKeyedOperator(KeyedStateBackendBase& backend, const Timers* timers,
       auto it = timer_parts.find(kg);
       s.key_groups[kg] =
           KeyGroupBlob(native ? frozen->UnregisteredKeyGroup(kg) : frozen->KeyGroup(kg),
-                       it == timer_parts.end() ? std::string_view() : it->second);
+                       it == timer_parts.end() ? std::string_view() : it->second, watermark);
     }
     return absl::OkStatus();
   };
@@ -147,18 +190,20 @@ inline void NotifyKeyedCheckpointComplete(KeyedStateBackendBase& backend, int64_
 template <typename Timers>
 absl::Status RestoreKeyedOperator(KeyedStateBackendBase& backend, Timers* timers,
                                   const RestoredOperatorState& state) {
+  // The lowest watermark of the key groups taken over: a subtask made of several old ones
+  // must not count a record late that one of them would still have taken.
+  std::optional<Timestamp> watermark;
   for (const auto& [kg, blob] : state.key_groups) {
     if (!backend.key_group_range().Contains(kg)) continue;
-    ByteReader r(blob);
-    std::string_view state_part, timer_part;
-    if (!r.ReadBytes(&state_part) || !r.ReadBytes(&timer_part) || !r.AtEnd()) {
-      return absl::DataLossError(absl::StrCat("snapshot of key group ", kg, " is corrupt"));
-    }
-    SLUICE_RETURN_IF_ERROR(backend.RestoreKeyGroup(kg, state_part));
-    if (timers != nullptr && !timer_part.empty()) {
-      SLUICE_RETURN_IF_ERROR(timers->RestoreKeyGroup(timer_part));
+    SLUICE_ASSIGN_OR_RETURN(KeyGroupParts parts, ParseKeyGroupBlob(blob, kg));
+    watermark =
+        std::min(watermark.value_or(kMaxWatermark), parts.watermark.value_or(kMinWatermark));
+    SLUICE_RETURN_IF_ERROR(backend.RestoreKeyGroup(kg, parts.state));
+    if (timers != nullptr && !parts.timers.empty()) {
+      SLUICE_RETURN_IF_ERROR(timers->RestoreKeyGroup(parts.timers));
     }
   }
+  if (timers != nullptr && watermark) timers->RestoreWatermark(*watermark);
   return absl::OkStatus();
 }
 

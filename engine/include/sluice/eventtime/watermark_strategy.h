@@ -3,6 +3,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/time/time.h"
@@ -29,6 +31,12 @@ class WatermarkGenerator {
   virtual ~WatermarkGenerator() = default;
   virtual void OnEvent(const T& record, Timestamp timestamp, WatermarkOutput& out) = 0;
   virtual void OnPeriodicEmit(WatermarkOutput& out) = 0;
+  /// What the generator has learnt from the records so far (e.g. the highest timestamp), at
+  /// a checkpoint barrier; handed back to RestoreState after a restart at the same
+  /// parallelism, so the restored job emits the watermarks the failure-free run did. A
+  /// generator that keeps nothing needs neither.
+  virtual std::string SnapshotState() const { return {}; }
+  virtual void RestoreState(std::string_view /*state*/) {}
 };
 
 /// Watermark = the highest timestamp seen - bound - 1 ms (Flink's
@@ -39,6 +47,10 @@ class BoundedOutOfOrdernessGenerator {
   void OnTimestamp(Timestamp ts) {
     if (ts > max_timestamp_) max_timestamp_ = ts;
   }
+  /// The highest timestamp seen (kMinWatermark before the first record); what a checkpoint
+  /// keeps of the generator.
+  Timestamp max_timestamp() const { return max_timestamp_; }
+  void set_max_timestamp(Timestamp ts) { max_timestamp_ = ts; }
   /// The current watermark (kMinWatermark before the first record).
   Timestamp Current() const {
     return max_timestamp_ == kMinWatermark ? kMinWatermark : max_timestamp_ - bound_ms_ - 1;

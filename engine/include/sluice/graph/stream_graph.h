@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <typeindex>
 #include <vector>
@@ -181,11 +182,14 @@ struct JobConfig {
   int restart_attempts = 0;
   absl::Duration restart_delay = absl::Milliseconds(100);
   /// The chaos option: a simulated crash of a random task about every `chaos_kill_every`
-  /// (zero: never), at most `chaos_max_failures` times. Restart attempts are raised to at
+  /// or, replayable, once per attempt after about `chaos_kill_every_records` records of the
+  /// chosen task (zero: never), at most `chaos_max_failures` times, every choice from
+  /// `chaos_seed` (none: a random one, which the job logs). Restart attempts are raised to at
   /// least that many.
   absl::Duration chaos_kill_every = absl::ZeroDuration();
+  int64_t chaos_kill_every_records = 0;
   int chaos_max_failures = 3;
-  uint64_t chaos_seed = 0;  // 0: random
+  std::optional<uint64_t> chaos_seed;
 };
 
 /// The operators and edges as the job's code declared them. Node ids are dense and in

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "sluice/core/time.h"
+#include "sluice/serialization/serializer.h"
 
 namespace sluice {
 
@@ -26,7 +27,26 @@ class StatusWatermarkValve {
     std::optional<bool> idle_after;  // status change to send after the watermark
   };
 
+  /// One input channel as the valve sees it.
+  struct Channel {
+    Timestamp watermark = kMinWatermark;
+    bool idle = false;
+    bool aligned = true;
+    bool ended = false;
+  };
+  /// Everything the valve knows, for a checkpoint: restored into a task with the same
+  /// inputs, the valve combines what follows exactly as it would have without the restart.
+  struct State {
+    std::vector<Channel> channels;
+    Timestamp output_watermark = kMinWatermark;
+    bool output_idle = false;
+  };
+
   explicit StatusWatermarkValve(int num_channels);
+  /// Continues from `state` (which has one entry per channel of this task).
+  explicit StatusWatermarkValve(State state);
+
+  State state() const { return {channels_, output_watermark_, output_idle_}; }
 
   Output OnWatermark(int channel, Timestamp watermark);
   Output OnIdleStatus(int channel, bool idle);
@@ -36,12 +56,6 @@ class StatusWatermarkValve {
   bool idle() const { return output_idle_; }
 
  private:
-  struct Channel {
-    Timestamp watermark = kMinWatermark;
-    bool idle = false;
-    bool aligned = true;
-    bool ended = false;
-  };
   /// Advances the output to the minimum over active aligned channels, if that is higher.
   std::optional<Timestamp> AdvanceToMinimum();
   bool AllInactive() const;
@@ -50,5 +64,8 @@ class StatusWatermarkValve {
   Timestamp output_watermark_ = kMinWatermark;
   bool output_idle_ = false;
 };
+
+SLUICE_SERIALIZABLE(StatusWatermarkValve::Channel, watermark, idle, aligned, ended)
+SLUICE_SERIALIZABLE(StatusWatermarkValve::State, channels, output_watermark, output_idle)
 
 }  // namespace sluice

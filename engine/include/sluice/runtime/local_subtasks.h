@@ -74,6 +74,7 @@ class LocalSubtasks final : public CheckpointParticipants {
   const JobGraph* graph_;
   RemoteChannels* remote_;
   internal::ChaosMonkey* chaos_;
+  const bool restored_;  // the run starts from a checkpoint or savepoint
   std::unique_ptr<internal::Wiring> wiring_;
   std::vector<std::unique_ptr<internal::Task>> tasks_;
   std::vector<InputGate*> task_gates_;

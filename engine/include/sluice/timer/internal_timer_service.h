@@ -139,11 +139,17 @@ class InternalTimerService final : public TimerService, private ProcessingTimeSe
   }
 
   /// Fires every event-time timer up to `watermark`, in time order, then records it.
-  /// Timers that fire register further timers that are already due: those fire too.
+  /// Timers that fire register further timers that are already due: those fire too. A
+  /// watermark that does not advance does nothing (a restored task hears its own again).
   void AdvanceWatermark(Timestamp watermark) {
+    if (watermark <= watermark_) return;
     watermark_ = watermark;
     FireDue(event_timers_, watermark, &Triggerable::OnEventTime);
   }
+  /// Continues from a checkpoint's watermark without firing anything: timers due by then
+  /// fired before the checkpoint, and those registered in the past since fire, as they would
+  /// have, with the next watermark.
+  void RestoreWatermark(Timestamp watermark) { watermark_ = std::max(watermark_, watermark); }
 
   /// Serializes the timers per key group (event-time, then processing-time ones), for a
   /// snapshot that can be split across subtasks on rescale.

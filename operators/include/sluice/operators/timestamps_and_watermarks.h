@@ -3,12 +3,25 @@
 #include <algorithm>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "sluice/core/status_macros.h"
 #include "sluice/eventtime/watermark_strategy.h"
 #include "sluice/operator/stream_operator.h"
+#include "sluice/serialization/serializer.h"
 
 namespace sluice::internal {
+
+/// What a checkpoint keeps of one subtask's watermark generation.
+struct WatermarkGeneratorPosition {
+  Timestamp max_timestamp = kMinWatermark;  // of the bounded-out-of-orderness generator
+  Timestamp pending = kMinWatermark;        // the highest a user generator emitted
+  Timestamp emitted = kMinWatermark;        // the last watermark sent downstream
+  std::string generator;                    // a user generator's own state
+};
+SLUICE_SERIALIZABLE(WatermarkGeneratorPosition, max_timestamp, pending, emitted, generator)
 
 /// Assigns event timestamps and generates watermarks (and idleness) for one subtask's
 /// stream, as Flink's TimestampsAndWatermarksOperator: upstream watermarks are dropped, except
@@ -33,7 +46,24 @@ class TimestampsAndWatermarksOperator final : public OneInputOperatorWithOutput<
       idle_timeout_ms_ = std::max<int64_t>(1, absl::ToInt64Milliseconds(*strategy_.idle_timeout()));
     }
     last_record_time_ = Now();
+    if (this->restored_) {
+      Restore(this->restored_->operator_state);
+      this->restored_.reset();
+    }
     ScheduleTick();
+  }
+
+  /// Where the generator stood at the barrier: without it a restored job would start from no
+  /// watermark, and records the failure-free run dropped as late would count again (and
+  /// windows fire with other contents).
+  absl::Status SnapshotState(int64_t, PendingOperatorSnapshot* out) override {
+    SavedPosition saved;
+    saved.max_timestamp = bounded_ ? bounded_->max_timestamp() : kMinWatermark;
+    saved.pending = pending_;
+    saved.emitted = emitted_;
+    if (generator_) this->RunUserCode([&] { saved.generator = generator_->SnapshotState(); });
+    out->snapshot.operator_state.push_back(SerializeToString(saved));
+    return absl::OkStatus();
   }
 
   void ProcessBatch(Batch<T>& batch) override {
@@ -91,6 +121,34 @@ class TimestampsAndWatermarksOperator final : public OneInputOperatorWithOutput<
   void ProcessIdle(bool) override {}  // this operator decides idleness itself
 
  private:
+  using SavedPosition = WatermarkGeneratorPosition;
+
+  /// Each subtask saved one item, and at the same parallelism gets its own back. Rescaled,
+  /// a subtask continues from the lowest of the items it gets (never dropping a record an
+  /// old subtask would have taken) and a user generator starts afresh.
+  void Restore(const std::vector<std::string>& items) {
+    if (items.empty()) return;
+    SavedPosition merged{kMaxWatermark, kMaxWatermark, kMaxWatermark, {}};
+    for (const std::string& item : items) {
+      absl::StatusOr<SavedPosition> read =
+          DeserializeFromString<SavedPosition>(item, "the watermark generator's state");
+      ThrowIfError(read.status());
+      SavedPosition& saved = *read;
+      merged.max_timestamp = std::min(merged.max_timestamp, saved.max_timestamp);
+      merged.pending = std::min(merged.pending, saved.pending);
+      merged.emitted = std::min(merged.emitted, saved.emitted);
+      if (items.size() == 1) merged.generator = std::move(saved.generator);
+    }
+    if (bounded_) bounded_->set_max_timestamp(merged.max_timestamp);
+    pending_ = merged.pending;
+    emitted_ = merged.emitted;
+    if (generator_ && !merged.generator.empty()) {
+      this->RunUserCode([&] { generator_->RestoreState(merged.generator); });
+    }
+    // The chain after this operator hears the restored watermark first.
+    if (emitted_ != kMinWatermark) this->output_->PushWatermark(emitted_);
+  }
+
   Timestamp Now() const { return this->ctx_.processing_time->CurrentProcessingTime(); }
 
   void ScheduleTick() {
