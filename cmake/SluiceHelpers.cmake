@@ -28,6 +28,8 @@ function(sluice_add_library name)
   add_library(sluice::${name} ALIAS ${target})
 endfunction()
 
+include(GoogleTest)
+
 # sluice_add_test(NAME SOURCES ... DEPS ... LABELS ... [TIMEOUT seconds])
 function(sluice_add_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
@@ -35,16 +37,20 @@ function(sluice_add_test name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} sluice::testing GTest::gtest GTest::gmock
                                         GTest::gtest_main sluice_warnings)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-  add_test(NAME ${name} COMMAND ${name})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()
-  set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+  set(environment "")
   if(SLUICE_TSAN)
     # Also reaches the job processes a test starts (they inherit the environment).
-    set_tests_properties(${name} PROPERTIES ENVIRONMENT
-      "TSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/cmake/tsan.supp")
+    set(environment "TSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/cmake/tsan.supp")
   endif()
+  # One ctest entry per test case (listed when ctest runs, so building runs nothing): a
+  # failure names its case, and -L/-R pick cases.
+  gtest_discover_tests(${name}
+    TEST_PREFIX "${name}."
+    DISCOVERY_MODE PRE_TEST
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ENVIRONMENT "${environment}")
 endfunction()
 
 # sluice_add_job(NAME SOURCES ... [DEPS ...] [OUTPUT_DIR dir])

@@ -1,10 +1,29 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite.
-# Pass ctest arguments to narrow it, e.g. `scripts/test.sh -L unit`.
+#   scripts/test.sh [--asan|--tsan] [CTEST ARGS]
+# --asan builds into build-asan/ with AddressSanitizer+UBSan, --tsan into build-tsan/ with
+# ThreadSanitizer (tests that use librdkafka are left out there: it is not instrumented).
+# CTest arguments narrow the run, e.g. `scripts/test.sh -L unit` or `scripts/test.sh --asan -L fault`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+sanitizer=""
+case "${1:-}" in
+  --asan) sanitizer=asan; shift ;;
+  --tsan) sanitizer=tsan; shift ;;
+esac
 bash "$root/scripts/setup.sh"
-bash "$root/scripts/build.sh"
+ctest_extra=()
+case "$sanitizer" in
+  asan)
+    export SLUICE_BUILD_DIR="${SLUICE_BUILD_DIR:-$root/build-asan}"
+    bash "$root/scripts/build.sh" -DSLUICE_ASAN=ON -DSLUICE_TSAN=OFF -DSLUICE_BUILD_BENCH=OFF ;;
+  tsan)
+    export SLUICE_BUILD_DIR="${SLUICE_BUILD_DIR:-$root/build-tsan}"
+    bash "$root/scripts/build.sh" -DSLUICE_TSAN=ON -DSLUICE_ASAN=OFF -DSLUICE_BUILD_BENCH=OFF
+    ctest_extra=(-E 'kafka|influxdb') ;;
+  *)
+    bash "$root/scripts/build.sh" ;;
+esac
 build="${SLUICE_BUILD_DIR:-$root/build}"
 cd "$build"
-ctest --output-on-failure -j 2 --timeout 600 "$@"
+ctest --output-on-failure -j 2 --timeout 600 "${ctest_extra[@]}" "$@"
