@@ -11,12 +11,13 @@ namespace sluice::internal {
 CheckpointCoordinator::CheckpointCoordinator(const JobGraph* graph,
                                              std::vector<std::pair<int, int>> tasks,
                                              std::unique_ptr<CheckpointStorage> storage,
-                                             Listener listener)
+                                             Listener listener, std::shared_ptr<const Clock> clock)
     : graph_(graph),
       config_(graph->stream.config),
       tasks_(std::move(tasks)),
       storage_(std::move(storage)),
-      listener_(std::move(listener)) {
+      listener_(std::move(listener)),
+      clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()) {
   // Ids continue after those already in the directory (a job restored from one of its own
   // checkpoints, or run again): a new checkpoint never overwrites an old one.
   if (storage_) {
@@ -31,7 +32,7 @@ int64_t CheckpointCoordinator::MaybeStart(bool force) {
   int64_t id = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const absl::Time now = absl::Now();
+    const absl::Time now = Now();
     for (const auto& [pid, p] : pending_) {
       // One being stored is complete everywhere: only its files are being written.
       if (!p.storing && now - p.started >= config_.checkpoint_timeout) expired.push_back(pid);
@@ -96,6 +97,9 @@ absl::Status CheckpointCoordinator::Acknowledge(int64_t id, int task_index,
     auto it = pending_.find(id);
     if (it == pending_.end()) return absl::OkStatus();  // aborted meanwhile
     Pending& p = it->second;
+    // A task acknowledges once; a second one (a retried RPC, a stale attempt) must not
+    // count again, least of all while the checkpoint is being stored from the first ones.
+    if (p.storing || p.acked.contains(task_index)) return absl::OkStatus();
     const int subtask = tasks_[task_index].second;
     for (auto& [node, s] : ack->snapshots) {
       auto& per_subtask = p.operators[node];
@@ -145,7 +149,7 @@ absl::Status CheckpointCoordinator::Acknowledge(int64_t id, int task_index,
     }
     ++completed_;
     consecutive_failures_ = 0;
-    last_ended_ = absl::Now();
+    last_ended_ = Now();
     CheckpointStats stats;
     stats.id = id;
     stats.duration = last_ended_ - done.started;
@@ -175,7 +179,7 @@ void CheckpointCoordinator::Abort(int64_t id, const absl::Status& why) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (pending_.erase(id) == 0) return;
-    last_ended_ = absl::Now();
+    last_ended_ = Now();
     too_many = CountFailure(id, why);
   }
   if (storage_) (void)storage_->Discard(id);
@@ -187,7 +191,7 @@ absl::Status CheckpointCoordinator::Store(int64_t id, const Pending& p) {
   if (!storage_) return absl::OkStatus();
   CheckpointMetadata m;
   m.checkpoint_id = id;
-  m.timestamp_ms = absl::ToUnixMillis(absl::Now());
+  m.timestamp_ms = absl::ToUnixMillis(Now());
   m.job_name = config_.job_name;
   for (const auto& [node, handles] : p.handles) {
     const std::string op = OperatorStateId(graph_->stream, node);

@@ -33,9 +33,11 @@ class CheckpointCoordinator {
     std::function<void(const absl::Status&)> on_too_many_failures;
   };
 
-  /// `tasks[i]` is (vertex, subtask) of task i.
+  /// `tasks[i]` is (vertex, subtask) of task i. `clock` (default: the wall clock) times
+  /// timeouts and pauses.
   CheckpointCoordinator(const JobGraph* graph, std::vector<std::pair<int, int>> tasks,
-                        std::unique_ptr<CheckpointStorage> storage, Listener listener);
+                        std::unique_ptr<CheckpointStorage> storage, Listener listener,
+                        std::shared_ptr<const Clock> clock = nullptr);
 
   /// Aborts pending checkpoints older than the timeout, then registers a new checkpoint and
   /// returns its id if the settings allow one now (max concurrent, min pause since the last
@@ -71,12 +73,14 @@ class CheckpointCoordinator {
   /// Counts a failed checkpoint; returns the job failure if the tolerance is exceeded.
   absl::Status CountFailure(int64_t id, const absl::Status& why);
   void Abort(int64_t id, const absl::Status& why);
+  absl::Time Now() const { return absl::FromUnixMillis(clock_->NowMillis()); }
 
   const JobGraph* graph_;
   const JobConfig& config_;
   const std::vector<std::pair<int, int>> tasks_;
   std::unique_ptr<CheckpointStorage> storage_;
   Listener listener_;
+  const std::shared_ptr<const Clock> clock_;
 
   mutable std::mutex mu_;
   int64_t next_id_ = 1;                           // guarded by mu_
