@@ -6,8 +6,8 @@
 // alignment, in either snapshot phase, after an acknowledgement, while completion is
 // delivered, right after a restore; several in a row), or a real SIGKILL of the job's process
 // once it has completed a checkpoint, then a start from the retained checkpoint. The output
-// (firings and late records) must equal both a failure-free run and an independent model of
-// the window semantics written here.
+// (firings and late records) must equal both a failure-free run and the independent model of
+// the window semantics in window_reference.h.
 //
 // A failing run prints its seed and the command that replays it:
 //   SLUICE_HARNESS_SEED=<seed> build/tests/chaos_harness_test
@@ -31,6 +31,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "sluice/testing/test_util.h"
+#include "window_reference.h"
 
 namespace sluice {
 namespace {
@@ -127,150 +128,36 @@ std::vector<Event> GenerateEvents(uint64_t seed, int lines) {
   return events;
 }
 
-// ---------------------------------------------------------------------------------------
-// The model: event-time windows as Flink defines them, for one watermark source that emits
-// max(timestamp) - bound - 1 after each record (the record goes before its watermark).
-// A window [start, end) takes records until its end - 1 + lateness is at or below the
-// watermark; its event-time trigger fires when the watermark reaches end - 1, and again for
-// each record that arrives after that (within the lateness), without purging; the window
-// is gone once the watermark reaches end - 1 + lateness. A record none of whose windows take
-// it is late. Sessions merge windows that overlap or touch.
-
-struct Stats {
-  int64_t count = 0, sum = 0, min = 0, max = 0;
-  void Add(int64_t v) {
-    min = count == 0 ? v : std::min(min, v);
-    max = count == 0 ? v : std::max(max, v);
-    ++count;
-    sum += v;
-  }
-  void Merge(const Stats& o) {
-    if (o.count == 0) return;
-    min = count == 0 ? o.min : std::min(min, o.min);
-    max = count == 0 ? o.max : std::max(max, o.max);
-    count += o.count;
-    sum += o.sum;
-  }
-};
-
 struct ModelOutput {
   std::vector<std::string> firings;
   std::vector<std::string> late;
 };
 
-class WindowModel {
- public:
-  explicit WindowModel(const Scenario& s) : s_(s) {}
-
-  ModelOutput Run(const std::vector<Event>& events) {
-    int64_t max_ts = INT64_MIN;
-    for (const Event& e : events) {
-      OnRecord(e);
-      max_ts = std::max(max_ts, e.ts);
-      AdvanceTo(max_ts - s_.bound_ms - 1);
-    }
-    AdvanceTo(INT64_MAX);
-    std::sort(out_.firings.begin(), out_.firings.end());
-    std::sort(out_.late.begin(), out_.late.end());
-    return out_;
+/// The firings and late records of the scenario by the independent window model
+/// (window_reference.h), as windowed_stats writes them.
+ModelOutput Model(const Scenario& s, const std::vector<Event>& events) {
+  testing::RefSpec spec;
+  spec.kind = s.window_kind == "tumbling"  ? testing::RefWindowKind::kTumbling
+              : s.window_kind == "sliding" ? testing::RefWindowKind::kSliding
+                                           : testing::RefWindowKind::kSession;
+  spec.size = s.size_ms;
+  spec.slide = s.slide_ms;
+  spec.gap = s.gap_ms;
+  spec.out_of_orderness = s.bound_ms;
+  spec.allowed_lateness = s.lateness_ms;
+  std::vector<testing::RefEvent> in;
+  for (const Event& e : events) in.push_back({e.key, e.ts, e.value});
+  const testing::RefResult ref = testing::RunReference(in, spec);
+  ModelOutput out;
+  for (const auto& [key, start, end, count, sum, min, max] : ref.firings) {
+    out.firings.push_back(absl::StrCat(key, ",", start, ",", end, ",", count, ",", sum, ",", min,
+                                       ",", max));
   }
-
- private:
-  struct Window {
-    int64_t start, end;
-    auto operator<=>(const Window&) const = default;
-    int64_t max_ts() const { return end - 1; }
-  };
-  struct Open {
-    Stats stats;
-    bool fired_on_time = false;  // the watermark passed its end: every record now fires it
-  };
-
-  bool Late(const Window& w) const { return w.max_ts() + s_.lateness_ms <= watermark_; }
-
-  void Fire(const std::string& key, const Window& w, const Stats& st) {
-    out_.firings.push_back(absl::StrCat(key, ",", w.start, ",", w.end, ",", st.count, ",", st.sum,
-                                        ",", st.min, ",", st.max));
-  }
-
-  void OnRecord(const Event& e) {
-    auto& windows = open_[e.key];
-    bool taken = false;
-    if (s_.window_kind == "session") {
-      Window merged{e.ts, e.ts + s_.gap_ms};
-      Stats stats;
-      std::vector<Window> absorbed;
-      for (auto& [w, o] : windows) {
-        if (w.start <= merged.end && merged.start <= w.end) absorbed.push_back(w);
-      }
-      // Merging can chain: absorb until the cover overlaps nothing more.
-      for (bool grew = true; grew;) {
-        grew = false;
-        for (const Window& w : absorbed) {
-          if (w.start < merged.start || w.end > merged.end) {
-            merged = {std::min(merged.start, w.start), std::max(merged.end, w.end)};
-            grew = true;
-          }
-        }
-        for (auto& [w, o] : windows) {
-          if (std::find(absorbed.begin(), absorbed.end(), w) == absorbed.end() &&
-              w.start <= merged.end && merged.start <= w.end) {
-            absorbed.push_back(w);
-            grew = true;
-          }
-        }
-      }
-      if (absorbed.empty() && Late(merged)) {
-        out_.late.push_back(absl::StrCat(e.key, ",", e.ts, ",", e.value));
-        return;
-      }
-      for (const Window& w : absorbed) {
-        stats.Merge(windows[w].stats);
-        windows.erase(w);
-      }
-      stats.Add(e.value);
-      Open& o = windows[merged];
-      o.stats = stats;
-      if (merged.max_ts() <= watermark_) Fire(e.key, merged, o.stats);
-      return;
-    }
-    const int64_t slide = s_.window_kind == "sliding" ? s_.slide_ms : s_.size_ms;
-    const int64_t last_start = e.ts - ((e.ts % slide) + slide) % slide;
-    for (int64_t start = last_start; start > e.ts - s_.size_ms; start -= slide) {
-      const Window w{start, start + s_.size_ms};
-      if (Late(w)) continue;
-      taken = true;
-      Open& o = windows[w];
-      o.stats.Add(e.value);
-      if (w.max_ts() <= watermark_) Fire(e.key, w, o.stats);
-    }
-    if (!taken) out_.late.push_back(absl::StrCat(e.key, ",", e.ts, ",", e.value));
-  }
-
-  void AdvanceTo(int64_t watermark) {
-    if (watermark <= watermark_) return;
-    const int64_t before = watermark_;
-    watermark_ = watermark;
-    for (auto& [key, windows] : open_) {
-      for (auto it = windows.begin(); it != windows.end();) {
-        const Window& w = it->first;
-        // On time: fires once when the watermark reaches its end (later records fired it
-        // themselves).
-        if (w.max_ts() > before && w.max_ts() <= watermark) Fire(key, w, it->second.stats);
-        if (Late(w)) {
-          it = windows.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
-  }
-
-  const Scenario& s_;
-  int64_t watermark_ = INT64_MIN;
-  std::map<std::string, std::map<Window, Open>> open_;
-  ModelOutput out_;
-};
+  for (const auto& e : ref.late) out.late.push_back(absl::StrCat(e.key, ",", e.ts, ",", e.value));
+  std::sort(out.firings.begin(), out.firings.end());
+  std::sort(out.late.begin(), out.late.end());
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------
 
@@ -332,7 +219,7 @@ RunResult RunScenario(const Scenario& s) {
   for (const Event& e : events) absl::StrAppend(&csv, e.key, ",", e.ts, ",", e.value, "\n");
   const std::string input = dir.Join("input.csv");
   testing::WriteFile(input, csv);
-  const ModelOutput model = WindowModel(s).Run(events);
+  const ModelOutput model = Model(s, events);
 
   std::string log;
   EXPECT_EQ(RunToEnd(JobArgs(s, input, dir.Join("plain")), dir.Join("plain.log"), &log), 0) << log;
