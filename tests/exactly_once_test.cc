@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -202,6 +203,137 @@ class ProcessRestoreTest : public ExactlyOnceTest {
     EXPECT_EQ(RunJob(job, resume_parallelism, out, flags), expected);
   }
 };
+
+/// The completed checkpoints (those with metadata) of a job's checkpoint directory, oldest
+/// first.
+std::vector<std::filesystem::path> CompletedCheckpoints(const std::string& job_dir) {
+  std::vector<std::pair<int64_t, std::filesystem::path>> found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(job_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("chk-") && std::filesystem::exists(e.path() / "_metadata")) {
+      found.emplace_back(std::stoll(name.substr(4)), e.path());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::filesystem::path> out;
+  for (auto& [id, path] : found) out.push_back(path);
+  return out;
+}
+
+/// Flips one bit of `file`, at a place chosen by `seed`.
+void FlipABit(const std::filesystem::path& file, uint32_t seed) {
+  std::string bytes = testing::ReadFile(file.string());
+  ASSERT_FALSE(bytes.empty()) << file;
+  std::mt19937 rng(seed);
+  const size_t at = rng() % bytes.size();
+  bytes[at] = static_cast<char>(bytes[at] ^ (1 << (rng() % 8)));
+  testing::WriteFile(file.string(), bytes);
+}
+
+enum class AfterDamage { kExactOutput, kRefusedNamingIt };
+
+/// Kills windowed_stats once it has completed at least three checkpoints, lets `damage` act
+/// on the checkpoint directory (given the newest completed checkpoint), and resumes from the
+/// directory: either the output is exactly that of a run without the kill, or the resumed
+/// job refuses to start, naming the damaged checkpoint and file, and its output holds
+/// nothing beyond what the failure-free run wrote. Never another output.
+void KillDamageAndResume(testing::TempDir& dir, const Job& job, const std::string& tag,
+                         const std::string& backend, AfterDamage want,
+                         const std::function<std::string(const std::filesystem::path&)>& damage) {
+  const auto expected = RunJob(job, 2, dir.Join(tag + "-plain"), {});
+  const std::string out = dir.Join(tag + "-out");
+  const std::string checkpoints = dir.Join(tag + "-ck");
+  const std::string job_dir = checkpoints + "/windowed_stats";
+  std::vector<std::string> argv = {Example(job.binary)};
+  argv.insert(argv.end(), job.args.begin(), job.args.end());
+  for (const std::string& a :
+       {"--output=" + out, std::string("--parallelism=2"),
+        std::string("--checkpoint-interval=50ms"), "--checkpoint-dir=" + checkpoints,
+        std::string("--checkpoints-retained=3"), "--state-backend=" + backend,
+        RateFor(job, 2, 3.0)}) {
+    argv.push_back(a);
+  }
+  {
+    testing::ChildProcess process(argv, dir.Join(tag + ".log"));
+    ASSERT_TRUE(testing::WaitFor([&] { return CompletedCheckpoints(job_dir).size() >= 3; }, 20'000))
+        << testing::ReadFile(dir.Join(tag + ".log"));
+    process.Signal(SIGKILL);
+    EXPECT_EQ(process.Wait(), 128 + SIGKILL);
+  }
+  const auto completed = CompletedCheckpoints(job_dir);
+  ASSERT_GE(completed.size(), 2u);
+  const std::string damaged_file = damage(completed.back());
+  std::string command = Example(job.binary);
+  for (const auto& a : job.args) absl::StrAppend(&command, " '", a, "'");
+  absl::StrAppend(&command, " '--output=", out, "' --parallelism=2 '--from-savepoint=", job_dir,
+                  "'");
+  const auto resumed = testing::RunCommand(command);
+  if (want == AfterDamage::kExactOutput) {
+    EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+    EXPECT_EQ(SortedOutput(out), expected);
+    return;
+  }
+  EXPECT_NE(resumed.exit_code, 0) << "a damaged newest checkpoint must not be passed over";
+  EXPECT_THAT(resumed.output,
+              HasSubstr(absl::StrCat("the newest completed checkpoint ",
+                                     completed.back().filename().string().substr(4))));
+  EXPECT_THAT(resumed.output, HasSubstr(damaged_file));
+  // Nothing was written twice: what is there is part of the failure-free output.
+  std::vector<std::string> got = SortedOutput(out);
+  EXPECT_TRUE(std::includes(expected.begin(), expected.end(), got.begin(), got.end()))
+      << "output beyond the failure-free run's";
+}
+
+/// Flips a bit in the first file of `chk` whose name ends with `suffix`; returns its name.
+std::string FlipABitIn(const std::filesystem::path& chk, const std::string& suffix, uint32_t seed) {
+  for (const auto& e : std::filesystem::directory_iterator(chk)) {
+    if (e.path().filename().string().ends_with(suffix)) {
+      FlipABit(e.path(), seed);
+      return e.path().filename().string();
+    }
+  }
+  ADD_FAILURE() << "no " << suffix << " file in " << chk;
+  return "";
+}
+
+// A bit flipped in a file of the newest checkpoint. It completed, so its output may have
+// been committed: an older checkpoint would write that again. The restore refuses, naming
+// the file (before: it fell back silently, and windows fired twice in the output).
+TEST_F(ProcessRestoreTest, ABitFlipInTheNewestCheckpointIsRefusedNamingTheFile) {
+  const Job job = Jobs()[1];
+  KillDamageAndResume(*dir_, job, "flip-metadata", "heap", AfterDamage::kRefusedNamingIt,
+                      [](const std::filesystem::path& chk) {
+                        FlipABitIn(chk, "_metadata", 11);
+                        return std::string("_metadata");
+                      });
+  KillDamageAndResume(
+      *dir_, job, "flip-state", "heap", AfterDamage::kRefusedNamingIt,
+      [](const std::filesystem::path& chk) { return FlipABitIn(chk, ".state", 13); });
+  KillDamageAndResume(
+      *dir_, job, "flip-rocks", "rocksdb", AfterDamage::kRefusedNamingIt,
+      [](const std::filesystem::path& chk) { return FlipABitIn(chk, ".state", 23); });
+}
+
+// A half-written checkpoint after the newest completed one (the kill came while it was
+// written: state files, no metadata) is passed over: the output is exact.
+TEST_F(ProcessRestoreTest, AHalfWrittenCheckpointIsPassedOver) {
+  const Job job = Jobs()[1];
+  KillDamageAndResume(
+      *dir_, job, "half-written", "heap", AfterDamage::kExactOutput,
+      [](const std::filesystem::path& chk) {
+        const int64_t id = std::stoll(chk.filename().string().substr(4));
+        const std::filesystem::path next = chk.parent_path() / absl::StrCat("chk-", id + 1);
+        std::filesystem::create_directories(next);
+        for (const auto& e : std::filesystem::directory_iterator(chk)) {
+          if (e.path().filename() != "_metadata") {
+            std::filesystem::copy_file(e.path(), next / e.path().filename(),
+                                       std::filesystem::copy_options::overwrite_existing);
+          }
+        }
+        return std::string();
+      });
+}
 
 // The checkpoints on disk survive the process: kill -9 mid-run, start again from the
 // checkpoint directory, and the output is that of a run without the kill.

@@ -31,8 +31,8 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir) {
       if (!chk.has_filename()) chk = chk.parent_path();  // "chk-5/"
       ResolveNativePaths(chk.parent_path().string(), &*snapshot);
       for (const StoredFile& f : snapshot->native.files) {
-        // A cheap check, so a restore falls back past a checkpoint with a lost file (the
-        // checksum is verified when the file is fetched).
+        // A cheap check, so a lost file is named before any task starts (the checksum is
+        // verified when the file is fetched).
         if (std::filesystem::file_size(f.path, ec) != f.size || ec) {
           return absl::DataLossError(absl::StrCat("stored file '", f.path, "' of '", dir,
                                                   "' is missing or has the wrong size"));
@@ -64,16 +64,16 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
     }
   }
   std::sort(found.rbegin(), found.rend());
-  for (const auto& [id, dir] : found) {
-    auto loaded = LoadOne(dir);
+  if (!found.empty()) {
+    // The newest completed checkpoint or nothing: see DamagedNewestCheckpoint.
+    auto loaded = LoadOne(found.front().second);
     if (loaded.ok()) return loaded;
-    LOG(WARNING) << "checkpoint " << id << " in " << path << " cannot be used ("
-                 << loaded.status().message() << "); falling back to the previous checkpoint";
+    return DamagedNewestCheckpoint(path, found.front().first, loaded.status());
   }
   return absl::NotFoundError(
       absl::StrCat("'", path,
-                   "' holds no usable checkpoint (no _metadata here, and no chk-N directory with "
-                   "valid metadata and state files)"));
+                   "' holds no checkpoint (no _metadata here, and no chk-N directory with "
+                   "metadata: none completed)"));
 }
 
 absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> MatchToGraph(

@@ -300,14 +300,24 @@ absl::Status CheckpointStorage::VerifyFiles(const CheckpointMetadata& m) const {
 }
 
 absl::StatusOr<std::optional<CheckpointMetadata>> CheckpointStorage::LatestValid() const {
-  for (int64_t id : CompletedIds()) {
-    auto metadata = ReadMetadata(id);
-    absl::Status problem = metadata.ok() ? VerifyFiles(*metadata) : metadata.status();
-    if (problem.ok()) return std::optional<CheckpointMetadata>(std::move(*metadata));
-    LOG(WARNING) << "checkpoint " << id << " in " << job_dir_ << " cannot be used ("
-                 << problem.message() << "); falling back to the previous checkpoint";
-  }
-  return std::optional<CheckpointMetadata>();
+  const std::vector<int64_t> ids = CompletedIds();
+  if (ids.empty()) return std::optional<CheckpointMetadata>();
+  // Only the newest: it completed (its metadata exists), so sinks may have committed its
+  // output, and an older checkpoint would write that output a second time.
+  auto metadata = ReadMetadata(ids.front());
+  absl::Status problem = metadata.ok() ? VerifyFiles(*metadata) : metadata.status();
+  if (!problem.ok()) return DamagedNewestCheckpoint(job_dir_, ids.front(), problem);
+  return std::optional<CheckpointMetadata>(std::move(*metadata));
+}
+
+absl::Status DamagedNewestCheckpoint(const std::string& job_dir, int64_t id,
+                                     const absl::Status& problem) {
+  return absl::DataLossError(absl::StrCat(
+      "the newest completed checkpoint ", id, " in '", job_dir, "' is damaged (", problem.message(),
+      "); an older checkpoint is not used by itself because the job's sinks may already have "
+      "committed the output of this one and would write it again. To accept that, start from "
+      "an older one: --from-savepoint=",
+      job_dir, "/chk-N"));
 }
 
 absl::Status CheckpointStorage::Discard(int64_t id) {

@@ -54,7 +54,7 @@ TEST(CheckpointStorageTest, RoundTripsMetadataAndState) {
   }
 }
 
-TEST(CheckpointStorageTest, LatestValidSkipsIncompleteAndDamagedCheckpoints) {
+TEST(CheckpointStorageTest, LatestValidSkipsIncompleteButRefusesADamagedNewestCheckpoint) {
   testing::TempDir dir;
   auto s = *CheckpointStorage::Create(dir.path(), "job");
   WriteCheckpoint(*s, 1, "a");
@@ -64,25 +64,24 @@ TEST(CheckpointStorageTest, LatestValidSkipsIncompleteAndDamagedCheckpoints) {
   EXPECT_THAT(s->CompletedIds(), ElementsAre(3, 2, 1));
   auto latest = s->LatestValid();
   ASSERT_OK(latest);
-  EXPECT_EQ((*latest)->checkpoint_id, 3);
+  EXPECT_EQ((*latest)->checkpoint_id, 3) << "the incomplete checkpoint 4 is passed over";
 
+  // Checkpoint 3 completed, so sinks may have committed its output: an older one would
+  // write that output again. The damage is named instead.
   Damage(s->CheckpointDir(3) + "/count-words-1.state");
   latest = s->LatestValid();
-  ASSERT_OK(latest);
-  EXPECT_EQ((*latest)->checkpoint_id, 2) << "a damaged state file falls back";
+  EXPECT_EQ(latest.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(latest.status().message()),
+              HasSubstr("the newest completed checkpoint 3"));
+  EXPECT_THAT(std::string(latest.status().message()), HasSubstr("count-words-1.state"));
   auto read = s->ReadState(3, s->ReadMetadata(3)->operators["count-words"][1]);
   EXPECT_EQ(read.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(read.status().message()), HasSubstr("is damaged"));
 
+  ASSERT_OK(s->Discard(3));
   Damage(s->CheckpointDir(2) + "/_metadata");
   latest = s->LatestValid();
-  ASSERT_OK(latest);
-  EXPECT_EQ((*latest)->checkpoint_id, 1) << "damaged metadata falls back too";
-
-  std::filesystem::remove(s->CheckpointDir(1) + "/count-words-0.state");
-  latest = s->LatestValid();
-  ASSERT_OK(latest);
-  EXPECT_FALSE(latest->has_value()) << "nothing usable is left";
+  EXPECT_EQ(latest.status().code(), absl::StatusCode::kDataLoss) << "damaged metadata too";
 }
 
 TEST(CheckpointStorageTest, RetainKeepsTheDirectoryBounded) {
@@ -127,7 +126,7 @@ void WriteLoadableCheckpoint(CheckpointStorage& s, int64_t id, const std::string
   ASSERT_OK(s.Commit(m));
 }
 
-TEST(CheckpointLoaderTest, JobDirectoryFallsBackPastADamagedCheckpoint) {
+TEST(CheckpointLoaderTest, JobDirectoryRefusesADamagedNewestCheckpoint) {
   testing::TempDir dir;
   auto s = *CheckpointStorage::Create(dir.path(), "job");
   WriteLoadableCheckpoint(*s, 1, "position-1");
@@ -138,10 +137,14 @@ TEST(CheckpointLoaderTest, JobDirectoryFallsBackPastADamagedCheckpoint) {
   EXPECT_EQ(newest->operators.at("source")[0].operator_state[0], "position-2");
 
   Damage(s->CheckpointDir(2) + "/source-0.state");
-  auto fallback = LoadCheckpoint(s->job_dir());
-  ASSERT_OK(fallback);
-  EXPECT_EQ(fallback->metadata.checkpoint_id, 1);
-  EXPECT_EQ(fallback->operators.at("source")[0].operator_state[0], "position-1");
+  auto refused = LoadCheckpoint(s->job_dir());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("source-0.state"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--from-savepoint="));
+  // The way back the message names: the older checkpoint, asked for directly.
+  auto older = LoadCheckpoint(s->CheckpointDir(1));
+  ASSERT_OK(older);
+  EXPECT_EQ(older->operators.at("source")[0].operator_state[0], "position-1");
   // Asked for directly, the damaged checkpoint is an error naming the file.
   auto direct = LoadCheckpoint(s->CheckpointDir(2));
   ASSERT_FALSE(direct.ok());

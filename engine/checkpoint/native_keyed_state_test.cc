@@ -194,8 +194,8 @@ TEST_F(NativeSnapshotTest, RescaledAndHeapRestoresReadTheKeyGroupsOutOfTheFiles)
 
   // The heap backend, via the same per-key-group path.
   RestoredOperatorState restored = RedistributeState({snapshot}, 0, 1, kMaxParallelism);
-  ASSERT_OK(MaterializeNativeState(restored.native, kAll, dir_.Join("scratch"),
-                                   &restored.key_groups));
+  ASSERT_OK(
+      MaterializeNativeState(restored.native, kAll, dir_.Join("scratch"), &restored.key_groups));
   EXPECT_FALSE(std::filesystem::exists(dir_.Join("scratch")));
   HeapKeyedStateBackend<int64_t> heap(kAll, kMaxParallelism);
   for (const auto& [kg, blob] : restored.key_groups) {

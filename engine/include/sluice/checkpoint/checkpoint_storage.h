@@ -77,9 +77,9 @@ class CheckpointStorage {
 
   /// The ids of completed checkpoints (those with metadata), newest first.
   std::vector<int64_t> CompletedIds() const;
-  /// The newest completed checkpoint whose metadata and state files all verify; a damaged
-  /// one is skipped with a log line saying why, falling back to the one before. Nothing if
-  /// there is none.
+  /// The newest completed checkpoint, once its metadata and state files verify; nothing if
+  /// there is none. Incomplete ones (no metadata) are passed over; a damaged newest one is a
+  /// DataLoss error naming it (see DamagedNewestCheckpoint).
   absl::StatusOr<std::optional<CheckpointMetadata>> LatestValid() const;
 
   /// Deletes an unfinished or aborted checkpoint's directory.
@@ -143,5 +143,11 @@ uint64_t Checksum(std::string_view bytes);
 /// `name` made safe as a file name (no path separators, no leading dot).
 std::string SafeFileName(const std::string& name);
 }  // namespace internal
+
+/// Why a damaged newest completed checkpoint is not passed over for an older one: the job's
+/// sinks may have committed its output, which an older checkpoint would write again. The
+/// error names the checkpoint, the problem and how to start from an older one anyway.
+absl::Status DamagedNewestCheckpoint(const std::string& job_dir, int64_t id,
+                                     const absl::Status& problem);
 
 }  // namespace sluice
