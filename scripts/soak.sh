@@ -29,6 +29,7 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
     failed+=("$seed")
     echo "soak: FAILED seed $seed; replay: SLUICE_HARNESS_SEED=$seed $harness"
   done < <(sed -n 's/^harness: seed \([0-9]*\) FAILED.*/\1/p' "$log")
+  grep '^harness: seed [0-9]* kept its files' "$log" | sed 's/^harness:/soak:/' || true
   if grep -q '^\[  FAILED  \]' "$log" && ! grep -q '^harness: seed [0-9]* FAILED' "$log"; then
     echo "soak: the harness failed outside a seed:"; tail -40 "$log"; exit 1
   fi

@@ -408,7 +408,13 @@ void Task::PerformCheckpoint(int64_t id) {
     if (i == 0 && valve_) s.snapshot.input_channels = valve_->state();
     // Between two operators' snapshots: the barrier has not moved on yet.
     MaybeChaos(ChaosMonkey::Moment::kSyncSnapshot);
-    if (!s.snapshot.empty() || s.async_part) pending->emplace_back(vertex_.nodes[i], std::move(s));
+    // A source's state is its position even when empty (a finished file source has nothing
+    // left to read): without an entry its restore would look like a fresh start and read
+    // the whole input again.
+    const bool position = i == 0 && source_ != nullptr;
+    if (!s.snapshot.empty() || s.async_part || position) {
+      pending->emplace_back(vertex_.nodes[i], std::move(s));
+    }
   }
   // What the checkpoint stalls this task for: the synchronous snapshot part. (Forwarding
   // the barrier after it sends buffered records first, which may wait on back pressure like
