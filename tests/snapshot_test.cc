@@ -223,18 +223,22 @@ OperatorSnapshot Stored(StreamOperator& op) {
   return *back;
 }
 
-TEST(SnapshotTest, AWindowOperatorKeepsItsWatermarkSoLateRecordsStayLate) {
-  Pipeline p;
-  const OutputTag<KV> late("late");
+/// A 1 s tumbling event-time window summing per key, late records to the side output
+/// "late"; returns its node.
+int SummingWindowWithLateOutput(Pipeline& p) {
   auto windowed = p.Source(CollectionSource<KV>({}))
                       .KeyBy(&KV::first)
                       .Window(TumblingEventTimeWindows::Of(absl::Milliseconds(1000)));
-  windowed.SideOutputLateData(late);
-  const int node =
-      windowed.Reduce([](const KV& a, const KV& b) {
-                return KV{a.first, a.second + b.second};
-              })
-          .nodes()[0];
+  windowed.SideOutputLateData(OutputTag<KV>("late"));
+  return windowed.Reduce([](const KV& a, const KV& b) {
+                   return KV{a.first, a.second + b.second};
+                 })
+      .nodes()[0];
+}
+
+TEST(SnapshotTest, AWindowOperatorKeepsItsWatermarkSoLateRecordsStayLate) {
+  Pipeline p;
+  const int node = SummingWindowWithLateOutput(p);
   Harness before(p.graph(), node);
   before.Open();
   before.ProcessElement({"a", 1}, 500);
@@ -256,16 +260,7 @@ TEST(SnapshotTest, AWindowOperatorKeepsItsWatermarkSoLateRecordsStayLate) {
 TEST(SnapshotTest, RescaledKeyedOperatorsContinueFromTheLowestWatermark) {
   // One subtask takes over both halves: no record either would still have taken is late.
   Pipeline p;
-  const OutputTag<KV> late("late");
-  auto windowed = p.Source(CollectionSource<KV>({}))
-                      .KeyBy(&KV::first)
-                      .Window(TumblingEventTimeWindows::Of(absl::Milliseconds(1000)));
-  windowed.SideOutputLateData(late);
-  const int node =
-      windowed.Reduce([](const KV& a, const KV& b) {
-                return KV{a.first, a.second + b.second};
-              })
-          .nodes()[0];
+  const int node = SummingWindowWithLateOutput(p);
   std::vector<OperatorSnapshot> windows(2);
   for (int i = 0; i < 2; ++i) {
     Harness h(p.graph(), node, i, 2);
