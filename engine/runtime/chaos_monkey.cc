@@ -34,22 +34,22 @@ ChaosMonkey::ChaosMonkey(ChaosOptions options) : options_(options), rng_(options
 
 ChaosMonkey::~ChaosMonkey() { EndAttempt(); }
 
-void ChaosMonkey::BeginAttempt(std::vector<bool> has_inputs, bool restored) {
+void ChaosMonkey::BeginAttempt(std::vector<Target> tasks, bool restored) {
   EndAttempt();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = false;
   }
   victim_.store(-1);
-  if (failures() >= options_.max_failures || has_inputs.empty()) return;
+  if (failures() >= options_.max_failures || tasks.empty()) return;
   if (options_.every_records > 0) {
     std::uniform_real_distribution<double> jitter(0.5, 1.5);
     const auto after =
         static_cast<int64_t>(static_cast<double>(options_.every_records) * jitter(rng_));
-    ChooseVictim(has_inputs, restored, after);
+    ChooseVictim(tasks, restored, after);
     return;
   }
-  thread_ = std::thread([this, inputs = std::move(has_inputs)] { Loop(inputs); });
+  thread_ = std::thread([this, targets = std::move(tasks)] { Loop(targets); });
 }
 
 void ChaosMonkey::EndAttempt() {
@@ -62,21 +62,27 @@ void ChaosMonkey::EndAttempt() {
   victim_.store(-1);
 }
 
-void ChaosMonkey::ChooseVictim(const std::vector<bool>& has_inputs, bool restored,
+void ChaosMonkey::ChooseVictim(const std::vector<Target>& tasks, bool restored,
                                int64_t after_records) {
-  std::uniform_int_distribution<int> task(0, static_cast<int>(has_inputs.size()) - 1);
+  std::uniform_int_distribution<int> task(0, static_cast<int>(tasks.size()) - 1);
   std::uniform_int_distribution<int> moment(0, kMoments - 1);
   const int t = task(rng_);
   Moment m = static_cast<Moment>(moment(rng_));
   // Only tasks with inputs align barriers; only a restored attempt restores.
-  if ((m == Moment::kAlignment && !has_inputs[t]) || (m == Moment::kRestore && !restored)) {
+  if ((m == Moment::kAlignment && !tasks[t].has_inputs) || (m == Moment::kRestore && !restored)) {
     m = Moment::kAny;
   }
-  victim_records_.store(m == Moment::kRestore ? 0 : after_records, std::memory_order_relaxed);
+  const int64_t records = m == Moment::kRestore ? 0 : after_records;
+  if (options_.every_records > 0) {
+    // Says where the attempt will crash, so that a run that never gets there can be seen.
+    LOG(INFO) << "chaos: this attempt crashes task " << tasks[t].name << " " << MomentName(m)
+              << " after " << records << " records";
+  }
+  victim_records_.store(records, std::memory_order_relaxed);
   victim_.store(t * kMoments + static_cast<int>(m), std::memory_order_release);
 }
 
-void ChaosMonkey::Loop(std::vector<bool> has_inputs) {
+void ChaosMonkey::Loop(std::vector<Target> tasks) {
   std::unique_lock<std::mutex> lock(mu_);
   std::uniform_real_distribution<double> jitter(0.5, 1.5);
   while (failures() < options_.max_failures) {
@@ -84,7 +90,7 @@ void ChaosMonkey::Loop(std::vector<bool> has_inputs) {
     if (cv_.wait_for(lock, wait, [&] { return stop_; })) return;
     // A victim that has not reached its moment by now is replaced by a new one. The
     // attempt's restore is over by now.
-    ChooseVictim(has_inputs, /*restored=*/false, 0);
+    ChooseVictim(tasks, /*restored=*/false, 0);
   }
 }
 

@@ -48,10 +48,17 @@ class ChaosMonkey {
   explicit ChaosMonkey(ChaosOptions options);
   ~ChaosMonkey();
 
-  /// Arms the monkey for one attempt of the job; `has_inputs[i]` tells whether task i has
-  /// inputs (only those align barriers), `restored` whether the attempt starts from a
-  /// checkpoint (only then can a restore crash). EndAttempt() before the tasks go away.
-  void BeginAttempt(std::vector<bool> has_inputs, bool restored);
+  /// One task the monkey may pick: its name (for the log) and whether it has inputs (only
+  /// those align barriers).
+  struct Target {
+    std::string name;
+    bool has_inputs = false;
+  };
+
+  /// Arms the monkey for one attempt of the job over `tasks` (task i is tasks[i]); `restored`
+  /// tells whether the attempt starts from a checkpoint (only then can a restore crash).
+  /// EndAttempt() before the tasks go away.
+  void BeginAttempt(std::vector<Target> tasks, bool restored);
   void EndAttempt();
 
   /// Called by task `task_index`, which has processed `records` records in this attempt, at
@@ -64,8 +71,8 @@ class ChaosMonkey {
 
  private:
   /// Draws the next victim from the seed (under the caller's exclusivity).
-  void ChooseVictim(const std::vector<bool>& has_inputs, bool restored, int64_t after_records);
-  void Loop(std::vector<bool> has_inputs);
+  void ChooseVictim(const std::vector<Target>& tasks, bool restored, int64_t after_records);
+  void Loop(std::vector<Target> tasks);
 
   const ChaosOptions options_;
   std::mt19937_64 rng_;

@@ -84,9 +84,11 @@ void LocalSubtasks::Fail(const absl::Status& why) {
 
 absl::Status LocalSubtasks::Run() {
   if (chaos_ != nullptr) {
-    std::vector<bool> has_inputs;
-    for (InputGate* gate : task_gates_) has_inputs.push_back(gate != nullptr);
-    chaos_->BeginAttempt(std::move(has_inputs), restored_);
+    std::vector<internal::ChaosMonkey::Target> targets;
+    for (size_t i = 0; i < tasks_.size(); ++i) {
+      targets.push_back({tasks_[i]->name(), task_gates_[i] != nullptr});
+    }
+    chaos_->BeginAttempt(std::move(targets), restored_);
   }
   std::vector<std::thread> threads;
   threads.reserve(tasks_.size());
