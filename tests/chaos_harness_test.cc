@@ -38,16 +38,14 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "sluice/testing/test_util.h"
+#include "generated_input.h"
 #include "window_reference.h"
 
 namespace sluice {
 namespace {
 
-struct Event {
-  std::string key;
-  int64_t ts = 0;
-  int64_t value = 0;
-};
+using testing::GenerateEvents;
+using Event = testing::RefEvent;
 
 /// One run's choices, all from its seed.
 struct Scenario {
@@ -133,32 +131,6 @@ Scenario Draw(uint64_t seed) {
   return s;
 }
 
-/// `lines` events: about 30 keys of skewed frequency (some with spaces or non-ASCII
-/// letters), event time advancing 0-13 ms per line. With late records (windowed_stats): 80%
-/// up to 150 ms out of order, 17% 150-900 ms, 3% 0.9-5 s late; without (timer_buckets): every
-/// record at most `bound_ms` out of order.
-std::vector<Event> GenerateEvents(uint64_t seed, int lines, bool late_records, int64_t bound_ms) {
-  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
-  std::vector<std::string> keys;
-  for (int i = 0; i < 26; ++i) keys.push_back(absl::StrCat("k", i));
-  for (const char* k : {"sp ace", "ünï", "naïve key", "Ωmega", "ключ"}) keys.emplace_back(k);
-  std::vector<double> weights;
-  for (size_t i = 0; i < keys.size(); ++i) weights.push_back(1.0 / static_cast<double>(i + 1));
-  std::discrete_distribution<size_t> key(weights.begin(), weights.end());
-  std::vector<Event> events;
-  int64_t t = 1'000'000;
-  for (int i = 0; i < lines; ++i) {
-    t += static_cast<int64_t>(rng() % 14);
-    const uint64_t r = rng() % 100;
-    int64_t delay = r < 80   ? static_cast<int64_t>(rng() % 151)
-                    : r < 97 ? 150 + static_cast<int64_t>(rng() % 751)
-                             : 900 + static_cast<int64_t>(rng() % 4101);
-    if (!late_records) delay %= bound_ms + 1;
-    events.push_back({keys[key(rng)], t - delay, static_cast<int64_t>(rng() % 2001) - 1000});
-  }
-  return events;
-}
-
 /// A job's output as sorted lines: the main output, and the side output (windowed_stats: the
 /// late records; timer_buckets: the buckets with a negative sum).
 struct Output {
@@ -178,18 +150,8 @@ Output WindowModel(const Scenario& s, const std::vector<Event>& events) {
   spec.gap = s.gap_ms;
   spec.out_of_orderness = s.bound_ms;
   spec.allowed_lateness = s.lateness_ms;
-  std::vector<testing::RefEvent> in;
-  for (const Event& e : events) in.push_back({e.key, e.ts, e.value});
-  const testing::RefResult ref = testing::RunReference(in, spec);
-  Output out;
-  for (const auto& [key, start, end, count, sum, min, max] : ref.firings) {
-    out.main.push_back(
-        absl::StrCat(key, ",", start, ",", end, ",", count, ",", sum, ",", min, ",", max));
-  }
-  for (const auto& e : ref.late) out.side.push_back(absl::StrCat(e.key, ",", e.ts, ",", e.value));
-  std::sort(out.main.begin(), out.main.end());
-  std::sort(out.side.begin(), out.side.end());
-  return out;
+  auto [firings, late] = testing::WindowedStatsLines(testing::RunReference(events, spec));
+  return {std::move(firings), std::move(late)};
 }
 
 /// timer_buckets's lines, from its description alone: no record is late, so every bucket of
@@ -306,14 +268,13 @@ RunResult RunScenario(Scenario s, std::optional<int64_t> crash_after = std::null
   const bool windows = s.job == "windowed_stats";
   const std::vector<Event> events = GenerateEvents(s.seed, s.lines, windows, s.bound_ms);
   // Each event to one of the sources, each source's file in generation order.
-  std::vector<std::string> csv(s.sources), inputs;
+  std::vector<std::vector<Event>> per_source(s.sources);
   std::mt19937_64 split(s.seed + 1);
-  for (const Event& e : events) {
-    absl::StrAppend(&csv[split() % csv.size()], e.key, ",", e.ts, ",", e.value, "\n");
-  }
-  for (size_t i = 0; i < csv.size(); ++i) {
+  for (const Event& e : events) per_source[split() % per_source.size()].push_back(e);
+  std::vector<std::string> inputs;
+  for (size_t i = 0; i < per_source.size(); ++i) {
     inputs.push_back(dir.Join(absl::StrCat("input-", i, ".csv")));
-    testing::WriteFile(inputs.back(), csv[i]);
+    testing::WriteFile(inputs.back(), testing::EventLines(per_source[i]));
   }
   const Output model = windows ? WindowModel(s, events) : BucketModel(s, events);
   // A sink sees one record per line it writes; a crash after more records than that would

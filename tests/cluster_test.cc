@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "generated_input.h"
 #include "jobmanager/blob/sha256.h"
 #include "jobmanager/client/jobmanager_client.h"
 #include "jobmanager/scheduler/slot_allocation.h"
@@ -511,6 +513,74 @@ TEST_F(JobsOnClusterTest, CheckpointsCompleteAcrossProcessesAndTheJobRestartsFro
   const auto expected = SortedOutput(dir_.Join("local"));
   ASSERT_FALSE(expected.empty());
   EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);
+}
+
+/// True if `dir` holds a committed part file and, for each of `subtasks` sink subtasks, a
+/// non-empty in-progress one: output both committed and pending.
+bool HasCommittedAndPendingParts(const std::string& dir, int subtasks) {
+  std::error_code ec;
+  bool committed = false;
+  std::set<std::string> pending;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::error_code size_ec;
+    const auto size = std::filesystem::file_size(entry.path(), size_ec);
+    if (size_ec || size == 0) continue;
+    if (name.starts_with("part-")) committed = true;
+    // .part-<subtask>-<n>.inprogress
+    if (name.starts_with(".part-") && name.ends_with(".inprogress")) {
+      pending.insert(name.substr(6, name.find('-', 6) - 6));
+    }
+  }
+  return committed && static_cast<int>(pending.size()) == subtasks;
+}
+
+TEST_F(JobsOnClusterTest, ATaskManagerKilledWithFiringsPendingInItsSinkLosesAndRepeatsNothing) {
+  // windowed_stats over out-of-order input with late records writes firings and late records
+  // all along. About 4 s of input at parallelism 3; a TaskManager is killed once a checkpoint
+  // completed, firings were committed, and every sink subtask has firings pending (written
+  // after the last completed checkpoint).
+  constexpr int kLines = 40000;
+  const auto events = testing::GenerateEvents(20261202, kLines, /*late_records=*/true, 0);
+  const std::string input = dir_.Join("events.csv");
+  testing::WriteFile(input, testing::EventLines(events));
+  testing::RefSpec spec;
+  spec.kind = testing::RefWindowKind::kSliding;
+  spec.size = 1000;
+  spec.slide = 250;
+  spec.out_of_orderness = 200;
+  spec.allowed_lateness = 200;
+  const auto [firings, late] = testing::WindowedStatsLines(testing::RunReference(events, spec));
+
+  const std::string out = dir_.Join("out");
+  const std::string checkpoints = dir_.Join("checkpoints");
+  auto r = RunOnCluster(absl::StrCat(
+      Job("windowed_stats"), " --parallelism=3 --detached -- --input=", input,
+      " --output=", out, "/main --late-output=", out, "/side",
+      " --window=sliding:1000ms:250ms --out-of-orderness=200ms --allowed-lateness=200ms",
+      " --checkpoint-interval=200ms --checkpoint-dir=", checkpoints,
+      " --restart-attempts=2 --restart-delay=100ms --max-source-rate=", kLines / 4));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return testing::HasCompletedCheckpoint(checkpoints + "/windowed_stats") &&
+               HasCommittedAndPendingParts(out + "/main", 3);
+      },
+      20000))
+      << jm_->log();
+  ASSERT_EQ(TaskManagersThatRanAPart(), 3);
+  tms_[1]->process().Signal(SIGKILL);
+
+  const cluster::JobStatus job = AwaitJob(jm_->address(), "job-1", cluster::FINISHED);
+  ASSERT_EQ(job.state(), cluster::FINISHED) << job.failure() << jm_->log();
+  EXPECT_EQ(job.restarts(), 1);
+  EXPECT_THAT(job.restored_from(), HasSubstr(checkpoints + "/windowed_stats/chk-"));
+  for (const std::string& tm : job.taskmanagers()) EXPECT_NE(tm, "tm-2");
+  // Exactly the model's firings and late records: the pending ones of the dead TaskManager
+  // are neither lost nor committed twice.
+  ASSERT_FALSE(firings.empty());
+  EXPECT_EQ(SortedOutput(out + "/main"), firings);
+  EXPECT_EQ(SortedOutput(out + "/side"), late);
 }
 
 TEST_F(JobsOnClusterTest, AFailedTaskRestartsTheJobFromTheLatestCheckpoint) {

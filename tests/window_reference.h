@@ -13,6 +13,8 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace sluice::testing {
 
 struct RefEvent {
@@ -150,6 +152,21 @@ inline RefResult RunReference(const std::vector<RefEvent>& events, const RefSpec
   }
   advance(kMax);
   return out;
+}
+
+/// The firings and the late records as windowed_stats writes them
+/// (`key,start,end,count,sum,min,max` and `key,timestamp_ms,value`), each sorted.
+inline std::pair<std::vector<std::string>, std::vector<std::string>> WindowedStatsLines(
+    const RefResult& ref) {
+  std::vector<std::string> firings, late;
+  for (const auto& [key, start, end, count, sum, min, max] : ref.firings) {
+    firings.push_back(
+        absl::StrCat(key, ",", start, ",", end, ",", count, ",", sum, ",", min, ",", max));
+  }
+  for (const auto& e : ref.late) late.push_back(absl::StrCat(e.key, ",", e.ts, ",", e.value));
+  std::sort(firings.begin(), firings.end());
+  std::sort(late.begin(), late.end());
+  return {firings, late};
 }
 
 }  // namespace sluice::testing
