@@ -1,5 +1,6 @@
 // windowed_stats --input=FILE|kafka://BOOTSTRAP/TOPIC [--group=ID]
-//                --output=DIR|influx://HOST:PORT/DB?measurement=NAME[&...]
+//                --output=DIR|influx://HOST:PORT/DB?measurement=NAME[&...]|
+//                         kafka://BOOTSTRAP/TOPIC[?...]
 //                --window=tumbling:SIZE|sliding:SIZE:SLIDE|session:GAP
 //                [--out-of-orderness=DUR] [--allowed-lateness=DUR] [--late-output=DIR]
 //                [--parallelism=N]
@@ -11,7 +12,9 @@
 // or, to InfluxDB, one point per firing: measurement NAME (default windowed_stats), tags
 // `key` and `start` (window start, ms), integer fields count, sum, min, max, time = window
 // end (ms). A re-firing overwrites its earlier point. Further URL parameters set the sink's
-// options (batch_points, flush_interval, max_retry_time, ...: see docs/connectors.md).
+// options (batch_points, flush_interval, max_retry_time, ...: see docs/connectors.md). To
+// Kafka, one message per firing: key `key`, value the line above (`?delivery=exactly_once`
+// for transactions; see docs/connectors.md).
 // From Kafka each message value is one line; the job reads up to the end offsets it saw at
 // the start and finishes; --group sets the consumer group its offsets are committed to.
 // Durations: 500ms, 10s, 5m, 1h. Records later than the allowed lateness go, as
@@ -143,8 +146,8 @@ sluice::DataStream<Event> ReadEvents(sluice::Pipeline& p, const std::string& inp
       .Parallelism(1)
       .Map(
           [](const sluice::KafkaRecord& r) {
-            return ParseEvent(r.value, absl::StrCat("Kafka ", r.topic, "/", r.partition, " offset ",
-                                                    r.offset));
+            return ParseEvent(
+                r.value, absl::StrCat("Kafka ", r.topic, "/", r.partition, " offset ", r.offset));
           },
           "Parse")
       .Parallelism(1);
@@ -160,9 +163,8 @@ absl::Duration ParseDurationFlag(const std::string& flag, const std::string& tex
 }
 
 template <typename Windowed>
-sluice::DataStream<Firing> Finish(Windowed windowed, sluice::Pipeline& p,
-                                       absl::Duration lateness, const std::string& late_dir,
-                                       int parallelism) {
+sluice::DataStream<Firing> Finish(Windowed windowed, sluice::Pipeline& p, absl::Duration lateness,
+                                  const std::string& late_dir, int parallelism) {
   sluice::OutputTag<Event> late("late-records");
   windowed.AllowedLateness(lateness);
   if (!late_dir.empty()) windowed.SideOutputLateData(late);
@@ -227,6 +229,23 @@ void Build(sluice::Pipeline& p) {
     firings.Map([measurement](const Firing& f) { return FiringPoint(f, measurement); }, "ToPoint")
         .Parallelism(parallelism)
         .Sink(*sink, "WriteStats")
+        .Parallelism(parallelism);
+    return;
+  }
+  if (output.starts_with("kafka://")) {
+    auto sink = sluice::ParseKafkaSinkUrl(output);
+    if (!sink.ok()) throw sluice::JobArgumentError(std::string(sink.status().message()));
+    firings
+        .Map(
+            [](const Firing& f) {
+              sluice::KafkaMessage m;
+              m.key = f.key;
+              m.value = FormatFiring(f);
+              return m;
+            },
+            "ToMessage")
+        .Parallelism(parallelism)
+        .Sink(sluice::KafkaSink(*sink), "WriteStats")
         .Parallelism(parallelism);
     return;
   }

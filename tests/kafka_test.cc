@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -413,6 +414,28 @@ TEST(KafkaUrlTest, ParsesTopicsGroupAndPassThroughSettings) {
       HasSubstr("deserialization_errors: fail, skip or dead_letter"));
 }
 
+TEST(KafkaUrlTest, ASinkUrlNamesOneTopicDeliveryAndPassThroughSettings) {
+  auto o = ParseKafkaSinkUrl(
+      "kafka://h1:9092,h2:9092/out?delivery=exactly_once&transactional_id_prefix=tx"
+      "&commit_marker_topic=marks&compression.type=lz4");
+  ASSERT_OK(o);
+  EXPECT_EQ(o->bootstrap_servers, "h1:9092,h2:9092");
+  EXPECT_EQ(o->topic, "out");
+  EXPECT_EQ(o->delivery, KafkaDelivery::kExactlyOnce);
+  EXPECT_EQ(o->transactional_id_prefix, "tx");
+  EXPECT_EQ(o->commit_marker_topic, "marks");
+  EXPECT_EQ(o->properties.at("compression.type"), "lz4");
+  auto plain = ParseKafkaSinkUrl("kafka://h:1/out");
+  ASSERT_OK(plain);
+  EXPECT_EQ(plain->delivery, KafkaDelivery::kAtLeastOnce);
+  EXPECT_THAT(std::string(ParseKafkaSinkUrl("kafka://h:1/a,b").status().message()),
+              HasSubstr("expected one topic"));
+  EXPECT_THAT(std::string(ParseKafkaSinkUrl("kafka://h:1/a?delivery=maybe").status().message()),
+              HasSubstr("delivery: exactly_once or at_least_once"));
+  EXPECT_THAT(std::string(ParseKafkaSinkUrl("http://h:1/a").status().message()),
+              HasSubstr("expected kafka://BOOTSTRAP/TOPIC"));
+}
+
 // --- deserialization and its error policies ---
 
 struct Reading {
@@ -785,6 +808,37 @@ class WindowedStatsFromKafkaTest : public ::testing::Test {
     return lines;
   }
 
+  /// Runs `argv` slowed to 1,000 records/s (20 s for all, so that it is surely killed
+  /// midway even on a loaded machine), SIGKILLs it once it has completed 3 checkpoints into
+  /// `checkpoints` and `ready()` holds, and returns the arguments that resume it from there.
+  std::vector<std::string> RunUntilKilled(std::vector<std::string> argv,
+                                          const std::string& checkpoints,
+                                          const std::function<bool()>& ready) {
+    for (const std::string& a : {std::string("--checkpoint-interval=50ms"),
+                                 "--checkpoint-dir=" + checkpoints, std::string("--group=g")}) {
+      argv.push_back(a);
+    }
+    std::vector<std::string> first = argv;
+    first.push_back("--max-source-rate=1000");
+    testing::ChildProcess process(first, dir_.Join("first.log"));
+    EXPECT_TRUE(testing::WaitFor(
+        [&] {
+          std::error_code ec;
+          int completed = 0;
+          for (const auto& e :
+               std::filesystem::directory_iterator(checkpoints + "/windowed_stats", ec)) {
+            completed += std::filesystem::exists(e.path() / "_metadata");
+          }
+          return (completed >= 3 && ready()) || !process.Running();
+        },
+        20'000));
+    EXPECT_TRUE(process.Running()) << testing::ReadFile(dir_.Join("first.log"));
+    process.Signal(SIGKILL);
+    EXPECT_EQ(process.Wait(), 128 + SIGKILL);
+    argv.push_back("--from-savepoint=" + checkpoints + "/windowed_stats");  // at full speed
+    return argv;
+  }
+
   testing::TempDir dir_;
   std::vector<std::string> lines_;
 };
@@ -809,36 +863,38 @@ TEST_F(WindowedStatsFromKafkaTest, KilledProcessResumesFromItsCheckpointedOffset
   const auto expected =
       Run(Args(dir_.Join("in.csv"), dir_.Join("from-file")), dir_.Join("from-file"));
   const std::string out = dir_.Join("out");
-  const std::string checkpoints = dir_.Join("ck");
-  std::vector<std::string> argv =
-      Args(absl::StrCat("kafka://", kafka.bootstrap(), "/readings"), out);
-  for (const std::string& a : {std::string("--checkpoint-interval=50ms"),
-                               "--checkpoint-dir=" + checkpoints, std::string("--group=g")}) {
-    argv.push_back(a);
-  }
-  // Slow enough (20 s for all) that it is surely killed midway, even on a loaded machine.
-  std::vector<std::string> first = argv;
-  first.push_back("--max-source-rate=1000");
-  {
-    testing::ChildProcess process(first, dir_.Join("first.log"));
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          std::error_code ec;
-          int completed = 0;
-          for (const auto& e :
-               std::filesystem::directory_iterator(checkpoints + "/windowed_stats", ec)) {
-            completed += std::filesystem::exists(e.path() / "_metadata");
-          }
-          return completed >= 3 || !process.Running();
-        },
-        20'000));
-    ASSERT_TRUE(process.Running()) << testing::ReadFile(dir_.Join("first.log"));
-    process.Signal(SIGKILL);
-    EXPECT_EQ(process.Wait(), 128 + SIGKILL);
-  }
+  const auto resume =
+      RunUntilKilled(Args(absl::StrCat("kafka://", kafka.bootstrap(), "/readings"), out),
+                     dir_.Join("ck"), [] { return true; });
   EXPECT_LT(testing::ReadPartFileLines(out).size(), expected.size()) << "killed before the end";
-  argv.push_back("--from-savepoint=" + checkpoints + "/windowed_stats");  // at full speed
-  EXPECT_EQ(Run(argv, out), expected);
+  EXPECT_EQ(Run(resume, out), expected);
+}
+
+// Kafka in, Kafka out in transactions: killed with SIGKILL once firings were committed (and
+// others are buffered for the next checkpoint, or in a transaction being committed), then
+// resumed, a read_committed consumer sees every firing exactly once.
+TEST_F(WindowedStatsFromKafkaTest, KilledProcessWritingKafkaTransactionsCommitsEachFiringOnce) {
+  DevKafka kafka({"--brokers=3", "--topic=readings:1", "--topic=stats:3"});
+  kafka.Produce("readings", 0, lines_);
+  // Sliding windows that fire every 100 ms of event time (10 records): every checkpoint's
+  // transaction holds firings.
+  const std::string window = "--window=sliding:2s:100ms";
+  auto from_file = Args(dir_.Join("in.csv"), dir_.Join("from-file"));
+  from_file[3] = window;
+  const auto expected = Run(from_file, dir_.Join("from-file"));
+  auto args = Args(absl::StrCat("kafka://", kafka.bootstrap(), "/readings"),
+                   absl::StrCat("kafka://", kafka.bootstrap(), "/stats?delivery=exactly_once"));
+  args[3] = window;
+  const auto resume = RunUntilKilled(args, dir_.Join("ck"), [&] {
+    return !ReadCommitted(kafka.bootstrap(), "stats").empty();
+  });
+  const size_t before = ReadCommitted(kafka.bootstrap(), "stats").size();
+  EXPECT_LT(before, expected.size()) << "killed before the end";
+  std::string command;
+  for (const auto& a : resume) absl::StrAppend(&command, "'", a, "' ");
+  auto r = testing::RunCommand(command);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadCommitted(kafka.bootstrap(), "stats"), expected);
 }
 
 }  // namespace

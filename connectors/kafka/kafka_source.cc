@@ -8,10 +8,8 @@
 #include <atomic>
 #include <stdexcept>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "glog/logging.h"
 #include "sluice/connectors/kafka.h"
 #include "sluice/core/stable_hash.h"
@@ -743,92 +741,6 @@ KafkaFormat<std::string> KafkaStringFormat(bool require_utf8) {
             }
             return r.value;
           }};
-}
-
-absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
-  auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("Kafka URL '", url, "': ", why));
-  };
-  if (!url.starts_with("kafka://")) return bad("expected kafka://BOOTSTRAP/TOPIC");
-  const std::string rest = url.substr(8);
-  const size_t query_at = rest.find('?');
-  const std::string location = rest.substr(0, query_at);
-  const size_t slash = location.find('/');
-  if (slash == std::string::npos || slash == 0) {
-    return bad("expected kafka://HOST:PORT[,HOST:PORT...]/TOPIC[,TOPIC...]");
-  }
-  KafkaSourceOptions o;
-  o.bootstrap_servers = location.substr(0, slash);
-  o.topics = absl::StrSplit(location.substr(slash + 1), ',', absl::SkipEmpty());
-  if (query_at != std::string::npos) {
-    for (absl::string_view pair :
-         absl::StrSplit(rest.substr(query_at + 1), '&', absl::SkipEmpty())) {
-      const size_t eq = pair.find('=');
-      const std::string key(pair.substr(0, eq));
-      const std::string value =
-          eq == absl::string_view::npos ? "" : std::string(pair.substr(eq + 1));
-      auto offsets = [&](KafkaStartingOffsets* out) {
-        if (value == "earliest")
-          *out = KafkaStartingOffsets::kEarliest;
-        else if (value == "latest")
-          *out = KafkaStartingOffsets::kLatest;
-        else if (value == "committed")
-          *out = KafkaStartingOffsets::kCommitted;
-        else
-          return false;
-        return true;
-      };
-      if (key == "group") {
-        o.group_id = value;
-      } else if (key == "starting_offsets") {
-        if (!offsets(&o.starting_offsets))
-          return bad("starting_offsets: earliest, latest or committed");
-      } else if (key == "starting_timestamp") {
-        if (!absl::SimpleAtoi(value, &o.starting_timestamp_ms) || o.starting_timestamp_ms < 0) {
-          return bad("starting_timestamp: milliseconds since the epoch");
-        }
-        o.starting_offsets = KafkaStartingOffsets::kTimestamp;
-      } else if (key == "deserialization_errors") {
-        if (value == "fail")
-          o.deserialization_errors = KafkaDeserializationErrors::kFail;
-        else if (value == "skip")
-          o.deserialization_errors = KafkaDeserializationErrors::kSkip;
-        else if (value == "dead_letter")
-          o.deserialization_errors = KafkaDeserializationErrors::kDeadLetter;
-        else
-          return bad("deserialization_errors: fail, skip or dead_letter");
-      } else if (key == "reset") {
-        if (!offsets(&o.reset) || o.reset == KafkaStartingOffsets::kCommitted) {
-          return bad("reset: earliest or latest");
-        }
-      } else if (key == "out_of_range") {
-        if (value == "earliest")
-          o.out_of_range = KafkaOffsetReset::kEarliest;
-        else if (value == "latest")
-          o.out_of_range = KafkaOffsetReset::kLatest;
-        else if (value == "fail")
-          o.out_of_range = KafkaOffsetReset::kFail;
-        else
-          return bad("out_of_range: earliest, latest or fail");
-      } else if (key == "max_records_per_second") {
-        if (!absl::SimpleAtod(value, &o.max_records_per_second) || o.max_records_per_second < 0) {
-          return bad("max_records_per_second: a number >= 0");
-        }
-      } else if (key == "pattern") {
-        o.topic_pattern = value;
-      } else if (key == "discovery_interval") {
-        if (!absl::ParseDuration(value, &o.discovery_interval)) {
-          return bad("discovery_interval: a duration such as 30s");
-        }
-      } else if (key == "bounded") {
-        if (!absl::SimpleAtob(value, &o.bounded)) return bad("bounded: true or false");
-      } else {
-        o.properties[key] = value;  // librdkafka's own settings
-      }
-    }
-  }
-  if (o.topics.empty() && o.topic_pattern.empty()) return bad("no topic and no pattern");
-  return o;
 }
 
 }  // namespace sluice

@@ -386,4 +386,10 @@ class KafkaSink final : public SinkFunction<KafkaMessage>,
 /// the bad part.
 absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url);
 
+/// Parses a sink's `kafka://BOOTSTRAP/TOPIC[?delivery=at_least_once|exactly_once&
+/// transactional_id_prefix=PREFIX&commit_marker_topic=TOPIC&PROPERTY=VALUE...]` (delivery
+/// defaults to at_least_once, as KafkaSinkOptions does). Other parameters pass through to
+/// librdkafka. INVALID_ARGUMENT naming the bad part.
+absl::StatusOr<KafkaSinkOptions> ParseKafkaSinkUrl(const std::string& url);
+
 }  // namespace sluice

@@ -1,0 +1,155 @@
+// kafka:// URLs: a source's and a sink's options from one string (the examples' --input and
+// --output).
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "sluice/connectors/kafka.h"
+
+namespace sluice {
+
+namespace {
+
+/// A kafka:// URL taken apart: bootstrap servers, the path (topics) and the query's pairs.
+struct KafkaUrl {
+  std::string bootstrap;
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> parameters;
+};
+
+absl::StatusOr<KafkaUrl> SplitKafkaUrl(const std::string& url) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("Kafka URL '", url, "': ", why));
+  };
+  if (!url.starts_with("kafka://")) return bad("expected kafka://BOOTSTRAP/TOPIC");
+  const std::string rest = url.substr(8);
+  const size_t query_at = rest.find('?');
+  const std::string location = rest.substr(0, query_at);
+  const size_t slash = location.find('/');
+  if (slash == std::string::npos || slash == 0) {
+    return bad("expected kafka://HOST:PORT[,HOST:PORT...]/TOPIC[,TOPIC...]");
+  }
+  KafkaUrl u{location.substr(0, slash), location.substr(slash + 1), {}};
+  if (query_at != std::string::npos) {
+    for (absl::string_view pair :
+         absl::StrSplit(rest.substr(query_at + 1), '&', absl::SkipEmpty())) {
+      const size_t eq = pair.find('=');
+      u.parameters.emplace_back(
+          std::string(pair.substr(0, eq)),
+          eq == absl::string_view::npos ? "" : std::string(pair.substr(eq + 1)));
+    }
+  }
+  return u;
+}
+
+}  // namespace
+
+absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("Kafka URL '", url, "': ", why));
+  };
+  absl::StatusOr<KafkaUrl> parts = SplitKafkaUrl(url);
+  if (!parts.ok()) return parts.status();
+  KafkaSourceOptions o;
+  o.bootstrap_servers = parts->bootstrap;
+  o.topics = absl::StrSplit(parts->path, ',', absl::SkipEmpty());
+  for (const auto& [key, value] : parts->parameters) {
+    auto offsets = [&](KafkaStartingOffsets* out) {
+      if (value == "earliest")
+        *out = KafkaStartingOffsets::kEarliest;
+      else if (value == "latest")
+        *out = KafkaStartingOffsets::kLatest;
+      else if (value == "committed")
+        *out = KafkaStartingOffsets::kCommitted;
+      else
+        return false;
+      return true;
+    };
+    if (key == "group") {
+      o.group_id = value;
+    } else if (key == "starting_offsets") {
+      if (!offsets(&o.starting_offsets))
+        return bad("starting_offsets: earliest, latest or committed");
+    } else if (key == "starting_timestamp") {
+      if (!absl::SimpleAtoi(value, &o.starting_timestamp_ms) || o.starting_timestamp_ms < 0) {
+        return bad("starting_timestamp: milliseconds since the epoch");
+      }
+      o.starting_offsets = KafkaStartingOffsets::kTimestamp;
+    } else if (key == "deserialization_errors") {
+      if (value == "fail")
+        o.deserialization_errors = KafkaDeserializationErrors::kFail;
+      else if (value == "skip")
+        o.deserialization_errors = KafkaDeserializationErrors::kSkip;
+      else if (value == "dead_letter")
+        o.deserialization_errors = KafkaDeserializationErrors::kDeadLetter;
+      else
+        return bad("deserialization_errors: fail, skip or dead_letter");
+    } else if (key == "reset") {
+      if (!offsets(&o.reset) || o.reset == KafkaStartingOffsets::kCommitted) {
+        return bad("reset: earliest or latest");
+      }
+    } else if (key == "out_of_range") {
+      if (value == "earliest")
+        o.out_of_range = KafkaOffsetReset::kEarliest;
+      else if (value == "latest")
+        o.out_of_range = KafkaOffsetReset::kLatest;
+      else if (value == "fail")
+        o.out_of_range = KafkaOffsetReset::kFail;
+      else
+        return bad("out_of_range: earliest, latest or fail");
+    } else if (key == "max_records_per_second") {
+      if (!absl::SimpleAtod(value, &o.max_records_per_second) || o.max_records_per_second < 0) {
+        return bad("max_records_per_second: a number >= 0");
+      }
+    } else if (key == "pattern") {
+      o.topic_pattern = value;
+    } else if (key == "discovery_interval") {
+      if (!absl::ParseDuration(value, &o.discovery_interval)) {
+        return bad("discovery_interval: a duration such as 30s");
+      }
+    } else if (key == "bounded") {
+      if (!absl::SimpleAtob(value, &o.bounded)) return bad("bounded: true or false");
+    } else {
+      o.properties[key] = value;  // librdkafka's own settings
+    }
+  }
+  if (o.topics.empty() && o.topic_pattern.empty()) return bad("no topic and no pattern");
+  return o;
+}
+
+absl::StatusOr<KafkaSinkOptions> ParseKafkaSinkUrl(const std::string& url) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("Kafka URL '", url, "': ", why));
+  };
+  absl::StatusOr<KafkaUrl> parts = SplitKafkaUrl(url);
+  if (!parts.ok()) return parts.status();
+  KafkaSinkOptions o;
+  o.bootstrap_servers = parts->bootstrap;
+  o.topic = parts->path;
+  if (o.topic.empty() || o.topic.find(',') != std::string::npos) return bad("expected one topic");
+  for (const auto& [key, value] : parts->parameters) {
+    if (key == "delivery") {
+      if (value == "exactly_once")
+        o.delivery = KafkaDelivery::kExactlyOnce;
+      else if (value == "at_least_once")
+        o.delivery = KafkaDelivery::kAtLeastOnce;
+      else
+        return bad("delivery: exactly_once or at_least_once");
+    } else if (key == "transactional_id_prefix") {
+      o.transactional_id_prefix = value;
+    } else if (key == "commit_marker_topic") {
+      if (value.empty()) return bad("commit_marker_topic: a topic name");
+      o.commit_marker_topic = value;
+    } else {
+      o.properties[key] = value;  // librdkafka's own settings
+    }
+  }
+  return o;
+}
+
+}  // namespace sluice
