@@ -4,6 +4,7 @@
 // records the sources had emitted before their barrier - no record missing, none twice.
 
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -114,6 +115,102 @@ TEST(CheckpointTest, AtLeastOnceModeCompletesCheckpointsAndLosesNothing) {
     auto expected = ExpectedSums(job, c.operators);
     for (const auto& [k, v] : expected) EXPECT_GE(restored[k], v) << "key " << k;
   }
+}
+
+/// Two sources into one task: a fast one (kFast records) and one standing for a slow external
+/// system, which blocks in Poll() after its first record until the task has taken every fast
+/// record (or `patience` passed). Blocked, that source cannot pass on a checkpoint barrier: a
+/// task that aligns barriers stops taking the fast input at the first barrier and waits.
+class AlignmentProbe {
+ public:
+  static constexpr int64_t kFast = 20'000;
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    int64_t fast_seen = 0;
+    absl::Duration patience;
+    bool ran_out_of_patience = false;
+  };
+
+  explicit AlignmentProbe(absl::Duration patience) : shared_(std::make_shared<Shared>()) {
+    shared_->patience = patience;
+  }
+
+  class SlowSource final : public SourceFunction<int64_t> {
+   public:
+    explicit SlowSource(std::shared_ptr<Shared> s) : s_(std::move(s)) {}
+    SourceStatus Poll(SourceOutput<int64_t>& out) override;
+    bool IsParallel() const override { return false; }
+
+   private:
+    std::shared_ptr<Shared> s_;
+    int emitted_ = 0;
+  };
+
+  /// Runs the job; true if the slow source ran out of patience (the fast records were held).
+  bool RunAndReportStall(bool exactly_once) {
+    Pipeline p("alignment-probe");
+    auto& c = p.mutable_config();
+    c.checkpoint_interval = absl::Milliseconds(20);
+    c.checkpoint_exactly_once = exactly_once;
+    c.max_source_rate = 20'000;  // the fast input lasts about a second: checkpoints start
+    auto fast =
+        p.Source(Generator([](uint64_t i) { return static_cast<int64_t>(i); }, {.count = kFast}))
+            .Parallelism(1);
+    auto slow = p.Source(SlowSource(shared_)).Parallelism(1);
+    auto s = shared_;
+    fast.Union(slow)
+        .Map(
+            [s](const int64_t& v) {
+              if (v >= 0) {
+                std::lock_guard<std::mutex> lock(s->mu);
+                if (++s->fast_seen == kFast) s->cv.notify_all();
+              }
+              return v;
+            },
+            "Take")
+        .Parallelism(1)
+        .Sink(DiscardingSink<int64_t>{});
+    auto r = ExecuteLocally(p);
+    EXPECT_OK(r);
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    EXPECT_EQ(shared_->fast_seen, kFast) << "every fast record arrives in the end";
+    return shared_->ran_out_of_patience;
+  }
+
+ private:
+  std::shared_ptr<Shared> shared_;
+};
+
+SourceStatus AlignmentProbe::SlowSource::Poll(SourceOutput<int64_t>& out) {
+  if (emitted_ == 0) {
+    out.Collect(-1);
+  } else if (emitted_ == 1) {
+    std::unique_lock<std::mutex> lock(s_->mu);
+    s_->ran_out_of_patience =
+        !s_->cv.wait_for(lock, absl::ToChronoMilliseconds(s_->patience),
+                         [&] { return s_->fast_seen == kFast; });
+    out.Collect(-2);
+  } else {
+    return SourceStatus::kEndOfInput;
+  }
+  ++emitted_;
+  return SourceStatus::kMoreAvailable;
+}
+
+// At-least-once does not align: the fast input keeps flowing past a barrier while the other
+// input's barrier is held up, so the slow source never waits out its patience.
+TEST(CheckpointTest, AtLeastOnceDoesNotHoldAnInputBackAtABarrier) {
+  AlignmentProbe probe(absl::Seconds(60));
+  EXPECT_FALSE(probe.RunAndReportStall(/*exactly_once=*/false))
+      << "the fast input was held back at a barrier";
+}
+
+// The contrast, which shows the probe sees alignment: exactly-once holds the fast input at
+// the first barrier until the slow source's barrier arrives, after its patience.
+TEST(CheckpointTest, ExactlyOnceHoldsAnInputBackUntilTheBarrierOfEveryInput) {
+  AlignmentProbe probe(absl::Seconds(2));
+  EXPECT_TRUE(probe.RunAndReportStall(/*exactly_once=*/true));
 }
 
 TEST(CheckpointTest, CompletedCheckpointsAreStoredAndRetained) {
