@@ -231,20 +231,26 @@ void FlipABit(const std::filesystem::path& file, uint32_t seed) {
   testing::WriteFile(file.string(), bytes);
 }
 
-enum class AfterDamage { kExactOutput, kRefusedNamingIt };
+enum class AfterDamage {
+  kExactOutput,
+  kRefusedNamingIt,         // by the checkpoint loader, before any task starts
+  kRefusedByATaskNamingIt,  // by the task that fetches the file (shared files' checksums)
+};
 
-/// Kills windowed_stats once it has completed at least three checkpoints, lets `damage` act
+/// Kills the job once it has completed at least three checkpoints (and `ready` holds for its
+/// checkpoint directory, if given), lets `damage` act
 /// on the checkpoint directory (given the newest completed checkpoint), and resumes from the
 /// directory: either the output is exactly that of a run without the kill, or the resumed
 /// job refuses to start, naming the damaged checkpoint and file, and its output holds
 /// nothing beyond what the failure-free run wrote. Never another output.
 void KillDamageAndResume(testing::TempDir& dir, const Job& job, const std::string& tag,
                          const std::string& backend, AfterDamage want,
-                         const std::function<std::string(const std::filesystem::path&)>& damage) {
+                         const std::function<std::string(const std::filesystem::path&)>& damage,
+                         const std::function<bool(const std::string&)>& ready = nullptr) {
   const auto expected = RunJob(job, 2, dir.Join(tag + "-plain"), {});
   const std::string out = dir.Join(tag + "-out");
   const std::string checkpoints = dir.Join(tag + "-ck");
-  const std::string job_dir = checkpoints + "/windowed_stats";
+  const std::string job_dir = checkpoints + "/" + job.binary;
   std::vector<std::string> argv = {Example(job.binary)};
   argv.insert(argv.end(), job.args.begin(), job.args.end());
   for (const std::string& a :
@@ -256,7 +262,9 @@ void KillDamageAndResume(testing::TempDir& dir, const Job& job, const std::strin
   }
   {
     testing::ChildProcess process(argv, dir.Join(tag + ".log"));
-    ASSERT_TRUE(testing::WaitFor([&] { return CompletedCheckpoints(job_dir).size() >= 3; }, 20'000))
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return CompletedCheckpoints(job_dir).size() >= 3 && (!ready || ready(job_dir)); },
+        20'000))
         << testing::ReadFile(dir.Join(tag + ".log"));
     process.Signal(SIGKILL);
     EXPECT_EQ(process.Wait(), 128 + SIGKILL);
@@ -275,9 +283,11 @@ void KillDamageAndResume(testing::TempDir& dir, const Job& job, const std::strin
     return;
   }
   EXPECT_NE(resumed.exit_code, 0) << "a damaged newest checkpoint must not be passed over";
-  EXPECT_THAT(resumed.output,
-              HasSubstr(absl::StrCat("the newest completed checkpoint ",
-                                     completed.back().filename().string().substr(4))));
+  if (want == AfterDamage::kRefusedNamingIt) {
+    EXPECT_THAT(resumed.output,
+                HasSubstr(absl::StrCat("the newest completed checkpoint ",
+                                       completed.back().filename().string().substr(4))));
+  }
   EXPECT_THAT(resumed.output, HasSubstr(damaged_file));
   // Nothing was written twice: what is there is part of the failure-free output.
   std::vector<std::string> got = SortedOutput(out);
@@ -313,6 +323,50 @@ TEST_F(ProcessRestoreTest, ABitFlipInTheNewestCheckpointIsRefusedNamingTheFile) 
   KillDamageAndResume(
       *dir_, job, "flip-rocks", "rocksdb", AfterDamage::kRefusedNamingIt,
       [](const std::filesystem::path& chk) { return FlipABitIn(chk, ".state", 23); });
+}
+
+// The shared files of incremental RocksDB checkpoints (SST files a checkpoint references
+// instead of copying): a bit flipped in each, or each one gone. The newest checkpoint
+// references some of them, so the restore refuses it, naming a shared file: a missing one
+// before anything starts, a damaged one when the task fetching it checks its checksum.
+TEST_F(ProcessRestoreTest, ADamagedOrMissingSharedRocksDbFileIsRefusedNamingIt) {
+  // word_count writes its state with every word: its log outgrows what a checkpoint copies,
+  // and checkpoints flush it into shared SST files.
+  const Job job = Jobs()[0];
+  // Ready once a completed checkpoint is newer than a shared file: it references the file
+  // (shared files of a checkpoint still being written are referenced by none yet).
+  auto completed_checkpoint_references_shared_files = [](const std::string& job_dir) {
+    const auto completed = CompletedCheckpoints(job_dir);
+    if (completed.empty()) return false;
+    std::error_code ec;
+    const auto newest = std::filesystem::last_write_time(completed.back() / "_metadata", ec);
+    for (const auto& e : std::filesystem::directory_iterator(job_dir + "/shared", ec)) {
+      std::error_code time_ec;
+      if (std::filesystem::last_write_time(e.path(), time_ec) < newest && !time_ec) return true;
+    }
+    return false;
+  };
+  auto each_shared_file = [](const std::filesystem::path& chk, const auto& act) {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(chk.parent_path() / "shared")) {
+      act(e.path(), n++);
+    }
+    return std::string("shared/");
+  };
+  KillDamageAndResume(
+      *dir_, job, "flip-shared", "rocksdb", AfterDamage::kRefusedByATaskNamingIt,
+      [&](const std::filesystem::path& chk) {
+        return each_shared_file(chk,
+                                [](const std::filesystem::path& f, int n) { FlipABit(f, 29 + n); });
+      },
+      completed_checkpoint_references_shared_files);
+  KillDamageAndResume(
+      *dir_, job, "missing-shared", "rocksdb", AfterDamage::kRefusedNamingIt,
+      [&](const std::filesystem::path& chk) {
+        return each_shared_file(
+            chk, [](const std::filesystem::path& f, int) { std::filesystem::remove(f); });
+      },
+      completed_checkpoint_references_shared_files);
 }
 
 // A half-written checkpoint after the newest completed one (the kill came while it was

@@ -237,9 +237,12 @@ absl::Status RocksDbStore::CreateNativeCheckpoint(const std::string& dir) {
   rocksdb::Status s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw);
   if (!s.ok()) return FromRocks(s, "preparing a checkpoint");
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  // A log_size_for_flush this large never flushes: the memtable's content comes along as
-  // the write-ahead log, which every write goes through.
-  return FromRocks(checkpoint->CreateCheckpoint(dir, UINT64_MAX), "checkpoint into '" + dir + "'");
+  // Up to kFlushAboveLogBytes of write-ahead log, the memtables' content comes along as the
+  // log (copied, not flushed: a cheap synchronous phase). Beyond it they are flushed into SST
+  // files first, which later checkpoints share instead of copying the log again each time.
+  constexpr uint64_t kFlushAboveLogBytes = 1 << 20;
+  return FromRocks(checkpoint->CreateCheckpoint(dir, kFlushAboveLogBytes),
+                   "checkpoint into '" + dir + "'");
 }
 
 absl::Status RocksDbStore::Flush() {
