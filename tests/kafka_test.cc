@@ -302,15 +302,11 @@ TEST(KafkaSourceTest, FailedCommitsDoNotFailTheJob) {
   EXPECT_EQ(rest->Values(), std::vector<std::string>{"after"});
 }
 
-// Event time from the payload, watermarks per partition: partition 1 never gets a message,
-// yet once it counts as idle the windows of partition 0 fire while the job runs.
-TEST(KafkaSourceTest, PerPartitionWatermarksWithAnIdlePartitionStillFireWindows) {
-  DevKafka kafka({"--brokers=1", "--topic=events:2"});
-  std::vector<std::string> lines;
-  for (int i = 0; i < 500; ++i) lines.push_back(absl::StrCat(i * 10, ",1"));  // ts 0..4990 ms
-  kafka.Produce("events", 0, lines);
+/// Topic `events`, whose values are `timestamp_ms,...`: event time from the payload,
+/// watermarks per partition without out-of-orderness.
+KafkaSourceOptions EventTimeFromPayload(const std::string& bootstrap) {
   KafkaSourceOptions o;
-  o.bootstrap_servers = kafka.bootstrap();
+  o.bootstrap_servers = bootstrap;
   o.topics = {"events"};
   o.timestamp = [](const KafkaRecord& r) {
     int64_t ts = 0;
@@ -318,6 +314,17 @@ TEST(KafkaSourceTest, PerPartitionWatermarksWithAnIdlePartitionStillFireWindows)
     return ts;
   };
   o.watermark_out_of_orderness = absl::ZeroDuration();
+  return o;
+}
+
+// Event time from the payload, watermarks per partition: partition 1 never gets a message,
+// yet once it counts as idle the windows of partition 0 fire while the job runs.
+TEST(KafkaSourceTest, PerPartitionWatermarksWithAnIdlePartitionStillFireWindows) {
+  DevKafka kafka({"--brokers=1", "--topic=events:2"});
+  std::vector<std::string> lines;
+  for (int i = 0; i < 500; ++i) lines.push_back(absl::StrCat(i * 10, ",1"));  // ts 0..4990 ms
+  kafka.Produce("events", 0, lines);
+  KafkaSourceOptions o = EventTimeFromPayload(kafka.bootstrap());
   o.idle_timeout = absl::Milliseconds(200);
   testing::TempDir dir;
   Pipeline p("watermarks");
@@ -342,6 +349,77 @@ TEST(KafkaSourceTest, PerPartitionWatermarksWithAnIdlePartitionStillFireWindows)
   ASSERT_OK(result);
   EXPECT_TRUE(fired) << "the empty partition held the watermark back";
   EXPECT_EQ(out->Values(), (std::vector<int64_t>{100, 100, 100, 100}));
+}
+
+/// Runs a source function outside a job: polls it on this thread and keeps what it emits.
+template <typename T>
+class PolledSource final : public ProcessingTimeService {
+ public:
+  explicit PolledSource(SourceFunction<T>& source)
+      : source_(source), context_(TaskInfo{}, this, &metrics_) {}
+  Timestamp CurrentProcessingTime() const override { return absl::ToUnixMillis(absl::Now()); }
+  void ScheduleAt(Timestamp, Target*) override {}
+
+  void Open() { source_.Open(context_); }
+  /// Polls until `records` records came (bounded in time); false if they did not.
+  bool PollFor(size_t records) {
+    return testing::WaitFor(
+        [&] {
+          Batch<T> batch;
+          SourceOutput<T> out(&batch, 512, &PolledSource::OnWatermark, this);
+          source_.Poll(out);
+          received_ += batch.size();
+          return received_ >= records;
+        },
+        20'000);
+  }
+  std::optional<Timestamp> last_watermark() const { return last_watermark_; }
+
+ private:
+  static void OnWatermark(void* self, Timestamp wm) {
+    static_cast<PolledSource*>(self)->last_watermark_ = wm;
+  }
+
+  SourceFunction<T>& source_;
+  MetricGroup metrics_;
+  RuntimeContext context_;
+  size_t received_ = 0;
+  std::optional<Timestamp> last_watermark_;
+};
+
+// A partition's event time is part of the source's checkpointed state. Restored, a partition
+// that gets no new message still holds the watermark where it was, not at "no event time
+// yet" (which would let records count as on time that a run without the failure took as
+// late, once the other partitions move on).
+TEST(KafkaSourceTest, APartitionsEventTimeIsRestoredWithItsOffset) {
+  DevKafka kafka({"--brokers=1", "--topic=events:2"});
+  auto timestamps = [](int from, int to) {
+    std::vector<std::string> v;
+    for (int ts = from; ts <= to; ts += 10) v.push_back(absl::StrCat(ts, ",1"));
+    return v;
+  };
+  kafka.Produce("events", 0, timestamps(0, 2990));
+  kafka.Produce("events", 1, timestamps(0, 4990));
+  KafkaSourceOptions o = EventTimeFromPayload(kafka.bootstrap());
+  std::vector<std::string> state;
+  {
+    KafkaSource<KafkaRecord> source(o);
+    PolledSource<KafkaRecord> polled(source);
+    polled.Open();
+    ASSERT_TRUE(polled.PollFor(300 + 500));
+    EXPECT_EQ(polled.last_watermark(), 2989) << "the minimum over both partitions";
+    state = source.SnapshotState(1);
+    source.Close();
+  }
+  // Partition 0 moves on; partition 1, restored at 4990, gets nothing new.
+  kafka.Produce("events", 0, timestamps(9000, 9000));
+  KafkaSource<KafkaRecord> restored(o);
+  restored.RestoreState(state);
+  PolledSource<KafkaRecord> polled(restored);
+  polled.Open();
+  ASSERT_TRUE(polled.PollFor(1)) << "only the new message is read again";
+  EXPECT_EQ(polled.last_watermark(), 4989) << "partition 1's restored event time holds it";
+  restored.Close();
 }
 
 // Topics by pattern with discovery: a topic created while the job runs is picked up, from

@@ -170,6 +170,24 @@ class KafkaConsumer {
     return out;
   }
 
+  /// The largest event time read per partition (partitions that had messages).
+  std::map<std::pair<std::string, int32_t>, Timestamp> MaxTimestamps() const {
+    std::map<std::pair<std::string, int32_t>, Timestamp> out;
+    for (const Partition& p : partitions_) {
+      if (p.max_timestamp != kMinWatermark) out[{p.topic, p.partition}] = p.max_timestamp;
+    }
+    return out;
+  }
+
+  /// Continues each listed partition's event time from a checkpoint.
+  void RestoreMaxTimestamps(const std::map<std::pair<std::string, int32_t>, Timestamp>& restored) {
+    for (Partition& p : partitions_) {
+      if (auto it = restored.find({p.topic, p.partition}); it != restored.end()) {
+        p.max_timestamp = std::max(p.max_timestamp, it->second);
+      }
+    }
+  }
+
   /// Commits offsets to the group (asynchronously: the outcome is counted, never fatal).
   void Commit(const std::vector<KafkaPartitionOffset>& offsets) {
     if (offsets.empty()) return;
@@ -568,7 +586,9 @@ void KafkaSourceCore::Open(RuntimeContext& ctx) {
       absl::StrCat("Kafka source ", ctx.SubtaskIndex() + 1, "/", ctx.Parallelism()));
   ThrowIfError(consumer.status());
   consumer_ = std::move(*consumer);
+  consumer_->RestoreMaxTimestamps(restored_max_timestamps_);
   restored_.clear();
+  restored_max_timestamps_.clear();
   throttle_start_ = absl::Now();
   last_discovery_ = absl::Now();
 }
@@ -643,21 +663,45 @@ void KafkaSourceCore::Close() {
   consumer_.reset();
 }
 
+// A partition's item: its KafkaPartitionOffset, then (if it had messages) the largest event
+// time read, an int64. Items of checkpoints taken before event time was kept end after the
+// offset and restore without it.
 std::vector<std::string> KafkaSourceCore::SnapshotState(int64_t checkpoint_id) {
   std::vector<KafkaPartitionOffset> positions =
       consumer_ ? consumer_->Positions() : std::vector<KafkaPartitionOffset>(restored_);
+  const auto max_timestamps = consumer_ ? consumer_->MaxTimestamps() : restored_max_timestamps_;
   std::vector<std::string> items;
-  for (const auto& p : positions) items.push_back(SerializeToString(p));
+  for (const auto& p : positions) {
+    std::string item;
+    ByteWriter w(&item);
+    Serializer<KafkaPartitionOffset>::Write(p, w);
+    if (auto it = max_timestamps.find({p.topic, p.partition}); it != max_timestamps.end()) {
+      Serializer<int64_t>::Write(it->second, w);
+    }
+    items.push_back(std::move(item));
+  }
   if (!options_.group_id.empty()) pending_commits_[checkpoint_id] = std::move(positions);
   return items;
 }
 
 void KafkaSourceCore::RestoreState(std::vector<std::string> items) {
   restored_.clear();
+  restored_max_timestamps_.clear();
   for (const std::string& item : items) {
-    auto p = DeserializeFromString<KafkaPartitionOffset>(item, "Kafka source offset");
-    ThrowIfError(p.status());
-    restored_.push_back(std::move(*p));
+    ByteReader r(item);
+    KafkaPartitionOffset p;
+    if (!Serializer<KafkaPartitionOffset>::Read(r, &p)) {
+      ThrowIfError(absl::DataLossError("Kafka source state: a partition's offset is corrupt"));
+    }
+    if (!r.AtEnd()) {
+      int64_t max_timestamp = 0;
+      if (!Serializer<int64_t>::Read(r, &max_timestamp) || !r.AtEnd()) {
+        ThrowIfError(absl::DataLossError(absl::StrCat(
+            "Kafka source state: the event time of ", p.topic, "/", p.partition, " is corrupt")));
+      }
+      restored_max_timestamps_[{p.topic, p.partition}] = max_timestamp;
+    }
+    restored_.push_back(std::move(p));
   }
 }
 

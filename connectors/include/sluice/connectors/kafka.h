@@ -181,6 +181,9 @@ class KafkaSourceCore {
 
   KafkaSourceOptions options_;
   std::vector<KafkaPartitionOffset> restored_;
+  /// Per restored partition, the largest event time read before the checkpoint: the
+  /// partition's watermark continues from it (as in a run without the failure).
+  std::map<std::pair<std::string, int32_t>, Timestamp> restored_max_timestamps_;
   std::unique_ptr<KafkaConsumer> consumer_;
   std::map<int64_t, std::vector<KafkaPartitionOffset>> pending_commits_;
   MetricGroup* metrics_ = nullptr;
