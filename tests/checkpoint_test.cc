@@ -3,6 +3,9 @@
 // central check: the state in every completed checkpoint is exactly the state after the
 // records the sources had emitted before their barrier - no record missing, none twice.
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <filesystem>
@@ -211,6 +214,39 @@ TEST(CheckpointTest, AtLeastOnceDoesNotHoldAnInputBackAtABarrier) {
 TEST(CheckpointTest, ExactlyOnceHoldsAnInputBackUntilTheBarrierOfEveryInput) {
   AlignmentProbe probe(absl::Seconds(2));
   EXPECT_TRUE(probe.RunAndReportStall(/*exactly_once=*/true));
+}
+
+// RocksDB's working files live under <local state dir>/<pid>-<nonce>/. A process killed with
+// SIGKILL leaves its directory behind and its pid comes back later: the next job removes the
+// directories of processes that are gone (before, a job whose pid matched a killed one's
+// found "RocksDB directory ... exists already" and failed), and keeps those of live ones.
+TEST(CheckpointTest, LocalStateOfProcessesThatAreGoneIsRemovedAndNeverReused) {
+  testing::TempDir dir;
+  const std::string base = dir.Join("local-state");
+  testing::ChildProcess gone({"/bin/true"}, dir.Join("gone.log"));
+  const int gone_pid = gone.pid();
+  ASSERT_EQ(gone.Wait(), 0);
+  testing::ChildProcess alive({"/bin/sleep", "60"}, dir.Join("alive.log"));
+  const std::string dead_dir = absl::StrCat(base, "/", gone_pid, "-00000000000000aa");
+  const std::string live_dir = absl::StrCat(base, "/", alive.pid(), "-00000000000000bb");
+  for (const std::string& d : {dead_dir, live_dir}) {
+    std::filesystem::create_directories(d + "/checkpointed-sum-0-sum-1");
+    testing::WriteFile(d + "/checkpointed-sum-0-sum-1/CURRENT", "left behind");
+  }
+  Job job(/*exactly_once=*/true, 200'000);
+  job.p.mutable_config().state_backend = StateBackendKind::kRocksDb;
+  job.p.mutable_config().local_state_dir = base;
+  ASSERT_OK(ExecuteLocally(job.p));
+  EXPECT_FALSE(std::filesystem::exists(dead_dir)) << "a dead process's state stays forever";
+  EXPECT_TRUE(std::filesystem::exists(live_dir + "/checkpointed-sum-0-sum-1/CURRENT"))
+      << "a running process's state was removed";
+  int own = 0;
+  for (const auto& e : std::filesystem::directory_iterator(base)) {
+    own += e.path().filename().string().starts_with(absl::StrCat(::getpid(), "-"));
+  }
+  EXPECT_EQ(own, 1) << "this process's own directory";
+  alive.Signal(SIGKILL);
+  alive.Wait();
 }
 
 TEST(CheckpointTest, CompletedCheckpointsAreStoredAndRetained) {

@@ -1,14 +1,20 @@
 #include "runtime/task.h"
 
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <random>
 #include <tuple>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "glog/logging.h"
 
 namespace sluice::internal {
@@ -20,6 +26,33 @@ absl::Duration ThreadCpuTime() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return absl::DurationFromTimespec(ts);
+}
+
+/// This process's own directory under `base`, `<pid>-<nonce>` (the nonce because a pid comes
+/// back: a process killed with SIGKILL leaves its directory, and a later one with its pid
+/// must not meet those files). The first call also removes the directories of processes that
+/// are gone.
+std::string ProcessStateDir(const std::string& base) {
+  static std::mutex mu;
+  static std::map<std::string, std::string> by_base;
+  std::lock_guard<std::mutex> lock(mu);
+  auto [it, fresh] = by_base.try_emplace(base);
+  if (!fresh) return it->second;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+    const std::vector<std::string> parts =
+        absl::StrSplit(entry.path().filename().string(), '-');
+    int pid = 0;
+    if (parts.size() == 2 && absl::SimpleAtoi(parts[0], &pid) && pid > 0 && pid != ::getpid() &&
+        ::kill(pid, 0) != 0 && errno == ESRCH) {
+      std::error_code remove_ec;
+      std::filesystem::remove_all(entry.path(), remove_ec);
+    }
+  }
+  std::random_device random;
+  it->second = absl::StrCat(base, "/", ::getpid(), "-",
+                            absl::Hex((uint64_t{random()} << 32) | random(), absl::kZeroPad16));
+  return it->second;
 }
 }  // namespace
 
@@ -56,8 +89,9 @@ const std::string& Task::LocalStateDir() {
         config.local_state_dir.empty()
             ? (std::filesystem::temp_directory_path() / "sluice-state").string()
             : config.local_state_dir;
-    local_state_dir_ = absl::StrCat(base, "/", internal::SafeFileName(config.job_name), "-",
-                                    ::getpid(), "-", runs.fetch_add(1), "-", task_name_safe());
+    local_state_dir_ = absl::StrCat(ProcessStateDir(base), "/",
+                                    internal::SafeFileName(config.job_name), "-",
+                                    runs.fetch_add(1), "-", task_name_safe());
   }
   return local_state_dir_;
 }
