@@ -15,6 +15,11 @@ namespace sluice {
 
 namespace {
 
+/// INVALID_ARGUMENT naming the URL and what is wrong with it.
+absl::Status BadUrl(const std::string& url, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat("Kafka URL '", url, "': ", why));
+}
+
 /// A kafka:// URL taken apart: bootstrap servers, the path (topics) and the query's pairs.
 struct KafkaUrl {
   std::string bootstrap;
@@ -23,9 +28,7 @@ struct KafkaUrl {
 };
 
 absl::StatusOr<KafkaUrl> SplitKafkaUrl(const std::string& url) {
-  auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("Kafka URL '", url, "': ", why));
-  };
+  auto bad = [&](const std::string& why) { return BadUrl(url, why); };
   if (!url.starts_with("kafka://")) return bad("expected kafka://BOOTSTRAP/TOPIC");
   const std::string rest = url.substr(8);
   const size_t query_at = rest.find('?');
@@ -50,9 +53,7 @@ absl::StatusOr<KafkaUrl> SplitKafkaUrl(const std::string& url) {
 }  // namespace
 
 absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
-  auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("Kafka URL '", url, "': ", why));
-  };
+  auto bad = [&](const std::string& why) { return BadUrl(url, why); };
   absl::StatusOr<KafkaUrl> parts = SplitKafkaUrl(url);
   if (!parts.ok()) return parts.status();
   KafkaSourceOptions o;
@@ -123,9 +124,7 @@ absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
 }
 
 absl::StatusOr<KafkaSinkOptions> ParseKafkaSinkUrl(const std::string& url) {
-  auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("Kafka URL '", url, "': ", why));
-  };
+  auto bad = [&](const std::string& why) { return BadUrl(url, why); };
   absl::StatusOr<KafkaUrl> parts = SplitKafkaUrl(url);
   if (!parts.ok()) return parts.status();
   KafkaSinkOptions o;
