@@ -1,4 +1,4 @@
-// cluster_bench [--events=N] [--keys=K] [--rounds=N] [--checkpoint_interval=DUR]
+// cluster_bench [--events=N] [--keys=K] [--rounds=N] [--checkpoint-interval=DUR]
 //
 // window_bench's windowed job (window_job.so) at parallelism 2 on a cluster of one
 // JobManager and two TaskManagers of one slot each — so each subtask runs in its own
@@ -6,7 +6,7 @@
 // the mini-cluster (`sluice run --local`), in the same run. Each time is the wall time of the
 // `sluice run` command (process start, loading, for the cluster also upload, scheduling and
 // deployment: about 0.1-0.3 s, so use enough events). Prints events/s and the ratio. With
-// --checkpoint_interval both runs take exactly-once checkpoints into a temporary directory
+// --checkpoint-interval both runs take exactly-once checkpoints into a temporary directory
 // (on the cluster: the coordinator in the JobManager, acknowledgements over gRPC).
 
 #include <algorithm>
@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench_util.h"
+#include "sluice/job/abseil_flags.h"
 #include "sluice/testing/local_cluster.h"
 
 ABSL_FLAG(int64_t, events, 30'000'000, "events per run");
@@ -42,7 +42,7 @@ double SecondsOf(const std::string& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  sluice::ParseAbseilFlags(argc, argv);
   const int64_t events = absl::GetFlag(FLAGS_events);
   const std::string job = sluice::testing::BuildDir() + "/bench/window_job.so";
   std::string job_args =
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     absl::StrAppend(&job_args, " --checkpoint-interval=", interval,
                     " --checkpoint-dir=", checkpoints.path());
   }
-  sluice::testing::JobManagerProcess jm({"--heartbeat_interval=200ms"});
+  sluice::testing::JobManagerProcess jm({"--heartbeat-interval=200ms"});
   sluice::testing::TaskManagerProcess tm1(jm.address(), 1, "bench-tm-1");
   sluice::testing::TaskManagerProcess tm2(jm.address(), 1, "bench-tm-2");
   sluice::testing::WaitFor(

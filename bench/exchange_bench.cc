@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "sluice/graph/stream_graph.h"
+#include "sluice/job/abseil_flags.h"
 #include "taskmanager/exchange/exchange_client.h"
 #include "taskmanager/exchange/exchange_server.h"
 
@@ -159,7 +159,7 @@ void Report(const char* what, int64_t records, double seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  sluice::ParseAbseilFlags(argc, argv);
   const int64_t records = absl::GetFlag(FLAGS_records);
   const int per_batch = absl::GetFlag(FLAGS_batch);
   std::printf("%lld records of %d bytes, %d per batch\n", static_cast<long long>(records),

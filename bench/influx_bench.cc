@@ -9,9 +9,9 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "bench_util.h"
+#include "sluice/job/abseil_flags.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/influx_server.h"
 
@@ -32,7 +32,7 @@ sluice::InfluxPoint PointOf(uint64_t i) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  sluice::ParseAbseilFlags(argc, argv);
   const int64_t points = absl::GetFlag(FLAGS_points);
   const int64_t batch = absl::GetFlag(FLAGS_batch);
   const int parallelism = absl::GetFlag(FLAGS_parallelism);

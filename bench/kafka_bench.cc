@@ -21,10 +21,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench_util.h"
+#include "sluice/job/abseil_flags.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/dev_kafka.h"
 
@@ -127,7 +127,7 @@ double SluiceSeconds(const std::string& bootstrap, int parallelism) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  sluice::ParseAbseilFlags(argc, argv);
   const int64_t records = absl::GetFlag(FLAGS_records);
   const int partitions = absl::GetFlag(FLAGS_partitions);
   const int rounds = absl::GetFlag(FLAGS_rounds);

@@ -17,8 +17,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "bench_util.h"
+#include "sluice/job/abseil_flags.h"
 #include "sluice/sluice.h"
 
 ABSL_FLAG(int64_t, events, 100'000'000, "events per run");
@@ -76,7 +76,7 @@ double EngineRun(int64_t events, int64_t keys, int parallelism) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  sluice::ParseAbseilFlags(argc, argv);
   const int64_t events = absl::GetFlag(FLAGS_events);
   const int64_t keys = absl::GetFlag(FLAGS_keys);
   std::printf("keyed sum: %lld events, %lld keys\n", static_cast<long long>(events),

@@ -1,5 +1,5 @@
-// large_state_bench [--keys=N] [--payload=BYTES] [--events=N] [--checkpoint_interval=DUR]
-//                   [--state_backend=rocksdb|heap]
+// large_state_bench [--keys=N] [--payload=BYTES] [--events=N] [--checkpoint-interval=DUR]
+//                   [--state-backend=rocksdb|heap]
 //
 // Keyed state far larger than a cache: every event writes a payload into the ValueState of
 // its key (keys = event index modulo --keys, so state grows to keys x payload bytes). Runs the
@@ -15,8 +15,8 @@
 #include <utility>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "bench_util.h"
+#include "sluice/job/abseil_flags.h"
 #include "sluice/sluice.h"
 
 ABSL_FLAG(int64_t, keys, 10'000'000, "distinct keys (state entries)");
@@ -70,7 +70,7 @@ sluice::JobResult Run(int64_t events, int64_t keys, int64_t payload, bool rocksd
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  sluice::ParseAbseilFlags(argc, argv);
   const int64_t keys = absl::GetFlag(FLAGS_keys);
   const int64_t payload = absl::GetFlag(FLAGS_payload);
   const int64_t events = absl::GetFlag(FLAGS_events);

@@ -1,4 +1,4 @@
-// window_bench [--events=N] [--keys=K] [--checkpoint_interval=DUR] [--state_backend=heap|rocksdb]
+// window_bench [--events=N] [--keys=K] [--checkpoint-interval=DUR] [--state-backend=heap|rocksdb]
 //
 // The windowed job against the raw loop computing the same windows:
 //   raw     xorshift key per event, event time = index / 1000 ms, 1-second tumbling windows:
@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "bench_util.h"
+#include "sluice/job/abseil_flags.h"
 #include "sluice/sluice.h"
 #include "window_job.h"
 
@@ -90,7 +90,7 @@ sluice::JobResult EngineRun(int64_t events, int64_t keys, int parallelism,
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  sluice::ParseAbseilFlags(argc, argv);
   const int64_t events = absl::GetFlag(FLAGS_events);
   const int64_t keys = absl::GetFlag(FLAGS_keys);
   std::printf("1 s tumbling event-time windows, count+sum: %lld events, %lld keys, %s state\n",

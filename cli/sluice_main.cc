@@ -15,6 +15,7 @@
 #include "cli/dev_kafka.h"
 #include "glog/logging.h"
 #include "sluice/api/job.h"
+#include "sluice/job/flag_spelling.h"
 
 namespace {
 
@@ -112,6 +113,12 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   std::vector<std::string> args(argv + 1, argv + argc);
+  // The CLI's own options accept the underscore spelling too; a job's (after `--`) are the
+  // job's to read.
+  for (std::string& a : args) {
+    if (a == "--") break;
+    a = sluice::DashedFlag(a);
+  }
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     std::fputs(sluice::cli::kClusterUsage, args.empty() ? stderr : stdout);

@@ -38,32 +38,30 @@ void Build(sluice::Pipeline& p) {
   const std::string host = p.Args().GetString("host", "127.0.0.1");
   const int64_t port = p.Args().GetInt("port", 0);
   if (port <= 0 || port > 65535) throw sluice::JobArgumentError("--port must be in 1..65535");
-  absl::Duration window;
-  const std::string window_text = p.Args().GetString("window", "10s");
-  if (!absl::ParseDuration(window_text, &window) || window <= absl::ZeroDuration()) {
-    throw sluice::JobArgumentError(absl::StrCat("--window: '", window_text, "' is not a duration"));
-  }
+  const absl::Duration window =
+      p.Args().GetDuration("window", absl::Seconds(10), /*allow_zero=*/false);
   auto sums =
       p.Source(sluice::SocketTextSource(host, static_cast<int>(port)), "Socket")
-      .FlatMap<int64_t>(
-          [](const std::string& line, sluice::Collector<int64_t>& out) {
-            int64_t v;
-            if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &v)) {
-              out.Collect(v);
-            } else if (!absl::StripAsciiWhitespace(line).empty()) {
-              std::fprintf(stderr, "socket_window_sum: skipping '%s': not an integer\n",
-                           line.c_str());
-            }
-          },
-          "ParseInts")
-      .WindowAll(sluice::TumblingProcessingTimeWindows::Of(window))
-      .Reduce([](const int64_t& a, const int64_t& b) { return a + b; }, Sum{}, "WindowSum");
+          .FlatMap<int64_t>(
+              [](const std::string& line, sluice::Collector<int64_t>& out) {
+                int64_t v;
+                if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &v)) {
+                  out.Collect(v);
+                } else if (!absl::StripAsciiWhitespace(line).empty()) {
+                  std::fprintf(stderr, "socket_window_sum: skipping '%s': not an integer\n",
+                               line.c_str());
+                }
+              },
+              "ParseInts")
+          .WindowAll(sluice::TumblingProcessingTimeWindows::Of(window))
+          .Reduce([](const int64_t& a, const int64_t& b) { return a + b; }, Sum{}, "WindowSum");
   const std::string output = p.Args().GetString("output", "");
   if (output.empty()) {
     sums.Map([](const WindowSum& s) { return absl::StrCat(s.first, ",", s.second); }, "Format")
         .Print();
     return;
   }
+  const std::string window_text = absl::FormatDuration(window);  // the tag: "10s", "1m"
   std::string measurement = "records";
   auto sink = sluice::InfluxSinkFromUrl(output, &measurement);
   if (!sink.ok()) throw sluice::JobArgumentError(std::string(sink.status().message()));

@@ -153,15 +153,6 @@ sluice::DataStream<Event> ReadEvents(sluice::Pipeline& p, const std::string& inp
       .Parallelism(1);
 }
 
-absl::Duration ParseDurationFlag(const std::string& flag, const std::string& text) {
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
-    throw sluice::JobArgumentError(
-        absl::StrCat("--", flag, ": '", text, "' is not a duration (use e.g. 500ms, 10s, 5m)"));
-  }
-  return d;
-}
-
 template <typename Windowed>
 sluice::DataStream<Firing> Finish(Windowed windowed, sluice::Pipeline& p, absl::Duration lateness,
                                   const std::string& late_dir, int parallelism) {
@@ -184,10 +175,8 @@ void Build(sluice::Pipeline& p) {
   const std::string input = p.Args().GetString("input");
   const std::string output = p.Args().GetString("output");
   const std::string window = p.Args().GetString("window");
-  const absl::Duration bound =
-      ParseDurationFlag("out-of-orderness", p.Args().GetString("out-of-orderness", "0ms"));
-  const absl::Duration lateness =
-      ParseDurationFlag("allowed-lateness", p.Args().GetString("allowed-lateness", "0ms"));
+  const absl::Duration bound = p.Args().GetDuration("out-of-orderness", absl::ZeroDuration());
+  const absl::Duration lateness = p.Args().GetDuration("allowed-lateness", absl::ZeroDuration());
   const std::string late_dir = p.Args().GetString("late-output", "");
   const int parallelism =
       static_cast<int>(p.Args().GetInt("parallelism", p.config().default_parallelism));
@@ -204,19 +193,19 @@ void Build(sluice::Pipeline& p) {
   std::vector<std::string> spec = absl::StrSplit(window, ':');
   sluice::DataStream<Firing> firings = [&]() {
     if (spec[0] == "tumbling" && spec.size() == 2) {
-      return Finish(
-          keyed.Window(sluice::TumblingEventTimeWindows::Of(ParseDurationFlag("window", spec[1]))),
-          p, lateness, late_dir, parallelism);
+      return Finish(keyed.Window(sluice::TumblingEventTimeWindows::Of(
+                        sluice::ParseDurationArg("window", spec[1]))),
+                    p, lateness, late_dir, parallelism);
     }
     if (spec[0] == "sliding" && spec.size() == 3) {
-      return Finish(
-          keyed.Window(sluice::SlidingEventTimeWindows::Of(ParseDurationFlag("window", spec[1]),
-                                                           ParseDurationFlag("window", spec[2]))),
-          p, lateness, late_dir, parallelism);
+      return Finish(keyed.Window(sluice::SlidingEventTimeWindows::Of(
+                        sluice::ParseDurationArg("window", spec[1]),
+                        sluice::ParseDurationArg("window", spec[2]))),
+                    p, lateness, late_dir, parallelism);
     }
     if (spec[0] == "session" && spec.size() == 2) {
       return Finish(keyed.Window(sluice::EventTimeSessionWindows::WithGap(
-                        ParseDurationFlag("window", spec[1]))),
+                        sluice::ParseDurationArg("window", spec[1]))),
                     p, lateness, late_dir, parallelism);
     }
     throw sluice::JobArgumentError(absl::StrCat(

@@ -10,10 +10,10 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "sluice/job/abseil_flags.h"
 #include "taskmanager/taskmanager.h"
 
 ABSL_FLAG(std::string, jobmanager, "", "the JobManager's HOST:PORT (required)");
@@ -47,7 +47,7 @@ std::string DefaultCacheDir(const std::string& id) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "sluice-taskmanager --jobmanager=HOST:PORT [--slots=N] [--flagfile=F]");
-  absl::ParseCommandLine(argc, argv);
+  sluice::ParseAbseilFlags(argc, argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   sluice::cluster::TaskManagerOptions options;

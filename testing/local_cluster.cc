@@ -11,7 +11,7 @@ JobManagerProcess::JobManagerProcess(std::vector<std::string> extra_args, int po
   log_path_ = dir_.Join("jobmanager.log");
   std::vector<std::string> argv = {BuildDir() + "/bin/sluice-jobmanager",
                                    absl::StrCat("--port=", port),
-                                   absl::StrCat("--blob_dir=", blob_dir_)};
+                                   absl::StrCat("--blob-dir=", blob_dir_)};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<ChildProcess>(argv, log_path_);
   constexpr char kListening[] = "sluice-jobmanager listening on ";
@@ -38,7 +38,7 @@ TaskManagerProcess::TaskManagerProcess(const std::string& jobmanager, int slots,
   std::vector<std::string> argv = {BuildDir() + "/bin/sluice-taskmanager",
                                    absl::StrCat("--jobmanager=", jobmanager),
                                    absl::StrCat("--slots=", slots), absl::StrCat("--id=", id),
-                                   absl::StrCat("--cache_dir=", cache_dir_)};
+                                   absl::StrCat("--cache-dir=", cache_dir_)};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<ChildProcess>(argv, log_path_);
 }

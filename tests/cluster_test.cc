@@ -9,10 +9,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "generated_input.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "generated_input.h"
 #include "jobmanager/blob/sha256.h"
 #include "jobmanager/client/jobmanager_client.h"
 #include "jobmanager/scheduler/slot_allocation.h"
@@ -61,20 +61,36 @@ TEST(ClusterTest, TaskManagersRegisterTheirSlotsAndStatusShowsThem) {
   EXPECT_THAT(status, HasSubstr(absl::StrCat("Blob store: ", jm.blob_dir(), " (0 job binaries)")));
 }
 
-TEST(ClusterTest, SettingsComeFromAFlagFile) {
+TEST(ClusterTest, SettingsComeFromAFlagFileWithEitherSpelling) {
   JobManagerProcess jm;
   testing::TempDir dir;
   const std::string flags = dir.Join("taskmanager.flags");
-  testing::WriteFile(flags, absl::StrCat("--jobmanager=", jm.address(), "\n--slots=3\n"));
   const std::string cache = dir.Join("cache");
+  // Dashes (the documented spelling) in the file, the underscore alias on the command line.
+  testing::WriteFile(flags, absl::StrCat("# a TaskManager\n--jobmanager=", jm.address(),
+                                         "\n  --slots=3\n--cache-dir=", cache, "\n"));
   testing::ChildProcess tm({testing::BuildDir() + "/bin/sluice-taskmanager", "--flagfile=" + flags,
-                            "--id=from-file", "--cache_dir=" + cache},
+                            "--id=from-file", "--registration_timeout=20s"},
                            dir.Join("tm.log"));
-  EXPECT_THAT(StatusWith(jm.address(), 1), HasSubstr("slots: 3 total"));
+  const std::string status = StatusWith(jm.address(), 1);
+  EXPECT_THAT(status, HasSubstr("slots: 3 total"));
+  EXPECT_THAT(status, HasSubstr("from-file"));
+  EXPECT_TRUE(std::filesystem::is_directory(cache)) << "the flag file's --cache-dir was ignored";
+}
+
+TEST(ClusterTest, AnUnreadableFlagFileIsNamed) {
+  testing::TempDir dir;
+  const std::string missing = dir.Join("nowhere.flags");
+  testing::ChildProcess jm(
+      {testing::BuildDir() + "/bin/sluice-jobmanager", "--flagfile=" + missing},
+      dir.Join("jm.log"));
+  EXPECT_EQ(jm.Wait(), 2);
+  EXPECT_THAT(testing::ReadFile(dir.Join("jm.log")),
+              HasSubstr(absl::StrCat("cannot read the flag file '", missing, "'")));
 }
 
 TEST(ClusterTest, AKilledTaskManagerIsDeclaredLost) {
-  JobManagerProcess jm({"--heartbeat_interval=100ms", "--heartbeat_timeout=1s"});
+  JobManagerProcess jm({"--heartbeat-interval=100ms", "--heartbeat-timeout=1s"});
   TaskManagerProcess a(jm.address(), 1, "tm-a");
   TaskManagerProcess b(jm.address(), 1, "tm-b");
   ASSERT_THAT(StatusWith(jm.address(), 2), HasSubstr("tm-b"));
@@ -87,7 +103,7 @@ TEST(ClusterTest, AKilledTaskManagerIsDeclaredLost) {
 
 TEST(ClusterTest, TaskManagersRegisterAgainWithARestartedJobManager) {
   auto jm = std::make_unique<JobManagerProcess>(
-      std::vector<std::string>{"--heartbeat_interval=100ms", "--heartbeat_timeout=2s"});
+      std::vector<std::string>{"--heartbeat-interval=100ms", "--heartbeat-timeout=2s"});
   const int port = jm->port();
   TaskManagerProcess a(jm->address(), 1, "tm-a");
   TaskManagerProcess b(jm->address(), 1, "tm-b");
@@ -95,7 +111,7 @@ TEST(ClusterTest, TaskManagersRegisterAgainWithARestartedJobManager) {
   jm->process().Signal(SIGKILL);
   jm->process().Wait();
   jm.reset();
-  JobManagerProcess again({"--heartbeat_interval=100ms", "--heartbeat_timeout=2s"}, port);
+  JobManagerProcess again({"--heartbeat-interval=100ms", "--heartbeat-timeout=2s"}, port);
   EXPECT_THAT(StatusWith(again.address(), 2), HasSubstr("slots: 2 total"));
   EXPECT_THAT(a.log(), HasSubstr("registering again"));
 }
@@ -123,7 +139,7 @@ TEST(ClusterTest, ATaskManagerWithAWrongJobManagerAddressGivesUpClearly) {
   testing::ClosedPort closed;
   const int port = closed.port();
   TaskManagerProcess tm(absl::StrCat("127.0.0.1:", port), 1, "lonely",
-                        {"--registration_timeout=1s"});
+                        {"--registration-timeout=1s"});
   EXPECT_EQ(tm.process().Wait(), 1);
   EXPECT_THAT(tm.log(), HasSubstr(absl::StrCat("cannot reach the JobManager at 127.0.0.1:", port)));
   EXPECT_THAT(tm.log(), HasSubstr("gave up after"));
@@ -154,11 +170,11 @@ TEST(ClusterTest, AJobManagerRefusesATaskManagerOfAnotherEngineBuild) {
 TEST(ClusterTest, BadSettingsAndUnknownJobsAreNamed) {
   testing::TempDir dir;
   testing::ChildProcess jm({testing::BuildDir() + "/bin/sluice-jobmanager", "--port=0",
-                            "--blob_dir=" + dir.Join("blobs"), "--slot_strategy=random"},
+                            "--blob-dir=" + dir.Join("blobs"), "--slot-strategy=random"},
                            dir.Join("jm.log"));
   EXPECT_EQ(jm.Wait(), 2);
   EXPECT_THAT(testing::ReadFile(dir.Join("jm.log")),
-              HasSubstr("--slot_strategy is spread or pack, not 'random'"));
+              HasSubstr("--slot-strategy is spread or pack, not 'random'"));
   testing::ChildProcess tm(
       {testing::BuildDir() + "/bin/sluice-taskmanager", "--jobmanager=127.0.0.1:1", "--slots=0"},
       dir.Join("tm.log"));
@@ -174,7 +190,7 @@ TEST(ClusterTest, BadSettingsAndUnknownJobsAreNamed) {
 TEST(ClusterTest, AJobManagerRefusesABlobDirectoryItCannotUse) {
   testing::TempDir dir;
   testing::ChildProcess jm(
-      {testing::BuildDir() + "/bin/sluice-jobmanager", "--port=0", "--blob_dir=/etc/passwd/blobs"},
+      {testing::BuildDir() + "/bin/sluice-jobmanager", "--port=0", "--blob-dir=/etc/passwd/blobs"},
       dir.Join("jm.log"));
   EXPECT_EQ(jm.Wait(), 2);
   EXPECT_THAT(testing::ReadFile(dir.Join("jm.log")),
@@ -218,7 +234,7 @@ class JobsOnClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     jm_ = std::make_unique<JobManagerProcess>(std::vector<std::string>{
-        "--heartbeat_interval=100ms", "--heartbeat_timeout=2s", "--slot_wait=1s"});
+        "--heartbeat-interval=100ms", "--heartbeat-timeout=2s", "--slot-wait=1s"});
     for (const char* id : {"tm-1", "tm-2", "tm-3"}) {
       tms_.push_back(
           std::make_unique<TaskManagerProcess>(jm_->address(), 2, id, std::vector<std::string>{}));
@@ -555,8 +571,8 @@ TEST_F(JobsOnClusterTest, ATaskManagerKilledWithFiringsPendingInItsSinkLosesAndR
   const std::string out = dir_.Join("out");
   const std::string checkpoints = dir_.Join("checkpoints");
   auto r = RunOnCluster(absl::StrCat(
-      Job("windowed_stats"), " --parallelism=3 --detached -- --input=", input,
-      " --output=", out, "/main --late-output=", out, "/side",
+      Job("windowed_stats"), " --parallelism=3 --detached -- --input=", input, " --output=", out,
+      "/main --late-output=", out, "/side",
       " --window=sliding:1000ms:250ms --out-of-orderness=200ms --allowed-lateness=200ms",
       " --checkpoint-interval=200ms --checkpoint-dir=", checkpoints,
       " --restart-attempts=2 --restart-delay=100ms --max-source-rate=", kLines / 4));

@@ -122,8 +122,8 @@ class Buckets final : public sluice::KeyedProcessFunction<std::string, Event, st
     sum_fired_->Add(p->sum);
     const int64_t fired = fired_->ValueOr(0) + 1;
     fired_->Update(fired);
-    out.Collect(absl::StrCat(ctx.CurrentKey(), ",", bucket, ",", p->count, ",", p->sum, ",",
-                             p->min, ",", p->max, ",", Digest(std::move(mine)), ",", fired, ",",
+    out.Collect(absl::StrCat(ctx.CurrentKey(), ",", bucket, ",", p->count, ",", p->sum, ",", p->min,
+                             ",", p->max, ",", Digest(std::move(mine)), ",", fired, ",",
                              *sum_fired_->Get(), ",", *max_abs_->Get()));
     if (p->sum < 0) ctx.Output(negative_, absl::StrCat(ctx.CurrentKey(), ",", bucket));
   }
@@ -145,15 +145,6 @@ class Buckets final : public sluice::KeyedProcessFunction<std::string, Event, st
   sluice::AggregatingState<int64_t, int64_t>* max_abs_ = nullptr;
 };
 
-absl::Duration DurationFlag(sluice::Pipeline& p, const std::string& flag) {
-  const std::string text = p.Args().GetString(flag);
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
-    throw sluice::JobArgumentError(absl::StrCat("--", flag, ": '", text, "' is not a duration"));
-  }
-  return d;
-}
-
 Event Parse(const std::string& line) {
   std::vector<std::string> f = absl::StrSplit(line, ',');
   Event e;
@@ -166,8 +157,8 @@ Event Parse(const std::string& line) {
 
 void Build(sluice::Pipeline& p) {
   const std::vector<std::string> inputs = absl::StrSplit(p.Args().GetString("inputs"), ',');
-  const absl::Duration bucket = DurationFlag(p, "bucket");
-  const absl::Duration bound = DurationFlag(p, "out-of-orderness");
+  const absl::Duration bucket = p.Args().GetDuration("bucket");
+  const absl::Duration bound = p.Args().GetDuration("out-of-orderness");
   const int parallelism = static_cast<int>(p.Args().GetInt("parallelism", 1));
   const int rebalance = static_cast<int>(p.Args().GetInt("rebalance-parallelism", 0));
   if (bucket < absl::Milliseconds(3) || parallelism < 1 || rebalance < 0) {

@@ -18,18 +18,6 @@ namespace sluice {
 
 namespace {
 
-absl::Duration DurationArg(const JobArgs& args, const std::string& name, bool allow_zero = false) {
-  absl::Duration d;
-  const std::string text = args.GetString(name);
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() ||
-      (!allow_zero && d == absl::ZeroDuration())) {
-    throw JobArgumentError(absl::StrCat("--", name, ": '", text, "' is not a ",
-                                        allow_zero ? "" : "positive ",
-                                        "duration (e.g. 500ms, 10s)"));
-  }
-  return d;
-}
-
 int IntArg(const JobArgs& args, const std::string& name, int64_t min) {
   const int64_t v = args.GetInt(name, 0);
   if (v < min || v > 1'000'000'000) {
@@ -43,7 +31,7 @@ int IntArg(const JobArgs& args, const std::string& name, int64_t min) {
 void ApplyRunnerArgs(Pipeline& p) {
   const JobArgs& args = p.Args();
   if (args.Has("checkpoint-interval")) {
-    p.EnableCheckpointing(DurationArg(args, "checkpoint-interval"),
+    p.EnableCheckpointing(args.GetDuration("checkpoint-interval", /*allow_zero=*/false),
                           args.GetString("checkpoint-mode", "exactly-once") != "at-least-once");
   }
   if (args.Has("checkpoint-mode")) {
@@ -56,10 +44,10 @@ void ApplyRunnerArgs(Pipeline& p) {
   if (args.Has("checkpoint-dir")) p.SetCheckpointDir(args.GetString("checkpoint-dir"));
   JobConfig& config = p.mutable_config();
   if (args.Has("checkpoint-timeout")) {
-    config.checkpoint_timeout = DurationArg(args, "checkpoint-timeout");
+    config.checkpoint_timeout = args.GetDuration("checkpoint-timeout", /*allow_zero=*/false);
   }
   if (args.Has("checkpoint-min-pause")) {
-    config.checkpoint_min_pause = DurationArg(args, "checkpoint-min-pause", true);
+    config.checkpoint_min_pause = args.GetDuration("checkpoint-min-pause");
   }
   if (args.Has("checkpoint-max-concurrent")) {
     config.checkpoint_max_concurrent = IntArg(args, "checkpoint-max-concurrent", 1);
@@ -90,7 +78,7 @@ void ApplyRunnerArgs(Pipeline& p) {
   }
   if (args.Has("savepoint-dir")) config.savepoint_dir = args.GetString("savepoint-dir");
   if (args.Has("chaos-kill-task-every")) {
-    config.chaos_kill_every = DurationArg(args, "chaos-kill-task-every");
+    config.chaos_kill_every = args.GetDuration("chaos-kill-task-every", /*allow_zero=*/false);
   }
   if (args.Has("chaos-max-failures")) {
     config.chaos_max_failures = IntArg(args, "chaos-max-failures", 0);
@@ -113,9 +101,10 @@ void ApplyRunnerArgs(Pipeline& p) {
   if (args.Has("restart-attempts")) {
     const int64_t attempts = args.GetInt("restart-attempts", 0);
     if (attempts < 0) throw JobArgumentError("--restart-attempts must be >= 0");
-    p.SetRestartStrategy(static_cast<int>(attempts), args.Has("restart-delay")
-                                                         ? DurationArg(args, "restart-delay")
-                                                         : absl::Milliseconds(100));
+    p.SetRestartStrategy(static_cast<int>(attempts),
+                         args.Has("restart-delay")
+                             ? args.GetDuration("restart-delay", /*allow_zero=*/false)
+                             : absl::Milliseconds(100));
   }
 }
 

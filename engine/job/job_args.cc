@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "sluice/job/flag_spelling.h"
 
 namespace sluice {
 
@@ -11,7 +12,8 @@ JobArgs JobArgs::Parse(const std::vector<std::string>& args) {
   for (const auto& a : args) {
     if (a.size() > 2 && a.rfind("--", 0) == 0) {
       size_t eq = a.find('=');
-      std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      const std::string dashed = DashedFlag(a);
+      std::string name = dashed.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
       if (name.empty()) throw JobArgumentError(absl::StrCat("malformed argument '", a, "'"));
       out.values_[name] = eq == std::string::npos ? "true" : a.substr(eq + 1);
     } else {
@@ -60,6 +62,27 @@ bool JobArgs::GetBool(const std::string& name, bool fallback) const {
         absl::StrCat("argument --", name, " must be true or false, got '", *v, "'"));
   }
   return out;
+}
+
+absl::Duration ParseDurationArg(const std::string& name, const std::string& text, bool allow_zero) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() ||
+      (!allow_zero && d == absl::ZeroDuration())) {
+    throw JobArgumentError(absl::StrCat("--", name, ": '", text, "' is not a ",
+                                        allow_zero ? "" : "positive ",
+                                        "duration (e.g. 500ms, 10s, 5m)"));
+  }
+  return d;
+}
+
+absl::Duration JobArgs::GetDuration(const std::string& name, bool allow_zero) const {
+  return ParseDurationArg(name, GetString(name), allow_zero);
+}
+
+absl::Duration JobArgs::GetDuration(const std::string& name, absl::Duration fallback,
+                                    bool allow_zero) const {
+  const std::string* v = Find(name);
+  return v == nullptr ? fallback : ParseDurationArg(name, *v, allow_zero);
 }
 
 std::vector<std::string> JobArgs::Unused() const {

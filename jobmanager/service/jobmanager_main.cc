@@ -8,13 +8,13 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "jobmanager/blob/blob_store.h"
 #include "jobmanager/service/jobmanager_service.h"
+#include "sluice/job/abseil_flags.h"
 
 ABSL_FLAG(int, port, 6123, "port for clients and TaskManagers (0: any free port)");
 ABSL_FLAG(std::string, bind_address, "127.0.0.1",
@@ -52,13 +52,13 @@ void Shutdown(int) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("sluice-jobmanager [--port=6123] [--blob_dir=DIR] [--flagfile=F]");
-  absl::ParseCommandLine(argc, argv);
+  absl::SetProgramUsageMessage("sluice-jobmanager [--port=6123] [--blob-dir=DIR] [--flagfile=F]");
+  sluice::ParseAbseilFlags(argc, argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   if (absl::GetFlag(FLAGS_heartbeat_timeout) <= absl::GetFlag(FLAGS_heartbeat_interval)) {
     std::fprintf(stderr,
-                 "sluice-jobmanager: --heartbeat_timeout must exceed --heartbeat_interval\n");
+                 "sluice-jobmanager: --heartbeat-timeout must exceed --heartbeat-interval\n");
     return 2;
   }
   std::string blob_dir = absl::GetFlag(FLAGS_blob_dir);
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   if (strategy == "pack") {
     options.slot_strategy = sluice::cluster::SlotStrategy::kPack;
   } else if (strategy != "spread") {
-    std::fprintf(stderr, "sluice-jobmanager: --slot_strategy is spread or pack, not '%s'\n",
+    std::fprintf(stderr, "sluice-jobmanager: --slot-strategy is spread or pack, not '%s'\n",
                  strategy.c_str());
     return 2;
   }

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
+
 namespace sluice {
 
 /// A job argument that is missing or malformed. Thrown from a job's Build function; the
@@ -18,6 +20,7 @@ class JobArgumentError : public std::invalid_argument {
 
 /// The arguments a job was started with: `--name=value`, `--name value` is NOT accepted
 /// (ambiguous with positionals), `--flag` alone means "true", anything else is positional.
+/// Names are spelled with dashes; `--name_with_parts` is read as `--name-with-parts`.
 /// The runner refuses arguments the job never read, so a typo is an error, not a default.
 class JobArgs {
  public:
@@ -31,6 +34,11 @@ class JobArgs {
   std::string GetString(const std::string& name, const std::string& fallback) const;
   int64_t GetInt(const std::string& name, int64_t fallback) const;
   bool GetBool(const std::string& name, bool fallback) const;
+  /// A duration such as `500ms`, `10s`, `5m`, `1h30m`: never negative, and positive unless
+  /// `allow_zero`. Throws JobArgumentError naming the argument otherwise.
+  absl::Duration GetDuration(const std::string& name, bool allow_zero = true) const;
+  absl::Duration GetDuration(const std::string& name, absl::Duration fallback,
+                             bool allow_zero = true) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
   /// Sets a value (used by runners for their own defaults, and by tests).
@@ -45,5 +53,10 @@ class JobArgs {
   std::vector<std::string> positional_;
   mutable std::set<std::string> used_;
 };
+
+/// `text` as the duration argument `--name` (the rules of JobArgs::GetDuration), for values
+/// that are part of an argument, such as the sizes in `--window=sliding:10s:5s`.
+absl::Duration ParseDurationArg(const std::string& name, const std::string& text,
+                                bool allow_zero = true);
 
 }  // namespace sluice
