@@ -199,20 +199,6 @@ TEST(ClusterTest, AJobManagerRefusesABlobDirectoryItCannotUse) {
 
 // --- jobs on the cluster ---
 
-TEST(SlotAllocationTest, SpreadGoesRoundRobinPackFillsOneFirst) {
-  const std::vector<cluster::FreeSlots> free = {{"a", 2}, {"b", 1}, {"c", 3}};
-  auto spread = cluster::AllocateSlots(4, free, cluster::SlotStrategy::kSpread);
-  ASSERT_OK(spread);
-  EXPECT_EQ(*spread, (std::vector<std::string>{"a", "b", "c", "a"}));
-  auto pack = cluster::AllocateSlots(4, free, cluster::SlotStrategy::kPack);
-  ASSERT_OK(pack);
-  EXPECT_EQ(*pack, (std::vector<std::string>{"a", "a", "b", "c"}));
-  auto too_many = cluster::AllocateSlots(7, free, cluster::SlotStrategy::kSpread);
-  EXPECT_EQ(too_many.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(too_many.status().message()),
-              HasSubstr("the job needs 7 slots; the cluster has 6 free (3 TaskManagers)"));
-}
-
 /// Lines of letter-only words (word_count splits on anything else).
 std::string Words(int lines) {
   std::string text;

@@ -1,21 +1,17 @@
 #include "jobmanager/checkpoint/remote_participants.h"
 
 #include "glog/logging.h"
-#include "grpcpp/grpcpp.h"
 
 namespace sluice::cluster {
 
 RemoteParticipants::RemoteParticipants(std::string job_id, int64_t attempt,
-                                       std::vector<Member> members,
+                                       std::vector<Member> members, TaskManagerGateway* gateway,
                                        std::function<void(const absl::Status&)> on_fail)
     : job_id_(std::move(job_id)),
       attempt_(attempt),
       members_(std::move(members)),
+      gateway_(gateway),
       on_fail_(std::move(on_fail)) {
-  for (const Member& m : members_) {
-    stubs_.push_back(TaskManagerService::NewStub(
-        grpc::CreateChannel(m.address, grpc::InsecureChannelCredentials())));
-  }
   sender_ = std::thread([this] { Send(); });
 }
 
@@ -108,17 +104,14 @@ void RemoteParticipants::Send() {
     if (!c.failure.ok()) {
       on_fail_(c.failure);
     } else {
-      for (size_t i = 0; i < members_.size(); ++i) {
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-        CheckpointCommandResponse response;
-        grpc::Status s = stubs_[i]->CheckpointCommand(&ctx, c.request, &response);
+      for (const Member& member : members_) {
+        absl::Status s = gateway_->SendCheckpointCommand(member.address, c.request);
         // A TaskManager that missed a trigger makes the checkpoint time out; a lost one
         // fails the run through its heartbeats.
         if (!s.ok()) {
           LOG(WARNING) << job_id_ << ": checkpoint command " << c.request.kind() << " for "
                        << c.request.checkpoint_id() << " did not reach TaskManager '"
-                       << members_[i].taskmanager_id << "': " << s.error_message();
+                       << member.taskmanager_id << "': " << s.message();
         }
       }
     }

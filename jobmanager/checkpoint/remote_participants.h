@@ -12,7 +12,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "proto/cluster.grpc.pb.h"
+#include "jobmanager/gateway/taskmanager_gateway.h"
+#include "proto/cluster.pb.h"
 #include "sluice/runtime/job_checkpoints.h"
 
 namespace sluice::cluster {
@@ -28,9 +29,10 @@ class RemoteParticipants final : public CheckpointParticipants {
     std::string address;
   };
 
-  /// `on_fail` runs on the sending thread when the checkpoints fail the run.
+  /// Commands go through `gateway` (which outlives this); `on_fail` runs on the sending
+  /// thread when the checkpoints fail the run.
   RemoteParticipants(std::string job_id, int64_t attempt, std::vector<Member> members,
-                     std::function<void(const absl::Status&)> on_fail);
+                     TaskManagerGateway* gateway, std::function<void(const absl::Status&)> on_fail);
   ~RemoteParticipants() override;  // drops unsent commands
 
   void TriggerSources(int64_t id, bool final_savepoint) override;
@@ -59,7 +61,7 @@ class RemoteParticipants final : public CheckpointParticipants {
   const std::string job_id_;
   const int64_t attempt_;
   const std::vector<Member> members_;
-  std::vector<std::unique_ptr<TaskManagerService::Stub>> stubs_;
+  TaskManagerGateway* const gateway_;
   std::function<void(const absl::Status&)> on_fail_;
 
   mutable std::mutex mu_;

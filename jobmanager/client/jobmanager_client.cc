@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "jobmanager/client/grpc_status.h"
 
 namespace sluice::cluster {
 
@@ -40,7 +41,7 @@ absl::Status JobManagerClient::Explain(const grpc::Status& s, const char* what) 
       return absl::FailedPreconditionError(absl::StrCat(
           address_, " is not a Sluice JobManager (it does not know ", what, "): ", detail));
     default:
-      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+      return absl::Status(ToAbslStatus(s).code(),
                           absl::StrCat("JobManager at ", address_, " (", what, "): ", detail));
   }
 }

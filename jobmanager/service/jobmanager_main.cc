@@ -12,7 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
+#include "jobmanager/blob/blob_server.h"
 #include "jobmanager/blob/blob_store.h"
+#include "jobmanager/dispatcher/dispatcher.h"
+#include "jobmanager/gateway/taskmanager_gateway.h"
+#include "jobmanager/heartbeat/taskmanager_registry.h"
 #include "jobmanager/service/jobmanager_service.h"
 #include "sluice/job/abseil_flags.h"
 
@@ -68,19 +72,28 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(blobs.status().message()).c_str());
     return 2;
   }
-  sluice::cluster::JobManagerOptions options;
-  options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
-  options.heartbeat_timeout = absl::GetFlag(FLAGS_heartbeat_timeout);
-  options.slot_wait = absl::GetFlag(FLAGS_slot_wait);
+  sluice::cluster::DispatcherOptions options;
+  options.scheduler.slot_wait = absl::GetFlag(FLAGS_slot_wait);
   const std::string strategy = absl::GetFlag(FLAGS_slot_strategy);
   if (strategy == "pack") {
-    options.slot_strategy = sluice::cluster::SlotStrategy::kPack;
+    options.scheduler.slot_strategy = sluice::cluster::SlotStrategy::kPack;
   } else if (strategy != "spread") {
     std::fprintf(stderr, "sluice-jobmanager: --slot-strategy is spread or pack, not '%s'\n",
                  strategy.c_str());
     return 2;
   }
-  sluice::cluster::JobManagerService service(blobs->get(), options);
+  // The parts, in the order they may be destroyed in reverse (users before what they use).
+  sluice::cluster::GrpcTaskManagerGateway gateway;
+  sluice::cluster::TaskManagerRegistry registry(absl::GetFlag(FLAGS_heartbeat_timeout));
+  sluice::cluster::Dispatcher dispatcher(blobs->get(), &gateway, options);
+  sluice::cluster::BlobServer blob_server(blobs->get());
+  sluice::cluster::HeartbeatMonitor monitor(
+      &registry, absl::GetFlag(FLAGS_heartbeat_interval),
+      [&dispatcher](const sluice::cluster::TaskManagerRegistry::Lost& lost) {
+        dispatcher.TaskManagerLost(lost.taskmanager_id, lost.registration_number, lost.why);
+      });
+  sluice::cluster::JobManagerService service(&registry, &dispatcher, &blob_server, blobs->get(),
+                                             absl::GetFlag(FLAGS_heartbeat_interval));
 
   const std::string address =
       absl::StrCat(absl::GetFlag(FLAGS_bind_address), ":", absl::GetFlag(FLAGS_port));

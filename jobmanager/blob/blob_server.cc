@@ -1,0 +1,41 @@
+#include "jobmanager/blob/blob_server.h"
+
+#include <fstream>
+#include <vector>
+
+namespace sluice::cluster {
+
+namespace {
+constexpr size_t kChunkBytes = 1 << 20;
+}  // namespace
+
+absl::StatusOr<BlobId> BlobServer::Receive(const std::function<bool(BlobChunk*)>& next) {
+  BlobChunk chunk;
+  if (!next(&chunk)) return absl::InvalidArgumentError("an upload without any chunk");
+  auto upload = store_->BeginUpload(BlobId{chunk.sha256(), chunk.size()});
+  if (!upload.ok()) return upload.status();
+  do {
+    if (absl::Status s = (*upload)->Write(chunk.data()); !s.ok()) return s;
+  } while (next(&chunk));
+  // The stream ended: complete, or the client went away midway (then Commit refuses and the
+  // partial file is deleted with the upload).
+  return (*upload)->Commit();
+}
+
+absl::Status BlobServer::Send(const std::string& sha256,
+                              const std::function<bool(const BlobChunk&)>& write) const {
+  auto path = store_->PathOf(sha256);
+  if (!path.ok()) return path.status();
+  std::ifstream in(*path, std::ios::binary);
+  std::vector<char> buffer(kChunkBytes);
+  BlobChunk chunk;
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    chunk.set_data(buffer.data(), static_cast<size_t>(in.gcount()));
+    if (chunk.data().empty()) break;
+    if (!write(chunk)) return absl::CancelledError("the receiver went away");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sluice::cluster

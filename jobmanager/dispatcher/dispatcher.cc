@@ -1,0 +1,315 @@
+#include "jobmanager/dispatcher/dispatcher.h"
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "jobmanager/job/checkpoint_ack.h"
+#include "sluice/checkpoint/checkpoint_loader.h"
+
+namespace sluice::cluster {
+
+Dispatcher::Dispatcher(BlobStore* blobs, TaskManagerGateway* gateway, DispatcherOptions options,
+                       Clock now)
+    : blobs_(blobs),
+      gateway_(gateway),
+      options_(options),
+      now_(std::move(now)),
+      scheduler_(options.scheduler) {
+  if (options_.scheduling_thread) scheduling_thread_ = std::thread([this] { ScheduleLoop(); });
+}
+
+Dispatcher::~Dispatcher() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  schedule_cv_.notify_all();
+  if (scheduling_thread_.joinable()) scheduling_thread_.join();
+  // Runs end before the jobs go: their sending threads may still call back into this.
+  std::vector<std::unique_ptr<RemoteParticipants>> runs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, job] : jobs_) runs.push_back(job->TakeRunForShutdown());
+  }
+  runs.clear();
+}
+
+absl::Status Dispatcher::NoSuchJob(const std::string& job_id) {
+  return absl::NotFoundError(absl::StrCat("no job '", job_id, "' (see sluice list)"));
+}
+
+absl::Status Dispatcher::Prepare(const SubmitJobRequest& request, SubmittedJob* job,
+                                 std::unique_ptr<JobCheckpoints>* checkpoints) {
+  auto path = blobs_->PathOf(request.job_binary().sha256());
+  if (!path.ok()) return path.status();
+  auto rebuilt = RebuildSubmittedJob(*path, request, "the JobManager");
+  if (!rebuilt.ok()) return rebuilt.status();
+  *job = std::move(*rebuilt);
+  const JobConfig& config = job->graph->stream.config;
+  if ((config.chaos_kill_every > absl::ZeroDuration() || config.chaos_kill_every_records > 0) &&
+      config.chaos_max_failures > 0) {
+    return absl::InvalidArgumentError(
+        "the chaos option (--chaos-kill-task-every) runs on the mini-cluster only "
+        "(sluice run --local); on a cluster, kill a TaskManager");
+  }
+  if (config.checkpoint_interval > absl::ZeroDuration()) {
+    if (!config.checkpoint_dir.starts_with('/')) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoints on a cluster need --checkpoint-dir=DIR, an absolute path ",
+                       "the JobManager and every TaskManager can reach (any local directory "
+                       "on one machine, a shared mount across machines)",
+                       config.checkpoint_dir.empty()
+                           ? std::string()
+                           : absl::StrCat("; '", config.checkpoint_dir, "' is relative")));
+    }
+    auto created = JobCheckpoints::Create(job->graph.get());
+    if (!created.ok()) return created.status();
+    *checkpoints = std::move(*created);
+  }
+  if (!request.restore_from().empty()) {
+    // Checked here, so a bad path fails the submission instead of every TaskManager.
+    auto state = LoadStateFor(job->graph->stream, request.restore_from(),
+                              request.allow_non_restored_state());
+    if (!state.ok()) return state.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Dispatcher::Submit(const SubmitJobRequest& request) {
+  if (request.vertex_parallelism().empty()) {
+    return absl::InvalidArgumentError("a job without vertices");
+  }
+  if (!blobs_->PathOf(request.job_binary().sha256()).ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the job binary ", request.job_binary().sha256(),
+                     " is not in the blob store: upload it first"));
+  }
+  SubmittedJob job;
+  std::unique_ptr<JobCheckpoints> checkpoints;
+  if (absl::Status s = Prepare(request, &job, &checkpoints); !s.ok()) {
+    LOG(WARNING) << "job '" << request.job_name() << "' refused: " << s.message();
+    return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string id = absl::StrCat("job-", next_job_++);
+  auto master = std::make_unique<JobMaster>(
+      id, request, std::move(job), std::move(checkpoints), gateway_,
+      [this, id](int64_t attempt, const absl::Status& why) {
+        CheckpointsFailedRun(id, attempt, why);
+      },
+      now_);
+  LOG(INFO) << id << " ('" << request.job_name() << "') submitted: needs " << master->slots_needed()
+            << " slots";
+  jobs_[id] = std::move(master);
+  schedule_cv_.notify_all();
+  return id;
+}
+
+absl::StatusOr<JobStatus> Dispatcher::Job(const std::string& job_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return NoSuchJob(job_id);
+  return it->second->Status();
+}
+
+std::vector<JobStatus> Dispatcher::Jobs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<JobStatus> jobs;
+  for (const auto& [id, job] : jobs_) jobs.push_back(job->Status());
+  return jobs;
+}
+
+absl::StatusOr<JobStatus> Dispatcher::Cancel(const std::string& job_id) {
+  std::vector<PartCall> parts;
+  JobStatus status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return NoSuchJob(job_id);
+    JobMaster& job = *it->second;
+    if (job.state() == CREATED || job.state() == RUNNING || job.state() == RESTARTING) {
+      parts = job.End(CANCELED, "canceled by the user");
+    }
+    status = job.Status();
+  }
+  Cancel(job_id, parts);
+  return status;
+}
+
+void Dispatcher::PartEnded(const JobPartReport& report) {
+  std::vector<PartCall> others;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(report.job_id());
+    if (it == jobs_.end()) return;
+    JobMaster& job = *it->second;
+    if (report.attempt() != job.attempt()) return;  // an earlier run's
+    others = job.PartEnded(report.taskmanager_id(), report.state(), report.failure());
+    ReleaseSlotsOf(job);
+  }
+  Cancel(report.job_id(), others);
+}
+
+void Dispatcher::PartAwaitsFinalCheckpoint(const JobPartReport& report) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(report.job_id());
+  if (it == jobs_.end() || it->second->attempt() != report.attempt()) return;
+  it->second->PartAwaitsFinalCheckpoint(report.taskmanager_id());
+}
+
+absl::Status Dispatcher::AcknowledgeCheckpoint(const CheckpointAck& ack) {
+  JobCheckpoints* checkpoints = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(ack.job_id());
+    if (it == jobs_.end()) return absl::OkStatus();
+    const JobMaster& job = *it->second;
+    if (job.attempt() != ack.attempt() || !job.checkpoints()) return absl::OkStatus();
+    checkpoints = job.checkpoints();  // lives as long as the job master: as the dispatcher
+  }
+  // Outside the lock: the last acknowledgement stores the checkpoint's metadata.
+  return checkpoints->Acknowledge(ack.checkpoint_id(), ack.task_index(), DecodeCheckpointAck(ack));
+}
+
+absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const SavepointRequest& request) {
+  JobCheckpoints* checkpoints = nullptr;
+  std::string dir = request.dir();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(request.job_id());
+    if (it == jobs_.end()) return NoSuchJob(request.job_id());
+    const JobMaster& job = *it->second;
+    if (job.state() != RUNNING) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", request.job_id(), " is ",
+                                                        JobState_Name(job.state()),
+                                                        ": only a running job takes a savepoint"));
+    }
+    if (!job.checkpoints()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", request.job_id(),
+                       " takes no checkpoints: a savepoint needs a checkpoint interval "
+                       "(--checkpoint-interval)"));
+    }
+    if (dir.empty()) dir = job.config().savepoint_dir;
+    if (dir.empty()) {
+      return absl::InvalidArgumentError(
+          "no savepoint directory: give one, or start the job with --savepoint-dir=DIR");
+    }
+    checkpoints = job.checkpoints();
+  }
+  auto path = checkpoints->TriggerSavepoint(dir, request.stop());
+  if (!path.ok()) {
+    return absl::Status(path.status().code(),
+                        absl::StrCat(request.job_id(), ": ", path.status().message()));
+  }
+  return path;
+}
+
+void Dispatcher::TaskManagerRegistered(const RegisterTaskManagerRequest& registration,
+                                       int64_t registration_number) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    scheduler_.pool().Add(registration.taskmanager_id(), registration.address(),
+                          registration.slots(), registration_number);
+  }
+  schedule_cv_.notify_all();  // waiting jobs may fit now
+}
+
+void Dispatcher::TaskManagerLost(const std::string& taskmanager_id, int64_t registration_number,
+                                 const std::string& why) {
+  std::vector<std::pair<std::string, std::vector<PartCall>>> to_cancel;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    scheduler_.pool().Remove(taskmanager_id, registration_number);
+    for (auto& [id, job] : jobs_) {
+      std::vector<PartCall> parts = job->TaskManagerLost(taskmanager_id, why);
+      ReleaseSlotsOf(*job);
+      if (!parts.empty()) to_cancel.emplace_back(id, std::move(parts));
+    }
+  }
+  for (const auto& [id, parts] : to_cancel) Cancel(id, parts);
+}
+
+std::optional<int> Dispatcher::FreeSlotsOf(const std::string& taskmanager_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const SlotPool::TaskManagerSlots* tm = scheduler_.pool().Find(taskmanager_id);
+  if (tm == nullptr) return std::nullopt;
+  return tm->slots - tm->used;
+}
+
+void Dispatcher::CheckpointsFailedRun(const std::string& job_id, int64_t attempt,
+                                      const absl::Status& why) {
+  std::vector<PartCall> parts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end() || it->second->attempt() != attempt) return;
+    parts = it->second->FailRun(std::string(why.message()));
+  }
+  Cancel(job_id, parts);
+}
+
+void Dispatcher::ReleaseSlotsOf(JobMaster& job) {
+  if (scheduler_.ReleaseSlotsOf(job)) schedule_cv_.notify_all();
+}
+
+void Dispatcher::Cancel(const std::string& job_id, const std::vector<PartCall>& parts) {
+  for (const PartCall& part : parts) {
+    absl::Status s = gateway_->Cancel(part.address, job_id);
+    if (!s.ok()) {
+      LOG(WARNING) << job_id << ": canceling the part on '" << part.taskmanager_id
+                   << "' failed: " << s.message();
+    }
+  }
+}
+
+void Dispatcher::Deploy(const std::string& job_id, const std::vector<PartCall>& calls) {
+  for (const PartCall& call : calls) {
+    absl::Status s = gateway_->Deploy(call.address, call.deploy);
+    if (s.ok()) continue;
+    const std::string why = absl::StrCat("deploying to TaskManager '", call.taskmanager_id, "' at ",
+                                         call.address, " failed: ", s.message());
+    LOG(WARNING) << job_id << ": " << why;
+    std::vector<PartCall> others;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      JobMaster& job = *jobs_.at(job_id);
+      others = job.DeployFailed(call.taskmanager_id, call.deploy.attempt(), why);
+      ReleaseSlotsOf(job);
+    }
+    Cancel(job_id, others);
+    return;
+  }
+  // Every part is deployed: checkpoints of this run may start.
+  std::lock_guard<std::mutex> lock(mu_);
+  jobs_.at(job_id)->RunDeployed(calls.front().deploy.attempt());
+}
+
+void Dispatcher::SchedulePass() {
+  std::vector<std::pair<std::string, std::vector<PartCall>>> deployments;
+  std::vector<std::unique_ptr<RemoteParticipants>> retired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Time now = now_();
+    for (auto& [id, job] : jobs_) {
+      if (auto run = job->RetireRun()) retired.push_back(std::move(run));
+      if (!job->WaitsForSlots()) continue;
+      std::vector<PartCall> calls = scheduler_.Place(*job, now);
+      if (!calls.empty()) deployments.emplace_back(id, std::move(calls));
+    }
+  }
+  retired.clear();  // joins their sending threads, which may take mu_
+  for (const auto& [id, calls] : deployments) Deploy(id, calls);
+}
+
+void Dispatcher::ScheduleLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    schedule_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.scheduling_period));
+    if (stopping_) return;
+    lock.unlock();
+    SchedulePass();
+    lock.lock();
+  }
+}
+
+}  // namespace sluice::cluster

@@ -1,0 +1,101 @@
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "jobmanager/blob/blob_store.h"
+#include "jobmanager/gateway/taskmanager_gateway.h"
+#include "jobmanager/job/job_master.h"
+#include "jobmanager/scheduler/scheduler.h"
+#include "proto/cluster.pb.h"
+
+namespace sluice::cluster {
+
+struct DispatcherOptions {
+  SchedulerOptions scheduler;
+  /// How often the scheduling thread looks at waiting jobs without being woken (restart
+  /// delays, slot waits); false: no thread, the owner calls SchedulePass (tests).
+  absl::Duration scheduling_period = absl::Milliseconds(200);
+  bool scheduling_thread = true;
+};
+
+/// The JobManager's job table: submissions (each job's binary is loaded here too, to build
+/// the graph its checkpoints work on), a JobMaster per job, the scheduler with the slot pool
+/// of the registered TaskManagers, and what TaskManagers and clients report and ask about
+/// jobs. One lock (`mu_`) guards the table, the job masters and the scheduler; calls to
+/// TaskManagers (through the gateway) and the joining of a run's thread happen outside it.
+/// A scheduling thread places waiting and restarting jobs.
+class Dispatcher {
+ public:
+  using Clock = std::function<absl::Time()>;
+
+  /// `blobs` and `gateway` outlive the dispatcher.
+  Dispatcher(BlobStore* blobs, TaskManagerGateway* gateway, DispatcherOptions options,
+             Clock now = &absl::Now);
+  ~Dispatcher();
+
+  /// Checks and accepts a job (its binary in the blob store); returns its id.
+  absl::StatusOr<std::string> Submit(const SubmitJobRequest& request);
+  absl::StatusOr<JobStatus> Job(const std::string& job_id) const;
+  std::vector<JobStatus> Jobs() const;
+  absl::StatusOr<JobStatus> Cancel(const std::string& job_id);
+  /// A TaskManager's part of a job ended (reports of earlier runs are ignored).
+  void PartEnded(const JobPartReport& report);
+  void PartAwaitsFinalCheckpoint(const JobPartReport& report);
+  absl::Status AcknowledgeCheckpoint(const CheckpointAck& ack);
+  /// Takes a savepoint of a running job (and stops it with `stop`); returns its path.
+  absl::StatusOr<std::string> TriggerSavepoint(const SavepointRequest& request);
+
+  /// A TaskManager registered (again) and offers its slots.
+  void TaskManagerRegistered(const RegisterTaskManagerRequest& registration,
+                             int64_t registration_number);
+  /// A TaskManager is gone: its slots leave the pool, runs with a part on it fail.
+  void TaskManagerLost(const std::string& taskmanager_id, int64_t registration_number,
+                       const std::string& why);
+  /// The free slots of a TaskManager in the pool (nothing if it is not).
+  std::optional<int> FreeSlotsOf(const std::string& taskmanager_id) const;
+
+  /// Retires ended runs, lets restarting jobs wait for slots, places waiting jobs and deploys
+  /// them. The scheduling thread calls it; tests without the thread call it directly.
+  void SchedulePass();
+
+ private:
+  /// Builds the job's graph from its binary and checks what would otherwise only fail on
+  /// the TaskManagers (chaos option, checkpoint directory, the savepoint to restore).
+  absl::Status Prepare(const SubmitJobRequest& request, SubmittedJob* job,
+                       std::unique_ptr<JobCheckpoints>* checkpoints);
+  /// The job's checkpoints failed run `attempt` (too many checkpoint failures, a failed
+  /// stop): as any failure of a run.
+  void CheckpointsFailedRun(const std::string& job_id, int64_t attempt, const absl::Status& why);
+  /// Under mu_: gives back the slots of a job no part of which runs any more.
+  void ReleaseSlotsOf(JobMaster& job);
+  void Cancel(const std::string& job_id, const std::vector<PartCall>& parts);
+  void Deploy(const std::string& job_id, const std::vector<PartCall>& calls);
+  void ScheduleLoop();
+  static absl::Status NoSuchJob(const std::string& job_id);
+
+  BlobStore* const blobs_;
+  TaskManagerGateway* const gateway_;
+  const DispatcherOptions options_;
+  const Clock now_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, std::unique_ptr<JobMaster>> jobs_;  // guarded by mu_
+  Scheduler scheduler_;                                     // guarded by mu_
+  int next_job_ = 1;                                        // guarded by mu_
+  bool stopping_ = false;                                   // guarded by mu_
+  std::condition_variable schedule_cv_;
+  std::thread scheduling_thread_;
+};
+
+}  // namespace sluice::cluster

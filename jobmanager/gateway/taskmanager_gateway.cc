@@ -1,0 +1,53 @@
+#include "jobmanager/gateway/taskmanager_gateway.h"
+
+#include "grpcpp/grpcpp.h"
+#include "jobmanager/client/grpc_status.h"
+
+namespace sluice::cluster {
+
+namespace {
+
+std::unique_ptr<grpc::ClientContext> WithDeadline(absl::Duration deadline) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(deadline));
+  return ctx;
+}
+
+}  // namespace
+
+GrpcTaskManagerGateway::GrpcTaskManagerGateway(GatewayDeadlines deadlines)
+    : deadlines_(deadlines) {}
+
+TaskManagerService::Stub* GrpcTaskManagerGateway::StubFor(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& stub = stubs_[address];
+  if (stub == nullptr) {
+    stub = TaskManagerService::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  }
+  return stub.get();  // stubs live as long as the gateway; a Stub is thread-safe
+}
+
+absl::Status GrpcTaskManagerGateway::Deploy(const std::string& address,
+                                            const DeployJobRequest& request) {
+  DeployJobResponse response;
+  return ToAbslStatus(
+      StubFor(address)->DeployJob(WithDeadline(deadlines_.deploy).get(), request, &response));
+}
+
+absl::Status GrpcTaskManagerGateway::Cancel(const std::string& address, const std::string& job_id) {
+  CancelJobPartRequest request;
+  request.set_job_id(job_id);
+  CancelJobPartResponse response;
+  return ToAbslStatus(
+      StubFor(address)->CancelJob(WithDeadline(deadlines_.cancel).get(), request, &response));
+}
+
+absl::Status GrpcTaskManagerGateway::SendCheckpointCommand(
+    const std::string& address, const CheckpointCommandRequest& request) {
+  CheckpointCommandResponse response;
+  return ToAbslStatus(StubFor(address)->CheckpointCommand(
+      WithDeadline(deadlines_.checkpoint_command).get(), request, &response));
+}
+
+}  // namespace sluice::cluster

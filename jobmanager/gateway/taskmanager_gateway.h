@@ -1,0 +1,52 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "proto/cluster.grpc.pb.h"
+
+namespace sluice::cluster {
+
+/// The JobManager's calls to TaskManagers: deploying a job's part, canceling it, and the
+/// checkpoint commands of a run. An interface, so that the parts that decide what to send
+/// (job masters, a run's checkpoint participants) are tested with a fake of it.
+class TaskManagerGateway {
+ public:
+  virtual ~TaskManagerGateway() = default;
+  virtual absl::Status Deploy(const std::string& address, const DeployJobRequest& request) = 0;
+  virtual absl::Status Cancel(const std::string& address, const std::string& job_id) = 0;
+  virtual absl::Status SendCheckpointCommand(const std::string& address,
+                                             const CheckpointCommandRequest& request) = 0;
+};
+
+/// How long each call may take before it counts as failed.
+struct GatewayDeadlines {
+  absl::Duration deploy = absl::Seconds(10);
+  absl::Duration cancel = absl::Seconds(5);
+  absl::Duration checkpoint_command = absl::Seconds(5);
+};
+
+/// The gateway over gRPC. One channel per TaskManager address, made on first use and kept
+/// (a channel reconnects by itself); thread-safe.
+class GrpcTaskManagerGateway final : public TaskManagerGateway {
+ public:
+  explicit GrpcTaskManagerGateway(GatewayDeadlines deadlines = {});
+
+  absl::Status Deploy(const std::string& address, const DeployJobRequest& request) override;
+  absl::Status Cancel(const std::string& address, const std::string& job_id) override;
+  absl::Status SendCheckpointCommand(const std::string& address,
+                                     const CheckpointCommandRequest& request) override;
+
+ private:
+  TaskManagerService::Stub* StubFor(const std::string& address);
+
+  const GatewayDeadlines deadlines_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<TaskManagerService::Stub>> stubs_;  // guarded by mu_
+};
+
+}  // namespace sluice::cluster

@@ -1,0 +1,75 @@
+#include "jobmanager/heartbeat/taskmanager_registry.h"
+
+#include <condition_variable>
+#include <mutex>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace sluice::cluster {
+namespace {
+
+RegisterTaskManagerRequest Registration(const std::string& id) {
+  RegisterTaskManagerRequest r;
+  r.set_taskmanager_id(id);
+  r.set_address("127.0.0.1:1");
+  r.set_slots(1);
+  return r;
+}
+
+TEST(TaskManagerRegistryTest, OnlyTaskManagersSilentLongerThanTheTimeoutAreLost) {
+  absl::Time now = absl::FromUnixSeconds(1000);
+  TaskManagerRegistry registry(absl::Seconds(10), [&] { return now; });
+  const int64_t a = registry.Register(Registration("a"));
+  const int64_t b = registry.Register(Registration("b"));
+  EXPECT_GT(b, a);
+  now += absl::Seconds(6);
+  EXPECT_TRUE(registry.Heartbeat("a"));
+  EXPECT_FALSE(registry.Heartbeat("stranger")) << "an unknown TaskManager must register";
+  now += absl::Seconds(4);  // b silent exactly the timeout: not lost yet
+  EXPECT_TRUE(registry.RemoveSilent().empty());
+  now += absl::Milliseconds(1);
+  auto lost = registry.RemoveSilent();
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].taskmanager_id, "b");
+  EXPECT_EQ(lost[0].registration_number, b);
+  EXPECT_EQ(lost[0].why, "TaskManager 'b' was lost (no heartbeat for 10.001s)");
+  ASSERT_EQ(registry.Entries().size(), 1u);
+  EXPECT_EQ(registry.Entries()[0].registration.taskmanager_id(), "a");
+  EXPECT_FALSE(registry.Heartbeat("b")) << "a lost TaskManager registers again";
+}
+
+TEST(TaskManagerRegistryTest, RegisteringAgainReplacesTheEntry) {
+  absl::Time now = absl::FromUnixSeconds(1000);
+  TaskManagerRegistry registry(absl::Seconds(1), [&] { return now; });
+  const int64_t first = registry.Register(Registration("a"));
+  now += absl::Seconds(5);
+  const int64_t second = registry.Register(Registration("a"));
+  EXPECT_NE(first, second);
+  EXPECT_TRUE(registry.RemoveSilent().empty()) << "the new registration counts as heard from";
+  ASSERT_EQ(registry.Entries().size(), 1u);
+  EXPECT_EQ(registry.Entries()[0].registration_number, second);
+}
+
+TEST(HeartbeatMonitorTest, HandsEachLostTaskManagerOverOnce) {
+  TaskManagerRegistry registry(absl::Milliseconds(50));
+  registry.Register(Registration("quiet"));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> lost;
+  {
+    HeartbeatMonitor monitor(&registry, absl::Milliseconds(20),
+                             [&](const TaskManagerRegistry::Lost& l) {
+                               std::lock_guard<std::mutex> lock(mu);
+                               lost.push_back(l.taskmanager_id);
+                               cv.notify_all();
+                             });
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return !lost.empty(); }));
+  }  // the monitor stops here: no call after this
+  EXPECT_EQ(lost, std::vector<std::string>{"quiet"});
+  EXPECT_TRUE(registry.Entries().empty());
+}
+
+}  // namespace
+}  // namespace sluice::cluster

@@ -1,0 +1,32 @@
+#include "jobmanager/scheduler/scheduler.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace sluice::cluster {
+
+std::vector<PartCall> Scheduler::Place(JobMaster& job, absl::Time now) {
+  auto slots = pool_.Reserve(job.slots_needed(), options_.slot_strategy);
+  if (!slots.ok()) {
+    if (now - job.waiting_since() >= options_.slot_wait) {
+      const std::string detail(slots.status().message());
+      job.End(FAILED, absl::StrCat("not enough slots: the job needs ", job.slots_needed(),
+                                   " (its highest parallelism); the cluster has ", pool_.total(),
+                                   " slots in ", pool_.taskmanagers(), " TaskManagers, ",
+                                   detail.substr(detail.find("has ") + 4), " — waited ",
+                                   absl::FormatDuration(options_.slot_wait)));
+    }
+    return {};
+  }
+  return job.StartRun(*slots, [this](const std::string& taskmanager_id) {
+    const SlotPool::TaskManagerSlots* tm = pool_.Find(taskmanager_id);
+    return tm == nullptr ? std::string() : tm->address;
+  });
+}
+
+bool Scheduler::ReleaseSlotsOf(JobMaster& job) {
+  const std::vector<std::string> owners = job.TakeReleasableSlots();
+  pool_.Release(owners);
+  return !owners.empty();
+}
+
+}  // namespace sluice::cluster
