@@ -6,6 +6,7 @@
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "sluice/api/job.h"
+#include "sluice/core/backoff.h"
 
 namespace sluice::cluster {
 
@@ -100,7 +101,7 @@ absl::Status TaskManager::RegisterWithin(absl::Duration patience) {
   request.set_pid(::getpid());
   request.set_address(address_);
   const absl::Time give_up = absl::Now() + patience;
-  absl::Duration backoff = absl::Milliseconds(100);
+  Backoff backoff({.initial = absl::Milliseconds(100), .max = absl::Seconds(2)});
   for (int attempt = 1;; ++attempt) {
     auto response = jobmanager_.Register(request);
     if (response.ok()) {
@@ -113,14 +114,14 @@ absl::Status TaskManager::RegisterWithin(absl::Duration patience) {
     if (!absl::IsUnavailable(response.status()) && !absl::IsDeadlineExceeded(response.status())) {
       return response.status();
     }
-    if (absl::Now() + backoff > give_up || stopping_.load()) {
+    const absl::Duration delay = backoff.Next();
+    if (absl::Now() + delay > give_up || stopping_.load()) {
       return absl::UnavailableError(absl::StrCat(response.status().message(), " (gave up after ",
                                                  attempt, " attempts in ",
                                                  absl::FormatDuration(patience), ")"));
     }
     LOG(WARNING) << response.status().message() << " (attempt " << attempt << ", retrying)";
-    absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, absl::Seconds(2));
+    absl::SleepFor(delay);
   }
 }
 

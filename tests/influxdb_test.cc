@@ -28,9 +28,9 @@
 namespace sluice {
 namespace {
 
-using ::testing::HasSubstr;
 using internal::InfluxWriter;
 using testing::FaultProxy;
+using ::testing::HasSubstr;
 using testing::InfluxServer;
 
 using testing::LogCapture;
@@ -132,11 +132,13 @@ TEST(InfluxPointTest, InvalidPointsAreRejectedWhereTheyAreBuilt) {
   EXPECT_THAT(message([] { InfluxPoint("m").Tag("k", "a\nb"); }), HasSubstr("contains a newline"));
   EXPECT_THAT(message([] { InfluxPoint("m\n"); }), HasSubstr("contains a newline"));
   EXPECT_THAT(message([] { InfluxPoint(""); }), HasSubstr("empty measurement"));
-  EXPECT_THAT(std::string(InfluxPoint("m").Time(1).ToLineProtocol(InfluxPrecision::kSeconds)
-                              .status()
-                              .message()),
-              HasSubstr("has no field"));
-  EXPECT_THAT(std::string(InfluxPoint("m").Field("v", 1).ToLineProtocol(InfluxPrecision::kSeconds)
+  EXPECT_THAT(
+      std::string(
+          InfluxPoint("m").Time(1).ToLineProtocol(InfluxPrecision::kSeconds).status().message()),
+      HasSubstr("has no field"));
+  EXPECT_THAT(std::string(InfluxPoint("m")
+                              .Field("v", 1)
+                              .ToLineProtocol(InfluxPrecision::kSeconds)
                               .status()
                               .message()),
               HasSubstr("has no timestamp"));
@@ -210,8 +212,7 @@ TEST_F(InfluxSinkTest, ASinglePointIsWrittenAndReadBack) {
                 .FlushInterval(absl::Hours(1))  // only the end of input flushes it
                 .Build());
   ASSERT_OK(ExecuteLocally(p));
-  EXPECT_THAT(server_->Query("SELECT * FROM m", db),
-              HasSubstr("[1700000000000,\"a\",42]"));
+  EXPECT_THAT(server_->Query("SELECT * FROM m", db), HasSubstr("[1700000000000,\"a\",42]"));
 }
 
 TEST_F(InfluxSinkTest, BatchesBySize) {
@@ -283,8 +284,8 @@ TEST_F(InfluxSinkTest, SurvivesAFrozenThenClosedLinkAndLogsTheRecovery) {
   proxy.Pass();
   proxy.Open();
   ASSERT_TRUE(EventuallyCount(db, 1));
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return log.text().find("recovered") != std::string::npos; }, 5'000));
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return log.text().find("recovered") != std::string::npos; }, 5'000));
   EXPECT_THAT(log.text(), HasSubstr("test sink: retrying batch of 1 points (1)"));
   EXPECT_THAT(log.text(), HasSubstr("test sink: batch of 1 points recovered"));
 }
@@ -334,8 +335,9 @@ TEST_F(InfluxSinkTest, ACheckpointHoldsTheUnacknowledgedPointsAndARestoreSendsTh
 TEST_F(InfluxSinkTest, ServerErrorsAreRetriedUntilTheWriteSucceeds) {
   const std::string db = NewDatabase();
   FaultProxy proxy(server_->port());
-  proxy.Respond({FaultProxy::HttpResponse(500, "Internal Server Error", "", R"({"error":"timeout"})"),
-                 FaultProxy::HttpResponse(502, "Bad Gateway", "", "")});
+  proxy.Respond(
+      {FaultProxy::HttpResponse(500, "Internal Server Error", "", R"({"error":"timeout"})"),
+       FaultProxy::HttpResponse(502, "Bad Gateway", "", "")});
   InfluxWriter writer(Options(proxy.url(), db), "test");
   for (int i = 0; i < 5; ++i) ASSERT_OK(writer.Add(Line("m", i)));
   ASSERT_OK(writer.Flush());
@@ -358,7 +360,24 @@ TEST_F(InfluxSinkTest, RetryAfterIsHonoured) {
   EXPECT_EQ(Count(db), 1);
 }
 
-std::string Point(const std::string& measurement, const std::string& id, InfluxPoint::FieldValue v) {
+TEST_F(InfluxSinkTest, RetryAfterAsAnHttpDateIsHonouredToo) {
+  const std::string db = NewDatabase();
+  FaultProxy proxy(server_->port());
+  // Three seconds ahead (a date has whole seconds: at least two of them remain).
+  const std::string date = absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT",
+                                            absl::Now() + absl::Seconds(3), absl::UTCTimeZone());
+  proxy.Respond({FaultProxy::HttpResponse(503, "Service Unavailable",
+                                          absl::StrCat("Retry-After: ", date, "\r\n"), "")});
+  InfluxWriter writer(Options(proxy.url(), db), "test");  // backoff alone: 10-200 ms
+  const absl::Time start = absl::Now();
+  ASSERT_OK(writer.Add(Line("m", 1)));
+  ASSERT_OK(writer.Flush());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(1900)) << "Retry-After: " << date;
+  EXPECT_EQ(Count(db), 1);
+}
+
+std::string Point(const std::string& measurement, const std::string& id,
+                  InfluxPoint::FieldValue v) {
   InfluxPoint p(measurement);
   p.Tag("id", id).Time(1'700'000'000'000 + static_cast<int64_t>(id.size()));
   std::visit([&](const auto& x) { p.Field("value", x); }, v);
@@ -666,15 +685,19 @@ class WindowedStatsToInfluxTest : public InfluxSinkTest {
     std::string csv;
     for (int i = 0; i < lines; ++i) {
       const int64_t ts = 1700000000000 + i * 10 + static_cast<int64_t>(rng() % 2000);
-      absl::StrAppend(&csv, "sensor-", rng() % 20, ",", ts, ",",
-                      static_cast<int>(rng() % 101) - 50, "\n");
+      absl::StrAppend(&csv, "sensor-", rng() % 20, ",", ts, ",", static_cast<int>(rng() % 101) - 50,
+                      "\n");
     }
     testing::WriteFile(path, csv);
   }
 
   std::vector<std::string> Args(const std::string& input, const std::string& output) {
-    return {Binary(), "--input=" + input, "--output=" + output, "--window=tumbling:10s",
-            "--out-of-orderness=5s", "--parallelism=2"};
+    return {Binary(),
+            "--input=" + input,
+            "--output=" + output,
+            "--window=tumbling:10s",
+            "--out-of-orderness=5s",
+            "--parallelism=2"};
   }
 
   /// What a run to files writes, sorted.
@@ -751,9 +774,9 @@ class KilledWindowedStatsTest : public WindowedStatsToInfluxTest {
         absl::StrCat("influx://127.0.0.1:", proxy.port(), "/", db,
                      "?measurement=stats&flush_interval=20ms&retry_initial=10ms&retry_max=50ms");
     std::vector<std::string> argv = Args(dir_.Join("in.csv"), output);
-    for (const std::string& a : {std::string("--checkpoint-interval=50ms"),
-                                 "--checkpoint-dir=" + checkpoints_,
-                                 std::string("--max-source-rate=5000")}) {
+    for (const std::string& a :
+         {std::string("--checkpoint-interval=50ms"), "--checkpoint-dir=" + checkpoints_,
+          std::string("--max-source-rate=5000")}) {
       argv.push_back(a);
     }
     {
@@ -833,12 +856,11 @@ TEST_F(InfluxSinkTest, TheSeedsSocketJobWritesItsWindowSums) {
   });
   testing::TempDir dir;
   const std::string log = dir.Join("socket.log");
-  testing::ChildProcess job(
-      {testing::BuildDir() + "/examples/socket_window_sum",
-       absl::StrCat("--port=", port), "--window=300ms",
-       absl::StrCat("--output=influx://127.0.0.1:", server_->port(), "/", db,
-                    "?measurement=records&flush_interval=50ms")},
-      log);
+  testing::ChildProcess job({testing::BuildDir() + "/examples/socket_window_sum",
+                             absl::StrCat("--port=", port), "--window=300ms",
+                             absl::StrCat("--output=influx://127.0.0.1:", server_->port(), "/", db,
+                                          "?measurement=records&flush_interval=50ms")},
+                            log);
   const bool arrived = testing::WaitFor(
       [&] { return server_->QueryNumber("SELECT sum(\"sum\") FROM records", db) == 6; }, 20'000);
   close_now = true;

@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
+#include "nlohmann/json.hpp"
+#include "sluice/core/backoff.h"
 
 namespace sluice::internal {
 namespace {
@@ -68,35 +70,17 @@ size_t CollectBody(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-size_t CollectHeader(char* data, size_t size, size_t n, void* user) {
-  const std::string line(data, size * n);
-  const std::string kRetryAfter = "retry-after:";
-  if (line.size() > kRetryAfter.size() &&
-      absl::EqualsIgnoreCase(line.substr(0, kRetryAfter.size()), kRetryAfter)) {
-    std::string value(absl::StripAsciiWhitespace(line.substr(kRetryAfter.size())));
-    int64_t seconds = 0;
-    if (absl::SimpleAtoi(value, &seconds) && seconds > 0) {
-      static_cast<InfluxResponse*>(user)->retry_after = absl::Seconds(seconds);
-    }
-  }
-  return size * n;
-}
-
 int AbortIfAsked(void* abort, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<const std::atomic<bool>*>(abort)->load() ? 1 : 0;
 }
 
 /// The server's message out of `{"error":"..."}` (or the body as it is).
 std::string ServerText(const InfluxResponse& r) {
-  const std::string& b = r.body;
-  const size_t at = b.find("\"error\":\"");
-  if (at == std::string::npos) return std::string(absl::StripAsciiWhitespace(b));
-  std::string out;
-  for (size_t i = at + 9; i < b.size() && b[i] != '"'; ++i) {
-    if (b[i] == '\\' && i + 1 < b.size()) ++i;
-    out.push_back(b[i]);
+  const nlohmann::json doc = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_object() && doc.contains("error") && doc["error"].is_string()) {
+    return doc["error"].get<std::string>();
   }
-  return out;
+  return std::string(absl::StripAsciiWhitespace(r.body));
 }
 
 /// How many points a 400 rejected: those it could not parse (one "unable to parse" each)
@@ -174,8 +158,6 @@ InfluxResponse InfluxHttpClient::Write(const std::string& base_url, const std::s
                    static_cast<long>(absl::ToInt64Milliseconds(options_.request_timeout)));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, CollectBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, CollectHeader);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, AbortIfAsked);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(&abort));
@@ -199,6 +181,11 @@ InfluxResponse InfluxHttpClient::Write(const std::string& base_url, const std::s
     return r;
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  // Retry-After in either form, seconds or an HTTP date (libcurl turns a date into seconds).
+  curl_off_t retry_after = 0;
+  if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0) {
+    r.retry_after = absl::Seconds(retry_after);
+  }
   return r;
 }
 
@@ -307,20 +294,12 @@ void InfluxWriter::Run() {
   }
 }
 
-absl::Duration InfluxWriter::Backoff(int attempt) {
-  absl::Duration d = options_.retry_initial * std::pow(2.0, std::min(attempt, 30));
-  d = std::min(d, options_.retry_max);
-  std::uniform_real_distribution<double> jitter(0.5, 1.5);
-  return std::min(d * jitter(random_), options_.retry_max);
-}
-
 bool InfluxWriter::Sleep(absl::Duration d) {
   std::unique_lock<std::mutex> lock(mu_);
   return !cv_.wait_until(lock, absl::ToChronoTime(absl::Now() + d), [&] { return stop_.load(); });
 }
 
-absl::Status InfluxWriter::Send(const std::vector<std::string>& lines, size_t begin,
-                                size_t end) {
+absl::Status InfluxWriter::Send(const std::vector<std::string>& lines, size_t begin, size_t end) {
   const int64_t n = static_cast<int64_t>(end - begin);
   std::string body;
   for (size_t i = begin; i < end; ++i) {
@@ -336,6 +315,11 @@ absl::Status InfluxWriter::Send(const std::vector<std::string>& lines, size_t be
     }
   }
   const absl::Time first_try = absl::Now();
+  Backoff backoff({.initial = options_.retry_initial,
+                   .max = options_.retry_max,
+                   .multiplier = 2.0,
+                   .jitter = 0.5},
+                  random_());
   for (int attempt = 0;; ++attempt) {
     const std::string& url = options_.urls[url_index_ % options_.urls.size()];
     const absl::Time start = absl::Now();
@@ -391,8 +375,8 @@ absl::Status InfluxWriter::Send(const std::vector<std::string>& lines, size_t be
       return absl::OkStatus();
     } else if (r.status == 401 || r.status == 403 || r.status == 404 ||
                absl::StrContains(text, "retention policy not found")) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "InfluxDB at ", url, " refused the write (HTTP ", r.status, "): ", text));
+      return absl::FailedPreconditionError(
+          absl::StrCat("InfluxDB at ", url, " refused the write (HTTP ", r.status, "): ", text));
     } else if (r.status == 429 || r.status >= 500) {
       problem = absl::StrCat("HTTP ", r.status, " from ", url, ": ", text);
       if (r.status >= 500) ++url_index_;  // failover
@@ -408,7 +392,7 @@ absl::Status InfluxWriter::Send(const std::vector<std::string>& lines, size_t be
                        " attempts); last error: ", problem));
     }
     stats_.points_retried += n;
-    const absl::Duration delay = std::max(Backoff(attempt), r.retry_after);
+    const absl::Duration delay = std::max(backoff.Next(), r.retry_after);
     LOG(WARNING) << name_ << ": retrying batch of " << n << " points (" << attempt + 1 << ") in "
                  << absl::FormatDuration(delay) << " after: " << problem;
     if (!Sleep(delay)) return absl::CancelledError("the sink stopped");

@@ -11,6 +11,7 @@
 #include "sluice/checkpoint/checkpoint_loader.h"
 #include "sluice/runtime/job_checkpoints.h"
 #include "sluice/runtime/local_subtasks.h"
+#include "sluice/runtime/restart_strategy.h"
 
 namespace sluice {
 
@@ -123,7 +124,7 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
     std::lock_guard<std::mutex> lock(mu_);
     checkpoints_ = std::move(checkpoints);
   }
-  int restart_attempts = config.restart_attempts;
+  RestartStrategy restarts = RestartStrategy::Of(config);
   chaos_.reset();
   if ((config.chaos_kill_every > absl::ZeroDuration() || config.chaos_kill_every_records > 0) &&
       config.chaos_max_failures > 0) {
@@ -135,7 +136,6 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
                      ? *config.chaos_seed
                      : (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
     chaos_ = std::make_unique<internal::ChaosMonkey>(chaos);
-    restart_attempts = std::max(restart_attempts, config.chaos_max_failures);
     LOG(INFO) << "chaos: up to " << config.chaos_max_failures << " simulated crashes, about one "
               << (chaos.every_records > 0
                       ? absl::StrCat("per attempt after ", chaos.every_records, " records")
@@ -144,22 +144,23 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
   }
 
   JobResult result;
-  for (int attempt = 0;; ++attempt) {
+  for (;;) {
     auto restore = RestoreState(graph);
     if (!restore.ok()) return restore.status();
     absl::Status status = RunAttempt(graph, *restore ? &**restore : nullptr, &result);
     if (status.ok()) break;
-    if (attempt >= restart_attempts) return status;
+    const std::optional<absl::Duration> delay = restarts.OnFailure();
+    if (!delay) return status;
     const std::optional<CompletedCheckpoint> latest =
         checkpoints_ ? checkpoints_->latest() : std::nullopt;
-    LOG(WARNING) << "job '" << config.job_name << "' restarts (attempt " << attempt + 1 << " of "
-                 << restart_attempts << ") from "
+    LOG(WARNING) << "job '" << config.job_name << "' restarts (attempt " << restarts.restarts()
+                 << " of " << restarts.attempts() << ") from "
                  << (latest                        ? absl::StrCat("checkpoint ", latest->id)
                      : config.restore_from.empty() ? std::string("the beginning")
                                                    : absl::StrCat("'", config.restore_from, "'"))
                  << " after: " << status.message();
     result.restarts++;
-    std::this_thread::sleep_for(absl::ToChronoMilliseconds(config.restart_delay));
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(*delay));
   }
   result.duration = absl::Now() - start;
   if (checkpoints_) {

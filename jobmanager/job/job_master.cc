@@ -13,6 +13,7 @@ JobMaster::JobMaster(std::string id, SubmitJobRequest request, SubmittedJob job,
       gateway_(gateway),
       on_checkpoints_failed_run_(std::move(on_checkpoints_failed_run)),
       job_(std::move(job)),
+      restart_strategy_(RestartStrategy::Of(job_.graph->stream.config)),
       checkpoints_(std::move(checkpoints)) {
   submitted_ = now_();
   waiting_since_ = submitted_;
@@ -144,13 +145,14 @@ std::vector<PartCall> JobMaster::RunningParts() const {
 std::vector<PartCall> JobMaster::FailRun(const std::string& why) {
   if (state() != RUNNING) return {};
   if (run_) run_->MarkEnded();
-  if (status_.restarts() >= config().restart_attempts) return End(FAILED, why);
+  const std::optional<absl::Duration> delay = restart_strategy_.OnFailure();
+  if (!delay) return End(FAILED, why);
   SetState(RESTARTING, why);
-  status_.set_restarts(status_.restarts() + 1);
+  status_.set_restarts(restart_strategy_.restarts());
   status_.set_restart_cause(why);
-  restart_at_ = now_() + config().restart_delay;
-  LOG(WARNING) << id() << " restarts (attempt " << status_.restarts() << " of "
-               << config().restart_attempts << ") once its parts ended, after: " << why;
+  restart_at_ = now_() + *delay;
+  LOG(WARNING) << id() << " restarts (attempt " << restart_strategy_.restarts() << " of "
+               << restart_strategy_.attempts() << ") once its parts ended, after: " << why;
   return RunningParts();
 }
 

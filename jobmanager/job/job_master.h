@@ -15,6 +15,7 @@
 #include "jobmanager/job/submitted_job.h"
 #include "proto/cluster.pb.h"
 #include "sluice/runtime/job_checkpoints.h"
+#include "sluice/runtime/restart_strategy.h"
 
 namespace sluice::cluster {
 
@@ -113,6 +114,7 @@ class JobMaster {
   std::map<std::string, std::string> parts_running_;  // TaskManager -> address
   // Declared in the order they must outlive each other (destroyed in reverse).
   SubmittedJob job_;                             // the graph holds the binary's code
+  RestartStrategy restart_strategy_;             // from the job's configuration
   std::unique_ptr<RemoteParticipants> run_;      // the current run's; null between runs
   std::unique_ptr<JobCheckpoints> checkpoints_;  // null without a checkpoint interval
 };

@@ -86,7 +86,6 @@ class InfluxWriter {
   absl::Status Send(const std::vector<std::string>& lines, size_t begin, size_t end);
   /// Waits `d` unless the writer stops meanwhile; false if it stopped.
   bool Sleep(absl::Duration d);
-  absl::Duration Backoff(int attempt);
 
   const InfluxSinkOptions options_;
   const std::string name_;
