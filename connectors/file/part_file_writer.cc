@@ -13,17 +13,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "sluice/connectors/internal/io.h"
+#include "sluice/core/durable_file.h"
 
 namespace sluice::internal {
-
-namespace {
-absl::Status ErrnoError(const std::string& what, const std::string& path) {
-  const int err = errno;
-  std::string message = absl::StrCat(what, " '", path, "': ", std::strerror(err));
-  if (err == ENOSPC) return absl::ResourceExhaustedError(message);
-  return absl::InternalError(message);
-}
-}  // namespace
 
 PartFileWriter::~PartFileWriter() { Abort(); }
 
@@ -124,10 +116,10 @@ absl::Status PartFileWriter::Append(const std::string& text) {
     current_.final_path = absl::StrCat(directory_, "/", name);
     current_.in_progress_path = absl::StrCat(directory_, "/.", name, ".inprogress");
     file_ = std::fopen(current_.in_progress_path.c_str(), "wb");
-    if (file_ == nullptr) return ErrnoError("cannot create output file", current_.in_progress_path);
+    if (file_ == nullptr) return FileError("cannot create output file", current_.in_progress_path);
   }
   if (std::fwrite(text.data(), 1, text.size(), file_) != text.size()) {
-    return ErrnoError("cannot write output file", current_.in_progress_path);
+    return FileError("cannot write output file", current_.in_progress_path);
   }
   return absl::OkStatus();
 }
@@ -137,12 +129,12 @@ absl::StatusOr<std::optional<PendingPart>> PartFileWriter::Roll(int64_t checkpoi
   std::FILE* f = file_;
   file_ = nullptr;
   if (std::fflush(f) != 0 || ::fsync(fileno(f)) != 0) {
-    absl::Status s = ErrnoError("cannot write output file", current_.in_progress_path);
+    absl::Status s = FileError("cannot write output file", current_.in_progress_path);
     std::fclose(f);
     return s;
   }
   if (std::fclose(f) != 0) {
-    return ErrnoError("cannot close output file", current_.in_progress_path);
+    return FileError("cannot close output file", current_.in_progress_path);
   }
   PendingPart part = current_;
   part.checkpoint_id = checkpoint_id;
@@ -150,12 +142,14 @@ absl::StatusOr<std::optional<PendingPart>> PartFileWriter::Roll(int64_t checkpoi
 }
 
 absl::Status PartFileWriter::Commit(const PendingPart& part) {
-  if (std::rename(part.in_progress_path.c_str(), part.final_path.c_str()) == 0) {
+  absl::Status renamed = RenameDurably(part.in_progress_path, part.final_path);
+  if (renamed.ok()) return renamed;
+  // Committed before (a restore after the commit, or a repeated notification).
+  if (!std::filesystem::exists(part.in_progress_path) && std::filesystem::exists(part.final_path)) {
     return absl::OkStatus();
   }
-  // Committed before (a restore after the commit, or a repeated notification).
-  if (errno == ENOENT && std::filesystem::exists(part.final_path)) return absl::OkStatus();
-  return ErrnoError("cannot commit output file", part.final_path);
+  return absl::Status(renamed.code(),
+                      absl::StrCat("cannot commit output file: ", renamed.message()));
 }
 
 void PartFileWriter::Abort() {

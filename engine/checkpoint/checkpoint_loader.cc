@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "sluice/checkpoint/native_keyed_state.h"
+#include "sluice/core/durable_file.h"
 #include "sluice/core/status_macros.h"
 
 namespace sluice {
@@ -157,7 +158,7 @@ absl::StatusOr<std::string> WriteSavepoint(
       const std::string bytes = SerializeToString(portable);
       StateHandle h{internal::SafeFileName(absl::StrCat(op, "-", i)) + ".state",
                     internal::Checksum(bytes), bytes.size()};
-      SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(dir + "/" + h.file, bytes));
+      SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + h.file, bytes));
       handles.push_back(h);
     }
   }

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "sluice/core/durable_file.h"
 #include "sluice/core/stable_hash.h"
 #include "sluice/core/status_macros.h"
 
@@ -24,13 +25,6 @@ namespace {
 constexpr char kMetadataFile[] = "_metadata";
 constexpr char kMetadataMagic[] = "SLUICE-CHECKPOINT-1";
 constexpr char kCheckpointPrefix[] = "chk-";
-
-absl::Status ErrnoStatus(const std::string& what, const std::string& path) {
-  const int err = errno;
-  std::string message = absl::StrCat(what, " '", path, "': ", std::strerror(err));
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(message);
-  return absl::InternalError(message);
-}
 
 }  // namespace
 
@@ -63,50 +57,12 @@ std::string SafeFileName(const std::string& name) {
 
 uint64_t Checksum(std::string_view bytes) { return HashBytes(bytes.data(), bytes.size()); }
 
-absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
-  const std::string tmp = path + ".inprogress";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("cannot create", tmp);
-  size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      absl::Status s = ErrnoStatus("cannot write", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return s;
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    absl::Status s = ErrnoStatus("cannot sync", tmp);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    absl::Status s = ErrnoStatus("cannot rename into place", path);
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  // The rename itself is durable once the directory is synced.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return absl::NotFoundError(absl::StrCat("cannot read '", path, "': ", std::strerror(errno)));
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return ErrnoStatus("cannot read", path);
+  if (in.bad()) return FileError("cannot read", path);
   return data;
 }
 
@@ -141,7 +97,7 @@ absl::StatusOr<StateHandle> CheckpointStorage::WriteState(int64_t id, const std:
   }
   StateHandle handle{internal::SafeFileName(name) + ".state", internal::Checksum(bytes),
                      bytes.size()};
-  SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(dir + "/" + handle.file, bytes));
+  SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + handle.file, bytes));
   return handle;
 }
 
@@ -211,7 +167,7 @@ absl::StatusOr<std::vector<StoredFile>> CheckpointStorage::StoreNativeCheckpoint
     f.size = bytes.size();
     std::filesystem::create_directories(
         std::filesystem::path(job_dir_ + "/" + f.path).parent_path(), ec);
-    SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(job_dir_ + "/" + f.path, bytes));
+    SLUICE_RETURN_IF_ERROR(WriteFileAtomically(job_dir_ + "/" + f.path, bytes));
     out.push_back(std::move(f));
   }
   return out;
@@ -231,7 +187,7 @@ absl::Status FetchStoredFiles(const std::string& base_dir, const std::vector<Sto
     const std::string path = f.path.starts_with('/') ? f.path : base_dir + "/" + f.path;
     SLUICE_ASSIGN_OR_RETURN(std::string bytes,
                             ReadVerified(path, f.size, f.checksum, "stored file"));
-    SLUICE_RETURN_IF_ERROR(internal::WriteFileAtomically(dir + "/" + f.name, bytes));
+    SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + f.name, bytes));
   }
   return absl::OkStatus();
 }
@@ -249,7 +205,7 @@ absl::Status WriteMetadataFile(const std::string& dir, const CheckpointMetadata&
   ByteWriter w(&file);
   w.WriteBytes(payload);
   w.WriteRaw(internal::Checksum(payload));
-  return internal::WriteFileAtomically(dir + "/" + kMetadataFile, file);
+  return WriteFileAtomically(dir + "/" + kMetadataFile, file);
 }
 
 absl::StatusOr<CheckpointMetadata> ReadMetadataFile(const std::string& dir) {

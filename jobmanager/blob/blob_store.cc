@@ -17,10 +17,6 @@ namespace {
 
 constexpr char kIncomingPrefix[] = "incoming-";
 
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& dir) {
@@ -37,7 +33,7 @@ absl::StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& di
   }
   const std::string probe = absl::StrCat(dir, "/", kIncomingPrefix, "probe");
   const int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-  if (fd < 0) return Errno(absl::StrCat("blob directory '", dir, "' is not writable"));
+  if (fd < 0) return FileError("the blob directory is not writable: cannot create", probe);
   ::close(fd);
   ::unlink(probe.c_str());
   return std::unique_ptr<BlobStore>(new BlobStore(dir));
@@ -50,58 +46,42 @@ absl::StatusOr<std::unique_ptr<BlobStore::Upload>> BlobStore::BeginUpload(const 
   }
   if (expected.size < 0) return absl::InvalidArgumentError("negative blob size");
   static std::atomic<int64_t> next{0};
-  const std::string temp = absl::StrCat(dir_, "/", kIncomingPrefix, ::getpid(), "-", next++);
-  const int fd = ::open(temp.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno(absl::StrCat("cannot create '", temp, "'"));
-  return std::unique_ptr<Upload>(new Upload(this, expected, temp, fd));
+  auto file = AtomicFile::Create(absl::StrCat(dir_, "/", expected.sha256),
+                                 absl::StrCat(dir_, "/", kIncomingPrefix, ::getpid(), "-", next++));
+  if (!file.ok()) return file.status();
+  return std::unique_ptr<Upload>(new Upload(this, expected, std::move(*file)));
 }
 
-BlobStore::Upload::Upload(BlobStore* store, BlobId expected, std::string temp_path, int fd)
-    : store_(store), expected_(std::move(expected)), temp_path_(std::move(temp_path)), fd_(fd) {}
+BlobStore::Upload::Upload(BlobStore* store, BlobId expected, AtomicFile file)
+    : store_(store), expected_(std::move(expected)), file_(std::move(file)) {}
 
-BlobStore::Upload::~Upload() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(temp_path_.c_str());
-}
+BlobStore::Upload::~Upload() = default;  // an uncommitted file goes with it
 
 absl::Status BlobStore::Upload::Write(std::string_view data) {
-  if (written_ + static_cast<int64_t>(data.size()) > expected_.size) {
+  if (file_.size() + static_cast<int64_t>(data.size()) > expected_.size) {
     return absl::InvalidArgumentError(absl::StrCat(
         "blob ", expected_.sha256, ": more bytes than the announced ", expected_.size));
   }
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      // ENOSPC lands here: the upload fails, nothing half-written is ever published.
-      return Errno(absl::StrCat("writing blob ", expected_.sha256, " into '", store_->dir(), "'"));
-    }
-    done += static_cast<size_t>(n);
+  // ENOSPC fails the upload here (RESOURCE_EXHAUSTED); nothing half-written is published.
+  if (absl::Status s = file_.Append(data); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("writing blob ", expected_.sha256, " into '",
+                                               store_->dir(), "': ", s.message()));
   }
   hash_.Update(data);
-  written_ += static_cast<int64_t>(data.size());
   return absl::OkStatus();
 }
 
 absl::StatusOr<BlobId> BlobStore::Upload::Commit() {
-  if (written_ != expected_.size) {
-    return absl::DataLossError(absl::StrCat("blob ", expected_.sha256, ": got ", written_, " of ",
-                                            expected_.size, " bytes"));
+  if (file_.size() != expected_.size) {
+    return absl::DataLossError(absl::StrCat("blob ", expected_.sha256, ": got ", file_.size(),
+                                            " of ", expected_.size, " bytes"));
   }
   const std::string actual = hash_.HexDigest();
   if (actual != expected_.sha256) {
     return absl::DataLossError(
         absl::StrCat("blob announced as ", expected_.sha256, " has SHA-256 ", actual, ": refused"));
   }
-  if (::fsync(fd_) != 0) return Errno("fsync of an uploaded blob");
-  ::close(fd_);
-  fd_ = -1;
-  const std::string final_path = absl::StrCat(store_->dir(), "/", expected_.sha256);
-  if (::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
-    return Errno(absl::StrCat("publishing blob '", final_path, "'"));
-  }
-  committed_ = true;
+  if (absl::Status s = file_.Commit(); !s.ok()) return s;
   return expected_;
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "jobmanager/blob/sha256.h"
+#include "sluice/core/durable_file.h"
 
 namespace sluice::cluster {
 
@@ -35,14 +36,11 @@ class BlobStore {
 
    private:
     friend class BlobStore;
-    Upload(BlobStore* store, BlobId expected, std::string temp_path, int fd);
+    Upload(BlobStore* store, BlobId expected, AtomicFile file);
     BlobStore* store_;
     BlobId expected_;
-    std::string temp_path_;
-    int fd_;
-    int64_t written_ = 0;
+    AtomicFile file_;  // published as the blob by Commit
     Sha256 hash_;
-    bool committed_ = false;
   };
 
   /// Starts an upload of a blob announced as `expected`.

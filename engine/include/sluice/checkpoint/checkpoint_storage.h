@@ -135,9 +135,6 @@ absl::StatusOr<CheckpointMetadata> ReadMetadataFile(const std::string& dir);
 bool HasMetadataFile(const std::string& dir);
 
 namespace internal {
-/// Writes `bytes` to `path` via a temporary file, fsync and rename. A full disk is
-/// reported as RESOURCE_EXHAUSTED naming the file.
-absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 uint64_t Checksum(std::string_view bytes);
 /// `name` made safe as a file name (no path separators, no leading dot).
