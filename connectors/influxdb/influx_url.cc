@@ -2,57 +2,36 @@
 // --output=influx://localhost:8086/data?measurement=stats&batch_points=500.
 
 #include <functional>
-#include <stdexcept>
 #include <map>
+#include <stdexcept>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "sluice/connectors/influxdb.h"
+#include "sluice/connectors/internal/connector_url.h"
 
 namespace sluice {
 namespace {
 
-std::string Unescape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    int byte = 0;
-    if (s[i] == '%' && i + 2 < s.size() && absl::SimpleHexAtoi(std::string(s.substr(i + 1, 2)), &byte)) {
-      out.push_back(static_cast<char>(byte));
-      i += 2;
-    } else {
-      out.push_back(s[i] == '+' ? ' ' : s[i]);
-    }
-  }
-  return out;
-}
+const internal::ConnectorUrlForm kInfluxUrl{
+    "InfluxDB URL",
+    {"influx", "influxs"},
+    "expected influx://HOST:PORT/DATABASE?measurement=NAME (or influxs:// for TLS)",
+    "no HOST:PORT/DATABASE"};
 
 }  // namespace
 
-absl::StatusOr<InfluxSinkOptions> ParseInfluxUrl(const std::string& url,
-                                                 std::string* measurement) {
+absl::StatusOr<InfluxSinkOptions> ParseInfluxUrl(const std::string& url, std::string* measurement) {
   auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("InfluxDB URL '", url, "': ", why));
+    return internal::BadConnectorUrl(kInfluxUrl, url, why);
   };
-  std::string scheme;
-  std::string_view rest;
-  if (url.starts_with("influx://")) {
-    scheme = "http://";
-    rest = std::string_view(url).substr(9);
-  } else if (url.starts_with("influxs://")) {
-    scheme = "https://";
-    rest = std::string_view(url).substr(10);
-  } else {
-    return bad("expected influx://HOST:PORT/DATABASE?measurement=NAME (or influxs:// for TLS)");
-  }
+  auto parts = internal::SplitConnectorUrl(url, kInfluxUrl);
+  if (!parts.ok()) return parts.status();
   InfluxSinkOptions o;
-  const size_t query_at = rest.find('?');
-  const std::string_view location = rest.substr(0, query_at);
-  const size_t slash = location.find('/');
-  if (slash == std::string_view::npos || slash == 0) return bad("no HOST:PORT/DATABASE");
-  o.urls.push_back(scheme + std::string(location.substr(0, slash)));
-  o.database = Unescape(location.substr(slash + 1));
+  o.urls.push_back((parts->scheme == "influxs" ? "https://" : "http://") + parts->authority);
+  o.database = parts->path;
 
   auto duration = [&](const std::string& v, absl::Duration* d) {
     return absl::ParseDuration(v, d);
@@ -76,8 +55,10 @@ absl::StatusOr<InfluxSinkOptions> ParseInfluxUrl(const std::string& url,
       {"precision",
        [&](const std::string& v) {
          static const std::map<std::string, InfluxPrecision> kUnits = {
-             {"ns", InfluxPrecision::kNanoseconds}, {"us", InfluxPrecision::kMicroseconds},
-             {"ms", InfluxPrecision::kMilliseconds}, {"s", InfluxPrecision::kSeconds}};
+             {"ns", InfluxPrecision::kNanoseconds},
+             {"us", InfluxPrecision::kMicroseconds},
+             {"ms", InfluxPrecision::kMilliseconds},
+             {"s", InfluxPrecision::kSeconds}};
          auto it = kUnits.find(v);
          if (it == kUnits.end()) return false;
          o.precision = it->second;
@@ -99,21 +80,14 @@ absl::StatusOr<InfluxSinkOptions> ParseInfluxUrl(const std::string& url,
       {"insecure_skip_verify",
        [&](const std::string& v) { return absl::SimpleAtob(v, &o.insecure_skip_verify); }},
   };
-  if (query_at != std::string_view::npos) {
-    for (absl::string_view pair_view :
-         absl::StrSplit(std::string(rest.substr(query_at + 1)), '&', absl::SkipEmpty())) {
-      const std::string_view pair(pair_view.data(), pair_view.size());
-      const size_t eq = pair.find('=');
-      const std::string key = Unescape(pair.substr(0, eq));
-      const std::string value = eq == std::string_view::npos ? "" : Unescape(pair.substr(eq + 1));
-      if (key == "measurement") {
-        if (measurement != nullptr) *measurement = value;
-        continue;
-      }
-      auto it = setters.find(key);
-      if (it == setters.end()) return bad(absl::StrCat("unknown parameter '", key, "'"));
-      if (!it->second(value)) return bad(absl::StrCat("bad value '", value, "' for ", key));
+  for (const auto& [key, value] : parts->parameters) {
+    if (key == "measurement") {
+      if (measurement != nullptr) *measurement = value;
+      continue;
     }
+    auto it = setters.find(key);
+    if (it == setters.end()) return bad(absl::StrCat("unknown parameter '", key, "'"));
+    if (!it->second(value)) return bad(absl::StrCat("bad value '", value, "' for ", key));
   }
   if (o.api_version == 2 && o.bucket.empty()) o.bucket = o.database;
   return o;

@@ -9,55 +9,31 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "sluice/connectors/internal/connector_url.h"
 #include "sluice/connectors/kafka.h"
 
 namespace sluice {
 
 namespace {
 
-/// INVALID_ARGUMENT naming the URL and what is wrong with it.
+const internal::ConnectorUrlForm kKafkaUrl{
+    "Kafka URL",
+    {"kafka"},
+    "expected kafka://BOOTSTRAP/TOPIC",
+    "expected kafka://HOST:PORT[,HOST:PORT...]/TOPIC[,TOPIC...]"};
+
 absl::Status BadUrl(const std::string& url, const std::string& why) {
-  return absl::InvalidArgumentError(absl::StrCat("Kafka URL '", url, "': ", why));
-}
-
-/// A kafka:// URL taken apart: bootstrap servers, the path (topics) and the query's pairs.
-struct KafkaUrl {
-  std::string bootstrap;
-  std::string path;
-  std::vector<std::pair<std::string, std::string>> parameters;
-};
-
-absl::StatusOr<KafkaUrl> SplitKafkaUrl(const std::string& url) {
-  auto bad = [&](const std::string& why) { return BadUrl(url, why); };
-  if (!url.starts_with("kafka://")) return bad("expected kafka://BOOTSTRAP/TOPIC");
-  const std::string rest = url.substr(8);
-  const size_t query_at = rest.find('?');
-  const std::string location = rest.substr(0, query_at);
-  const size_t slash = location.find('/');
-  if (slash == std::string::npos || slash == 0) {
-    return bad("expected kafka://HOST:PORT[,HOST:PORT...]/TOPIC[,TOPIC...]");
-  }
-  KafkaUrl u{location.substr(0, slash), location.substr(slash + 1), {}};
-  if (query_at != std::string::npos) {
-    for (absl::string_view pair :
-         absl::StrSplit(rest.substr(query_at + 1), '&', absl::SkipEmpty())) {
-      const size_t eq = pair.find('=');
-      u.parameters.emplace_back(
-          std::string(pair.substr(0, eq)),
-          eq == absl::string_view::npos ? "" : std::string(pair.substr(eq + 1)));
-    }
-  }
-  return u;
+  return internal::BadConnectorUrl(kKafkaUrl, url, why);
 }
 
 }  // namespace
 
 absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
   auto bad = [&](const std::string& why) { return BadUrl(url, why); };
-  absl::StatusOr<KafkaUrl> parts = SplitKafkaUrl(url);
+  absl::StatusOr<internal::ConnectorUrl> parts = internal::SplitConnectorUrl(url, kKafkaUrl);
   if (!parts.ok()) return parts.status();
   KafkaSourceOptions o;
-  o.bootstrap_servers = parts->bootstrap;
+  o.bootstrap_servers = parts->authority;
   o.topics = absl::StrSplit(parts->path, ',', absl::SkipEmpty());
   for (const auto& [key, value] : parts->parameters) {
     auto offsets = [&](KafkaStartingOffsets* out) {
@@ -125,10 +101,10 @@ absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
 
 absl::StatusOr<KafkaSinkOptions> ParseKafkaSinkUrl(const std::string& url) {
   auto bad = [&](const std::string& why) { return BadUrl(url, why); };
-  absl::StatusOr<KafkaUrl> parts = SplitKafkaUrl(url);
+  absl::StatusOr<internal::ConnectorUrl> parts = internal::SplitConnectorUrl(url, kKafkaUrl);
   if (!parts.ok()) return parts.status();
   KafkaSinkOptions o;
-  o.bootstrap_servers = parts->bootstrap;
+  o.bootstrap_servers = parts->authority;
   o.topic = parts->path;
   if (o.topic.empty() || o.topic.find(',') != std::string::npos) return bad("expected one topic");
   for (const auto& [key, value] : parts->parameters) {
