@@ -517,8 +517,10 @@ int64_t Task::records_processed() const {
 
 void Task::MaybeChaos(ChaosMonkey::Moment moment, std::optional<int64_t> records) {
   if (checkpointing_.chaos == nullptr) return;
+  // Not value_or: its argument is evaluated always, and the snapshot thread must not read the
+  // task thread's counters (it passes the count it was given).
   checkpointing_.chaos->MaybeCrash(checkpointing_.task_index, moment, name_,
-                                   records.value_or(records_processed()));
+                                   records.has_value() ? *records : records_processed());
 }
 
 void Task::FailFromSnapshotThread(const std::string& why) {
