@@ -8,10 +8,10 @@
 
 #include <stdexcept>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 
 namespace sluice::testing {
 namespace {
@@ -169,9 +169,8 @@ void FaultProxy::AcceptLoop() {
     }
     std::lock_guard<std::mutex> lock(mu_);
     if (!response.empty()) {
-      pumps_.emplace_back([this, client, r = std::move(response)]() mutable {
-        Answer(client, std::move(r));
-      });
+      pumps_.emplace_back(
+          [this, client, r = std::move(response)]() mutable { Answer(client, std::move(r)); });
     } else {
       pumps_.emplace_back([this, client, g = generation_.load()] { Pump(client, g); });
     }

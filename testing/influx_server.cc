@@ -54,11 +54,9 @@ InfluxServer::InfluxServer(Options options) : options_(options) {
   const std::string d = dir_.path();
   std::string config = absl::StrCat(
       "reporting-disabled = true\n", "bind-address = \"127.0.0.1:", rpc_port, "\"\n",
-      "[meta]\n  dir = \"", d, "/meta\"\n",
-      "[data]\n  dir = \"", d, "/data\"\n  wal-dir = \"", d, "/wal\"\n",
-      "  query-log-enabled = false\n",
-      "[http]\n  bind-address = \"127.0.0.1:", port_, "\"\n  log-enabled = false\n",
-      "  max-body-size = ", options.max_body_size, "\n",
+      "[meta]\n  dir = \"", d, "/meta\"\n", "[data]\n  dir = \"", d, "/data\"\n  wal-dir = \"", d,
+      "/wal\"\n", "  query-log-enabled = false\n", "[http]\n  bind-address = \"127.0.0.1:", port_,
+      "\"\n  log-enabled = false\n", "  max-body-size = ", options.max_body_size, "\n",
       "  auth-enabled = ", options.auth ? "true" : "false", "\n");
   if (options.tls) {
     const auto made = RunCommand(absl::StrCat(
@@ -81,8 +79,9 @@ InfluxServer::InfluxServer(Options options) : options_(options) {
     // The first user must be an admin, created before auth applies.
     std::string body;
     HttpRequest("POST",
-                url() + "/query?q=" + "CREATE%20USER%20admin%20WITH%20PASSWORD%20%27admin%27%20"
-                                      "WITH%20ALL%20PRIVILEGES",
+                url() + "/query?q=" +
+                    "CREATE%20USER%20admin%20WITH%20PASSWORD%20%27admin%27%20"
+                    "WITH%20ALL%20PRIVILEGES",
                 "", &body);
   }
 }
@@ -100,12 +99,12 @@ std::string InfluxServer::url() const {
 }
 
 void InfluxServer::Start() {
-  process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{"/usr/bin/influxd", "run", "-config",
-                               dir_.path() + "/influxdb.conf"},
-      dir_.path() + "/influxd.log");
-  const bool up = WaitFor([&] { return HttpRequest("GET", url() + "/ping", "", nullptr) == 204; },
-                          30'000);
+  process_ =
+      std::make_unique<ChildProcess>(std::vector<std::string>{"/usr/bin/influxd", "run", "-config",
+                                                              dir_.path() + "/influxdb.conf"},
+                                     dir_.path() + "/influxd.log");
+  const bool up =
+      WaitFor([&] { return HttpRequest("GET", url() + "/ping", "", nullptr) == 204; }, 30'000);
   ASSERT_TRUE(up) << "influxd did not start: " << ReadFile(dir_.path() + "/influxd.log");
 }
 
@@ -136,8 +135,7 @@ void InfluxServer::CreateDatabase(const std::string& name) {
 
 int64_t InfluxServer::Count(const std::string& db, const std::string& measurement,
                             const std::string& field) {
-  return QueryNumber(absl::StrCat("SELECT count(\"", field, "\") FROM \"", measurement, "\""),
-                     db);
+  return QueryNumber(absl::StrCat("SELECT count(\"", field, "\") FROM \"", measurement, "\""), db);
 }
 
 int64_t InfluxServer::QueryNumber(const std::string& q, const std::string& db) {

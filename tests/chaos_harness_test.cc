@@ -36,9 +36,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "generated_input.h"
 #include "gtest/gtest.h"
 #include "sluice/testing/test_util.h"
-#include "generated_input.h"
 #include "window_reference.h"
 
 namespace sluice {
@@ -79,13 +79,12 @@ struct Scenario {
             ? absl::StrCat(" --window=", WindowFlag(), " --allowed-lateness=", lateness_ms, "ms")
             : absl::StrCat(" ", sources, " sources --bucket=", bucket_ms,
                            "ms --rebalance-parallelism=", rebalance);
-    return absl::StrCat("seed ", seed, ": ", job, ", ", lines, " lines,", shape,
-                        " --out-of-orderness=", bound_ms, "ms --parallelism=", parallelism,
-                        " --state-backend=", backend,
-                        real_kill
-                            ? ", SIGKILL after a checkpoint"
-                            : absl::StrCat(", chaos: up to ", max_failures,
-                                           " crashes, after about ", crash_after, " records each"));
+    return absl::StrCat(
+        "seed ", seed, ": ", job, ", ", lines, " lines,", shape, " --out-of-orderness=", bound_ms,
+        "ms --parallelism=", parallelism, " --state-backend=", backend,
+        real_kill ? ", SIGKILL after a checkpoint"
+                  : absl::StrCat(", chaos: up to ", max_failures, " crashes, after about ",
+                                 crash_after, " records each"));
   }
 };
 
@@ -175,8 +174,8 @@ Output BucketModel(const Scenario& s, const std::vector<Event>& events) {
       }
       sum_fired += sum;
       out.main.push_back(absl::StrCat(key, ",", start, ",", values.size(), ",", sum, ",",
-                                      values.front(), ",", values.back(), ",", digest, ",",
-                                      ++fired, ",", sum_fired, ",", max_abs));
+                                      values.front(), ",", values.back(), ",", digest, ",", ++fired,
+                                      ",", sum_fired, ",", max_abs));
       if (sum < 0) out.side.push_back(absl::StrCat(key, ",", start));
     }
   }
@@ -213,10 +212,10 @@ std::vector<std::string> JobArgs(const Scenario& s, const std::vector<std::strin
                              "--late-output=" + out + "/side", "--window=" + s.WindowFlag(),
                              absl::StrCat("--allowed-lateness=", s.lateness_ms, "ms")});
   } else {
-    args.insert(args.end(), {"--inputs=" + absl::StrJoin(inputs, ","),
-                             "--output=" + out + "/main", "--side-output=" + out + "/side",
-                             absl::StrCat("--bucket=", s.bucket_ms, "ms"),
-                             absl::StrCat("--rebalance-parallelism=", s.rebalance)});
+    args.insert(args.end(),
+                {"--inputs=" + absl::StrJoin(inputs, ","), "--output=" + out + "/main",
+                 "--side-output=" + out + "/side", absl::StrCat("--bucket=", s.bucket_ms, "ms"),
+                 absl::StrCat("--rebalance-parallelism=", s.rebalance)});
   }
   return args;
 }
@@ -292,8 +291,7 @@ RunResult RunScenario(Scenario s, std::optional<int64_t> crash_after = std::null
                testing::BuildDir() + "/tests/chaos_harness_test");
 
   std::string log;
-  EXPECT_EQ(RunToEnd(JobArgs(s, inputs, dir.Join("plain")), dir.Join("plain.log"), &log), 0)
-      << log;
+  EXPECT_EQ(RunToEnd(JobArgs(s, inputs, dir.Join("plain")), dir.Join("plain.log"), &log), 0) << log;
   const Output plain = ReadOutput(dir.Join("plain"));
   EXPECT_TRUE(plain.main == model.main) << "the failure-free run differs from the model:\n"
                                         << Difference(plain.main, model.main);

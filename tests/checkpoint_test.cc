@@ -190,9 +190,8 @@ SourceStatus AlignmentProbe::SlowSource::Poll(SourceOutput<int64_t>& out) {
     out.Collect(-1);
   } else if (emitted_ == 1) {
     std::unique_lock<std::mutex> lock(s_->mu);
-    s_->ran_out_of_patience =
-        !s_->cv.wait_for(lock, absl::ToChronoMilliseconds(s_->patience),
-                         [&] { return s_->fast_seen == kFast; });
+    s_->ran_out_of_patience = !s_->cv.wait_for(lock, absl::ToChronoMilliseconds(s_->patience),
+                                               [&] { return s_->fast_seen == kFast; });
     out.Collect(-2);
   } else {
     return SourceStatus::kEndOfInput;

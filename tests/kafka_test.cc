@@ -963,9 +963,8 @@ TEST_F(WindowedStatsFromKafkaTest, KilledProcessWritingKafkaTransactionsCommitsE
   auto args = Args(absl::StrCat("kafka://", kafka.bootstrap(), "/readings"),
                    absl::StrCat("kafka://", kafka.bootstrap(), "/stats?delivery=exactly_once"));
   args[3] = window;
-  const auto resume = RunUntilKilled(args, dir_.Join("ck"), [&] {
-    return !ReadCommitted(kafka.bootstrap(), "stats").empty();
-  });
+  const auto resume = RunUntilKilled(
+      args, dir_.Join("ck"), [&] { return !ReadCommitted(kafka.bootstrap(), "stats").empty(); });
   const size_t before = ReadCommitted(kafka.bootstrap(), "stats").size();
   EXPECT_LT(before, expected.size()) << "killed before the end";
   std::string command;

@@ -16,9 +16,7 @@ namespace {
 constexpr size_t kStateChunkBytes = 1 << 20;
 
 void Validate(const InfluxSinkOptions& o) {
-  auto fail = [](const std::string& why) {
-    throw std::invalid_argument("InfluxDB sink: " + why);
-  };
+  auto fail = [](const std::string& why) { throw std::invalid_argument("InfluxDB sink: " + why); };
   if (o.urls.empty()) fail("no URL (e.g. http://localhost:8086)");
   for (const auto& u : o.urls) {
     if (!u.starts_with("http://") && !u.starts_with("https://")) {

@@ -13,16 +13,17 @@ namespace {
 /// Names and values go into one line: a newline anywhere would split the point.
 void CheckText(const std::string& what, const std::string& text) {
   if (text.find_first_of("\n\r") != std::string::npos) {
-    throw std::invalid_argument(absl::StrCat("InfluxDB point: ", what, " '", text,
-                                             "' contains a newline, which line protocol cannot carry"));
+    throw std::invalid_argument(
+        absl::StrCat("InfluxDB point: ", what, " '", text,
+                     "' contains a newline, which line protocol cannot carry"));
   }
 }
 
 void CheckKey(const std::string& what, const std::string& key) {
   if (key.empty()) throw std::invalid_argument(absl::StrCat("InfluxDB point: empty ", what));
   if (key == "time") {
-    throw std::invalid_argument(
-        absl::StrCat("InfluxDB point: a ", what, " may not be called 'time' (InfluxDB rejects it)"));
+    throw std::invalid_argument(absl::StrCat("InfluxDB point: a ", what,
+                                             " may not be called 'time' (InfluxDB rejects it)"));
   }
   CheckText(what, key);
 }
@@ -76,8 +77,8 @@ InfluxPoint& InfluxPoint::Tag(std::string key, std::string value) {
 
 namespace {
 template <typename V>
-void SetField(std::vector<std::pair<std::string, InfluxPoint::FieldValue>>& fields,
-              std::string key, V value) {
+void SetField(std::vector<std::pair<std::string, InfluxPoint::FieldValue>>& fields, std::string key,
+              V value) {
   auto it =
       std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == key; });
   if (it != fields.end()) {

@@ -696,8 +696,8 @@ void KafkaSourceCore::RestoreState(std::vector<std::string> items) {
     if (!r.AtEnd()) {
       int64_t max_timestamp = 0;
       if (!Serializer<int64_t>::Read(r, &max_timestamp) || !r.AtEnd()) {
-        ThrowIfError(absl::DataLossError(absl::StrCat(
-            "Kafka source state: the event time of ", p.topic, "/", p.partition, " is corrupt")));
+        ThrowIfError(absl::DataLossError(absl::StrCat("Kafka source state: the event time of ",
+                                                      p.topic, "/", p.partition, " is corrupt")));
       }
       restored_max_timestamps_[{p.topic, p.partition}] = max_timestamp;
     }

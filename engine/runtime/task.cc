@@ -40,8 +40,7 @@ std::string ProcessStateDir(const std::string& base) {
   if (!fresh) return it->second;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
-    const std::vector<std::string> parts =
-        absl::StrSplit(entry.path().filename().string(), '-');
+    const std::vector<std::string> parts = absl::StrSplit(entry.path().filename().string(), '-');
     int pid = 0;
     if (parts.size() == 2 && absl::SimpleAtoi(parts[0], &pid) && pid > 0 && pid != ::getpid() &&
         ::kill(pid, 0) != 0 && errno == ESRCH) {
@@ -89,9 +88,9 @@ const std::string& Task::LocalStateDir() {
         config.local_state_dir.empty()
             ? (std::filesystem::temp_directory_path() / "sluice-state").string()
             : config.local_state_dir;
-    local_state_dir_ = absl::StrCat(ProcessStateDir(base), "/",
-                                    internal::SafeFileName(config.job_name), "-",
-                                    runs.fetch_add(1), "-", task_name_safe());
+    local_state_dir_ =
+        absl::StrCat(ProcessStateDir(base), "/", internal::SafeFileName(config.job_name), "-",
+                     runs.fetch_add(1), "-", task_name_safe());
   }
   return local_state_dir_;
 }

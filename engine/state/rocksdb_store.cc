@@ -4,11 +4,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "sluice/core/status_macros.h"
-#include "sluice/serialization/bytes.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/utilities/checkpoint.h"
+#include "sluice/core/status_macros.h"
+#include "sluice/serialization/bytes.h"
 
 namespace sluice {
 namespace {
@@ -163,19 +163,19 @@ absl::StatusOr<std::string> RocksDbStore::PortableKeyGroup(int key_group) {
   for (size_t cf = 0; cf < impl_->names.size(); ++cf) {
     const std::string& name = impl_->names[cf];
     std::string tag;
-    rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->handles[0],
-                                       kTypeTagPrefix + name, &tag);
+    rocksdb::Status s =
+        impl_->db->Get(rocksdb::ReadOptions(), impl_->handles[0], kTypeTagPrefix + name, &tag);
     if (!s.ok()) return FromRocks(s, "reading the types of state '" + name + "'");
     // As a RocksDB state table writes a key group: count, then the stored key (without
     // the key-group prefix) and value bytes.
     std::string entries;
     uint64_t count = 0;
-    SLUICE_RETURN_IF_ERROR(ForEachInKeyGroup(
-        static_cast<int>(cf), key_group, [&](std::string_view k, std::string_view v) {
-          entries.append(k.substr(2));
-          entries.append(v);
-          ++count;
-        }));
+    SLUICE_RETURN_IF_ERROR(ForEachInKeyGroup(static_cast<int>(cf), key_group,
+                                             [&](std::string_view k, std::string_view v) {
+                                               entries.append(k.substr(2));
+                                               entries.append(v);
+                                               ++count;
+                                             }));
     body.clear();
     ByteWriter bw(&body);
     bw.WriteVarint(count);

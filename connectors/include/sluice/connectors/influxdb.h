@@ -144,7 +144,8 @@ class InfluxWriter;
 /// Counters (Metrics()): influx_points_written, influx_points_rejected,
 /// influx_points_retried, influx_batches, influx_batch_latency_us_total,
 /// influx_buffered_points.
-class InfluxSink final : public SinkFunction<InfluxPoint>, public CheckpointedFunction<std::string> {
+class InfluxSink final : public SinkFunction<InfluxPoint>,
+                         public CheckpointedFunction<std::string> {
  public:
   class Builder;
   explicit InfluxSink(InfluxSinkOptions options);

@@ -45,8 +45,8 @@ class FaultProxy {
   /// that clients reconnect.
   void Respond(std::vector<std::string> responses);
   /// A raw HTTP response with `status`, `reason`, extra header lines and a body.
-  static std::string HttpResponse(int status, const std::string& reason,
-                                  const std::string& headers, const std::string& body);
+  static std::string HttpResponse(int status, const std::string& reason, const std::string& headers,
+                                  const std::string& body);
 
   int connections() const { return connections_.load(); }
   int responses_left() const;

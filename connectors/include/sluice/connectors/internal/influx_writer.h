@@ -19,10 +19,10 @@ namespace sluice::internal {
 
 /// What InfluxDB answered to one write request.
 struct InfluxResponse {
-  long status = 0;            // HTTP status; 0 if there was no answer
-  std::string transport_error;  // why there was no answer (connect, timeout, reset)
+  long status = 0;               // HTTP status; 0 if there was no answer
+  std::string transport_error;   // why there was no answer (connect, timeout, reset)
   bool transport_fatal = false;  // ... and retrying cannot help (TLS verification, bad URL)
-  std::string body;           // the server's text ({"error": ...})
+  std::string body;              // the server's text ({"error": ...})
   absl::Duration retry_after = absl::ZeroDuration();  // Retry-After, if sent
 };
 
@@ -90,17 +90,17 @@ class InfluxWriter {
   const InfluxSinkOptions options_;
   const std::string name_;
   std::unique_ptr<InfluxHttpClient> http_;
-  size_t url_index_ = 0;  // sender thread
+  size_t url_index_ = 0;    // sender thread
   std::mt19937_64 random_;  // sender thread
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;      // guarded by mu_
-  size_t queued_bytes_ = 0;            // guarded by mu_
-  absl::Time first_queued_;            // guarded by mu_: when the oldest queued line came
+  std::deque<std::string> queue_;       // guarded by mu_
+  size_t queued_bytes_ = 0;             // guarded by mu_
+  absl::Time first_queued_;             // guarded by mu_: when the oldest queued line came
   std::vector<std::string> in_flight_;  // guarded by mu_ (written by the sender)
-  bool flush_requested_ = false;       // guarded by mu_
-  absl::Status failure_;               // guarded by mu_
+  bool flush_requested_ = false;        // guarded by mu_
+  absl::Status failure_;                // guarded by mu_
   std::atomic<bool> stop_{false};
   InfluxWriterStats stats_;
   std::thread sender_;
