@@ -126,8 +126,7 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
   }
   RestartStrategy restarts = RestartStrategy::Of(config);
   chaos_.reset();
-  if ((config.chaos_kill_every > absl::ZeroDuration() || config.chaos_kill_every_records > 0) &&
-      config.chaos_max_failures > 0) {
+  if (config.chaos_enabled()) {
     internal::ChaosOptions chaos;
     chaos.every = config.chaos_kill_every;
     chaos.every_records = config.chaos_kill_every_records;

@@ -45,8 +45,7 @@ absl::Status Dispatcher::Prepare(const SubmitJobRequest& request, SubmittedJob* 
   if (!rebuilt.ok()) return rebuilt.status();
   *job = std::move(*rebuilt);
   const JobConfig& config = job->graph->stream.config;
-  if ((config.chaos_kill_every > absl::ZeroDuration() || config.chaos_kill_every_records > 0) &&
-      config.chaos_max_failures > 0) {
+  if (config.chaos_enabled()) {
     return absl::InvalidArgumentError(
         "the chaos option (--chaos-kill-task-every) runs on the mini-cluster only "
         "(sluice run --local); on a cluster, kill a TaskManager");

@@ -189,6 +189,11 @@ struct JobConfig {
   absl::Duration chaos_kill_every = absl::ZeroDuration();
   int64_t chaos_kill_every_records = 0;
   int chaos_max_failures = 3;
+  /// True when the chaos option is on (a period or a record count, and failures allowed).
+  bool chaos_enabled() const {
+    return (chaos_kill_every > absl::ZeroDuration() || chaos_kill_every_records > 0) &&
+           chaos_max_failures > 0;
+  }
   std::optional<uint64_t> chaos_seed;
 };
 

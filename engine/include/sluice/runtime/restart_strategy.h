@@ -18,10 +18,7 @@ class RestartStrategy {
   /// number of simulated crashes.
   static RestartStrategy Of(const JobConfig& config) {
     int attempts = config.restart_attempts;
-    if ((config.chaos_kill_every > absl::ZeroDuration() || config.chaos_kill_every_records > 0) &&
-        config.chaos_max_failures > 0) {
-      attempts = std::max(attempts, config.chaos_max_failures);
-    }
+    if (config.chaos_enabled()) attempts = std::max(attempts, config.chaos_max_failures);
     return RestartStrategy(attempts, config.restart_delay);
   }
 
