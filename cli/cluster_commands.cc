@@ -94,7 +94,7 @@ int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
   cluster::JobManagerClient client(run.jobmanager, absl::Seconds(30));
   auto blob = client.UploadFile(run.job_path);
   if (!blob.ok()) return Fail(std::string(blob.status().message()), 1);
-  cluster::SubmitJobRequest request;
+  cluster::JobSubmission request;
   request.mutable_job_binary()->set_sha256(blob->sha256);
   request.mutable_job_binary()->set_size(blob->size);
   request.set_job_name(run.job_name);

@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "jobmanager/client/jobmanager_client.h"
-#include "proto/cluster.pb.h"
+#include "proto/taskmanager_service.pb.h"
 #include "sluice/runtime/local_subtasks.h"
 #include "taskmanager/blob/blob_cache.h"
 #include "taskmanager/exchange/exchange_channels.h"

@@ -34,7 +34,7 @@ TaskManager::~TaskManager() {
 }
 
 grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest* request,
-                                    DeployJobResponse*) {
+                                    DeployJobReply*) {
   std::unique_ptr<JobPart> ended;  // an earlier run of the job (restarted), joined outside the lock
   std::lock_guard<std::mutex> lock(mu_);
   if (auto it = parts_.find(request->job_id()); it != parts_.end()) {
@@ -60,8 +60,8 @@ grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest
   return grpc::Status::OK;
 }
 
-grpc::Status TaskManager::CancelJob(grpc::ServerContext*, const CancelJobPartRequest* request,
-                                    CancelJobPartResponse*) {
+grpc::Status TaskManager::CancelJobPart(grpc::ServerContext*, const CancelJobPartRequest* request,
+                                        CancelJobPartReply*) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = parts_.find(request->job_id());
   if (it != parts_.end()) it->second->Cancel();
@@ -70,7 +70,7 @@ grpc::Status TaskManager::CancelJob(grpc::ServerContext*, const CancelJobPartReq
 
 grpc::Status TaskManager::CheckpointCommand(grpc::ServerContext*,
                                             const CheckpointCommandRequest* request,
-                                            CheckpointCommandResponse*) {
+                                            CheckpointCommandReply*) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = parts_.find(request->job_id());
   if (it != parts_.end()) it->second->Command(*request);

@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "jobmanager/client/jobmanager_client.h"
-#include "proto/cluster.grpc.pb.h"
+#include "proto/taskmanager_service.grpc.pb.h"
 #include "taskmanager/blob/blob_cache.h"
 #include "taskmanager/exchange/exchange_server.h"
 #include "taskmanager/job_part.h"
@@ -42,11 +42,11 @@ class TaskManager final : public TaskManagerService::Service {
   void Stop() { stopping_.store(true); }
 
   grpc::Status DeployJob(grpc::ServerContext* ctx, const DeployJobRequest* request,
-                         DeployJobResponse* response) override;
-  grpc::Status CancelJob(grpc::ServerContext* ctx, const CancelJobPartRequest* request,
-                         CancelJobPartResponse* response) override;
+                         DeployJobReply* reply) override;
+  grpc::Status CancelJobPart(grpc::ServerContext* ctx, const CancelJobPartRequest* request,
+                             CancelJobPartReply* reply) override;
   grpc::Status CheckpointCommand(grpc::ServerContext* ctx, const CheckpointCommandRequest* request,
-                                 CheckpointCommandResponse* response) override;
+                                 CheckpointCommandReply* reply) override;
 
  private:
   /// Registers, retrying while the JobManager is unreachable, for at most `patience`.

@@ -16,6 +16,7 @@
 #include "jobmanager/blob/sha256.h"
 #include "jobmanager/client/jobmanager_client.h"
 #include "jobmanager/scheduler/slot_allocation.h"
+#include "proto/taskmanager_service.grpc.pb.h"
 #include "sluice/api/job.h"
 #include "sluice/testing/local_cluster.h"
 #include "sluice/testing/test_util.h"
@@ -352,7 +353,7 @@ TEST_F(JobsOnClusterTest, TheJobManagerAndTaskManagersCheckTheJobBinaryToo) {
   cluster::JobManagerClient client(jm_->address());
   auto blob = client.UploadFile(testing::BuildDir() + "/tests/foreign_abi.so");
   ASSERT_OK(blob);
-  cluster::SubmitJobRequest request;
+  cluster::JobSubmission request;
   request.mutable_job_binary()->set_sha256(blob->sha256);
   request.mutable_job_binary()->set_size(blob->size);
   request.set_job_name("foreign");
@@ -376,8 +377,8 @@ TEST_F(JobsOnClusterTest, TheJobManagerAndTaskManagersCheckTheJobBinaryToo) {
   deploy.add_exchange_addresses(address);
   deploy.set_attempt(1);
   grpc::ClientContext ctx;
-  cluster::DeployJobResponse response;
-  ASSERT_TRUE(taskmanager->DeployJob(&ctx, deploy, &response).ok());
+  cluster::DeployJobReply reply;
+  ASSERT_TRUE(taskmanager->DeployJob(&ctx, deploy, &reply).ok());
   EXPECT_TRUE(testing::WaitFor(
       [&] {
         return tms_[0]->log().find("built against engine ABI 'sluice-engine-abi-0/other'") !=
@@ -771,9 +772,9 @@ TEST(BlobStoreTest, AnInterruptedUploadLeavesNothing) {
   auto stub = cluster::JobManager::NewStub(channel);
   {
     grpc::ClientContext ctx;
-    cluster::BlobRef ref;
-    auto writer = stub->UploadBlob(&ctx, &ref);
-    cluster::BlobChunk chunk;
+    cluster::UploadBlobReply reply;
+    auto writer = stub->UploadBlob(&ctx, &reply);
+    cluster::UploadBlobRequest chunk;
     chunk.set_sha256(std::string(64, 'b'));
     chunk.set_size(10 << 20);
     chunk.set_data(std::string(1 << 20, 'x'));
@@ -792,9 +793,9 @@ TEST(BlobStoreTest, AnInterruptedUploadLeavesNothing) {
 
   // All bytes, but not those announced: refused, nothing stored.
   grpc::ClientContext ctx;
-  cluster::BlobRef ref;
-  auto writer = stub->UploadBlob(&ctx, &ref);
-  cluster::BlobChunk chunk;
+  cluster::UploadBlobReply reply;
+  auto writer = stub->UploadBlob(&ctx, &reply);
+  cluster::UploadBlobRequest chunk;
   chunk.set_sha256(std::string(64, 'c'));
   chunk.set_size(5);
   chunk.set_data("hello");

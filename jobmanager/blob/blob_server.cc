@@ -9,8 +9,8 @@ namespace {
 constexpr size_t kChunkBytes = 1 << 20;
 }  // namespace
 
-absl::StatusOr<BlobId> BlobServer::Receive(const std::function<bool(BlobChunk*)>& next) {
-  BlobChunk chunk;
+absl::StatusOr<BlobId> BlobServer::Receive(const std::function<bool(UploadBlobRequest*)>& next) {
+  UploadBlobRequest chunk;
   if (!next(&chunk)) return absl::InvalidArgumentError("an upload without any chunk");
   auto upload = store_->BeginUpload(BlobId{chunk.sha256(), chunk.size()});
   if (!upload.ok()) return upload.status();
@@ -23,12 +23,12 @@ absl::StatusOr<BlobId> BlobServer::Receive(const std::function<bool(BlobChunk*)>
 }
 
 absl::Status BlobServer::Send(const std::string& sha256,
-                              const std::function<bool(const BlobChunk&)>& write) const {
+                              const std::function<bool(const DownloadBlobReply&)>& write) const {
   auto path = store_->PathOf(sha256);
   if (!path.ok()) return path.status();
   std::ifstream in(*path, std::ios::binary);
   std::vector<char> buffer(kChunkBytes);
-  BlobChunk chunk;
+  DownloadBlobReply chunk;
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     chunk.set_data(buffer.data(), static_cast<size_t>(in.gcount()));

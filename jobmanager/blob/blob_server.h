@@ -5,7 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "jobmanager/blob/blob_store.h"
-#include "proto/cluster.pb.h"
+#include "proto/jobmanager_service.pb.h"
 
 namespace sluice::cluster {
 
@@ -18,10 +18,10 @@ class BlobServer {
 
   /// Stores the chunks `next` yields (false: the stream ended) as one blob; nothing stays if
   /// the upload is incomplete or does not match what its first chunk announced.
-  absl::StatusOr<BlobId> Receive(const std::function<bool(BlobChunk*)>& next);
+  absl::StatusOr<BlobId> Receive(const std::function<bool(UploadBlobRequest*)>& next);
   /// Sends blob `sha256` through `write` (false: the receiver went away, CANCELLED).
   absl::Status Send(const std::string& sha256,
-                    const std::function<bool(const BlobChunk&)>& write) const;
+                    const std::function<bool(const DownloadBlobReply&)>& write) const;
 
  private:
   BlobStore* const store_;

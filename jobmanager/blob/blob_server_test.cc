@@ -19,11 +19,11 @@ std::string HashOf(const std::string& data) {
 }
 
 /// The chunks of an upload of `data`, `chunk_bytes` each, the first announcing the blob.
-std::vector<BlobChunk> ChunksOf(const std::string& data, const std::string& announced_hash,
-                                size_t chunk_bytes) {
-  std::vector<BlobChunk> chunks;
+std::vector<UploadBlobRequest> ChunksOf(const std::string& data, const std::string& announced_hash,
+                                        size_t chunk_bytes) {
+  std::vector<UploadBlobRequest> chunks;
   for (size_t at = 0; at < data.size(); at += chunk_bytes) {
-    BlobChunk c;
+    UploadBlobRequest c;
     if (chunks.empty()) {
       c.set_sha256(announced_hash);
       c.set_size(static_cast<int64_t>(data.size()));
@@ -34,9 +34,10 @@ std::vector<BlobChunk> ChunksOf(const std::string& data, const std::string& anno
   return chunks;
 }
 
-std::function<bool(BlobChunk*)> Stream(const std::vector<BlobChunk>& chunks, size_t stop_after) {
+std::function<bool(UploadBlobRequest*)> Stream(const std::vector<UploadBlobRequest>& chunks,
+                                               size_t stop_after) {
   auto next = std::make_shared<size_t>(0);
-  return [chunks, stop_after, next](BlobChunk* out) {
+  return [chunks, stop_after, next](UploadBlobRequest* out) {
     if (*next >= chunks.size() || *next >= stop_after) return false;
     *out = chunks[(*next)++];
     return true;
@@ -56,7 +57,7 @@ TEST(BlobServerTest, AnUploadComesBackInMegabyteChunks) {
   EXPECT_EQ(id->sha256, HashOf(data));
   std::string back;
   std::vector<size_t> sizes;
-  ASSERT_OK(server.Send(id->sha256, [&](const BlobChunk& c) {
+  ASSERT_OK(server.Send(id->sha256, [&](const DownloadBlobReply& c) {
     back += c.data();
     sizes.push_back(c.data().size());
     return true;
@@ -78,7 +79,7 @@ TEST(BlobServerTest, AnIncompleteOrForgedUploadLeavesNothing) {
   EXPECT_EQ(server.Receive(Stream({}, 0)).status().message(), "an upload without any chunk");
   EXPECT_EQ((*store)->Count(), 0);
   EXPECT_TRUE(std::filesystem::is_empty(dir.Join("blobs")));
-  EXPECT_EQ(server.Send(HashOf(data), [](const BlobChunk&) { return true; }).code(),
+  EXPECT_EQ(server.Send(HashOf(data), [](const DownloadBlobReply&) { return true; }).code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -91,7 +92,8 @@ TEST(BlobServerTest, ADownloadWhoseReceiverLeftIsCanceled) {
   const auto chunks = ChunksOf(data, HashOf(data), 1 << 20);
   ASSERT_OK(server.Receive(Stream(chunks, chunks.size())));
   int written = 0;
-  absl::Status s = server.Send(HashOf(data), [&](const BlobChunk&) { return ++written < 2; });
+  absl::Status s =
+      server.Send(HashOf(data), [&](const DownloadBlobReply&) { return ++written < 2; });
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
   EXPECT_THAT(std::string(s.message()), HasSubstr("the receiver went away"));
   EXPECT_EQ(written, 2);

@@ -13,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "jobmanager/gateway/taskmanager_gateway.h"
-#include "proto/cluster.pb.h"
+#include "proto/taskmanager_service.pb.h"
 #include "sluice/runtime/job_checkpoints.h"
 
 namespace sluice::cluster {

@@ -46,97 +46,97 @@ absl::Status JobManagerClient::Explain(const grpc::Status& s, const char* what) 
   }
 }
 
-absl::StatusOr<ClusterStatus> JobManagerClient::Status() {
-  ClusterStatus status;
-  grpc::Status s = stub_->GetClusterStatus(Context().get(), ClusterStatusRequest(), &status);
-  if (!s.ok()) return Explain(s, "cluster status");
-  return status;
+template <typename Request, typename Reply>
+absl::StatusOr<Reply> JobManagerClient::Call(
+    grpc::Status (JobManager::Stub::*rpc)(grpc::ClientContext*, const Request&, Reply*),
+    const Request& request, const char* what) {
+  Reply reply;
+  grpc::Status s = (stub_.get()->*rpc)(Context().get(), request, &reply);
+  if (!s.ok()) return Explain(s, what);
+  return reply;
 }
 
-absl::StatusOr<RegisterTaskManagerResponse> JobManagerClient::Register(
+absl::StatusOr<GetClusterStatusReply> JobManagerClient::Status() {
+  return Call(&JobManager::Stub::GetClusterStatus, GetClusterStatusRequest(), "cluster status");
+}
+
+absl::StatusOr<RegisterTaskManagerReply> JobManagerClient::Register(
     const RegisterTaskManagerRequest& request) {
-  RegisterTaskManagerResponse response;
-  grpc::Status s = stub_->RegisterTaskManager(Context().get(), request, &response);
-  if (!s.ok()) return Explain(s, "TaskManager registration");
-  return response;
+  return Call(&JobManager::Stub::RegisterTaskManager, request, "TaskManager registration");
 }
 
 absl::StatusOr<bool> JobManagerClient::Heartbeat(const std::string& taskmanager_id) {
   HeartbeatRequest request;
   request.set_taskmanager_id(taskmanager_id);
-  HeartbeatResponse response;
-  grpc::Status s = stub_->Heartbeat(Context().get(), request, &response);
-  if (!s.ok()) return Explain(s, "heartbeat");
-  return response.known();
+  auto reply = Call(&JobManager::Stub::Heartbeat, request, "heartbeat");
+  if (!reply.ok()) return reply.status();
+  return reply->known();
 }
 
 absl::Status JobManagerClient::ReportJobPart(const JobPartReport& report) {
-  JobPartAck ack;
-  grpc::Status s = stub_->ReportJobPart(Context().get(), report, &ack);
-  if (!s.ok()) return Explain(s, "job report");
-  return absl::OkStatus();
+  ReportJobPartRequest request;
+  *request.mutable_report() = report;
+  return Call(&JobManager::Stub::ReportJobPart, request, "job report").status();
 }
 
-absl::StatusOr<std::string> JobManagerClient::Submit(const SubmitJobRequest& request) {
-  SubmitJobResponse response;
-  grpc::Status s = stub_->SubmitJob(Context().get(), request, &response);
-  if (!s.ok()) return Explain(s, "job submission");
-  return response.job_id();
+absl::StatusOr<std::string> JobManagerClient::Submit(const JobSubmission& job) {
+  SubmitJobRequest request;
+  *request.mutable_job() = job;
+  auto reply = Call(&JobManager::Stub::SubmitJob, request, "job submission");
+  if (!reply.ok()) return reply.status();
+  return reply->job_id();
 }
 
 absl::StatusOr<JobStatus> JobManagerClient::Job(const std::string& job_id) {
-  JobRequest request;
+  GetJobRequest request;
   request.set_job_id(job_id);
-  JobStatus status;
-  grpc::Status s = stub_->GetJob(Context().get(), request, &status);
-  if (!s.ok()) return Explain(s, "job status");
-  return status;
+  auto reply = Call(&JobManager::Stub::GetJob, request, "job status");
+  if (!reply.ok()) return reply.status();
+  return reply->job();
 }
 
 absl::StatusOr<std::vector<JobStatus>> JobManagerClient::Jobs() {
-  ListJobsResponse response;
-  grpc::Status s = stub_->ListJobs(Context().get(), ListJobsRequest(), &response);
-  if (!s.ok()) return Explain(s, "job list");
-  return std::vector<JobStatus>(response.jobs().begin(), response.jobs().end());
+  auto reply = Call(&JobManager::Stub::ListJobs, ListJobsRequest(), "job list");
+  if (!reply.ok()) return reply.status();
+  return std::vector<JobStatus>(reply->jobs().begin(), reply->jobs().end());
 }
 
 absl::StatusOr<JobStatus> JobManagerClient::Cancel(const std::string& job_id) {
-  JobRequest request;
+  CancelJobRequest request;
   request.set_job_id(job_id);
-  JobStatus status;
-  grpc::Status s = stub_->CancelJob(Context().get(), request, &status);
-  if (!s.ok()) return Explain(s, "job cancellation");
-  return status;
+  auto reply = Call(&JobManager::Stub::CancelJob, request, "job cancellation");
+  if (!reply.ok()) return reply.status();
+  return reply->job();
 }
 
 absl::StatusOr<std::string> JobManagerClient::Savepoint(const std::string& job_id,
                                                         const std::string& dir, bool stop,
                                                         absl::Duration patience) {
-  SavepointRequest request;
+  TriggerSavepointRequest request;
   request.set_job_id(job_id);
   request.set_dir(dir);
   request.set_stop(stop);
-  SavepointResponse response;
-  grpc::ClientContext ctx;
+  TriggerSavepointReply reply;
+  grpc::ClientContext ctx;  // not the default deadline: a savepoint takes as long as it takes
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(absl::ToInt64Milliseconds(patience)));
-  grpc::Status s = stub_->TriggerSavepoint(&ctx, request, &response);
+  grpc::Status s = stub_->TriggerSavepoint(&ctx, request, &reply);
   if (!s.ok()) return Explain(s, stop ? "stop with savepoint" : "savepoint");
-  return response.path();
+  return reply.path();
 }
 
 absl::Status JobManagerClient::AcknowledgeCheckpoint(const CheckpointAck& ack) {
-  CheckpointAckResponse response;
-  grpc::Status s = stub_->AcknowledgeCheckpoint(Context().get(), ack, &response);
-  if (!s.ok()) return Explain(s, "checkpoint acknowledgement");
-  return absl::OkStatus();
+  AcknowledgeCheckpointRequest request;
+  *request.mutable_ack() = ack;
+  return Call(&JobManager::Stub::AcknowledgeCheckpoint, request, "checkpoint acknowledgement")
+      .status();
 }
 
 absl::Status JobManagerClient::ReportAwaitingFinalCheckpoint(const JobPartReport& report) {
-  JobPartAck response;
-  grpc::Status s = stub_->ReportAwaitingFinalCheckpoint(Context().get(), report, &response);
-  if (!s.ok()) return Explain(s, "job part report");
-  return absl::OkStatus();
+  ReportAwaitingFinalCheckpointRequest request;
+  *request.mutable_report() = report;
+  return Call(&JobManager::Stub::ReportAwaitingFinalCheckpoint, request, "job part report")
+      .status();
 }
 
 absl::StatusOr<BlobId> JobManagerClient::UploadFile(const std::string& path) {
@@ -146,10 +146,10 @@ absl::StatusOr<BlobId> JobManagerClient::UploadFile(const std::string& path) {
   const int64_t size = static_cast<int64_t>(in.tellg());
   in.seekg(0);
   auto ctx = Context();
-  BlobRef ref;
-  auto writer = stub_->UploadBlob(ctx.get(), &ref);
+  UploadBlobReply reply;
+  auto writer = stub_->UploadBlob(ctx.get(), &reply);
   std::vector<char> buffer(kChunkBytes);
-  BlobChunk chunk;
+  UploadBlobRequest chunk;
   chunk.set_sha256(*sha);
   chunk.set_size(size);
   bool first = true;
@@ -163,17 +163,17 @@ absl::StatusOr<BlobId> JobManagerClient::UploadFile(const std::string& path) {
   writer->WritesDone();
   grpc::Status s = writer->Finish();
   if (!s.ok()) return Explain(s, absl::StrCat("upload of '", path, "'").c_str());
-  return BlobId{ref.sha256(), ref.size()};
+  return BlobId{reply.blob().sha256(), reply.blob().size()};
 }
 
 absl::Status JobManagerClient::Download(
     const BlobId& id, const std::function<absl::Status(std::string_view)>& write) {
-  BlobRef ref;
-  ref.set_sha256(id.sha256);
-  ref.set_size(id.size);
+  DownloadBlobRequest request;
+  request.mutable_blob()->set_sha256(id.sha256);
+  request.mutable_blob()->set_size(id.size);
   auto ctx = Context();
-  auto reader = stub_->DownloadBlob(ctx.get(), ref);
-  BlobChunk chunk;
+  auto reader = stub_->DownloadBlob(ctx.get(), request);
+  DownloadBlobReply chunk;
   absl::Status written;
   while (reader->Read(&chunk)) {
     written = write(chunk.data());

@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "jobmanager/blob/blob_store.h"
-#include "proto/cluster.grpc.pb.h"
+#include "proto/jobmanager_service.grpc.pb.h"
 
 namespace sluice::cluster {
 
@@ -22,12 +22,12 @@ class JobManagerClient {
 
   const std::string& address() const { return address_; }
 
-  absl::StatusOr<ClusterStatus> Status();
-  absl::StatusOr<RegisterTaskManagerResponse> Register(const RegisterTaskManagerRequest& request);
+  absl::StatusOr<GetClusterStatusReply> Status();
+  absl::StatusOr<RegisterTaskManagerReply> Register(const RegisterTaskManagerRequest& request);
   /// Whether the JobManager still knows the TaskManager.
   absl::StatusOr<bool> Heartbeat(const std::string& taskmanager_id);
   absl::Status ReportJobPart(const JobPartReport& report);
-  absl::StatusOr<std::string> Submit(const SubmitJobRequest& request);
+  absl::StatusOr<std::string> Submit(const JobSubmission& job);
   absl::StatusOr<JobStatus> Job(const std::string& job_id);
   absl::StatusOr<std::vector<JobStatus>> Jobs();
   absl::StatusOr<JobStatus> Cancel(const std::string& job_id);
@@ -48,6 +48,11 @@ class JobManagerClient {
   /// A failed call as a status naming the JobManager and what to check.
   absl::Status Explain(const grpc::Status& s, const char* what) const;
   std::unique_ptr<grpc::ClientContext> Context() const;
+  /// One unary RPC with the default deadline: its reply, or the failure explained.
+  template <typename Request, typename Reply>
+  absl::StatusOr<Reply> Call(grpc::Status (JobManager::Stub::*rpc)(grpc::ClientContext*,
+                                                                   const Request&, Reply*),
+                             const Request& request, const char* what);
 
   std::string address_;
   absl::Duration timeout_;

@@ -37,7 +37,7 @@ absl::Status Dispatcher::NoSuchJob(const std::string& job_id) {
   return absl::NotFoundError(absl::StrCat("no job '", job_id, "' (see sluice list)"));
 }
 
-absl::Status Dispatcher::Prepare(const SubmitJobRequest& request, SubmittedJob* job,
+absl::Status Dispatcher::Prepare(const JobSubmission& request, SubmittedJob* job,
                                  std::unique_ptr<JobCheckpoints>* checkpoints) {
   auto path = blobs_->PathOf(request.job_binary().sha256());
   if (!path.ok()) return path.status();
@@ -73,7 +73,7 @@ absl::Status Dispatcher::Prepare(const SubmitJobRequest& request, SubmittedJob* 
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Dispatcher::Submit(const SubmitJobRequest& request) {
+absl::StatusOr<std::string> Dispatcher::Submit(const JobSubmission& request) {
   if (request.vertex_parallelism().empty()) {
     return absl::InvalidArgumentError("a job without vertices");
   }
@@ -169,7 +169,7 @@ absl::Status Dispatcher::AcknowledgeCheckpoint(const CheckpointAck& ack) {
   return checkpoints->Acknowledge(ack.checkpoint_id(), ack.task_index(), DecodeCheckpointAck(ack));
 }
 
-absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const SavepointRequest& request) {
+absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const TriggerSavepointRequest& request) {
   JobCheckpoints* checkpoints = nullptr;
   std::string dir = request.dir();
   {

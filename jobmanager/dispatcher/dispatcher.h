@@ -17,7 +17,7 @@
 #include "jobmanager/gateway/taskmanager_gateway.h"
 #include "jobmanager/job/job_master.h"
 #include "jobmanager/scheduler/scheduler.h"
-#include "proto/cluster.pb.h"
+#include "proto/jobmanager_service.pb.h"
 
 namespace sluice::cluster {
 
@@ -45,7 +45,7 @@ class Dispatcher {
   ~Dispatcher();
 
   /// Checks and accepts a job (its binary in the blob store); returns its id.
-  absl::StatusOr<std::string> Submit(const SubmitJobRequest& request);
+  absl::StatusOr<std::string> Submit(const JobSubmission& request);
   absl::StatusOr<JobStatus> Job(const std::string& job_id) const;
   std::vector<JobStatus> Jobs() const;
   absl::StatusOr<JobStatus> Cancel(const std::string& job_id);
@@ -54,7 +54,7 @@ class Dispatcher {
   void PartAwaitsFinalCheckpoint(const JobPartReport& report);
   absl::Status AcknowledgeCheckpoint(const CheckpointAck& ack);
   /// Takes a savepoint of a running job (and stops it with `stop`); returns its path.
-  absl::StatusOr<std::string> TriggerSavepoint(const SavepointRequest& request);
+  absl::StatusOr<std::string> TriggerSavepoint(const TriggerSavepointRequest& request);
 
   /// A TaskManager registered (again) and offers its slots.
   void TaskManagerRegistered(const RegisterTaskManagerRequest& registration,
@@ -72,7 +72,7 @@ class Dispatcher {
  private:
   /// Builds the job's graph from its binary and checks what would otherwise only fail on
   /// the TaskManagers (chaos option, checkpoint directory, the savepoint to restore).
-  absl::Status Prepare(const SubmitJobRequest& request, SubmittedJob* job,
+  absl::Status Prepare(const JobSubmission& request, SubmittedJob* job,
                        std::unique_ptr<JobCheckpoints>* checkpoints);
   /// The job's checkpoints failed run `attempt` (too many checkpoint failures, a failed
   /// stop): as any failure of a run.

@@ -39,8 +39,8 @@ class DispatcherTest : public ::testing::Test {
   }
 
   /// A word count at `parallelism` (needing that many slots), as the CLI submits it.
-  SubmitJobRequest WordCount(int parallelism, std::vector<std::string> extra_args = {}) {
-    SubmitJobRequest request;
+  JobSubmission WordCount(int parallelism, std::vector<std::string> extra_args = {}) {
+    JobSubmission request;
     request.mutable_job_binary()->set_sha256(binary_hash_);
     request.set_job_name("word_count");
     request.add_args("--input=" + dir_.Join("words.txt"));
@@ -180,11 +180,11 @@ TEST_F(DispatcherTest, AFailedDeploymentFailsTheJobNamingTheTaskManager) {
 }
 
 TEST_F(DispatcherTest, MistakesAreNamed) {
-  SubmitJobRequest unknown_binary = WordCount(1);
+  JobSubmission unknown_binary = WordCount(1);
   unknown_binary.mutable_job_binary()->set_sha256(std::string(64, 'f'));
   EXPECT_THAT(std::string(dispatcher_->Submit(unknown_binary).status().message()),
               HasSubstr("is not in the blob store: upload it first"));
-  SubmitJobRequest other_graph = WordCount(1);
+  JobSubmission other_graph = WordCount(1);
   other_graph.set_vertex_parallelism(0, 9);
   EXPECT_THAT(std::string(dispatcher_->Submit(other_graph).status().message()),
               HasSubstr("the job binary builds another graph on the JobManager"));
@@ -192,7 +192,7 @@ TEST_F(DispatcherTest, MistakesAreNamed) {
   EXPECT_EQ(dispatcher_->Cancel("job-9").status().code(), absl::StatusCode::kNotFound);
   auto id = dispatcher_->Submit(WordCount(1));
   ASSERT_OK(id);
-  SavepointRequest savepoint;
+  TriggerSavepointRequest savepoint;
   savepoint.set_job_id(*id);
   EXPECT_EQ(dispatcher_->TriggerSavepoint(savepoint).status().message(),
             "job job-1 is CREATED: only a running job takes a savepoint");

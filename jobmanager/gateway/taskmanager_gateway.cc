@@ -30,24 +30,24 @@ TaskManagerService::Stub* GrpcTaskManagerGateway::StubFor(const std::string& add
 
 absl::Status GrpcTaskManagerGateway::Deploy(const std::string& address,
                                             const DeployJobRequest& request) {
-  DeployJobResponse response;
+  DeployJobReply reply;
   return ToAbslStatus(
-      StubFor(address)->DeployJob(WithDeadline(deadlines_.deploy).get(), request, &response));
+      StubFor(address)->DeployJob(WithDeadline(deadlines_.deploy).get(), request, &reply));
 }
 
 absl::Status GrpcTaskManagerGateway::Cancel(const std::string& address, const std::string& job_id) {
   CancelJobPartRequest request;
   request.set_job_id(job_id);
-  CancelJobPartResponse response;
+  CancelJobPartReply reply;
   return ToAbslStatus(
-      StubFor(address)->CancelJob(WithDeadline(deadlines_.cancel).get(), request, &response));
+      StubFor(address)->CancelJobPart(WithDeadline(deadlines_.cancel).get(), request, &reply));
 }
 
 absl::Status GrpcTaskManagerGateway::SendCheckpointCommand(
     const std::string& address, const CheckpointCommandRequest& request) {
-  CheckpointCommandResponse response;
+  CheckpointCommandReply reply;
   return ToAbslStatus(StubFor(address)->CheckpointCommand(
-      WithDeadline(deadlines_.checkpoint_command).get(), request, &response));
+      WithDeadline(deadlines_.checkpoint_command).get(), request, &reply));
 }
 
 }  // namespace sluice::cluster

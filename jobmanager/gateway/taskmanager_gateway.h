@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "proto/cluster.grpc.pb.h"
+#include "proto/taskmanager_service.grpc.pb.h"
 
 namespace sluice::cluster {
 

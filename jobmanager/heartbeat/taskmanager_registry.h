@@ -11,7 +11,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "proto/cluster.pb.h"
+#include "proto/jobmanager_service.pb.h"
 
 namespace sluice::cluster {
 

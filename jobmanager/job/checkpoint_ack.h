@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
-#include "proto/cluster.pb.h"
+#include "proto/common.pb.h"
 #include "sluice/runtime/job_checkpoints.h"
 
 namespace sluice::cluster {

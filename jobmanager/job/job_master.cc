@@ -5,7 +5,7 @@
 
 namespace sluice::cluster {
 
-JobMaster::JobMaster(std::string id, SubmitJobRequest request, SubmittedJob job,
+JobMaster::JobMaster(std::string id, JobSubmission request, SubmittedJob job,
                      std::unique_ptr<JobCheckpoints> checkpoints, TaskManagerGateway* gateway,
                      RunFailedCallback on_checkpoints_failed_run, Clock now)
     : request_(std::move(request)),

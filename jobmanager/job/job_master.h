@@ -13,7 +13,7 @@
 #include "jobmanager/checkpoint/remote_participants.h"
 #include "jobmanager/gateway/taskmanager_gateway.h"
 #include "jobmanager/job/submitted_job.h"
-#include "proto/cluster.pb.h"
+#include "proto/taskmanager_service.pb.h"
 #include "sluice/runtime/job_checkpoints.h"
 #include "sluice/runtime/restart_strategy.h"
 
@@ -41,7 +41,7 @@ class JobMaster {
 
   /// `checkpoints` is null for a job without a checkpoint interval. `gateway` carries the
   /// checkpoint commands of every run and outlives this.
-  JobMaster(std::string id, SubmitJobRequest request, SubmittedJob job,
+  JobMaster(std::string id, JobSubmission request, SubmittedJob job,
             std::unique_ptr<JobCheckpoints> checkpoints, TaskManagerGateway* gateway,
             RunFailedCallback on_checkpoints_failed_run, Clock now = &absl::Now);
   /// Ends the run's checkpoints first (the run's thread may still call back).
@@ -100,7 +100,7 @@ class JobMaster {
   /// The checkpoint or savepoint a new run restores from (empty: none).
   std::string RestorePath(bool* allow_non_restored) const;
 
-  const SubmitJobRequest request_;
+  const JobSubmission request_;
   const Clock now_;
   TaskManagerGateway* const gateway_;
   const RunFailedCallback on_checkpoints_failed_run_;

@@ -32,7 +32,7 @@ class JobMasterTest : public ::testing::Test {
     spec.args = std::move(args);
     auto graph = BuildJob(&SmallJob, spec);
     EXPECT_OK(graph);
-    SubmitJobRequest request;
+    JobSubmission request;
     request.set_job_name("small");
     for (const JobVertex& v : graph->vertices) request.add_vertex_parallelism(v.parallelism);
     SubmittedJob job{nullptr, std::make_unique<JobGraph>(std::move(*graph))};

@@ -8,7 +8,7 @@
 namespace sluice::cluster {
 
 absl::StatusOr<SubmittedJob> RebuildSubmittedJob(const std::string& binary,
-                                                 const SubmitJobRequest& job,
+                                                 const JobSubmission& job,
                                                  const std::string& where) {
   auto library = JobLibrary::Load(binary);
   if (!library.ok()) return library.status();

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "proto/cluster.pb.h"
+#include "proto/common.pb.h"
 #include "sluice/api/job.h"
 
 namespace sluice::cluster {
@@ -19,7 +19,7 @@ struct SubmittedJob {
 /// the submission's spec and checks it is the graph the client built (each vertex's
 /// parallelism). `where` names this process in the error ("the JobManager").
 absl::StatusOr<SubmittedJob> RebuildSubmittedJob(const std::string& binary,
-                                                 const SubmitJobRequest& job,
+                                                 const JobSubmission& job,
                                                  const std::string& where);
 
 }  // namespace sluice::cluster

@@ -6,7 +6,7 @@
 #include "jobmanager/blob/blob_server.h"
 #include "jobmanager/dispatcher/dispatcher.h"
 #include "jobmanager/heartbeat/taskmanager_registry.h"
-#include "proto/cluster.grpc.pb.h"
+#include "proto/jobmanager_service.grpc.pb.h"
 
 namespace sluice::cluster {
 
@@ -22,31 +22,33 @@ class JobManagerService final : public JobManager::Service {
 
   grpc::Status RegisterTaskManager(grpc::ServerContext* ctx,
                                    const RegisterTaskManagerRequest* request,
-                                   RegisterTaskManagerResponse* response) override;
+                                   RegisterTaskManagerReply* reply) override;
   grpc::Status Heartbeat(grpc::ServerContext* ctx, const HeartbeatRequest* request,
-                         HeartbeatResponse* response) override;
-  grpc::Status UploadBlob(grpc::ServerContext* ctx, grpc::ServerReader<BlobChunk>* reader,
-                          BlobRef* response) override;
-  grpc::Status DownloadBlob(grpc::ServerContext* ctx, const BlobRef* request,
-                            grpc::ServerWriter<BlobChunk>* writer) override;
-  grpc::Status GetClusterStatus(grpc::ServerContext* ctx, const ClusterStatusRequest* request,
-                                ClusterStatus* response) override;
+                         HeartbeatReply* reply) override;
+  grpc::Status UploadBlob(grpc::ServerContext* ctx, grpc::ServerReader<UploadBlobRequest>* reader,
+                          UploadBlobReply* reply) override;
+  grpc::Status DownloadBlob(grpc::ServerContext* ctx, const DownloadBlobRequest* request,
+                            grpc::ServerWriter<DownloadBlobReply>* writer) override;
+  grpc::Status GetClusterStatus(grpc::ServerContext* ctx, const GetClusterStatusRequest* request,
+                                GetClusterStatusReply* reply) override;
   grpc::Status SubmitJob(grpc::ServerContext* ctx, const SubmitJobRequest* request,
-                         SubmitJobResponse* response) override;
-  grpc::Status GetJob(grpc::ServerContext* ctx, const JobRequest* request,
-                      JobStatus* response) override;
+                         SubmitJobReply* reply) override;
+  grpc::Status GetJob(grpc::ServerContext* ctx, const GetJobRequest* request,
+                      GetJobReply* reply) override;
   grpc::Status ListJobs(grpc::ServerContext* ctx, const ListJobsRequest* request,
-                        ListJobsResponse* response) override;
-  grpc::Status CancelJob(grpc::ServerContext* ctx, const JobRequest* request,
-                         JobStatus* response) override;
-  grpc::Status ReportJobPart(grpc::ServerContext* ctx, const JobPartReport* request,
-                             JobPartAck* response) override;
-  grpc::Status AcknowledgeCheckpoint(grpc::ServerContext* ctx, const CheckpointAck* request,
-                                     CheckpointAckResponse* response) override;
-  grpc::Status ReportAwaitingFinalCheckpoint(grpc::ServerContext* ctx, const JobPartReport* request,
-                                             JobPartAck* response) override;
-  grpc::Status TriggerSavepoint(grpc::ServerContext* ctx, const SavepointRequest* request,
-                                SavepointResponse* response) override;
+                        ListJobsReply* reply) override;
+  grpc::Status CancelJob(grpc::ServerContext* ctx, const CancelJobRequest* request,
+                         CancelJobReply* reply) override;
+  grpc::Status ReportJobPart(grpc::ServerContext* ctx, const ReportJobPartRequest* request,
+                             ReportJobPartReply* reply) override;
+  grpc::Status AcknowledgeCheckpoint(grpc::ServerContext* ctx,
+                                     const AcknowledgeCheckpointRequest* request,
+                                     AcknowledgeCheckpointReply* reply) override;
+  grpc::Status ReportAwaitingFinalCheckpoint(grpc::ServerContext* ctx,
+                                             const ReportAwaitingFinalCheckpointRequest* request,
+                                             ReportAwaitingFinalCheckpointReply* reply) override;
+  grpc::Status TriggerSavepoint(grpc::ServerContext* ctx, const TriggerSavepointRequest* request,
+                                TriggerSavepointReply* reply) override;
 
  private:
   TaskManagerRegistry* const registry_;
