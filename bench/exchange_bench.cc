@@ -21,11 +21,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/time/clock.h"
+#include "exchange/exchange_client.h"
+#include "exchange/exchange_server.h"
 #include "grpcpp/grpcpp.h"
 #include "sluice/graph/stream_graph.h"
 #include "sluice/job/abseil_flags.h"
-#include "taskmanager/exchange/exchange_client.h"
-#include "taskmanager/exchange/exchange_server.h"
 
 ABSL_FLAG(int64_t, records, 2'000'000, "records of 100 bytes");
 ABSL_FLAG(int, batch, 300, "records per batch (about 32 KiB)");

@@ -1,4 +1,4 @@
-#include "cli/cluster_commands.h"
+#include "cluster_commands.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "jobmanager/client/jobmanager_client.h"
+#include "sluice/jobmanager/jobmanager_client.h"
 
 namespace sluice::cli {
 

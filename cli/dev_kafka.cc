@@ -14,7 +14,7 @@
 //                                           per-broker errors with response delays
 //   quit
 
-#include "cli/dev_kafka.h"
+#include "dev_kafka.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>

@@ -6,14 +6,20 @@
 add_library(sluice_warnings INTERFACE)
 target_compile_options(sluice_warnings INTERFACE -Wall -Wextra -Werror)
 
-# sluice_add_library(NAME [SHARED|INTERFACE] SOURCES ... DEPS ... PRIVATE_DEPS ...)
-# Creates target sluice_NAME with alias sluice::NAME; public headers under include/.
+# sluice_add_library(NAME [SHARED|INTERFACE] [DIR folder] SOURCES ... DEPS ... PRIVATE_DEPS ...)
+# Creates target sluice_NAME with alias sluice::NAME. Its public headers are under
+# DIR/include/ (DIR defaults to the current folder, relative to it otherwise); the current
+# folder is its private include root.
 function(sluice_add_library name)
-  cmake_parse_arguments(ARG "SHARED;INTERFACE" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "SHARED;INTERFACE" "DIR" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
   set(target sluice_${name})
+  set(public_headers ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  if(ARG_DIR)
+    set(public_headers ${CMAKE_CURRENT_SOURCE_DIR}/${ARG_DIR}/include)
+  endif()
   if(ARG_INTERFACE)
     add_library(${target} INTERFACE)
-    target_include_directories(${target} INTERFACE ${CMAKE_CURRENT_SOURCE_DIR}/include)
+    target_include_directories(${target} INTERFACE $<BUILD_INTERFACE:${public_headers}>)
     target_link_libraries(${target} INTERFACE ${ARG_DEPS})
   else()
     if(ARG_SHARED)
@@ -21,10 +27,11 @@ function(sluice_add_library name)
     else()
       add_library(${target} STATIC ${ARG_SOURCES})
     endif()
-    target_include_directories(${target} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
+    target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${public_headers}>
                                          PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
     target_link_libraries(${target} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS} sluice_warnings)
   endif()
+  set_property(GLOBAL APPEND PROPERTY SLUICE_PUBLIC_HEADER_DIRS ${public_headers})
   add_library(sluice::${name} ALIAS ${target})
 endfunction()
 

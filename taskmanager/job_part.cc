@@ -1,11 +1,11 @@
-#include "taskmanager/job_part.h"
+#include "job_part.h"
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
-#include "jobmanager/job/checkpoint_ack.h"
-#include "jobmanager/job/submitted_job.h"
 #include "sluice/api/job.h"
 #include "sluice/checkpoint/checkpoint_loader.h"
+#include "sluice/jobmanager/checkpoint_ack.h"
+#include "sluice/jobmanager/submitted_job.h"
 
 namespace sluice::cluster {
 

@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "jobmanager/client/jobmanager_client.h"
+#include "blob/blob_cache.h"
+#include "exchange/exchange_channels.h"
+#include "exchange/exchange_server.h"
 #include "proto/taskmanager_service.pb.h"
+#include "sluice/jobmanager/jobmanager_client.h"
 #include "sluice/runtime/local_subtasks.h"
-#include "taskmanager/blob/blob_cache.h"
-#include "taskmanager/exchange/exchange_channels.h"
-#include "taskmanager/exchange/exchange_server.h"
 
 namespace sluice::cluster {
 

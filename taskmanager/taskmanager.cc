@@ -1,4 +1,4 @@
-#include "taskmanager/taskmanager.h"
+#include "taskmanager.h"
 
 #include <unistd.h>
 

@@ -8,11 +8,11 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "jobmanager/client/jobmanager_client.h"
+#include "blob/blob_cache.h"
+#include "exchange/exchange_server.h"
+#include "job_part.h"
 #include "proto/taskmanager_service.grpc.pb.h"
-#include "taskmanager/blob/blob_cache.h"
-#include "taskmanager/exchange/exchange_server.h"
-#include "taskmanager/job_part.h"
+#include "sluice/jobmanager/jobmanager_client.h"
 
 namespace sluice::cluster {
 

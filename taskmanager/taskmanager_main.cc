@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "sluice/job/abseil_flags.h"
-#include "taskmanager/taskmanager.h"
+#include "taskmanager.h"
 
 ABSL_FLAG(std::string, jobmanager, "", "the JobManager's HOST:PORT (required)");
 ABSL_FLAG(int, slots, 1, "task slots offered (a job needs as many as its highest parallelism)");

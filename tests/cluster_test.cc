@@ -9,18 +9,17 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "blob/blob_cache.h"
 #include "generated_input.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "jobmanager/blob/sha256.h"
-#include "jobmanager/client/jobmanager_client.h"
-#include "jobmanager/scheduler/slot_allocation.h"
 #include "proto/taskmanager_service.grpc.pb.h"
 #include "sluice/api/job.h"
+#include "sluice/jobmanager/jobmanager_client.h"
+#include "sluice/jobmanager/sha256.h"
 #include "sluice/testing/local_cluster.h"
 #include "sluice/testing/test_util.h"
-#include "taskmanager/blob/blob_cache.h"
 
 namespace sluice {
 namespace {

@@ -1,4 +1,4 @@
-#include "jobmanager/blob/blob_server.h"
+#include "blob/blob_server.h"
 
 #include <fstream>
 #include <vector>

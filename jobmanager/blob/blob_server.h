@@ -4,8 +4,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "jobmanager/blob/blob_store.h"
 #include "proto/jobmanager_service.pb.h"
+#include "sluice/jobmanager/blob_store.h"
 
 namespace sluice::cluster {
 

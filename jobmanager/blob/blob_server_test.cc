@@ -1,10 +1,10 @@
-#include "jobmanager/blob/blob_server.h"
+#include "blob/blob_server.h"
 
 #include <filesystem>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "jobmanager/blob/sha256.h"
+#include "sluice/jobmanager/sha256.h"
 #include "sluice/testing/test_util.h"
 
 namespace sluice::cluster {

@@ -1,4 +1,4 @@
-#include "jobmanager/blob/blob_store.h"
+#include "sluice/jobmanager/blob_store.h"
 
 #include <fcntl.h>
 #include <unistd.h>

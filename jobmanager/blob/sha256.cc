@@ -1,4 +1,4 @@
-#include "jobmanager/blob/sha256.h"
+#include "sluice/jobmanager/sha256.h"
 
 #include <openssl/evp.h>
 

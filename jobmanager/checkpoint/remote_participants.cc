@@ -1,4 +1,4 @@
-#include "jobmanager/checkpoint/remote_participants.h"
+#include "checkpoint/remote_participants.h"
 
 #include "glog/logging.h"
 

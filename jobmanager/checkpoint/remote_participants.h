@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "jobmanager/gateway/taskmanager_gateway.h"
+#include "gateway/taskmanager_gateway.h"
 #include "proto/taskmanager_service.pb.h"
 #include "sluice/runtime/job_checkpoints.h"
 

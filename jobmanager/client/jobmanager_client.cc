@@ -1,11 +1,11 @@
-#include "jobmanager/client/jobmanager_client.h"
+#include "sluice/jobmanager/jobmanager_client.h"
 
 #include <fstream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
-#include "jobmanager/client/grpc_status.h"
+#include "sluice/jobmanager/grpc_status.h"
 
 namespace sluice::cluster {
 

@@ -1,9 +1,9 @@
-#include "jobmanager/dispatcher/dispatcher.h"
+#include "dispatcher/dispatcher.h"
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
-#include "jobmanager/job/checkpoint_ack.h"
 #include "sluice/checkpoint/checkpoint_loader.h"
+#include "sluice/jobmanager/checkpoint_ack.h"
 
 namespace sluice::cluster {
 

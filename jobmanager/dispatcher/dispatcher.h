@@ -13,11 +13,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "jobmanager/blob/blob_store.h"
-#include "jobmanager/gateway/taskmanager_gateway.h"
-#include "jobmanager/job/job_master.h"
-#include "jobmanager/scheduler/scheduler.h"
+#include "gateway/taskmanager_gateway.h"
+#include "job/job_master.h"
 #include "proto/jobmanager_service.pb.h"
+#include "scheduler/scheduler.h"
+#include "sluice/jobmanager/blob_store.h"
 
 namespace sluice::cluster {
 

@@ -1,10 +1,10 @@
-#include "jobmanager/dispatcher/dispatcher.h"
+#include "dispatcher/dispatcher.h"
 
+#include "gateway/fake_taskmanager_gateway.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "jobmanager/blob/sha256.h"
-#include "jobmanager/gateway/fake_taskmanager_gateway.h"
 #include "sluice/api/job.h"
+#include "sluice/jobmanager/sha256.h"
 #include "sluice/testing/test_util.h"
 
 namespace sluice::cluster {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "jobmanager/gateway/taskmanager_gateway.h"
+#include "gateway/taskmanager_gateway.h"
 
 namespace sluice::cluster {
 

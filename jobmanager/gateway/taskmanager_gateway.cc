@@ -1,7 +1,7 @@
-#include "jobmanager/gateway/taskmanager_gateway.h"
+#include "gateway/taskmanager_gateway.h"
 
 #include "grpcpp/grpcpp.h"
-#include "jobmanager/client/grpc_status.h"
+#include "sluice/jobmanager/grpc_status.h"
 
 namespace sluice::cluster {
 

@@ -1,4 +1,4 @@
-#include "jobmanager/gateway/taskmanager_gateway.h"
+#include "gateway/taskmanager_gateway.h"
 
 #include <unistd.h>
 

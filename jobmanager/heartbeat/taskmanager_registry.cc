@@ -1,4 +1,4 @@
-#include "jobmanager/heartbeat/taskmanager_registry.h"
+#include "heartbeat/taskmanager_registry.h"
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"

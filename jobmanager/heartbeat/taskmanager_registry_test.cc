@@ -1,4 +1,4 @@
-#include "jobmanager/heartbeat/taskmanager_registry.h"
+#include "heartbeat/taskmanager_registry.h"
 
 #include <condition_variable>
 #include <mutex>

@@ -1,4 +1,4 @@
-#include "jobmanager/job/checkpoint_ack.h"
+#include "sluice/jobmanager/checkpoint_ack.h"
 
 #include <map>
 

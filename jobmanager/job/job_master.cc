@@ -1,4 +1,4 @@
-#include "jobmanager/job/job_master.h"
+#include "job/job_master.h"
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"

@@ -10,10 +10,10 @@
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "jobmanager/checkpoint/remote_participants.h"
-#include "jobmanager/gateway/taskmanager_gateway.h"
-#include "jobmanager/job/submitted_job.h"
+#include "checkpoint/remote_participants.h"
+#include "gateway/taskmanager_gateway.h"
 #include "proto/taskmanager_service.pb.h"
+#include "sluice/jobmanager/submitted_job.h"
 #include "sluice/runtime/job_checkpoints.h"
 #include "sluice/runtime/restart_strategy.h"
 

@@ -1,8 +1,8 @@
-#include "jobmanager/job/job_master.h"
+#include "job/job_master.h"
 
+#include "gateway/fake_taskmanager_gateway.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "jobmanager/gateway/fake_taskmanager_gateway.h"
 #include "sluice/api/job.h"
 #include "sluice/connectors/collection.h"
 #include "sluice/sluice.h"

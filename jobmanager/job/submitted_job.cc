@@ -1,4 +1,4 @@
-#include "jobmanager/job/submitted_job.h"
+#include "sluice/jobmanager/submitted_job.h"
 
 #include <vector>
 

@@ -1,4 +1,4 @@
-#include "jobmanager/scheduler/scheduler.h"
+#include "scheduler/scheduler.h"
 
 #include "absl/strings/str_cat.h"
 

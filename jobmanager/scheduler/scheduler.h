@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "jobmanager/job/job_master.h"
-#include "jobmanager/scheduler/slot_pool.h"
+#include "job/job_master.h"
+#include "scheduler/slot_pool.h"
 
 namespace sluice::cluster {
 

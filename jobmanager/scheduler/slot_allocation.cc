@@ -1,4 +1,4 @@
-#include "jobmanager/scheduler/slot_allocation.h"
+#include "scheduler/slot_allocation.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -1,4 +1,4 @@
-#include "jobmanager/scheduler/slot_pool.h"
+#include "scheduler/slot_pool.h"
 
 namespace sluice::cluster {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "jobmanager/scheduler/slot_allocation.h"
+#include "scheduler/slot_allocation.h"
 
 namespace sluice::cluster {
 

@@ -1,8 +1,8 @@
-#include "jobmanager/scheduler/slot_pool.h"
+#include "scheduler/slot_pool.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "jobmanager/scheduler/slot_allocation.h"
+#include "scheduler/slot_allocation.h"
 #include "sluice/testing/test_util.h"
 
 namespace sluice::cluster {

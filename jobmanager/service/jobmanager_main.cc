@@ -10,15 +10,15 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "blob/blob_server.h"
+#include "dispatcher/dispatcher.h"
+#include "gateway/taskmanager_gateway.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
-#include "jobmanager/blob/blob_server.h"
-#include "jobmanager/blob/blob_store.h"
-#include "jobmanager/dispatcher/dispatcher.h"
-#include "jobmanager/gateway/taskmanager_gateway.h"
-#include "jobmanager/heartbeat/taskmanager_registry.h"
-#include "jobmanager/service/jobmanager_service.h"
+#include "heartbeat/taskmanager_registry.h"
+#include "service/jobmanager_service.h"
 #include "sluice/job/abseil_flags.h"
+#include "sluice/jobmanager/blob_store.h"
 
 ABSL_FLAG(int, port, 6123, "port for clients and TaskManagers (0: any free port)");
 ABSL_FLAG(std::string, bind_address, "127.0.0.1",

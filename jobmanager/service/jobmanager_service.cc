@@ -1,12 +1,12 @@
-#include "jobmanager/service/jobmanager_service.h"
+#include "service/jobmanager_service.h"
 
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
-#include "jobmanager/client/grpc_status.h"
 #include "sluice/api/job.h"
+#include "sluice/jobmanager/grpc_status.h"
 
 namespace sluice::cluster {
 

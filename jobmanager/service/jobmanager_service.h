@@ -3,9 +3,9 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "jobmanager/blob/blob_server.h"
-#include "jobmanager/dispatcher/dispatcher.h"
-#include "jobmanager/heartbeat/taskmanager_registry.h"
+#include "blob/blob_server.h"
+#include "dispatcher/dispatcher.h"
+#include "heartbeat/taskmanager_registry.h"
 #include "proto/jobmanager_service.grpc.pb.h"
 
 namespace sluice::cluster {

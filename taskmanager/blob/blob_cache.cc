@@ -1,4 +1,4 @@
-#include "taskmanager/blob/blob_cache.h"
+#include "blob/blob_cache.h"
 
 #include <filesystem>
 

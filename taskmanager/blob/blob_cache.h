@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "jobmanager/blob/blob_store.h"
+#include "sluice/jobmanager/blob_store.h"
 
 namespace sluice::cluster {
 

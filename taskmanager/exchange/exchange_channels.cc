@@ -1,4 +1,4 @@
-#include "taskmanager/exchange/exchange_channels.h"
+#include "exchange/exchange_channels.h"
 
 namespace sluice::cluster {
 

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "exchange/exchange_client.h"
+#include "exchange/exchange_server.h"
 #include "sluice/runtime/remote_channels.h"
-#include "taskmanager/exchange/exchange_client.h"
-#include "taskmanager/exchange/exchange_server.h"
 
 namespace sluice::cluster {
 

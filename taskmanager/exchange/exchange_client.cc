@@ -1,4 +1,4 @@
-#include "taskmanager/exchange/exchange_client.h"
+#include "exchange/exchange_client.h"
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"

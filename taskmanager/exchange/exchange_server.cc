@@ -1,4 +1,4 @@
-#include "taskmanager/exchange/exchange_server.h"
+#include "exchange/exchange_server.h"
 
 #include <thread>
 

@@ -8,8 +8,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "jobmanager/blob/blob_store.h"
 #include "proto/jobmanager_service.grpc.pb.h"
+#include "sluice/jobmanager/blob_store.h"
 
 namespace sluice::cluster {
 

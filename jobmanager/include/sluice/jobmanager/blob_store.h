@@ -6,8 +6,8 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "jobmanager/blob/sha256.h"
 #include "sluice/core/durable_file.h"
+#include "sluice/jobmanager/sha256.h"
 
 namespace sluice::cluster {
 

@@ -8,6 +8,9 @@
 #include <thread>
 #include <vector>
 
+#include "exchange/exchange_channels.h"
+#include "exchange/exchange_client.h"
+#include "exchange/exchange_server.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -15,9 +18,6 @@
 #include "sluice/runtime/local_subtasks.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/test_util.h"
-#include "taskmanager/exchange/exchange_channels.h"
-#include "taskmanager/exchange/exchange_client.h"
-#include "taskmanager/exchange/exchange_server.h"
 
 namespace sluice::cluster {
 namespace {
