@@ -1,5 +1,5 @@
-// The `sluice` command line: runs job binaries (`sluice run --local JOB.so -- ARGS`) and the
-// development services (`sluice dev kafka`).
+// The `sluice` command line: runs job binaries (`sluice run --local JOB.so -- ARGS`), the
+// development services (`sluice dev kafka`) and writes new job projects (`sluice new job`).
 // The cluster commands are in cluster_commands.cc; a local job takes savepoints on signals
 // (see RunOnMiniCluster).
 
@@ -14,6 +14,7 @@
 #include "cluster_commands.h"
 #include "dev_kafka.h"
 #include "glog/logging.h"
+#include "new_job.h"
 #include "sluice/api/job.h"
 #include "sluice/job/flag_spelling.h"
 
@@ -123,6 +124,7 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     std::fputs(sluice::cli::kClusterUsage, args.empty() ? stderr : stdout);
     std::fputs(sluice::cli::kDevKafkaUsage, args.empty() ? stderr : stdout);
+    std::fputs(sluice::cli::kNewJobUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "version") {
@@ -136,6 +138,7 @@ int main(int argc, char** argv) {
   if (args[0] == "cancel") return sluice::cli::CancelJob(rest);
   if (args[0] == "savepoint") return sluice::cli::Savepoint(rest);
   if (args[0] == "stop") return sluice::cli::StopJob(rest);
+  if (args[0] == "new") return sluice::cli::NewJob(rest);
   if (args.size() >= 2 && args[0] == "dev" && args[1] == "kafka") {
     return sluice::cli::DevKafka(std::vector<std::string>(args.begin() + 2, args.end()));
   }

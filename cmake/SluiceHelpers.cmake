@@ -19,7 +19,8 @@ function(sluice_add_library name)
   endif()
   if(ARG_INTERFACE)
     add_library(${target} INTERFACE)
-    target_include_directories(${target} INTERFACE $<BUILD_INTERFACE:${public_headers}>)
+    target_include_directories(${target} INTERFACE $<BUILD_INTERFACE:${public_headers}>
+                                                $<INSTALL_INTERFACE:include>)
     target_link_libraries(${target} INTERFACE ${ARG_DEPS})
   else()
     if(ARG_SHARED)
@@ -28,10 +29,13 @@ function(sluice_add_library name)
       add_library(${target} STATIC ${ARG_SOURCES})
     endif()
     target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${public_headers}>
+                                                $<INSTALL_INTERFACE:include>
                                          PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
     target_link_libraries(${target} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS} sluice_warnings)
   endif()
   set_property(GLOBAL APPEND PROPERTY SLUICE_PUBLIC_HEADER_DIRS ${public_headers})
+  # Installed as sluice::NAME too (cmake/SluiceInstall.cmake).
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
   add_library(sluice::${name} ALIAS ${target})
 endfunction()
 
@@ -63,25 +67,4 @@ function(sluice_add_test name)
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} ENVIRONMENT "${environment}")
 endfunction()
 
-# sluice_add_job(NAME SOURCES ... [DEPS ...] [OUTPUT_DIR dir])
-# One job source file with SLUICE_JOB(...) builds two things: an executable NAME that runs the
-# job on the mini-cluster, and a shared-library job binary NAME.so for `sluice run`.
-function(sluice_add_job name)
-  cmake_parse_arguments(ARG "" "OUTPUT_DIR" "SOURCES;DEPS" ${ARGN})
-  if(NOT ARG_OUTPUT_DIR)
-    set(ARG_OUTPUT_DIR ${CMAKE_BINARY_DIR}/examples)
-  endif()
-  add_executable(${name} ${ARG_SOURCES})
-  target_compile_definitions(${name} PRIVATE SLUICE_JOB_EXECUTABLE=1)
-  target_link_libraries(${name} PRIVATE sluice::api ${ARG_DEPS} sluice_warnings)
-  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIR})
-
-  add_library(${name}_job SHARED ${ARG_SOURCES})
-  target_link_libraries(${name}_job PRIVATE sluice::api ${ARG_DEPS} sluice_warnings)
-  # Hidden by default keeps the job ABI narrow; SLUICE_JOB exports its two entry points.
-  # -fno-gnu-unique lets dlclose really unload the job.
-  target_compile_options(${name}_job PRIVATE -fvisibility=hidden -fvisibility-inlines-hidden
-                                             -fno-gnu-unique)
-  set_target_properties(${name}_job PROPERTIES OUTPUT_NAME ${name} PREFIX "" SUFFIX ".so"
-                                               LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIR})
-endfunction()
+include(SluiceJob)

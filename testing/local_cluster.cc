@@ -6,10 +6,17 @@
 
 namespace sluice::testing {
 
-JobManagerProcess::JobManagerProcess(std::vector<std::string> extra_args, int port) {
+namespace {
+std::string BinDirOr(const std::string& bin_dir) {
+  return bin_dir.empty() ? BuildDir() + "/bin" : bin_dir;
+}
+}  // namespace
+
+JobManagerProcess::JobManagerProcess(std::vector<std::string> extra_args, int port,
+                                     const std::string& bin_dir) {
   blob_dir_ = dir_.Join("blobs");
   log_path_ = dir_.Join("jobmanager.log");
-  std::vector<std::string> argv = {BuildDir() + "/bin/sluice-jobmanager",
+  std::vector<std::string> argv = {BinDirOr(bin_dir) + "/sluice-jobmanager",
                                    absl::StrCat("--port=", port),
                                    absl::StrCat("--blob-dir=", blob_dir_)};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
@@ -32,10 +39,11 @@ JobManagerProcess::JobManagerProcess(std::vector<std::string> extra_args, int po
 }
 
 TaskManagerProcess::TaskManagerProcess(const std::string& jobmanager, int slots,
-                                       const std::string& id, std::vector<std::string> extra_args) {
+                                       const std::string& id, std::vector<std::string> extra_args,
+                                       const std::string& bin_dir) {
   cache_dir_ = dir_.Join("cache");
   log_path_ = dir_.Join("taskmanager.log");
-  std::vector<std::string> argv = {BuildDir() + "/bin/sluice-taskmanager",
+  std::vector<std::string> argv = {BinDirOr(bin_dir) + "/sluice-taskmanager",
                                    absl::StrCat("--jobmanager=", jobmanager),
                                    absl::StrCat("--slots=", slots), absl::StrCat("--id=", id),
                                    absl::StrCat("--cache-dir=", cache_dir_)};

@@ -12,8 +12,10 @@ namespace sluice::testing {
 /// free loopback port (the one it prints), killed and reaped when the object dies.
 class JobManagerProcess {
  public:
-  /// `port` 0: any free port. Waits until it listens.
-  explicit JobManagerProcess(std::vector<std::string> extra_args = {}, int port = 0);
+  /// `port` 0: any free port. Waits until it listens. `bin_dir`: where sluice-jobmanager is
+  /// (empty: this build's bin/; an installed prefix's bin/ in the install test).
+  explicit JobManagerProcess(std::vector<std::string> extra_args = {}, int port = 0,
+                             const std::string& bin_dir = "");
 
   const std::string& address() const { return address_; }
   int port() const { return port_; }
@@ -34,7 +36,7 @@ class JobManagerProcess {
 class TaskManagerProcess {
  public:
   TaskManagerProcess(const std::string& jobmanager, int slots, const std::string& id,
-                     std::vector<std::string> extra_args = {});
+                     std::vector<std::string> extra_args = {}, const std::string& bin_dir = "");
 
   std::string log() const { return ReadFile(log_path_); }
   ChildProcess& process() { return *process_; }
