@@ -21,7 +21,7 @@ std::string HostName() {
 }  // namespace
 
 TaskManager::TaskManager(TaskManagerOptions options)
-    : options_(std::move(options)), jobmanager_(options_.jobmanager, absl::Seconds(5)) {}
+    : options_(std::move(options)), jobmanager_(options_.jobmanager, options_.jobmanager_timeout) {}
 
 TaskManager::~TaskManager() {
   {

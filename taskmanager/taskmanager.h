@@ -25,6 +25,8 @@ struct TaskManagerOptions {
   int port = 0;  // of its TaskManager and Exchange services (0: any free port)
   /// Gives up when the JobManager cannot be reached this long at the start.
   absl::Duration registration_timeout = absl::Seconds(30);
+  /// How long each call to the JobManager (registration, heartbeat, reports) may take.
+  absl::Duration jobmanager_timeout = absl::Seconds(5);
 };
 
 /// A TaskManager process: serves deployments and the data exchange, registers its slots

@@ -27,6 +27,9 @@ ABSL_FLAG(std::string, bind_address, "127.0.0.1",
 ABSL_FLAG(int, port, 0, "port of its deployment and data exchange service (0: any free port)");
 ABSL_FLAG(absl::Duration, registration_timeout, absl::Seconds(30),
           "give up when the JobManager cannot be reached this long at the start");
+ABSL_FLAG(absl::Duration, jobmanager_timeout,
+          sluice::cluster::TaskManagerOptions().jobmanager_timeout,
+          "how long each call to the JobManager (registration, heartbeat, reports) may take");
 
 namespace {
 
@@ -71,6 +74,11 @@ int main(int argc, char** argv) {
   options.cache_dir = absl::GetFlag(FLAGS_cache_dir);
   if (options.cache_dir.empty()) options.cache_dir = DefaultCacheDir(options.id);
   options.registration_timeout = absl::GetFlag(FLAGS_registration_timeout);
+  options.jobmanager_timeout = absl::GetFlag(FLAGS_jobmanager_timeout);
+  if (options.jobmanager_timeout <= absl::ZeroDuration()) {
+    std::fprintf(stderr, "sluice-taskmanager: --jobmanager-timeout must be positive\n");
+    return 2;
+  }
   options.bind_address = absl::GetFlag(FLAGS_bind_address);
   options.port = absl::GetFlag(FLAGS_port);
 

@@ -167,6 +167,27 @@ TEST(ClusterTest, AJobManagerRefusesATaskManagerOfAnotherEngineBuild) {
   EXPECT_TRUE(client.Register(request).ok());
 }
 
+TEST(ClusterTest, ADeploymentTheTaskManagerDoesNotAnswerFailsAtTheDeployTimeout) {
+  JobManagerProcess jm({"--deploy-timeout=300ms"});
+  // A "TaskManager" whose address accepts connections and never answers.
+  int port = 0;
+  const int silent = testing::ListenOnLoopback(&port);
+  cluster::RegisterTaskManagerRequest request;
+  request.set_taskmanager_id("silent");
+  request.set_slots(1);
+  request.set_engine_abi(EngineAbi());
+  request.set_address(absl::StrCat("127.0.0.1:", port));
+  ASSERT_OK(cluster::JobManagerClient(jm.address()).Register(request));
+  auto r = Sluice(absl::StrCat("run --jobmanager=", jm.address(), " ", testing::BuildDir(),
+                               "/examples/word_count.so -- --input=/dev/null"));
+  ::close(silent);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat("the TaskManager at 127.0.0.1:", port,
+                                               " did not answer DeployJob within 300ms "
+                                               "(--deploy-timeout)")))
+      << jm.log();
+}
+
 TEST(ClusterTest, BadSettingsAndUnknownJobsAreNamed) {
   testing::TempDir dir;
   testing::ChildProcess jm({testing::BuildDir() + "/bin/sluice-jobmanager", "--port=0",
@@ -175,6 +196,12 @@ TEST(ClusterTest, BadSettingsAndUnknownJobsAreNamed) {
   EXPECT_EQ(jm.Wait(), 2);
   EXPECT_THAT(testing::ReadFile(dir.Join("jm.log")),
               HasSubstr("--slot-strategy is spread or pack, not 'random'"));
+  testing::ChildProcess no_deadline({testing::BuildDir() + "/bin/sluice-jobmanager", "--port=0",
+                                     "--blob-dir=" + dir.Join("blobs"), "--cancel-timeout=0s"},
+                                    dir.Join("jm2.log"));
+  EXPECT_EQ(no_deadline.Wait(), 2);
+  EXPECT_THAT(testing::ReadFile(dir.Join("jm2.log")),
+              HasSubstr("--cancel-timeout must be positive (got 0)"));
   testing::ChildProcess tm(
       {testing::BuildDir() + "/bin/sluice-taskmanager", "--jobmanager=127.0.0.1:1", "--slots=0"},
       dir.Join("tm.log"));

@@ -1,5 +1,6 @@
 #include "gateway/taskmanager_gateway.h"
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "sluice/jobmanager/grpc_status.h"
 
@@ -7,10 +8,20 @@ namespace sluice::cluster {
 
 namespace {
 
-std::unique_ptr<grpc::ClientContext> WithDeadline(absl::Duration deadline) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(deadline));
-  return ctx;
+/// One call to a TaskManager within `deadline`; a missed deadline says which call, where, and
+/// the flag that sets it.
+template <typename Call>
+absl::Status WithDeadline(const std::string& address, const char* rpc, absl::Duration deadline,
+                          const char* flag, Call call) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(deadline));
+  const grpc::Status s = call(&ctx);
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("the TaskManager at ", address, " did not answer ", rpc, " within ",
+                     absl::FormatDuration(deadline), " (", flag, ")"));
+  }
+  return ToAbslStatus(s);
 }
 
 }  // namespace
@@ -31,23 +42,28 @@ TaskManagerService::Stub* GrpcTaskManagerGateway::StubFor(const std::string& add
 absl::Status GrpcTaskManagerGateway::Deploy(const std::string& address,
                                             const DeployJobRequest& request) {
   DeployJobReply reply;
-  return ToAbslStatus(
-      StubFor(address)->DeployJob(WithDeadline(deadlines_.deploy).get(), request, &reply));
+  return WithDeadline(
+      address, "DeployJob", deadlines_.deploy, "--deploy-timeout",
+      [&](grpc::ClientContext* ctx) { return StubFor(address)->DeployJob(ctx, request, &reply); });
 }
 
 absl::Status GrpcTaskManagerGateway::Cancel(const std::string& address, const std::string& job_id) {
   CancelJobPartRequest request;
   request.set_job_id(job_id);
   CancelJobPartReply reply;
-  return ToAbslStatus(
-      StubFor(address)->CancelJobPart(WithDeadline(deadlines_.cancel).get(), request, &reply));
+  return WithDeadline(address, "CancelJobPart", deadlines_.cancel, "--cancel-timeout",
+                      [&](grpc::ClientContext* ctx) {
+                        return StubFor(address)->CancelJobPart(ctx, request, &reply);
+                      });
 }
 
 absl::Status GrpcTaskManagerGateway::SendCheckpointCommand(
     const std::string& address, const CheckpointCommandRequest& request) {
   CheckpointCommandReply reply;
-  return ToAbslStatus(StubFor(address)->CheckpointCommand(
-      WithDeadline(deadlines_.checkpoint_command).get(), request, &reply));
+  return WithDeadline(address, "CheckpointCommand", deadlines_.checkpoint_command,
+                      "--checkpoint-command-timeout", [&](grpc::ClientContext* ctx) {
+                        return StubFor(address)->CheckpointCommand(ctx, request, &reply);
+                      });
 }
 
 }  // namespace sluice::cluster

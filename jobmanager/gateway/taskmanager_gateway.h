@@ -24,6 +24,8 @@ class TaskManagerGateway {
 };
 
 /// How long each call may take before it counts as failed.
+/// How long each call to a TaskManager may take (the JobManager's --deploy-timeout,
+/// --cancel-timeout, --checkpoint-command-timeout).
 struct GatewayDeadlines {
   absl::Duration deploy = absl::Seconds(10);
   absl::Duration cancel = absl::Seconds(5);

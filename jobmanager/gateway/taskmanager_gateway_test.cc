@@ -30,6 +30,9 @@ TEST(GrpcTaskManagerGatewayTest, ATaskManagerThatDoesNotAnswerTimesOutAtItsDeadl
   const absl::Duration took = absl::Now() - start;
   ::close(fd);
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_EQ(s.message(), absl::StrCat("the TaskManager at 127.0.0.1:", port,
+                                      " did not answer CheckpointCommand within 300ms "
+                                      "(--checkpoint-command-timeout)"));
   EXPECT_GE(took, absl::Milliseconds(300));
   EXPECT_LT(took, absl::Seconds(5)) << "the deadline option, not the 5 s default";
 }

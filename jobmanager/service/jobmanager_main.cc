@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
@@ -35,6 +36,14 @@ ABSL_FLAG(absl::Duration, slot_wait, absl::Seconds(30),
           "a job that cannot get enough slots fails after waiting this long");
 ABSL_FLAG(std::string, slot_strategy, "spread",
           "spread: subtasks over as many TaskManagers as possible; pack: fill one first");
+ABSL_FLAG(absl::Duration, deploy_timeout, sluice::cluster::GatewayDeadlines().deploy,
+          "a TaskManager that does not answer a deployment this long fails the run");
+ABSL_FLAG(absl::Duration, cancel_timeout, sluice::cluster::GatewayDeadlines().cancel,
+          "how long a TaskManager may take to answer a cancellation");
+ABSL_FLAG(absl::Duration, checkpoint_command_timeout,
+          sluice::cluster::GatewayDeadlines().checkpoint_command,
+          "how long a TaskManager may take to answer a checkpoint command (trigger, complete, "
+          "abort)");
 
 namespace {
 
@@ -82,8 +91,22 @@ int main(int argc, char** argv) {
                  strategy.c_str());
     return 2;
   }
+  sluice::cluster::GatewayDeadlines deadlines;
+  deadlines.deploy = absl::GetFlag(FLAGS_deploy_timeout);
+  deadlines.cancel = absl::GetFlag(FLAGS_cancel_timeout);
+  deadlines.checkpoint_command = absl::GetFlag(FLAGS_checkpoint_command_timeout);
+  for (const auto& [flag, value] :
+       {std::pair{"--deploy-timeout", deadlines.deploy},
+        std::pair{"--cancel-timeout", deadlines.cancel},
+        std::pair{"--checkpoint-command-timeout", deadlines.checkpoint_command}}) {
+    if (value <= absl::ZeroDuration()) {
+      std::fprintf(stderr, "sluice-jobmanager: %s must be positive (got %s)\n", flag,
+                   absl::FormatDuration(value).c_str());
+      return 2;
+    }
+  }
   // The parts, in the order they may be destroyed in reverse (users before what they use).
-  sluice::cluster::GrpcTaskManagerGateway gateway;
+  sluice::cluster::GrpcTaskManagerGateway gateway(deadlines);
   sluice::cluster::TaskManagerRegistry registry(absl::GetFlag(FLAGS_heartbeat_timeout));
   sluice::cluster::Dispatcher dispatcher(blobs->get(), &gateway, options);
   sluice::cluster::BlobServer blob_server(blobs->get());
