@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git clang-format
+  build-essential cmake ninja-build ccache pkg-config git clang-format clang
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libssl-dev
   libabsl-dev librocksdb-dev librdkafka-dev libcurl4-openssl-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libbenchmark-dev

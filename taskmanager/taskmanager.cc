@@ -25,7 +25,7 @@ TaskManager::TaskManager(TaskManagerOptions options)
 
 TaskManager::~TaskManager() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& [id, part] : parts_) part->Cancel();
   }
   // No deployment can arrive any more; then the parts' threads are joined.
@@ -36,7 +36,7 @@ TaskManager::~TaskManager() {
 grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest* request,
                                     DeployJobReply*) {
   std::unique_ptr<JobPart> ended;  // an earlier run of the job (restarted), joined outside the lock
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (auto it = parts_.find(request->job_id()); it != parts_.end()) {
     if (!it->second->done()) {
       return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
@@ -62,7 +62,7 @@ grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest
 
 grpc::Status TaskManager::CancelJobPart(grpc::ServerContext*, const CancelJobPartRequest* request,
                                         CancelJobPartReply*) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = parts_.find(request->job_id());
   if (it != parts_.end()) it->second->Cancel();
   return grpc::Status::OK;
@@ -71,7 +71,7 @@ grpc::Status TaskManager::CancelJobPart(grpc::ServerContext*, const CancelJobPar
 grpc::Status TaskManager::CheckpointCommand(grpc::ServerContext*,
                                             const CheckpointCommandRequest* request,
                                             CheckpointCommandReply*) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = parts_.find(request->job_id());
   if (it != parts_.end()) it->second->Command(*request);
   return grpc::Status::OK;
@@ -80,7 +80,7 @@ grpc::Status TaskManager::CheckpointCommand(grpc::ServerContext*,
 void TaskManager::ForgetEndedParts() {
   std::map<std::string, std::unique_ptr<JobPart>> ended;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto it = parts_.begin(); it != parts_.end();) {
       if (it->second->done()) {
         ended.insert(parts_.extract(it++));

@@ -3,7 +3,6 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -12,6 +11,7 @@
 #include "exchange/exchange_server.h"
 #include "job_part.h"
 #include "proto/taskmanager_service.grpc.pb.h"
+#include "sluice/core/mutex.h"
 #include "sluice/jobmanager/jobmanager_client.h"
 
 namespace sluice::cluster {
@@ -64,8 +64,8 @@ class TaskManager final : public TaskManagerService::Service {
   std::string address_;  // where other processes reach this one
   std::atomic<bool> stopping_{false};
   absl::Duration heartbeat_interval_ = absl::Seconds(1);
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<JobPart>> parts_;  // by job id, guarded by mu_
+  Mutex mu_;
+  std::map<std::string, std::unique_ptr<JobPart>> parts_ SLUICE_GUARDED_BY(mu_);  // by job id
 };
 
 }  // namespace sluice::cluster

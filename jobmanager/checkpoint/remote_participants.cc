@@ -17,10 +17,10 @@ RemoteParticipants::RemoteParticipants(std::string job_id, int64_t attempt,
 
 RemoteParticipants::~RemoteParticipants() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     closing_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   sender_.join();
 }
 
@@ -31,10 +31,10 @@ void RemoteParticipants::Enqueue(CheckpointCommandRequest::Kind kind, int64_t id
   c.request.set_kind(kind);
   c.request.set_checkpoint_id(id);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue_.push_back(std::move(c));
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void RemoteParticipants::TriggerSources(int64_t id, bool final_savepoint) {
@@ -53,7 +53,7 @@ void RemoteParticipants::NotifyAborted(int64_t id) { Enqueue(CheckpointCommandRe
 
 void RemoteParticipants::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
   Enqueue(CheckpointCommandRequest::STOP, 0);
@@ -61,46 +61,48 @@ void RemoteParticipants::Stop() {
 
 void RemoteParticipants::Fail(const absl::Status& why) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ended_ = true;
     queue_.push_back(Command{{}, why});
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 bool RemoteParticipants::AllAwaitingFinalCheckpoint() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return awaiting_.size() == members_.size();
 }
 
 bool RemoteParticipants::AnyFinished() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return ended_;
 }
 
 void RemoteParticipants::MarkAwaitingFinal(const std::string& taskmanager_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   awaiting_.insert(taskmanager_id);
 }
 
 void RemoteParticipants::MarkEnded() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   ended_ = true;
 }
 
 bool RemoteParticipants::stopping() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stopping_;
 }
 
 void RemoteParticipants::Send() {
-  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-    if (closing_) return;
-    Command c = std::move(queue_.front());
-    queue_.pop_front();
-    lock.unlock();
+    Command c;
+    {
+      MutexLock lock(&mu_);
+      cv_.Wait(&mu_, [this]() SLUICE_REQUIRES(mu_) { return closing_ || !queue_.empty(); });
+      if (closing_) return;
+      c = std::move(queue_.front());
+      queue_.pop_front();
+    }
     if (!c.failure.ok()) {
       on_fail_(c.failure);
     } else {
@@ -115,7 +117,6 @@ void RemoteParticipants::Send() {
         }
       }
     }
-    lock.lock();
   }
 }
 

@@ -1,11 +1,9 @@
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -14,6 +12,7 @@
 #include "absl/status/status.h"
 #include "gateway/taskmanager_gateway.h"
 #include "proto/taskmanager_service.pb.h"
+#include "sluice/core/mutex.h"
 #include "sluice/runtime/job_checkpoints.h"
 
 namespace sluice::cluster {
@@ -64,13 +63,13 @@ class RemoteParticipants final : public CheckpointParticipants {
   TaskManagerGateway* const gateway_;
   std::function<void(const absl::Status&)> on_fail_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Command> queue_;       // guarded by mu_
-  std::set<std::string> awaiting_;  // guarded by mu_
-  bool ended_ = false;              // guarded by mu_
-  bool stopping_ = false;           // guarded by mu_
-  bool closing_ = false;            // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<Command> queue_ SLUICE_GUARDED_BY(mu_);
+  std::set<std::string> awaiting_ SLUICE_GUARDED_BY(mu_);
+  bool ended_ SLUICE_GUARDED_BY(mu_) = false;
+  bool stopping_ SLUICE_GUARDED_BY(mu_) = false;
+  bool closing_ SLUICE_GUARDED_BY(mu_) = false;
   std::thread sender_;
 };
 

@@ -19,15 +19,15 @@ Dispatcher::Dispatcher(BlobStore* blobs, TaskManagerGateway* gateway, Dispatcher
 
 Dispatcher::~Dispatcher() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  schedule_cv_.notify_all();
+  schedule_cv_.SignalAll();
   if (scheduling_thread_.joinable()) scheduling_thread_.join();
   // Runs end before the jobs go: their sending threads may still call back into this.
   std::vector<std::unique_ptr<RemoteParticipants>> runs;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& [id, job] : jobs_) runs.push_back(job->TakeRunForShutdown());
   }
   runs.clear();
@@ -88,7 +88,7 @@ absl::StatusOr<std::string> Dispatcher::Submit(const JobSubmission& request) {
     LOG(WARNING) << "job '" << request.job_name() << "' refused: " << s.message();
     return s;
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const std::string id = absl::StrCat("job-", next_job_++);
   auto master = std::make_unique<JobMaster>(
       id, request, std::move(job), std::move(checkpoints), gateway_,
@@ -99,19 +99,19 @@ absl::StatusOr<std::string> Dispatcher::Submit(const JobSubmission& request) {
   LOG(INFO) << id << " ('" << request.job_name() << "') submitted: needs " << master->slots_needed()
             << " slots";
   jobs_[id] = std::move(master);
-  schedule_cv_.notify_all();
+  schedule_cv_.SignalAll();
   return id;
 }
 
 absl::StatusOr<JobStatus> Dispatcher::Job(const std::string& job_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return NoSuchJob(job_id);
   return it->second->Status();
 }
 
 std::vector<JobStatus> Dispatcher::Jobs() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<JobStatus> jobs;
   for (const auto& [id, job] : jobs_) jobs.push_back(job->Status());
   return jobs;
@@ -121,7 +121,7 @@ absl::StatusOr<JobStatus> Dispatcher::Cancel(const std::string& job_id) {
   std::vector<PartCall> parts;
   JobStatus status;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return NoSuchJob(job_id);
     JobMaster& job = *it->second;
@@ -137,7 +137,7 @@ absl::StatusOr<JobStatus> Dispatcher::Cancel(const std::string& job_id) {
 void Dispatcher::PartEnded(const JobPartReport& report) {
   std::vector<PartCall> others;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = jobs_.find(report.job_id());
     if (it == jobs_.end()) return;
     JobMaster& job = *it->second;
@@ -149,7 +149,7 @@ void Dispatcher::PartEnded(const JobPartReport& report) {
 }
 
 void Dispatcher::PartAwaitsFinalCheckpoint(const JobPartReport& report) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = jobs_.find(report.job_id());
   if (it == jobs_.end() || it->second->attempt() != report.attempt()) return;
   it->second->PartAwaitsFinalCheckpoint(report.taskmanager_id());
@@ -158,7 +158,7 @@ void Dispatcher::PartAwaitsFinalCheckpoint(const JobPartReport& report) {
 absl::Status Dispatcher::AcknowledgeCheckpoint(const CheckpointAck& ack) {
   JobCheckpoints* checkpoints = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = jobs_.find(ack.job_id());
     if (it == jobs_.end()) return absl::OkStatus();
     const JobMaster& job = *it->second;
@@ -173,7 +173,7 @@ absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const TriggerSavepointR
   JobCheckpoints* checkpoints = nullptr;
   std::string dir = request.dir();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = jobs_.find(request.job_id());
     if (it == jobs_.end()) return NoSuchJob(request.job_id());
     const JobMaster& job = *it->second;
@@ -206,18 +206,18 @@ absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const TriggerSavepointR
 void Dispatcher::TaskManagerRegistered(const RegisterTaskManagerRequest& registration,
                                        int64_t registration_number) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     scheduler_.pool().Add(registration.taskmanager_id(), registration.address(),
                           registration.slots(), registration_number);
   }
-  schedule_cv_.notify_all();  // waiting jobs may fit now
+  schedule_cv_.SignalAll();  // waiting jobs may fit now
 }
 
 void Dispatcher::TaskManagerLost(const std::string& taskmanager_id, int64_t registration_number,
                                  const std::string& why) {
   std::vector<std::pair<std::string, std::vector<PartCall>>> to_cancel;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     scheduler_.pool().Remove(taskmanager_id, registration_number);
     for (auto& [id, job] : jobs_) {
       std::vector<PartCall> parts = job->TaskManagerLost(taskmanager_id, why);
@@ -229,7 +229,7 @@ void Dispatcher::TaskManagerLost(const std::string& taskmanager_id, int64_t regi
 }
 
 std::optional<int> Dispatcher::FreeSlotsOf(const std::string& taskmanager_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const SlotPool::TaskManagerSlots* tm = scheduler_.pool().Find(taskmanager_id);
   if (tm == nullptr) return std::nullopt;
   return tm->slots - tm->used;
@@ -239,7 +239,7 @@ void Dispatcher::CheckpointsFailedRun(const std::string& job_id, int64_t attempt
                                       const absl::Status& why) {
   std::vector<PartCall> parts;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = jobs_.find(job_id);
     if (it == jobs_.end() || it->second->attempt() != attempt) return;
     parts = it->second->FailRun(std::string(why.message()));
@@ -248,7 +248,7 @@ void Dispatcher::CheckpointsFailedRun(const std::string& job_id, int64_t attempt
 }
 
 void Dispatcher::ReleaseSlotsOf(JobMaster& job) {
-  if (scheduler_.ReleaseSlotsOf(job)) schedule_cv_.notify_all();
+  if (scheduler_.ReleaseSlotsOf(job)) schedule_cv_.SignalAll();
 }
 
 void Dispatcher::Cancel(const std::string& job_id, const std::vector<PartCall>& parts) {
@@ -270,7 +270,7 @@ void Dispatcher::Deploy(const std::string& job_id, const std::vector<PartCall>& 
     LOG(WARNING) << job_id << ": " << why;
     std::vector<PartCall> others;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       JobMaster& job = *jobs_.at(job_id);
       others = job.DeployFailed(call.taskmanager_id, call.deploy.attempt(), why);
       ReleaseSlotsOf(job);
@@ -279,7 +279,7 @@ void Dispatcher::Deploy(const std::string& job_id, const std::vector<PartCall>& 
     return;
   }
   // Every part is deployed: checkpoints of this run may start.
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   jobs_.at(job_id)->RunDeployed(calls.front().deploy.attempt());
 }
 
@@ -287,7 +287,7 @@ void Dispatcher::SchedulePass() {
   std::vector<std::pair<std::string, std::vector<PartCall>>> deployments;
   std::vector<std::unique_ptr<RemoteParticipants>> retired;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     const absl::Time now = now_();
     for (auto& [id, job] : jobs_) {
       if (auto run = job->RetireRun()) retired.push_back(std::move(run));
@@ -301,13 +301,14 @@ void Dispatcher::SchedulePass() {
 }
 
 void Dispatcher::ScheduleLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    schedule_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.scheduling_period));
-    if (stopping_) return;
-    lock.unlock();
-    SchedulePass();
-    lock.lock();
+  while (true) {
+    {
+      MutexLock lock(&mu_);
+      if (stopping_) return;
+      schedule_cv_.WaitFor(&mu_, options_.scheduling_period);  // or until slots came free
+      if (stopping_) return;
+    }
+    SchedulePass();  // takes mu_ itself
   }
 }
 

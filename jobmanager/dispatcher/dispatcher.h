@@ -1,10 +1,8 @@
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -17,6 +15,7 @@
 #include "job/job_master.h"
 #include "proto/jobmanager_service.pb.h"
 #include "scheduler/scheduler.h"
+#include "sluice/core/mutex.h"
 #include "sluice/jobmanager/blob_store.h"
 
 namespace sluice::cluster {
@@ -78,7 +77,7 @@ class Dispatcher {
   /// stop): as any failure of a run.
   void CheckpointsFailedRun(const std::string& job_id, int64_t attempt, const absl::Status& why);
   /// Under mu_: gives back the slots of a job no part of which runs any more.
-  void ReleaseSlotsOf(JobMaster& job);
+  void ReleaseSlotsOf(JobMaster& job) SLUICE_REQUIRES(mu_);
   void Cancel(const std::string& job_id, const std::vector<PartCall>& parts);
   void Deploy(const std::string& job_id, const std::vector<PartCall>& calls);
   void ScheduleLoop();
@@ -89,12 +88,12 @@ class Dispatcher {
   const DispatcherOptions options_;
   const Clock now_;
 
-  mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<JobMaster>> jobs_;  // guarded by mu_
-  Scheduler scheduler_;                                     // guarded by mu_
-  int next_job_ = 1;                                        // guarded by mu_
-  bool stopping_ = false;                                   // guarded by mu_
-  std::condition_variable schedule_cv_;
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<JobMaster>> jobs_ SLUICE_GUARDED_BY(mu_);
+  Scheduler scheduler_ SLUICE_GUARDED_BY(mu_);
+  int next_job_ SLUICE_GUARDED_BY(mu_) = 1;
+  bool stopping_ SLUICE_GUARDED_BY(mu_) = false;
+  CondVar schedule_cv_;
   std::thread scheduling_thread_;
 };
 

@@ -30,7 +30,7 @@ GrpcTaskManagerGateway::GrpcTaskManagerGateway(GatewayDeadlines deadlines)
     : deadlines_(deadlines) {}
 
 TaskManagerService::Stub* GrpcTaskManagerGateway::StubFor(const std::string& address) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto& stub = stubs_[address];
   if (stub == nullptr) {
     stub = TaskManagerService::NewStub(

@@ -2,12 +2,12 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "proto/taskmanager_service.grpc.pb.h"
+#include "sluice/core/mutex.h"
 
 namespace sluice::cluster {
 
@@ -47,8 +47,8 @@ class GrpcTaskManagerGateway final : public TaskManagerGateway {
   TaskManagerService::Stub* StubFor(const std::string& address);
 
   const GatewayDeadlines deadlines_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<TaskManagerService::Stub>> stubs_;  // guarded by mu_
+  Mutex mu_;
+  std::map<std::string, std::unique_ptr<TaskManagerService::Stub>> stubs_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::cluster

@@ -9,14 +9,14 @@ TaskManagerRegistry::TaskManagerRegistry(absl::Duration heartbeat_timeout, Clock
     : heartbeat_timeout_(heartbeat_timeout), now_(std::move(now)) {}
 
 int64_t TaskManagerRegistry::Register(const RegisterTaskManagerRequest& registration) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const int64_t number = ++registrations_;
   entries_[registration.taskmanager_id()] = Entry{registration, number, now_()};
   return number;
 }
 
 bool TaskManagerRegistry::Heartbeat(const std::string& taskmanager_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = entries_.find(taskmanager_id);
   if (it == entries_.end()) return false;
   it->second.last_heartbeat = now_();
@@ -24,7 +24,7 @@ bool TaskManagerRegistry::Heartbeat(const std::string& taskmanager_id) {
 }
 
 std::vector<TaskManagerRegistry::Lost> TaskManagerRegistry::RemoveSilent() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const absl::Time now = now_();
   std::vector<Lost> lost;
   for (auto it = entries_.begin(); it != entries_.end();) {
@@ -42,7 +42,7 @@ std::vector<TaskManagerRegistry::Lost> TaskManagerRegistry::RemoveSilent() {
 }
 
 std::vector<TaskManagerRegistry::Entry> TaskManagerRegistry::Entries() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<Entry> entries;
   for (const auto& [id, entry] : entries_) entries.push_back(entry);
   return entries;
@@ -58,24 +58,24 @@ HeartbeatMonitor::HeartbeatMonitor(TaskManagerRegistry* registry, absl::Duration
 
 HeartbeatMonitor::~HeartbeatMonitor() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   thread_.join();
 }
 
 void HeartbeatMonitor::Watch() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(check_every_));
-    if (stopping_) return;
-    lock.unlock();
+  while (true) {
+    {
+      MutexLock lock(&mu_);
+      if (cv_.WaitFor(&mu_, check_every_, [this]() SLUICE_REQUIRES(mu_) { return stopping_; }))
+        return;
+    }
     for (const TaskManagerRegistry::Lost& lost : registry_->RemoveSilent()) {
       LOG(WARNING) << lost.why;
       on_lost_(lost);
     }
-    lock.lock();
   }
 }
 

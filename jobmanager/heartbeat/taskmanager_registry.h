@@ -1,10 +1,8 @@
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "proto/jobmanager_service.pb.h"
+#include "sluice/core/mutex.h"
 
 namespace sluice::cluster {
 
@@ -47,9 +46,9 @@ class TaskManagerRegistry {
  private:
   const absl::Duration heartbeat_timeout_;
   const Clock now_;
-  mutable std::mutex mu_;
-  std::map<std::string, Entry> entries_;  // guarded by mu_
-  int64_t registrations_ = 0;             // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, Entry> entries_ SLUICE_GUARDED_BY(mu_);
+  int64_t registrations_ SLUICE_GUARDED_BY(mu_) = 0;
 };
 
 /// Declares TaskManagers lost that have been silent for the heartbeat timeout: a thread that
@@ -66,9 +65,9 @@ class HeartbeatMonitor {
   TaskManagerRegistry* const registry_;
   const absl::Duration check_every_;
   const std::function<void(const TaskManagerRegistry::Lost&)> on_lost_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  bool stopping_ SLUICE_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -16,7 +16,7 @@ absl::StatusOr<std::unique_ptr<BlobCache>> BlobCache::Open(const std::string& di
 }
 
 absl::StatusOr<std::string> BlobCache::Acquire(const BlobId& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (auto it = uses_.find(id.sha256); it != uses_.end()) {
     ++it->second;
     return store_->PathOf(id.sha256);
@@ -35,7 +35,7 @@ absl::StatusOr<std::string> BlobCache::Acquire(const BlobId& id) {
 }
 
 void BlobCache::Release(const std::string& sha256) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = uses_.find(sha256);
   if (it == uses_.end()) return;
   if (--it->second > 0) return;
@@ -45,7 +45,7 @@ void BlobCache::Release(const std::string& sha256) {
 }
 
 int BlobCache::Uses(const std::string& sha256) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = uses_.find(sha256);
   return it == uses_.end() ? 0 : it->second;
 }

@@ -3,11 +3,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "sluice/core/mutex.h"
 #include "sluice/jobmanager/blob_store.h"
 
 namespace sluice::cluster {
@@ -37,8 +37,8 @@ class BlobCache {
 
   std::unique_ptr<BlobStore> store_;
   Fetch fetch_;
-  mutable std::mutex mu_;  // held across a fetch: one download per blob at a time
-  std::map<std::string, int> uses_;
+  mutable Mutex mu_;  // held across a fetch: one download per blob at a time
+  std::map<std::string, int> uses_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::cluster
