@@ -31,7 +31,7 @@ void JobPart::Start() {
     report.set_taskmanager_id(taskmanager_id_);
     report.set_attempt(request_.attempt());
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       done_ = true;
       if (status.ok()) {
         report.set_state(FINISHED);
@@ -49,19 +49,19 @@ void JobPart::Start() {
 }
 
 void JobPart::Cancel() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   canceled_ = true;
   if (channels_ != nullptr) channels_->Cancel();
   if (running_ != nullptr) running_->Cancel();
 }
 
 bool JobPart::done() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return done_;
 }
 
 void JobPart::Command(const CheckpointCommandRequest& command) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (command.attempt() != request_.attempt() || done_) return;  // for an earlier run
   if (running_ != nullptr) {
     Apply(command, *running_);
@@ -98,10 +98,10 @@ absl::Status JobPart::RunSubtasks(LocalSubtasks& subtasks, bool checkpointing) {
     // A bounded job ends with a final checkpoint, which the JobManager takes once every
     // part's subtasks wait for it.
     watcher = std::thread([&] {
-      std::unique_lock<std::mutex> lock(mu_);
-      while (!ended_cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return ended; })) {
+      UniqueMutexLock lock(&mu_);
+      while (!ended_cv_.WaitFor(&mu_, absl::Milliseconds(20), [&ended] { return ended; })) {
         if (!subtasks.AllAwaitingFinalCheckpoint()) continue;
-        lock.unlock();
+        lock.Unlock();
         JobPartReport report;
         report.set_job_id(request_.job_id());
         report.set_taskmanager_id(taskmanager_id_);
@@ -116,10 +116,10 @@ absl::Status JobPart::RunSubtasks(LocalSubtasks& subtasks, bool checkpointing) {
   }
   absl::Status status = subtasks.Run();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ended = true;
   }
-  ended_cv_.notify_all();
+  ended_cv_.SignalAll();
   if (watcher.joinable()) watcher.join();
   return status;
 }
@@ -199,7 +199,7 @@ absl::Status JobPart::Run() {
     LocalSubtasks subtasks(graph, placement, &channels, std::make_shared<SystemClock>(),
                            std::move(cp));
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       running_ = &subtasks;
       channels_ = &channels;
       if (canceled_) {
@@ -211,7 +211,7 @@ absl::Status JobPart::Run() {
     }
     status = RunSubtasks(subtasks, checkpointing);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       running_ = nullptr;
       channels_ = nullptr;
     }

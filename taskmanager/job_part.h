@@ -1,9 +1,7 @@
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -12,6 +10,7 @@
 #include "exchange/exchange_channels.h"
 #include "exchange/exchange_server.h"
 #include "proto/taskmanager_service.pb.h"
+#include "sluice/core/mutex.h"
 #include "sluice/jobmanager/jobmanager_client.h"
 #include "sluice/runtime/local_subtasks.h"
 
@@ -54,13 +53,13 @@ class JobPart {
   JobManagerClient* jobmanager_;
   Report report_;
   std::thread thread_;
-  mutable std::mutex mu_;
-  bool canceled_ = false;                       // guarded by mu_
-  bool done_ = false;                           // guarded by mu_
-  LocalSubtasks* running_ = nullptr;            // guarded by mu_, while Run runs them
-  ExchangeChannels* channels_ = nullptr;        // guarded by mu_
-  std::vector<CheckpointCommandRequest> held_;  // until the subtasks run; guarded by mu_
-  std::condition_variable ended_cv_;            // the subtasks ended
+  mutable Mutex mu_;
+  bool canceled_ SLUICE_GUARDED_BY(mu_) = false;
+  bool done_ SLUICE_GUARDED_BY(mu_) = false;
+  LocalSubtasks* running_ SLUICE_GUARDED_BY(mu_) = nullptr;  // while Run runs them
+  ExchangeChannels* channels_ SLUICE_GUARDED_BY(mu_) = nullptr;
+  std::vector<CheckpointCommandRequest> held_ SLUICE_GUARDED_BY(mu_);  // until the subtasks run
+  CondVar ended_cv_;                                                   // the subtasks ended
 };
 
 }  // namespace sluice::cluster

@@ -12,7 +12,7 @@ ChannelSink* ExchangeChannels::OpenOutbound(int location, int channel_id,
                                             std::shared_ptr<const BatchCodec> codec) {
   ExchangeClient* client;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto& slot = clients_[location];
     if (slot == nullptr) slot = std::make_unique<ExchangeClient>(addresses_[location], job_);
     client = slot.get();
@@ -24,12 +24,12 @@ ChannelSink* ExchangeChannels::OpenOutbound(int location, int channel_id,
 void ExchangeChannels::RegisterInbound(int channel_id, InputGate* gate, int index,
                                        std::shared_ptr<const BatchCodec> codec, int capacity) {
   server_->RegisterInbound(job_, channel_id, gate, index, std::move(codec), capacity);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   inbound_.push_back(channel_id);
 }
 
 absl::Status ExchangeChannels::status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const auto& [location, client] : clients_) {
     absl::Status s = client->status();
     if (!s.ok() && !absl::IsCancelled(s)) return s;
@@ -38,7 +38,7 @@ absl::Status ExchangeChannels::status() const {
 }
 
 void ExchangeChannels::Cancel() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (auto& [location, client] : clients_) client->Cancel();
 }
 
@@ -46,7 +46,7 @@ void ExchangeChannels::Close() {
   std::vector<int> inbound;
   std::map<int, std::unique_ptr<ExchangeClient>> clients;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     inbound.swap(inbound_);
     clients.swap(clients_);
   }

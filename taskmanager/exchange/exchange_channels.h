@@ -2,12 +2,12 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "exchange/exchange_client.h"
 #include "exchange/exchange_server.h"
+#include "sluice/core/mutex.h"
 #include "sluice/runtime/remote_channels.h"
 
 namespace sluice::cluster {
@@ -36,9 +36,9 @@ class ExchangeChannels final : public RemoteChannels {
   const std::string job_;
   ExchangeServer* server_;
   const std::vector<std::string> addresses_;
-  mutable std::mutex mu_;
-  std::map<int, std::unique_ptr<ExchangeClient>> clients_;  // by location
-  std::vector<int> inbound_;
+  mutable Mutex mu_;
+  std::map<int, std::unique_ptr<ExchangeClient>> clients_ SLUICE_GUARDED_BY(mu_);  // by location
+  std::vector<int> inbound_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::cluster

@@ -20,7 +20,7 @@ ExchangeClient::ExchangeClient(const std::string& address, const std::string& jo
 
 ExchangeClient::~ExchangeClient() {
   {
-    std::lock_guard<std::mutex> lock(write_mu_);
+    MutexLock lock(&write_mu_);
     if (!closed_) {
       closed_ = true;
       stream_->WritesDone();
@@ -31,12 +31,12 @@ ExchangeClient::~ExchangeClient() {
 
 void ExchangeClient::OpenChannel(int channel_id, std::shared_ptr<const BatchCodec> codec) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     channels_[channel_id].codec = std::move(codec);
   }
   ProducerMessage message;
   message.add_open_channels(channel_id);
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   if (!closed_ && !stream_->Write(message)) closed_ = true;
 }
 
@@ -44,10 +44,11 @@ bool ExchangeClient::Push(int channel_id, ChannelEvent event) {
   const bool is_batch = event.kind == ChannelEvent::Kind::kBatch;
   std::shared_ptr<const BatchCodec> codec;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    UniqueMutexLock lock(&mu_);
     Channel& ch = channels_[channel_id];
-    changed_.wait(lock,
-                  [&] { return !status_.ok() || (ch.open && (!is_batch || ch.credits > 0)); });
+    changed_.Wait(&mu_, [&]() SLUICE_REQUIRES(mu_) {
+      return !status_.ok() || (ch.open && (!is_batch || ch.credits > 0));
+    });
     if (!status_.ok()) return false;
     if (is_batch) --ch.credits;
     codec = ch.codec;
@@ -56,7 +57,7 @@ bool ExchangeClient::Push(int channel_id, ChannelEvent event) {
   ChannelBuffer* buffer = message.add_buffers();
   buffer->set_channel_id(channel_id);
   EncodeChannelEvent(event, *codec, buffer->mutable_event());
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   if (closed_) return false;
   if (!stream_->Write(message)) {
     closed_ = true;
@@ -68,13 +69,13 @@ bool ExchangeClient::Push(int channel_id, ChannelEvent event) {
 void ExchangeClient::ReadCredits() {
   ConsumerMessage message;
   while (stream_->Read(&message)) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const Credit& credit : message.credits()) {
       Channel& ch = channels_[credit.channel_id()];
       ch.open = true;
       ch.credits += credit.buffers();
     }
-    changed_.notify_all();
+    changed_.SignalAll();
   }
   grpc::Status s = stream_->Finish();
   Fail(s.ok() ? absl::CancelledError("the exchange stream was closed")
@@ -83,9 +84,9 @@ void ExchangeClient::ReadCredits() {
 }
 
 void ExchangeClient::Fail(absl::Status why) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (status_.ok()) status_ = std::move(why);
-  changed_.notify_all();
+  changed_.SignalAll();
 }
 
 void ExchangeClient::Cancel() {
@@ -94,7 +95,7 @@ void ExchangeClient::Cancel() {
 }
 
 absl::Status ExchangeClient::status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return status_;
 }
 

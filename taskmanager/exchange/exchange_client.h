@@ -1,14 +1,13 @@
 #pragma once
 
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "proto/exchange.grpc.pb.h"
+#include "sluice/core/mutex.h"
 #include "sluice/network/channel_codec.h"
 #include "sluice/network/channel_sink.h"
 
@@ -52,12 +51,12 @@ class ExchangeClient final : public ChannelSink {
   std::unique_ptr<grpc::ClientReaderWriter<ProducerMessage, ConsumerMessage>> stream_;
   std::thread reader_;
 
-  mutable std::mutex mu_;
-  std::condition_variable changed_;  // credits arrived, or the connection ended
-  std::map<int, Channel> channels_;
-  absl::Status status_;
-  std::mutex write_mu_;  // gRPC allows one writer at a time
-  bool closed_ = false;  // guarded by write_mu_
+  mutable Mutex mu_;
+  CondVar changed_;  // credits arrived, or the connection ended
+  std::map<int, Channel> channels_ SLUICE_GUARDED_BY(mu_);
+  absl::Status status_ SLUICE_GUARDED_BY(mu_);
+  Mutex write_mu_;  // gRPC allows one writer at a time
+  bool closed_ SLUICE_GUARDED_BY(write_mu_) = false;
 };
 
 }  // namespace sluice::cluster

@@ -10,7 +10,7 @@ namespace sluice::cluster {
 /// One producer TaskManager's stream, and the credits waiting to go back on it.
 struct ExchangeServer::Connection {
   grpc::ServerReaderWriter<ConsumerMessage, ProducerMessage>* stream = nullptr;
-  std::condition_variable has_credits;
+  CondVar has_credits;
   std::map<int, int> pending_credits;  // guarded by the server's mu_
   bool done = false;                   // guarded by the server's mu_
 };
@@ -20,7 +20,7 @@ ExchangeServer::~ExchangeServer() = default;
 void ExchangeServer::RegisterInbound(const std::string& job, int channel_id, InputGate* gate,
                                      int index, std::shared_ptr<const BatchCodec> codec,
                                      int credits) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const ChannelKey key{job, channel_id};
   Inbound& in = inbound_[key];
   in.gate = gate;
@@ -34,12 +34,12 @@ void ExchangeServer::RegisterInbound(const std::string& job, int channel_id, Inp
   }
   if (in.connection != nullptr) {  // opened before it was registered here
     in.connection->pending_credits[channel_id] += credits;
-    in.connection->has_credits.notify_one();
+    in.connection->has_credits.Signal();
   }
 }
 
 void ExchangeServer::UnregisterInbound(const std::string& job, int channel_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = inbound_.find(ChannelKey{job, channel_id});
   if (it == inbound_.end()) return;
   if (it->second.gate != nullptr) {
@@ -53,7 +53,7 @@ void ExchangeServer::UnregisterInbound(const std::string& job, int channel_id) {
 }
 
 void ExchangeServer::ReturnCredit(InputGate* gate, int index) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto g = by_gate_.find(gate);
   if (g == by_gate_.end()) return;
   auto i = g->second.find(index);
@@ -61,13 +61,14 @@ void ExchangeServer::ReturnCredit(InputGate* gate, int index) {
   Inbound& in = inbound_[i->second];
   if (in.connection == nullptr) return;
   in.connection->pending_credits[i->second.second] += 1;
-  in.connection->has_credits.notify_one();
+  in.connection->has_credits.Signal();
 }
 
 void ExchangeServer::SendCredits(Connection* c) {
-  std::unique_lock<std::mutex> lock(mu_);
+  UniqueMutexLock lock(&mu_);
   for (;;) {
-    c->has_credits.wait(lock, [&] { return c->done || !c->pending_credits.empty(); });
+    c->has_credits.Wait(
+        &mu_, [&]() SLUICE_REQUIRES(mu_) { return c->done || !c->pending_credits.empty(); });
     if (c->pending_credits.empty()) return;  // done
     ConsumerMessage message;
     for (const auto& [channel, n] : c->pending_credits) {
@@ -76,9 +77,9 @@ void ExchangeServer::SendCredits(Connection* c) {
       credit->set_buffers(n);
     }
     c->pending_credits.clear();
-    lock.unlock();
+    lock.Unlock();
     const bool sent = c->stream->Write(message);
-    lock.lock();
+    lock.Lock();
     if (!sent) return;  // the producer went away
   }
 }
@@ -88,7 +89,7 @@ grpc::Status ExchangeServer::Connect(
   Connection connection;
   connection.stream = stream;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     connections_.insert(&connection);
   }
   std::thread credit_sender([&] { SendCredits(&connection); });
@@ -97,13 +98,13 @@ grpc::Status ExchangeServer::Connect(
   std::string job;
   while (stream->Read(&message)) {
     if (!message.job().empty()) job = message.job();
-    std::unique_lock<std::mutex> lock(mu_);
+    UniqueMutexLock lock(&mu_);
     for (int channel : message.open_channels()) {
       Inbound& in = inbound_[ChannelKey{job, channel}];
       in.connection = &connection;
       if (in.gate != nullptr) connection.pending_credits[channel] += in.credits;
     }
-    if (message.open_channels_size() > 0) connection.has_credits.notify_one();
+    if (message.open_channels_size() > 0) connection.has_credits.Signal();
     for (const ChannelBuffer& buffer : message.buffers()) {
       auto it = inbound_.find(ChannelKey{job, buffer.channel_id()});
       if (it == inbound_.end() || it->second.gate == nullptr) {
@@ -113,9 +114,9 @@ grpc::Status ExchangeServer::Connect(
         break;
       }
       std::shared_ptr<const BatchCodec> codec = it->second.codec;
-      lock.unlock();  // decoding needs no lock (and other streams go on meanwhile)
+      lock.Unlock();  // decoding needs no lock (and other streams go on meanwhile)
       auto event = DecodeChannelEvent(buffer.event(), *codec);
-      lock.lock();
+      lock.Lock();
       if (!event.ok()) {
         status = grpc::Status(
             grpc::StatusCode::DATA_LOSS,
@@ -132,7 +133,7 @@ grpc::Status ExchangeServer::Connect(
     if (!status.ok()) break;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     connection.done = true;
     connection.pending_credits.clear();
     for (auto& [id, in] : inbound_) {
@@ -140,7 +141,7 @@ grpc::Status ExchangeServer::Connect(
     }
     connections_.erase(&connection);
   }
-  connection.has_credits.notify_one();
+  connection.has_credits.Signal();
   credit_sender.join();
   if (!status.ok()) {
     LOG(WARNING) << "exchange stream from " << ctx->peer() << " ended: " << status.error_message();

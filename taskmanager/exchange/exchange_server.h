@@ -1,14 +1,13 @@
 #pragma once
 
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
 
 #include "proto/exchange.grpc.pb.h"
+#include "sluice/core/mutex.h"
 #include "sluice/network/channel_codec.h"
 #include "sluice/network/input_gate.h"
 
@@ -52,10 +51,11 @@ class ExchangeServer final : public Exchange::Service {
 
   using ChannelKey = std::pair<std::string, int>;  // job, channel id
 
-  std::mutex mu_;
-  std::map<ChannelKey, Inbound> inbound_;
-  std::map<InputGate*, std::map<int, ChannelKey>> by_gate_;  // gate -> index -> channel
-  std::set<Connection*> connections_;
+  Mutex mu_;  // also guards each Connection's pending credits and done
+  std::map<ChannelKey, Inbound> inbound_ SLUICE_GUARDED_BY(mu_);
+  std::map<InputGate*, std::map<int, ChannelKey>> by_gate_
+      SLUICE_GUARDED_BY(mu_);  // gate -> index -> channel
+  std::set<Connection*> connections_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::cluster

@@ -59,6 +59,31 @@ class SLUICE_SCOPED_CAPABILITY MutexLock {
   Mutex* const mu_;
 };
 
+/// Holds a Mutex for its scope, and can let it go and take it again inside that scope
+/// (std::unique_lock for Mutex): for loops that work without the lock between waits.
+class SLUICE_SCOPED_CAPABILITY UniqueMutexLock {
+ public:
+  explicit UniqueMutexLock(Mutex* mu) SLUICE_ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~UniqueMutexLock() SLUICE_RELEASE() {
+    if (held_) mu_->Unlock();
+  }
+  UniqueMutexLock(const UniqueMutexLock&) = delete;
+  UniqueMutexLock& operator=(const UniqueMutexLock&) = delete;
+
+  void Unlock() SLUICE_RELEASE() {
+    mu_->Unlock();
+    held_ = false;
+  }
+  void Lock() SLUICE_ACQUIRE() {
+    mu_->Lock();
+    held_ = true;
+  }
+
+ private:
+  Mutex* const mu_;
+  bool held_ = true;
+};
+
 /// A condition variable; each wait names the Mutex it releases while waiting, which the caller
 /// holds (checked by the analysis) and holds again on return.
 class CondVar {
