@@ -120,20 +120,24 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::OpenExisting(const s
 const std::string& RocksDbStore::dir() const { return impl_->dir; }
 
 absl::StatusOr<int> RocksDbStore::ColumnFamily(const std::string& state_name,
-                                               const std::string& type_tag) {
+                                               const std::string& type_tag,
+                                               const std::string& legacy_type_tag) {
   if (!type_tag.empty()) {
     // The tag lives in RocksDB's default family, which holds no state.
     const std::string tag_key = kTypeTagPrefix + state_name;
     std::string recorded;
     rocksdb::Status s =
         impl_->db->Get(rocksdb::ReadOptions(), impl_->handles[0], tag_key, &recorded);
-    if (s.ok() && recorded != type_tag) {
+    const bool legacy = s.ok() && !legacy_type_tag.empty() && recorded == legacy_type_tag;
+    if (s.ok() && recorded != type_tag && !legacy) {
       return absl::FailedPreconditionError(
           absl::StrCat("state '", state_name,
                        "' was saved with other key, namespace or value types than it has now; it "
                        "cannot be restored"));
     }
-    if (s.IsNotFound()) s = impl_->db->Put(impl_->write, impl_->handles[0], tag_key, type_tag);
+    if (s.IsNotFound() || legacy) {
+      s = impl_->db->Put(impl_->write, impl_->handles[0], tag_key, type_tag);
+    }
     if (!s.ok()) return FromRocks(s, "recording the types of state '" + state_name + "'");
   }
   for (size_t i = 0; i < impl_->names.size(); ++i) {

@@ -75,19 +75,15 @@ void AppendText(std::string& out, const T& v) {
       out.append("null");
     }
   } else if constexpr (HasSluiceFields<T>) {
-    std::string_view names = SluiceFieldNames(static_cast<const T*>(nullptr));
+    static const std::vector<std::string> names =
+        SplitFieldNames(SluiceFieldNames(static_cast<const T*>(nullptr)));
     out.push_back('{');
-    bool first = true;
+    size_t i = 0;
     std::apply(
         [&](const auto&... f) {
           (([&] {
-             if (!first) out.push_back(',');
-             first = false;
-             size_t comma = names.find(',');
-             std::string_view name = names.substr(0, comma);
-             while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
-             out.append(name).push_back('=');
-             names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
+             if (i > 0) out.push_back(',');
+             out.append(names[i++]).push_back('=');
              AppendText(out, f);
            }()),
            ...);

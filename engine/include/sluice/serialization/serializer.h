@@ -24,8 +24,17 @@ namespace sluice {
 ///   static bool Read(ByteReader&, T*);
 /// or use SLUICE_SERIALIZABLE(Type, field...) for a plain struct. Built in: arithmetic types
 /// and enums, std::string, pairs, tuples, vectors, optionals, and protobuf messages.
+/// A specialization may also name its format with `static std::string TypeName()` (see
+/// SerializedTypeName).
 template <typename T, typename Enable = void>
 struct Serializer;
+
+/// The name of T's serialized format, the same with every compiler: "i64", "string",
+/// "list<string>", "pair<string,i32>", "Point{x:f64,y:f64}", "proto:pkg.Message". Snapshots
+/// record it with each state, so that a restore refuses state written with other types.
+/// Serializers without a TypeName() are named "custom".
+template <typename T>
+std::string SerializedTypeName();
 
 template <typename T>
 concept Serializable = requires(const T& value, T* out, ByteWriter& w, ByteReader& r) {
@@ -44,10 +53,29 @@ constexpr void RequireSerializable() {
                 "or specialize sluice::Serializer<T>.");
 }
 
+namespace internal {
+/// "bool", "char", "i8".."i64", "u8".."u64", "f32", "f64"; an enum by its underlying type.
+template <typename T>
+std::string ArithmeticTypeName() {
+  if constexpr (std::is_enum_v<T>) {
+    return "enum:" + ArithmeticTypeName<std::underlying_type_t<T>>();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return "bool";
+  } else if constexpr (std::is_same_v<T, char>) {
+    return "char";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return absl::StrCat("f", sizeof(T) * 8);
+  } else {
+    return absl::StrCat(std::is_signed_v<T> ? "i" : "u", sizeof(T) * 8);
+  }
+}
+}  // namespace internal
+
 template <typename T>
 requires(std::is_arithmetic_v<T> || std::is_enum_v<T>) struct Serializer<T, void> {
   static void Write(const T& v, ByteWriter& w) { w.WriteRaw(v); }
   static bool Read(ByteReader& r, T* out) { return r.ReadRaw(out); }
+  static std::string TypeName() { return internal::ArithmeticTypeName<T>(); }
 };
 
 template <>
@@ -59,6 +87,7 @@ struct Serializer<std::string> {
     out->assign(bytes.data(), bytes.size());
     return true;
   }
+  static std::string TypeName() { return "string"; }
 };
 
 template <typename A, typename B>
@@ -69,6 +98,9 @@ requires(Serializable<A>&& Serializable<B>) struct Serializer<std::pair<A, B>> {
   }
   static bool Read(ByteReader& r, std::pair<A, B>* out) {
     return Serializer<A>::Read(r, &out->first) && Serializer<B>::Read(r, &out->second);
+  }
+  static std::string TypeName() {
+    return absl::StrCat("pair<", SerializedTypeName<A>(), ",", SerializedTypeName<B>(), ">");
   }
 };
 
@@ -82,6 +114,12 @@ requires(Serializable<Ts>&&...) struct Serializer<std::tuple<Ts...>> {
     return std::apply(
         [&r](auto&... e) { return (Serializer<std::decay_t<decltype(e)>>::Read(r, &e) && ...); },
         *out);
+  }
+  static std::string TypeName() {
+    std::string name = "tuple<";
+    ((name += SerializedTypeName<Ts>() + ","), ...);
+    if (name.back() == ',') name.pop_back();
+    return name + ">";
   }
 };
 
@@ -104,6 +142,7 @@ struct Serializer<std::vector<T>> {
     }
     return true;
   }
+  static std::string TypeName() { return "list<" + SerializedTypeName<T>() + ">"; }
 };
 
 template <typename T>
@@ -125,6 +164,7 @@ struct Serializer<std::optional<T>> {
     *out = std::move(value);
     return true;
   }
+  static std::string TypeName() { return "optional<" + SerializedTypeName<T>() + ">"; }
 };
 
 namespace internal {
@@ -149,6 +189,9 @@ struct MapSerializer {
       out->insert_or_assign(std::move(k), std::move(v));
     }
     return true;
+  }
+  static std::string TypeName() {
+    return absl::StrCat("map<", SerializedTypeName<MK>(), ",", SerializedTypeName<MV>(), ">");
   }
 };
 }  // namespace internal
@@ -179,6 +222,20 @@ struct Serializer<T, void> {
         [&r](auto&... f) { return (Serializer<std::decay_t<decltype(f)>>::Read(r, &f) && ...); },
         SluiceFields(*out));
   }
+  /// The struct's name and its fields' names and formats: "Point{x:f64,y:f64}".
+  static std::string TypeName() {
+    using Fields = decltype(SluiceFields(std::declval<const T&>()));
+    const std::vector<std::string> names =
+        internal::SplitFieldNames(SluiceFieldNames(static_cast<const T*>(nullptr)));
+    std::string out = std::string(SluiceTypeName(static_cast<const T*>(nullptr))) + "{";
+    [&]<size_t... I>(std::index_sequence<I...>) {
+      ((out += absl::StrCat(I == 0 ? "" : ",", names[I], ":",
+                            SerializedTypeName<std::decay_t<std::tuple_element_t<I, Fields>>>())),
+       ...);
+    }
+    (std::make_index_sequence<std::tuple_size_v<Fields>>());
+    return out + "}";
+  }
 };
 
 /// Protobuf messages, recognized by their API so that this header needs no protobuf include.
@@ -201,7 +258,24 @@ requires(ProtobufMessage<T> && !internal::HasSluiceFields<T>) struct Serializer<
     if (!r.ReadBytes(&bytes)) return false;
     return out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
   }
+  static std::string TypeName() { return absl::StrCat("proto:", std::string(T().GetTypeName())); }
 };
+
+namespace internal {
+template <typename T>
+concept NamesItsType = requires {
+  { Serializer<T>::TypeName() } -> std::convertible_to<std::string>;
+};
+}  // namespace internal
+
+template <typename T>
+std::string SerializedTypeName() {
+  if constexpr (internal::NamesItsType<T>) {
+    return Serializer<T>::TypeName();
+  } else {
+    return "custom";
+  }
+}
 
 /// Serializes one value into a fresh string.
 template <typename T>

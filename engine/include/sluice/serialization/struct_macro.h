@@ -1,8 +1,11 @@
 #pragma once
 
 #include <concepts>
+#include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 // SLUICE_SERIALIZABLE(Type, field1, field2, ...) declares the fields of a plain struct, in
 // order, so that Sluice can serialize, print and compare it. Use it at namespace scope in the
@@ -43,6 +46,7 @@
     return std::tie(SLUICE_PP_FIELDS_(sluice_v, __VA_ARGS__));                               \
   }                                                                                          \
   [[maybe_unused]] inline const char* SluiceFieldNames(const Type*) { return #__VA_ARGS__; } \
+  [[maybe_unused]] inline const char* SluiceTypeName(const Type*) { return #Type; }          \
   [[maybe_unused]] inline bool operator==(const Type& a, const Type& b) {                    \
     return SluiceFields(a) == SluiceFields(b);                                               \
   }                                                                                          \
@@ -52,6 +56,21 @@
   }
 
 namespace sluice::internal {
+
+/// The names in SluiceFieldNames' "a, b, c".
+inline std::vector<std::string> SplitFieldNames(std::string_view names) {
+  std::vector<std::string> out;
+  while (!names.empty()) {
+    const size_t comma = names.find(',');
+    std::string_view name = names.substr(0, comma);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    out.emplace_back(name);
+    if (comma == std::string_view::npos) break;
+    names.remove_prefix(comma + 1);
+  }
+  return out;
+}
 
 template <typename T>
 concept HasSluiceFields = requires(const T& t, T& m) {

@@ -1,11 +1,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -15,118 +13,12 @@
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/serialization/serializer.h"
-#include "sluice/state/heap_keyed_state_backend.h"
+#include "sluice/state/heap_state_table.h"
+#include "sluice/state/keyed_state_backend.h"
+#include "sluice/state/rocksdb_capture.h"
 #include "sluice/state/rocksdb_store.h"
 
 namespace sluice {
-
-/// One snapshot of an operator instance's database. At the barrier each state table hands
-/// over its modified cache entries (no copy, no RocksDB call); the snapshot thread then
-/// writes them to RocksDB and takes the database's view — a RocksDB snapshot to read key
-/// groups from, or RocksDB's own checkpoint (files) — and only then may the tables write to
-/// RocksDB again. Until then they read through their batch and let their cache grow, so the
-/// view holds exactly the state at the barrier.
-class RocksDbCapture {
- public:
-  explicit RocksDbCapture(std::shared_ptr<RocksDbStore> store) : store_(std::move(store)) {}
-  ~RocksDbCapture() { (void)Run(""); }  // a capture dropped unread still writes the batches
-
-  /// Task thread, at the barrier (before Run): a table's batch writer.
-  void AddBatch(std::function<absl::Status()> write) { batches_.push_back(std::move(write)); }
-
-  /// Any thread; the first call does the work, later ones return its result. Writes the
-  /// batches, then takes the read view, or RocksDB's checkpoint into `native_dir` if given.
-  absl::Status Run(const std::string& native_dir) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (done_) return status_;
-    for (auto& write : batches_) {
-      status_ = write();
-      if (!status_.ok()) break;
-    }
-    if (status_.ok()) {
-      if (native_dir.empty()) {
-        view_ = store_->TakeSnapshot();
-      } else {
-        status_ = store_->CreateNativeCheckpoint(native_dir);
-      }
-    }
-    batches_.clear();
-    done_ = true;
-    cv_.notify_all();
-    return status_;
-  }
-  /// Task thread: the tables may write to RocksDB again (and must check status()).
-  bool done() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return done_;
-  }
-  absl::Status Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return done_; });
-    return status_;
-  }
-  /// The read view after Run(""): the state at the barrier.
-  const RocksDbStore::Snapshot& view() const { return *view_; }
-  RocksDbStore& store() { return *store_; }
-
- private:
-  std::shared_ptr<RocksDbStore> store_;
-  std::vector<std::function<absl::Status()>> batches_;  // task thread until Run
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;    // guarded by mu_
-  absl::Status status_;  // guarded by mu_
-  std::unique_ptr<RocksDbStore::Snapshot> view_;
-};
-
-/// What the checkpoints of one database stored, so that the next one references SST files
-/// (immutable) instead of copying them again. Only the files of the newest checkpoint known
-/// to be complete (or restored from) are referenced: a file that only an aborted or
-/// subsumed checkpoint stored may be deleted at any time, while everything the newest
-/// complete checkpoint lists stays until a newer one completes — and any file both it and
-/// a later checkpoint contain is listed by that newer one too.
-class StoredFileLog {
- public:
-  explicit StoredFileLog(std::string owner) : owner_(std::move(owner)) {}
-  /// Names the database instance in stored file names (unique, so two instances' files
-  /// never collide).
-  const std::string& owner() const { return owner_; }
-
-  /// The files later checkpoints may reference, by their name in the database.
-  std::map<std::string, StoredFile> Reusable() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return reusable_;
-  }
-  /// Snapshot thread: checkpoint `id` stored `files`.
-  void Stored(int64_t id, std::vector<StoredFile> files) {
-    std::lock_guard<std::mutex> lock(mu_);
-    stored_[id] = std::move(files);
-  }
-  /// Checkpoint `id` completed: its files become the reusable ones.
-  void Completed(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = stored_.find(id);
-    if (it == stored_.end()) return;
-    SetReusable(it->second);
-    stored_.erase(stored_.begin(), std::next(it));
-  }
-  /// The database was restored from `files`.
-  void Restored(const std::vector<StoredFile>& files) {
-    std::lock_guard<std::mutex> lock(mu_);
-    SetReusable(files);
-  }
-
- private:
-  void SetReusable(const std::vector<StoredFile>& files) {
-    reusable_.clear();
-    for (const StoredFile& f : files) reusable_[f.name] = f;
-  }
-
-  const std::string owner_;
-  mutable std::mutex mu_;
-  std::map<int64_t, std::vector<StoredFile>> stored_;  // by checkpoints not yet complete
-  std::map<std::string, StoredFile> reusable_;
-};
 
 /// What a RocksDB state table needs from its backend: the operator instance's database, how
 /// many entries a table keeps deserialized in memory, and the snapshot being taken.
@@ -159,7 +51,7 @@ class RocksDbStateTable final : public StateTableBase {
         context_(context),
         store_(context->store),
         limit_(context->cache_entries) {
-    auto cf = store_->ColumnFamily(name, StateTypeTag<K, N, V>());
+    auto cf = store_->ColumnFamily(name, StateTypeTag<K, N, V>(), LegacyStateTypeTag<K, N, V>());
     if (!cf.ok()) throw std::runtime_error(std::string(cf.status().message()));
     cf_ = *cf;
   }
@@ -213,6 +105,7 @@ class RocksDbStateTable final : public StateTableBase {
     return n;
   }
   std::string TypeTag() const override { return StateTypeTag<K, N, V>(); }
+  std::string LegacyTypeTag() const override { return LegacyStateTypeTag<K, N, V>(); }
 
   /// Part of the backend's snapshot: the context holds its capture (BeginSnapshot).
   std::unique_ptr<StateTableSnapshot> TakeSnapshot() override {

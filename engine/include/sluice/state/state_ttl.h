@@ -56,6 +56,7 @@ struct Serializer<TtlValue<V>> {
   static bool Read(ByteReader& r, TtlValue<V>* v) {
     return Serializer<V>::Read(r, &v->value) && r.ReadRaw(&v->last_access);
   }
+  static std::string TypeName() { return "ttl<" + SerializedTypeName<V>() + ">"; }
 };
 
 }  // namespace sluice

@@ -18,6 +18,7 @@ template <>
 struct Serializer<VoidNamespace> {
   static void Write(const VoidNamespace&, ByteWriter&) {}
   static bool Read(ByteReader&, VoidNamespace*) { return true; }
+  static std::string TypeName() { return "void"; }
 };
 
 }  // namespace sluice

@@ -70,6 +70,7 @@ template <>
 struct Serializer<InfluxPoint> {
   static void Write(const InfluxPoint& p, ByteWriter& w);
   static bool Read(ByteReader& r, InfluxPoint* out);
+  static std::string TypeName() { return "InfluxPoint"; }
 };
 
 /// Everything the InfluxDB sink can be told; InfluxSink::Builder sets it fluently and

@@ -64,12 +64,14 @@ struct Serializer<TimeWindow> {
   static bool Read(ByteReader& in, TimeWindow* w) {
     return in.ReadRaw(&w->start) && in.ReadRaw(&w->end);
   }
+  static std::string TypeName() { return "TimeWindow"; }
 };
 
 template <>
 struct Serializer<GlobalWindow> {
   static void Write(const GlobalWindow&, ByteWriter&) {}
   static bool Read(ByteReader&, GlobalWindow*) { return true; }
+  static std::string TypeName() { return "GlobalWindow"; }
 };
 
 /// The start of the window of `size` (aligned to `offset`) that contains `timestamp`, as
