@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # clang's thread-safety analysis over our code: every translation unit of the build that uses
-# the annotated mutex (sluice/core/mutex.h, itself or through its own header) is compiled by
+# the annotated mutex (sluice/core/mutex.h, itself or through a header it includes) is compiled by
 # clang++ with -fsyntax-only -Wthread-safety -Werror=thread-safety, using the build's own
 # flags from compile_commands.json. Fails naming each member touched without its mutex held.
 #   scripts/check-thread-safety.sh [BUILD_DIR]   (default: build)
@@ -16,18 +16,31 @@ root, build = sys.argv[1], sys.argv[2]
 entries = json.load(open(os.path.join(build, "compile_commands.json")))
 marker = re.compile(r'#include "sluice/core/mutex.h"')
 
-def uses_mutex(source):
-    for path in (source, os.path.splitext(source)[0] + ".h"):
-        if os.path.exists(path) and marker.search(open(path, errors="replace").read()):
-            return True
+included = re.compile(r'^#include "([^"]+)"', re.M)
+
+def uses_mutex(source, include_dirs):
+    """The source, or a header it includes directly (found on its include path), uses it."""
+    text = open(source, errors="replace").read()
+    if marker.search(text):
+        return True
+    for name in included.findall(text):
+        for d in [os.path.dirname(source)] + include_dirs:
+            path = os.path.join(d, name)
+            if os.path.exists(path):
+                if marker.search(open(path, errors="replace").read()):
+                    return True
+                break
     return False
 
 jobs = []
 for e in entries:
     source = e["file"]
-    if not source.startswith(root) or "/build" in source[len(root):] or not uses_mutex(source):
+    if not source.startswith(root) or "/build" in source[len(root):]:
         continue
     args = shlex.split(e["command"])
+    include_dirs = [os.path.join(e["directory"], a[2:]) for a in args if a.startswith("-I")]
+    if not uses_mutex(source, include_dirs):
+        continue
     out = []
     skip = False
     for a in args[1:]:

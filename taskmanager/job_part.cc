@@ -4,6 +4,7 @@
 #include "glog/logging.h"
 #include "sluice/api/job.h"
 #include "sluice/checkpoint/checkpoint_loader.h"
+#include "sluice/core/status_macros.h"
 #include "sluice/jobmanager/checkpoint_ack.h"
 #include "sluice/jobmanager/submitted_job.h"
 
@@ -126,8 +127,7 @@ absl::Status JobPart::RunSubtasks(LocalSubtasks& subtasks, bool checkpointing) {
 
 absl::Status JobPart::Run() {
   const BlobId blob{request_.job().job_binary().sha256(), request_.job().job_binary().size()};
-  auto path = blobs_->Acquire(blob);
-  if (!path.ok()) return path.status();
+  SLUICE_ASSIGN_OR_RETURN(auto path, blobs_->Acquire(blob));
   struct Release {
     BlobCache* blobs;
     std::string sha;
@@ -136,7 +136,7 @@ absl::Status JobPart::Run() {
 
   // The JobManager scheduled the graph the client built: this must be the same one. (The
   // library in `rebuilt` outlives everything built from it.)
-  auto rebuilt = RebuildSubmittedJob(*path, request_.job(), "this TaskManager");
+  auto rebuilt = RebuildSubmittedJob(path, request_.job(), "this TaskManager");
   if (!rebuilt.ok()) return rebuilt.status();
   const JobGraph* graph = rebuilt->graph.get();
   int subtasks = 0;

@@ -75,7 +75,7 @@ FaultProxy::~FaultProxy() {
   acceptor_.join();
   std::vector<std::thread> pumps;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     pumps.swap(pumps_);
   }
   for (auto& t : pumps) t.join();
@@ -112,19 +112,19 @@ void FaultProxy::Delay(absl::Duration delay) { delay_us_ = absl::ToInt64Microsec
 
 void FaultProxy::Respond(std::vector<std::string> responses) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& r : responses) responses_.push_back(std::move(r));
   }
   ++generation_;  // clients reconnect, and their next request meets the answers
 }
 
 int FaultProxy::responses_left() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return static_cast<int>(responses_.size());
 }
 
 std::vector<std::string> FaultProxy::answered_requests() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return answered_;
 }
 
@@ -161,13 +161,13 @@ void FaultProxy::AcceptLoop() {
     ++connections_;
     std::string response;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (!responses_.empty()) {
         response = std::move(responses_.front());
         responses_.pop_front();
       }
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!response.empty()) {
       pumps_.emplace_back(
           [this, client, r = std::move(response)]() mutable { Answer(client, std::move(r)); });
@@ -202,7 +202,7 @@ void FaultProxy::Answer(int client, std::string response) {
     }
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     answered_.push_back(request);
   }
   WriteAll(client, response.data(), response.size());

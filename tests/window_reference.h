@@ -127,7 +127,8 @@ inline RefResult RunReference(const std::vector<RefEvent>& events, const RefSpec
           assigned.push_back({s, s + spec.size});
         }
       }
-      for (auto [s, end] : assigned) {
+      for (const auto& window : assigned) {
+        const int64_t s = window.first, end = window.second;
         if (late_window(end)) continue;
         skipped = false;
         auto it =

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "sluice/api/datastream.h"
+#include "sluice/core/status_macros.h"
 
 namespace sluice {
 
@@ -75,9 +76,8 @@ void Pipeline::AddEdge(StreamEdge edge) { graph_.edges.push_back(std::move(edge)
 absl::StatusOr<JobGraph> Pipeline::BuildJobGraph() const { return sluice::BuildJobGraph(graph_); }
 
 absl::StatusOr<JobResult> ExecuteLocally(const Pipeline& pipeline, MiniClusterOptions options) {
-  auto graph = pipeline.BuildJobGraph();
-  if (!graph.ok()) return graph.status();
-  return MiniCluster(std::move(options)).Execute(*graph);
+  SLUICE_ASSIGN_OR_RETURN(auto graph, pipeline.BuildJobGraph());
+  return MiniCluster(std::move(options)).Execute(graph);
 }
 
 DataStreamSink& DataStreamSink::Name(std::string name) {

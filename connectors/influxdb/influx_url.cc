@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "sluice/connectors/influxdb.h"
 #include "sluice/connectors/internal/connector_url.h"
+#include "sluice/core/status_macros.h"
 
 namespace sluice {
 namespace {
@@ -27,11 +28,10 @@ absl::StatusOr<InfluxSinkOptions> ParseInfluxUrl(const std::string& url, std::st
   auto bad = [&](const std::string& why) {
     return internal::BadConnectorUrl(kInfluxUrl, url, why);
   };
-  auto parts = internal::SplitConnectorUrl(url, kInfluxUrl);
-  if (!parts.ok()) return parts.status();
+  SLUICE_ASSIGN_OR_RETURN(auto parts, internal::SplitConnectorUrl(url, kInfluxUrl));
   InfluxSinkOptions o;
-  o.urls.push_back((parts->scheme == "influxs" ? "https://" : "http://") + parts->authority);
-  o.database = parts->path;
+  o.urls.push_back((parts.scheme == "influxs" ? "https://" : "http://") + parts.authority);
+  o.database = parts.path;
 
   auto duration = [&](const std::string& v, absl::Duration* d) {
     return absl::ParseDuration(v, d);
@@ -80,7 +80,7 @@ absl::StatusOr<InfluxSinkOptions> ParseInfluxUrl(const std::string& url, std::st
       {"insecure_skip_verify",
        [&](const std::string& v) { return absl::SimpleAtob(v, &o.insecure_skip_verify); }},
   };
-  for (const auto& [key, value] : parts->parameters) {
+  for (const auto& [key, value] : parts.parameters) {
     if (key == "measurement") {
       if (measurement != nullptr) *measurement = value;
       continue;
@@ -94,10 +94,9 @@ absl::StatusOr<InfluxSinkOptions> ParseInfluxUrl(const std::string& url, std::st
 }
 
 absl::StatusOr<InfluxSink> InfluxSinkFromUrl(const std::string& url, std::string* measurement) {
-  absl::StatusOr<InfluxSinkOptions> options = ParseInfluxUrl(url, measurement);
-  if (!options.ok()) return options.status();
+  SLUICE_ASSIGN_OR_RETURN(auto options, ParseInfluxUrl(url, measurement));
   try {
-    return InfluxSink(*std::move(options));
+    return InfluxSink(std::move(options));
   } catch (const std::invalid_argument& e) {
     return absl::InvalidArgumentError(absl::StrCat("InfluxDB URL '", url, "': ", e.what()));
   }

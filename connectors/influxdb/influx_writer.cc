@@ -199,16 +199,16 @@ InfluxWriter::InfluxWriter(InfluxSinkOptions options, std::string name)
 
 InfluxWriter::~InfluxWriter() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   sender_.join();
 }
 
 absl::Status InfluxWriter::Add(std::string line) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] {
+  UniqueMutexLock lock(&mu_);
+  cv_.Wait(&mu_, [&]() SLUICE_REQUIRES(mu_) {
     return !failure_.ok() || queue_.size() + in_flight_.size() < options_.max_buffered_points;
   });
   if (!failure_.ok()) return failure_;
@@ -219,50 +219,52 @@ absl::Status InfluxWriter::Add(std::string line) {
   // The sender needs waking only to start its linger timer or when a batch is full.
   if (was_empty || queue_.size() >= options_.batch_points ||
       queued_bytes_ >= options_.batch_bytes) {
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   return absl::OkStatus();
 }
 
 absl::Status InfluxWriter::Flush() {
-  std::unique_lock<std::mutex> lock(mu_);
+  UniqueMutexLock lock(&mu_);
   flush_requested_ = true;
-  cv_.notify_all();
-  cv_.wait(lock, [&] { return !failure_.ok() || (queue_.empty() && in_flight_.empty()); });
+  cv_.SignalAll();
+  cv_.Wait(&mu_, [&]() SLUICE_REQUIRES(mu_) {
+    return !failure_.ok() || (queue_.empty() && in_flight_.empty());
+  });
   flush_requested_ = false;
   return failure_;
 }
 
 std::vector<std::string> InfluxWriter::Unacknowledged() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<std::string> out(in_flight_.begin(), in_flight_.end());
   out.insert(out.end(), queue_.begin(), queue_.end());
   return out;
 }
 
 absl::Status InfluxWriter::status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return failure_;
 }
 
 size_t InfluxWriter::buffered() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return queue_.size() + in_flight_.size();
 }
 
 void InfluxWriter::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  UniqueMutexLock lock(&mu_);
   absl::Duration linger = options_.flush_interval;
   while (!stop_) {
     if (queue_.empty()) {
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      cv_.Wait(&mu_, [&]() SLUICE_REQUIRES(mu_) { return stop_ || !queue_.empty(); });
       continue;
     }
     const bool full =
         queue_.size() >= options_.batch_points || queued_bytes_ >= options_.batch_bytes;
     const absl::Time due = first_queued_ + linger;
     if (!full && !flush_requested_ && absl::Now() < due) {
-      cv_.wait_until(lock, absl::ToChronoTime(due));
+      cv_.WaitUntil(&mu_, due);
       continue;
     }
     // The batch: as many queued lines as fit (at least one).
@@ -278,25 +280,25 @@ void InfluxWriter::Run() {
     std::uniform_real_distribution<double> jitter(1 - options_.flush_jitter,
                                                   1 + options_.flush_jitter);
     linger = options_.flush_interval * jitter(random_);
-    lock.unlock();
-    // Only this thread changes in_flight_ (under the lock); reading it unlocked is safe.
-    absl::Status sent = Send(in_flight_, 0, in_flight_.size());
-    lock.lock();
+    lock.Unlock();
+    const std::vector<std::string>& batch = InFlightForSender();
+    absl::Status sent = Send(batch, 0, batch.size());
+    lock.Lock();
     if (stop_) break;
     in_flight_.clear();
     if (!sent.ok()) {
       failure_ = sent;
       LOG(ERROR) << name_ << ": " << sent.message();
-      cv_.notify_all();
+      cv_.SignalAll();
       break;
     }
-    cv_.notify_all();  // room in the buffer; flush progress
+    cv_.SignalAll();  // room in the buffer; flush progress
   }
 }
 
 bool InfluxWriter::Sleep(absl::Duration d) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return !cv_.wait_until(lock, absl::ToChronoTime(absl::Now() + d), [&] { return stop_.load(); });
+  UniqueMutexLock lock(&mu_);
+  return !cv_.WaitUntil(&mu_, absl::Now() + d, [&]() SLUICE_REQUIRES(mu_) { return stop_.load(); });
 }
 
 absl::Status InfluxWriter::Send(const std::vector<std::string>& lines, size_t begin, size_t end) {

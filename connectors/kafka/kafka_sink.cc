@@ -68,9 +68,9 @@ class KafkaProducer {
                                                    {"enable.idempotence", "true"}};
     if (!transactional_id.empty()) settings["transactional.id"] = transactional_id;
     for (const auto& [k, v] : o.properties) settings[k] = v;
-    auto rk = NewClient(RD_KAFKA_PRODUCER, settings, p.get(), &KafkaProducer::OnDelivery);
-    if (!rk.ok()) return rk.status();
-    p->rk_ = *rk;
+    SLUICE_ASSIGN_OR_RETURN(
+        auto rk, NewClient(RD_KAFKA_PRODUCER, settings, p.get(), &KafkaProducer::OnDelivery));
+    p->rk_ = rk;
     if (!transactional_id.empty()) {
       if (rd_kafka_error_t* e = rd_kafka_init_transactions(p->rk_, kTxnTimeoutMs)) {
         return FromError(e, absl::StrCat("init_transactions for '", transactional_id, "'"));
@@ -195,11 +195,10 @@ absl::StatusOr<int64_t> LastCommittedCheckpoint(const KafkaSinkOptions& o,
       {"enable.auto.commit", "false"},
       {"enable.partition.eof", "true"},
       {"isolation.level", "read_committed"}};
-  auto rk = NewClient(RD_KAFKA_CONSUMER, settings, nullptr, nullptr);
-  if (!rk.ok()) return rk.status();
-  rd_kafka_topic_t* t = rd_kafka_topic_new(*rk, o.commit_marker_topic.c_str(), nullptr);
+  SLUICE_ASSIGN_OR_RETURN(auto rk, NewClient(RD_KAFKA_CONSUMER, settings, nullptr, nullptr));
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, o.commit_marker_topic.c_str(), nullptr);
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(*rk, 0, t, &md, kTxnTimeoutMs);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, t, &md, kTxnTimeoutMs);
   rd_kafka_topic_destroy(t);
   int64_t last = -1;
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
@@ -211,11 +210,11 @@ absl::StatusOr<int64_t> LastCommittedCheckpoint(const KafkaSinkOptions& o,
                                         md->topics[0].partitions[i].id)
           ->offset = RD_KAFKA_OFFSET_BEGINNING;
     }
-    err = rd_kafka_assign(*rk, list);
+    err = rd_kafka_assign(rk, list);
     rd_kafka_topic_partition_list_destroy(list);
     int ended = 0;
     while (err == RD_KAFKA_RESP_ERR_NO_ERROR && ended < partitions) {
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(*rk, 1000);
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 1000);
       if (m == nullptr) continue;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         ++ended;
@@ -231,8 +230,8 @@ absl::StatusOr<int64_t> LastCommittedCheckpoint(const KafkaSinkOptions& o,
     }
   }
   if (md != nullptr) rd_kafka_metadata_destroy(md);
-  rd_kafka_consumer_close(*rk);
-  rd_kafka_destroy(*rk);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::UnavailableError(absl::StrCat("Kafka sink: reading the commit markers of '",
                                                transactional_id, "' in '", o.commit_marker_topic,

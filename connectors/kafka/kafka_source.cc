@@ -304,13 +304,12 @@ class KafkaConsumer {
     options_ = &o;
     subtask_ = subtask;
     parallelism_ = parallelism;
-    auto all = ListPartitions(o);
-    if (!all.ok()) return all.status();
+    SLUICE_ASSIGN_OR_RETURN(auto all, ListPartitions(o));
     std::map<std::pair<std::string, int32_t>, int64_t> restored_at, specific_at, stop_at;
     for (const auto& r : restored) restored_at[{r.topic, r.partition}] = r.next_offset;
     for (const auto& r : o.specific_offsets) specific_at[{r.topic, r.partition}] = r.next_offset;
     for (const auto& r : o.stop_offsets) stop_at[{r.topic, r.partition}] = r.next_offset;
-    for (const auto& [topic, partition] : *all) {
+    for (const auto& [topic, partition] : all) {
       if (OwnerOf(topic, partition, parallelism) != subtask) continue;
       Partition p;
       p.topic = topic;
@@ -399,10 +398,9 @@ class KafkaConsumer {
   /// and are this subtask's start at their earliest offset.
  public:
   absl::Status Discover() {
-    auto all = ListPartitions(*options_);
-    if (!all.ok()) return all.status();
+    SLUICE_ASSIGN_OR_RETURN(auto all, ListPartitions(*options_));
     std::vector<Partition> added;
-    for (const auto& [topic, partition] : *all) {
+    for (const auto& [topic, partition] : all) {
       if (OwnerOf(topic, partition, parallelism_) != subtask_) continue;
       const bool known = std::any_of(partitions_.begin(), partitions_.end(), [&](const auto& p) {
         return p.partition == partition && p.topic == topic;

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "sluice/connectors/internal/connector_url.h"
 #include "sluice/connectors/kafka.h"
+#include "sluice/core/status_macros.h"
 
 namespace sluice {
 
@@ -30,12 +31,11 @@ absl::Status BadUrl(const std::string& url, const std::string& why) {
 
 absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
   auto bad = [&](const std::string& why) { return BadUrl(url, why); };
-  absl::StatusOr<internal::ConnectorUrl> parts = internal::SplitConnectorUrl(url, kKafkaUrl);
-  if (!parts.ok()) return parts.status();
+  SLUICE_ASSIGN_OR_RETURN(auto parts, internal::SplitConnectorUrl(url, kKafkaUrl));
   KafkaSourceOptions o;
-  o.bootstrap_servers = parts->authority;
-  o.topics = absl::StrSplit(parts->path, ',', absl::SkipEmpty());
-  for (const auto& [key, value] : parts->parameters) {
+  o.bootstrap_servers = parts.authority;
+  o.topics = absl::StrSplit(parts.path, ',', absl::SkipEmpty());
+  for (const auto& [key, value] : parts.parameters) {
     auto offsets = [&](KafkaStartingOffsets* out) {
       if (value == "earliest")
         *out = KafkaStartingOffsets::kEarliest;
@@ -101,13 +101,12 @@ absl::StatusOr<KafkaSourceOptions> ParseKafkaUrl(const std::string& url) {
 
 absl::StatusOr<KafkaSinkOptions> ParseKafkaSinkUrl(const std::string& url) {
   auto bad = [&](const std::string& why) { return BadUrl(url, why); };
-  absl::StatusOr<internal::ConnectorUrl> parts = internal::SplitConnectorUrl(url, kKafkaUrl);
-  if (!parts.ok()) return parts.status();
+  SLUICE_ASSIGN_OR_RETURN(auto parts, internal::SplitConnectorUrl(url, kKafkaUrl));
   KafkaSinkOptions o;
-  o.bootstrap_servers = parts->authority;
-  o.topic = parts->path;
+  o.bootstrap_servers = parts.authority;
+  o.topic = parts.path;
   if (o.topic.empty() || o.topic.find(',') != std::string::npos) return bad("expected one topic");
-  for (const auto& [key, value] : parts->parameters) {
+  for (const auto& [key, value] : parts.parameters) {
     if (key == "delivery") {
       if (value == "exactly_once")
         o.delivery = KafkaDelivery::kExactlyOnce;

@@ -23,15 +23,15 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir) {
     for (size_t i = 0; i < handles.size(); ++i) {
       if (handles[i].file.empty()) continue;  // a subtask without state
       SLUICE_ASSIGN_OR_RETURN(std::string bytes, ReadStateFile(dir, handles[i]));
-      auto snapshot = DeserializeFromString<OperatorSnapshot>(
-          bytes, absl::StrCat("state file '", dir, "/", handles[i].file, "'"));
-      if (!snapshot.ok()) return snapshot.status();
+      SLUICE_ASSIGN_OR_RETURN(
+          auto snapshot, DeserializeFromString<OperatorSnapshot>(
+                             bytes, absl::StrCat("state file '", dir, "/", handles[i].file, "'")));
       // Native files are relative to the job's checkpoint directory (a chk-N's parent).
       std::error_code ec;
       std::filesystem::path chk = std::filesystem::absolute(dir, ec).lexically_normal();
       if (!chk.has_filename()) chk = chk.parent_path();  // "chk-5/"
-      ResolveNativePaths(chk.parent_path().string(), &*snapshot);
-      for (const StoredFile& f : snapshot->native.files) {
+      ResolveNativePaths(chk.parent_path().string(), &snapshot);
+      for (const StoredFile& f : snapshot.native.files) {
         // A cheap check, so a lost file is named before any task starts (the checksum is
         // verified when the file is fetched).
         if (std::filesystem::file_size(f.path, ec) != f.size || ec) {
@@ -39,7 +39,7 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir) {
                                                   "' is missing or has the wrong size"));
         }
       }
-      snapshots[i] = std::move(*snapshot);
+      snapshots[i] = std::move(snapshot);
     }
   }
   return out;

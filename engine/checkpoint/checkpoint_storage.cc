@@ -111,11 +111,10 @@ absl::Status CheckpointStorage::Commit(const CheckpointMetadata& metadata) {
 }
 
 absl::StatusOr<CheckpointMetadata> CheckpointStorage::ReadMetadata(int64_t id) const {
-  auto metadata = ReadMetadataFile(CheckpointDir(id));
-  if (!metadata.ok()) return metadata.status();
-  if (metadata->checkpoint_id != id) {
+  SLUICE_ASSIGN_OR_RETURN(auto metadata, ReadMetadataFile(CheckpointDir(id)));
+  if (metadata.checkpoint_id != id) {
     return absl::DataLossError(absl::StrCat("the metadata in '", CheckpointDir(id),
-                                            "' belongs to checkpoint ", metadata->checkpoint_id));
+                                            "' belongs to checkpoint ", metadata.checkpoint_id));
   }
   return metadata;
 }
@@ -248,8 +247,7 @@ absl::Status CheckpointStorage::VerifyFiles(const CheckpointMetadata& m) const {
   for (const auto& [op, handles] : m.operators) {
     for (const StateHandle& h : handles) {
       if (h.file.empty()) continue;  // a subtask without state
-      auto data = ReadState(m.checkpoint_id, h);
-      if (!data.ok()) return data.status();
+      SLUICE_ASSIGN_OR_RETURN(auto data, ReadState(m.checkpoint_id, h));
     }
   }
   return absl::OkStatus();

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/core/status_macros.h"
 
 namespace sluice {
 
@@ -61,10 +62,9 @@ absl::Status AtomicFile::Commit() {
 }
 
 absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
-  auto file = AtomicFile::Create(path);
-  if (!file.ok()) return file.status();
-  if (absl::Status s = file->Append(bytes); !s.ok()) return s;
-  return file->Commit();
+  SLUICE_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path));
+  if (absl::Status s = file.Append(bytes); !s.ok()) return s;
+  return file.Commit();
 }
 
 absl::Status RenameDurably(const std::string& from, const std::string& to) {

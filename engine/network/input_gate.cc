@@ -5,14 +5,17 @@
 namespace sluice {
 
 InputGate::InputGate(int num_channels, int capacity_batches_per_channel)
-    : capacity_(std::max(1, capacity_batches_per_channel)), channels_(num_channels) {}
+    : capacity_(std::max(1, capacity_batches_per_channel)),
+      num_channels_(num_channels),
+      channels_(num_channels) {}
 
 bool InputGate::Push(int channel, ChannelEvent event) {
   const bool is_batch = event.kind == ChannelEvent::Kind::kBatch;
-  std::unique_lock<std::mutex> lock(mu_);
+  UniqueMutexLock lock(&mu_);
   Channel& ch = channels_[channel];
   if (is_batch) {
-    has_room_.wait(lock, [&] { return canceled_ || ch.queued_batches < capacity_; });
+    has_room_.Wait(
+        &mu_, [&]() SLUICE_REQUIRES(mu_) { return canceled_ || ch.queued_batches < capacity_; });
   }
   if (canceled_) return false;
   if (is_batch) {
@@ -22,19 +25,19 @@ bool InputGate::Push(int channel, ChannelEvent event) {
   }
   ch.events.push_back(std::move(event));
   queued_events_++;
-  lock.unlock();
-  has_event_.notify_one();
+  lock.Unlock();
+  has_event_.Signal();
   return true;
 }
 
 InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, ChannelEvent* event,
                                       const std::vector<bool>* blocked) {
-  std::unique_lock<std::mutex> lock(mu_);
-  const int n = static_cast<int>(channels_.size());
-  auto available = [&](int c) {
+  UniqueMutexLock lock(&mu_);
+  const int n = num_channels_;
+  auto available = [&](int c) SLUICE_REQUIRES(mu_) {
     return !channels_[c].events.empty() && (blocked == nullptr || !(*blocked)[c]);
   };
-  auto ready = [&] {
+  auto ready = [&]() SLUICE_REQUIRES(mu_) {
     if (canceled_ || woken_) return true;
     if (queued_events_ == 0) return false;
     for (int c = 0; c < n; ++c) {
@@ -42,11 +45,7 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
     }
     return false;
   };
-  if (deadline == absl::InfiniteFuture()) {
-    has_event_.wait(lock, ready);
-  } else if (!has_event_.wait_until(lock, absl::ToChronoTime(deadline), ready)) {
-    return NextResult::kTimeout;
-  }
+  if (!has_event_.WaitUntil(&mu_, deadline, ready)) return NextResult::kTimeout;
   if (canceled_) return NextResult::kCanceled;
   if (woken_) {
     woken_ = false;
@@ -64,10 +63,10 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
     if (event->kind == ChannelEvent::Kind::kBatch) {
       ch.queued_batches--;
       queued_records_ -= static_cast<int64_t>(event->batch->size());
-      lock.unlock();
+      lock.Unlock();
       // Producers of different channels share the condition: wake them all, it is once
       // per buffer, not per record.
-      has_room_.notify_all();
+      has_room_.SignalAll();
       if (batch_consumed_) batch_consumed_(c);
     }
     return NextResult::kEvent;
@@ -77,23 +76,23 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
 
 void InputGate::Wake() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     woken_ = true;
   }
-  has_event_.notify_all();
+  has_event_.SignalAll();
 }
 
 void InputGate::Cancel() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     canceled_ = true;
   }
-  has_event_.notify_all();
-  has_room_.notify_all();
+  has_event_.SignalAll();
+  has_room_.SignalAll();
 }
 
 int64_t InputGate::max_queued_records() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return max_queued_records_;
 }
 

@@ -37,7 +37,7 @@ ChaosMonkey::~ChaosMonkey() { EndAttempt(); }
 void ChaosMonkey::BeginAttempt(std::vector<Target> tasks, bool restored) {
   EndAttempt();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = false;
   }
   victim_.store(-1);
@@ -54,10 +54,10 @@ void ChaosMonkey::BeginAttempt(std::vector<Target> tasks, bool restored) {
 
 void ChaosMonkey::EndAttempt() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
   victim_.store(-1);
 }
@@ -83,11 +83,11 @@ void ChaosMonkey::ChooseVictim(const std::vector<Target>& tasks, bool restored,
 }
 
 void ChaosMonkey::Loop(std::vector<Target> tasks) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::uniform_real_distribution<double> jitter(0.5, 1.5);
   while (failures() < options_.max_failures) {
-    const auto wait = absl::ToChronoMicroseconds(options_.every * jitter(rng_));
-    if (cv_.wait_for(lock, wait, [&] { return stop_; })) return;
+    const absl::Duration wait = options_.every * jitter(rng_);
+    if (cv_.WaitFor(&mu_, wait, [&]() SLUICE_REQUIRES(mu_) { return stop_; })) return;
     // A victim that has not reached its moment by now is replaced by a new one. The
     // attempt's restore is over by now.
     ChooseVictim(tasks, /*restored=*/false, 0);

@@ -1,15 +1,14 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "sluice/core/mutex.h"
 
 namespace sluice::internal {
 
@@ -80,9 +79,9 @@ class ChaosMonkey {
   // The chosen victim: task index * kMoments + moment, or -1; and the records it must reach.
   std::atomic<int> victim_{-1};
   std::atomic<int64_t> victim_records_{0};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ SLUICE_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

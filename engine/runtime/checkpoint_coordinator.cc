@@ -31,7 +31,7 @@ int64_t CheckpointCoordinator::MaybeStart(bool force) {
   absl::Status too_many;
   int64_t id = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     const absl::Time now = Now();
     for (const auto& [pid, p] : pending_) {
       // One being stored is complete everywhere: only its files are being written.
@@ -93,7 +93,7 @@ absl::Status CheckpointCoordinator::Acknowledge(int64_t id, int task_index,
   }
   Pending done;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = pending_.find(id);
     if (it == pending_.end()) return absl::OkStatus();  // aborted meanwhile
     Pending& p = it->second;
@@ -140,7 +140,7 @@ absl::Status CheckpointCoordinator::Acknowledge(int64_t id, int task_index,
   completed.stored = storage_ != nullptr;
   std::vector<int64_t> subsumed;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (pending_.erase(id) == 0) {
       // The job restarted while the metadata was written: the new run did not restore this
       // checkpoint and may already have discarded what it covers, so it must not count.
@@ -177,7 +177,7 @@ absl::Status CheckpointCoordinator::Acknowledge(int64_t id, int task_index,
 void CheckpointCoordinator::Abort(int64_t id, const absl::Status& why) {
   absl::Status too_many;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (pending_.erase(id) == 0) return;
     last_ended_ = Now();
     too_many = CountFailure(id, why);
@@ -206,7 +206,7 @@ absl::Status CheckpointCoordinator::Store(int64_t id, const Pending& p) {
   // Shared files written since the oldest other running checkpoint started may be its own.
   absl::Time in_flight_since = absl::InfiniteFuture();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const auto& [pid, pending] : pending_) {
       if (pid != id) in_flight_since = std::min(in_flight_since, pending.started);
     }
@@ -217,7 +217,7 @@ absl::Status CheckpointCoordinator::Store(int64_t id, const Pending& p) {
 void CheckpointCoordinator::AbortPending() {
   std::vector<int64_t> ids;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const auto& [id, p] : pending_) ids.push_back(id);
     pending_.clear();
   }
@@ -229,24 +229,24 @@ void CheckpointCoordinator::AbortPending() {
 void CheckpointCoordinator::Drop(int64_t id) {
   bool dropped;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     dropped = pending_.erase(id) > 0;
   }
   if (dropped && storage_) (void)storage_->Discard(id);
 }
 
 int64_t CheckpointCoordinator::completed_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return completed_;
 }
 
 absl::Status CheckpointCoordinator::last_error() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return last_error_;
 }
 
 std::vector<CheckpointStats> CheckpointCoordinator::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stats_;
 }
 

@@ -3,13 +3,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
+#include "sluice/core/mutex.h"
 #include "sluice/graph/job_graph.h"
 #include "sluice/runtime/job_checkpoints.h"
 #include "sluice/runtime/mini_cluster.h"
@@ -71,7 +71,7 @@ class CheckpointCoordinator {
   };
   absl::Status Store(int64_t id, const Pending& p);
   /// Counts a failed checkpoint; returns the job failure if the tolerance is exceeded.
-  absl::Status CountFailure(int64_t id, const absl::Status& why);
+  absl::Status CountFailure(int64_t id, const absl::Status& why) SLUICE_REQUIRES(mu_);
   void Abort(int64_t id, const absl::Status& why);
   absl::Time Now() const { return absl::FromUnixMillis(clock_->NowMillis()); }
 
@@ -82,14 +82,14 @@ class CheckpointCoordinator {
   Listener listener_;
   const std::shared_ptr<const Clock> clock_;
 
-  mutable std::mutex mu_;
-  int64_t next_id_ = 1;                           // guarded by mu_
-  std::map<int64_t, Pending> pending_;            // guarded by mu_
-  int64_t completed_ = 0;                         // guarded by mu_
-  absl::Time last_ended_ = absl::InfinitePast();  // guarded by mu_
-  int consecutive_failures_ = 0;                  // guarded by mu_
-  absl::Status last_error_;                       // guarded by mu_
-  std::vector<CheckpointStats> stats_;            // guarded by mu_
+  mutable Mutex mu_;
+  int64_t next_id_ SLUICE_GUARDED_BY(mu_) = 1;
+  std::map<int64_t, Pending> pending_ SLUICE_GUARDED_BY(mu_);
+  int64_t completed_ SLUICE_GUARDED_BY(mu_) = 0;
+  absl::Time last_ended_ SLUICE_GUARDED_BY(mu_) = absl::InfinitePast();
+  int consecutive_failures_ SLUICE_GUARDED_BY(mu_) = 0;
+  absl::Status last_error_ SLUICE_GUARDED_BY(mu_);
+  std::vector<CheckpointStats> stats_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::internal

@@ -6,6 +6,7 @@
 #include "glog/logging.h"
 #include "runtime/checkpoint_coordinator.h"
 #include "sluice/checkpoint/checkpoint_loader.h"
+#include "sluice/core/status_macros.h"
 
 namespace sluice {
 
@@ -29,9 +30,8 @@ namespace {
 absl::StatusOr<std::map<std::string, std::vector<OperatorSnapshot>>> StateByOperatorId(
     const JobGraph& graph, const CompletedCheckpoint& c, const CheckpointStorage* storage) {
   if (c.stored) {
-    auto loaded = LoadCheckpoint(storage->CheckpointDir(c.id));
-    if (!loaded.ok()) return loaded.status();
-    return std::move(loaded->operators);
+    SLUICE_ASSIGN_OR_RETURN(auto loaded, LoadCheckpoint(storage->CheckpointDir(c.id)));
+    return std::move(loaded.operators);
   }
   std::map<std::string, std::vector<OperatorSnapshot>> out;
   for (const auto& [node, snapshots] : c.operators) {
@@ -47,9 +47,9 @@ absl::StatusOr<std::unique_ptr<JobCheckpoints>> JobCheckpoints::Create(
   const JobConfig& config = graph->stream.config;
   std::unique_ptr<CheckpointStorage> storage;
   if (!config.checkpoint_dir.empty()) {
-    auto created = CheckpointStorage::Create(config.checkpoint_dir, config.job_name);
-    if (!created.ok()) return created.status();
-    storage = std::move(*created);
+    SLUICE_ASSIGN_OR_RETURN(auto created,
+                            CheckpointStorage::Create(config.checkpoint_dir, config.job_name));
+    storage = std::move(created);
   }
   std::unique_ptr<JobCheckpoints> j(new JobCheckpoints(graph, std::move(on_complete)));
   internal::CheckpointCoordinator::Listener listener;
@@ -72,7 +72,7 @@ JobCheckpoints::~JobCheckpoints() { EndAttempt(); }
 void JobCheckpoints::BeginAttempt(CheckpointParticipants* participants) {
   EndAttempt();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     participants_ = participants;
     ++attempt_;
     final_checkpoint_ = 0;
@@ -85,12 +85,12 @@ void JobCheckpoints::BeginAttempt(CheckpointParticipants* participants) {
 bool JobCheckpoints::EndAttempt() {
   bool stopped;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     end_trigger_ = true;
     stopped = stop_requested_;
     participants_ = nullptr;
   }
-  cv_.notify_all();  // the trigger thread ends; savepoints waiting on this attempt give up
+  cv_.SignalAll();  // the trigger thread ends; savepoints waiting on this attempt give up
   if (trigger_.joinable()) trigger_.join();
   coordinator_->AbortPending();
   return stopped;
@@ -100,16 +100,16 @@ void JobCheckpoints::TriggerLoop() {
   const JobConfig& config = graph_->stream.config;
   const absl::Duration tick = std::min(absl::Milliseconds(10), config.checkpoint_interval);
   absl::Time next_periodic = absl::Now() + config.checkpoint_interval;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!cv_.wait_for(lock, absl::ToChronoMilliseconds(tick), [&] { return end_trigger_; })) {
+  UniqueMutexLock lock(&mu_);
+  while (!cv_.WaitFor(&mu_, tick, [&]() SLUICE_REQUIRES(mu_) { return end_trigger_; })) {
     if (participants_ == nullptr || participants_->AnyFinished()) continue;  // ending or failing
     if (stop_requested_) continue;  // the stop's savepoint is the last checkpoint
     const bool take_final = final_checkpoint_ == 0 && participants_->AllAwaitingFinalCheckpoint();
     if (!take_final && absl::Now() < next_periodic) continue;
-    lock.unlock();
+    lock.Unlock();
     // MaybeStart may abort timed-out checkpoints, whose listeners take the lock.
     const int64_t id = coordinator_->MaybeStart(/*force=*/take_final);
-    lock.lock();
+    lock.Lock();
     if (id == 0 || end_trigger_ || participants_ == nullptr) continue;
     if (take_final) {
       final_checkpoint_ = id;
@@ -126,7 +126,7 @@ absl::Status JobCheckpoints::Acknowledge(int64_t id, int task_index, absl::Statu
 
 void JobCheckpoints::OnComplete(const CompletedCheckpoint& c) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!latest_ || c.id > latest_->id) latest_ = c;
     if (auto it = savepoints_.find(c.id); it != savepoints_.end()) it->second = c;
     if (participants_ != nullptr) {
@@ -135,31 +135,31 @@ void JobCheckpoints::OnComplete(const CompletedCheckpoint& c) {
       participants_->NotifyComplete(c.id, release);
     }
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (on_complete_) on_complete_(c);
 }
 
 void JobCheckpoints::OnAborted(int64_t id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     savepoints_.erase(id);
     if (participants_ != nullptr) {
       participants_->NotifyAborted(id);
       if (final_checkpoint_ == id) final_checkpoint_ = 0;  // take another
     }
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void JobCheckpoints::OnTooManyFailures(const absl::Status& why) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (participants_ != nullptr) participants_->Fail(why);
 }
 
 absl::StatusOr<std::string> JobCheckpoints::TriggerSavepoint(const std::string& dir, bool stop) {
   if (dir.empty()) return absl::InvalidArgumentError("no savepoint directory given");
   const JobConfig& config = graph_->stream.config;
-  std::unique_lock<std::mutex> lock(mu_);
+  UniqueMutexLock lock(&mu_);
   if (participants_ == nullptr) return absl::FailedPreconditionError("the job is not running");
   const int64_t attempt = attempt_;
   const absl::Time deadline = absl::Now() + config.checkpoint_timeout;
@@ -169,12 +169,12 @@ absl::StatusOr<std::string> JobCheckpoints::TriggerSavepoint(const std::string& 
   int64_t id = 0;
   while (true) {
     if (attempt_ != attempt) return absl::AbortedError("the job ended before the savepoint");
-    lock.unlock();
+    lock.Unlock();
     id = coordinator_->MaybeStart(/*force=*/true);
-    lock.lock();
+    lock.Lock();
     if (id != 0) break;
     // Another checkpoint is in flight: wait for it to end.
-    if (cv_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout) {
+    if (!cv_.WaitUntil(&mu_, deadline)) {
       if (stop && attempt_ == attempt) stop_requested_ = false;
       return absl::DeadlineExceededError("no savepoint could be started within the timeout");
     }
@@ -185,7 +185,7 @@ absl::StatusOr<std::string> JobCheckpoints::TriggerSavepoint(const std::string& 
   }
   savepoints_[id] = std::nullopt;
   participants_->TriggerSources(id, /*final_savepoint=*/stop);
-  cv_.wait(lock, [&] {
+  cv_.Wait(&mu_, [&]() SLUICE_REQUIRES(mu_) {
     return !savepoints_.contains(id) || savepoints_[id].has_value() || attempt_ != attempt;
   });
   std::optional<CompletedCheckpoint> done;
@@ -203,10 +203,9 @@ absl::StatusOr<std::string> JobCheckpoints::TriggerSavepoint(const std::string& 
     return absl::AbortedError(
         absl::StrCat("savepoint (checkpoint ", id, ") was aborted: a task failed or declined it"));
   }
-  lock.unlock();
+  lock.Unlock();
 
-  auto state = StateByOperatorId(*graph_, *done, coordinator_->storage());
-  if (!state.ok()) return state.status();
+  SLUICE_ASSIGN_OR_RETURN(auto state, StateByOperatorId(*graph_, *done, coordinator_->storage()));
   CheckpointMetadata m;
   m.checkpoint_id = id;
   m.timestamp_ms = absl::ToUnixMillis(absl::Now());
@@ -215,11 +214,11 @@ absl::StatusOr<std::string> JobCheckpoints::TriggerSavepoint(const std::string& 
     m.max_parallelism[OperatorStateId(graph_->stream, static_cast<int>(n))] =
         graph_->stream.nodes[n].max_parallelism;
   }
-  auto path = WriteSavepoint(dir, std::move(m), *state);
+  auto path = WriteSavepoint(dir, std::move(m), state);
   if (!path.ok()) return path.status();
   LOG(INFO) << "savepoint of job '" << config.job_name << "' written to " << *path;
   if (stop) {
-    lock.lock();
+    lock.Lock();
     if (attempt_ == attempt && participants_ != nullptr) participants_->Stop();
     final_savepoint_ = *path;
   }
@@ -227,12 +226,12 @@ absl::StatusOr<std::string> JobCheckpoints::TriggerSavepoint(const std::string& 
 }
 
 std::optional<CompletedCheckpoint> JobCheckpoints::latest() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return latest_;
 }
 
 std::string JobCheckpoints::final_savepoint() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return final_savepoint_;
 }
 

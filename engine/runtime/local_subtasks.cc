@@ -68,7 +68,7 @@ void LocalSubtasks::CancelTasks() {
 
 void LocalSubtasks::Cancel() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     canceled_ = true;
   }
   CancelTasks();
@@ -76,7 +76,7 @@ void LocalSubtasks::Cancel() {
 
 void LocalSubtasks::Fail(const absl::Status& why) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (failure_.ok()) failure_ = why;
   }
   CancelTasks();
@@ -97,11 +97,11 @@ absl::Status LocalSubtasks::Run() {
       absl::Status s = t->Run();
       if (s.ok()) return;
       if (absl::IsCancelled(s)) {
-        std::unique_lock<std::mutex> lock(mu_);
+        UniqueMutexLock lock(&mu_);
         if (t->stopped()) {
           // Stopped with a savepoint: the first task to stop unblocks the others.
           stopped_ = true;
-          lock.unlock();
+          lock.Unlock();
           CancelTasks();
           return;
         }
@@ -113,7 +113,7 @@ absl::Status LocalSubtasks::Run() {
                          why.ok() ? std::string() : absl::StrCat(": ", why.message())));
       }
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         if (!failure_.ok()) return;
         failure_ = s;
       }
@@ -123,14 +123,14 @@ absl::Status LocalSubtasks::Run() {
   }
   for (auto& t : threads) t.join();
   if (chaos_ != nullptr) chaos_->EndAttempt();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!failure_.ok()) return failure_;
   if (canceled_ && !stopped_) return absl::CancelledError("the job's subtasks here were canceled");
   return absl::OkStatus();
 }
 
 bool LocalSubtasks::stopped() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stopped_;
 }
 
@@ -154,7 +154,7 @@ void LocalSubtasks::NotifyAborted(int64_t id) {
 
 void LocalSubtasks::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopped_ = true;
   }
   for (auto& t : tasks_) t->Stop();

@@ -9,6 +9,7 @@
 #include "glog/logging.h"
 #include "runtime/chaos_monkey.h"
 #include "sluice/checkpoint/checkpoint_loader.h"
+#include "sluice/core/status_macros.h"
 #include "sluice/runtime/job_checkpoints.h"
 #include "sluice/runtime/local_subtasks.h"
 #include "sluice/runtime/restart_strategy.h"
@@ -39,7 +40,7 @@ MiniCluster::MiniCluster(MiniClusterOptions options) : options_(std::move(option
 MiniCluster::~MiniCluster() = default;
 
 bool MiniCluster::running() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return running_;
 }
 
@@ -47,7 +48,7 @@ absl::StatusOr<std::string> MiniCluster::TriggerSavepoint(const std::string& dir
   if (dir.empty()) return absl::InvalidArgumentError("no savepoint directory given");
   JobCheckpoints* checkpoints;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     checkpoints = running_ ? checkpoints_.get() : nullptr;
   }
   if (checkpoints == nullptr) {
@@ -73,12 +74,12 @@ absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
   LocalSubtasks subtasks(&graph, Placement{}, /*remote=*/nullptr, options_.clock, std::move(cp));
   if (checkpoints != nullptr) checkpoints->BeginAttempt(&subtasks);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     running_ = true;
   }
   absl::Status status = subtasks.Run();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     running_ = false;
   }
   const bool stopped = checkpoints != nullptr && checkpoints->EndAttempt();
@@ -106,9 +107,8 @@ MiniCluster::RestoreState(const JobGraph& graph) {
   } else {
     return std::optional<State>();
   }
-  auto state = LoadStateFor(graph.stream, path, allow_non_restored);
-  if (!state.ok()) return state.status();
-  return std::optional<State>(std::move(*state));
+  SLUICE_ASSIGN_OR_RETURN(auto state, LoadStateFor(graph.stream, path, allow_non_restored));
+  return std::optional<State>(std::move(state));
 }
 
 absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
@@ -116,12 +116,12 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
   const JobConfig& config = graph.stream.config;
   std::unique_ptr<JobCheckpoints> checkpoints;
   if (config.checkpoint_interval > absl::ZeroDuration()) {
-    auto created = JobCheckpoints::Create(&graph, options_.on_checkpoint_complete);
-    if (!created.ok()) return created.status();
-    checkpoints = std::move(*created);
+    SLUICE_ASSIGN_OR_RETURN(auto created,
+                            JobCheckpoints::Create(&graph, options_.on_checkpoint_complete));
+    checkpoints = std::move(created);
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     checkpoints_ = std::move(checkpoints);
   }
   RestartStrategy restarts = RestartStrategy::Of(config);
@@ -144,9 +144,8 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
 
   JobResult result;
   for (;;) {
-    auto restore = RestoreState(graph);
-    if (!restore.ok()) return restore.status();
-    absl::Status status = RunAttempt(graph, *restore ? &**restore : nullptr, &result);
+    SLUICE_ASSIGN_OR_RETURN(auto restore, RestoreState(graph));
+    absl::Status status = RunAttempt(graph, restore ? &*restore : nullptr, &result);
     if (status.ok()) break;
     const std::optional<absl::Duration> delay = restarts.OnFailure();
     if (!delay) return status;

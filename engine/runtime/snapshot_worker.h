@@ -1,11 +1,11 @@
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <utility>
+
+#include "sluice/core/mutex.h"
 
 namespace sluice::internal {
 
@@ -21,42 +21,42 @@ class SnapshotWorker {
 
   void Submit(std::function<void()> job) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
       jobs_.push_back(std::move(job));
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
   /// Runs what was submitted, then ends the thread. Jobs must see for themselves whether
   /// the task was canceled (and then skip their work).
   void Stop() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       stopping_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     if (thread_.joinable()) thread_.join();
   }
 
  private:
   void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
+    UniqueMutexLock lock(&mu_);
     while (true) {
-      cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      cv_.Wait(&mu_, [&]() SLUICE_REQUIRES(mu_) { return stopping_ || !jobs_.empty(); });
       if (jobs_.empty()) return;  // stopping and drained
       std::function<void()> job = std::move(jobs_.front());
       jobs_.pop_front();
-      lock.unlock();
+      lock.Unlock();
       job();
-      lock.lock();
+      lock.Lock();
     }
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;  // guarded by mu_
-  bool stopping_ = false;                   // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> jobs_ SLUICE_GUARDED_BY(mu_);
+  bool stopping_ SLUICE_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

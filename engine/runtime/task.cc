@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <random>
 #include <tuple>
 
@@ -16,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "glog/logging.h"
+#include "sluice/core/status_macros.h"
 
 namespace sluice::internal {
 
@@ -33,9 +33,9 @@ absl::Duration ThreadCpuTime() {
 /// must not meet those files). The first call also removes the directories of processes that
 /// are gone.
 std::string ProcessStateDir(const std::string& base) {
-  static std::mutex mu;
+  static Mutex mu;
   static std::map<std::string, std::string> by_base;
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   auto [it, fresh] = by_base.try_emplace(base);
   if (!fresh) return it->second;
   std::error_code ec;
@@ -363,7 +363,7 @@ void Task::EndInput() {
 void Task::DeliverPendingCompletions() noexcept {
   std::vector<Mail> mail;
   {
-    std::lock_guard<std::mutex> lock(mail_mu_);
+    MutexLock lock(&mail_mu_);
     mail.swap(mail_);
   }
   for (const Mail& m : mail) {
@@ -386,9 +386,9 @@ void Task::HandleMailAndChaos() {
 
 void Task::WaitForMail(absl::Time deadline) {
   DoHousekeeping();
-  std::unique_lock<std::mutex> lock(mail_mu_);
-  mail_cv_.wait_until(lock, absl::ToChronoTime(std::min(deadline, NextHousekeepingDeadline())),
-                      [&] { return has_mail_.load(std::memory_order_relaxed); });
+  MutexLock lock(&mail_mu_);
+  mail_cv_.WaitUntil(&mail_mu_, std::min(deadline, NextHousekeepingDeadline()),
+                     [&] { return has_mail_.load(std::memory_order_relaxed); });
 }
 
 void Task::Forward(const StatusWatermarkValve::Output& out) {
@@ -501,11 +501,11 @@ absl::StatusOr<TaskAck> Task::FinishSnapshot(
     for (const StoredFile& f : snapshot->native.files) {
       if (f.path.starts_with("shared/")) ack.shared_files.push_back(f.path);
     }
-    auto handle = checkpointing_.storage->WriteState(
-        id, absl::StrCat(OperatorStateId(graph_->stream, node), "-", subtask_),
-        SerializeToString(*snapshot));
-    if (!handle.ok()) return handle.status();
-    ack.handles[node] = *handle;
+    SLUICE_ASSIGN_OR_RETURN(
+        auto handle, checkpointing_.storage->WriteState(
+                         id, absl::StrCat(OperatorStateId(graph_->stream, node), "-", subtask_),
+                         SerializeToString(*snapshot)));
+    ack.handles[node] = handle;
   }
   return ack;
 }
@@ -524,27 +524,27 @@ void Task::MaybeChaos(ChaosMonkey::Moment moment, std::optional<int64_t> records
 
 void Task::FailFromSnapshotThread(const std::string& why) {
   // Takes the task down, as a crash of a real snapshot thread would.
-  std::lock_guard<std::mutex> lock(mail_mu_);
+  MutexLock lock(&mail_mu_);
   async_failure_ = absl::InternalError(why);
   has_mail_.store(true, std::memory_order_release);
-  mail_cv_.notify_all();
+  mail_cv_.SignalAll();
   if (gate_ != nullptr) gate_->Wake();
 }
 
 void Task::Post(Mail mail) {
   {
-    std::lock_guard<std::mutex> lock(mail_mu_);
+    MutexLock lock(&mail_mu_);
     mail_.push_back(mail);
     has_mail_.store(true, std::memory_order_release);
   }
-  mail_cv_.notify_all();
+  mail_cv_.SignalAll();
   if (gate_ != nullptr) gate_->Wake();
 }
 
 void Task::HandleMail() {
   std::vector<Mail> mail;
   {
-    std::lock_guard<std::mutex> lock(mail_mu_);
+    MutexLock lock(&mail_mu_);
     mail.swap(mail_);
     has_mail_.store(false, std::memory_order_release);
     if (!async_failure_.ok()) throw std::runtime_error(std::string(async_failure_.message()));

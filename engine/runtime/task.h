@@ -1,11 +1,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <queue>
 #include <string>
@@ -18,6 +16,7 @@
 #include "runtime/snapshot_worker.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/checkpoint/operator_snapshot.h"
+#include "sluice/core/mutex.h"
 #include "sluice/graph/job_graph.h"
 #include "sluice/network/input_gate.h"
 #include "sluice/network/record_writer.h"
@@ -181,10 +180,10 @@ class Task final : public ProcessingTimeService {
 
   // Checkpoints.
   TaskCheckpointing checkpointing_;  // its `restored` is consumed by BuildChain
-  std::mutex mail_mu_;
-  std::condition_variable mail_cv_;
-  std::vector<Mail> mail_;      // guarded by mail_mu_
-  absl::Status async_failure_;  // guarded by mail_mu_
+  Mutex mail_mu_;
+  CondVar mail_cv_;
+  std::vector<Mail> mail_ SLUICE_GUARDED_BY(mail_mu_);
+  absl::Status async_failure_ SLUICE_GUARDED_BY(mail_mu_);
   std::atomic<bool> has_mail_{false};
   std::atomic<bool> awaiting_final_{false};
   std::atomic<bool> stopping_{false};

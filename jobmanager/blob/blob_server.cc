@@ -3,6 +3,8 @@
 #include <fstream>
 #include <vector>
 
+#include "sluice/core/status_macros.h"
+
 namespace sluice::cluster {
 
 namespace {
@@ -12,21 +14,19 @@ constexpr size_t kChunkBytes = 1 << 20;
 absl::StatusOr<BlobId> BlobServer::Receive(const std::function<bool(UploadBlobRequest*)>& next) {
   UploadBlobRequest chunk;
   if (!next(&chunk)) return absl::InvalidArgumentError("an upload without any chunk");
-  auto upload = store_->BeginUpload(BlobId{chunk.sha256(), chunk.size()});
-  if (!upload.ok()) return upload.status();
+  SLUICE_ASSIGN_OR_RETURN(auto upload, store_->BeginUpload(BlobId{chunk.sha256(), chunk.size()}));
   do {
-    if (absl::Status s = (*upload)->Write(chunk.data()); !s.ok()) return s;
+    if (absl::Status s = (upload)->Write(chunk.data()); !s.ok()) return s;
   } while (next(&chunk));
   // The stream ended: complete, or the client went away midway (then Commit refuses and the
   // partial file is deleted with the upload).
-  return (*upload)->Commit();
+  return (upload)->Commit();
 }
 
 absl::Status BlobServer::Send(const std::string& sha256,
                               const std::function<bool(const DownloadBlobReply&)>& write) const {
-  auto path = store_->PathOf(sha256);
-  if (!path.ok()) return path.status();
-  std::ifstream in(*path, std::ios::binary);
+  SLUICE_ASSIGN_OR_RETURN(auto path, store_->PathOf(sha256));
+  std::ifstream in(path, std::ios::binary);
   std::vector<char> buffer(kChunkBytes);
   DownloadBlobReply chunk;
   while (in) {

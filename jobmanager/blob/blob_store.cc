@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "sluice/core/status_macros.h"
 
 namespace sluice::cluster {
 
@@ -46,10 +47,10 @@ absl::StatusOr<std::unique_ptr<BlobStore::Upload>> BlobStore::BeginUpload(const 
   }
   if (expected.size < 0) return absl::InvalidArgumentError("negative blob size");
   static std::atomic<int64_t> next{0};
-  auto file = AtomicFile::Create(absl::StrCat(dir_, "/", expected.sha256),
-                                 absl::StrCat(dir_, "/", kIncomingPrefix, ::getpid(), "-", next++));
-  if (!file.ok()) return file.status();
-  return std::unique_ptr<Upload>(new Upload(this, expected, std::move(*file)));
+  SLUICE_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(absl::StrCat(dir_, "/", expected.sha256),
+                                                        absl::StrCat(dir_, "/", kIncomingPrefix,
+                                                                     ::getpid(), "-", next++)));
+  return std::unique_ptr<Upload>(new Upload(this, expected, std::move(file)));
 }
 
 BlobStore::Upload::Upload(BlobStore* store, BlobId expected, AtomicFile file)

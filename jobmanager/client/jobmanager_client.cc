@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "sluice/core/status_macros.h"
 #include "sluice/jobmanager/grpc_status.h"
 
 namespace sluice::cluster {
@@ -68,9 +69,8 @@ absl::StatusOr<RegisterTaskManagerReply> JobManagerClient::Register(
 absl::StatusOr<bool> JobManagerClient::Heartbeat(const std::string& taskmanager_id) {
   HeartbeatRequest request;
   request.set_taskmanager_id(taskmanager_id);
-  auto reply = Call(&JobManager::Stub::Heartbeat, request, "heartbeat");
-  if (!reply.ok()) return reply.status();
-  return reply->known();
+  SLUICE_ASSIGN_OR_RETURN(auto reply, Call(&JobManager::Stub::Heartbeat, request, "heartbeat"));
+  return reply.known();
 }
 
 absl::Status JobManagerClient::ReportJobPart(const JobPartReport& report) {
@@ -82,31 +82,30 @@ absl::Status JobManagerClient::ReportJobPart(const JobPartReport& report) {
 absl::StatusOr<std::string> JobManagerClient::Submit(const JobSubmission& job) {
   SubmitJobRequest request;
   *request.mutable_job() = job;
-  auto reply = Call(&JobManager::Stub::SubmitJob, request, "job submission");
-  if (!reply.ok()) return reply.status();
-  return reply->job_id();
+  SLUICE_ASSIGN_OR_RETURN(auto reply,
+                          Call(&JobManager::Stub::SubmitJob, request, "job submission"));
+  return reply.job_id();
 }
 
 absl::StatusOr<JobStatus> JobManagerClient::Job(const std::string& job_id) {
   GetJobRequest request;
   request.set_job_id(job_id);
-  auto reply = Call(&JobManager::Stub::GetJob, request, "job status");
-  if (!reply.ok()) return reply.status();
-  return reply->job();
+  SLUICE_ASSIGN_OR_RETURN(auto reply, Call(&JobManager::Stub::GetJob, request, "job status"));
+  return reply.job();
 }
 
 absl::StatusOr<std::vector<JobStatus>> JobManagerClient::Jobs() {
-  auto reply = Call(&JobManager::Stub::ListJobs, ListJobsRequest(), "job list");
-  if (!reply.ok()) return reply.status();
-  return std::vector<JobStatus>(reply->jobs().begin(), reply->jobs().end());
+  SLUICE_ASSIGN_OR_RETURN(auto reply,
+                          Call(&JobManager::Stub::ListJobs, ListJobsRequest(), "job list"));
+  return std::vector<JobStatus>(reply.jobs().begin(), reply.jobs().end());
 }
 
 absl::StatusOr<JobStatus> JobManagerClient::Cancel(const std::string& job_id) {
   CancelJobRequest request;
   request.set_job_id(job_id);
-  auto reply = Call(&JobManager::Stub::CancelJob, request, "job cancellation");
-  if (!reply.ok()) return reply.status();
-  return reply->job();
+  SLUICE_ASSIGN_OR_RETURN(auto reply,
+                          Call(&JobManager::Stub::CancelJob, request, "job cancellation"));
+  return reply.job();
 }
 
 absl::StatusOr<std::string> JobManagerClient::Savepoint(const std::string& job_id,
@@ -140,8 +139,7 @@ absl::Status JobManagerClient::ReportAwaitingFinalCheckpoint(const JobPartReport
 }
 
 absl::StatusOr<BlobId> JobManagerClient::UploadFile(const std::string& path) {
-  auto sha = Sha256OfFile(path);
-  if (!sha.ok()) return sha.status();
+  SLUICE_ASSIGN_OR_RETURN(auto sha, Sha256OfFile(path));
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   const int64_t size = static_cast<int64_t>(in.tellg());
   in.seekg(0);
@@ -150,7 +148,7 @@ absl::StatusOr<BlobId> JobManagerClient::UploadFile(const std::string& path) {
   auto writer = stub_->UploadBlob(ctx.get(), &reply);
   std::vector<char> buffer(kChunkBytes);
   UploadBlobRequest chunk;
-  chunk.set_sha256(*sha);
+  chunk.set_sha256(sha);
   chunk.set_size(size);
   bool first = true;
   while (in || first) {

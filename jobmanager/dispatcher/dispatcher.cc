@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "sluice/checkpoint/checkpoint_loader.h"
+#include "sluice/core/status_macros.h"
 #include "sluice/jobmanager/checkpoint_ack.h"
 
 namespace sluice::cluster {
@@ -39,9 +40,8 @@ absl::Status Dispatcher::NoSuchJob(const std::string& job_id) {
 
 absl::Status Dispatcher::Prepare(const JobSubmission& request, SubmittedJob* job,
                                  std::unique_ptr<JobCheckpoints>* checkpoints) {
-  auto path = blobs_->PathOf(request.job_binary().sha256());
-  if (!path.ok()) return path.status();
-  auto rebuilt = RebuildSubmittedJob(*path, request, "the JobManager");
+  SLUICE_ASSIGN_OR_RETURN(auto path, blobs_->PathOf(request.job_binary().sha256()));
+  auto rebuilt = RebuildSubmittedJob(path, request, "the JobManager");
   if (!rebuilt.ok()) return rebuilt.status();
   *job = std::move(*rebuilt);
   const JobConfig& config = job->graph->stream.config;

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/core/status_macros.h"
 #include "sluice/serialization/serializer.h"
 
 namespace sluice::cluster {
@@ -30,12 +31,12 @@ absl::StatusOr<TaskAck> DecodeCheckpointAck(const CheckpointAck& m) {
     return absl::Status(code, m.declined());
   }
   TaskAck ack;
-  auto handles = DeserializeFromString<std::map<int, StateHandle>>(m.handles(), "state handles");
-  if (!handles.ok()) return handles.status();
+  SLUICE_ASSIGN_OR_RETURN(auto handles, DeserializeFromString<std::map<int, StateHandle>>(
+                                            m.handles(), "state handles"));
   auto snapshots =
       DeserializeFromString<std::map<int, OperatorSnapshot>>(m.snapshots(), "snapshots");
   if (!snapshots.ok()) return snapshots.status();
-  ack.handles = std::move(*handles);
+  ack.handles = std::move(handles);
   ack.snapshots = std::move(*snapshots);
   ack.shared_files.assign(m.shared_files().begin(), m.shared_files().end());
   ack.sync_duration = absl::Microseconds(m.sync_micros());

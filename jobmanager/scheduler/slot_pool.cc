@@ -1,5 +1,7 @@
 #include "scheduler/slot_pool.h"
 
+#include "sluice/core/status_macros.h"
+
 namespace sluice::cluster {
 
 void SlotPool::Add(const std::string& taskmanager_id, const std::string& address, int slots,
@@ -17,9 +19,8 @@ void SlotPool::Remove(const std::string& taskmanager_id, int64_t registration) {
 absl::StatusOr<std::vector<std::string>> SlotPool::Reserve(int needed, SlotStrategy strategy) {
   std::vector<FreeSlots> free;
   for (const auto& [id, tm] : taskmanagers_) free.push_back({id, tm.slots - tm.used});
-  auto owners = AllocateSlots(needed, free, strategy);
-  if (!owners.ok()) return owners.status();
-  for (const std::string& owner : *owners) taskmanagers_[owner].used++;
+  SLUICE_ASSIGN_OR_RETURN(auto owners, AllocateSlots(needed, free, strategy));
+  for (const std::string& owner : owners) taskmanagers_[owner].used++;
   return owners;
 }
 

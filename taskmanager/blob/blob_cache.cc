@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/core/status_macros.h"
 
 namespace sluice::cluster {
 
@@ -10,9 +11,8 @@ absl::StatusOr<std::unique_ptr<BlobCache>> BlobCache::Open(const std::string& di
   std::error_code ec;
   // Blobs left by an earlier run are not in use by anything now.
   std::filesystem::remove_all(dir, ec);
-  auto store = BlobStore::Open(dir);
-  if (!store.ok()) return store.status();
-  return std::unique_ptr<BlobCache>(new BlobCache(std::move(*store), std::move(fetch)));
+  SLUICE_ASSIGN_OR_RETURN(auto store, BlobStore::Open(dir));
+  return std::unique_ptr<BlobCache>(new BlobCache(std::move(store), std::move(fetch)));
 }
 
 absl::StatusOr<std::string> BlobCache::Acquire(const BlobId& id) {
@@ -21,14 +21,13 @@ absl::StatusOr<std::string> BlobCache::Acquire(const BlobId& id) {
     ++it->second;
     return store_->PathOf(id.sha256);
   }
-  auto upload = store_->BeginUpload(id);
-  if (!upload.ok()) return upload.status();
-  absl::Status fetched = fetch_(id, [&](std::string_view data) { return (*upload)->Write(data); });
+  SLUICE_ASSIGN_OR_RETURN(auto upload, store_->BeginUpload(id));
+  absl::Status fetched = fetch_(id, [&](std::string_view data) { return (upload)->Write(data); });
   if (!fetched.ok()) {
     return absl::Status(fetched.code(), absl::StrCat("fetching job binary ", id.sha256,
                                                      " from the JobManager: ", fetched.message()));
   }
-  auto committed = (*upload)->Commit();
+  auto committed = (upload)->Commit();
   if (!committed.ok()) return committed.status();
   uses_[id.sha256] = 1;
   return store_->PathOf(id.sha256);

@@ -1,10 +1,10 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "sluice/core/mutex.h"
 #include "sluice/function/functions.h"
 
 namespace sluice {
@@ -14,16 +14,16 @@ template <typename T>
 class CollectedRecords {
  public:
   void Add(std::span<const Record<T>> records) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     records_.insert(records_.end(), records.begin(), records.end());
   }
   /// All records with their timestamps, in arrival order per subtask.
   std::vector<Record<T>> Records() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return records_;
   }
   std::vector<T> Values() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::vector<T> values;
     values.reserve(records_.size());
     for (const auto& r : records_) values.push_back(r.value);
@@ -31,8 +31,8 @@ class CollectedRecords {
   }
 
  private:
-  mutable std::mutex mu_;           // std::mutex: visible to ThreadSanitizer (see InputGate)
-  std::vector<Record<T>> records_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::vector<Record<T>> records_ SLUICE_GUARDED_BY(mu_);
 };
 
 /// Collects every record into memory (tests, small results).

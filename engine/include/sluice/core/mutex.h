@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 #if defined(__clang__)
@@ -107,6 +108,10 @@ class CondVar {
   }
   /// Waits until signaled or `timeout` (or a spurious wakeup); false on the timeout.
   bool WaitFor(Mutex* mu, absl::Duration timeout) SLUICE_REQUIRES(mu) {
+    if (timeout == absl::InfiniteDuration()) {
+      Wait(mu);
+      return true;
+    }
     std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
     const bool signaled =
         cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout)) == std::cv_status::no_timeout;
@@ -116,10 +121,23 @@ class CondVar {
   /// Waits until `ready()` (evaluated with `mu` held) or `timeout`; returns `ready()`.
   template <typename Predicate>
   bool WaitFor(Mutex* mu, absl::Duration timeout, Predicate ready) SLUICE_REQUIRES(mu) {
+    if (timeout == absl::InfiniteDuration()) {
+      Wait(mu, ready);
+      return true;
+    }
     std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
     const bool held = cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), ready);
     lock.release();
     return held;
+  }
+  // Deadlines become timeouts, measured on the steady clock: a wall-clock jump does not
+  // shorten or stretch a wait.
+  bool WaitUntil(Mutex* mu, absl::Time deadline) SLUICE_REQUIRES(mu) {
+    return WaitFor(mu, deadline - absl::Now());
+  }
+  template <typename Predicate>
+  bool WaitUntil(Mutex* mu, absl::Time deadline, Predicate ready) SLUICE_REQUIRES(mu) {
+    return WaitFor(mu, deadline - absl::Now(), ready);
   }
   void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }

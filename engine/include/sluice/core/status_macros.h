@@ -24,12 +24,13 @@ inline void ThrowIfError(const absl::Status& s) {
 #define SLUICE_CONCAT_INNER_(a, b) a##b
 #define SLUICE_CONCAT_(a, b) SLUICE_CONCAT_INNER_(a, b)
 
-/// Evaluates `rexpr` (an absl::StatusOr); returns its status on error, else moves its value
-/// into `lhs`, which may be a declaration (`auto x`).
-#define SLUICE_ASSIGN_OR_RETURN(lhs, rexpr) \
-  SLUICE_ASSIGN_OR_RETURN_IMPL_(SLUICE_CONCAT_(sluice_statusor_, __LINE__), lhs, rexpr)
+/// Evaluates the expression after `lhs` (an absl::StatusOr; it may contain commas, as in
+/// template arguments); returns its status on error, else moves its value into `lhs`, which
+/// may be a declaration (`auto x`).
+#define SLUICE_ASSIGN_OR_RETURN(lhs, ...) \
+  SLUICE_ASSIGN_OR_RETURN_IMPL_(SLUICE_CONCAT_(sluice_statusor_, __LINE__), lhs, __VA_ARGS__)
 
-#define SLUICE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                                  \
-  if (!statusor.ok()) return std::move(statusor).status();  \
+#define SLUICE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, ...)  \
+  auto statusor = (__VA_ARGS__);                           \
+  if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()

@@ -1,15 +1,14 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "sluice/core/mutex.h"
 #include "sluice/core/record.h"
 #include "sluice/core/time.h"
 #include "sluice/network/channel_event.h"
@@ -23,7 +22,7 @@ namespace sluice {
 /// events never block (they are few and must not deadlock a draining consumer).
 ///
 /// Thread-safety: Push() from any producer thread, Next() from the owning task thread only.
-/// Uses std::mutex rather than absl::Mutex: Debian's Abseil is not built for ThreadSanitizer,
+/// Uses Mutex rather than absl::Mutex: Debian's Abseil is not built for ThreadSanitizer,
 /// so TSan cannot see the ordering an absl::Mutex provides and reports false races.
 class InputGate final : public ChannelSink {
  public:
@@ -52,7 +51,7 @@ class InputGate final : public ChannelSink {
   /// Wakes every waiter; all later calls return at once.
   void Cancel();
 
-  int num_channels() const { return static_cast<int>(channels_.size()); }
+  int num_channels() const { return num_channels_; }
   /// The most records that were ever queued in this gate at once.
   int64_t max_queued_records() const;
 
@@ -62,17 +61,17 @@ class InputGate final : public ChannelSink {
     int queued_batches = 0;
   };
   const int capacity_;
-  mutable std::mutex mu_;
-  std::condition_variable has_event_;  // the consumer waits here
-  std::condition_variable has_room_;   // producers of full channels wait here
-  // All below guarded by mu_.
-  std::vector<Channel> channels_;
-  int next_channel_ = 0;
-  int64_t queued_records_ = 0;
-  int64_t max_queued_records_ = 0;
-  int64_t queued_events_ = 0;
-  bool canceled_ = false;
-  bool woken_ = false;
+  const int num_channels_;
+  mutable Mutex mu_;
+  CondVar has_event_;  // the consumer waits here
+  CondVar has_room_;   // producers of full channels wait here
+  std::vector<Channel> channels_ SLUICE_GUARDED_BY(mu_);
+  int next_channel_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t queued_records_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t max_queued_records_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t queued_events_ SLUICE_GUARDED_BY(mu_) = 0;
+  bool canceled_ SLUICE_GUARDED_BY(mu_) = false;
+  bool woken_ SLUICE_GUARDED_BY(mu_) = false;
   std::function<void(int)> batch_consumed_;  // set before use, then read only
 };
 

@@ -1,11 +1,9 @@
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -16,6 +14,7 @@
 #include "absl/time/time.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/checkpoint/operator_snapshot.h"
+#include "sluice/core/mutex.h"
 #include "sluice/graph/job_graph.h"
 #include "sluice/runtime/mini_cluster.h"
 
@@ -119,16 +118,17 @@ class JobCheckpoints {
   std::function<void(const CompletedCheckpoint&)> on_complete_;
   std::unique_ptr<internal::CheckpointCoordinator> coordinator_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;                      // an outcome, or the attempt changed
-  CheckpointParticipants* participants_ = nullptr;  // the running attempt; guarded by mu_
-  int64_t attempt_ = 0;                             // guarded by mu_
-  int64_t final_checkpoint_ = 0;  // started once every task waits for it; guarded by mu_
-  bool stop_requested_ = false;   // guarded by mu_
-  bool end_trigger_ = false;      // guarded by mu_
-  std::optional<CompletedCheckpoint> latest_;                         // guarded by mu_
-  std::map<int64_t, std::optional<CompletedCheckpoint>> savepoints_;  // id -> outcome; mu_
-  std::string final_savepoint_;                                       // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;  // an outcome, or the attempt changed
+  CheckpointParticipants* participants_ SLUICE_GUARDED_BY(mu_) = nullptr;  // the running attempt
+  int64_t attempt_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t final_checkpoint_ SLUICE_GUARDED_BY(mu_) = 0;  // started once every task waits for it
+  bool stop_requested_ SLUICE_GUARDED_BY(mu_) = false;
+  bool end_trigger_ SLUICE_GUARDED_BY(mu_) = false;
+  std::optional<CompletedCheckpoint> latest_ SLUICE_GUARDED_BY(mu_);
+  // Savepoints in flight: id -> outcome.
+  std::map<int64_t, std::optional<CompletedCheckpoint>> savepoints_ SLUICE_GUARDED_BY(mu_);
+  std::string final_savepoint_ SLUICE_GUARDED_BY(mu_);
   std::thread trigger_;
 };
 

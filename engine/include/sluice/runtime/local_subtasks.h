@@ -3,11 +3,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
+#include "sluice/core/mutex.h"
 #include "sluice/core/time.h"
 #include "sluice/graph/job_graph.h"
 #include "sluice/runtime/job_checkpoints.h"
@@ -78,10 +78,10 @@ class LocalSubtasks final : public CheckpointParticipants {
   std::unique_ptr<internal::Wiring> wiring_;
   std::vector<std::unique_ptr<internal::Task>> tasks_;
   std::vector<InputGate*> task_gates_;
-  mutable std::mutex mu_;
-  bool canceled_ = false;  // guarded by mu_
-  bool stopped_ = false;   // guarded by mu_
-  absl::Status failure_;   // the first failure; guarded by mu_
+  mutable Mutex mu_;
+  bool canceled_ SLUICE_GUARDED_BY(mu_) = false;
+  bool stopped_ SLUICE_GUARDED_BY(mu_) = false;
+  absl::Status failure_ SLUICE_GUARDED_BY(mu_);  // the first failure
 };
 
 }  // namespace sluice

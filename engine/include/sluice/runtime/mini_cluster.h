@@ -4,7 +4,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "sluice/checkpoint/operator_snapshot.h"
+#include "sluice/core/mutex.h"
 #include "sluice/core/time.h"
 #include "sluice/graph/job_graph.h"
 
@@ -108,9 +108,9 @@ class MiniCluster {
   MiniClusterOptions options_;
   std::unique_ptr<internal::ChaosMonkey> chaos_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::unique_ptr<JobCheckpoints> checkpoints_;  // of the running job; replaced under mu_
-  bool running_ = false;                         // guarded by mu_
+  bool running_ SLUICE_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace sluice

@@ -4,12 +4,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <utility>
 #include <vector>
 
 #include "absl/hash/hash.h"
+#include "sluice/core/mutex.h"
 
 namespace sluice {
 
@@ -146,7 +146,7 @@ class CopyOnWriteStateMap {
   std::unique_ptr<Snapshot> TakeSnapshot() {
     const uint32_t version = ++version_;
     {
-      std::lock_guard<std::mutex> lock(snapshots_mu_);
+      MutexLock lock(&snapshots_mu_);
       active_.insert(version);
       oldest_active_.store(*active_.begin(), std::memory_order_release);
     }
@@ -245,7 +245,7 @@ class CopyOnWriteStateMap {
   }
 
   void Release(uint32_t version) {
-    std::lock_guard<std::mutex> lock(snapshots_mu_);
+    MutexLock lock(&snapshots_mu_);
     active_.erase(version);
     oldest_active_.store(active_.empty() ? 0 : *active_.begin(), std::memory_order_release);
     required_version_.store(active_.empty() ? 0 : *active_.rbegin(), std::memory_order_release);
@@ -270,8 +270,8 @@ class CopyOnWriteStateMap {
   std::deque<Retired> retired_;                // replaced while shared, oldest first
   std::atomic<uint32_t> required_version_{0};  // newest running snapshot, 0 if none
   std::atomic<uint32_t> oldest_active_{0};     // oldest running snapshot, 0 if none
-  std::mutex snapshots_mu_;
-  std::set<uint32_t> active_;  // guarded by snapshots_mu_
+  Mutex snapshots_mu_;
+  std::set<uint32_t> active_ SLUICE_GUARDED_BY(snapshots_mu_);
 };
 
 }  // namespace sluice

@@ -3,12 +3,12 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "sluice/core/mutex.h"
 
 namespace sluice::testing {
 
@@ -69,11 +69,11 @@ class FaultProxy {
   std::atomic<size_t> reset_after_{0};
   std::atomic<int64_t> delay_us_{0};
   std::atomic<int> connections_{0};
-  mutable std::mutex mu_;
-  std::deque<std::string> responses_;  // guarded by mu_
-  std::vector<std::string> answered_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::deque<std::string> responses_ SLUICE_GUARDED_BY(mu_);
+  std::vector<std::string> answered_ SLUICE_GUARDED_BY(mu_);
   std::thread acceptor_;
-  std::vector<std::thread> pumps_;  // guarded by mu_
+  std::vector<std::thread> pumps_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::testing

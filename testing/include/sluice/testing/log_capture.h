@@ -1,9 +1,9 @@
 #pragma once
 
-#include <mutex>
 #include <string>
 
 #include "glog/logging.h"
+#include "sluice/core/mutex.h"
 
 namespace sluice::testing {
 
@@ -18,18 +18,18 @@ class LogCapture : public google::LogSink {
 
   void send(google::LogSeverity, const char*, const char*, int, const google::LogMessageTime&,
             const char* message, size_t length) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     text_.append(message, length);
     text_.push_back('\n');
   }
   std::string text() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return text_;
   }
 
  private:
-  std::mutex mu_;
-  std::string text_;
+  Mutex mu_;
+  std::string text_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::testing

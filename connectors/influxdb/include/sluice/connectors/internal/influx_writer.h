@@ -1,11 +1,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -14,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "sluice/connectors/influxdb.h"
+#include "sluice/core/mutex.h"
 
 namespace sluice::internal {
 
@@ -93,14 +92,19 @@ class InfluxWriter {
   size_t url_index_ = 0;    // sender thread
   std::mt19937_64 random_;  // sender thread
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> queue_;       // guarded by mu_
-  size_t queued_bytes_ = 0;             // guarded by mu_
-  absl::Time first_queued_;             // guarded by mu_: when the oldest queued line came
-  std::vector<std::string> in_flight_;  // guarded by mu_ (written by the sender)
-  bool flush_requested_ = false;        // guarded by mu_
-  absl::Status failure_;                // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<std::string> queue_ SLUICE_GUARDED_BY(mu_);
+  size_t queued_bytes_ SLUICE_GUARDED_BY(mu_) = 0;
+  absl::Time first_queued_ SLUICE_GUARDED_BY(mu_);             // when the oldest queued line came
+  std::vector<std::string> in_flight_ SLUICE_GUARDED_BY(mu_);  // written by the sender
+  /// The sender thread's read of in_flight_ without the lock: only it changes in_flight_
+  /// (under the lock), so its unlocked read races with no write.
+  const std::vector<std::string>& InFlightForSender() const SLUICE_NO_THREAD_SAFETY_ANALYSIS {
+    return in_flight_;
+  }
+  bool flush_requested_ SLUICE_GUARDED_BY(mu_) = false;
+  absl::Status failure_ SLUICE_GUARDED_BY(mu_);
   std::atomic<bool> stop_{false};
   InfluxWriterStats stats_;
   std::thread sender_;
