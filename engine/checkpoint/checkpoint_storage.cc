@@ -9,12 +9,15 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "rocksdb/file_checksum.h"
 #include "sluice/core/durable_file.h"
 #include "sluice/core/stable_hash.h"
 #include "sluice/core/status_macros.h"
@@ -39,6 +42,56 @@ absl::StatusOr<std::string> ReadVerified(const std::string& path, uint64_t size,
                                             ", expected ", size, "; checksum mismatch)"));
   }
   return data;
+}
+
+/// RocksDB's crc32c of a byte stream, as RocksDB records it for its own files.
+class Crc32c {
+ public:
+  Crc32c()
+      : generator_(rocksdb::GetFileChecksumGenCrc32cFactory()->CreateFileChecksumGenerator(
+            rocksdb::FileChecksumGenContext{})) {}
+  void Update(std::string_view bytes) { generator_->Update(bytes.data(), bytes.size()); }
+  uint64_t Finish() {
+    generator_->Finalize();
+    const std::string digest = generator_->GetChecksum();  // 4 bytes, big-endian
+    uint64_t value = 0;
+    for (unsigned char c : digest) value = (value << 8) | c;
+    return value;
+  }
+
+ private:
+  std::unique_ptr<rocksdb::FileChecksumGenerator> generator_;
+};
+
+struct CopiedFile {
+  uint64_t size = 0;
+  uint64_t crc32c = 0;
+};
+
+/// Copies `from` to `to` durably in pieces (never the whole file in memory) and computes its
+/// crc32c on the way; `verify` sees the result before the copy is published and may refuse it.
+absl::StatusOr<CopiedFile> CopyFileWithCrc32c(
+    const std::string& from, const std::string& to,
+    const std::function<absl::Status(const CopiedFile&)>& verify) {
+  const int fd = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return FileError("cannot read", from);
+  absl::Cleanup close_fd = [fd] { ::close(fd); };
+  SLUICE_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(to));
+  Crc32c crc;
+  std::string buffer(1 << 20, '\0');
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FileError("cannot read", from);
+    if (n == 0) break;
+    const std::string_view piece(buffer.data(), static_cast<size_t>(n));
+    crc.Update(piece);
+    SLUICE_RETURN_IF_ERROR(out.Append(piece));
+  }
+  CopiedFile copied{static_cast<uint64_t>(out.size()), crc.Finish()};
+  if (verify) SLUICE_RETURN_IF_ERROR(verify(copied));
+  SLUICE_RETURN_IF_ERROR(out.Commit());
+  return copied;
 }
 
 }  // namespace
@@ -156,17 +209,18 @@ absl::StatusOr<std::vector<StoredFile>> CheckpointStorage::StoreNativeCheckpoint
         continue;
       }
     }
-    SLUICE_ASSIGN_OR_RETURN(std::string bytes, internal::ReadWholeFile(native_dir + "/" + name));
     StoredFile f;
     f.name = name;
     f.path = shared ? absl::StrCat("shared/", internal::SafeFileName(owner + "-" + name))
                     : absl::StrCat(kCheckpointPrefix, id, "/",
                                    internal::SafeFileName(owner + "-" + name));
-    f.checksum = internal::Checksum(bytes);
-    f.size = bytes.size();
     std::filesystem::create_directories(
         std::filesystem::path(job_dir_ + "/" + f.path).parent_path(), ec);
-    SLUICE_RETURN_IF_ERROR(WriteFileAtomically(job_dir_ + "/" + f.path, bytes));
+    SLUICE_ASSIGN_OR_RETURN(
+        CopiedFile copied,
+        CopyFileWithCrc32c(native_dir + "/" + name, job_dir_ + "/" + f.path, nullptr));
+    f.checksum = copied.crc32c;
+    f.size = copied.size;
     out.push_back(std::move(f));
   }
   return out;
@@ -174,19 +228,29 @@ absl::StatusOr<std::vector<StoredFile>> CheckpointStorage::StoreNativeCheckpoint
 
 absl::Status CheckpointStorage::FetchFiles(const std::vector<StoredFile>& files,
                                            const std::string& dir) const {
-  return FetchStoredFiles(job_dir_, files, dir);
+  return FetchStoredFiles(job_dir_, files, FileChecksum::kCrc32c, dir);
 }
 
 absl::Status FetchStoredFiles(const std::string& base_dir, const std::vector<StoredFile>& files,
-                              const std::string& dir) {
+                              FileChecksum checksum, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
   for (const StoredFile& f : files) {
     const std::string path = f.path.starts_with('/') ? f.path : base_dir + "/" + f.path;
-    SLUICE_ASSIGN_OR_RETURN(std::string bytes,
-                            ReadVerified(path, f.size, f.checksum, "stored file"));
-    SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + f.name, bytes));
+    if (checksum == FileChecksum::kWholeFileHash) {  // written by Sluice 0.1.0
+      SLUICE_ASSIGN_OR_RETURN(std::string bytes,
+                              ReadVerified(path, f.size, f.checksum, "stored file"));
+      SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + f.name, bytes));
+      continue;
+    }
+    SLUICE_RETURN_IF_ERROR(
+        CopyFileWithCrc32c(path, dir + "/" + f.name, [&](const CopiedFile& copied) {
+          if (copied.size == f.size && copied.crc32c == f.checksum) return absl::OkStatus();
+          return absl::DataLossError(absl::StrCat("stored file '", path, "' is damaged (size ",
+                                                  copied.size, ", expected ", f.size,
+                                                  "; crc32c mismatch)"));
+        }).status());
   }
   return absl::OkStatus();
 }

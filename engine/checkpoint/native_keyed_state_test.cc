@@ -236,5 +236,89 @@ TEST_F(NativeSnapshotTest, ADamagedStoredFileIsAClearError) {
   EXPECT_THAT(store.status().message(), HasSubstr("is damaged"));
 }
 
+/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), bit by bit: the model of what
+/// RocksDB's crc32c file checksum is.
+uint32_t ModelCrc32c(std::string_view bytes) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char c : bytes) {
+    crc ^= c;
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+TEST(ModelCrc32cTest, MatchesTheStandardCheckValue) {
+  EXPECT_EQ(ModelCrc32c("123456789"), 0xE3069283u);  // RFC 3720, B.4
+}
+
+TEST_F(NativeSnapshotTest, StoredFilesCarryTheirCrc32c) {
+  auto backend = NewBackend(kAll);
+  Fill(*backend, 20'000, 1);
+  ASSERT_OK(backend->database()->store->Flush());
+  const OperatorSnapshot snapshot = Checkpoint(*backend, 1);
+  ASSERT_FALSE(SharedPaths(snapshot).empty());
+  for (const StoredFile& f : snapshot.native.files) {
+    const std::string bytes = testing::ReadFile(storage_->job_dir() + "/" + f.path);
+    EXPECT_EQ(f.size, bytes.size()) << f.path;
+    EXPECT_EQ(f.checksum, ModelCrc32c(bytes)) << f.path;
+  }
+  // The kind of checksum travels with the snapshot.
+  auto read = DeserializeFromString<OperatorSnapshot>(SerializeToString(snapshot));
+  ASSERT_OK(read);
+  EXPECT_EQ(read->native.checksum, FileChecksum::kCrc32c);
+}
+
+TEST_F(NativeSnapshotTest, ASameSizeCorruptionIsFoundAndNotRestored) {
+  auto backend = NewBackend(kAll);
+  Fill(*backend, 2'000, 1);
+  ASSERT_OK(backend->database()->store->Flush());
+  const OperatorSnapshot stored = Checkpoint(*backend, 1);
+  ASSERT_FALSE(SharedPaths(stored).empty());
+  const std::string victim = storage_->job_dir() + "/" + *SharedPaths(stored).begin();
+  std::string bytes = testing::ReadFile(victim);
+  bytes[bytes.size() / 2] ^= 0x10;  // one bit, the size unchanged
+  testing::WriteFile(victim, bytes);
+  RestoredOperatorState restored = RedistributeState({Loaded(stored)}, 0, 1, kMaxParallelism);
+  auto store = OpenRestoredDatabase(dir_.Join("damaged"), kAll, &restored, nullptr);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(store.status().message(), HasSubstr("crc32c mismatch"));
+  EXPECT_THAT(store.status().message(), HasSubstr(victim));
+}
+
+TEST_F(NativeSnapshotTest, ASnapshotWithWholeFileHashesOfVersion010StillRestores) {
+  auto backend = NewBackend(kAll);
+  Fill(*backend, 20'000, 2);
+  ASSERT_OK(backend->database()->store->Flush());
+  OperatorSnapshot old = Checkpoint(*backend, 1);
+  internal::NotifyKeyedCheckpointComplete(*backend, 1);
+  // As 0.1.0 wrote it: each file's whole-file hash, and no checksum kind at the end.
+  for (StoredFile& f : old.native.files) {
+    f.checksum = internal::Checksum(testing::ReadFile(storage_->job_dir() + "/" + f.path));
+  }
+  std::string bytes = SerializeToString(old);
+  bytes.pop_back();  // the kind, one byte, is the last field
+  auto read = DeserializeFromString<OperatorSnapshot>(bytes);
+  ASSERT_OK(read);
+  ASSERT_EQ(read->native.checksum, FileChecksum::kWholeFileHash);
+
+  RestoredOperatorState restored = RedistributeState({Loaded(*read)}, 0, 1, kMaxParallelism);
+  auto again = NewBackend(kAll, &restored);
+  EXPECT_EQ(SumsOf(*again, 20'000), Expected(20'000, 2, kAll));
+
+  // Its next checkpoint stores every file anew, with crc32c, rather than mix kinds.
+  const auto before = Inodes(old);
+  const OperatorSnapshot next = Checkpoint(*again, 2);
+  EXPECT_EQ(next.native.checksum, FileChecksum::kCrc32c);
+  for (const auto& [path, inode] : Inodes(next)) {
+    if (before.contains(path)) {
+      EXPECT_NE(before.at(path), inode) << path << " was referenced";
+    }
+  }
+  for (const StoredFile& f : next.native.files) {
+    EXPECT_EQ(f.checksum, ModelCrc32c(testing::ReadFile(storage_->job_dir() + "/" + f.path)));
+  }
+}
+
 }  // namespace
 }  // namespace sluice

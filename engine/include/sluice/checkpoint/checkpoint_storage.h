@@ -25,12 +25,20 @@ SLUICE_SERIALIZABLE(StateHandle, file, checksum, size)
 
 /// A file of a RocksDB native checkpoint as stored.
 struct StoredFile {
-  std::string name;  // its name in the database directory
-  std::string path;  // relative to the job directory: shared/... or chk-<id>/...
-  uint64_t checksum = 0;
+  std::string name;       // its name in the database directory
+  std::string path;       // relative to the job directory: shared/... or chk-<id>/...
+  uint64_t checksum = 0;  // of the kind its snapshot names (FileChecksum)
   uint64_t size = 0;
 };
 SLUICE_SERIALIZABLE(StoredFile, name, path, checksum, size)
+
+/// What the checksums of a native snapshot's stored files are.
+enum class FileChecksum : uint8_t {
+  /// Sluice 0.1.0: the engine's 64-bit hash of the whole file (verified by reading it whole).
+  kWholeFileHash = 0,
+  /// RocksDB's crc32c (its FileChecksumGenCrc32c), computed while the file is copied.
+  kCrc32c = 1,
+};
 
 /// A completed checkpoint: which file holds the state of each subtask of each operator.
 struct CheckpointMetadata {
@@ -101,7 +109,8 @@ class CheckpointStorage {
   absl::StatusOr<std::vector<StoredFile>> StoreNativeCheckpoint(
       int64_t id, const std::string& owner, const std::string& native_dir,
       const std::map<std::string, StoredFile>& already_stored);
-  /// Copies stored files into `dir` under their database names, verifying each.
+  /// Copies files StoreNativeCheckpoint stored into `dir` under their database names,
+  /// verifying each.
   absl::Status FetchFiles(const std::vector<StoredFile>& files, const std::string& dir) const;
 
   const std::string& job_dir() const { return job_dir_; }
@@ -121,10 +130,11 @@ class CheckpointStorage {
 
 // The same on any directory holding one checkpoint or savepoint.
 
-/// Copies stored files into `dir` under their database names, verifying each; relative
+/// Copies stored files into `dir` under their database names, verifying each against its
+/// checksum of kind `checksum` (a file that does not match is not published); relative
 /// paths are taken from `base_dir`.
 absl::Status FetchStoredFiles(const std::string& base_dir, const std::vector<StoredFile>& files,
-                              const std::string& dir);
+                              FileChecksum checksum, const std::string& dir);
 
 /// Reads a state file of the checkpoint in `dir` and verifies its size and checksum.
 absl::StatusOr<std::string> ReadStateFile(const std::string& dir, const StateHandle& handle);

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/key_groups.h"
+#include "sluice/core/status_macros.h"
 #include "sluice/function/checkpointed_function.h"
 #include "sluice/network/status_watermark_valve.h"
 #include "sluice/serialization/serializer.h"
@@ -27,6 +28,8 @@ struct NativeKeyedState {
   /// Paths relative to the job's checkpoint directory as stored; absolute once loaded
   /// (ResolveNativePaths).
   std::vector<StoredFile> files;
+  /// What the files' checksums are (serialized with the OperatorSnapshot, after the rest).
+  FileChecksum checksum = FileChecksum::kCrc32c;
 
   KeyGroupRange range() const { return {key_group_start, key_group_end}; }
   bool empty() const { return files.empty(); }
@@ -51,8 +54,9 @@ struct OperatorSnapshot {
   }
 };
 
-/// Fields in order; `input_channels` came later, so a snapshot that ends before it (written
-/// by an older version) reads without it.
+/// Fields in order; `input_channels` and the native files' checksum kind came later, so a
+/// snapshot that ends before them (written by an older version) reads without them — and
+/// its native files have 0.1.0's whole-file hashes.
 template <>
 struct Serializer<OperatorSnapshot> {
   static void Write(const OperatorSnapshot& v, ByteWriter& w) {
@@ -60,6 +64,7 @@ struct Serializer<OperatorSnapshot> {
     Serializer<std::vector<std::string>>::Write(v.operator_state, w);
     Serializer<NativeKeyedState>::Write(v.native, w);
     Serializer<std::optional<StatusWatermarkValve::State>>::Write(v.input_channels, w);
+    Serializer<FileChecksum>::Write(v.native.checksum, w);
   }
   static bool Read(ByteReader& r, OperatorSnapshot* out) {
     if (!Serializer<std::map<int, std::string>>::Read(r, &out->key_groups) ||
@@ -67,8 +72,13 @@ struct Serializer<OperatorSnapshot> {
         !Serializer<NativeKeyedState>::Read(r, &out->native)) {
       return false;
     }
+    out->native.checksum = FileChecksum::kWholeFileHash;
     if (r.AtEnd()) return true;
-    return Serializer<std::optional<StatusWatermarkValve::State>>::Read(r, &out->input_channels);
+    if (!Serializer<std::optional<StatusWatermarkValve::State>>::Read(r, &out->input_channels)) {
+      return false;
+    }
+    if (r.AtEnd()) return true;
+    return Serializer<FileChecksum>::Read(r, &out->native.checksum);
   }
 };
 
@@ -88,8 +98,7 @@ struct PendingOperatorSnapshot {
   /// Runs the asynchronous part (if any) and returns the finished snapshot.
   absl::StatusOr<OperatorSnapshot> Finish() && {
     if (async_part) {
-      absl::Status s = async_part(snapshot);
-      if (!s.ok()) return s;
+      SLUICE_RETURN_IF_ERROR(async_part(snapshot));
     }
     return std::move(snapshot);
   }
