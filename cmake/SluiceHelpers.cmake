@@ -33,7 +33,10 @@ function(sluice_add_library name)
                                          PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
     target_link_libraries(${target} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS} sluice_warnings)
   endif()
+  # One record of where a library's public headers are: the in-tree compile checks read the
+  # global list, the install rules (cmake/SluiceInstall.cmake) the target's own.
   set_property(GLOBAL APPEND PROPERTY SLUICE_PUBLIC_HEADER_DIRS ${public_headers})
+  set_property(TARGET ${target} PROPERTY SLUICE_PUBLIC_HEADERS ${public_headers})
   # Installed as sluice::NAME too (cmake/SluiceInstall.cmake).
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
   add_library(sluice::${name} ALIAS ${target})

@@ -11,9 +11,9 @@ install(TARGETS ${sluice_libraries} EXPORT SluiceTargets
         LIBRARY DESTINATION lib
         INCLUDES DESTINATION include)
 install(TARGETS sluice sluice-jobmanager sluice-taskmanager RUNTIME DESTINATION bin)
-foreach(dir engine/include operators/include connectors/include connectors/kafka/include
-            connectors/influxdb/include api/include)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION include)
+foreach(library ${sluice_libraries})
+  get_target_property(headers ${library} SLUICE_PUBLIC_HEADERS)
+  install(DIRECTORY ${headers}/ DESTINATION include)
 endforeach()
 
 set(config_dir lib/cmake/Sluice)

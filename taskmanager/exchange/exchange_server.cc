@@ -10,9 +10,7 @@ namespace sluice::cluster {
 /// One producer TaskManager's stream, and the credits waiting to go back on it.
 struct ExchangeServer::Connection {
   grpc::ServerReaderWriter<ConsumerMessage, ProducerMessage>* stream = nullptr;
-  CondVar has_credits;
-  std::map<int, int> pending_credits;  // guarded by the server's mu_
-  bool done = false;                   // guarded by the server's mu_
+  CondVar has_credits;  // waited on with the server's mu_
 };
 
 ExchangeServer::~ExchangeServer() = default;
@@ -33,7 +31,7 @@ void ExchangeServer::RegisterInbound(const std::string& job, int channel_id, Inp
     gate->SetBatchConsumedCallback([this, gate](int i) { ReturnCredit(gate, i); });
   }
   if (in.connection != nullptr) {  // opened before it was registered here
-    in.connection->pending_credits[channel_id] += credits;
+    connections_[in.connection].pending_credits[channel_id] += credits;
     in.connection->has_credits.Signal();
   }
 }
@@ -60,23 +58,26 @@ void ExchangeServer::ReturnCredit(InputGate* gate, int index) {
   if (i == g->second.end()) return;  // a local channel of the same gate
   Inbound& in = inbound_[i->second];
   if (in.connection == nullptr) return;
-  in.connection->pending_credits[i->second.second] += 1;
+  connections_[in.connection].pending_credits[i->second.second] += 1;
   in.connection->has_credits.Signal();
 }
 
 void ExchangeServer::SendCredits(Connection* c) {
   UniqueMutexLock lock(&mu_);
   for (;;) {
-    c->has_credits.Wait(
-        &mu_, [&]() SLUICE_REQUIRES(mu_) { return c->done || !c->pending_credits.empty(); });
-    if (c->pending_credits.empty()) return;  // done
+    c->has_credits.Wait(&mu_, [&]() SLUICE_REQUIRES(mu_) {
+      const ConnectionCredits& credits = connections_[c];
+      return credits.done || !credits.pending_credits.empty();
+    });
+    ConnectionCredits& credits = connections_[c];
+    if (credits.pending_credits.empty()) return;  // done
     ConsumerMessage message;
-    for (const auto& [channel, n] : c->pending_credits) {
+    for (const auto& [channel, n] : credits.pending_credits) {
       Credit* credit = message.add_credits();
       credit->set_channel_id(channel);
       credit->set_buffers(n);
     }
-    c->pending_credits.clear();
+    credits.pending_credits.clear();
     lock.Unlock();
     const bool sent = c->stream->Write(message);
     lock.Lock();
@@ -90,7 +91,7 @@ grpc::Status ExchangeServer::Connect(
   connection.stream = stream;
   {
     MutexLock lock(&mu_);
-    connections_.insert(&connection);
+    connections_[&connection];
   }
   std::thread credit_sender([&] { SendCredits(&connection); });
   grpc::Status status = grpc::Status::OK;
@@ -102,7 +103,7 @@ grpc::Status ExchangeServer::Connect(
     for (int channel : message.open_channels()) {
       Inbound& in = inbound_[ChannelKey{job, channel}];
       in.connection = &connection;
-      if (in.gate != nullptr) connection.pending_credits[channel] += in.credits;
+      if (in.gate != nullptr) connections_[&connection].pending_credits[channel] += in.credits;
     }
     if (message.open_channels_size() > 0) connection.has_credits.Signal();
     for (const ChannelBuffer& buffer : message.buffers()) {
@@ -134,15 +135,19 @@ grpc::Status ExchangeServer::Connect(
   }
   {
     MutexLock lock(&mu_);
-    connection.done = true;
-    connection.pending_credits.clear();
+    ConnectionCredits& credits = connections_[&connection];
+    credits.done = true;
+    credits.pending_credits.clear();
     for (auto& [id, in] : inbound_) {
       if (in.connection == &connection) in.connection = nullptr;
     }
-    connections_.erase(&connection);
   }
   connection.has_credits.Signal();
   credit_sender.join();
+  {
+    MutexLock lock(&mu_);
+    connections_.erase(&connection);
+  }
   if (!status.ok()) {
     LOG(WARNING) << "exchange stream from " << ctx->peer() << " ended: " << status.error_message();
   }

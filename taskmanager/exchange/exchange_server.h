@@ -2,7 +2,6 @@
 
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <utility>
 
@@ -51,11 +50,17 @@ class ExchangeServer final : public Exchange::Service {
 
   using ChannelKey = std::pair<std::string, int>;  // job, channel id
 
-  Mutex mu_;  // also guards each Connection's pending credits and done
+  /// What a connection's credit sender waits for.
+  struct ConnectionCredits {
+    std::map<int, int> pending_credits;  // channel id -> buffers
+    bool done = false;                   // the producer's stream ended
+  };
+
+  Mutex mu_;
   std::map<ChannelKey, Inbound> inbound_ SLUICE_GUARDED_BY(mu_);
   std::map<InputGate*, std::map<int, ChannelKey>> by_gate_
       SLUICE_GUARDED_BY(mu_);  // gate -> index -> channel
-  std::set<Connection*> connections_ SLUICE_GUARDED_BY(mu_);
+  std::map<const Connection*, ConnectionCredits> connections_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::cluster

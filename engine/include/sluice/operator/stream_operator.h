@@ -96,8 +96,7 @@ class StreamOperator {
   /// Both parts of SnapshotState at once (tests, savepoints of a stopped job).
   absl::StatusOr<OperatorSnapshot> SnapshotNow(int64_t checkpoint_id) {
     PendingOperatorSnapshot pending;
-    absl::Status s = SnapshotState(checkpoint_id, &pending);
-    if (!s.ok()) return s;
+    SLUICE_RETURN_IF_ERROR(SnapshotState(checkpoint_id, &pending));
     return std::move(pending).Finish();
   }
   /// Checkpoint `checkpoint_id` is complete everywhere (task thread): make its effects

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/key_groups.h"
+#include "sluice/core/status_macros.h"
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/heap_state_table.h"
 #include "sluice/state/keyed_state_backend.h"
@@ -178,8 +179,7 @@ class RocksDbStateTable final : public StateTableBase {
       for (const auto& [key, e] : entries) {
         if (!e.dirty) continue;
         const std::string k = EncodeKey(e.key_group, key);
-        absl::Status s = e.present ? store.Put(cf, k, Encode(e.value)) : store.Delete(cf, k);
-        if (!s.ok()) return s;
+        SLUICE_RETURN_IF_ERROR(e.present ? store.Put(cf, k, Encode(e.value)) : store.Delete(cf, k));
       }
       return absl::OkStatus();
     }
