@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sluice/network/status_watermark_valve.h"
+#include "sluice/internal/network/status_watermark_valve.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/operator_harness.h"
 #include "sluice/testing/test_util.h"

@@ -11,8 +11,8 @@
 #include "exchange/exchange_server.h"
 #include "proto/taskmanager_service.pb.h"
 #include "sluice/core/mutex.h"
+#include "sluice/internal/runtime/local_subtasks.h"
 #include "sluice/jobmanager/jobmanager_client.h"
-#include "sluice/runtime/local_subtasks.h"
 
 namespace sluice::cluster {
 

@@ -1,4 +1,4 @@
-#include "sluice/network/channel_codec.h"
+#include "sluice/internal/network/channel_codec.h"
 
 #include <string>
 

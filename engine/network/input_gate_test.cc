@@ -1,4 +1,4 @@
-#include "sluice/network/input_gate.h"
+#include "sluice/internal/network/input_gate.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-#include "sluice/network/status_watermark_valve.h"
+#include "sluice/internal/network/status_watermark_valve.h"
 
 #include "gtest/gtest.h"
 

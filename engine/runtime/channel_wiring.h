@@ -5,9 +5,9 @@
 
 #include "runtime/task.h"
 #include "sluice/graph/job_graph.h"
-#include "sluice/network/channel_codec.h"
-#include "sluice/network/input_gate.h"
-#include "sluice/runtime/remote_channels.h"
+#include "sluice/internal/network/channel_codec.h"
+#include "sluice/internal/network/input_gate.h"
+#include "sluice/internal/runtime/remote_channels.h"
 
 namespace sluice::internal {
 

@@ -11,7 +11,7 @@
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/mutex.h"
 #include "sluice/graph/job_graph.h"
-#include "sluice/runtime/job_checkpoints.h"
+#include "sluice/internal/runtime/job_checkpoints.h"
 #include "sluice/runtime/mini_cluster.h"
 
 namespace sluice::internal {

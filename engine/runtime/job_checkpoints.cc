@@ -1,4 +1,4 @@
-#include "sluice/runtime/job_checkpoints.h"
+#include "sluice/internal/runtime/job_checkpoints.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "sluice/runtime/local_subtasks.h"
+#include "sluice/internal/runtime/local_subtasks.h"
 
 #include <thread>
 #include <tuple>

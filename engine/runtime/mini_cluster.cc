@@ -10,8 +10,8 @@
 #include "runtime/chaos_monkey.h"
 #include "sluice/checkpoint/checkpoint_loader.h"
 #include "sluice/core/status_macros.h"
-#include "sluice/runtime/job_checkpoints.h"
-#include "sluice/runtime/local_subtasks.h"
+#include "sluice/internal/runtime/job_checkpoints.h"
+#include "sluice/internal/runtime/local_subtasks.h"
 #include "sluice/runtime/restart_strategy.h"
 
 namespace sluice {

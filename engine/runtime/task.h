@@ -18,11 +18,11 @@
 #include "sluice/checkpoint/operator_snapshot.h"
 #include "sluice/core/mutex.h"
 #include "sluice/graph/job_graph.h"
-#include "sluice/network/input_gate.h"
-#include "sluice/network/record_writer.h"
-#include "sluice/network/status_watermark_valve.h"
+#include "sluice/internal/network/input_gate.h"
+#include "sluice/internal/network/record_writer.h"
+#include "sluice/internal/network/status_watermark_valve.h"
+#include "sluice/internal/runtime/job_checkpoints.h"
 #include "sluice/operator/stream_operator.h"
-#include "sluice/runtime/job_checkpoints.h"
 #include "sluice/runtime/mini_cluster.h"
 
 namespace sluice::internal {

@@ -13,7 +13,7 @@
 #include "gateway/taskmanager_gateway.h"
 #include "proto/taskmanager_service.pb.h"
 #include "sluice/core/mutex.h"
-#include "sluice/runtime/job_checkpoints.h"
+#include "sluice/internal/runtime/job_checkpoints.h"
 
 namespace sluice::cluster {
 

@@ -13,8 +13,8 @@
 #include "checkpoint/remote_participants.h"
 #include "gateway/taskmanager_gateway.h"
 #include "proto/taskmanager_service.pb.h"
+#include "sluice/internal/runtime/job_checkpoints.h"
 #include "sluice/jobmanager/submitted_job.h"
-#include "sluice/runtime/job_checkpoints.h"
 #include "sluice/runtime/restart_strategy.h"
 
 namespace sluice::cluster {

@@ -8,7 +8,7 @@
 #include "exchange/exchange_client.h"
 #include "exchange/exchange_server.h"
 #include "sluice/core/mutex.h"
-#include "sluice/runtime/remote_channels.h"
+#include "sluice/internal/runtime/remote_channels.h"
 
 namespace sluice::cluster {
 

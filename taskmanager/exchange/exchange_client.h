@@ -8,8 +8,8 @@
 #include "absl/status/status.h"
 #include "proto/exchange.grpc.pb.h"
 #include "sluice/core/mutex.h"
-#include "sluice/network/channel_codec.h"
-#include "sluice/network/channel_sink.h"
+#include "sluice/internal/network/channel_codec.h"
+#include "sluice/internal/network/channel_sink.h"
 
 namespace sluice::cluster {
 

@@ -7,8 +7,8 @@
 
 #include "proto/exchange.grpc.pb.h"
 #include "sluice/core/mutex.h"
-#include "sluice/network/channel_codec.h"
-#include "sluice/network/input_gate.h"
+#include "sluice/internal/network/channel_codec.h"
+#include "sluice/internal/network/input_gate.h"
 
 namespace sluice::cluster {
 

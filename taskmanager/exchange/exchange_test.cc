@@ -15,7 +15,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "sluice/graph/stream_graph.h"
-#include "sluice/runtime/local_subtasks.h"
+#include "sluice/internal/runtime/local_subtasks.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/test_util.h"
 

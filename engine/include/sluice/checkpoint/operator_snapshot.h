@@ -13,7 +13,7 @@
 #include "sluice/core/key_groups.h"
 #include "sluice/core/status_macros.h"
 #include "sluice/function/checkpointed_function.h"
-#include "sluice/network/status_watermark_valve.h"
+#include "sluice/internal/network/status_watermark_valve.h"
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/heap_keyed_state_backend.h"
 #include "sluice/state/rocksdb_state_table.h"

@@ -9,8 +9,8 @@
 
 #include "absl/time/time.h"
 #include "sluice/core/key_groups.h"
-#include "sluice/network/channel_codec.h"
-#include "sluice/network/record_writer.h"
+#include "sluice/internal/network/channel_codec.h"
+#include "sluice/internal/network/record_writer.h"
 #include "sluice/operator/stream_operator.h"
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/state_backend_kind.h"

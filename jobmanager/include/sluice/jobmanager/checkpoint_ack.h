@@ -4,7 +4,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/common.pb.h"
-#include "sluice/runtime/job_checkpoints.h"
+#include "sluice/internal/runtime/job_checkpoints.h"
 
 namespace sluice::cluster {
 

@@ -10,9 +10,9 @@
 #include "sluice/core/mutex.h"
 #include "sluice/core/time.h"
 #include "sluice/graph/job_graph.h"
-#include "sluice/runtime/job_checkpoints.h"
+#include "sluice/internal/runtime/job_checkpoints.h"
+#include "sluice/internal/runtime/remote_channels.h"
 #include "sluice/runtime/mini_cluster.h"
-#include "sluice/runtime/remote_channels.h"
 
 namespace sluice {
 

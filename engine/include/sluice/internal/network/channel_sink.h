@@ -1,6 +1,6 @@
 #pragma once
 
-#include "sluice/network/channel_event.h"
+#include "sluice/internal/network/channel_event.h"
 
 namespace sluice {
 

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "sluice/network/channel_event.h"
+#include "sluice/internal/network/channel_event.h"
 #include "sluice/serialization/bytes.h"
 
 namespace sluice {

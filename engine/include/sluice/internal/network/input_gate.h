@@ -11,8 +11,8 @@
 #include "sluice/core/mutex.h"
 #include "sluice/core/record.h"
 #include "sluice/core/time.h"
-#include "sluice/network/channel_event.h"
-#include "sluice/network/channel_sink.h"
+#include "sluice/internal/network/channel_event.h"
+#include "sluice/internal/network/channel_sink.h"
 
 namespace sluice {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "sluice/core/key_groups.h"
-#include "sluice/network/input_gate.h"
+#include "sluice/internal/network/input_gate.h"
 #include "sluice/operator/stream_operator.h"
 
 namespace sluice {

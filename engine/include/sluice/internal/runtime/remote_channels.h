@@ -4,9 +4,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "sluice/network/channel_codec.h"
-#include "sluice/network/channel_sink.h"
-#include "sluice/network/input_gate.h"
+#include "sluice/internal/network/channel_codec.h"
+#include "sluice/internal/network/channel_sink.h"
+#include "sluice/internal/network/input_gate.h"
 
 namespace sluice {
 
