@@ -35,14 +35,14 @@ namespace {
 
 constexpr int kRecordBytes = 100;
 
-std::vector<sluice::ChannelEvent> MakeBatches(int64_t records, int per_batch) {
-  std::vector<sluice::ChannelEvent> out;
+std::vector<sluice::internal::ChannelEvent> MakeBatches(int64_t records, int per_batch) {
+  std::vector<sluice::internal::ChannelEvent> out;
   for (int64_t done = 0; done < records;) {
     auto b = std::make_unique<sluice::Batch<std::string>>(per_batch);
     for (int i = 0; i < per_batch && done < records; ++i, ++done) {
       b->Add(std::string(kRecordBytes, static_cast<char>('a' + done % 26)), done);
     }
-    sluice::ChannelEvent e;
+    sluice::internal::ChannelEvent e;
     e.batch = std::move(b);
     out.push_back(std::move(e));
   }
@@ -50,19 +50,19 @@ std::vector<sluice::ChannelEvent> MakeBatches(int64_t records, int per_batch) {
 }
 
 /// Drains `batches` batches from `gate`; returns the records seen.
-int64_t Drain(sluice::InputGate& gate, size_t batches) {
+int64_t Drain(sluice::internal::InputGate& gate, size_t batches) {
   int64_t records = 0;
   for (size_t i = 0; i < batches; ++i) {
     int channel;
-    sluice::ChannelEvent e;
+    sluice::internal::ChannelEvent e;
     gate.Next(absl::InfiniteFuture(), &channel, &e);
     records += static_cast<int64_t>(e.batch->size());
   }
   return records;
 }
 
-double InMemorySeconds(std::vector<sluice::ChannelEvent> batches) {
-  sluice::InputGate gate(1, absl::GetFlag(FLAGS_capacity));
+double InMemorySeconds(std::vector<sluice::internal::ChannelEvent> batches) {
+  sluice::internal::InputGate gate(1, absl::GetFlag(FLAGS_capacity));
   const size_t n = batches.size();
   const absl::Time start = absl::Now();
   std::thread producer([&] {
@@ -73,7 +73,7 @@ double InMemorySeconds(std::vector<sluice::ChannelEvent> batches) {
   return absl::ToDoubleSeconds(absl::Now() - start);
 }
 
-double ExchangeSeconds(std::vector<sluice::ChannelEvent> batches) {
+double ExchangeSeconds(std::vector<sluice::internal::ChannelEvent> batches) {
   sluice::cluster::ExchangeServer server;
   int port = 0;
   grpc::ServerBuilder builder;
@@ -81,7 +81,7 @@ double ExchangeSeconds(std::vector<sluice::ChannelEvent> batches) {
   builder.RegisterService(&server);
   auto grpc_server = builder.BuildAndStart();
   auto codec = std::make_shared<sluice::TypedOutputTypeOps<std::string>>();
-  sluice::InputGate gate(1, absl::GetFlag(FLAGS_capacity));
+  sluice::internal::InputGate gate(1, absl::GetFlag(FLAGS_capacity));
   server.RegisterInbound("bench", 1, &gate, 0, codec, absl::GetFlag(FLAGS_capacity));
   double seconds = 0;
   {
@@ -101,14 +101,14 @@ double ExchangeSeconds(std::vector<sluice::ChannelEvent> batches) {
 }
 
 /// Encoding and decoding alone, one thread: what the exchange spends on (de)serialization.
-double CodecSeconds(std::vector<sluice::ChannelEvent> batches) {
+double CodecSeconds(std::vector<sluice::internal::ChannelEvent> batches) {
   sluice::TypedOutputTypeOps<std::string> codec;
   const absl::Time start = absl::Now();
   std::string bytes;
   for (auto& e : batches) {
     bytes.clear();
-    sluice::EncodeChannelEvent(e, codec, &bytes);
-    auto decoded = sluice::DecodeChannelEvent(bytes, codec);
+    sluice::internal::EncodeChannelEvent(e, codec, &bytes);
+    auto decoded = sluice::internal::DecodeChannelEvent(bytes, codec);
     if (!decoded.ok()) std::abort();
   }
   return absl::ToDoubleSeconds(absl::Now() - start);

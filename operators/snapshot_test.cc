@@ -344,13 +344,13 @@ TEST(SnapshotTest, TheWatermarkGeneratorContinuesFromItsCheckpoint) {
 }
 
 TEST(SnapshotTest, ARestoredValveCombinesChannelsAsBefore) {
-  StatusWatermarkValve valve(2);
+  internal::StatusWatermarkValve valve(2);
   valve.OnWatermark(0, 100);
   valve.OnWatermark(1, 50);
-  const auto state =
-      DeserializeFromString<StatusWatermarkValve::State>(SerializeToString(valve.state()));
+  const auto state = DeserializeFromString<internal::StatusWatermarkValve::State>(
+      SerializeToString(valve.state()));
   ASSERT_OK(state);
-  StatusWatermarkValve restored(*state);
+  internal::StatusWatermarkValve restored(*state);
   EXPECT_EQ(restored.current_watermark(), 50);
   // Channel 0 says nothing new; the output follows channel 1 up to channel 0's watermark.
   EXPECT_EQ(restored.OnWatermark(1, 120).watermark, std::optional<Timestamp>(100));

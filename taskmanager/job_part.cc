@@ -71,7 +71,7 @@ void JobPart::Command(const CheckpointCommandRequest& command) {
   }
 }
 
-void JobPart::Apply(const CheckpointCommandRequest& command, LocalSubtasks& subtasks) {
+void JobPart::Apply(const CheckpointCommandRequest& command, internal::LocalSubtasks& subtasks) {
   const int64_t id = command.checkpoint_id();
   switch (command.kind()) {
     case CheckpointCommandRequest::TRIGGER:
@@ -92,7 +92,7 @@ void JobPart::Apply(const CheckpointCommandRequest& command, LocalSubtasks& subt
   }
 }
 
-absl::Status JobPart::RunSubtasks(LocalSubtasks& subtasks, bool checkpointing) {
+absl::Status JobPart::RunSubtasks(internal::LocalSubtasks& subtasks, bool checkpointing) {
   bool ended = false;  // guarded by mu_
   std::thread watcher;
   if (checkpointing) {
@@ -148,7 +148,7 @@ absl::Status JobPart::Run() {
                      " subtasks for a job of ", subtasks, ", or an index ", request_.self(),
                      " outside its ", request_.exchange_addresses_size(), " TaskManagers"));
   }
-  Placement placement;
+  internal::Placement placement;
   placement.self = request_.self();
   int at = 0;
   for (const JobVertex& v : graph->vertices) {
@@ -174,9 +174,9 @@ absl::Status JobPart::Run() {
     if (!state.ok()) return state.status();
     restore = std::move(*state);
   }
-  SubtaskCheckpointing cp;
+  internal::SubtaskCheckpointing cp;
   if (checkpointing) {
-    cp.ack = [this](int64_t id, int task_index, absl::StatusOr<TaskAck> ack) {
+    cp.ack = [this](int64_t id, int task_index, absl::StatusOr<internal::TaskAck> ack) {
       CheckpointAck message = EncodeCheckpointAck(ack);
       message.set_job_id(request_.job_id());
       message.set_attempt(request_.attempt());
@@ -196,8 +196,8 @@ absl::Status JobPart::Run() {
       {request_.exchange_addresses().begin(), request_.exchange_addresses().end()});
   absl::Status status;
   {
-    LocalSubtasks subtasks(graph, placement, &channels, std::make_shared<SystemClock>(),
-                           std::move(cp));
+    internal::LocalSubtasks subtasks(graph, placement, &channels, std::make_shared<SystemClock>(),
+                                     std::move(cp));
     {
       MutexLock lock(&mu_);
       running_ = &subtasks;

@@ -43,8 +43,8 @@ class JobPart {
   absl::Status Run();
   /// Runs the subtasks; with checkpoints, tells the JobManager once they all wait for the
   /// final checkpoint.
-  absl::Status RunSubtasks(LocalSubtasks& subtasks, bool checkpointing);
-  static void Apply(const CheckpointCommandRequest& command, LocalSubtasks& subtasks);
+  absl::Status RunSubtasks(internal::LocalSubtasks& subtasks, bool checkpointing);
+  static void Apply(const CheckpointCommandRequest& command, internal::LocalSubtasks& subtasks);
 
   const DeployJobRequest request_;
   const std::string taskmanager_id_;
@@ -56,7 +56,7 @@ class JobPart {
   mutable Mutex mu_;
   bool canceled_ SLUICE_GUARDED_BY(mu_) = false;
   bool done_ SLUICE_GUARDED_BY(mu_) = false;
-  LocalSubtasks* running_ SLUICE_GUARDED_BY(mu_) = nullptr;  // while Run runs them
+  internal::LocalSubtasks* running_ SLUICE_GUARDED_BY(mu_) = nullptr;  // while Run runs them
   ExchangeChannels* channels_ SLUICE_GUARDED_BY(mu_) = nullptr;
   std::vector<CheckpointCommandRequest> held_ SLUICE_GUARDED_BY(mu_);  // until the subtasks run
   CondVar ended_cv_;                                                   // the subtasks ended

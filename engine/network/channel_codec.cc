@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 void EncodeChannelEvent(const ChannelEvent& event, const BatchCodec& codec, std::string* out) {
   ByteWriter w(out);
@@ -61,4 +61,4 @@ absl::StatusOr<ChannelEvent> DecodeChannelEvent(std::string_view bytes, const Ba
   return event;
 }
 
-}  // namespace sluice
+}  // namespace sluice::internal

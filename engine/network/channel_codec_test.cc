@@ -5,7 +5,7 @@
 #include "gtest/gtest.h"
 #include "sluice/graph/stream_graph.h"
 
-namespace sluice {
+namespace sluice::internal {
 namespace {
 
 TEST(ChannelCodecTest, EveryEventKindRoundTrips) {
@@ -66,4 +66,4 @@ TEST(ChannelCodecTest, DamagedBytesAreRefused) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::internal

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace sluice {
+namespace sluice::internal {
 
 InputGate::InputGate(int num_channels, int capacity_batches_per_channel)
     : capacity_(std::max(1, capacity_batches_per_channel)),
@@ -96,4 +96,4 @@ int64_t InputGate::max_queued_records() const {
   return max_queued_records_;
 }
 
-}  // namespace sluice
+}  // namespace sluice::internal

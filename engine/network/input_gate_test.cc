@@ -8,7 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 
-namespace sluice {
+namespace sluice::internal {
 namespace {
 
 ChannelEvent BatchOf(int records) {
@@ -115,4 +115,4 @@ TEST(InputGateTest, ServesChannelsRoundRobin) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::internal

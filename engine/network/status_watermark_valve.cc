@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-namespace sluice {
+namespace sluice::internal {
 
 StatusWatermarkValve::StatusWatermarkValve(int num_channels) : channels_(num_channels) {}
 
@@ -88,4 +88,4 @@ StatusWatermarkValve::Output StatusWatermarkValve::OnEndOfStream(int channel) {
   return out;
 }
 
-}  // namespace sluice
+}  // namespace sluice::internal

@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace sluice {
+namespace sluice::internal {
 namespace {
 
 TEST(StatusWatermarkValveTest, OutputIsTheMinimumAndOnlyRises) {
@@ -55,4 +55,4 @@ TEST(StatusWatermarkValveTest, EndedChannelIsExcluded) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::internal

@@ -8,7 +8,7 @@
 #include "sluice/checkpoint/checkpoint_loader.h"
 #include "sluice/core/status_macros.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 std::vector<std::pair<int, int>> SubtasksOf(const JobGraph& graph) {
   std::vector<std::pair<int, int>> out;
@@ -52,13 +52,13 @@ absl::StatusOr<std::unique_ptr<JobCheckpoints>> JobCheckpoints::Create(
     storage = std::move(created);
   }
   std::unique_ptr<JobCheckpoints> j(new JobCheckpoints(graph, std::move(on_complete)));
-  internal::CheckpointCoordinator::Listener listener;
+  CheckpointCoordinator::Listener listener;
   listener.on_complete = [self = j.get()](const CompletedCheckpoint& c) { self->OnComplete(c); };
   listener.on_abort = [self = j.get()](int64_t id) { self->OnAborted(id); };
   listener.on_too_many_failures = [self = j.get()](const absl::Status& s) {
     self->OnTooManyFailures(s);
   };
-  j->coordinator_ = std::make_unique<internal::CheckpointCoordinator>(
+  j->coordinator_ = std::make_unique<CheckpointCoordinator>(
       graph, SubtasksOf(*graph), std::move(storage), std::move(listener));
   return j;
 }
@@ -241,4 +241,4 @@ int64_t JobCheckpoints::completed_count() const { return coordinator_->completed
 
 std::vector<CheckpointStats> JobCheckpoints::stats() const { return coordinator_->stats(); }
 
-}  // namespace sluice
+}  // namespace sluice::internal

@@ -9,7 +9,7 @@
 #include "runtime/chaos_monkey.h"
 #include "runtime/task.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 namespace {
 
@@ -36,22 +36,21 @@ LocalSubtasks::LocalSubtasks(const JobGraph* graph, Placement placement, RemoteC
       remote_(remote),
       chaos_(checkpointing.chaos),
       restored_(checkpointing.restore != nullptr),
-      wiring_(
-          std::make_unique<internal::Wiring>(internal::WireChannels(*graph, placement, remote))) {
+      wiring_(std::make_unique<Wiring>(WireChannels(*graph, placement, remote))) {
   for (size_t v = 0; v < graph->vertices.size(); ++v) {
     for (int s = 0; s < graph->vertices[v].parallelism; ++s) {
       if (!placement.IsLocal(static_cast<int>(v), s)) continue;
       InputGate* gate = wiring_->gates[v].empty() ? nullptr : wiring_->gates[v][s].get();
-      internal::TaskCheckpointing cp;
+      TaskCheckpointing cp;
       cp.task_index = TaskIndexOf(*graph, static_cast<int>(v), s);
       cp.ack = checkpointing.ack;
       cp.storage = checkpointing.storage;
       cp.restored = RestoredStateFor(*graph, static_cast<int>(v), s, checkpointing.restore);
       cp.job_restored = checkpointing.restore != nullptr;
       cp.chaos = checkpointing.chaos;
-      tasks_.push_back(std::make_unique<internal::Task>(graph, static_cast<int>(v), s, gate,
-                                                        std::move(wiring_->outputs[v][s]), clock,
-                                                        std::move(cp)));
+      tasks_.push_back(std::make_unique<Task>(graph, static_cast<int>(v), s, gate,
+                                              std::move(wiring_->outputs[v][s]), clock,
+                                              std::move(cp)));
       task_gates_.push_back(gate);
     }
   }
@@ -84,7 +83,7 @@ void LocalSubtasks::Fail(const absl::Status& why) {
 
 absl::Status LocalSubtasks::Run() {
   if (chaos_ != nullptr) {
-    std::vector<internal::ChaosMonkey::Target> targets;
+    std::vector<ChaosMonkey::Target> targets;
     for (size_t i = 0; i < tasks_.size(); ++i) {
       targets.push_back({tasks_[i]->name(), task_gates_[i] != nullptr});
     }
@@ -177,7 +176,7 @@ bool LocalSubtasks::AnyFinished() {
 std::vector<TaskStats> LocalSubtasks::Stats() const {
   std::vector<TaskStats> out;
   for (size_t i = 0; i < tasks_.size(); ++i) {
-    out.push_back(internal::StatsOf(*tasks_[i], task_gates_[i]));
+    out.push_back(StatsOf(*tasks_[i], task_gates_[i]));
   }
   return out;
 }
@@ -186,4 +185,4 @@ const std::vector<int>& LocalSubtasks::inbound_channels() const {
   return wiring_->inbound_channels;
 }
 
-}  // namespace sluice
+}  // namespace sluice::internal

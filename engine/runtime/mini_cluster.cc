@@ -46,7 +46,7 @@ bool MiniCluster::running() const {
 
 absl::StatusOr<std::string> MiniCluster::TriggerSavepoint(const std::string& dir, bool stop) {
   if (dir.empty()) return absl::InvalidArgumentError("no savepoint directory given");
-  JobCheckpoints* checkpoints;
+  internal::JobCheckpoints* checkpoints;
   {
     MutexLock lock(&mu_);
     checkpoints = running_ ? checkpoints_.get() : nullptr;
@@ -61,17 +61,18 @@ absl::StatusOr<std::string> MiniCluster::TriggerSavepoint(const std::string& dir
 absl::Status MiniCluster::RunAttempt(const JobGraph& graph,
                                      const std::map<int, std::vector<OperatorSnapshot>>* restore,
                                      JobResult* result) {
-  SubtaskCheckpointing cp;
-  JobCheckpoints* checkpoints = checkpoints_.get();
+  internal::SubtaskCheckpointing cp;
+  internal::JobCheckpoints* checkpoints = checkpoints_.get();
   if (checkpoints != nullptr) {
-    cp.ack = [checkpoints](int64_t id, int task, absl::StatusOr<TaskAck> ack) {
+    cp.ack = [checkpoints](int64_t id, int task, absl::StatusOr<internal::TaskAck> ack) {
       (void)checkpoints->Acknowledge(id, task, std::move(ack));  // its own tasks' indexes
     };
     cp.storage = checkpoints->storage();
   }
   cp.restore = restore;
   cp.chaos = chaos_.get();
-  LocalSubtasks subtasks(&graph, Placement{}, /*remote=*/nullptr, options_.clock, std::move(cp));
+  internal::LocalSubtasks subtasks(&graph, internal::Placement{}, /*remote=*/nullptr,
+                                   options_.clock, std::move(cp));
   if (checkpoints != nullptr) checkpoints->BeginAttempt(&subtasks);
   {
     MutexLock lock(&mu_);
@@ -114,10 +115,10 @@ MiniCluster::RestoreState(const JobGraph& graph) {
 absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
   const absl::Time start = absl::Now();
   const JobConfig& config = graph.stream.config;
-  std::unique_ptr<JobCheckpoints> checkpoints;
+  std::unique_ptr<internal::JobCheckpoints> checkpoints;
   if (config.checkpoint_interval > absl::ZeroDuration()) {
-    SLUICE_ASSIGN_OR_RETURN(auto created,
-                            JobCheckpoints::Create(&graph, options_.on_checkpoint_complete));
+    SLUICE_ASSIGN_OR_RETURN(
+        auto created, internal::JobCheckpoints::Create(&graph, options_.on_checkpoint_complete));
     checkpoints = std::move(created);
   }
   {

@@ -21,7 +21,7 @@ namespace sluice::cluster {
 /// every TaskManager of the run, in order, from this object's own thread: the coordinator
 /// never waits for the network. What the TaskManagers reported (every part waits for the
 /// final checkpoint; a part ended) decides when checkpoints are taken.
-class RemoteParticipants final : public CheckpointParticipants {
+class RemoteParticipants final : public internal::CheckpointParticipants {
  public:
   struct Member {
     std::string taskmanager_id;

@@ -39,7 +39,7 @@ absl::Status Dispatcher::NoSuchJob(const std::string& job_id) {
 }
 
 absl::Status Dispatcher::Prepare(const JobSubmission& request, SubmittedJob* job,
-                                 std::unique_ptr<JobCheckpoints>* checkpoints) {
+                                 std::unique_ptr<internal::JobCheckpoints>* checkpoints) {
   SLUICE_ASSIGN_OR_RETURN(auto path, blobs_->PathOf(request.job_binary().sha256()));
   auto rebuilt = RebuildSubmittedJob(path, request, "the JobManager");
   if (!rebuilt.ok()) return rebuilt.status();
@@ -60,7 +60,7 @@ absl::Status Dispatcher::Prepare(const JobSubmission& request, SubmittedJob* job
                            ? std::string()
                            : absl::StrCat("; '", config.checkpoint_dir, "' is relative")));
     }
-    auto created = JobCheckpoints::Create(job->graph.get());
+    auto created = internal::JobCheckpoints::Create(job->graph.get());
     if (!created.ok()) return created.status();
     *checkpoints = std::move(*created);
   }
@@ -83,7 +83,7 @@ absl::StatusOr<std::string> Dispatcher::Submit(const JobSubmission& request) {
                      " is not in the blob store: upload it first"));
   }
   SubmittedJob job;
-  std::unique_ptr<JobCheckpoints> checkpoints;
+  std::unique_ptr<internal::JobCheckpoints> checkpoints;
   if (absl::Status s = Prepare(request, &job, &checkpoints); !s.ok()) {
     LOG(WARNING) << "job '" << request.job_name() << "' refused: " << s.message();
     return s;
@@ -156,7 +156,7 @@ void Dispatcher::PartAwaitsFinalCheckpoint(const JobPartReport& report) {
 }
 
 absl::Status Dispatcher::AcknowledgeCheckpoint(const CheckpointAck& ack) {
-  JobCheckpoints* checkpoints = nullptr;
+  internal::JobCheckpoints* checkpoints = nullptr;
   {
     MutexLock lock(&mu_);
     auto it = jobs_.find(ack.job_id());
@@ -170,7 +170,7 @@ absl::Status Dispatcher::AcknowledgeCheckpoint(const CheckpointAck& ack) {
 }
 
 absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const TriggerSavepointRequest& request) {
-  JobCheckpoints* checkpoints = nullptr;
+  internal::JobCheckpoints* checkpoints = nullptr;
   std::string dir = request.dir();
   {
     MutexLock lock(&mu_);

@@ -72,7 +72,7 @@ class Dispatcher {
   /// Builds the job's graph from its binary and checks what would otherwise only fail on
   /// the TaskManagers (chaos option, checkpoint directory, the savepoint to restore).
   absl::Status Prepare(const JobSubmission& request, SubmittedJob* job,
-                       std::unique_ptr<JobCheckpoints>* checkpoints);
+                       std::unique_ptr<internal::JobCheckpoints>* checkpoints);
   /// The job's checkpoints failed run `attempt` (too many checkpoint failures, a failed
   /// stop): as any failure of a run.
   void CheckpointsFailedRun(const std::string& job_id, int64_t attempt, const absl::Status& why);

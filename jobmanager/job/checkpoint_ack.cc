@@ -8,7 +8,7 @@
 
 namespace sluice::cluster {
 
-CheckpointAck EncodeCheckpointAck(const absl::StatusOr<TaskAck>& ack) {
+CheckpointAck EncodeCheckpointAck(const absl::StatusOr<internal::TaskAck>& ack) {
   CheckpointAck m;
   if (!ack.ok()) {
     m.set_declined(std::string(ack.status().message()));
@@ -24,13 +24,13 @@ CheckpointAck EncodeCheckpointAck(const absl::StatusOr<TaskAck>& ack) {
   return m;
 }
 
-absl::StatusOr<TaskAck> DecodeCheckpointAck(const CheckpointAck& m) {
+absl::StatusOr<internal::TaskAck> DecodeCheckpointAck(const CheckpointAck& m) {
   if (!m.declined().empty()) {
     auto code = static_cast<absl::StatusCode>(m.declined_code());
     if (code == absl::StatusCode::kOk) code = absl::StatusCode::kUnknown;
     return absl::Status(code, m.declined());
   }
-  TaskAck ack;
+  internal::TaskAck ack;
   SLUICE_ASSIGN_OR_RETURN(auto handles, DeserializeFromString<std::map<int, StateHandle>>(
                                             m.handles(), "state handles"));
   auto snapshots =

@@ -6,8 +6,9 @@
 namespace sluice::cluster {
 
 JobMaster::JobMaster(std::string id, JobSubmission request, SubmittedJob job,
-                     std::unique_ptr<JobCheckpoints> checkpoints, TaskManagerGateway* gateway,
-                     RunFailedCallback on_checkpoints_failed_run, Clock now)
+                     std::unique_ptr<internal::JobCheckpoints> checkpoints,
+                     TaskManagerGateway* gateway, RunFailedCallback on_checkpoints_failed_run,
+                     Clock now)
     : request_(std::move(request)),
       now_(std::move(now)),
       gateway_(gateway),

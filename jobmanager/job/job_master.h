@@ -42,7 +42,7 @@ class JobMaster {
   /// `checkpoints` is null for a job without a checkpoint interval. `gateway` carries the
   /// checkpoint commands of every run and outlives this.
   JobMaster(std::string id, JobSubmission request, SubmittedJob job,
-            std::unique_ptr<JobCheckpoints> checkpoints, TaskManagerGateway* gateway,
+            std::unique_ptr<internal::JobCheckpoints> checkpoints, TaskManagerGateway* gateway,
             RunFailedCallback on_checkpoints_failed_run, Clock now = &absl::Now);
   /// Ends the run's checkpoints first (the run's thread may still call back).
   ~JobMaster();
@@ -55,7 +55,7 @@ class JobMaster {
   int slots_needed() const { return status_.slots_needed(); }
   const JobConfig& config() const;
   /// Null without a checkpoint interval; lives as long as the job master.
-  JobCheckpoints* checkpoints() const { return checkpoints_.get(); }
+  internal::JobCheckpoints* checkpoints() const { return checkpoints_.get(); }
 
   /// True while the job waits for slots: CREATED, or RESTARTING once its parts ended and
   /// the restart delay passed (it then becomes CREATED).
@@ -113,10 +113,10 @@ class JobMaster {
   std::vector<std::string> slot_owners_;              // TaskManager of each slot, while held
   std::map<std::string, std::string> parts_running_;  // TaskManager -> address
   // Declared in the order they must outlive each other (destroyed in reverse).
-  SubmittedJob job_;                             // the graph holds the binary's code
-  RestartStrategy restart_strategy_;             // from the job's configuration
-  std::unique_ptr<RemoteParticipants> run_;      // the current run's; null between runs
-  std::unique_ptr<JobCheckpoints> checkpoints_;  // null without a checkpoint interval
+  SubmittedJob job_;                                       // the graph holds the binary's code
+  RestartStrategy restart_strategy_;                       // from the job's configuration
+  std::unique_ptr<RemoteParticipants> run_;                // the current run's; null between runs
+  std::unique_ptr<internal::JobCheckpoints> checkpoints_;  // null without a checkpoint interval
 };
 
 }  // namespace sluice::cluster

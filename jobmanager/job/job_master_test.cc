@@ -36,9 +36,9 @@ class JobMasterTest : public ::testing::Test {
     request.set_job_name("small");
     for (const JobVertex& v : graph->vertices) request.add_vertex_parallelism(v.parallelism);
     SubmittedJob job{nullptr, std::make_unique<JobGraph>(std::move(*graph))};
-    std::unique_ptr<JobCheckpoints> checkpoints;
+    std::unique_ptr<internal::JobCheckpoints> checkpoints;
     if (job.graph->stream.config.checkpoint_interval > absl::ZeroDuration()) {
-      auto created = JobCheckpoints::Create(job.graph.get());
+      auto created = internal::JobCheckpoints::Create(job.graph.get());
       EXPECT_OK(created);
       checkpoints = std::move(*created);
     }

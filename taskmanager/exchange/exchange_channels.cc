@@ -8,8 +8,8 @@ ExchangeChannels::ExchangeChannels(std::string job, ExchangeServer* server,
 
 ExchangeChannels::~ExchangeChannels() { Close(); }
 
-ChannelSink* ExchangeChannels::OpenOutbound(int location, int channel_id,
-                                            std::shared_ptr<const BatchCodec> codec) {
+internal::ChannelSink* ExchangeChannels::OpenOutbound(
+    int location, int channel_id, std::shared_ptr<const internal::BatchCodec> codec) {
   ExchangeClient* client;
   {
     MutexLock lock(&mu_);
@@ -21,8 +21,9 @@ ChannelSink* ExchangeChannels::OpenOutbound(int location, int channel_id,
   return client;
 }
 
-void ExchangeChannels::RegisterInbound(int channel_id, InputGate* gate, int index,
-                                       std::shared_ptr<const BatchCodec> codec, int capacity) {
+void ExchangeChannels::RegisterInbound(int channel_id, internal::InputGate* gate, int index,
+                                       std::shared_ptr<const internal::BatchCodec> codec,
+                                       int capacity) {
   server_->RegisterInbound(job_, channel_id, gate, index, std::move(codec), capacity);
   MutexLock lock(&mu_);
   inbound_.push_back(channel_id);

@@ -15,16 +15,16 @@ namespace sluice::cluster {
 /// A TaskManager's remote channels for one job over the data exchange: outbound channels
 /// through one ExchangeClient per consumer TaskManager (all channels to it share the
 /// stream), inbound ones registered on this TaskManager's ExchangeServer.
-class ExchangeChannels final : public RemoteChannels {
+class ExchangeChannels final : public internal::RemoteChannels {
  public:
   /// `addresses[location]`: the exchange server of each TaskManager of the job.
   ExchangeChannels(std::string job, ExchangeServer* server, std::vector<std::string> addresses);
   ~ExchangeChannels() override;
 
-  ChannelSink* OpenOutbound(int location, int channel_id,
-                            std::shared_ptr<const BatchCodec> codec) override;
-  void RegisterInbound(int channel_id, InputGate* gate, int index,
-                       std::shared_ptr<const BatchCodec> codec, int capacity) override;
+  internal::ChannelSink* OpenOutbound(int location, int channel_id,
+                                      std::shared_ptr<const internal::BatchCodec> codec) override;
+  void RegisterInbound(int channel_id, internal::InputGate* gate, int index,
+                       std::shared_ptr<const internal::BatchCodec> codec, int capacity) override;
   absl::Status status() const override;
 
   /// Unblocks every producer waiting on a remote consumer.

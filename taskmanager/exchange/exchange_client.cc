@@ -29,7 +29,8 @@ ExchangeClient::~ExchangeClient() {
   reader_.join();
 }
 
-void ExchangeClient::OpenChannel(int channel_id, std::shared_ptr<const BatchCodec> codec) {
+void ExchangeClient::OpenChannel(int channel_id,
+                                 std::shared_ptr<const internal::BatchCodec> codec) {
   {
     MutexLock lock(&mu_);
     channels_[channel_id].codec = std::move(codec);
@@ -40,9 +41,9 @@ void ExchangeClient::OpenChannel(int channel_id, std::shared_ptr<const BatchCode
   if (!closed_ && !stream_->Write(message)) closed_ = true;
 }
 
-bool ExchangeClient::Push(int channel_id, ChannelEvent event) {
-  const bool is_batch = event.kind == ChannelEvent::Kind::kBatch;
-  std::shared_ptr<const BatchCodec> codec;
+bool ExchangeClient::Push(int channel_id, internal::ChannelEvent event) {
+  const bool is_batch = event.kind == internal::ChannelEvent::Kind::kBatch;
+  std::shared_ptr<const internal::BatchCodec> codec;
   {
     UniqueMutexLock lock(&mu_);
     Channel& ch = channels_[channel_id];
@@ -56,7 +57,7 @@ bool ExchangeClient::Push(int channel_id, ChannelEvent event) {
   ProducerMessage message;
   ChannelBuffer* buffer = message.add_buffers();
   buffer->set_channel_id(channel_id);
-  EncodeChannelEvent(event, *codec, buffer->mutable_event());
+  internal::EncodeChannelEvent(event, *codec, buffer->mutable_event());
   MutexLock lock(&write_mu_);
   if (closed_) return false;
   if (!stream_->Write(message)) {

@@ -19,17 +19,17 @@ namespace sluice::cluster {
 /// channel (`ChannelTarget{client, channel_id}`): an event waits until the channel is open
 /// (its first credit arrived), a batch also waits for a credit — that wait is the back
 /// pressure a slow remote consumer exerts on exactly its producers.
-class ExchangeClient final : public ChannelSink {
+class ExchangeClient final : public internal::ChannelSink {
  public:
   /// Connects to the exchange server at `address` (HOST:PORT) for the channels of `job`.
   ExchangeClient(const std::string& address, const std::string& job);
   ~ExchangeClient() override;
 
   /// Declares a channel and how its batches are encoded; before any Push on it.
-  void OpenChannel(int channel_id, std::shared_ptr<const BatchCodec> codec);
+  void OpenChannel(int channel_id, std::shared_ptr<const internal::BatchCodec> codec);
   /// Sends one event on channel `channel_id`. False when the connection failed or was
   /// canceled (status() says why).
-  bool Push(int channel_id, ChannelEvent event) override;
+  bool Push(int channel_id, internal::ChannelEvent event) override;
   /// Unblocks every waiting Push (they return false); the stream is closed.
   void Cancel();
   /// OK, or why the connection ended.
@@ -37,7 +37,7 @@ class ExchangeClient final : public ChannelSink {
 
  private:
   struct Channel {
-    std::shared_ptr<const BatchCodec> codec;
+    std::shared_ptr<const internal::BatchCodec> codec;
     bool open = false;  // the first credit arrived
     int credits = 0;
   };

@@ -15,8 +15,9 @@ struct ExchangeServer::Connection {
 
 ExchangeServer::~ExchangeServer() = default;
 
-void ExchangeServer::RegisterInbound(const std::string& job, int channel_id, InputGate* gate,
-                                     int index, std::shared_ptr<const BatchCodec> codec,
+void ExchangeServer::RegisterInbound(const std::string& job, int channel_id,
+                                     internal::InputGate* gate, int index,
+                                     std::shared_ptr<const internal::BatchCodec> codec,
                                      int credits) {
   MutexLock lock(&mu_);
   const ChannelKey key{job, channel_id};
@@ -50,7 +51,7 @@ void ExchangeServer::UnregisterInbound(const std::string& job, int channel_id) {
   inbound_.erase(it);
 }
 
-void ExchangeServer::ReturnCredit(InputGate* gate, int index) {
+void ExchangeServer::ReturnCredit(internal::InputGate* gate, int index) {
   MutexLock lock(&mu_);
   auto g = by_gate_.find(gate);
   if (g == by_gate_.end()) return;
@@ -114,9 +115,9 @@ grpc::Status ExchangeServer::Connect(
                                            " of job '", job, "', which has no consumer here"));
         break;
       }
-      std::shared_ptr<const BatchCodec> codec = it->second.codec;
+      std::shared_ptr<const internal::BatchCodec> codec = it->second.codec;
       lock.Unlock();  // decoding needs no lock (and other streams go on meanwhile)
-      auto event = DecodeChannelEvent(buffer.event(), *codec);
+      auto event = internal::DecodeChannelEvent(buffer.event(), *codec);
       lock.Lock();
       if (!event.ok()) {
         status = grpc::Status(

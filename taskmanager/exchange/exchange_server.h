@@ -26,8 +26,8 @@ class ExchangeServer final : public Exchange::Service {
   /// Channel `channel_id` delivers into `gate`'s channel `index`, batches decoded with
   /// `codec`; `credits` is the room the gate has for that channel (its capacity). Before the
   /// consumer runs. A producer that opened the channel earlier gets its credits now.
-  void RegisterInbound(const std::string& job, int channel_id, InputGate* gate, int index,
-                       std::shared_ptr<const BatchCodec> codec, int credits);
+  void RegisterInbound(const std::string& job, int channel_id, internal::InputGate* gate, int index,
+                       std::shared_ptr<const internal::BatchCodec> codec, int credits);
   /// The channel's consumer is gone (its task ended); its gate may be destroyed after this.
   void UnregisterInbound(const std::string& job, int channel_id);
 
@@ -37,14 +37,14 @@ class ExchangeServer final : public Exchange::Service {
  private:
   struct Connection;
   struct Inbound {
-    InputGate* gate = nullptr;
+    internal::InputGate* gate = nullptr;
     int index = 0;
-    std::shared_ptr<const BatchCodec> codec;
+    std::shared_ptr<const internal::BatchCodec> codec;
     int credits = 0;
     Connection* connection = nullptr;  // the producer's stream, once it opened the channel
   };
   /// The consumer took a batch from `gate`'s channel `index`: one credit back.
-  void ReturnCredit(InputGate* gate, int index);
+  void ReturnCredit(internal::InputGate* gate, int index);
   /// Sends pending credits of one connection (its own thread).
   void SendCredits(Connection* c);
 
@@ -58,7 +58,7 @@ class ExchangeServer final : public Exchange::Service {
 
   Mutex mu_;
   std::map<ChannelKey, Inbound> inbound_ SLUICE_GUARDED_BY(mu_);
-  std::map<InputGate*, std::map<int, ChannelKey>> by_gate_
+  std::map<internal::InputGate*, std::map<int, ChannelKey>> by_gate_
       SLUICE_GUARDED_BY(mu_);  // gate -> index -> channel
   std::map<const Connection*, ConnectionCredits> connections_ SLUICE_GUARDED_BY(mu_);
 };

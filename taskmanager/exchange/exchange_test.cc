@@ -24,16 +24,16 @@ namespace {
 
 using Codec = TypedOutputTypeOps<std::string>;
 
-ChannelEvent BatchOf(const std::string& prefix, int records) {
+internal::ChannelEvent BatchOf(const std::string& prefix, int records) {
   auto b = std::make_unique<Batch<std::string>>();
   for (int i = 0; i < records; ++i) b->Add(prefix + std::to_string(i), i);
-  ChannelEvent e;
+  internal::ChannelEvent e;
   e.batch = std::move(b);
   return e;
 }
 
-ChannelEvent Control(ChannelEvent::Kind kind, int64_t value = 0) {
-  ChannelEvent e;
+internal::ChannelEvent Control(internal::ChannelEvent::Kind kind, int64_t value = 0) {
+  internal::ChannelEvent e;
   e.kind = kind;
   e.watermark = value;
   e.checkpoint_id = value;
@@ -67,10 +67,11 @@ class ExchangeTest : public ::testing::Test {
   void SetUp() override { ASSERT_NE(plane_.port, 0); }
 
   /// Takes the next event of `gate` (waiting at most 10 s).
-  static ChannelEvent Take(InputGate& gate, int* channel = nullptr) {
+  static internal::ChannelEvent Take(internal::InputGate& gate, int* channel = nullptr) {
     int c = -1;
-    ChannelEvent e;
-    EXPECT_EQ(gate.Next(absl::Now() + absl::Seconds(10), &c, &e), InputGate::NextResult::kEvent);
+    internal::ChannelEvent e;
+    EXPECT_EQ(gate.Next(absl::Now() + absl::Seconds(10), &c, &e),
+              internal::InputGate::NextResult::kEvent);
     if (channel != nullptr) *channel = c;
     return e;
   }
@@ -78,41 +79,41 @@ class ExchangeTest : public ::testing::Test {
   DataPlane plane_;
   ExchangeServer& server_ = plane_.server;
   const std::string address_ = plane_.address();
-  std::shared_ptr<const BatchCodec> codec_ = std::make_shared<Codec>();
+  std::shared_ptr<const internal::BatchCodec> codec_ = std::make_shared<Codec>();
 };
 
 TEST_F(ExchangeTest, EventsArriveInOrderWithTheirContents) {
-  InputGate gate(2, 4);
+  internal::InputGate gate(2, 4);
   server_.RegisterInbound("job", 7, &gate, 1, codec_, 4);
   ExchangeClient client(address_, "job");
   client.OpenChannel(7, codec_);
   ASSERT_TRUE(client.Push(7, BatchOf("a", 3)));
-  ASSERT_TRUE(client.Push(7, Control(ChannelEvent::Kind::kWatermark, 99)));
-  ASSERT_TRUE(client.Push(7, Control(ChannelEvent::Kind::kBarrier, 5)));
+  ASSERT_TRUE(client.Push(7, Control(internal::ChannelEvent::Kind::kWatermark, 99)));
+  ASSERT_TRUE(client.Push(7, Control(internal::ChannelEvent::Kind::kBarrier, 5)));
   ASSERT_TRUE(client.Push(7, BatchOf("b", 1)));
-  ASSERT_TRUE(client.Push(7, Control(ChannelEvent::Kind::kEndOfStream)));
+  ASSERT_TRUE(client.Push(7, Control(internal::ChannelEvent::Kind::kEndOfStream)));
   int channel = -1;
-  ChannelEvent e = Take(gate, &channel);
+  internal::ChannelEvent e = Take(gate, &channel);
   EXPECT_EQ(channel, 1);
-  ASSERT_EQ(e.kind, ChannelEvent::Kind::kBatch);
+  ASSERT_EQ(e.kind, internal::ChannelEvent::Kind::kBatch);
   const auto& batch = static_cast<const Batch<std::string>&>(*e.batch);
   ASSERT_EQ(batch.size(), 3u);
   EXPECT_EQ(batch[2].value, "a2");
   EXPECT_EQ(batch[2].timestamp, 2);
   e = Take(gate);
-  EXPECT_EQ(e.kind, ChannelEvent::Kind::kWatermark);
+  EXPECT_EQ(e.kind, internal::ChannelEvent::Kind::kWatermark);
   EXPECT_EQ(e.watermark, 99);
   e = Take(gate);
-  EXPECT_EQ(e.kind, ChannelEvent::Kind::kBarrier);
+  EXPECT_EQ(e.kind, internal::ChannelEvent::Kind::kBarrier);
   EXPECT_EQ(e.checkpoint_id, 5);
-  EXPECT_EQ(Take(gate).kind, ChannelEvent::Kind::kBatch);
-  EXPECT_EQ(Take(gate).kind, ChannelEvent::Kind::kEndOfStream);
+  EXPECT_EQ(Take(gate).kind, internal::ChannelEvent::Kind::kBatch);
+  EXPECT_EQ(Take(gate).kind, internal::ChannelEvent::Kind::kEndOfStream);
 }
 
 TEST_F(ExchangeTest, AProducerNeverHasMoreBatchesInFlightThanTheConsumerHasRoomFor) {
   constexpr int kCapacity = 2;
   constexpr int kBatches = 50;
-  InputGate gate(1, kCapacity);
+  internal::InputGate gate(1, kCapacity);
   server_.RegisterInbound("job", 1, &gate, 0, codec_, kCapacity);
   ExchangeClient client(address_, "job");
   client.OpenChannel(1, codec_);
@@ -124,7 +125,7 @@ TEST_F(ExchangeTest, AProducerNeverHasMoreBatchesInFlightThanTheConsumerHasRoomF
     }
   });
   for (int consumed = 1; consumed <= kBatches; ++consumed) {
-    ASSERT_EQ(Take(gate).kind, ChannelEvent::Kind::kBatch);
+    ASSERT_EQ(Take(gate).kind, internal::ChannelEvent::Kind::kBatch);
     // Credits: the initial room plus one per batch taken so far.
     EXPECT_LE(pushed.load(), kCapacity + consumed);
   }
@@ -133,8 +134,8 @@ TEST_F(ExchangeTest, AProducerNeverHasMoreBatchesInFlightThanTheConsumerHasRoomF
 }
 
 TEST_F(ExchangeTest, ABlockedChannelDoesNotHoldUpTheOthersOnTheSameStream) {
-  InputGate stuck(1, 1);  // its consumer never reads
-  InputGate moving(1, 2);
+  internal::InputGate stuck(1, 1);  // its consumer never reads
+  internal::InputGate moving(1, 2);
   server_.RegisterInbound("job", 1, &stuck, 0, codec_, 1);
   server_.RegisterInbound("job", 2, &moving, 0, codec_, 2);
   ExchangeClient client(address_, "job");
@@ -149,7 +150,7 @@ TEST_F(ExchangeTest, ABlockedChannelDoesNotHoldUpTheOthersOnTheSameStream) {
   std::thread flowing([&] {
     for (int i = 0; i < 200; ++i) ASSERT_TRUE(client.Push(2, BatchOf("m", 5)));
   });
-  for (int i = 0; i < 200; ++i) ASSERT_EQ(Take(moving).kind, ChannelEvent::Kind::kBatch);
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(Take(moving).kind, internal::ChannelEvent::Kind::kBatch);
   flowing.join();
   EXPECT_EQ(stuck_pushed.load(), 1) << "only the one credit of the stuck channel was used";
   client.Cancel();  // releases the blocked producer
@@ -160,16 +161,16 @@ TEST_F(ExchangeTest, AChannelOpenedBeforeItsConsumerIsRegisteredWaitsForIt) {
   ExchangeClient client(address_, "job");
   client.OpenChannel(9, codec_);
   std::thread producer([&] { EXPECT_TRUE(client.Push(9, BatchOf("late", 2))); });
-  InputGate gate(1, 2);
+  internal::InputGate gate(1, 2);
   server_.RegisterInbound("job", 9, &gate, 0, codec_, 2);  // the consumer task deployed later
-  ChannelEvent e = Take(gate);
+  internal::ChannelEvent e = Take(gate);
   producer.join();
-  ASSERT_EQ(e.kind, ChannelEvent::Kind::kBatch);
+  ASSERT_EQ(e.kind, internal::ChannelEvent::Kind::kBatch);
   EXPECT_EQ(static_cast<const Batch<std::string>&>(*e.batch)[1].value, "late1");
 }
 
 TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
-  InputGate gate(1, 1);
+  internal::InputGate gate(1, 1);
   server_.RegisterInbound("job", 3, &gate, 0, codec_, 1);
   ExchangeClient client(address_, "job");
   client.OpenChannel(3, codec_);
@@ -178,7 +179,7 @@ TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
   plane_.Stop();
   producer.join();
   EXPECT_FALSE(client.status().ok());
-  EXPECT_FALSE(client.Push(3, Control(ChannelEvent::Kind::kEndOfStream)));
+  EXPECT_FALSE(client.Push(3, Control(internal::ChannelEvent::Kind::kEndOfStream)));
 }
 
 TEST(ExchangeClientTest, AConsumerThatIsNotThereFailsTheProducerAtOnce) {
@@ -238,7 +239,7 @@ TEST(DistributedRunTest, AKeyedJobSplitOverTwoTaskManagersMatchesTheMiniCluster)
   const std::vector<std::string> addresses = {a.address(), b.address()};
   // Subtask s of every vertex runs on TaskManager s % 2: every keyed channel between
   // subtasks of different parity crosses the exchange.
-  Placement placement;
+  internal::Placement placement;
   for (const JobVertex& v : graph->vertices) {
     std::vector<int> where;
     for (int s = 0; s < v.parallelism; ++s) where.push_back(s % 2);
@@ -246,11 +247,11 @@ TEST(DistributedRunTest, AKeyedJobSplitOverTwoTaskManagersMatchesTheMiniCluster)
   }
   ExchangeChannels channels_a("job-1", &a.server, addresses);
   ExchangeChannels channels_b("job-1", &b.server, addresses);
-  Placement at_a = placement, at_b = placement;
+  internal::Placement at_a = placement, at_b = placement;
   at_a.self = 0;
   at_b.self = 1;
-  LocalSubtasks on_a(&*graph, at_a, &channels_a);
-  LocalSubtasks on_b(&*graph, at_b, &channels_b);
+  internal::LocalSubtasks on_a(&*graph, at_a, &channels_a);
+  internal::LocalSubtasks on_b(&*graph, at_b, &channels_b);
   absl::Status status_a, status_b;
   std::thread run_b([&] { status_b = on_b.Run(); });
   status_a = on_a.Run();

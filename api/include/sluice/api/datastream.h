@@ -29,12 +29,14 @@ OutputInfo MakeOutputInfo() {
   RequireSerializable<T>();
   OutputInfo info;
   info.ops = std::make_shared<TypedOutputTypeOps<T>>();
-  info.forward_writer =
-      std::make_shared<TypedRecordWriterFactory<T, ForwardPartitioner>>(ForwardPartitioner{});
+  info.forward_writer = std::make_shared<TypedRecordWriterFactory<T, internal::ForwardPartitioner>>(
+      internal::ForwardPartitioner{});
   info.rebalance_writer =
-      std::make_shared<TypedRecordWriterFactory<T, RebalancePartitioner>>(RebalancePartitioner{});
+      std::make_shared<TypedRecordWriterFactory<T, internal::RebalancePartitioner>>(
+          internal::RebalancePartitioner{});
   info.broadcast_writer =
-      std::make_shared<TypedRecordWriterFactory<T, BroadcastPartitioner>>(BroadcastPartitioner{});
+      std::make_shared<TypedRecordWriterFactory<T, internal::BroadcastPartitioner>>(
+          internal::BroadcastPartitioner{});
   return info;
 }
 
@@ -339,8 +341,8 @@ class KeyedStream {
   const DataStream<T>& input() const { return input_; }
 
   std::shared_ptr<const RecordWriterFactory> KeyedWriter() const {
-    return std::make_shared<TypedRecordWriterFactory<T, KeyGroupPartitioner<KS>>>(
-        KeyGroupPartitioner<KS>(selector_));
+    return std::make_shared<TypedRecordWriterFactory<T, internal::KeyGroupPartitioner<KS>>>(
+        internal::KeyGroupPartitioner<KS>(selector_));
   }
 
   DataStream<T> input_;

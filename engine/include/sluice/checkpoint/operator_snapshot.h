@@ -47,7 +47,7 @@ struct OperatorSnapshot {
   NativeKeyedState native;
   /// Of a task's chain head: its input channels at the barrier (their watermarks and idle
   /// status), so the restored task combines watermarks as the failure-free run did.
-  std::optional<StatusWatermarkValve::State> input_channels;
+  std::optional<internal::StatusWatermarkValve::State> input_channels;
 
   bool empty() const {
     return key_groups.empty() && operator_state.empty() && native.empty() && !input_channels;
@@ -63,7 +63,7 @@ struct Serializer<OperatorSnapshot> {
     Serializer<std::map<int, std::string>>::Write(v.key_groups, w);
     Serializer<std::vector<std::string>>::Write(v.operator_state, w);
     Serializer<NativeKeyedState>::Write(v.native, w);
-    Serializer<std::optional<StatusWatermarkValve::State>>::Write(v.input_channels, w);
+    Serializer<std::optional<internal::StatusWatermarkValve::State>>::Write(v.input_channels, w);
     Serializer<FileChecksum>::Write(v.native.checksum, w);
   }
   static bool Read(ByteReader& r, OperatorSnapshot* out) {
@@ -74,7 +74,8 @@ struct Serializer<OperatorSnapshot> {
     }
     out->native.checksum = FileChecksum::kWholeFileHash;
     if (r.AtEnd()) return true;
-    if (!Serializer<std::optional<StatusWatermarkValve::State>>::Read(r, &out->input_channels)) {
+    if (!Serializer<std::optional<internal::StatusWatermarkValve::State>>::Read(
+            r, &out->input_channels)) {
       return false;
     }
     if (r.AtEnd()) return true;
@@ -116,7 +117,7 @@ struct RestoredOperatorState {
   std::vector<NativeKeyedState> native;
   /// This subtask's own input channels at the barrier, when the operator runs at the
   /// parallelism it was snapshotted at (see OperatorSnapshot::input_channels).
-  std::optional<StatusWatermarkValve::State> input_channels;
+  std::optional<internal::StatusWatermarkValve::State> input_channels;
 
   const std::vector<std::string>& Items(OperatorStateMode mode) const {
     return mode == OperatorStateMode::kUnion ? operator_state_union : operator_state;

@@ -27,17 +27,19 @@ class RecordWriterFactory {
  public:
   virtual ~RecordWriterFactory() = default;
   /// Returns the writer as both its typed Output (untyped view) and its control interface.
-  virtual std::pair<ErasedOutput*, std::unique_ptr<RecordWriterBase>> Create(
-      std::vector<ChannelTarget> targets, RecordWriterOptions opts) const = 0;
+  virtual std::pair<ErasedOutput*, std::unique_ptr<internal::RecordWriterBase>> Create(
+      std::vector<internal::ChannelTarget> targets, internal::RecordWriterOptions opts) const = 0;
 };
 
 template <typename T, typename Partitioner>
 class TypedRecordWriterFactory final : public RecordWriterFactory {
  public:
   explicit TypedRecordWriterFactory(Partitioner p) : partitioner_(std::move(p)) {}
-  std::pair<ErasedOutput*, std::unique_ptr<RecordWriterBase>> Create(
-      std::vector<ChannelTarget> targets, RecordWriterOptions opts) const override {
-    auto w = std::make_unique<RecordWriter<T, Partitioner>>(std::move(targets), partitioner_, opts);
+  std::pair<ErasedOutput*, std::unique_ptr<internal::RecordWriterBase>> Create(
+      std::vector<internal::ChannelTarget> targets,
+      internal::RecordWriterOptions opts) const override {
+    auto w = std::make_unique<internal::RecordWriter<T, Partitioner>>(std::move(targets),
+                                                                      partitioner_, opts);
     ErasedOutput* out = w.get();
     return {out, std::move(w)};
   }
@@ -48,7 +50,7 @@ class TypedRecordWriterFactory final : public RecordWriterFactory {
 
 /// Type-specific helpers for a node's output type, so the untyped runtime can wire chains
 /// and ship batches between processes (as a BatchCodec).
-class OutputTypeOps : public BatchCodec {
+class OutputTypeOps : public internal::BatchCodec {
  public:
   virtual std::unique_ptr<ErasedOutput> CreateFanOut(std::vector<ErasedOutput*> outputs) const = 0;
   virtual size_t RecordSize() const = 0;
@@ -80,7 +82,7 @@ class TypedOutputTypeOps final : public OutputTypeOps {
   std::unique_ptr<ErasedOutput> CreateFanOut(std::vector<ErasedOutput*> outputs) const override {
     std::vector<Output<T>*> typed;
     for (auto* o : outputs) typed.push_back(static_cast<Output<T>*>(o));
-    return std::make_unique<FanOutOutput<T>>(std::move(typed));
+    return std::make_unique<internal::FanOutOutput<T>>(std::move(typed));
   }
   size_t RecordSize() const override { return sizeof(Record<T>); }
   std::type_index type() const override { return std::type_index(typeid(T)); }

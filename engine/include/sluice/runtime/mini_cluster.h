@@ -19,8 +19,8 @@ namespace sluice {
 
 namespace internal {
 class ChaosMonkey;
-}  // namespace internal
 class JobCheckpoints;
+}  // namespace internal
 
 /// A completed checkpoint as the mini-cluster reports it.
 struct CompletedCheckpoint {
@@ -109,7 +109,7 @@ class MiniCluster {
   std::unique_ptr<internal::ChaosMonkey> chaos_;
 
   mutable Mutex mu_;
-  std::unique_ptr<JobCheckpoints> checkpoints_;  // of the running job; replaced under mu_
+  std::unique_ptr<internal::JobCheckpoints> checkpoints_;  // of the running job; replaced under mu_
   bool running_ SLUICE_GUARDED_BY(mu_) = false;
 };
 

@@ -9,8 +9,8 @@
 namespace sluice::cluster {
 
 /// A subtask's acknowledgement (or refusal) of a checkpoint as the TaskManager sends it.
-CheckpointAck EncodeCheckpointAck(const absl::StatusOr<TaskAck>& ack);
+CheckpointAck EncodeCheckpointAck(const absl::StatusOr<internal::TaskAck>& ack);
 /// Back on the JobManager: the acknowledgement, the refusal, or why the message is corrupt.
-absl::StatusOr<TaskAck> DecodeCheckpointAck(const CheckpointAck& message);
+absl::StatusOr<internal::TaskAck> DecodeCheckpointAck(const CheckpointAck& message);
 
 }  // namespace sluice::cluster

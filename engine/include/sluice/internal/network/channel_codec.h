@@ -8,7 +8,7 @@
 #include "sluice/internal/network/channel_event.h"
 #include "sluice/serialization/bytes.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 /// Writes and reads batches of one record type (records with their timestamps), for
 /// channels that cross processes. Implemented per type by TypedOutputTypeOps<T>.
@@ -27,4 +27,4 @@ void EncodeChannelEvent(const ChannelEvent& event, const BatchCodec& codec, std:
 /// Reads an event written by EncodeChannelEvent; DATA_LOSS naming what was wrong.
 absl::StatusOr<ChannelEvent> DecodeChannelEvent(std::string_view bytes, const BatchCodec& codec);
 
-}  // namespace sluice
+}  // namespace sluice::internal

@@ -6,7 +6,7 @@
 #include "sluice/core/record.h"
 #include "sluice/core/time.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 /// What travels through a channel, in order: batches of records and in-band control events.
 struct ChannelEvent {
@@ -18,4 +18,4 @@ struct ChannelEvent {
   int64_t checkpoint_id = 0;  // for kBarrier
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal

@@ -2,7 +2,7 @@
 
 #include "sluice/internal/network/channel_event.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 /// Where a producer's channels end: a local InputGate, or a connection to another
 /// TaskManager that delivers into the consumer's gate there.
@@ -14,4 +14,4 @@ class ChannelSink {
   virtual bool Push(int channel, ChannelEvent event) = 0;
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal

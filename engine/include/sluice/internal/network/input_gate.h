@@ -14,7 +14,7 @@
 #include "sluice/internal/network/channel_event.h"
 #include "sluice/internal/network/channel_sink.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 /// The inputs of one task: one bounded queue per input channel (one per upstream subtask),
 /// all under one mutex so the task can wait for any of them. Producers block while their
@@ -75,4 +75,4 @@ class InputGate final : public ChannelSink {
   std::function<void(int)> batch_consumed_;  // set before use, then read only
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal

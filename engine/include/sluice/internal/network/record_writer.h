@@ -9,7 +9,7 @@
 #include "sluice/internal/network/input_gate.h"
 #include "sluice/operator/stream_operator.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 /// One channel as its producer sees it: a gate and the channel's index in it.
 struct ChannelTarget {
@@ -203,4 +203,4 @@ class FanOutOutput final : public Output<T> {
   Batch<T> copy_;
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal

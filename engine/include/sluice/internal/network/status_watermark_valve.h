@@ -6,7 +6,7 @@
 #include "sluice/core/time.h"
 #include "sluice/serialization/serializer.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 /// Combines the watermarks and idle statuses of a task's input channels into the task's own,
 /// as Flink's StatusWatermarkValve does:
@@ -68,4 +68,4 @@ class StatusWatermarkValve {
 SLUICE_SERIALIZABLE(StatusWatermarkValve::Channel, watermark, idle, aligned, ended)
 SLUICE_SERIALIZABLE(StatusWatermarkValve::State, channels, output_watermark, output_idle)
 
-}  // namespace sluice
+}  // namespace sluice::internal

@@ -18,11 +18,9 @@
 #include "sluice/graph/job_graph.h"
 #include "sluice/runtime/mini_cluster.h"
 
-namespace sluice {
+namespace sluice::internal {
 
-namespace internal {
 class CheckpointCoordinator;
-}  // namespace internal
 
 /// A task's acknowledgement of a checkpoint: its operators' state, or where it was written.
 struct TaskAck {
@@ -116,7 +114,7 @@ class JobCheckpoints {
 
   const JobGraph* graph_;
   std::function<void(const CompletedCheckpoint&)> on_complete_;
-  std::unique_ptr<internal::CheckpointCoordinator> coordinator_;
+  std::unique_ptr<CheckpointCoordinator> coordinator_;
 
   mutable Mutex mu_;
   CondVar cv_;  // an outcome, or the attempt changed
@@ -132,4 +130,4 @@ class JobCheckpoints {
   std::thread trigger_;
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal

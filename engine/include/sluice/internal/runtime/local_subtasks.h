@@ -14,13 +14,11 @@
 #include "sluice/internal/runtime/remote_channels.h"
 #include "sluice/runtime/mini_cluster.h"
 
-namespace sluice {
+namespace sluice::internal {
 
-namespace internal {
 class ChaosMonkey;
 class Task;
 struct Wiring;
-}  // namespace internal
 
 /// How the subtasks of one process take part in checkpoints.
 struct SubtaskCheckpointing {
@@ -33,7 +31,7 @@ struct SubtaskCheckpointing {
   /// starts from; null for a fresh start.
   const std::map<int, std::vector<OperatorSnapshot>>* restore = nullptr;
   /// Simulated crashes (the chaos option; every subtask must be local); null for none.
-  internal::ChaosMonkey* chaos = nullptr;
+  ChaosMonkey* chaos = nullptr;
 };
 
 /// The subtasks of a job that a placement puts in this process — all of them on the
@@ -73,10 +71,10 @@ class LocalSubtasks final : public CheckpointParticipants {
 
   const JobGraph* graph_;
   RemoteChannels* remote_;
-  internal::ChaosMonkey* chaos_;
+  ChaosMonkey* chaos_;
   const bool restored_;  // the run starts from a checkpoint or savepoint
-  std::unique_ptr<internal::Wiring> wiring_;
-  std::vector<std::unique_ptr<internal::Task>> tasks_;
+  std::unique_ptr<Wiring> wiring_;
+  std::vector<std::unique_ptr<Task>> tasks_;
   std::vector<InputGate*> task_gates_;
   mutable Mutex mu_;
   bool canceled_ SLUICE_GUARDED_BY(mu_) = false;
@@ -84,4 +82,4 @@ class LocalSubtasks final : public CheckpointParticipants {
   absl::Status failure_ SLUICE_GUARDED_BY(mu_);  // the first failure
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal

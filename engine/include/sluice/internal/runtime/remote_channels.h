@@ -8,7 +8,7 @@
 #include "sluice/internal/network/channel_sink.h"
 #include "sluice/internal/network/input_gate.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 /// Where each subtask of a job runs: location[vertex][subtask] is a process (TaskManager)
 /// index. Without one, every subtask runs here.
@@ -38,4 +38,4 @@ class RemoteChannels {
   virtual absl::Status status() const = 0;
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal
