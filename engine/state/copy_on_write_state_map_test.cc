@@ -1,4 +1,4 @@
-#include "sluice/state/copy_on_write_state_map.h"
+#include "sluice/state/internal/copy_on_write_state_map.h"
 
 #include <map>
 #include <random>

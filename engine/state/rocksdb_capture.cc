@@ -1,4 +1,4 @@
-#include "sluice/state/rocksdb_capture.h"
+#include "sluice/state/internal/rocksdb_capture.h"
 
 #include <iterator>
 #include <utility>

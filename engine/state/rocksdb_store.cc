@@ -1,4 +1,4 @@
-#include "sluice/state/rocksdb_store.h"
+#include "sluice/state/internal/rocksdb_store.h"
 
 #include <filesystem>
 #include <utility>

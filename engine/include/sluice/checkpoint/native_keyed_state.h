@@ -8,8 +8,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sluice/checkpoint/operator_snapshot.h"
+#include "sluice/state/internal/rocksdb_store.h"
 #include "sluice/state/rocksdb_state_table.h"
-#include "sluice/state/rocksdb_store.h"
 
 namespace sluice {
 

@@ -8,7 +8,7 @@
 
 #include "sluice/core/key_groups.h"
 #include "sluice/serialization/serializer.h"
-#include "sluice/state/copy_on_write_state_map.h"
+#include "sluice/state/internal/copy_on_write_state_map.h"
 #include "sluice/state/state_table.h"
 
 namespace sluice {

@@ -15,9 +15,9 @@
 #include "sluice/core/status_macros.h"
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/heap_state_table.h"
+#include "sluice/state/internal/rocksdb_capture.h"
+#include "sluice/state/internal/rocksdb_store.h"
 #include "sluice/state/keyed_state_backend.h"
-#include "sluice/state/rocksdb_capture.h"
-#include "sluice/state/rocksdb_store.h"
 
 namespace sluice {
 

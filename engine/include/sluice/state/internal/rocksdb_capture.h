@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/core/mutex.h"
-#include "sluice/state/rocksdb_store.h"
+#include "sluice/state/internal/rocksdb_store.h"
 
 namespace sluice {
 
