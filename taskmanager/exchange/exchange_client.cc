@@ -58,13 +58,17 @@ bool ExchangeClient::Push(int channel_id, internal::ChannelEvent event) {
   ChannelBuffer* buffer = message.add_buffers();
   buffer->set_channel_id(channel_id);
   internal::EncodeChannelEvent(event, *codec, buffer->mutable_event());
-  MutexLock lock(&write_mu_);
-  if (closed_) return false;
-  if (!stream_->Write(message)) {
+  {
+    MutexLock lock(&write_mu_);
+    if (!closed_ && stream_->Write(message)) return true;
     closed_ = true;
-    return false;  // the reader thread learns why from Finish()
   }
-  return true;
+  // The stream broke. The reader thread learns why from Finish(), at once; waiting for it
+  // here means whoever sees this push fail also finds the cause in status() (else the job
+  // failed saying only that "a channel to another TaskManager failed").
+  UniqueMutexLock lock(&mu_);
+  changed_.WaitFor(&mu_, absl::Seconds(5), [&]() SLUICE_REQUIRES(mu_) { return !status_.ok(); });
+  return false;
 }
 
 void ExchangeClient::ReadCredits() {
