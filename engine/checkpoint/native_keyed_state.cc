@@ -28,7 +28,8 @@ absl::StatusOr<std::string> MergeStateParts(std::string_view a, std::string_view
 absl::Status MergeDatabase(const NativeKeyedState& native, const KeyGroupRange& range,
                            const std::string& dir, std::map<int, std::string>* key_groups) {
   SLUICE_RETURN_IF_ERROR(FetchStoredFiles("", native.files, native.checksum, dir));
-  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<RocksDbStore> store, RocksDbStore::OpenExisting(dir));
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<internal::RocksDbStore> store,
+                          internal::RocksDbStore::OpenExisting(dir));
   const int first = std::max(range.start, native.key_group_start);
   const int last = std::min(range.end, native.key_group_end);
   for (int kg = first; kg <= last; ++kg) {
@@ -68,16 +69,15 @@ absl::Status MaterializeNativeState(const std::vector<NativeKeyedState>& native,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<RocksDbStore>> OpenRestoredDatabase(const std::string& dir,
-                                                                   const KeyGroupRange& range,
-                                                                   RestoredOperatorState* state,
-                                                                   StoredFileLog* log) {
+absl::StatusOr<std::unique_ptr<internal::RocksDbStore>> OpenRestoredDatabase(
+    const std::string& dir, const KeyGroupRange& range, RestoredOperatorState* state,
+    internal::StoredFileLog* log) {
   if (state != nullptr && state->native.size() == 1 && state->native[0].range() == range) {
     const std::vector<StoredFile> files = std::move(state->native[0].files);
     const FileChecksum checksum = state->native[0].checksum;
     state->native.clear();
     SLUICE_RETURN_IF_ERROR(FetchStoredFiles("", files, checksum, dir));
-    auto store = RocksDbStore::OpenExisting(dir);
+    auto store = internal::RocksDbStore::OpenExisting(dir);
     // Files with 0.1.0's checksums are stored again by the next checkpoint rather than
     // referenced, so that every snapshot has one kind of checksum.
     if (store.ok() && log != nullptr && checksum == FileChecksum::kCrc32c) log->Restored(files);
@@ -88,7 +88,7 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> OpenRestoredDatabase(const std::st
         MaterializeNativeState(state->native, range, dir + ".restore", &state->key_groups));
     state->native.clear();
   }
-  return RocksDbStore::Create(dir);
+  return internal::RocksDbStore::Create(dir);
 }
 
 }  // namespace sluice

@@ -37,12 +37,12 @@ class NativeSnapshotTest : public ::testing::Test {
 
   std::unique_ptr<RocksDbKeyedStateBackend<int64_t>> NewBackend(
       const KeyGroupRange& range, RestoredOperatorState* restored = nullptr) {
-    auto log = std::make_shared<StoredFileLog>("op-" + std::to_string(++instances_));
+    auto log = std::make_shared<internal::StoredFileLog>("op-" + std::to_string(++instances_));
     auto store = OpenRestoredDatabase(dir_.Join("db-" + std::to_string(instances_)), range,
                                       restored, log.get());
     EXPECT_OK(store);
     RocksDbTableContext context;
-    context.store = std::shared_ptr<RocksDbStore>(std::move(*store));
+    context.store = std::shared_ptr<internal::RocksDbStore>(std::move(*store));
     context.cache_entries = 1000;
     context.stored_files = std::move(log);
     return std::make_unique<RocksDbKeyedStateBackend<int64_t>>(range, kMaxParallelism, context);

@@ -62,7 +62,8 @@ absl::StatusOr<KeyGroupParts> ParseKeyGroupBlob(std::string_view blob, int key_g
   return parts;
 }
 
-absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(RocksDbCapture& capture, StoredFileLog& log,
+absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(internal::RocksDbCapture& capture,
+                                                     internal::StoredFileLog& log,
                                                      CheckpointStorage& storage, int64_t id,
                                                      const KeyGroupRange& range) {
   const std::string dir = absl::StrCat(capture.store().dir(), ".chk-", id);

@@ -7,7 +7,7 @@
 
 #include "gtest/gtest.h"
 
-namespace sluice {
+namespace sluice::internal {
 namespace {
 
 using Map = CopyOnWriteStateMap<int, std::string>;
@@ -97,4 +97,4 @@ TEST(CopyOnWriteStateMapTest, ConcurrentReadOfASnapshotSeesExactlyTheFrozenState
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::internal

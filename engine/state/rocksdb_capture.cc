@@ -3,7 +3,7 @@
 #include <iterator>
 #include <utility>
 
-namespace sluice {
+namespace sluice::internal {
 
 RocksDbCapture::RocksDbCapture(std::shared_ptr<RocksDbStore> store) : store_(std::move(store)) {}
 
@@ -74,4 +74,4 @@ void StoredFileLog::SetReusable(const std::vector<StoredFile>& files) {
   for (const StoredFile& f : files) reusable_[f.name] = f;
 }
 
-}  // namespace sluice
+}  // namespace sluice::internal

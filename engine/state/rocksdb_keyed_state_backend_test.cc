@@ -23,10 +23,10 @@ const KeyGroupRange kAll{0, kMaxParallelism - 1};
 class RocksDbBackendTest : public ::testing::Test {
  protected:
   std::unique_ptr<RocksDbKeyedStateBackend<int64_t>> NewBackend(size_t cache_entries = 8) {
-    auto store = RocksDbStore::Create(dir_.Join("db-" + std::to_string(++databases_)));
+    auto store = internal::RocksDbStore::Create(dir_.Join("db-" + std::to_string(++databases_)));
     EXPECT_OK(store);
     RocksDbTableContext context;
-    context.store = std::shared_ptr<RocksDbStore>(std::move(*store));
+    context.store = std::shared_ptr<internal::RocksDbStore>(std::move(*store));
     context.cache_entries = cache_entries;
     return std::make_unique<RocksDbKeyedStateBackend<int64_t>>(kAll, kMaxParallelism, context);
   }

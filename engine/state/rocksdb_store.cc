@@ -10,7 +10,7 @@
 #include "sluice/core/status_macros.h"
 #include "sluice/serialization/bytes.h"
 
-namespace sluice {
+namespace sluice::internal {
 namespace {
 
 constexpr char kTypeTagPrefix[] = "state-type:";
@@ -255,4 +255,4 @@ absl::Status RocksDbStore::Flush() {
   return FromRocks(impl_->db->Flush(options, impl_->handles), "flush");
 }
 
-}  // namespace sluice
+}  // namespace sluice::internal

@@ -11,7 +11,7 @@
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/testing/test_util.h"
 
-namespace sluice {
+namespace sluice::internal {
 namespace {
 
 std::string Key(int key_group, const std::string& rest) {
@@ -176,4 +176,4 @@ TEST(RocksDbStoreTest, RetentionDeletesSharedFilesNoKeptCheckpointLists) {
 }
 
 }  // namespace
-}  // namespace sluice
+}  // namespace sluice::internal

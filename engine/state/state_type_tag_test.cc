@@ -150,15 +150,15 @@ TEST(LegacyTypeTagTest, ALegacyTagStillRefusesOtherTypes) {
 
 class RocksDbLegacyTagTest : public ::testing::Test {
  protected:
-  RocksDbKeyedStateBackend<std::string> Backend(std::shared_ptr<RocksDbStore> store) {
+  RocksDbKeyedStateBackend<std::string> Backend(std::shared_ptr<internal::RocksDbStore> store) {
     RocksDbTableContext context;
     context.store = std::move(store);
     return RocksDbKeyedStateBackend<std::string>(kAll, kMaxParallelism, context);
   }
-  std::shared_ptr<RocksDbStore> NewStore() {
-    auto store = RocksDbStore::Create(dir_.Join("db" + std::to_string(++stores_)));
+  std::shared_ptr<internal::RocksDbStore> NewStore() {
+    auto store = internal::RocksDbStore::Create(dir_.Join("db" + std::to_string(++stores_)));
     EXPECT_OK(store);
-    return std::shared_ptr<RocksDbStore>(std::move(*store));
+    return std::shared_ptr<internal::RocksDbStore>(std::move(*store));
   }
   testing::TempDir dir_;
   int stores_ = 0;

@@ -32,9 +32,8 @@ absl::Status MaterializeNativeState(const std::vector<NativeKeyedState>& native,
 /// single native snapshot covers exactly `range` (same parallelism: nothing to split; its
 /// files then count as stored for the next incremental checkpoint), else a new one, with the
 /// native snapshots turned into per-key-group state in `state`. Consumes `state->native`.
-absl::StatusOr<std::unique_ptr<RocksDbStore>> OpenRestoredDatabase(const std::string& dir,
-                                                                   const KeyGroupRange& range,
-                                                                   RestoredOperatorState* state,
-                                                                   StoredFileLog* log);
+absl::StatusOr<std::unique_ptr<internal::RocksDbStore>> OpenRestoredDatabase(
+    const std::string& dir, const KeyGroupRange& range, RestoredOperatorState* state,
+    internal::StoredFileLog* log);
 
 }  // namespace sluice

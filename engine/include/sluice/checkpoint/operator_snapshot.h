@@ -133,7 +133,8 @@ namespace internal {
 
 /// Stores the database of a RocksDB backend for checkpoint `id`: runs the snapshot's capture
 /// into a native checkpoint next to the database and uploads its files (snapshot thread).
-absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(RocksDbCapture& capture, StoredFileLog& log,
+absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(internal::RocksDbCapture& capture,
+                                                     internal::StoredFileLog& log,
                                                      CheckpointStorage& storage, int64_t id,
                                                      const KeyGroupRange& range);
 

@@ -25,7 +25,7 @@ template <typename K, typename N, typename V>
 class StateTable final : public StateTableBase {
  public:
   using Key = internal::StateKey<K, N>;
-  using Map = CopyOnWriteStateMap<Key, V>;
+  using Map = internal::CopyOnWriteStateMap<Key, V>;
 
   StateTable(std::string name, KeyGroupRange range, HeapTableContext* = nullptr)
       : StateTableBase(std::move(name)), range_(range) {

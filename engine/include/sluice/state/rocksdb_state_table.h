@@ -24,12 +24,12 @@ namespace sluice {
 /// What a RocksDB state table needs from its backend: the operator instance's database, how
 /// many entries a table keeps deserialized in memory, and the snapshot being taken.
 struct RocksDbTableContext {
-  std::shared_ptr<RocksDbStore> store;
+  std::shared_ptr<internal::RocksDbStore> store;
   size_t cache_entries = 100'000;
   /// The newest snapshot's capture (set by the backend before the tables' TakeSnapshot).
-  std::shared_ptr<RocksDbCapture> capture;
+  std::shared_ptr<internal::RocksDbCapture> capture;
   /// For incremental checkpoints of the database; null: checkpoints use the portable format.
-  std::shared_ptr<StoredFileLog> stored_files;
+  std::shared_ptr<internal::StoredFileLog> stored_files;
 
   /// The tables may write to RocksDB (no snapshot is waiting for its view).
   bool writable() const { return !capture || capture->done(); }
@@ -172,10 +172,10 @@ class RocksDbStateTable final : public StateTableBase {
   /// The cache as it was at a snapshot, on its way to RocksDB: the capture writes its
   /// modified entries (once); until the capture is done the task reads through it.
   struct Flush {
-    std::shared_ptr<RocksDbCapture> capture;
+    std::shared_ptr<internal::RocksDbCapture> capture;
     absl::flat_hash_map<Key, Entry> entries;  // read-only once made
 
-    absl::Status Write(RocksDbStore& store, int cf) const {
+    absl::Status Write(internal::RocksDbStore& store, int cf) const {
       for (const auto& [key, e] : entries) {
         if (!e.dirty) continue;
         const std::string k = EncodeKey(e.key_group, key);
@@ -221,7 +221,7 @@ class RocksDbStateTable final : public StateTableBase {
     if (!s.ok()) throw std::runtime_error(std::string(s.message()));
   }
   static std::string EncodeKey(int key_group, const Key& key) {
-    std::string out = RocksDbStore::KeyGroupPrefix(key_group);
+    std::string out = internal::RocksDbStore::KeyGroupPrefix(key_group);
     ByteWriter w(&out);
     Serializer<Key>::Write(key, w);
     return out;
@@ -315,7 +315,7 @@ class RocksDbStateTable final : public StateTableBase {
 
   KeyGroupRange range_;
   RocksDbTableContext* context_;
-  std::shared_ptr<RocksDbStore> store_;
+  std::shared_ptr<internal::RocksDbStore> store_;
   size_t limit_;
   int cf_ = 0;
   absl::flat_hash_map<Key, Entry> cache_;
@@ -328,7 +328,7 @@ struct RocksDbTables {
   /// Every snapshot of the backend gets a capture its tables hand their batches to.
   static void BeginSnapshot(Context& context) {
     if (context.capture) (void)context.capture->Wait();  // the previous one (tables check it)
-    context.capture = std::make_shared<RocksDbCapture>(context.store);
+    context.capture = std::make_shared<internal::RocksDbCapture>(context.store);
   }
   static RocksDbTableContext* Database(Context& context) { return &context; }
   template <typename K, typename N, typename V>

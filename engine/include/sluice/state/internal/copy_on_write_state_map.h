@@ -11,7 +11,7 @@
 #include "absl/hash/hash.h"
 #include "sluice/core/mutex.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 /// A chained hash map whose snapshots are cheap, after Flink's CopyOnWriteStateMap.
 ///
@@ -274,4 +274,4 @@ class CopyOnWriteStateMap {
   std::set<uint32_t> active_ SLUICE_GUARDED_BY(snapshots_mu_);
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal

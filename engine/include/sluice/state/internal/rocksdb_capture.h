@@ -12,7 +12,7 @@
 #include "sluice/core/mutex.h"
 #include "sluice/state/internal/rocksdb_store.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 /// One snapshot of an operator instance's database. At the barrier each state table hands
 /// over its modified cache entries (no copy, no RocksDB call); the snapshot thread then
@@ -80,4 +80,4 @@ class StoredFileLog {
   std::map<std::string, StoredFile> reusable_ SLUICE_GUARDED_BY(mu_);
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal

@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace sluice {
+namespace sluice::internal {
 
 /// The RocksDB database of one keyed operator instance: a column family per state, every key
 /// prefixed by its key group (2 bytes, big-endian), so a key group is one contiguous key
@@ -91,4 +91,4 @@ class RocksDbStore {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace sluice
+}  // namespace sluice::internal
