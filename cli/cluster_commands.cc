@@ -12,8 +12,9 @@
 namespace sluice::cli {
 
 const char kClusterUsage[] =
-    "  sluice status [--jobmanager=HOST:PORT]\n"
-    "      The cluster: TaskManagers with their slots, jobs, the blob store.\n"
+    "  sluice status [--jobmanager=HOST:PORT] [JOB_ID]\n"
+    "      The cluster: TaskManagers with their slots, jobs, the blob store. With JOB_ID,\n"
+    "      that job: its state, restart strategy, restarts and failures, restores.\n"
     "  sluice list [--jobmanager=HOST:PORT]\n"
     "      The jobs and their states.\n"
     "  sluice cancel [--jobmanager=HOST:PORT] JOB_ID\n"
@@ -88,6 +89,41 @@ void PrintJob(const cluster::JobStatus& job) {
               static_cast<double>(job.duration_ms()) / 1000, notes.c_str());
 }
 
+std::string TimeOfDay(int64_t unix_ms) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E3S", absl::FromUnixMillis(unix_ms),
+                          absl::LocalTimeZone());
+}
+
+/// One job in detail: `sluice status JOB_ID`.
+void PrintJobDetails(const cluster::JobStatus& job) {
+  std::printf("%s '%s': %s, %.1f s\n", job.job_id().c_str(), job.job_name().c_str(),
+              StateName(job.state()).c_str(), static_cast<double>(job.duration_ms()) / 1000);
+  if (!job.failure().empty()) std::printf("  failure: %s\n", job.failure().c_str());
+  std::printf("  restart strategy: %s\n", job.restart_strategy().c_str());
+  std::printf("  restarts: %d\n", job.restarts());
+  std::printf("  completed checkpoints: %lld\n",
+              static_cast<long long>(job.completed_checkpoints()));
+  if (!job.restored_from().empty()) {
+    std::printf("  this run restored from: %s\n", job.restored_from().c_str());
+  }
+  std::string taskmanagers;
+  for (const std::string& tm : job.taskmanagers()) {
+    absl::StrAppend(&taskmanagers, taskmanagers.empty() ? "" : ", ", tm);
+  }
+  std::printf("  TaskManagers: %s\n", taskmanagers.empty() ? "none" : taskmanagers.c_str());
+  std::printf("  failures (%d, oldest first):\n", job.failures_size());
+  for (const cluster::JobFailure& f : job.failures()) {
+    std::printf("    %s  %s  %s\n", TimeOfDay(f.at_ms()).c_str(),
+                f.taskmanager_id().empty() ? "-" : f.taskmanager_id().c_str(), f.message().c_str());
+  }
+  std::printf("  history:\n");
+  for (const cluster::StateChange& change : job.history()) {
+    std::printf("    %s  %s%s%s\n", TimeOfDay(change.at_ms()).c_str(),
+                StateName(change.state()).c_str(), change.detail().empty() ? "" : ": ",
+                change.detail().c_str());
+  }
+}
+
 }  // namespace
 
 int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
@@ -134,12 +170,18 @@ int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
 int ClusterStatus(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
   const std::string address = TakeJobManager(args, &positional);
-  if (!positional.empty()) {
-    return Fail(
-        absl::StrCat("status: unexpected argument '", positional[0], "'\nusage:\n", kClusterUsage),
-        2);
+  if (positional.size() > 1 || (!positional.empty() && positional[0].starts_with("--"))) {
+    return Fail(absl::StrCat("status: unexpected argument '", positional.back(), "'\nusage:\n",
+                             kClusterUsage),
+                2);
   }
   cluster::JobManagerClient client(address, absl::Seconds(5));
+  if (positional.size() == 1) {
+    auto job = client.Job(positional[0]);
+    if (!job.ok()) return Fail(std::string(job.status().message()), 1);
+    PrintJobDetails(*job);
+    return 0;
+  }
   auto status = client.Status();
   if (!status.ok()) return Fail(std::string(status.status().message()), 1);
   std::printf("JobManager %s (%s)\n", address.c_str(), status->jobmanager_id().c_str());

@@ -38,10 +38,13 @@ grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest
   std::unique_ptr<JobPart> ended;  // an earlier run of the job (restarted), joined outside the lock
   MutexLock lock(&mu_);
   if (auto it = parts_.find(request->job_id()); it != parts_.end()) {
-    if (!it->second->done()) {
+    if (!it->second->done() && it->second->attempt() >= request->attempt()) {
       return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
                           absl::StrCat("job ", request->job_id(), " already runs here"));
     }
+    // A run of the job that ended, or one this deployment supersedes (its run failed while
+    // this TaskManager was cut off): canceled, and joined before the new one starts.
+    it->second->Cancel();
     ended = std::move(it->second);
     parts_.erase(it);
   }
@@ -105,7 +108,10 @@ absl::Status TaskManager::RegisterWithin(absl::Duration patience) {
   for (int attempt = 1;; ++attempt) {
     auto response = jobmanager_.Register(request);
     if (response.ok()) {
-      heartbeat_interval_ = absl::Milliseconds(response->heartbeat_interval_ms());
+      control_.taskmanager_id = options_.id;
+      control_.registration_number = response->registration_number();
+      control_.heartbeat_interval = absl::Milliseconds(response->heartbeat_interval_ms());
+      control_.heartbeat_timeout = absl::Milliseconds(response->heartbeat_timeout_ms());
       LOG(INFO) << "registered with the JobManager at " << options_.jobmanager << " as '"
                 << options_.id << "' (" << options_.slots << " slots)";
       return absl::OkStatus();
@@ -145,20 +151,35 @@ absl::Status TaskManager::Run() {
   LOG(INFO) << "TaskManager '" << options_.id << "' serving on " << address_;
   if (absl::Status s = RegisterWithin(options_.registration_timeout); !s.ok()) return s;
   while (!stopping_.load()) {
-    absl::SleepFor(heartbeat_interval_);
-    ForgetEndedParts();
-    auto known = jobmanager_.Heartbeat(options_.id);
-    if (!known.ok()) {
-      // The JobManager may come back; keep trying (its own timeout decides about us).
-      LOG_EVERY_N(WARNING, 10) << known.status().message();
-      continue;
-    }
-    if (!*known) {
-      LOG(WARNING) << "the JobManager does not know this TaskManager (it restarted or declared "
-                      "it lost): registering again";
-      if (absl::Status s = RegisterWithin(options_.registration_timeout); !s.ok()) return s;
-    }
+    std::string why;
+    const ControlStreamEnd end = RunControlStream(
+        &jobmanager_, control_, stopping_, [this] { ForgetEndedParts(); }, &why);
+    if (end == ControlStreamEnd::kStopping) break;
+    LOG(WARNING) << why << ": registering again";
+    if (absl::Status s = RegisterAgain(); !s.ok()) return stopping_.load() ? absl::OkStatus() : s;
   }
+  return absl::OkStatus();
+}
+
+void TaskManager::CancelParts(const std::string& why) {
+  MutexLock lock(&mu_);
+  for (auto& [job, part] : parts_) {
+    if (part->done()) continue;
+    LOG(WARNING) << "job " << job << " (run " << part->attempt()
+                 << "): canceling its part here: " << why;
+    part->Cancel();
+  }
+}
+
+absl::Status TaskManager::RegisterAgain() {
+  absl::Status s = RegisterWithin(options_.jobmanager_grace_period);
+  if (absl::IsUnavailable(s) && !stopping_.load()) {
+    CancelParts(absl::StrCat("the JobManager stayed unreachable for ",
+                             absl::FormatDuration(options_.jobmanager_grace_period)));
+    s = RegisterWithin(absl::InfiniteDuration());
+  }
+  if (!s.ok()) return s;
+  CancelParts("registered again: the runs of the earlier registration failed");
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "blob/blob_cache.h"
+#include "control_stream.h"
 #include "exchange/exchange_server.h"
 #include "job_part.h"
 #include "proto/taskmanager_service.grpc.pb.h"
@@ -25,13 +26,18 @@ struct TaskManagerOptions {
   int port = 0;  // of its TaskManager and Exchange services (0: any free port)
   /// Gives up when the JobManager cannot be reached this long at the start.
   absl::Duration registration_timeout = absl::Seconds(30);
-  /// How long each call to the JobManager (registration, heartbeat, reports) may take.
+  /// How long each call to the JobManager (registration, reports) may take.
   absl::Duration jobmanager_timeout = absl::Seconds(5);
+  /// After losing the JobManager, the job parts keep running this long while it is
+  /// unreachable, then are canceled. (A JobManager that answers again has failed or
+  /// forgotten their runs: registering again cancels them at once.)
+  absl::Duration jobmanager_grace_period = absl::Seconds(30);
 };
 
 /// A TaskManager process: serves deployments and the data exchange, registers its slots
-/// with the JobManager, keeps sending heartbeats (and registers again if the JobManager
-/// forgot it), runs the job parts it is given and reports how they end.
+/// with the JobManager, keeps a control stream to it (heartbeats; registers again when the
+/// stream breaks, the JobManager goes silent or forgets it), runs the job parts it is given
+/// and reports how they end.
 class TaskManager final : public TaskManagerService::Service {
  public:
   explicit TaskManager(TaskManagerOptions options);
@@ -53,6 +59,13 @@ class TaskManager final : public TaskManagerService::Service {
  private:
   /// Registers, retrying while the JobManager is unreachable, for at most `patience`.
   absl::Status RegisterWithin(absl::Duration patience);
+  /// Registers again after the control stream ended. The parts running here belong to the
+  /// old registration, whose runs the JobManager failed (or, restarted, never knew): they
+  /// are canceled once registered, or after the grace period if the JobManager stays
+  /// unreachable. Retries until registered or stopping.
+  absl::Status RegisterAgain();
+  /// Cancels every running job part, saying why.
+  void CancelParts(const std::string& why);
   /// Drops job parts that ended.
   void ForgetEndedParts();
 
@@ -63,7 +76,7 @@ class TaskManager final : public TaskManagerService::Service {
   std::unique_ptr<grpc::Server> server_;
   std::string address_;  // where other processes reach this one
   std::atomic<bool> stopping_{false};
-  absl::Duration heartbeat_interval_ = absl::Seconds(1);
+  ControlStreamOptions control_;  // of the current registration
   Mutex mu_;
   std::map<std::string, std::unique_ptr<JobPart>> parts_ SLUICE_GUARDED_BY(mu_);  // by job id
 };

@@ -29,7 +29,11 @@ ABSL_FLAG(absl::Duration, registration_timeout, absl::Seconds(30),
           "give up when the JobManager cannot be reached this long at the start");
 ABSL_FLAG(absl::Duration, jobmanager_timeout,
           sluice::cluster::TaskManagerOptions().jobmanager_timeout,
-          "how long each call to the JobManager (registration, heartbeat, reports) may take");
+          "how long each call to the JobManager (registration, reports) may take");
+ABSL_FLAG(absl::Duration, jobmanager_grace_period,
+          sluice::cluster::TaskManagerOptions().jobmanager_grace_period,
+          "job parts keep running this long while the JobManager is unreachable, then are "
+          "canceled");
 
 namespace {
 
@@ -77,6 +81,11 @@ int main(int argc, char** argv) {
   options.jobmanager_timeout = absl::GetFlag(FLAGS_jobmanager_timeout);
   if (options.jobmanager_timeout <= absl::ZeroDuration()) {
     std::fprintf(stderr, "sluice-taskmanager: --jobmanager-timeout must be positive\n");
+    return 2;
+  }
+  options.jobmanager_grace_period = absl::GetFlag(FLAGS_jobmanager_grace_period);
+  if (options.jobmanager_grace_period < absl::ZeroDuration()) {
+    std::fprintf(stderr, "sluice-taskmanager: --jobmanager-grace-period must not be negative\n");
     return 2;
   }
   options.bind_address = absl::GetFlag(FLAGS_bind_address);

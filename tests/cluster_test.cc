@@ -89,8 +89,9 @@ TEST(ClusterTest, AnUnreadableFlagFileIsNamed) {
               HasSubstr(absl::StrCat("cannot read the flag file '", missing, "'")));
 }
 
-TEST(ClusterTest, AKilledTaskManagerIsDeclaredLost) {
-  JobManagerProcess jm({"--heartbeat-interval=100ms", "--heartbeat-timeout=1s"});
+TEST(ClusterTest, AKilledTaskManagerIsDeclaredLostAtOnceByItsBrokenControlStream) {
+  // Heartbeats alone would take a minute to notice: the status below waits 10 s at most.
+  JobManagerProcess jm({"--heartbeat-interval=100ms", "--heartbeat-timeout=60s"});
   TaskManagerProcess a(jm.address(), 1, "tm-a");
   TaskManagerProcess b(jm.address(), 1, "tm-b");
   ASSERT_THAT(StatusWith(jm.address(), 2), HasSubstr("tm-b"));
@@ -98,7 +99,40 @@ TEST(ClusterTest, AKilledTaskManagerIsDeclaredLost) {
   const std::string status = StatusWith(jm.address(), 1);
   EXPECT_THAT(status, HasSubstr("TaskManagers: 1, slots: 1 total"));
   EXPECT_THAT(status, Not(HasSubstr("tm-b")));
+  EXPECT_THAT(jm.log(), HasSubstr("TaskManager 'tm-b' was lost (its control stream broke"));
+}
+
+TEST(ClusterTest, ASilentTaskManagerIsLostAfterTheHeartbeatTimeoutAndComesBackRegistered) {
+  // SIGSTOP: the process lives and its connection stays open, but it says nothing.
+  JobManagerProcess jm({"--heartbeat-interval=100ms", "--heartbeat-timeout=1s"});
+  TaskManagerProcess a(jm.address(), 1, "tm-a");
+  TaskManagerProcess b(jm.address(), 1, "tm-b");
+  ASSERT_THAT(StatusWith(jm.address(), 2), HasSubstr("tm-b"));
+  b.process().Signal(SIGSTOP);
+  EXPECT_THAT(StatusWith(jm.address(), 1), Not(HasSubstr("tm-b")));
   EXPECT_THAT(jm.log(), HasSubstr("TaskManager 'tm-b' was lost (no heartbeat for"));
+  b.process().Signal(SIGCONT);
+  // Its control stream was ended by the JobManager: it registers again.
+  EXPECT_THAT(StatusWith(jm.address(), 2), HasSubstr("tm-b"));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return b.log().find("registering again") != std::string::npos; }, 10000))
+      << b.log();
+}
+
+TEST(ClusterTest, ATaskManagerNoticesAKilledJobManagerAtOnceAndRegistersWithTheNextOne) {
+  auto jm = std::make_unique<JobManagerProcess>(
+      std::vector<std::string>{"--heartbeat-interval=100ms", "--heartbeat-timeout=60s"});
+  const int port = jm->port();
+  TaskManagerProcess a(jm->address(), 1, "tm-a");
+  ASSERT_THAT(StatusWith(jm->address(), 1), HasSubstr("tm-a"));
+  jm->process().Signal(SIGKILL);
+  jm->process().Wait();
+  jm.reset();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return a.log().find("control stream to the JobManager") != std::string::npos; }, 10000))
+      << a.log();
+  JobManagerProcess again({"--heartbeat-interval=100ms", "--heartbeat-timeout=60s"}, port);
+  EXPECT_THAT(StatusWith(again.address(), 1), HasSubstr("slots: 1 total"));
 }
 
 TEST(ClusterTest, TaskManagersRegisterAgainWithARestartedJobManager) {
@@ -246,13 +280,16 @@ std::string Words(int lines) {
 class JobsOnClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    jm_ = std::make_unique<JobManagerProcess>(std::vector<std::string>{
-        "--heartbeat-interval=100ms", "--heartbeat-timeout=2s", "--slot-wait=1s"});
+    jm_ = std::make_unique<JobManagerProcess>(JobManagerFlags());
     for (const char* id : {"tm-1", "tm-2", "tm-3"}) {
       tms_.push_back(
           std::make_unique<TaskManagerProcess>(jm_->address(), 2, id, std::vector<std::string>{}));
     }
     ASSERT_THAT(StatusWith(jm_->address(), 3), HasSubstr("slots: 6 total, 6 free"));
+  }
+
+  virtual std::vector<std::string> JobManagerFlags() const {
+    return {"--heartbeat-interval=100ms", "--heartbeat-timeout=2s", "--slot-wait=1s"};
   }
 
   /// The lines of a job's part files, sorted (subtasks write in any order).
@@ -280,6 +317,7 @@ class JobsOnClusterTest : public ::testing::Test {
     EXPECT_EQ(local.exit_code, 0) << local.output;
     return job_args;
   }
+  void RunWordCountAndKillATaskManager(int victim, const std::string& restart_args);
   /// How many TaskManagers ran a part of some job.
   int TaskManagersThatRanAPart() const {
     int n = 0;
@@ -510,23 +548,30 @@ cluster::JobStatus AwaitJob(const std::string& jobmanager, const std::string& jo
   return last;
 }
 
-TEST_F(JobsOnClusterTest, CheckpointsCompleteAcrossProcessesAndTheJobRestartsFromOne) {
+/// Runs word_count at parallelism 4 on the cluster (about 4 s of input, checkpoints every
+/// 100 ms into a directory all processes reach, `restart_args`) and SIGKILLs TaskManager
+/// `victim` once a checkpoint completed; the expected output is in dir_/local, the job's
+/// goes to dir_/cluster.
+void JobsOnClusterTest::RunWordCountAndKillATaskManager(int victim,
+                                                        const std::string& restart_args) {
   constexpr int kLines = 40000;
   const std::string job_args = WordCountOnTheMiniCluster(kLines, 4);
-
-  // About 4 s of input at parallelism 4, checkpoints every 100 ms into a directory all
-  // processes reach; a TaskManager is killed once a checkpoint completed.
-  const std::string checkpoints = dir_.Join("checkpoints");
   auto r = RunOnCluster(absl::StrCat(
       Job("word_count"), " --parallelism=4 --detached --", job_args, dir_.Join("cluster"),
-      " --checkpoint-interval=100ms --checkpoint-dir=", checkpoints,
-      " --restart-attempts=2 --restart-delay=100ms --max-source-rate=", kLines / 16));
+      " --checkpoint-interval=100ms --checkpoint-dir=", dir_.Join("checkpoints"), restart_args,
+      " --max-source-rate=", kLines / 16));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_TRUE(testing::WaitFor(
-      [&] { return testing::HasCompletedCheckpoint(checkpoints + "/word_count"); }, 20000))
+      [&] { return testing::HasCompletedCheckpoint(dir_.Join("checkpoints/word_count")); }, 20000))
       << jm_->log();
   ASSERT_EQ(TaskManagersThatRanAPart(), 3);
-  tms_[0]->process().Signal(SIGKILL);
+  tms_[victim]->process().Signal(SIGKILL);
+}
+
+TEST_F(JobsOnClusterTest, CheckpointsCompleteAcrossProcessesAndTheJobRestartsFromOne) {
+  const std::string checkpoints = dir_.Join("checkpoints");
+  RunWordCountAndKillATaskManager(0, " --restart-attempts=2 --restart-delay=100ms");
+  if (HasFatalFailure()) return;
 
   // The job restarts on the two TaskManagers left, from the latest checkpoint, and its
   // output is exactly that of an undisturbed run: nothing lost, nothing twice.
@@ -542,6 +587,45 @@ TEST_F(JobsOnClusterTest, CheckpointsCompleteAcrossProcessesAndTheJobRestartsFro
   const auto expected = SortedOutput(dir_.Join("local"));
   ASSERT_FALSE(expected.empty());
   EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);
+}
+
+/// The cluster with the JobManager's default settings.
+class DefaultSettingsClusterTest : public JobsOnClusterTest {
+ protected:
+  std::vector<std::string> JobManagerFlags() const override { return {}; }
+};
+
+TEST_F(DefaultSettingsClusterTest, AKilledTaskManagersWorkRunsAgainWithoutAnyRestartSetting) {
+  // Checkpoints, and nothing said about restarts or heartbeats.
+  const std::string checkpoints = dir_.Join("checkpoints");
+  RunWordCountAndKillATaskManager(2, "");
+  if (HasFatalFailure()) return;
+
+  const cluster::JobStatus job = AwaitJob(jm_->address(), "job-1", cluster::FINISHED);
+  ASSERT_EQ(job.state(), cluster::FINISHED) << job.failure() << jm_->log();
+  EXPECT_EQ(job.restarts(), 1);
+  EXPECT_THAT(job.restart_strategy(), HasSubstr("exponential-delay"));
+  // Noticed by a broken stream (the control stream, or a consumer's input), not by waiting
+  // for the heartbeat timeout.
+  EXPECT_THAT(job.restart_cause(),
+              ::testing::AnyOf(HasSubstr("TaskManager 'tm-3' was lost (its control stream broke"),
+                               HasSubstr("exchange stream from the TaskManager at"),
+                               HasSubstr("exchange with the TaskManager at")));
+  ASSERT_EQ(job.failures_size(), 1);
+  EXPECT_EQ(job.failures(0).message(), job.restart_cause());
+  for (const std::string& tm : job.taskmanagers()) EXPECT_NE(tm, "tm-3");
+  const auto expected = SortedOutput(dir_.Join("local"));
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);
+
+  // `sluice status JOB_ID` tells the story.
+  const std::string status = Sluice("status --jobmanager=" + jm_->address() + " job-1").output;
+  EXPECT_THAT(status, HasSubstr("job-1 'word_count': finished"));
+  EXPECT_THAT(status, HasSubstr("restart strategy: exponential-delay (--restart-initial-delay="));
+  EXPECT_THAT(status, HasSubstr("restarts: 1"));
+  EXPECT_THAT(status, HasSubstr("failures (1, oldest first):"));
+  EXPECT_THAT(status, HasSubstr(job.restart_cause()));
+  EXPECT_THAT(status, HasSubstr("restored from " + checkpoints + "/word_count/chk-"));
 }
 
 /// True if `dir` holds a committed part file and, for each of `subtasks` sink subtasks, a

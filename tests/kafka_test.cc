@@ -164,6 +164,7 @@ absl::StatusOr<std::vector<std::string>> ReadWithCheckpoints(const DevKafka& kaf
   p.mutable_config().checkpoint_interval = absl::Milliseconds(20);
   p.mutable_config().checkpoint_dir = checkpoints;
   p.mutable_config().restore_from = restore_from;
+  p.SetRestartStrategy(RestartStrategyConfig::None());  // a failing policy must fail the job
   auto out = std::make_shared<CollectedRecords<std::string>>();
   p.Source(KafkaSource(o))
       .Uid("kafka")

@@ -259,6 +259,7 @@ Pipeline SlowSnapshotJob(int tolerable_failures) {
   p.mutable_config().checkpoint_timeout = absl::Milliseconds(50);
   p.mutable_config().checkpoint_tolerable_failures = tolerable_failures;
   p.mutable_config().max_source_rate = 20'000;
+  p.SetRestartStrategy(RestartStrategyConfig::None());  // the failure is what is tested
   p.Source(Generator(
                [](uint64_t i) {
                  return KV{static_cast<int64_t>(i), 1};

@@ -98,14 +98,7 @@ void ApplyRunnerArgs(Pipeline& p) {
     }
     config.chaos_seed = seed;
   }
-  if (args.Has("restart-attempts")) {
-    const int64_t attempts = args.GetInt("restart-attempts", 0);
-    if (attempts < 0) throw JobArgumentError("--restart-attempts must be >= 0");
-    p.SetRestartStrategy(static_cast<int>(attempts),
-                         args.Has("restart-delay")
-                             ? args.GetDuration("restart-delay", /*allow_zero=*/false)
-                             : absl::Milliseconds(100));
-  }
+  if (auto strategy = ReadRestartStrategy(args)) config.restart_strategy = *strategy;
 }
 
 }  // namespace

@@ -60,8 +60,12 @@ Pipeline& Pipeline::SetCheckpointDir(std::string dir) {
 
 Pipeline& Pipeline::SetRestartStrategy(int attempts, absl::Duration delay) {
   if (attempts < 0) throw std::invalid_argument("SetRestartStrategy() needs attempts >= 0");
-  graph_.config.restart_attempts = attempts;
-  graph_.config.restart_delay = delay;
+  graph_.config.restart_strategy = RestartStrategyConfig::FixedDelay(attempts, delay);
+  return *this;
+}
+
+Pipeline& Pipeline::SetRestartStrategy(RestartStrategyConfig strategy) {
+  graph_.config.restart_strategy = strategy;
   return *this;
 }
 

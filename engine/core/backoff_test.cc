@@ -1,7 +1,6 @@
 #include "sluice/core/backoff.h"
 
 #include "gtest/gtest.h"
-#include "sluice/runtime/restart_strategy.h"
 
 namespace sluice {
 namespace {
@@ -33,29 +32,6 @@ TEST(BackoffTest, JitterStaysWithinItsShareAndTheMaximum) {
     varied = varied || d != absl::Seconds(3);
   }
   EXPECT_TRUE(varied) << "jitter that never changes a delay";
-}
-
-TEST(RestartStrategyTest, FixedDelayUntilTheAttemptsAreUsedUp) {
-  RestartStrategy s(2, absl::Seconds(4));
-  EXPECT_EQ(s.OnFailure(), absl::Seconds(4));
-  EXPECT_EQ(s.OnFailure(), absl::Seconds(4));
-  EXPECT_EQ(s.OnFailure(), std::nullopt);
-  EXPECT_EQ(s.restarts(), 2);
-  EXPECT_EQ(RestartStrategy(0, absl::Seconds(1)).OnFailure(), std::nullopt);
-}
-
-TEST(RestartStrategyTest, TheChaosOptionRaisesTheAttemptsToItsCrashes) {
-  JobConfig config;
-  config.restart_attempts = 1;
-  config.restart_delay = absl::Milliseconds(5);
-  EXPECT_EQ(RestartStrategy::Of(config).attempts(), 1);
-  config.chaos_kill_every = absl::Milliseconds(100);
-  config.chaos_max_failures = 3;
-  RestartStrategy chaos = RestartStrategy::Of(config);
-  EXPECT_EQ(chaos.attempts(), 3);
-  EXPECT_EQ(chaos.OnFailure(), absl::Milliseconds(5));
-  config.chaos_max_failures = 0;  // the option off
-  EXPECT_EQ(RestartStrategy::Of(config).attempts(), 1);
 }
 
 }  // namespace

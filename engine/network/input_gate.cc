@@ -38,7 +38,7 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
     return !channels_[c].events.empty() && (blocked == nullptr || !(*blocked)[c]);
   };
   auto ready = [&]() SLUICE_REQUIRES(mu_) {
-    if (canceled_ || woken_) return true;
+    if (canceled_ || woken_ || !failure_.empty()) return true;
     if (queued_events_ == 0) return false;
     for (int c = 0; c < n; ++c) {
       if (available(c)) return true;
@@ -47,6 +47,7 @@ InputGate::NextResult InputGate::Next(absl::Time deadline, int* channel, Channel
   };
   if (!has_event_.WaitUntil(&mu_, deadline, ready)) return NextResult::kTimeout;
   if (canceled_) return NextResult::kCanceled;
+  if (!failure_.empty()) return NextResult::kFailed;
   if (woken_) {
     woken_ = false;
     return NextResult::kTimeout;
@@ -89,6 +90,19 @@ void InputGate::Cancel() {
   }
   has_event_.SignalAll();
   has_room_.SignalAll();
+}
+
+void InputGate::Fail(std::string why) {
+  {
+    MutexLock lock(&mu_);
+    if (failure_.empty()) failure_ = std::move(why);
+  }
+  has_event_.SignalAll();
+}
+
+std::string InputGate::failure() const {
+  MutexLock lock(&mu_);
+  return failure_;
 }
 
 int64_t InputGate::max_queued_records() const {

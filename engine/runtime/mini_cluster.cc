@@ -148,12 +148,17 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
     SLUICE_ASSIGN_OR_RETURN(auto restore, RestoreState(graph));
     absl::Status status = RunAttempt(graph, restore ? &*restore : nullptr, &result);
     if (status.ok()) break;
-    const std::optional<absl::Duration> delay = restarts.OnFailure();
-    if (!delay) return status;
+    const std::optional<absl::Duration> delay = restarts.OnFailure(std::string(status.message()));
+    if (!delay) {
+      if (restarts.config().kind == RestartStrategyKind::kNone) return status;
+      return absl::Status(status.code(),
+                          absl::StrCat(status.message(), " (", restarts.GaveUpMessage(), ")"));
+    }
     const std::optional<CompletedCheckpoint> latest =
         checkpoints_ ? checkpoints_->latest() : std::nullopt;
-    LOG(WARNING) << "job '" << config.job_name << "' restarts (attempt " << restarts.restarts()
-                 << " of " << restarts.attempts() << ") from "
+    LOG(WARNING) << "job '" << config.job_name << "' restarts (restart " << restarts.restarts()
+                 << ", " << restarts.config().ToString() << ") in " << absl::FormatDuration(*delay)
+                 << " from "
                  << (latest                        ? absl::StrCat("checkpoint ", latest->id)
                      : config.restore_from.empty() ? std::string("the beginning")
                                                    : absl::StrCat("'", config.restore_from, "'"))

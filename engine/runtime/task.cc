@@ -314,6 +314,8 @@ void Task::RunInputLoop() {
     switch (gate_->Next(NextHousekeepingDeadline(), &channel, &event, &blocked_)) {
       case InputGate::NextResult::kCanceled:
         throw TaskCanceled();
+      case InputGate::NextResult::kFailed:
+        throw std::runtime_error(gate_->failure());
       case InputGate::NextResult::kTimeout:
         break;  // also a wake-up for mail
       case InputGate::NextResult::kEvent:

@@ -66,11 +66,9 @@ absl::StatusOr<RegisterTaskManagerReply> JobManagerClient::Register(
   return Call(&JobManager::Stub::RegisterTaskManager, request, "TaskManager registration");
 }
 
-absl::StatusOr<bool> JobManagerClient::Heartbeat(const std::string& taskmanager_id) {
-  HeartbeatRequest request;
-  request.set_taskmanager_id(taskmanager_id);
-  SLUICE_ASSIGN_OR_RETURN(auto reply, Call(&JobManager::Stub::Heartbeat, request, "heartbeat"));
-  return reply.known();
+std::unique_ptr<grpc::ClientReaderWriter<HeartbeatRequest, HeartbeatReply>>
+JobManagerClient::OpenHeartbeats(grpc::ClientContext* ctx) {
+  return stub_->Heartbeats(ctx);
 }
 
 absl::Status JobManagerClient::ReportJobPart(const JobPartReport& report) {

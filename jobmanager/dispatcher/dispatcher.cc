@@ -1,5 +1,7 @@
 #include "dispatcher/dispatcher.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "sluice/checkpoint/checkpoint_loader.h"
@@ -95,7 +97,7 @@ absl::StatusOr<std::string> Dispatcher::Submit(const JobSubmission& request) {
       [this, id](int64_t attempt, const absl::Status& why) {
         CheckpointsFailedRun(id, attempt, why);
       },
-      now_);
+      options_.default_restart_strategy, now_);
   LOG(INFO) << id << " ('" << request.job_name() << "') submitted: needs " << master->slots_needed()
             << " slots";
   jobs_[id] = std::move(master);
@@ -305,7 +307,12 @@ void Dispatcher::ScheduleLoop() {
     {
       MutexLock lock(&mu_);
       if (stopping_) return;
-      schedule_cv_.WaitFor(&mu_, options_.scheduling_period);  // or until slots came free
+      // Until slots come free, a restart delay ends, or the period passed.
+      absl::Time wake = now_() + options_.scheduling_period;
+      for (const auto& [id, job] : jobs_) {
+        if (job->state() == RESTARTING) wake = std::min(wake, job->restart_at());
+      }
+      schedule_cv_.WaitFor(&mu_, std::max(wake - now_(), absl::Milliseconds(1)));
       if (stopping_) return;
     }
     SchedulePass();  // takes mu_ itself

@@ -26,6 +26,9 @@ struct DispatcherOptions {
   /// delays, slot waits); false: no thread, the owner calls SchedulePass (tests).
   absl::Duration scheduling_period = absl::Milliseconds(200);
   bool scheduling_thread = true;
+  /// The restart strategy of jobs that name none (unset: by checkpointing, see
+  /// RestartStrategy::ConfigOf).
+  std::optional<RestartStrategyConfig> default_restart_strategy;
 };
 
 /// The JobManager's job table: submissions (each job's binary is loaded here too, to build

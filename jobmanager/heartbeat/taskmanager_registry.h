@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,8 +15,9 @@
 
 namespace sluice::cluster {
 
-/// The TaskManagers registered with this JobManager and when each was last heard from.
-/// Thread-safe (gRPC handler threads register and beat, the monitor expires).
+/// The TaskManagers registered with this JobManager, when each was last heard from, and how
+/// to end each one's control stream. Thread-safe (gRPC handler threads register, beat and
+/// disconnect; the monitor expires).
 class TaskManagerRegistry {
  public:
   using Clock = std::function<absl::Time()>;
@@ -24,24 +26,41 @@ class TaskManagerRegistry {
     RegisterTaskManagerRequest registration;
     int64_t registration_number = 0;  // increases with every registration
     absl::Time last_heartbeat;
+    std::function<void()> end_stream;  // ends its control stream (unset until it connects)
   };
   struct Lost {
     std::string taskmanager_id;
     int64_t registration_number = 0;
     std::string why;
   };
+  struct Registered {
+    int64_t registration_number = 0;
+    /// The registration it replaces (the TaskManager registered again before its loss was
+    /// noticed): lost, as any other, before the new one counts.
+    std::optional<Lost> replaced;
+  };
 
   explicit TaskManagerRegistry(absl::Duration heartbeat_timeout, Clock now = &absl::Now);
 
-  /// Registers (or registers again, replacing) a TaskManager; returns its registration number.
-  int64_t Register(const RegisterTaskManagerRequest& registration);
-  /// Notes a heartbeat; false for a TaskManager that is not registered (it registers again).
-  bool Heartbeat(const std::string& taskmanager_id);
-  /// Removes the TaskManagers silent for longer than the heartbeat timeout.
+  /// Registers (or registers again, replacing) a TaskManager.
+  Registered Register(const RegisterTaskManagerRequest& registration);
+  /// The control stream of a registration opened; `end_stream` ends it (called when the
+  /// TaskManager is declared lost or registers again). False if that registration is not
+  /// the current one (the TaskManager registers again).
+  bool Connect(const std::string& taskmanager_id, int64_t registration_number,
+               std::function<void()> end_stream);
+  /// Notes a heartbeat; false for a registration that is not the current one.
+  bool Heartbeat(const std::string& taskmanager_id, int64_t registration_number);
+  /// The control stream of a registration broke: if it is the current one, the TaskManager
+  /// is lost now (its process died: the connection was reset or closed).
+  std::optional<Lost> Disconnected(const std::string& taskmanager_id, int64_t registration_number);
+  /// Removes the TaskManagers silent for longer than the heartbeat timeout (and ends their
+  /// control streams).
   std::vector<Lost> RemoveSilent();
   /// The registered TaskManagers, by id.
   std::vector<Entry> Entries() const;
   absl::Time Now() const { return now_(); }
+  absl::Duration heartbeat_timeout() const { return heartbeat_timeout_; }
 
  private:
   const absl::Duration heartbeat_timeout_;

@@ -8,18 +8,21 @@ namespace sluice::cluster {
 JobMaster::JobMaster(std::string id, JobSubmission request, SubmittedJob job,
                      std::unique_ptr<internal::JobCheckpoints> checkpoints,
                      TaskManagerGateway* gateway, RunFailedCallback on_checkpoints_failed_run,
+                     const std::optional<RestartStrategyConfig>& default_restart_strategy,
                      Clock now)
     : request_(std::move(request)),
       now_(std::move(now)),
       gateway_(gateway),
       on_checkpoints_failed_run_(std::move(on_checkpoints_failed_run)),
       job_(std::move(job)),
-      restart_strategy_(RestartStrategy::Of(job_.graph->stream.config)),
+      restart_strategy_(
+          RestartStrategy::Of(job_.graph->stream.config, default_restart_strategy, now_)),
       checkpoints_(std::move(checkpoints)) {
   submitted_ = now_();
   waiting_since_ = submitted_;
   status_.set_job_id(std::move(id));
   status_.set_job_name(request_.job_name());
+  status_.set_restart_strategy(restart_strategy_.config().ToString());
   SetState(CREATED, "");
   int needed = 0;
   for (int p : request_.vertex_parallelism()) needed = std::max(needed, p);
@@ -132,7 +135,7 @@ void JobMaster::RunDeployed(int64_t attempt) {
 std::vector<PartCall> JobMaster::DeployFailed(const std::string& taskmanager_id, int64_t attempt,
                                               const std::string& why) {
   parts_running_.erase(taskmanager_id);
-  return attempt_ == attempt ? FailRun(why) : std::vector<PartCall>{};
+  return attempt_ == attempt ? FailRun(why, taskmanager_id) : std::vector<PartCall>{};
 }
 
 std::vector<PartCall> JobMaster::RunningParts() const {
@@ -143,17 +146,29 @@ std::vector<PartCall> JobMaster::RunningParts() const {
   return parts;
 }
 
-std::vector<PartCall> JobMaster::FailRun(const std::string& why) {
+std::vector<PartCall> JobMaster::FailRun(const std::string& why,
+                                         const std::string& taskmanager_id) {
   if (state() != RUNNING) return {};
   if (run_) run_->MarkEnded();
-  const std::optional<absl::Duration> delay = restart_strategy_.OnFailure();
-  if (!delay) return End(FAILED, why);
+  JobFailure* failure = status_.add_failures();
+  failure->set_at_ms(absl::ToUnixMillis(now_()));
+  failure->set_taskmanager_id(taskmanager_id);
+  failure->set_message(why);
+  if (status_.failures_size() > static_cast<int>(RestartStrategy::kHistory)) {
+    status_.mutable_failures()->DeleteSubrange(0, 1);
+  }
+  const std::optional<absl::Duration> delay = restart_strategy_.OnFailure(why);
+  if (!delay) {
+    if (restart_strategy_.config().kind == RestartStrategyKind::kNone) return End(FAILED, why);
+    return End(FAILED, absl::StrCat(why, " (", restart_strategy_.GaveUpMessage(), ")"));
+  }
   SetState(RESTARTING, why);
   status_.set_restarts(restart_strategy_.restarts());
   status_.set_restart_cause(why);
   restart_at_ = now_() + *delay;
-  LOG(WARNING) << id() << " restarts (attempt " << restart_strategy_.restarts() << " of "
-               << restart_strategy_.attempts() << ") once its parts ended, after: " << why;
+  LOG(WARNING) << id() << " restarts (restart " << restart_strategy_.restarts() << ", "
+               << restart_strategy_.config().ToString() << ") in " << absl::FormatDuration(*delay)
+               << " once its parts ended, after: " << why;
   return RunningParts();
 }
 
@@ -180,7 +195,7 @@ std::vector<PartCall> JobMaster::PartEnded(const std::string& taskmanager_id, Jo
     // changes nothing.
     LOG(INFO) << id() << ": while stopping, " << why;
   } else if (failed) {
-    others = FailRun(why);
+    others = FailRun(why, taskmanager_id);
   }
   if (this->state() == RUNNING && parts_running_.empty()) End(FINISHED, "");
   return others;
@@ -189,7 +204,7 @@ std::vector<PartCall> JobMaster::PartEnded(const std::string& taskmanager_id, Jo
 std::vector<PartCall> JobMaster::TaskManagerLost(const std::string& taskmanager_id,
                                                  const std::string& why) {
   if (!parts_running_.erase(taskmanager_id)) return {};
-  return FailRun(why);
+  return FailRun(why, taskmanager_id);
 }
 
 void JobMaster::PartAwaitsFinalCheckpoint(const std::string& taskmanager_id) {

@@ -43,7 +43,9 @@ class JobMaster {
   /// checkpoint commands of every run and outlives this.
   JobMaster(std::string id, JobSubmission request, SubmittedJob job,
             std::unique_ptr<internal::JobCheckpoints> checkpoints, TaskManagerGateway* gateway,
-            RunFailedCallback on_checkpoints_failed_run, Clock now = &absl::Now);
+            RunFailedCallback on_checkpoints_failed_run,
+            const std::optional<RestartStrategyConfig>& default_restart_strategy = {},
+            Clock now = &absl::Now);
   /// Ends the run's checkpoints first (the run's thread may still call back).
   ~JobMaster();
   JobMaster(const JobMaster&) = delete;
@@ -60,6 +62,8 @@ class JobMaster {
   /// True while the job waits for slots: CREATED, or RESTARTING once its parts ended and
   /// the restart delay passed (it then becomes CREATED).
   bool WaitsForSlots();
+  /// RESTARTING: when the next run may start (once its parts ended).
+  absl::Time restart_at() const { return restart_at_; }
   /// Since when it waits for slots (submission or the restart).
   absl::Time waiting_since() const { return waiting_since_; }
 
@@ -72,9 +76,10 @@ class JobMaster {
   /// Deploying run `attempt`'s part to `taskmanager_id` failed: the run fails.
   std::vector<PartCall> DeployFailed(const std::string& taskmanager_id, int64_t attempt,
                                      const std::string& why);
-  /// The run failed: the job restarts if it has attempts left, else fails. Returns the parts
-  /// to cancel.
-  std::vector<PartCall> FailRun(const std::string& why);
+  /// The run failed (on `taskmanager_id`, if on one): the job restarts if its restart
+  /// strategy lets it, else fails with the history of its failures. Returns the parts to
+  /// cancel.
+  std::vector<PartCall> FailRun(const std::string& why, const std::string& taskmanager_id = "");
   /// The job ends as `state` (FAILED, CANCELED): the parts to cancel.
   std::vector<PartCall> End(JobState state, const std::string& failure);
   /// The current run's part on `taskmanager_id` ended as `state`.

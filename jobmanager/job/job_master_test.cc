@@ -26,7 +26,8 @@ void SmallJob(Pipeline* p) {
 /// A job master over a fake gateway and a clock the test moves.
 class JobMasterTest : public ::testing::Test {
  protected:
-  std::unique_ptr<JobMaster> Make(std::vector<std::string> args) {
+  std::unique_ptr<JobMaster> Make(std::vector<std::string> args,
+                                  std::optional<RestartStrategyConfig> cluster_default = {}) {
     JobSpec spec;
     spec.job_name = "small";
     spec.args = std::move(args);
@@ -45,7 +46,7 @@ class JobMasterTest : public ::testing::Test {
     return std::make_unique<JobMaster>(
         "job-1", request, std::move(job), std::move(checkpoints), &gateway_,
         [this](int64_t attempt, const absl::Status&) { failed_runs_.push_back(attempt); },
-        [this] { return now_; });
+        cluster_default, [this] { return now_; });
   }
 
   static std::string AddressOf(const std::string& tm) { return tm + ":7000"; }
@@ -121,8 +122,19 @@ TEST_F(JobMasterTest, AFailedPartRestartsTheJobAfterTheDelayUntilAttemptsAreUsed
   EXPECT_EQ(job->state(), RUNNING);
   EXPECT_THAT(job->TaskManagerLost("c", "TaskManager 'c' was lost"), IsEmpty());
   EXPECT_EQ(job->state(), FAILED);
-  EXPECT_EQ(job->Status().failure(), "TaskManager 'c' was lost");
+  // The cause, then the strategy that gave up and the history of the failures.
+  EXPECT_THAT(job->Status().failure(),
+              HasSubstr("TaskManager 'c' was lost (restart strategy fixed-delay "
+                        "(--restart-attempts=1 --restart-delay=2s) gave up after 1 restart; "
+                        "failures, oldest first: 1. 1970-01-01 01:23:20.000: on TaskManager "
+                        "'b': boom; 2. 1970-01-01 01:23:22.000: TaskManager 'c' was lost)"));
   const JobStatus status = job->Status();
+  ASSERT_EQ(status.failures_size(), 2);
+  EXPECT_EQ(status.failures(0).taskmanager_id(), "b");
+  EXPECT_EQ(status.failures(0).message(), "on TaskManager 'b': boom");
+  EXPECT_EQ(status.failures(0).at_ms(), 5000 * 1000);
+  EXPECT_EQ(status.failures(1).taskmanager_id(), "c");
+  EXPECT_EQ(status.failures(1).at_ms(), 5002 * 1000);
   std::vector<JobState> history;
   for (const StateChange& c : status.history()) history.push_back(c.state());
   EXPECT_THAT(history, ElementsAre(CREATED, RUNNING, RESTARTING, CREATED, RUNNING, FAILED));
@@ -142,6 +154,31 @@ TEST_F(JobMasterTest, ReportsOfAnEarlierRunChangeNothing) {
   auto cancel = job->DeployFailed("b", /*attempt=*/2, "refused");
   EXPECT_EQ(job->state(), RESTARTING);
   EXPECT_THAT(cancel, IsEmpty()) << "the part that was not deployed is not canceled";
+}
+
+TEST_F(JobMasterTest, AJobWithoutAStrategyTakesTheClusterDefaultElseByCheckpointing) {
+  EXPECT_EQ(Make({})->Status().restart_strategy(), "none");
+  EXPECT_THAT(Make({"--checkpoints"})->Status().restart_strategy(),
+              HasSubstr("exponential-delay (--restart-initial-delay=100ms"));
+  const auto cluster = RestartStrategyConfig::FailureRate(2, absl::Minutes(1), absl::Seconds(1));
+  EXPECT_EQ(Make({"--checkpoints"}, cluster)->Status().restart_strategy(), cluster.ToString());
+  EXPECT_THAT(Make({"--attempts=2"}, cluster)->Status().restart_strategy(),
+              HasSubstr("fixed-delay (--restart-attempts=2"))
+      << "the job's own comes first";
+
+  // Failure-rate: two failures within the minute restart, the third fails the job.
+  auto job = Make({"--checkpoints"}, cluster);
+  for (int run = 1; run <= 3; ++run) {
+    ASSERT_TRUE(job->WaitsForSlots()) << "run " << run;
+    job->StartRun({"a", "a", "a"}, &AddressOf);
+    job->TaskManagerLost("a", absl::StrCat("lost ", run));
+    job->RetireRun();
+    job->TakeReleasableSlots();
+    now_ += absl::Seconds(1);
+  }
+  EXPECT_EQ(job->state(), FAILED);
+  EXPECT_EQ(job->Status().restarts(), 2);
+  EXPECT_THAT(job->Status().failure(), HasSubstr("gave up after 2 restarts"));
 }
 
 TEST_F(JobMasterTest, CancelingARunningJobCancelsEveryPart) {

@@ -5,12 +5,15 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "blob/blob_server.h"
 #include "dispatcher/dispatcher.h"
 #include "gateway/taskmanager_gateway.h"
@@ -19,7 +22,9 @@
 #include "heartbeat/taskmanager_registry.h"
 #include "service/jobmanager_service.h"
 #include "sluice/job/abseil_flags.h"
+#include "sluice/job/job_args.h"
 #include "sluice/jobmanager/blob_store.h"
+#include "sluice/runtime/restart_strategy_config.h"
 
 ABSL_FLAG(int, port, 6123, "port for clients and TaskManagers (0: any free port)");
 ABSL_FLAG(std::string, bind_address, "127.0.0.1",
@@ -28,10 +33,14 @@ ABSL_FLAG(std::string, blob_dir, "",
           "directory of the blob store (job binaries); default "
           "$XDG_DATA_HOME/sluice/blobs or ~/.local/share/sluice/blobs — never /tmp, which "
           "cron jobs clean");
-ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
-          "how often TaskManagers send heartbeats");
-ABSL_FLAG(absl::Duration, heartbeat_timeout, absl::Seconds(10),
-          "a TaskManager silent this long is declared lost");
+// A TaskManager whose process dies is lost at once (its control stream breaks); heartbeats
+// find those that go silent without a broken connection (a host down, a partition): the
+// timeout is that case's detection time, traded against false alarms on a loaded host.
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Milliseconds(500),
+          "how often TaskManagers send heartbeats on their control stream");
+ABSL_FLAG(absl::Duration, heartbeat_timeout, absl::Seconds(4),
+          "a TaskManager (or, for a TaskManager, its JobManager) silent this long is declared "
+          "lost; a dead process is noticed at once, by its broken control stream");
 ABSL_FLAG(absl::Duration, slot_wait, absl::Seconds(30),
           "a job that cannot get enough slots fails after waiting this long");
 ABSL_FLAG(std::string, slot_strategy, "spread",
@@ -45,7 +54,35 @@ ABSL_FLAG(absl::Duration, checkpoint_command_timeout,
           "how long a TaskManager may take to answer a checkpoint command (trigger, complete, "
           "abort)");
 
+// The cluster's default restart strategy, for jobs that name none: the same flags as a job's.
+ABSL_FLAG(std::string, restart_strategy, "",
+          "restart strategy of jobs that name none: none, fixed-delay, exponential-delay or "
+          "failure-rate (default: exponential-delay for checkpointed jobs, none for others)");
+ABSL_FLAG(std::string, restart_attempts, "", "fixed-delay, exponential-delay: restarts allowed");
+ABSL_FLAG(std::string, restart_delay, "", "fixed-delay, failure-rate: delay before a restart");
+ABSL_FLAG(std::string, restart_initial_delay, "", "exponential-delay: the first delay");
+ABSL_FLAG(std::string, restart_max_delay, "", "exponential-delay: the longest delay");
+ABSL_FLAG(std::string, restart_multiplier, "", "exponential-delay: growth of each delay");
+ABSL_FLAG(std::string, restart_jitter, "", "exponential-delay: random share of a delay (0..1)");
+ABSL_FLAG(std::string, restart_reset_after, "",
+          "exponential-delay: a run this long without failure starts the delays anew");
+ABSL_FLAG(std::string, restart_max_failures, "",
+          "failure-rate: failures tolerated per --restart-failure-interval");
+ABSL_FLAG(std::string, restart_failure_interval, "", "failure-rate: the interval");
+
 namespace {
+
+/// The restart strategy the --restart-* flags name (nothing: none named).
+std::optional<sluice::RestartStrategyConfig> DefaultRestartStrategy() {
+  sluice::JobArgs args;
+  for (const std::string& name : sluice::RestartStrategyFlagNames()) {
+    const absl::CommandLineFlag* flag =
+        absl::FindCommandLineFlag(absl::StrReplaceAll(name, {{"-", "_"}}));
+    const std::string value = flag == nullptr ? "" : flag->CurrentValue();
+    if (!value.empty()) args.Set(name, value);
+  }
+  return sluice::ReadRestartStrategy(args);
+}
 
 std::string DefaultBlobDir() {
   if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg != '\0') {
@@ -56,10 +93,15 @@ std::string DefaultBlobDir() {
 }
 
 grpc::Server* g_server = nullptr;
+sluice::cluster::JobManagerService* g_service = nullptr;
 
 void Shutdown(int) {
-  // Shutdown() from a signal handler is not safe; a thread does it.
-  std::thread([] { g_server->Shutdown(); }).detach();
+  // Shutdown() from a signal handler is not safe; a thread does it. The TaskManagers'
+  // control streams never end by themselves: they are canceled after a moment.
+  std::thread([] {
+    g_service->StopDeclaringLosses();
+    g_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  }).detach();
 }
 
 }  // namespace
@@ -91,6 +133,12 @@ int main(int argc, char** argv) {
                  strategy.c_str());
     return 2;
   }
+  try {
+    options.default_restart_strategy = DefaultRestartStrategy();
+  } catch (const sluice::JobArgumentError& e) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n", e.what());
+    return 2;
+  }
   sluice::cluster::GatewayDeadlines deadlines;
   deadlines.deploy = absl::GetFlag(FLAGS_deploy_timeout);
   deadlines.cancel = absl::GetFlag(FLAGS_cancel_timeout);
@@ -110,13 +158,13 @@ int main(int argc, char** argv) {
   sluice::cluster::TaskManagerRegistry registry(absl::GetFlag(FLAGS_heartbeat_timeout));
   sluice::cluster::Dispatcher dispatcher(blobs->get(), &gateway, options);
   sluice::cluster::BlobServer blob_server(blobs->get());
-  sluice::cluster::HeartbeatMonitor monitor(
-      &registry, absl::GetFlag(FLAGS_heartbeat_interval),
-      [&dispatcher](const sluice::cluster::TaskManagerRegistry::Lost& lost) {
-        dispatcher.TaskManagerLost(lost.taskmanager_id, lost.registration_number, lost.why);
-      });
+  auto on_lost = [&dispatcher](const sluice::cluster::TaskManagerRegistry::Lost& lost) {
+    dispatcher.TaskManagerLost(lost.taskmanager_id, lost.registration_number, lost.why);
+  };
+  sluice::cluster::HeartbeatMonitor monitor(&registry, absl::GetFlag(FLAGS_heartbeat_interval),
+                                            on_lost);
   sluice::cluster::JobManagerService service(&registry, &dispatcher, &blob_server, blobs->get(),
-                                             absl::GetFlag(FLAGS_heartbeat_interval));
+                                             absl::GetFlag(FLAGS_heartbeat_interval), on_lost);
 
   const std::string address =
       absl::StrCat(absl::GetFlag(FLAGS_bind_address), ":", absl::GetFlag(FLAGS_port));
@@ -133,6 +181,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_server = server.get();
+  g_service = &service;
   std::signal(SIGTERM, Shutdown);
   std::signal(SIGINT, Shutdown);
   // The first line of stdout: where to reach it (tests and scripts read it).

@@ -6,18 +6,21 @@
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "sluice/api/job.h"
+#include "sluice/core/mutex.h"
 #include "sluice/jobmanager/grpc_status.h"
 
 namespace sluice::cluster {
 
 JobManagerService::JobManagerService(TaskManagerRegistry* registry, Dispatcher* dispatcher,
                                      BlobServer* blobs, const BlobStore* store,
-                                     absl::Duration heartbeat_interval)
+                                     absl::Duration heartbeat_interval,
+                                     std::function<void(const TaskManagerRegistry::Lost&)> on_lost)
     : registry_(registry),
       dispatcher_(dispatcher),
       blobs_(blobs),
       store_(store),
       heartbeat_interval_(heartbeat_interval),
+      on_lost_(std::move(on_lost)),
       jobmanager_id_(absl::StrCat("jm-", ::getpid(), "-", absl::ToUnixMillis(absl::Now()))) {}
 
 grpc::Status JobManagerService::RegisterTaskManager(grpc::ServerContext*,
@@ -31,17 +34,67 @@ grpc::Status JobManagerService::RegisterTaskManager(grpc::ServerContext*,
   if (request->slots() < 1) {
     return ToGrpcStatus(absl::InvalidArgumentError("a TaskManager needs at least 1 slot"));
   }
-  dispatcher_->TaskManagerRegistered(*request, registry_->Register(*request));
+  const TaskManagerRegistry::Registered registered = registry_->Register(*request);
+  if (registered.replaced) {
+    LOG(WARNING) << registered.replaced->why;
+    on_lost_(*registered.replaced);  // its runs fail before the new registration counts
+  }
+  dispatcher_->TaskManagerRegistered(*request, registered.registration_number);
   LOG(INFO) << "TaskManager '" << request->taskmanager_id() << "' registered (" << request->host()
             << ", pid " << request->pid() << ", " << request->slots() << " slots)";
   reply->set_jobmanager_id(jobmanager_id_);
   reply->set_heartbeat_interval_ms(absl::ToInt64Milliseconds(heartbeat_interval_));
+  reply->set_heartbeat_timeout_ms(absl::ToInt64Milliseconds(registry_->heartbeat_timeout()));
+  reply->set_registration_number(registered.registration_number);
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::Heartbeat(grpc::ServerContext*, const HeartbeatRequest* request,
-                                          HeartbeatReply* reply) {
-  reply->set_known(registry_->Heartbeat(request->taskmanager_id()));
+namespace {
+
+/// Lets the registry end a control stream from another thread for as long as its handler
+/// runs (the handler's context dies with it).
+class StreamEnder {
+ public:
+  explicit StreamEnder(grpc::ServerContext* ctx) : ctx_(ctx) {}
+  void End() {
+    MutexLock lock(&mu_);
+    if (ctx_ != nullptr) ctx_->TryCancel();
+  }
+  void HandlerDone() {
+    MutexLock lock(&mu_);
+    ctx_ = nullptr;
+  }
+
+ private:
+  Mutex mu_;
+  grpc::ServerContext* ctx_ SLUICE_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+grpc::Status JobManagerService::Heartbeats(
+    grpc::ServerContext* ctx, grpc::ServerReaderWriter<HeartbeatReply, HeartbeatRequest>* stream) {
+  HeartbeatRequest beat;
+  if (!stream->Read(&beat)) return grpc::Status::OK;
+  const std::string id = beat.taskmanager_id();
+  const int64_t registration = beat.registration_number();
+  auto ender = std::make_shared<StreamEnder>(ctx);
+  HeartbeatReply reply;
+  reply.set_known(registry_->Connect(id, registration, [ender] { ender->End(); }));
+  // Each heartbeat is answered; the loop ends when the stream does (or the registration is
+  // no longer the current one, which the answer tells the TaskManager).
+  while (reply.known() && stream->Write(reply) && stream->Read(&beat)) {
+    reply.set_known(registry_->Heartbeat(id, registration));
+  }
+  if (!reply.known()) stream->Write(reply);
+  ender->HandlerDone();
+  if (shutting_down_.load()) return grpc::Status::OK;
+  // The TaskManager's process died (the connection was reset or closed) or its connection
+  // failed: lost at once, if this registration was still the current one.
+  if (auto lost = registry_->Disconnected(id, registration)) {
+    LOG(WARNING) << lost->why;
+    on_lost_(*lost);
+  }
   return grpc::Status::OK;
 }
 

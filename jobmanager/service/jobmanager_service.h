@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -16,15 +18,21 @@ namespace sluice::cluster {
 /// server threads run the handlers.
 class JobManagerService final : public JobManager::Service {
  public:
-  /// The parts outlive the service. TaskManagers are told to beat every `heartbeat_interval`.
+  /// The parts outlive the service. TaskManagers are told to beat every `heartbeat_interval`;
+  /// a TaskManager whose control stream breaks goes to `on_lost`.
   JobManagerService(TaskManagerRegistry* registry, Dispatcher* dispatcher, BlobServer* blobs,
-                    const BlobStore* store, absl::Duration heartbeat_interval);
+                    const BlobStore* store, absl::Duration heartbeat_interval,
+                    std::function<void(const TaskManagerRegistry::Lost&)> on_lost);
+  /// The JobManager goes down: control streams that end from now on lose no TaskManager
+  /// (their jobs' parts keep running for the JobManager that comes back).
+  void StopDeclaringLosses() { shutting_down_.store(true); }
 
   grpc::Status RegisterTaskManager(grpc::ServerContext* ctx,
                                    const RegisterTaskManagerRequest* request,
                                    RegisterTaskManagerReply* reply) override;
-  grpc::Status Heartbeat(grpc::ServerContext* ctx, const HeartbeatRequest* request,
-                         HeartbeatReply* reply) override;
+  grpc::Status Heartbeats(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<HeartbeatReply, HeartbeatRequest>* stream) override;
   grpc::Status UploadBlob(grpc::ServerContext* ctx, grpc::ServerReader<UploadBlobRequest>* reader,
                           UploadBlobReply* reply) override;
   grpc::Status DownloadBlob(grpc::ServerContext* ctx, const DownloadBlobRequest* request,
@@ -56,7 +64,9 @@ class JobManagerService final : public JobManager::Service {
   BlobServer* const blobs_;
   const BlobStore* const store_;
   const absl::Duration heartbeat_interval_;
+  const std::function<void(const TaskManagerRegistry::Lost&)> on_lost_;
   const std::string jobmanager_id_;
+  std::atomic<bool> shutting_down_{false};
 };
 
 }  // namespace sluice::cluster

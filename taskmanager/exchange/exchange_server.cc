@@ -130,17 +130,29 @@ grpc::Status ExchangeServer::Connect(
       // blocks for long: a batch had a credit, and control events do not wait.
       it = inbound_.find(ChannelKey{job, buffer.channel_id()});
       if (it == inbound_.end() || it->second.gate == nullptr) continue;  // its job part ended
+      if (event->kind == internal::ChannelEvent::Kind::kEndOfStream) it->second.ended = true;
       it->second.gate->Push(it->second.index, *std::move(event));
     }
     if (!status.ok()) break;
   }
+  // A producer whose part ended closes its stream (its channels ended, or it was stopped);
+  // a broken one (its process died, or it was canceled) leaves its channels unfinished.
+  const bool broken = ctx->IsCancelled() || !status.ok();
   {
     MutexLock lock(&mu_);
     ConnectionCredits& credits = connections_[&connection];
     credits.done = true;
     credits.pending_credits.clear();
-    for (auto& [id, in] : inbound_) {
-      if (in.connection == &connection) in.connection = nullptr;
+    for (auto& [key, in] : inbound_) {
+      if (in.connection != &connection) continue;
+      in.connection = nullptr;
+      if (broken && in.gate != nullptr && !in.ended) {
+        in.gate->Fail(absl::StrCat(
+            "the exchange stream from the TaskManager at ", ctx->peer(), " broke before channel ",
+            key.second, " of job '", key.first, "' ended (",
+            status.ok() ? "its process ended, or its part was canceled" : status.error_message(),
+            ")"));
+      }
     }
   }
   connection.has_credits.Signal();

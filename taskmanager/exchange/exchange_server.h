@@ -18,7 +18,9 @@ namespace sluice::cluster {
 /// control: a channel's producer may have at most as many batches in flight as the gate has
 /// room for on that channel, and gets a credit back each time the consumer takes one. So the
 /// receiving thread never blocks on a full gate, a slow consumer holds back exactly its own
-/// producers (not the other channels of the stream), and memory stays bounded.
+/// producers (not the other channels of the stream), and memory stays bounded. A stream
+/// that breaks before its channels ended (the producer's process died) fails their
+/// consumers at once: their input can never be complete.
 class ExchangeServer final : public Exchange::Service {
  public:
   ~ExchangeServer() override;
@@ -42,6 +44,7 @@ class ExchangeServer final : public Exchange::Service {
     std::shared_ptr<const internal::BatchCodec> codec;
     int credits = 0;
     Connection* connection = nullptr;  // the producer's stream, once it opened the channel
+    bool ended = false;                // its end of stream arrived
   };
   /// The consumer took a batch from `gate`'s channel `index`: one credit back.
   void ReturnCredit(internal::InputGate* gate, int index);

@@ -155,6 +155,10 @@ TEST_F(ExchangeTest, ABlockedChannelDoesNotHoldUpTheOthersOnTheSameStream) {
   EXPECT_EQ(stuck_pushed.load(), 1) << "only the one credit of the stuck channel was used";
   client.Cancel();  // releases the blocked producer
   blocked.join();
+  // As a job part does before its gates go: the canceled stream's end fails what is still
+  // registered (its channels never ended).
+  server_.UnregisterInbound("job", 1);
+  server_.UnregisterInbound("job", 2);
 }
 
 TEST_F(ExchangeTest, AChannelOpenedBeforeItsConsumerIsRegisteredWaitsForIt) {
@@ -180,6 +184,50 @@ TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
   producer.join();
   EXPECT_FALSE(client.status().ok());
   EXPECT_FALSE(client.Push(3, Control(internal::ChannelEvent::Kind::kEndOfStream)));
+}
+
+TEST_F(ExchangeTest, AConsumerWhoseProducerVanishesBeforeItsEndFailsAtOnce) {
+  internal::InputGate gate(2, 4);
+  server_.RegisterInbound("job", 1, &gate, 0, codec_, 4);
+  server_.RegisterInbound("job", 2, &gate, 1, codec_, 4);
+  auto client = std::make_unique<ExchangeClient>(address_, "job");
+  client->OpenChannel(1, codec_);
+  client->OpenChannel(2, codec_);
+  ASSERT_TRUE(client->Push(1, BatchOf("a", 2)));
+  ASSERT_TRUE(client->Push(2, Control(internal::ChannelEvent::Kind::kEndOfStream)));
+  EXPECT_EQ(Take(gate).kind, internal::ChannelEvent::Kind::kBatch);
+  EXPECT_EQ(Take(gate).kind, internal::ChannelEvent::Kind::kEndOfStream);
+  // The producer's stream breaks with channel 1 unfinished (as when its process dies: the
+  // connection goes, not the stream's orderly end): the consumer hears it now, not when
+  // somebody cancels it.
+  client->Cancel();
+  int channel = -1;
+  internal::ChannelEvent e;
+  ASSERT_EQ(gate.Next(absl::Now() + absl::Seconds(10), &channel, &e),
+            internal::InputGate::NextResult::kFailed);
+  EXPECT_THAT(gate.failure(), ::testing::HasSubstr("broke before channel 1 of job 'job' ended"));
+  server_.UnregisterInbound("job", 1);
+  server_.UnregisterInbound("job", 2);
+}
+
+TEST_F(ExchangeTest, AProducerThatClosesItsStreamOrEndsItsChannelsFailsNoConsumer) {
+  internal::InputGate gate(2, 4);
+  server_.RegisterInbound("job", 1, &gate, 0, codec_, 4);
+  server_.RegisterInbound("job", 2, &gate, 1, codec_, 4);
+  {
+    ExchangeClient ended(address_, "job");
+    ended.OpenChannel(1, codec_);
+    ASSERT_TRUE(ended.Push(1, Control(internal::ChannelEvent::Kind::kEndOfStream)));
+    EXPECT_EQ(Take(gate).kind, internal::ChannelEvent::Kind::kEndOfStream);
+    ExchangeClient stopped(address_, "job");  // a stopped part closes its stream in order
+    stopped.OpenChannel(2, codec_);
+    ASSERT_TRUE(stopped.Push(2, BatchOf("a", 1)));
+    EXPECT_EQ(Take(gate).kind, internal::ChannelEvent::Kind::kBatch);
+  }
+  // The stream's end after its channels ended is normal. Shutting the server down waits
+  // until its handler of that stream returned.
+  plane_.Stop();
+  EXPECT_EQ(gate.failure(), "");
 }
 
 TEST(ExchangeClientTest, AConsumerThatIsNotThereFailsTheProducerAtOnce) {

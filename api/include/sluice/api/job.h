@@ -40,9 +40,10 @@ int RunJobMain(int argc, char** argv, JobBuildFn build);
 /// --checkpoint-dir=DIR, --checkpoint-timeout=DUR, --checkpoint-min-pause=DUR,
 /// --checkpoint-max-concurrent=N, --tolerable-checkpoint-failures=N,
 /// --checkpoints-retained=N, --state-backend=heap|rocksdb, --from-savepoint=PATH,
-/// --allow-non-restored-state, --savepoint-dir=DIR, --max-source-rate=N, --restart-attempts=N,
-/// --restart-delay=DUR, --chaos-kill-task-every=DUR or --chaos-kill-task-every-records=N,
-/// --chaos-max-failures=N, --chaos-seed=N.
+/// --allow-non-restored-state, --savepoint-dir=DIR, --max-source-rate=N, the restart
+/// strategy (--restart-strategy=none|fixed-delay|exponential-delay|failure-rate and its
+/// parameters: ReadRestartStrategy), --chaos-kill-task-every=DUR or
+/// --chaos-kill-task-every-records=N, --chaos-max-failures=N, --chaos-seed=N.
 absl::Status BuildPipeline(JobBuildFn build, Pipeline& pipeline);
 
 /// What a job's graph is built from. The same spec gives the same graph in every process

@@ -43,6 +43,9 @@ class Pipeline {
   /// After a failure, restarts the job from its latest completed checkpoint up to
   /// `attempts` times, waiting `delay` before each (fixed-delay restart strategy).
   Pipeline& SetRestartStrategy(int attempts, absl::Duration delay = absl::Milliseconds(100));
+  /// Any restart strategy (RestartStrategyConfig::None(), FixedDelay, ExponentialDelay,
+  /// FailureRate). Without one a checkpointed job restarts with exponential delays.
+  Pipeline& SetRestartStrategy(RestartStrategyConfig strategy);
   const JobConfig& config() const { return graph_.config; }
   /// Every job-wide setting (checkpoint timeout, min pause, max concurrent, tolerable
   /// failures, retained count, state backend, savepoint to restore, chaos option, ...).

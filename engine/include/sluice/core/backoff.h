@@ -17,6 +17,7 @@ struct BackoffPolicy {
   absl::Duration max = absl::Seconds(30);
   double multiplier = 2.0;
   double jitter = 0.0;  // 0..1
+  bool operator==(const BackoffPolicy&) const = default;
 };
 
 /// The delays of one sequence of retries (not thread-safe): the one backoff of the InfluxDB

@@ -12,6 +12,7 @@
 #include "sluice/internal/network/channel_codec.h"
 #include "sluice/internal/network/record_writer.h"
 #include "sluice/operator/stream_operator.h"
+#include "sluice/runtime/restart_strategy_config.h"
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/state_backend_kind.h"
 
@@ -179,10 +180,10 @@ struct JobConfig {
   /// Most records per second each source subtask emits (0: no limit), so a job catching up
   /// after downtime does not overrun its sinks (--max-source-rate).
   double max_source_rate = 0;
-  /// Fixed-delay restart: after a failure, restart all tasks from the latest completed
-  /// checkpoint (or from the beginning) up to `restart_attempts` times.
-  int restart_attempts = 0;
-  absl::Duration restart_delay = absl::Milliseconds(100);
+  /// After a failure, whether and when all tasks run again from the latest completed
+  /// checkpoint (or from the beginning). Unset: the cluster's default strategy, else
+  /// exponential-delay for a checkpointed job and none for others (RestartStrategy::ConfigOf).
+  std::optional<RestartStrategyConfig> restart_strategy;
   /// The chaos option: a simulated crash of a random task about every `chaos_kill_every`
   /// or, replayable, once per attempt after about `chaos_kill_every_records` records of the
   /// chosen task (zero: never), at most `chaos_max_failures` times, every choice from

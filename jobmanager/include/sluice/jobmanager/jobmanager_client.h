@@ -24,8 +24,10 @@ class JobManagerClient {
 
   absl::StatusOr<GetClusterStatusReply> Status();
   absl::StatusOr<RegisterTaskManagerReply> Register(const RegisterTaskManagerRequest& request);
-  /// Whether the JobManager still knows the TaskManager.
-  absl::StatusOr<bool> Heartbeat(const std::string& taskmanager_id);
+  /// Opens a TaskManager's control stream (heartbeats up, answers down) on `ctx`, without a
+  /// deadline: it lives as long as both processes. Cancel `ctx` to end it.
+  std::unique_ptr<grpc::ClientReaderWriter<HeartbeatRequest, HeartbeatReply>> OpenHeartbeats(
+      grpc::ClientContext* ctx);
   absl::Status ReportJobPart(const JobPartReport& report);
   absl::StatusOr<std::string> Submit(const JobSubmission& job);
   absl::StatusOr<JobStatus> Job(const std::string& job_id);

@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -26,7 +27,7 @@ namespace sluice::internal {
 /// so TSan cannot see the ordering an absl::Mutex provides and reports false races.
 class InputGate final : public ChannelSink {
  public:
-  enum class NextResult { kEvent, kTimeout, kCanceled };
+  enum class NextResult { kEvent, kTimeout, kCanceled, kFailed };
 
   InputGate(int num_channels, int capacity_batches_per_channel);
 
@@ -50,6 +51,10 @@ class InputGate final : public ChannelSink {
   void Wake();
   /// Wakes every waiter; all later calls return at once.
   void Cancel();
+  /// An input can never deliver the rest of its stream (its producer's process died): the
+  /// consumer's Next() returns kFailed from now on, and failure() says why. Any thread.
+  void Fail(std::string why);
+  std::string failure() const;
 
   int num_channels() const { return num_channels_; }
   /// The most records that were ever queued in this gate at once.
@@ -72,6 +77,7 @@ class InputGate final : public ChannelSink {
   int64_t queued_events_ SLUICE_GUARDED_BY(mu_) = 0;
   bool canceled_ SLUICE_GUARDED_BY(mu_) = false;
   bool woken_ SLUICE_GUARDED_BY(mu_) = false;
+  std::string failure_ SLUICE_GUARDED_BY(mu_);
   std::function<void(int)> batch_consumed_;  // set before use, then read only
 };
 
