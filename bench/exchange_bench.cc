@@ -82,10 +82,10 @@ double ExchangeSeconds(std::vector<sluice::internal::ChannelEvent> batches) {
   auto grpc_server = builder.BuildAndStart();
   auto codec = std::make_shared<sluice::TypedOutputTypeOps<std::string>>();
   sluice::internal::InputGate gate(1, absl::GetFlag(FLAGS_capacity));
-  server.RegisterInbound("bench", 1, &gate, 0, codec, absl::GetFlag(FLAGS_capacity));
+  server.RegisterInbound("bench", 1, 1, &gate, 0, codec, absl::GetFlag(FLAGS_capacity));
   double seconds = 0;
   {
-    sluice::cluster::ExchangeClient client("127.0.0.1:" + std::to_string(port), "bench");
+    sluice::cluster::ExchangeClient client("127.0.0.1:" + std::to_string(port), "bench", 1);
     client.OpenChannel(1, codec);
     const size_t n = batches.size();
     const absl::Time start = absl::Now();

@@ -192,7 +192,7 @@ absl::Status JobPart::Run() {
   cp.restore = restore ? &*restore : nullptr;
 
   ExchangeChannels channels(
-      request_.job_id(), exchange_,
+      request_.job_id(), request_.attempt(), exchange_,
       {request_.exchange_addresses().begin(), request_.exchange_addresses().end()});
   absl::Status status;
   {

@@ -317,7 +317,8 @@ class JobsOnClusterTest : public ::testing::Test {
     EXPECT_EQ(local.exit_code, 0) << local.output;
     return job_args;
   }
-  void RunWordCountAndKillATaskManager(int victim, const std::string& restart_args);
+  void RunWordCountAndKillATaskManager(int victim, const std::string& restart_args,
+                                       int signal = SIGKILL);
   /// How many TaskManagers ran a part of some job.
   int TaskManagersThatRanAPart() const {
     int n = 0;
@@ -549,11 +550,11 @@ cluster::JobStatus AwaitJob(const std::string& jobmanager, const std::string& jo
 }
 
 /// Runs word_count at parallelism 4 on the cluster (about 4 s of input, checkpoints every
-/// 100 ms into a directory all processes reach, `restart_args`) and SIGKILLs TaskManager
-/// `victim` once a checkpoint completed; the expected output is in dir_/local, the job's
-/// goes to dir_/cluster.
-void JobsOnClusterTest::RunWordCountAndKillATaskManager(int victim,
-                                                        const std::string& restart_args) {
+/// 100 ms into a directory all processes reach, `restart_args`) and sends TaskManager
+/// `victim` `signal` once a checkpoint completed; the expected output is in dir_/local, the
+/// job's goes to dir_/cluster.
+void JobsOnClusterTest::RunWordCountAndKillATaskManager(int victim, const std::string& restart_args,
+                                                        int signal) {
   constexpr int kLines = 40000;
   const std::string job_args = WordCountOnTheMiniCluster(kLines, 4);
   auto r = RunOnCluster(absl::StrCat(
@@ -565,7 +566,36 @@ void JobsOnClusterTest::RunWordCountAndKillATaskManager(int victim,
       [&] { return testing::HasCompletedCheckpoint(dir_.Join("checkpoints/word_count")); }, 20000))
       << jm_->log();
   ASSERT_EQ(TaskManagersThatRanAPart(), 3);
-  tms_[victim]->process().Signal(SIGKILL);
+  tms_[victim]->process().Signal(signal);
+}
+
+TEST_F(JobsOnClusterTest, ATaskManagerStoppedAndResumedMidRunWritesNothingIntoTheNewRun) {
+  // SIGSTOP: the JobManager declares it lost after the heartbeat timeout and runs the job
+  // again elsewhere; then it wakes up with its old run's subtasks and their buffered records.
+  RunWordCountAndKillATaskManager(1, " --restart-strategy=fixed-delay --restart-attempts=2",
+                                  SIGSTOP);
+  if (HasFatalFailure()) return;
+  cluster::JobManagerClient client(jm_->address());
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto job = client.Job("job-1");
+        return job.ok() && job->restarts() == 1 && job->state() == cluster::RUNNING;
+      },
+      20000))
+      << jm_->log();
+  tms_[1]->process().Signal(SIGCONT);
+  // Its control stream was ended: it registers again and cancels the old run's part; until
+  // then the old run's producers reach no consumer of the new run (streams carry the run).
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return tms_[1]->log().find("canceling its part here") != std::string::npos; }, 10000))
+      << tms_[1]->log();
+  const cluster::JobStatus job = AwaitJob(jm_->address(), "job-1", cluster::FINISHED);
+  ASSERT_EQ(job.state(), cluster::FINISHED) << job.failure() << jm_->log();
+  EXPECT_EQ(job.restarts(), 1);
+  EXPECT_THAT(job.restart_cause(), HasSubstr("TaskManager 'tm-2' was lost (no heartbeat for"));
+  const auto expected = SortedOutput(dir_.Join("local"));
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);
 }
 
 TEST_F(JobsOnClusterTest, CheckpointsCompleteAcrossProcessesAndTheJobRestartsFromOne) {

@@ -2,9 +2,9 @@
 
 namespace sluice::cluster {
 
-ExchangeChannels::ExchangeChannels(std::string job, ExchangeServer* server,
+ExchangeChannels::ExchangeChannels(std::string job, int64_t attempt, ExchangeServer* server,
                                    std::vector<std::string> addresses)
-    : job_(std::move(job)), server_(server), addresses_(std::move(addresses)) {}
+    : job_(std::move(job)), attempt_(attempt), server_(server), addresses_(std::move(addresses)) {}
 
 ExchangeChannels::~ExchangeChannels() { Close(); }
 
@@ -14,7 +14,8 @@ internal::ChannelSink* ExchangeChannels::OpenOutbound(
   {
     MutexLock lock(&mu_);
     auto& slot = clients_[location];
-    if (slot == nullptr) slot = std::make_unique<ExchangeClient>(addresses_[location], job_);
+    if (slot == nullptr)
+      slot = std::make_unique<ExchangeClient>(addresses_[location], job_, attempt_);
     client = slot.get();
   }
   client->OpenChannel(channel_id, std::move(codec));
@@ -24,7 +25,7 @@ internal::ChannelSink* ExchangeChannels::OpenOutbound(
 void ExchangeChannels::RegisterInbound(int channel_id, internal::InputGate* gate, int index,
                                        std::shared_ptr<const internal::BatchCodec> codec,
                                        int capacity) {
-  server_->RegisterInbound(job_, channel_id, gate, index, std::move(codec), capacity);
+  server_->RegisterInbound(job_, attempt_, channel_id, gate, index, std::move(codec), capacity);
   MutexLock lock(&mu_);
   inbound_.push_back(channel_id);
 }
@@ -51,7 +52,7 @@ void ExchangeChannels::Close() {
     inbound.swap(inbound_);
     clients.swap(clients_);
   }
-  for (int id : inbound) server_->UnregisterInbound(job_, id);
+  for (int id : inbound) server_->UnregisterInbound(job_, attempt_, id);
   clients.clear();  // each closes its stream
 }
 

@@ -17,8 +17,10 @@ namespace sluice::cluster {
 /// stream), inbound ones registered on this TaskManager's ExchangeServer.
 class ExchangeChannels final : public internal::RemoteChannels {
  public:
-  /// `addresses[location]`: the exchange server of each TaskManager of the job.
-  ExchangeChannels(std::string job, ExchangeServer* server, std::vector<std::string> addresses);
+  /// The channels of run `attempt` of `job`; `addresses[location]`: the exchange server of
+  /// each TaskManager of the run.
+  ExchangeChannels(std::string job, int64_t attempt, ExchangeServer* server,
+                   std::vector<std::string> addresses);
   ~ExchangeChannels() override;
 
   internal::ChannelSink* OpenOutbound(int location, int channel_id,
@@ -34,6 +36,7 @@ class ExchangeChannels final : public internal::RemoteChannels {
 
  private:
   const std::string job_;
+  const int64_t attempt_;
   ExchangeServer* server_;
   const std::vector<std::string> addresses_;
   mutable Mutex mu_;

@@ -5,7 +5,7 @@
 
 namespace sluice::cluster {
 
-ExchangeClient::ExchangeClient(const std::string& address, const std::string& job)
+ExchangeClient::ExchangeClient(const std::string& address, const std::string& job, int64_t attempt)
     : address_(address),
       stub_(Exchange::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
   // No waiting for a consumer that is not there: every TaskManager of a job serves the
@@ -14,6 +14,7 @@ ExchangeClient::ExchangeClient(const std::string& address, const std::string& jo
   stream_ = stub_->Connect(&ctx_);
   ProducerMessage hello;
   hello.set_job(job);
+  hello.set_attempt(attempt);
   if (!stream_->Write(hello)) closed_ = true;
   reader_ = std::thread([this] { ReadCredits(); });
 }

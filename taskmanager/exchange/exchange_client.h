@@ -21,8 +21,9 @@ namespace sluice::cluster {
 /// pressure a slow remote consumer exerts on exactly its producers.
 class ExchangeClient final : public internal::ChannelSink {
  public:
-  /// Connects to the exchange server at `address` (HOST:PORT) for the channels of `job`.
-  ExchangeClient(const std::string& address, const std::string& job);
+  /// Connects to the exchange server at `address` (HOST:PORT) for the channels of run
+  /// `attempt` of `job`.
+  ExchangeClient(const std::string& address, const std::string& job, int64_t attempt);
   ~ExchangeClient() override;
 
   /// Declares a channel and how its batches are encoded; before any Push on it.

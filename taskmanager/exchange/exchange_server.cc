@@ -15,12 +15,12 @@ struct ExchangeServer::Connection {
 
 ExchangeServer::~ExchangeServer() = default;
 
-void ExchangeServer::RegisterInbound(const std::string& job, int channel_id,
+void ExchangeServer::RegisterInbound(const std::string& job, int64_t attempt, int channel_id,
                                      internal::InputGate* gate, int index,
                                      std::shared_ptr<const internal::BatchCodec> codec,
                                      int credits) {
   MutexLock lock(&mu_);
-  const ChannelKey key{job, channel_id};
+  const ChannelKey key{job, attempt, channel_id};
   Inbound& in = inbound_[key];
   in.gate = gate;
   in.index = index;
@@ -37,9 +37,9 @@ void ExchangeServer::RegisterInbound(const std::string& job, int channel_id,
   }
 }
 
-void ExchangeServer::UnregisterInbound(const std::string& job, int channel_id) {
+void ExchangeServer::UnregisterInbound(const std::string& job, int64_t attempt, int channel_id) {
   MutexLock lock(&mu_);
-  auto it = inbound_.find(ChannelKey{job, channel_id});
+  auto it = inbound_.find(ChannelKey{job, attempt, channel_id});
   if (it == inbound_.end()) return;
   if (it->second.gate != nullptr) {
     auto g = by_gate_.find(it->second.gate);
@@ -59,7 +59,7 @@ void ExchangeServer::ReturnCredit(internal::InputGate* gate, int index) {
   if (i == g->second.end()) return;  // a local channel of the same gate
   Inbound& in = inbound_[i->second];
   if (in.connection == nullptr) return;
-  connections_[in.connection].pending_credits[i->second.second] += 1;
+  connections_[in.connection].pending_credits[i->second.channel] += 1;
   in.connection->has_credits.Signal();
 }
 
@@ -98,21 +98,26 @@ grpc::Status ExchangeServer::Connect(
   grpc::Status status = grpc::Status::OK;
   ProducerMessage message;
   std::string job;
+  int64_t attempt = 0;
   while (stream->Read(&message)) {
-    if (!message.job().empty()) job = message.job();
+    if (!message.job().empty()) {
+      job = message.job();
+      attempt = message.attempt();
+    }
     UniqueMutexLock lock(&mu_);
     for (int channel : message.open_channels()) {
-      Inbound& in = inbound_[ChannelKey{job, channel}];
+      Inbound& in = inbound_[ChannelKey{job, attempt, channel}];
       in.connection = &connection;
       if (in.gate != nullptr) connections_[&connection].pending_credits[channel] += in.credits;
     }
     if (message.open_channels_size() > 0) connection.has_credits.Signal();
     for (const ChannelBuffer& buffer : message.buffers()) {
-      auto it = inbound_.find(ChannelKey{job, buffer.channel_id()});
+      auto it = inbound_.find(ChannelKey{job, attempt, buffer.channel_id()});
       if (it == inbound_.end() || it->second.gate == nullptr) {
-        status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                              absl::StrCat("a buffer for channel ", buffer.channel_id(),
-                                           " of job '", job, "', which has no consumer here"));
+        status =
+            grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                         absl::StrCat("a buffer for channel ", buffer.channel_id(), " of job '",
+                                      job, "' (run ", attempt, "), which has no consumer here"));
         break;
       }
       std::shared_ptr<const internal::BatchCodec> codec = it->second.codec;
@@ -128,7 +133,7 @@ grpc::Status ExchangeServer::Connect(
       // Looked up again: the consumer may have been unregistered (and its gate freed) while
       // decoding. Under mu_, so the gate stays alive while the event goes in; Push never
       // blocks for long: a batch had a credit, and control events do not wait.
-      it = inbound_.find(ChannelKey{job, buffer.channel_id()});
+      it = inbound_.find(ChannelKey{job, attempt, buffer.channel_id()});
       if (it == inbound_.end() || it->second.gate == nullptr) continue;  // its job part ended
       if (event->kind == internal::ChannelEvent::Kind::kEndOfStream) it->second.ended = true;
       it->second.gate->Push(it->second.index, *std::move(event));
@@ -143,16 +148,25 @@ grpc::Status ExchangeServer::Connect(
     ConnectionCredits& credits = connections_[&connection];
     credits.done = true;
     credits.pending_credits.clear();
-    for (auto& [key, in] : inbound_) {
-      if (in.connection != &connection) continue;
+    for (auto it = inbound_.begin(); it != inbound_.end();) {
+      auto& [key, in] = *it;
+      if (in.connection != &connection) {
+        ++it;
+        continue;
+      }
+      if (in.gate == nullptr) {  // opened by this producer, never registered here
+        it = inbound_.erase(it);
+        continue;
+      }
       in.connection = nullptr;
       if (broken && in.gate != nullptr && !in.ended) {
         in.gate->Fail(absl::StrCat(
             "the exchange stream from the TaskManager at ", ctx->peer(), " broke before channel ",
-            key.second, " of job '", key.first, "' ended (",
+            key.channel, " of job '", key.job, "' ended (",
             status.ok() ? "its process ended, or its part was canceled" : status.error_message(),
             ")"));
       }
+      ++it;
     }
   }
   connection.has_credits.Signal();

@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "proto/exchange.grpc.pb.h"
@@ -25,13 +26,15 @@ class ExchangeServer final : public Exchange::Service {
  public:
   ~ExchangeServer() override;
 
-  /// Channel `channel_id` delivers into `gate`'s channel `index`, batches decoded with
-  /// `codec`; `credits` is the room the gate has for that channel (its capacity). Before the
-  /// consumer runs. A producer that opened the channel earlier gets its credits now.
-  void RegisterInbound(const std::string& job, int channel_id, internal::InputGate* gate, int index,
+  /// Channel `channel_id` of run `attempt` of `job` delivers into `gate`'s channel `index`,
+  /// batches decoded with `codec`; `credits` is the room the gate has for that channel (its
+  /// capacity). Before the consumer runs. A producer of that run that opened the channel
+  /// earlier gets its credits now; producers of other runs never reach it.
+  void RegisterInbound(const std::string& job, int64_t attempt, int channel_id,
+                       internal::InputGate* gate, int index,
                        std::shared_ptr<const internal::BatchCodec> codec, int credits);
   /// The channel's consumer is gone (its task ended); its gate may be destroyed after this.
-  void UnregisterInbound(const std::string& job, int channel_id);
+  void UnregisterInbound(const std::string& job, int64_t attempt, int channel_id);
 
   grpc::Status Connect(grpc::ServerContext* ctx,
                        grpc::ServerReaderWriter<ConsumerMessage, ProducerMessage>* stream) override;
@@ -51,7 +54,12 @@ class ExchangeServer final : public Exchange::Service {
   /// Sends pending credits of one connection (its own thread).
   void SendCredits(Connection* c);
 
-  using ChannelKey = std::pair<std::string, int>;  // job, channel id
+  struct ChannelKey {
+    std::string job;
+    int64_t attempt = 0;
+    int channel = 0;
+    auto operator<=>(const ChannelKey&) const = default;
+  };
 
   /// What a connection's credit sender waits for.
   struct ConnectionCredits {

@@ -84,8 +84,8 @@ class ExchangeTest : public ::testing::Test {
 
 TEST_F(ExchangeTest, EventsArriveInOrderWithTheirContents) {
   internal::InputGate gate(2, 4);
-  server_.RegisterInbound("job", 7, &gate, 1, codec_, 4);
-  ExchangeClient client(address_, "job");
+  server_.RegisterInbound("job", 1, 7, &gate, 1, codec_, 4);
+  ExchangeClient client(address_, "job", 1);
   client.OpenChannel(7, codec_);
   ASSERT_TRUE(client.Push(7, BatchOf("a", 3)));
   ASSERT_TRUE(client.Push(7, Control(internal::ChannelEvent::Kind::kWatermark, 99)));
@@ -114,8 +114,8 @@ TEST_F(ExchangeTest, AProducerNeverHasMoreBatchesInFlightThanTheConsumerHasRoomF
   constexpr int kCapacity = 2;
   constexpr int kBatches = 50;
   internal::InputGate gate(1, kCapacity);
-  server_.RegisterInbound("job", 1, &gate, 0, codec_, kCapacity);
-  ExchangeClient client(address_, "job");
+  server_.RegisterInbound("job", 1, 1, &gate, 0, codec_, kCapacity);
+  ExchangeClient client(address_, "job", 1);
   client.OpenChannel(1, codec_);
   std::atomic<int> pushed{0};
   std::thread producer([&] {
@@ -136,9 +136,9 @@ TEST_F(ExchangeTest, AProducerNeverHasMoreBatchesInFlightThanTheConsumerHasRoomF
 TEST_F(ExchangeTest, ABlockedChannelDoesNotHoldUpTheOthersOnTheSameStream) {
   internal::InputGate stuck(1, 1);  // its consumer never reads
   internal::InputGate moving(1, 2);
-  server_.RegisterInbound("job", 1, &stuck, 0, codec_, 1);
-  server_.RegisterInbound("job", 2, &moving, 0, codec_, 2);
-  ExchangeClient client(address_, "job");
+  server_.RegisterInbound("job", 1, 1, &stuck, 0, codec_, 1);
+  server_.RegisterInbound("job", 1, 2, &moving, 0, codec_, 2);
+  ExchangeClient client(address_, "job", 1);
   client.OpenChannel(1, codec_);
   client.OpenChannel(2, codec_);
   std::atomic<int> stuck_pushed{0};
@@ -157,16 +157,16 @@ TEST_F(ExchangeTest, ABlockedChannelDoesNotHoldUpTheOthersOnTheSameStream) {
   blocked.join();
   // As a job part does before its gates go: the canceled stream's end fails what is still
   // registered (its channels never ended).
-  server_.UnregisterInbound("job", 1);
-  server_.UnregisterInbound("job", 2);
+  server_.UnregisterInbound("job", 1, 1);
+  server_.UnregisterInbound("job", 1, 2);
 }
 
 TEST_F(ExchangeTest, AChannelOpenedBeforeItsConsumerIsRegisteredWaitsForIt) {
-  ExchangeClient client(address_, "job");
+  ExchangeClient client(address_, "job", 1);
   client.OpenChannel(9, codec_);
   std::thread producer([&] { EXPECT_TRUE(client.Push(9, BatchOf("late", 2))); });
   internal::InputGate gate(1, 2);
-  server_.RegisterInbound("job", 9, &gate, 0, codec_, 2);  // the consumer task deployed later
+  server_.RegisterInbound("job", 1, 9, &gate, 0, codec_, 2);  // the consumer task deployed later
   internal::ChannelEvent e = Take(gate);
   producer.join();
   ASSERT_EQ(e.kind, internal::ChannelEvent::Kind::kBatch);
@@ -175,8 +175,8 @@ TEST_F(ExchangeTest, AChannelOpenedBeforeItsConsumerIsRegisteredWaitsForIt) {
 
 TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
   internal::InputGate gate(1, 1);
-  server_.RegisterInbound("job", 3, &gate, 0, codec_, 1);
-  ExchangeClient client(address_, "job");
+  server_.RegisterInbound("job", 1, 3, &gate, 0, codec_, 1);
+  ExchangeClient client(address_, "job", 1);
   client.OpenChannel(3, codec_);
   ASSERT_TRUE(client.Push(3, BatchOf("a", 1)));
   std::thread producer([&] { EXPECT_FALSE(client.Push(3, BatchOf("b", 1))); });  // no credit
@@ -188,9 +188,9 @@ TEST_F(ExchangeTest, AProducerLearnsThatTheConsumerSideWentAway) {
 
 TEST_F(ExchangeTest, AConsumerWhoseProducerVanishesBeforeItsEndFailsAtOnce) {
   internal::InputGate gate(2, 4);
-  server_.RegisterInbound("job", 1, &gate, 0, codec_, 4);
-  server_.RegisterInbound("job", 2, &gate, 1, codec_, 4);
-  auto client = std::make_unique<ExchangeClient>(address_, "job");
+  server_.RegisterInbound("job", 1, 1, &gate, 0, codec_, 4);
+  server_.RegisterInbound("job", 1, 2, &gate, 1, codec_, 4);
+  auto client = std::make_unique<ExchangeClient>(address_, "job", 1);
   client->OpenChannel(1, codec_);
   client->OpenChannel(2, codec_);
   ASSERT_TRUE(client->Push(1, BatchOf("a", 2)));
@@ -206,20 +206,20 @@ TEST_F(ExchangeTest, AConsumerWhoseProducerVanishesBeforeItsEndFailsAtOnce) {
   ASSERT_EQ(gate.Next(absl::Now() + absl::Seconds(10), &channel, &e),
             internal::InputGate::NextResult::kFailed);
   EXPECT_THAT(gate.failure(), ::testing::HasSubstr("broke before channel 1 of job 'job' ended"));
-  server_.UnregisterInbound("job", 1);
-  server_.UnregisterInbound("job", 2);
+  server_.UnregisterInbound("job", 1, 1);
+  server_.UnregisterInbound("job", 1, 2);
 }
 
 TEST_F(ExchangeTest, AProducerThatClosesItsStreamOrEndsItsChannelsFailsNoConsumer) {
   internal::InputGate gate(2, 4);
-  server_.RegisterInbound("job", 1, &gate, 0, codec_, 4);
-  server_.RegisterInbound("job", 2, &gate, 1, codec_, 4);
+  server_.RegisterInbound("job", 1, 1, &gate, 0, codec_, 4);
+  server_.RegisterInbound("job", 1, 2, &gate, 1, codec_, 4);
   {
-    ExchangeClient ended(address_, "job");
+    ExchangeClient ended(address_, "job", 1);
     ended.OpenChannel(1, codec_);
     ASSERT_TRUE(ended.Push(1, Control(internal::ChannelEvent::Kind::kEndOfStream)));
     EXPECT_EQ(Take(gate).kind, internal::ChannelEvent::Kind::kEndOfStream);
-    ExchangeClient stopped(address_, "job");  // a stopped part closes its stream in order
+    ExchangeClient stopped(address_, "job", 1);  // a stopped part closes its stream in order
     stopped.OpenChannel(2, codec_);
     ASSERT_TRUE(stopped.Push(2, BatchOf("a", 1)));
     EXPECT_EQ(Take(gate).kind, internal::ChannelEvent::Kind::kBatch);
@@ -230,10 +230,33 @@ TEST_F(ExchangeTest, AProducerThatClosesItsStreamOrEndsItsChannelsFailsNoConsume
   EXPECT_EQ(gate.failure(), "");
 }
 
+TEST_F(ExchangeTest, AProducerOfAnOlderRunNeverReachesTheNewRunsConsumer) {
+  // Runs 1 and 2 of the job use the same channel id. A producer of run 1 (a TaskManager that
+  // was cut off while its run failed, and came back) must reach only run 1's consumer, never
+  // the new run's, whatever the order of the streams.
+  internal::InputGate old_run(1, 4);
+  internal::InputGate new_run(1, 4);
+  server_.RegisterInbound("job", 1, 4, &old_run, 0, codec_, 4);
+  server_.RegisterInbound("job", 2, 4, &new_run, 0, codec_, 4);
+  ExchangeClient zombie(address_, "job", 1);
+  ExchangeClient current(address_, "job", 2);
+  zombie.OpenChannel(4, codec_);
+  current.OpenChannel(4, codec_);
+  ASSERT_TRUE(zombie.Push(4, BatchOf("old", 1)));
+  ASSERT_TRUE(current.Push(4, BatchOf("new", 1)));
+  for (auto [gate, value] : {std::pair{&old_run, "old0"}, std::pair{&new_run, "new0"}}) {
+    internal::ChannelEvent e = Take(*gate);
+    ASSERT_EQ(e.kind, internal::ChannelEvent::Kind::kBatch);
+    EXPECT_EQ(static_cast<const Batch<std::string>&>(*e.batch)[0].value, value);
+  }
+  server_.UnregisterInbound("job", 1, 4);
+  server_.UnregisterInbound("job", 2, 4);
+}
+
 TEST(ExchangeClientTest, AConsumerThatIsNotThereFailsTheProducerAtOnce) {
   testing::ClosedPort closed;  // nothing listens there
   const int port = closed.port();
-  ExchangeClient client("127.0.0.1:" + std::to_string(port), "job");
+  ExchangeClient client("127.0.0.1:" + std::to_string(port), "job", 1);
   client.OpenChannel(1, std::make_shared<Codec>());
   EXPECT_FALSE(client.Push(1, BatchOf("x", 1)));
   EXPECT_THAT(std::string(client.status().message()),
@@ -293,8 +316,8 @@ TEST(DistributedRunTest, AKeyedJobSplitOverTwoTaskManagersMatchesTheMiniCluster)
     for (int s = 0; s < v.parallelism; ++s) where.push_back(s % 2);
     placement.location.push_back(where);
   }
-  ExchangeChannels channels_a("job-1", &a.server, addresses);
-  ExchangeChannels channels_b("job-1", &b.server, addresses);
+  ExchangeChannels channels_a("job-1", 1, &a.server, addresses);
+  ExchangeChannels channels_b("job-1", 1, &b.server, addresses);
   internal::Placement at_a = placement, at_b = placement;
   at_a.self = 0;
   at_b.self = 1;
