@@ -34,6 +34,7 @@ void JobPart::Start() {
     {
       MutexLock lock(&mu_);
       done_ = true;
+      if (first_record_at_) report.set_first_record_ms(absl::ToUnixMillis(*first_record_at_));
       if (status.ok()) {
         report.set_state(FINISHED);
       } else if (absl::IsCancelled(status) && canceled_) {
@@ -212,6 +213,7 @@ absl::Status JobPart::Run() {
     status = RunSubtasks(subtasks, checkpointing);
     {
       MutexLock lock(&mu_);
+      first_record_at_ = subtasks.FirstRecordAt();
       running_ = nullptr;
       channels_ = nullptr;
     }

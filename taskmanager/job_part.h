@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -59,6 +60,7 @@ class JobPart {
   internal::LocalSubtasks* running_ SLUICE_GUARDED_BY(mu_) = nullptr;  // while Run runs them
   ExchangeChannels* channels_ SLUICE_GUARDED_BY(mu_) = nullptr;
   std::vector<CheckpointCommandRequest> held_ SLUICE_GUARDED_BY(mu_);  // until the subtasks run
+  std::optional<absl::Time> first_record_at_ SLUICE_GUARDED_BY(mu_);   // of the subtasks here
   CondVar ended_cv_;                                                   // the subtasks ended
 };
 

@@ -630,11 +630,14 @@ TEST_F(DefaultSettingsClusterTest, AKilledTaskManagersWorkRunsAgainWithoutAnyRes
   const std::string checkpoints = dir_.Join("checkpoints");
   RunWordCountAndKillATaskManager(2, "");
   if (HasFatalFailure()) return;
+  const int64_t killed_ms = absl::ToUnixMillis(absl::Now());
 
   const cluster::JobStatus job = AwaitJob(jm_->address(), "job-1", cluster::FINISHED);
   ASSERT_EQ(job.state(), cluster::FINISHED) << job.failure() << jm_->log();
   EXPECT_EQ(job.restarts(), 1);
   EXPECT_THAT(job.restart_strategy(), HasSubstr("exponential-delay"));
+  // The restored run processed records again after the kill (how soon: bench/recovery_bench).
+  EXPECT_GE(job.run_first_record_ms(), killed_ms - 5);
   // Noticed by a broken stream (the control stream, or a consumer's input), not by waiting
   // for the heartbeat timeout.
   EXPECT_THAT(job.restart_cause(),

@@ -128,6 +128,15 @@ absl::Status LocalSubtasks::Run() {
   return absl::OkStatus();
 }
 
+std::optional<absl::Time> LocalSubtasks::FirstRecordAt() const {
+  std::optional<absl::Time> first;
+  for (const auto& task : tasks_) {
+    const std::optional<absl::Time> at = task->first_record_at();
+    if (at && (!first || *at < *first)) first = at;
+  }
+  return first;
+}
+
 bool LocalSubtasks::stopped() const {
   MutexLock lock(&mu_);
   return stopped_;

@@ -279,6 +279,9 @@ void Task::RunSourceLoop() {
       }
     }
     SourceOperatorBase::PollResult r = source_->PollNext();
+    if (first_record_micros_.load(std::memory_order_relaxed) == 0 && source_->records_out() > 0) {
+      first_record_micros_.store(absl::ToUnixMicros(absl::Now()), std::memory_order_release);
+    }
     DoHousekeeping();
     if (r == SourceOperatorBase::PollResult::kEndOfInput) {
       // End of a bounded input: the final watermark makes every event-time timer fire.
@@ -321,6 +324,10 @@ void Task::RunInputLoop() {
       case InputGate::NextResult::kEvent:
         switch (event.kind) {
           case ChannelEvent::Kind::kBatch:
+            if (records_in_ == 0) {
+              first_record_micros_.store(absl::ToUnixMicros(absl::Now()),
+                                         std::memory_order_release);
+            }
             records_in_ += static_cast<int64_t>(event.batch->size());
             head_input_->PushErased(*event.batch);
             break;

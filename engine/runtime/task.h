@@ -89,6 +89,14 @@ class Task final : public ProcessingTimeService {
 
   const std::string& name() const { return name_; }
   int64_t records_in() const { return records_in_; }
+  /// When this run of the task processed its first record (a source: emitted; others:
+  /// took from their input), or nothing yet. After a restore, the end of recovery as the
+  /// engine sees it. Any thread.
+  std::optional<absl::Time> first_record_at() const {
+    const int64_t micros = first_record_micros_.load(std::memory_order_acquire);
+    if (micros == 0) return std::nullopt;
+    return absl::FromUnixMicros(micros);
+  }
   /// Keyed state of the chain's operators when the task ended: entries and serialized bytes.
   std::pair<int64_t, int64_t> final_state_size() const { return final_state_size_; }
   /// The counters of the chain's operators, as "<operator name>.<counter>" (after the run).
@@ -202,6 +210,7 @@ class Task final : public ProcessingTimeService {
   absl::Duration buffer_timeout_;
   absl::Time next_flush_;
   int64_t records_in_ = 0;
+  std::atomic<int64_t> first_record_micros_{0};  // unix micros; 0: none yet
   std::pair<int64_t, int64_t> final_state_size_{0, 0};
   std::string local_state_dir_;
 };

@@ -88,6 +88,12 @@ void RemoteParticipants::MarkEnded() {
   ended_ = true;
 }
 
+void RemoteParticipants::Abandon() {
+  MutexLock lock(&mu_);
+  ended_ = true;
+  abandoned_ = true;
+}
+
 bool RemoteParticipants::stopping() const {
   MutexLock lock(&mu_);
   return stopping_;
@@ -102,6 +108,7 @@ void RemoteParticipants::Send() {
       if (closing_) return;
       c = std::move(queue_.front());
       queue_.pop_front();
+      if (abandoned_ && c.failure.ok()) continue;
     }
     if (!c.failure.ok()) {
       on_fail_(c.failure);

@@ -46,6 +46,9 @@ class RemoteParticipants final : public internal::CheckpointParticipants {
   void MarkAwaitingFinal(const std::string& taskmanager_id);
   /// A part of the run ended, or the run is failing: no checkpoint starts any more.
   void MarkEnded();
+  /// The run failed or was canceled: commands not sent yet are dropped (a TaskManager that
+  /// does not answer must not hold back the next run for its deadline).
+  void Abandon();
   /// True once the stop's savepoint is written and the parts were told to end.
   bool stopping() const;
 
@@ -70,6 +73,7 @@ class RemoteParticipants final : public internal::CheckpointParticipants {
   bool ended_ SLUICE_GUARDED_BY(mu_) = false;
   bool stopping_ SLUICE_GUARDED_BY(mu_) = false;
   bool closing_ SLUICE_GUARDED_BY(mu_) = false;
+  bool abandoned_ SLUICE_GUARDED_BY(mu_) = false;
   std::thread sender_;
 };
 

@@ -18,6 +18,7 @@ Dispatcher::Dispatcher(BlobStore* blobs, TaskManagerGateway* gateway, Dispatcher
       now_(std::move(now)),
       scheduler_(options.scheduler) {
   if (options_.scheduling_thread) scheduling_thread_ = std::thread([this] { ScheduleLoop(); });
+  retire_thread_ = std::thread([this] { RetireLoop(); });
 }
 
 Dispatcher::~Dispatcher() {
@@ -34,6 +35,27 @@ Dispatcher::~Dispatcher() {
     for (auto& [id, job] : jobs_) runs.push_back(job->TakeRunForShutdown());
   }
   runs.clear();
+  {
+    MutexLock lock(&retire_mu_);
+    retire_stopping_ = true;
+  }
+  retire_cv_.SignalAll();
+  retire_thread_.join();
+}
+
+void Dispatcher::RetireLoop() {
+  for (;;) {
+    std::vector<std::unique_ptr<RemoteParticipants>> runs;
+    {
+      MutexLock lock(&retire_mu_);
+      retire_cv_.Wait(&retire_mu_, [this]() SLUICE_REQUIRES(retire_mu_) {
+        return retire_stopping_ || !to_retire_.empty();
+      });
+      runs.swap(to_retire_);
+      if (runs.empty() && retire_stopping_) return;
+    }
+    runs.clear();  // joins their sending threads, which may take mu_
+  }
 }
 
 absl::Status Dispatcher::NoSuchJob(const std::string& job_id) {
@@ -144,7 +166,8 @@ void Dispatcher::PartEnded(const JobPartReport& report) {
     if (it == jobs_.end()) return;
     JobMaster& job = *it->second;
     if (report.attempt() != job.attempt()) return;  // an earlier run's
-    others = job.PartEnded(report.taskmanager_id(), report.state(), report.failure());
+    others = job.PartEnded(report.taskmanager_id(), report.state(), report.failure(),
+                           report.first_record_ms());
     ReleaseSlotsOf(job);
   }
   Cancel(report.job_id(), others);
@@ -298,7 +321,13 @@ void Dispatcher::SchedulePass() {
       if (!calls.empty()) deployments.emplace_back(id, std::move(calls));
     }
   }
-  retired.clear();  // joins their sending threads, which may take mu_
+  if (!retired.empty()) {
+    {
+      MutexLock lock(&retire_mu_);
+      for (auto& run : retired) to_retire_.push_back(std::move(run));
+    }
+    retire_cv_.SignalAll();
+  }
   for (const auto& [id, calls] : deployments) Deploy(id, calls);
 }
 

@@ -84,6 +84,10 @@ class Dispatcher {
   void Cancel(const std::string& job_id, const std::vector<PartCall>& parts);
   void Deploy(const std::string& job_id, const std::vector<PartCall>& calls);
   void ScheduleLoop();
+  /// Destroys ended runs handed over by SchedulePass: joining a run's sending thread may wait
+  /// for a call to a TaskManager that does not answer (--checkpoint-command-timeout), which
+  /// must not hold back the scheduling of the next run.
+  void RetireLoop();
   static absl::Status NoSuchJob(const std::string& job_id);
 
   BlobStore* const blobs_;
@@ -98,6 +102,11 @@ class Dispatcher {
   bool stopping_ SLUICE_GUARDED_BY(mu_) = false;
   CondVar schedule_cv_;
   std::thread scheduling_thread_;
+  Mutex retire_mu_;
+  CondVar retire_cv_;
+  std::vector<std::unique_ptr<RemoteParticipants>> to_retire_ SLUICE_GUARDED_BY(retire_mu_);
+  bool retire_stopping_ SLUICE_GUARDED_BY(retire_mu_) = false;
+  std::thread retire_thread_;
 };
 
 }  // namespace sluice::cluster

@@ -99,6 +99,7 @@ std::vector<PartCall> JobMaster::StartRun(
   deploy.set_restore_path(RestorePath(&allow_non_restored));
   deploy.set_allow_non_restored_state(allow_non_restored);
   status_.set_restored_from(deploy.restore_path());
+  status_.set_run_first_record_ms(0);
   status_.clear_taskmanagers();
   for (int p : request_.vertex_parallelism()) {
     for (int s = 0; s < p; ++s) deploy.add_placement(index[slot_owners_[s]]);
@@ -149,7 +150,7 @@ std::vector<PartCall> JobMaster::RunningParts() const {
 std::vector<PartCall> JobMaster::FailRun(const std::string& why,
                                          const std::string& taskmanager_id) {
   if (state() != RUNNING) return {};
-  if (run_) run_->MarkEnded();
+  if (run_) run_->Abandon();
   JobFailure* failure = status_.add_failures();
   failure->set_at_ms(absl::ToUnixMillis(now_()));
   failure->set_taskmanager_id(taskmanager_id);
@@ -177,13 +178,17 @@ std::vector<PartCall> JobMaster::End(JobState state, const std::string& failure)
   status_.set_failure(failure);
   ended_ = now_();
   LOG(INFO) << id() << " " << JobState_Name(state) << (failure.empty() ? "" : ": " + failure);
-  if (run_) run_->MarkEnded();
+  if (run_) run_->Abandon();
   return RunningParts();
 }
 
 std::vector<PartCall> JobMaster::PartEnded(const std::string& taskmanager_id, JobState state,
-                                           const std::string& failure) {
+                                           const std::string& failure, int64_t first_record_ms) {
   parts_running_.erase(taskmanager_id);
+  if (first_record_ms > 0 &&
+      (status_.run_first_record_ms() == 0 || first_record_ms < status_.run_first_record_ms())) {
+    status_.set_run_first_record_ms(first_record_ms);
+  }
   if (run_) run_->MarkEnded();
   std::vector<PartCall> others;
   if (this->state() != RUNNING) return others;

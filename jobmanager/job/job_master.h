@@ -82,9 +82,10 @@ class JobMaster {
   std::vector<PartCall> FailRun(const std::string& why, const std::string& taskmanager_id = "");
   /// The job ends as `state` (FAILED, CANCELED): the parts to cancel.
   std::vector<PartCall> End(JobState state, const std::string& failure);
-  /// The current run's part on `taskmanager_id` ended as `state`.
+  /// The current run's part on `taskmanager_id` ended as `state` (its first record
+  /// processed at `first_record_ms`, unix ms, 0: none).
   std::vector<PartCall> PartEnded(const std::string& taskmanager_id, JobState state,
-                                  const std::string& failure);
+                                  const std::string& failure, int64_t first_record_ms = 0);
   /// `taskmanager_id` was lost: if it ran a part, the run fails.
   std::vector<PartCall> TaskManagerLost(const std::string& taskmanager_id, const std::string& why);
   /// The current run's part on `taskmanager_id` only waits for the final checkpoint.

@@ -88,10 +88,11 @@ TEST_F(JobMasterTest, AJobFinishesWhenEveryPartFinishedAndGivesItsSlotsBackOnce)
   auto job = Make({});
   job->StartRun({"a", "b", "a"}, &AddressOf);
   EXPECT_THAT(job->TakeReleasableSlots(), IsEmpty()) << "parts still run";
-  EXPECT_THAT(job->PartEnded("a", FINISHED, ""), IsEmpty());
+  EXPECT_THAT(job->PartEnded("a", FINISHED, "", /*first_record_ms=*/7000), IsEmpty());
   EXPECT_EQ(job->state(), RUNNING);
-  EXPECT_THAT(job->PartEnded("b", FINISHED, ""), IsEmpty());
+  EXPECT_THAT(job->PartEnded("b", FINISHED, "", /*first_record_ms=*/6500), IsEmpty());
   EXPECT_EQ(job->state(), FINISHED);
+  EXPECT_EQ(job->Status().run_first_record_ms(), 6500) << "the run's earliest first record";
   EXPECT_THAT(job->TakeReleasableSlots(), ElementsAre("a", "b", "a"));
   EXPECT_THAT(job->TakeReleasableSlots(), IsEmpty());
   EXPECT_NE(job->RetireRun(), nullptr);

@@ -57,6 +57,10 @@ class LocalSubtasks final : public CheckpointParticipants {
   /// The remote channels delivering into this process's gates (to unregister afterwards).
   const std::vector<int>& inbound_channels() const;
 
+  /// When the first of these subtasks processed its first record, or nothing yet (any
+  /// thread, while this lives).
+  std::optional<absl::Time> FirstRecordAt() const;
+
   // CheckpointParticipants: any thread.
   void TriggerSources(int64_t id, bool final_savepoint) override;
   void NotifyComplete(int64_t id, bool release) override;

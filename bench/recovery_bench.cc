@@ -1,0 +1,156 @@
+// recovery_bench [--trials=N] [--heartbeat-timeout=DUR] [--silent-trials=N]
+//
+// How long a job stands still when a TaskManager dies. A JobManager with its default settings
+// and three TaskManagers of one slot each run window_bench's windowed job (window_job.so) at
+// parallelism 2, checkpointed every 100 ms and throttled so that it runs for a while. Once
+// the job has completed a checkpoint, one of its TaskManagers is SIGKILLed (or, for a silent
+// host, SIGSTOPped: its connection stays open and only the heartbeat timeout finds it) and
+// replaced by a new one. Recovery time = the first record the restored run processed (as the
+// engine records it: its earliest task's first record, reported by the TaskManagers) minus
+// the moment of the kill; then the job is canceled and the next trial starts. Prints each
+// trial and p50/p99 per kind. Flink's defaults for comparison: 50 s heartbeat timeout before
+// a restart even starts.
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "sluice/job/abseil_flags.h"
+#include "sluice/jobmanager/jobmanager_client.h"
+#include "sluice/testing/local_cluster.h"
+
+ABSL_FLAG(int, trials, 20, "SIGKILLed TaskManagers");
+ABSL_FLAG(int, silent_trials, 5, "SIGSTOPped TaskManagers (each costs the heartbeat timeout)");
+ABSL_FLAG(std::string, heartbeat_timeout, "",
+          "the JobManager's --heartbeat-timeout (default: its own)");
+
+namespace {
+
+using sluice::testing::JobManagerProcess;
+using sluice::testing::TaskManagerProcess;
+
+[[noreturn]] void Die(const std::string& why) {
+  std::fprintf(stderr, "recovery_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  return v[i];
+}
+
+class Cluster {
+ public:
+  explicit Cluster(std::vector<std::string> jm_flags) : jm_(std::move(jm_flags)) {
+    for (int i = 0; i < 3; ++i) AddTaskManager();
+  }
+
+  /// One trial: returns the recovery time in ms.
+  double Trial(int trial, int signal) {
+    const std::string job = sluice::testing::BuildDir() + "/bench/window_job.so";
+    auto submitted = sluice::testing::Sluice(
+        absl::StrCat("run --jobmanager=", jm_.address(), " --detached ", job,
+                     " --parallelism=2 -- --events=100000000 --keys=1000 --max-source-rate=200000",
+                     " --checkpoint-interval=100ms --checkpoint-dir=", checkpoints_.path()));
+    if (submitted.exit_code != 0) Die(submitted.output);
+    const std::string id = absl::StrCat("job-", trial);
+    sluice::cluster::JobStatus status = Await(id, [](const sluice::cluster::JobStatus& s) {
+      return s.state() == sluice::cluster::RUNNING && s.completed_checkpoints() >= 2;
+    });
+    const std::string victim = status.taskmanagers(0);
+    auto it =
+        std::find_if(tms_.begin(), tms_.end(), [&](const auto& tm) { return tm.first == victim; });
+    if (it == tms_.end()) Die("no TaskManager " + victim);
+    const absl::Time killed = absl::Now();
+    it->second->process().Signal(signal);
+    status = Await(id, [](const sluice::cluster::JobStatus& s) {
+      return s.restarts() == 1 && s.state() == sluice::cluster::RUNNING;
+    });
+    // The restored run reports its first record when its parts end: let it process a while.
+    absl::SleepFor(absl::Milliseconds(300));
+    if (auto canceled = client_.Cancel(id); !canceled.ok())
+      Die(std::string(canceled.status().message()));
+    status =
+        Await(id, [](const sluice::cluster::JobStatus& s) { return s.run_first_record_ms() > 0; });
+    if (signal == SIGSTOP) it->second->process().Signal(SIGKILL);
+    tms_.erase(it);
+    AddTaskManager();
+    return static_cast<double>(status.run_first_record_ms() - absl::ToUnixMillis(killed));
+  }
+
+ private:
+  void AddTaskManager() {
+    const std::string id = absl::StrCat("recovery-tm-", ++tm_count_);
+    tms_.emplace_back(id, std::make_unique<TaskManagerProcess>(jm_.address(), 1, id));
+    sluice::testing::WaitFor(
+        [&] {
+          auto s = client_.Status();
+          return s.ok() && s->taskmanagers_size() == static_cast<int>(tms_.size());
+        },
+        10000);
+  }
+
+  template <typename Done>
+  sluice::cluster::JobStatus Await(const std::string& id, Done done) {
+    sluice::cluster::JobStatus last;
+    const bool ok = sluice::testing::WaitFor(
+        [&] {
+          auto s = client_.Job(id);
+          if (s.ok()) last = *s;
+          return s.ok() && done(last);
+        },
+        60000);
+    if (!ok)
+      Die(absl::StrCat(id, " did not get there; last state ",
+                       sluice::cluster::JobState_Name(last.state()), ": ", last.failure()));
+    return last;
+  }
+
+  JobManagerProcess jm_;
+  sluice::cluster::JobManagerClient client_{jm_.address()};
+  sluice::testing::TempDir checkpoints_;
+  std::vector<std::pair<std::string, std::unique_ptr<TaskManagerProcess>>> tms_;
+  int tm_count_ = 0;
+};
+
+void Report(const char* kind, const std::vector<double>& ms) {
+  if (ms.empty()) return;
+  std::printf("%-40s p50 %7.0f ms  p99 %7.0f ms  (n=%zu, min %.0f, max %.0f)\n", kind,
+              Percentile(ms, 0.5), Percentile(ms, 0.99), ms.size(),
+              *std::min_element(ms.begin(), ms.end()), *std::max_element(ms.begin(), ms.end()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sluice::ParseAbseilFlags(argc, argv);
+  std::vector<std::string> jm_flags;
+  if (!absl::GetFlag(FLAGS_heartbeat_timeout).empty()) {
+    jm_flags.push_back("--heartbeat-timeout=" + absl::GetFlag(FLAGS_heartbeat_timeout));
+  }
+  Cluster cluster(jm_flags);
+  int trial = 0;
+  std::vector<double> killed, silent;
+  for (int i = 0; i < absl::GetFlag(FLAGS_trials); ++i) {
+    killed.push_back(cluster.Trial(++trial, SIGKILL));
+    std::printf("  trial %2d: SIGKILL -> first record after the restore %6.0f ms\n", trial,
+                killed.back());
+  }
+  for (int i = 0; i < absl::GetFlag(FLAGS_silent_trials); ++i) {
+    silent.push_back(cluster.Trial(++trial, SIGSTOP));
+    std::printf("  trial %2d: SIGSTOP -> first record after the restore %6.0f ms\n", trial,
+                silent.back());
+  }
+  std::printf("recovery (kill -> first record processed after the restore), default settings:\n");
+  Report("TaskManager process killed (SIGKILL)", killed);
+  Report("silent TaskManager (SIGSTOP)", silent);
+  return 0;
+}
