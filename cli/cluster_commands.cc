@@ -149,9 +149,35 @@ int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
   std::fflush(stdout);
   if (run.detached) return 0;
   int printed = 0;  // entries of the job's history
+  // A JobManager that dies and is started again (with --recovery-dir) keeps the job: keep
+  // following it while it is unreachable, for a while.
+  absl::Time unreachable_since = absl::InfiniteFuture();
+  int64_t history_start_ms = -1;
   for (;;) {
     auto job = client.Job(*id);
+    if (!job.ok() &&
+        (absl::IsUnavailable(job.status()) || absl::IsDeadlineExceeded(job.status()))) {
+      const absl::Time now = absl::Now();
+      if (unreachable_since == absl::InfiniteFuture()) {
+        unreachable_since = now;
+        std::printf("%s: %s; waiting for it (up to %s)\n", id->c_str(),
+                    std::string(job.status().message()).c_str(),
+                    absl::FormatDuration(run.reconnect_patience).c_str());
+        std::fflush(stdout);
+      }
+      if (now - unreachable_since < run.reconnect_patience) {
+        absl::SleepFor(absl::Milliseconds(200));
+        continue;
+      }
+    }
     if (!job.ok()) return Fail(std::string(job.status().message()), 1);
+    unreachable_since = absl::InfiniteFuture();
+    // A JobManager started again tells the job's history from its recovery on.
+    const int64_t first_ms = job->history_size() > 0 ? job->history(0).at_ms() : 0;
+    if (first_ms != history_start_ms) {
+      history_start_ms = first_ms;
+      printed = 0;
+    }
     for (; printed < job->history_size(); ++printed) {
       const cluster::StateChange& change = job->history(printed);
       std::string detail = change.detail();

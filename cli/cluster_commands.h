@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "sluice/graph/job_graph.h"
 
 namespace sluice::cli {
@@ -19,6 +20,9 @@ struct ClusterRun {
   bool detached = false;
   std::string from_savepoint;  // a savepoint or retained checkpoint, as the JobManager sees it
   bool allow_non_restored_state = false;
+  /// Following the job, how long an unreachable JobManager is waited for (it may be started
+  /// again with its --recovery-dir, and still know the job).
+  absl::Duration reconnect_patience = absl::Minutes(2);
 };
 
 /// Uploads, submits and (unless detached) follows the job, printing its state changes.

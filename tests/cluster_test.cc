@@ -661,6 +661,56 @@ TEST_F(DefaultSettingsClusterTest, AKilledTaskManagersWorkRunsAgainWithoutAnyRes
   EXPECT_THAT(status, HasSubstr("restored from " + checkpoints + "/word_count/chk-"));
 }
 
+/// A JobManager that keeps its jobs in a recovery directory.
+class RecoveringJobManagerTest : public JobsOnClusterTest {
+ protected:
+  std::vector<std::string> JobManagerFlags() const override {
+    // The blob store outlives the process too (later flags win).
+    return {"--heartbeat-interval=100ms", "--heartbeat-timeout=2s", "--slot-wait=5s",
+            "--recovery-dir=" + recovery_.Join("jobs"), "--blob-dir=" + recovery_.Join("blobs")};
+  }
+  testing::TempDir recovery_;
+};
+
+TEST_F(RecoveringJobManagerTest, AKilledJobManagerStartedAgainRunsItsJobToTheExactOutput) {
+  constexpr int kLines = 40000;
+  const std::string job_args = WordCountOnTheMiniCluster(kLines, 4);
+  const std::string checkpoints = dir_.Join("checkpoints");
+  // Followed by a `sluice run` that is not detached, as a user would.
+  testing::ChildProcess follower(
+      {testing::BuildDir() + "/bin/sluice", "run", "--jobmanager=" + jm_->address(),
+       Job("word_count"), "--parallelism=4", "--", "--input=" + dir_.Join("words.txt"),
+       "--output=" + dir_.Join("cluster"), "--checkpoint-interval=100ms",
+       "--checkpoint-dir=" + checkpoints, absl::StrCat("--max-source-rate=", kLines / 16)},
+      dir_.Join("follower.log"));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return testing::HasCompletedCheckpoint(checkpoints + "/word_count"); }, 20000))
+      << jm_->log() << testing::ReadFile(dir_.Join("follower.log"));
+  const int port = jm_->port();
+  jm_->process().Signal(SIGKILL);
+  jm_->process().Wait();
+  jm_ = std::make_unique<JobManagerProcess>(JobManagerFlags(), port);
+
+  // The TaskManagers come back, the job runs again from its latest checkpoint.
+  const cluster::JobStatus job = AwaitJob(jm_->address(), "job-1", cluster::FINISHED);
+  ASSERT_EQ(job.state(), cluster::FINISHED) << job.failure() << jm_->log();
+  EXPECT_THAT(job.restored_from(), HasSubstr(checkpoints + "/word_count/chk-"));
+  EXPECT_THAT(jm_->log(),
+              HasSubstr("job-1 ('word_count') recovered from " + recovery_.Join("jobs")));
+  const auto expected = SortedOutput(dir_.Join("local"));
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);
+  // The follower waited for the JobManager and saw the job finish.
+  EXPECT_EQ(follower.Wait(), 0) << testing::ReadFile(dir_.Join("follower.log"));
+  EXPECT_THAT(testing::ReadFile(dir_.Join("follower.log")), HasSubstr("job-1 finished"));
+  // Job ids are never given again; the ended job leaves the recovery directory.
+  auto next = RunOnCluster(absl::StrCat(Job("word_count"), " --detached -- --input=",
+                                        dir_.Join("words.txt"), " --output=", dir_.Join("again")));
+  EXPECT_THAT(next.output, HasSubstr("submitted job-2"));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return !std::filesystem::exists(recovery_.Join("jobs/jobs/job-1.job")); }, 10000));
+}
+
 /// True if `dir` holds a committed part file and, for each of `subtasks` sink subtasks, a
 /// non-empty in-progress one: output both committed and pending.
 bool HasCommittedAndPendingParts(const std::string& dir, int subtasks) {

@@ -97,6 +97,62 @@ absl::Status Dispatcher::Prepare(const JobSubmission& request, SubmittedJob* job
   return absl::OkStatus();
 }
 
+std::unique_ptr<JobMaster> Dispatcher::MakeJobMaster(
+    const std::string& id, const JobSubmission& request, SubmittedJob job,
+    std::unique_ptr<internal::JobCheckpoints> checkpoints) {
+  return std::make_unique<JobMaster>(
+      id, request, std::move(job), std::move(checkpoints), gateway_,
+      [this, id](int64_t attempt, const absl::Status& why) {
+        CheckpointsFailedRun(id, attempt, why);
+      },
+      options_.default_restart_strategy, now_);
+}
+
+absl::Status Dispatcher::Recover() {
+  JobStore* store = options_.job_store;
+  if (store == nullptr) return absl::OkStatus();
+  SLUICE_ASSIGN_OR_RETURN(const int64_t next, store->NextJobNumber());
+  SLUICE_ASSIGN_OR_RETURN(const std::vector<RecoveredJob> records, store->Load());
+  for (const RecoveredJob& record : records) {
+    SubmittedJob job;
+    std::unique_ptr<internal::JobCheckpoints> checkpoints;
+    if (absl::Status s = Prepare(record.submission(), &job, &checkpoints); !s.ok()) {
+      LOG(ERROR) << record.job_id() << " ('" << record.submission().job_name()
+                 << "') cannot be recovered, dropped: " << s.message();
+      if (absl::Status removed = store->Remove(record.job_id()); !removed.ok()) return removed;
+      continue;
+    }
+    MutexLock lock(&mu_);
+    auto master =
+        MakeJobMaster(record.job_id(), record.submission(), std::move(job), std::move(checkpoints));
+    master->Recovered(record.attempt());
+    LOG(INFO) << record.job_id() << " ('" << record.submission().job_name() << "') recovered from "
+              << store->dir() << ": runs again once it has slots";
+    stored_.insert(record.job_id());
+    jobs_[record.job_id()] = std::move(master);
+  }
+  MutexLock lock(&mu_);
+  next_job_ = next;
+  return absl::OkStatus();
+}
+
+void Dispatcher::UpdateJobStore(const std::vector<RecoveredJob>& started,
+                                const std::vector<std::string>& ended) {
+  JobStore* store = options_.job_store;
+  if (store == nullptr) return;
+  for (const RecoveredJob& record : started) {
+    if (absl::Status s = store->Save(record); !s.ok()) {
+      LOG(ERROR) << record.job_id()
+                 << ": recording its run in the recovery directory failed: " << s.message();
+    }
+  }
+  for (const std::string& id : ended) {
+    if (absl::Status s = store->Remove(id); !s.ok()) {
+      LOG(ERROR) << id << ": " << s.message();
+    }
+  }
+}
+
 absl::StatusOr<std::string> Dispatcher::Submit(const JobSubmission& request) {
   if (request.vertex_parallelism().empty()) {
     return absl::InvalidArgumentError("a job without vertices");
@@ -112,16 +168,31 @@ absl::StatusOr<std::string> Dispatcher::Submit(const JobSubmission& request) {
     LOG(WARNING) << "job '" << request.job_name() << "' refused: " << s.message();
     return s;
   }
+  int64_t number = 0;
+  {
+    MutexLock lock(&mu_);
+    number = next_job_++;
+  }
+  const std::string id = absl::StrCat("job-", number);
+  if (JobStore* store = options_.job_store) {
+    // Durable before it is accepted: a JobManager that dies now still runs it when started
+    // again, and never gives its id to another job.
+    RecoveredJob record;
+    record.set_job_id(id);
+    *record.mutable_submission() = request;
+    absl::Status s = store->SetNextJobNumber(number + 1);
+    if (s.ok()) s = store->Save(record);
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("the job could not be recorded in the recovery "
+                                                 "directory: ",
+                                                 s.message()));
+    }
+  }
   MutexLock lock(&mu_);
-  const std::string id = absl::StrCat("job-", next_job_++);
-  auto master = std::make_unique<JobMaster>(
-      id, request, std::move(job), std::move(checkpoints), gateway_,
-      [this, id](int64_t attempt, const absl::Status& why) {
-        CheckpointsFailedRun(id, attempt, why);
-      },
-      options_.default_restart_strategy, now_);
+  auto master = MakeJobMaster(id, request, std::move(job), std::move(checkpoints));
   LOG(INFO) << id << " ('" << request.job_name() << "') submitted: needs " << master->slots_needed()
             << " slots";
+  if (options_.job_store != nullptr) stored_.insert(id);
   jobs_[id] = std::move(master);
   schedule_cv_.SignalAll();
   return id;
@@ -311,16 +382,28 @@ void Dispatcher::Deploy(const std::string& job_id, const std::vector<PartCall>& 
 void Dispatcher::SchedulePass() {
   std::vector<std::pair<std::string, std::vector<PartCall>>> deployments;
   std::vector<std::unique_ptr<RemoteParticipants>> retired;
+  std::vector<RecoveredJob> started;
+  std::vector<std::string> ended;
   {
     MutexLock lock(&mu_);
     const absl::Time now = now_();
     for (auto& [id, job] : jobs_) {
       if (auto run = job->RetireRun()) retired.push_back(std::move(run));
+      if (job->ended() && stored_.erase(id) > 0) ended.push_back(id);
       if (!job->WaitsForSlots()) continue;
       std::vector<PartCall> calls = scheduler_.Place(*job, now);
-      if (!calls.empty()) deployments.emplace_back(id, std::move(calls));
+      if (calls.empty()) continue;
+      if (stored_.contains(id)) {
+        RecoveredJob& record = started.emplace_back();
+        record.set_job_id(id);
+        *record.mutable_submission() = job->submission();
+        record.set_attempt(job->attempt());
+      }
+      deployments.emplace_back(id, std::move(calls));
     }
   }
+  // Recorded before the run is deployed: a JobManager started again numbers its runs after.
+  UpdateJobStore(started, ended);
   if (!retired.empty()) {
     {
       MutexLock lock(&retire_mu_);

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "gateway/taskmanager_gateway.h"
 #include "job/job_master.h"
 #include "proto/jobmanager_service.pb.h"
+#include "recovery/job_store.h"
 #include "scheduler/scheduler.h"
 #include "sluice/core/mutex.h"
 #include "sluice/jobmanager/blob_store.h"
@@ -29,6 +31,8 @@ struct DispatcherOptions {
   /// The restart strategy of jobs that name none (unset: by checkpointing, see
   /// RestartStrategy::ConfigOf).
   std::optional<RestartStrategyConfig> default_restart_strategy;
+  /// Keeps the jobs that have not ended (--recovery-dir); null: they live in memory only.
+  JobStore* job_store = nullptr;
 };
 
 /// The JobManager's job table: submissions (each job's binary is loaded here too, to build
@@ -46,6 +50,10 @@ class Dispatcher {
              Clock now = &absl::Now);
   ~Dispatcher();
 
+  /// With a job store: takes up the jobs it holds (a JobManager started again), each to run
+  /// from its newest valid checkpoint once there are slots, and continues its job numbers.
+  /// Before serving.
+  absl::Status Recover();
   /// Checks and accepts a job (its binary in the blob store); returns its id.
   absl::StatusOr<std::string> Submit(const JobSubmission& request);
   absl::StatusOr<JobStatus> Job(const std::string& job_id) const;
@@ -81,6 +89,13 @@ class Dispatcher {
   void CheckpointsFailedRun(const std::string& job_id, int64_t attempt, const absl::Status& why);
   /// Under mu_: gives back the slots of a job no part of which runs any more.
   void ReleaseSlotsOf(JobMaster& job) SLUICE_REQUIRES(mu_);
+  /// A job master for a prepared job (and its checkpoints), under id `id`.
+  std::unique_ptr<JobMaster> MakeJobMaster(const std::string& id, const JobSubmission& request,
+                                           SubmittedJob job,
+                                           std::unique_ptr<internal::JobCheckpoints> checkpoints);
+  /// Writes what the job store must know after a scheduling pass: runs started, jobs ended.
+  void UpdateJobStore(const std::vector<RecoveredJob>& started,
+                      const std::vector<std::string>& ended);
   void Cancel(const std::string& job_id, const std::vector<PartCall>& parts);
   void Deploy(const std::string& job_id, const std::vector<PartCall>& calls);
   void ScheduleLoop();
@@ -98,7 +113,8 @@ class Dispatcher {
   mutable Mutex mu_;
   std::map<std::string, std::unique_ptr<JobMaster>> jobs_ SLUICE_GUARDED_BY(mu_);
   Scheduler scheduler_ SLUICE_GUARDED_BY(mu_);
-  int next_job_ SLUICE_GUARDED_BY(mu_) = 1;
+  int64_t next_job_ SLUICE_GUARDED_BY(mu_) = 1;
+  std::set<std::string> stored_ SLUICE_GUARDED_BY(mu_);  // jobs in the job store
   bool stopping_ SLUICE_GUARDED_BY(mu_) = false;
   CondVar schedule_cv_;
   std::thread scheduling_thread_;

@@ -56,6 +56,13 @@ JobStatus JobMaster::Status() const {
   return s;
 }
 
+void JobMaster::Recovered(int64_t last_attempt) {
+  attempt_ = last_attempt;
+  recovered_ = true;
+  SetState(CREATED, absl::StrCat("recovered by a JobManager started again (its run ", last_attempt,
+                                 " was lost with the one before)"));
+}
+
 bool JobMaster::WaitsForSlots() {
   if (state() == RESTARTING && parts_running_.empty() && !run_ && now_() >= restart_at_) {
     SetState(CREATED, "");
@@ -65,7 +72,7 @@ bool JobMaster::WaitsForSlots() {
 }
 
 std::string JobMaster::RestorePath(bool* allow_non_restored) const {
-  if (checkpoints_ && checkpoints_->latest()) {
+  if (checkpoints_ && (checkpoints_->latest() || recovered_)) {
     // The newest checkpoint whose files all verify (falling back past a damaged one).
     auto valid = checkpoints_->storage()->LatestValid();
     if (valid.ok() && valid->has_value()) {

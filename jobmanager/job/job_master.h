@@ -59,6 +59,12 @@ class JobMaster {
   /// Null without a checkpoint interval; lives as long as the job master.
   internal::JobCheckpoints* checkpoints() const { return checkpoints_.get(); }
 
+  /// A JobManager started again recovered this job, whose latest run was `last_attempt`: its
+  /// runs are numbered after that one and restore the newest valid checkpoint on disk.
+  void Recovered(int64_t last_attempt);
+  const JobSubmission& submission() const { return request_; }
+  bool ended() const { return state() == FINISHED || state() == FAILED || state() == CANCELED; }
+
   /// True while the job waits for slots: CREATED, or RESTARTING once its parts ended and
   /// the restart delay passed (it then becomes CREATED).
   bool WaitsForSlots();
@@ -116,6 +122,7 @@ class JobMaster {
   absl::Time waiting_since_;
   absl::Time restart_at_;                             // RESTARTING: when the next run may start
   int64_t attempt_ = 0;                               // the number of the current (or last) run
+  bool recovered_ = false;                            // by a JobManager started again
   std::vector<std::string> slot_owners_;              // TaskManager of each slot, while held
   std::map<std::string, std::string> parts_running_;  // TaskManager -> address
   // Declared in the order they must outlive each other (destroyed in reverse).

@@ -20,6 +20,7 @@
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "heartbeat/taskmanager_registry.h"
+#include "recovery/job_store.h"
 #include "service/jobmanager_service.h"
 #include "sluice/job/abseil_flags.h"
 #include "sluice/job/job_args.h"
@@ -41,6 +42,10 @@ ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Milliseconds(500),
 ABSL_FLAG(absl::Duration, heartbeat_timeout, absl::Seconds(4),
           "a TaskManager (or, for a TaskManager, its JobManager) silent this long is declared "
           "lost; a dead process is noticed at once, by its broken control stream");
+ABSL_FLAG(std::string, recovery_dir, "",
+          "keep the jobs that have not ended here (written atomically): a JobManager started "
+          "again with the same directory (and --port) runs them again from their latest "
+          "checkpoints once TaskManagers reconnect; empty: jobs live in memory only");
 ABSL_FLAG(absl::Duration, slot_wait, absl::Seconds(30),
           "a job that cannot get enough slots fails after waiting this long");
 ABSL_FLAG(std::string, slot_strategy, "spread",
@@ -153,10 +158,26 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  std::unique_ptr<sluice::cluster::JobStore> job_store;
+  if (const std::string dir = absl::GetFlag(FLAGS_recovery_dir); !dir.empty()) {
+    auto store = sluice::cluster::JobStore::Open(dir);
+    if (!store.ok()) {
+      std::fprintf(stderr, "sluice-jobmanager: %s\n",
+                   std::string(store.status().message()).c_str());
+      return 2;
+    }
+    job_store = std::move(*store);
+    options.job_store = job_store.get();
+  }
   // The parts, in the order they may be destroyed in reverse (users before what they use).
   sluice::cluster::GrpcTaskManagerGateway gateway(deadlines);
   sluice::cluster::TaskManagerRegistry registry(absl::GetFlag(FLAGS_heartbeat_timeout));
   sluice::cluster::Dispatcher dispatcher(blobs->get(), &gateway, options);
+  if (absl::Status s = dispatcher.Recover(); !s.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: recovering the jobs in %s: %s\n",
+                 absl::GetFlag(FLAGS_recovery_dir).c_str(), std::string(s.message()).c_str());
+    return 2;
+  }
   sluice::cluster::BlobServer blob_server(blobs->get());
   auto on_lost = [&dispatcher](const sluice::cluster::TaskManagerRegistry::Lost& lost) {
     dispatcher.TaskManagerLost(lost.taskmanager_id, lost.registration_number, lost.why);
