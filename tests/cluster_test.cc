@@ -4,7 +4,9 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -709,6 +711,77 @@ TEST_F(RecoveringJobManagerTest, AKilledJobManagerStartedAgainRunsItsJobToTheExa
   EXPECT_THAT(next.output, HasSubstr("submitted job-2"));
   EXPECT_TRUE(testing::WaitFor(
       [&] { return !std::filesystem::exists(recovery_.Join("jobs/jobs/job-1.job")); }, 10000));
+}
+
+TEST_F(RecoveringJobManagerTest, ChaosOfKilledTaskManagersAndAJobManagerChangesNoOutput) {
+  // windowed_stats over out-of-order input with late records (firings and late records are
+  // written all along), checkpoints every 200 ms, about 10 s of input at parallelism 3. Every
+  // 0.8-2 s a random TaskManager is SIGKILLed and a new one started; once, the JobManager is
+  // SIGKILLed and started again. The output must be the model's, as without failures.
+  const uint64_t seed = std::getenv("SLUICE_CLUSTER_CHAOS_SEED") != nullptr
+                            ? std::stoull(std::getenv("SLUICE_CLUSTER_CHAOS_SEED"))
+                            : std::random_device{}();
+  std::printf("cluster chaos: seed %llu (SLUICE_CLUSTER_CHAOS_SEED=%llu repeats its choices)\n",
+              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  constexpr int kLines = 40000;
+  const auto events = testing::GenerateEvents(seed, kLines, /*late_records=*/true, 0);
+  const std::string input = dir_.Join("events.csv");
+  testing::WriteFile(input, testing::EventLines(events));
+  testing::RefSpec spec;
+  spec.kind = testing::RefWindowKind::kSliding;
+  spec.size = 1000;
+  spec.slide = 250;
+  spec.out_of_orderness = 200;
+  spec.allowed_lateness = 200;
+  const auto [firings, late] = testing::WindowedStatsLines(testing::RunReference(events, spec));
+  const std::string out = dir_.Join("out");
+  const std::string checkpoints = dir_.Join("checkpoints");
+  auto r = RunOnCluster(absl::StrCat(
+      Job("windowed_stats"), " --parallelism=3 --detached -- --input=", input, " --output=", out,
+      "/main --late-output=", out, "/side",
+      " --window=sliding:1000ms:250ms --out-of-orderness=200ms --allowed-lateness=200ms",
+      " --checkpoint-interval=200ms --checkpoint-dir=", checkpoints,
+      " --max-source-rate=", kLines / 10));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return testing::HasCompletedCheckpoint(checkpoints + "/windowed_stats"); }, 20000))
+      << jm_->log();
+
+  cluster::JobManagerClient client(jm_->address());
+  auto ended = [&] {
+    auto job = client.Job("job-1");
+    return job.ok() && (job->state() == cluster::FINISHED || job->state() == cluster::FAILED ||
+                        job->state() == cluster::CANCELED);
+  };
+  const int jobmanager_fault = std::uniform_int_distribution<int>(1, 3)(rng);
+  int next_tm = static_cast<int>(tms_.size());
+  std::string faults;
+  for (int fault = 1; fault <= 5 && !ended(); ++fault) {
+    // The pace of the chaos, not a condition to wait for.
+    absl::SleepFor(absl::Milliseconds(std::uniform_int_distribution<int>(800, 2000)(rng)));
+    if (fault == jobmanager_fault) {
+      const int port = jm_->port();
+      jm_->process().Signal(SIGKILL);
+      jm_->process().Wait();
+      jm_ = std::make_unique<JobManagerProcess>(JobManagerFlags(), port);
+      absl::StrAppend(&faults, " JobManager;");
+      continue;
+    }
+    const size_t victim = std::uniform_int_distribution<size_t>(0, tms_.size() - 1)(rng);
+    tms_[victim]->process().Signal(SIGKILL);
+    tms_[victim] =
+        std::make_unique<TaskManagerProcess>(jm_->address(), 2, absl::StrCat("tm-", ++next_tm));
+    absl::StrAppend(&faults, " TaskManager ", victim, ";");
+  }
+  const cluster::JobStatus job = AwaitJob(jm_->address(), "job-1", cluster::FINISHED, 120000);
+  ASSERT_EQ(job.state(), cluster::FINISHED) << "seed " << seed << ", faults:" << faults << "\n"
+                                            << job.failure() << jm_->log();
+  std::printf("cluster chaos: faults:%s restarts since the JobManager's last start: %d\n",
+              faults.c_str(), job.restarts());
+  ASSERT_FALSE(firings.empty());
+  EXPECT_EQ(SortedOutput(out + "/main"), firings) << "seed " << seed << ", faults:" << faults;
+  EXPECT_EQ(SortedOutput(out + "/side"), late) << "seed " << seed << ", faults:" << faults;
 }
 
 /// True if `dir` holds a committed part file and, for each of `subtasks` sink subtasks, a
