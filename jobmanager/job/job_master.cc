@@ -73,14 +73,17 @@ bool JobMaster::WaitsForSlots() {
 
 std::string JobMaster::RestorePath(bool* allow_non_restored) const {
   if (checkpoints_ && (checkpoints_->latest() || recovered_)) {
-    // The newest checkpoint whose files all verify (falling back past a damaged one).
-    auto valid = checkpoints_->storage()->LatestValid();
-    if (valid.ok() && valid->has_value()) {
+    // The newest completed checkpoint (a directory listing; its state files are read and
+    // verified by the TaskManagers that restore it, not here under the dispatcher's lock).
+    // A damaged one fails the run naming the file rather than an older one being taken:
+    // sinks may have committed its output.
+    const std::vector<int64_t> ids = checkpoints_->storage()->CompletedIds();
+    if (!ids.empty()) {
       *allow_non_restored = false;
-      return checkpoints_->storage()->CheckpointDir((*valid)->checkpoint_id);
+      return checkpoints_->storage()->CheckpointDir(ids.front());
     }
-    LOG(WARNING) << id() << ": no valid checkpoint to restore from"
-                 << (valid.ok() ? std::string() : absl::StrCat(": ", valid.status().message()));
+    LOG(WARNING) << id() << ": no completed checkpoint in " << checkpoints_->storage()->job_dir()
+                 << " to restore from";
   }
   *allow_non_restored = request_.allow_non_restored_state();
   return request_.restore_from();
