@@ -319,6 +319,12 @@ class JobsOnClusterTest : public ::testing::Test {
     EXPECT_EQ(local.exit_code, 0) << local.output;
     return job_args;
   }
+  /// Submits windowed_stats (detached, parallelism 3, 200 ms checkpoints into
+  /// dir_/checkpoints, output in dir_/out/main and dir_/out/side, `extra_args`) over 40,000
+  /// lines of out-of-order events with late records generated from `seed`, throttled to
+  /// last about `seconds`; returns the model's firings and late lines.
+  std::pair<std::vector<std::string>, std::vector<std::string>> SubmitWindowedStats(
+      uint64_t seed, int seconds, const std::string& extra_args);
   void RunWordCountAndKillATaskManager(int victim, const std::string& restart_args,
                                        int signal = SIGKILL);
   /// How many TaskManagers ran a part of some job.
@@ -551,6 +557,29 @@ cluster::JobStatus AwaitJob(const std::string& jobmanager, const std::string& jo
   return last;
 }
 
+std::pair<std::vector<std::string>, std::vector<std::string>>
+JobsOnClusterTest::SubmitWindowedStats(uint64_t seed, int seconds, const std::string& extra_args) {
+  constexpr int kLines = 40000;
+  const auto events = testing::GenerateEvents(seed, kLines, /*late_records=*/true, 0);
+  const std::string input = dir_.Join("events.csv");
+  testing::WriteFile(input, testing::EventLines(events));
+  testing::RefSpec spec;
+  spec.kind = testing::RefWindowKind::kSliding;
+  spec.size = 1000;
+  spec.slide = 250;
+  spec.out_of_orderness = 200;
+  spec.allowed_lateness = 200;
+  const std::string out = dir_.Join("out");
+  auto r = RunOnCluster(absl::StrCat(
+      Job("windowed_stats"), " --parallelism=3 --detached -- --input=", input, " --output=", out,
+      "/main --late-output=", out, "/side",
+      " --window=sliding:1000ms:250ms --out-of-orderness=200ms --allowed-lateness=200ms",
+      " --checkpoint-interval=200ms --checkpoint-dir=", dir_.Join("checkpoints"), extra_args,
+      " --max-source-rate=", kLines / seconds));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return testing::WindowedStatsLines(testing::RunReference(events, spec));
+}
+
 /// Runs word_count at parallelism 4 on the cluster (about 4 s of input, checkpoints every
 /// 100 ms into a directory all processes reach, `restart_args`) and sends TaskManager
 /// `victim` `signal` once a checkpoint completed; the expected output is in dir_/local, the
@@ -724,26 +753,10 @@ TEST_F(RecoveringJobManagerTest, ChaosOfKilledTaskManagersAndAJobManagerChangesN
   std::printf("cluster chaos: seed %llu (SLUICE_CLUSTER_CHAOS_SEED=%llu repeats its choices)\n",
               static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
-  constexpr int kLines = 40000;
-  const auto events = testing::GenerateEvents(seed, kLines, /*late_records=*/true, 0);
-  const std::string input = dir_.Join("events.csv");
-  testing::WriteFile(input, testing::EventLines(events));
-  testing::RefSpec spec;
-  spec.kind = testing::RefWindowKind::kSliding;
-  spec.size = 1000;
-  spec.slide = 250;
-  spec.out_of_orderness = 200;
-  spec.allowed_lateness = 200;
-  const auto [firings, late] = testing::WindowedStatsLines(testing::RunReference(events, spec));
+  const auto [firings, late] = SubmitWindowedStats(seed, /*seconds=*/10, "");
+  if (HasFailure()) return;
   const std::string out = dir_.Join("out");
   const std::string checkpoints = dir_.Join("checkpoints");
-  auto r = RunOnCluster(absl::StrCat(
-      Job("windowed_stats"), " --parallelism=3 --detached -- --input=", input, " --output=", out,
-      "/main --late-output=", out, "/side",
-      " --window=sliding:1000ms:250ms --out-of-orderness=200ms --allowed-lateness=200ms",
-      " --checkpoint-interval=200ms --checkpoint-dir=", checkpoints,
-      " --max-source-rate=", kLines / 10));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_TRUE(testing::WaitFor(
       [&] { return testing::HasCompletedCheckpoint(checkpoints + "/windowed_stats"); }, 20000))
       << jm_->log();
@@ -809,27 +822,11 @@ TEST_F(JobsOnClusterTest, ATaskManagerKilledWithFiringsPendingInItsSinkLosesAndR
   // all along. About 4 s of input at parallelism 3; a TaskManager is killed once a checkpoint
   // completed, firings were committed, and every sink subtask has firings pending (written
   // after the last completed checkpoint).
-  constexpr int kLines = 40000;
-  const auto events = testing::GenerateEvents(20261202, kLines, /*late_records=*/true, 0);
-  const std::string input = dir_.Join("events.csv");
-  testing::WriteFile(input, testing::EventLines(events));
-  testing::RefSpec spec;
-  spec.kind = testing::RefWindowKind::kSliding;
-  spec.size = 1000;
-  spec.slide = 250;
-  spec.out_of_orderness = 200;
-  spec.allowed_lateness = 200;
-  const auto [firings, late] = testing::WindowedStatsLines(testing::RunReference(events, spec));
-
+  const auto [firings, late] =
+      SubmitWindowedStats(20261202, /*seconds=*/4, " --restart-attempts=2 --restart-delay=100ms");
+  if (HasFailure()) return;
   const std::string out = dir_.Join("out");
   const std::string checkpoints = dir_.Join("checkpoints");
-  auto r = RunOnCluster(absl::StrCat(
-      Job("windowed_stats"), " --parallelism=3 --detached -- --input=", input, " --output=", out,
-      "/main --late-output=", out, "/side",
-      " --window=sliding:1000ms:250ms --out-of-orderness=200ms --allowed-lateness=200ms",
-      " --checkpoint-interval=200ms --checkpoint-dir=", checkpoints,
-      " --restart-attempts=2 --restart-delay=100ms --max-source-rate=", kLines / 4));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         return testing::HasCompletedCheckpoint(checkpoints + "/windowed_stats") &&
