@@ -150,9 +150,7 @@ absl::StatusOr<JobResult> MiniCluster::Execute(const JobGraph& graph) {
     if (status.ok()) break;
     const std::optional<absl::Duration> delay = restarts.OnFailure(std::string(status.message()));
     if (!delay) {
-      if (restarts.config().kind == RestartStrategyKind::kNone) return status;
-      return absl::Status(status.code(),
-                          absl::StrCat(status.message(), " (", restarts.GaveUpMessage(), ")"));
+      return absl::Status(status.code(), restarts.FailureMessage(std::string(status.message())));
     }
     const std::optional<CompletedCheckpoint> latest =
         checkpoints_ ? checkpoints_->latest() : std::nullopt;

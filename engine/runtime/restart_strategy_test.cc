@@ -110,6 +110,9 @@ TEST(RestartStrategyTest, GivingUpTellsTheHistoryOfFailures) {
   EXPECT_THAT(message, HasSubstr("1. 2027-01-15 08:00:00.000: disk full on tm-1; "
                                  "2. 2027-01-15 08:00:02.000: operator 'Sink' failed"));
   ASSERT_EQ(s.failures().size(), 2u);
+  EXPECT_EQ(s.FailureMessage("last"), "last (" + message + ")");
+  EXPECT_EQ(RestartStrategy(RestartStrategyConfig::None()).FailureMessage("last"), "last")
+      << "a job that never restarts fails with its error alone";
 }
 
 TEST(RestartStrategyTest, ACheckpointedJobRestartsWithExponentialDelaysUnlessItNamesAStrategy) {

@@ -169,10 +169,7 @@ std::vector<PartCall> JobMaster::FailRun(const std::string& why,
     status_.mutable_failures()->DeleteSubrange(0, 1);
   }
   const std::optional<absl::Duration> delay = restart_strategy_.OnFailure(why);
-  if (!delay) {
-    if (restart_strategy_.config().kind == RestartStrategyKind::kNone) return End(FAILED, why);
-    return End(FAILED, absl::StrCat(why, " (", restart_strategy_.GaveUpMessage(), ")"));
-  }
+  if (!delay) return End(FAILED, restart_strategy_.FailureMessage(why));
   SetState(RESTARTING, why);
   status_.set_restarts(restart_strategy_.restarts());
   status_.set_restart_cause(why);

@@ -57,6 +57,12 @@ class RestartStrategy {
   /// Why the job ends: "restart strategy STRATEGY gave up after N restarts; failures,
   /// oldest first: 1. TIME: WHY; 2. ...".
   std::string GaveUpMessage() const;
+  /// What the job fails with once OnFailure(why) gave up: `why`, followed by GaveUpMessage()
+  /// unless the strategy never restarts.
+  std::string FailureMessage(const std::string& why) const {
+    if (config_.kind == RestartStrategyKind::kNone) return why;
+    return why + " (" + GaveUpMessage() + ")";
+  }
 
  private:
   const RestartStrategyConfig config_;
