@@ -922,7 +922,8 @@ TEST_F(WindowedStatsFromKafkaTest, KilledProcessWritingKafkaTransactionsCommitsE
   for (const auto& a : resume) absl::StrAppend(&command, "'", a, "' ");
   auto r = testing::RunCommand(command);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(ReadCommitted(kafka.bootstrap(), "stats"), expected);
+  EXPECT_EQ(ReadCommitted(kafka.bootstrap(), "stats"), expected) << "the resumed run:\n"
+                                                                 << r.output;
 }
 
 }  // namespace
