@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <random>
 #include <set>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "serialization/test_record.pb.h"
@@ -902,6 +904,21 @@ TEST_F(WindowedStatsFromKafkaTest, KilledProcessResumesFromItsCheckpointedOffset
 // Kafka in, Kafka out in transactions: killed with SIGKILL once firings were committed (and
 // others are buffered for the next checkpoint, or in a transaction being committed), then
 // resumed, a read_committed consumer sees every firing exactly once.
+/// Which lines of `expected` are missing from `actual` and which are extra (with
+/// multiplicity), for a failure message.
+std::string DifferenceOf(std::vector<std::string> actual, std::vector<std::string> expected) {
+  std::sort(actual.begin(), actual.end());
+  std::sort(expected.begin(), expected.end());
+  std::vector<std::string> missing, extra;
+  std::set_difference(expected.begin(), expected.end(), actual.begin(), actual.end(),
+                      std::back_inserter(missing));
+  std::set_difference(actual.begin(), actual.end(), expected.begin(), expected.end(),
+                      std::back_inserter(extra));
+  return absl::StrCat(actual.size(), " lines, ", expected.size(), " expected; missing ",
+                      missing.size(), " (", absl::StrJoin(missing, " | "), "); extra ",
+                      extra.size(), " (", absl::StrJoin(extra, " | "), ")\n");
+}
+
 TEST_F(WindowedStatsFromKafkaTest, KilledProcessWritingKafkaTransactionsCommitsEachFiringOnce) {
   DevKafka kafka({"--brokers=3", "--topic=readings:1", "--topic=stats:3"});
   kafka.Produce("readings", 0, lines_);
@@ -922,8 +939,9 @@ TEST_F(WindowedStatsFromKafkaTest, KilledProcessWritingKafkaTransactionsCommitsE
   for (const auto& a : resume) absl::StrAppend(&command, "'", a, "' ");
   auto r = testing::RunCommand(command);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(ReadCommitted(kafka.bootstrap(), "stats"), expected) << "the resumed run:\n"
-                                                                 << r.output;
+  const auto committed = ReadCommitted(kafka.bootstrap(), "stats");
+  EXPECT_EQ(committed, expected) << DifferenceOf(committed, expected) << "the resumed run:\n"
+                                 << r.output;
 }
 
 }  // namespace
