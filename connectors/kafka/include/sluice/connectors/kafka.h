@@ -344,7 +344,10 @@ class KafkaProducer;
 /// write one checkpoint's messages (default 60 s). Without checkpoints the sink produces at
 /// once and flushes at the end.
 ///
-/// Counters: kafka_messages_written, kafka_transactions_committed.
+/// A commit not confirmed in time goes on at the broker and is resumed, never aborted and
+/// written again.
+///
+/// Counters: kafka_messages_written, kafka_transactions_committed, kafka_commits_resumed.
 class KafkaSink final : public SinkFunction<KafkaMessage>,
                         public CheckpointedFunction<KafkaPendingTransaction>,
                         public CheckpointListener {
