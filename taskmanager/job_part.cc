@@ -170,8 +170,17 @@ absl::Status JobPart::Run() {
   }
   std::optional<std::map<int, std::vector<OperatorSnapshot>>> restore;
   if (!request_.restore_path().empty()) {
+    // Only the state files of the subtasks placed here.
+    std::map<int, std::vector<int>> here;
+    for (const JobVertex& v : graph->vertices) {
+      for (int s = 0; s < v.parallelism; ++s) {
+        if (!placement.IsLocal(v.id, s)) continue;
+        for (int node : v.nodes) here[node].push_back(s);
+      }
+    }
     auto state =
-        LoadStateFor(graph->stream, request_.restore_path(), request_.allow_non_restored_state());
+        LoadStateFor(graph->stream, request_.restore_path(), request_.allow_non_restored_state(),
+                     FilesNeededBy(graph->stream, std::move(here)));
     if (!state.ok()) return state.status();
     restore = std::move(*state);
   }

@@ -13,7 +13,7 @@
 namespace sluice {
 namespace {
 
-absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir) {
+absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFileFilter& wanted) {
   LoadedCheckpoint out;
   out.dir = dir;
   SLUICE_ASSIGN_OR_RETURN(out.metadata, ReadMetadataFile(dir));
@@ -22,6 +22,12 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir) {
     snapshots.resize(handles.size());
     for (size_t i = 0; i < handles.size(); ++i) {
       if (handles[i].file.empty()) continue;  // a subtask without state
+      if (wanted &&
+          !wanted(op, static_cast<int>(i), static_cast<int>(handles.size()), handles[i])) {
+        ++out.files_skipped;
+        continue;
+      }
+      ++out.files_read;
       SLUICE_ASSIGN_OR_RETURN(std::string bytes, ReadStateFile(dir, handles[i]));
       SLUICE_ASSIGN_OR_RETURN(
           auto snapshot, DeserializeFromString<OperatorSnapshot>(
@@ -47,13 +53,14 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir) {
 
 }  // namespace
 
-absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
+absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path,
+                                                const StateFileFilter& wanted) {
   std::error_code ec;
   if (!std::filesystem::is_directory(path, ec)) {
     return absl::NotFoundError(
         absl::StrCat("no checkpoint or savepoint at '", path, "': not a directory"));
   }
-  if (HasMetadataFile(path)) return LoadOne(path);
+  if (HasMetadataFile(path)) return LoadOne(path, wanted);
   // A job's checkpoint directory: the newest checkpoint that loads.
   std::vector<std::pair<int64_t, std::string>> found;
   for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
@@ -67,7 +74,7 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
   std::sort(found.rbegin(), found.rend());
   if (!found.empty()) {
     // The newest completed checkpoint or nothing: see DamagedNewestCheckpoint.
-    auto loaded = LoadOne(found.front().second);
+    auto loaded = LoadOne(found.front().second, wanted);
     if (loaded.ok()) return loaded;
     return DamagedNewestCheckpoint(path, found.front().first, loaded.status());
   }
@@ -117,15 +124,43 @@ absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> MatchToGraph(
   return out;
 }
 
+StateFileFilter FilesNeededBy(const StreamGraph& graph, std::map<int, std::vector<int>> subtasks) {
+  std::map<std::string, int> node_of;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    node_of[OperatorStateId(graph, static_cast<int>(i))] = static_cast<int>(i);
+  }
+  return [&graph, node_of = std::move(node_of), subtasks = std::move(subtasks)](
+             const std::string& op, int old_index, int old_parallelism, const StateHandle& handle) {
+    auto node = node_of.find(op);
+    if (node == node_of.end()) return true;
+    auto here = subtasks.find(node->second);
+    if (here == subtasks.end()) return false;
+    const StreamNode& n = graph.nodes[node->second];
+    for (int index : here->second) {
+      if (ContributesTo(handle, old_index, old_parallelism, index, n.parallelism,
+                        n.max_parallelism)) {
+        return true;
+      }
+    }
+    return false;
+  };
+}
+
 absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
-    const StreamGraph& graph, const std::string& path, bool allow_non_restored_state) {
-  auto loaded = LoadCheckpoint(path);
+    const StreamGraph& graph, const std::string& path, bool allow_non_restored_state,
+    const StateFileFilter& wanted) {
+  auto loaded = LoadCheckpoint(path, wanted);
   if (!loaded.ok()) {
     return absl::Status(loaded.status().code(),
                         absl::StrCat("cannot restore job '", graph.config.job_name, "' from ", path,
                                      ": ", loaded.status().message()));
   }
-  LOG(INFO) << "job '" << graph.config.job_name << "' restores from " << loaded->dir;
+  LOG(INFO) << "job '" << graph.config.job_name << "' restores from " << loaded->dir
+            << (loaded->files_skipped == 0
+                    ? std::string()
+                    : absl::StrCat(" (", loaded->files_read, " state files; ",
+                                   loaded->files_skipped,
+                                   " hold only other subtasks' state and are not read)"));
   return MatchToGraph(*loaded, graph, allow_non_restored_state);
 }
 
@@ -156,8 +191,11 @@ absl::StatusOr<std::string> WriteSavepoint(
         portable.native = {};
       }
       const std::string bytes = SerializeToString(portable);
-      StateHandle h{internal::SafeFileName(absl::StrCat(op, "-", i)) + ".state",
-                    internal::Checksum(bytes), bytes.size()};
+      StateHandle h;
+      h.file = internal::SafeFileName(absl::StrCat(op, "-", i)) + ".state";
+      h.checksum = internal::Checksum(bytes);
+      h.size = bytes.size();
+      DescribeContents(portable, &h);
       SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + h.file, bytes));
       handles.push_back(h);
     }

@@ -26,8 +26,49 @@ namespace sluice {
 namespace {
 
 constexpr char kMetadataFile[] = "_metadata";
-constexpr char kMetadataMagic[] = "SLUICE-CHECKPOINT-1";
+constexpr char kMetadataMagic[] = "SLUICE-CHECKPOINT-2";
 constexpr char kCheckpointPrefix[] = "chk-";
+
+// Metadata as Sluice wrote it before state handles said what their files hold (magic
+// SLUICE-CHECKPOINT-1): read into these, and each handle taken to hold everything.
+constexpr char kMetadataMagicV1[] = "SLUICE-CHECKPOINT-1";
+struct StateHandleV1 {
+  std::string file;
+  uint64_t checksum = 0;
+  uint64_t size = 0;
+};
+SLUICE_SERIALIZABLE(StateHandleV1, file, checksum, size)
+struct CheckpointMetadataV1 {
+  int64_t checkpoint_id = 0;
+  int64_t timestamp_ms = 0;
+  std::string job_name;
+  bool savepoint = false;
+  std::map<std::string, std::vector<StateHandleV1>> operators;
+  std::map<std::string, int32_t> max_parallelism;
+  std::vector<std::string> shared_files;
+};
+SLUICE_SERIALIZABLE(CheckpointMetadataV1, checkpoint_id, timestamp_ms, job_name, savepoint,
+                    operators, max_parallelism, shared_files)
+
+CheckpointMetadata FromV1(CheckpointMetadataV1 v1) {
+  CheckpointMetadata m;
+  m.checkpoint_id = v1.checkpoint_id;
+  m.timestamp_ms = v1.timestamp_ms;
+  m.job_name = std::move(v1.job_name);
+  m.savepoint = v1.savepoint;
+  for (auto& [op, handles] : v1.operators) {
+    for (StateHandleV1& h : handles) {
+      StateHandle handle;  // its contents unknown: every restore reads it
+      handle.file = std::move(h.file);
+      handle.checksum = h.checksum;
+      handle.size = h.size;
+      m.operators[op].push_back(std::move(handle));
+    }
+  }
+  m.max_parallelism = std::move(v1.max_parallelism);
+  m.shared_files = std::move(v1.shared_files);
+  return m;
+}
 
 }  // namespace
 
@@ -274,15 +315,22 @@ absl::Status WriteMetadataFile(const std::string& dir, const CheckpointMetadata&
 absl::StatusOr<CheckpointMetadata> ReadMetadataFile(const std::string& dir) {
   const std::string path = dir + "/" + kMetadataFile;
   SLUICE_ASSIGN_OR_RETURN(std::string file, internal::ReadWholeFile(path));
-  if (!absl::StartsWith(file, kMetadataMagic)) {
+  const bool v1 = absl::StartsWith(file, kMetadataMagicV1);
+  if (!v1 && !absl::StartsWith(file, kMetadataMagic)) {
     return absl::DataLossError(absl::StrCat("'", path, "' is not checkpoint metadata"));
   }
+  static_assert(sizeof(kMetadataMagic) == sizeof(kMetadataMagicV1));
   ByteReader r(std::string_view(file).substr(sizeof(kMetadataMagic) - 1));
   std::string_view payload;
   uint64_t checksum = 0;
   if (!r.ReadBytes(&payload) || !r.ReadRaw(&checksum) || !r.AtEnd() ||
       internal::Checksum(payload) != checksum) {
     return absl::DataLossError(absl::StrCat("checkpoint metadata '", path, "' is damaged"));
+  }
+  if (v1) {
+    SLUICE_ASSIGN_OR_RETURN(
+        auto old, DeserializeFromString<CheckpointMetadataV1>(payload, "checkpoint metadata"));
+    return FromV1(std::move(old));
   }
   return DeserializeFromString<CheckpointMetadata>(payload, "checkpoint metadata");
 }
@@ -305,27 +353,6 @@ std::vector<int64_t> CheckpointStorage::CompletedIds() const {
   }
   std::sort(ids.rbegin(), ids.rend());
   return ids;
-}
-
-absl::Status CheckpointStorage::VerifyFiles(const CheckpointMetadata& m) const {
-  for (const auto& [op, handles] : m.operators) {
-    for (const StateHandle& h : handles) {
-      if (h.file.empty()) continue;  // a subtask without state
-      SLUICE_ASSIGN_OR_RETURN(auto data, ReadState(m.checkpoint_id, h));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::optional<CheckpointMetadata>> CheckpointStorage::LatestValid() const {
-  const std::vector<int64_t> ids = CompletedIds();
-  if (ids.empty()) return std::optional<CheckpointMetadata>();
-  // Only the newest: it completed (its metadata exists), so sinks may have committed its
-  // output, and an older checkpoint would write that output a second time.
-  auto metadata = ReadMetadata(ids.front());
-  absl::Status problem = metadata.ok() ? VerifyFiles(*metadata) : metadata.status();
-  if (!problem.ok()) return DamagedNewestCheckpoint(job_dir_, ids.front(), problem);
-  return std::optional<CheckpointMetadata>(std::move(*metadata));
 }
 
 absl::Status DamagedNewestCheckpoint(const std::string& job_dir, int64_t id,

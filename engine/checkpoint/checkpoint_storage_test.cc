@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sluice/checkpoint/checkpoint_loader.h"
+#include "sluice/checkpoint/operator_snapshot.h"
 #include "sluice/testing/test_util.h"
 
 namespace sluice {
@@ -54,7 +55,7 @@ TEST(CheckpointStorageTest, RoundTripsMetadataAndState) {
   }
 }
 
-TEST(CheckpointStorageTest, LatestValidSkipsIncompleteButRefusesADamagedNewestCheckpoint) {
+TEST(CheckpointStorageTest, OnlyCheckpointsWithMetadataAreCompletedAndDamageIsNamed) {
   testing::TempDir dir;
   auto s = *CheckpointStorage::Create(dir.path(), "job");
   WriteCheckpoint(*s, 1, "a");
@@ -62,26 +63,14 @@ TEST(CheckpointStorageTest, LatestValidSkipsIncompleteButRefusesADamagedNewestCh
   WriteCheckpoint(*s, 3, "c");
   ASSERT_OK(s->WriteState(4, "unfinished", "no metadata yet"));  // an incomplete checkpoint
   EXPECT_THAT(s->CompletedIds(), ElementsAre(3, 2, 1));
-  auto latest = s->LatestValid();
-  ASSERT_OK(latest);
-  EXPECT_EQ((*latest)->checkpoint_id, 3) << "the incomplete checkpoint 4 is passed over";
 
-  // Checkpoint 3 completed, so sinks may have committed its output: an older one would
-  // write that output again. The damage is named instead.
   Damage(s->CheckpointDir(3) + "/count-words-1.state");
-  latest = s->LatestValid();
-  EXPECT_EQ(latest.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(std::string(latest.status().message()),
-              HasSubstr("the newest completed checkpoint 3"));
-  EXPECT_THAT(std::string(latest.status().message()), HasSubstr("count-words-1.state"));
   auto read = s->ReadState(3, s->ReadMetadata(3)->operators["count-words"][1]);
   EXPECT_EQ(read.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(read.status().message()), HasSubstr("is damaged"));
-
-  ASSERT_OK(s->Discard(3));
   Damage(s->CheckpointDir(2) + "/_metadata");
-  latest = s->LatestValid();
-  EXPECT_EQ(latest.status().code(), absl::StatusCode::kDataLoss) << "damaged metadata too";
+  auto metadata = s->ReadMetadata(2);
+  EXPECT_EQ(metadata.status().code(), absl::StatusCode::kDataLoss) << "damaged metadata too";
 }
 
 TEST(CheckpointStorageTest, RetainKeepsTheDirectoryBounded) {
@@ -171,6 +160,145 @@ TEST(CheckpointLoaderTest, StateIsMatchedToOperatorsByUid) {
   auto dropped = MatchToGraph(*loaded, graph, true);
   ASSERT_OK(dropped);
   EXPECT_TRUE(dropped->empty());
+}
+
+/// A checkpoint as the tasks write it: a keyed operator "window" at parallelism 4 whose
+/// subtasks hold their key groups (value "kg<N>"), and a source of 2 subtasks with operator
+/// state (value "offset-<i>").
+CheckpointMetadata WriteKeyedCheckpoint(CheckpointStorage& s, int64_t id) {
+  CheckpointMetadata m;
+  m.checkpoint_id = id;
+  m.job_name = "job";
+  for (int i = 0; i < 4; ++i) {
+    OperatorSnapshot snapshot;
+    const KeyGroupRange range = KeyGroupRangeForOperator(i, 4, 16);
+    for (int kg = range.start; kg <= range.end; ++kg) {
+      snapshot.key_groups[kg] = absl::StrCat("kg", kg);
+    }
+    auto h = s.WriteState(id, absl::StrCat("window-", i), SerializeToString(snapshot));
+    EXPECT_OK(h);
+    DescribeContents(snapshot, &*h);
+    m.operators["window"].push_back(*h);
+  }
+  m.max_parallelism["window"] = 16;
+  for (int i = 0; i < 2; ++i) {
+    OperatorSnapshot snapshot;
+    snapshot.operator_state = {absl::StrCat("offset-", i)};
+    auto h = s.WriteState(id, absl::StrCat("source-", i), SerializeToString(snapshot));
+    EXPECT_OK(h);
+    DescribeContents(snapshot, &*h);
+    m.operators["source"].push_back(*h);
+  }
+  EXPECT_OK(s.Commit(m));
+  return m;
+}
+
+/// The graph of that job: node 0 "source", node 1 "window" (max parallelism 16).
+StreamGraph KeyedGraph(int window_parallelism) {
+  StreamGraph graph;
+  graph.nodes.resize(2);
+  graph.nodes[0].uid = "source";
+  graph.nodes[0].parallelism = 2;
+  graph.nodes[0].max_parallelism = 16;
+  graph.nodes[1].uid = "window";
+  graph.nodes[1].parallelism = window_parallelism;
+  graph.nodes[1].max_parallelism = 16;
+  return graph;
+}
+
+std::vector<std::string> KeyGroupValues(const std::vector<OperatorSnapshot>& old, int index,
+                                        int parallelism) {
+  std::vector<std::string> values;
+  for (const auto& [kg, value] : RedistributeState(old, index, parallelism, 16).key_groups) {
+    values.push_back(value);
+  }
+  return values;
+}
+
+// A TaskManager restoring some subtasks reads the files that hold their key groups (and
+// operator state, which every subtask's share comes from), not the whole job's state: a
+// damaged file of another subtask is not even opened.
+TEST(CheckpointLoaderTest, ARestoreReadsOnlyTheFilesOfItsOwnKeyGroups) {
+  testing::TempDir dir;
+  auto s = *CheckpointStorage::Create(dir.path(), "job");
+  WriteKeyedCheckpoint(*s, 1);
+  Damage(s->CheckpointDir(1) + "/window-0.state");
+  auto whole = LoadCheckpoint(s->job_dir());
+  EXPECT_EQ(whole.status().code(), absl::StatusCode::kDataLoss) << "the whole job reads it";
+
+  const StreamGraph same = KeyedGraph(4);
+  auto loaded = LoadCheckpoint(s->job_dir(), FilesNeededBy(same, {{0, {0}}, {1, {1, 3}}}));
+  ASSERT_OK(loaded);
+  EXPECT_EQ(loaded->files_read, 4) << "window-1, window-3 and both source files";
+  EXPECT_EQ(loaded->files_skipped, 2);
+  const auto& window = loaded->operators.at("window");
+  EXPECT_THAT(KeyGroupValues(window, 1, 4), ElementsAre("kg4", "kg5", "kg6", "kg7"));
+  EXPECT_THAT(KeyGroupValues(window, 3, 4), ElementsAre("kg12", "kg13", "kg14", "kg15"));
+  EXPECT_THAT(RedistributeState(loaded->operators.at("source"), 0, 2, 16).operator_state_union,
+              ElementsAre("offset-0", "offset-1"));
+
+  // Rescaled to 2, subtask 1 (key groups 8-15) needs old subtasks 2 and 3; subtask 0 needs
+  // the damaged file, and the error names it.
+  const StreamGraph rescaled = KeyedGraph(2);
+  auto upper = LoadStateFor(rescaled, s->job_dir(), false, FilesNeededBy(rescaled, {{1, {1}}}));
+  ASSERT_OK(upper);
+  EXPECT_THAT(KeyGroupValues(upper->at(1), 1, 2),
+              ElementsAre("kg8", "kg9", "kg10", "kg11", "kg12", "kg13", "kg14", "kg15"));
+  auto lower = LoadStateFor(rescaled, s->job_dir(), false, FilesNeededBy(rescaled, {{1, {0}}}));
+  EXPECT_EQ(lower.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(lower.status().message()), HasSubstr("window-0.state"));
+
+  // Operator state is everyone's: a damaged source file fails any restore of the source.
+  Damage(s->CheckpointDir(1) + "/source-1.state");
+  auto source = LoadCheckpoint(s->job_dir(), FilesNeededBy(same, {{0, {0}}}));
+  EXPECT_EQ(source.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(source.status().message()), HasSubstr("source-1.state"));
+}
+
+// Metadata an earlier Sluice wrote (SLUICE-CHECKPOINT-1, handles without contents) still
+// restores; not knowing what its files hold, a restore reads every file of its operators.
+struct HandleOfVersion1 {
+  std::string file;
+  uint64_t checksum = 0;
+  uint64_t size = 0;
+};
+SLUICE_SERIALIZABLE(HandleOfVersion1, file, checksum, size)
+struct MetadataOfVersion1 {
+  int64_t checkpoint_id = 0;
+  int64_t timestamp_ms = 0;
+  std::string job_name;
+  bool savepoint = false;
+  std::map<std::string, std::vector<HandleOfVersion1>> operators;
+  std::map<std::string, int32_t> max_parallelism;
+  std::vector<std::string> shared_files;
+};
+SLUICE_SERIALIZABLE(MetadataOfVersion1, checkpoint_id, timestamp_ms, job_name, savepoint, operators,
+                    max_parallelism, shared_files)
+
+TEST(CheckpointLoaderTest, MetadataOfTheFirstFormatRestoresReadingEveryFile) {
+  testing::TempDir dir;
+  auto s = *CheckpointStorage::Create(dir.path(), "job");
+  const CheckpointMetadata written = WriteKeyedCheckpoint(*s, 1);
+  MetadataOfVersion1 v1;
+  v1.checkpoint_id = 1;
+  v1.job_name = "job";
+  for (const auto& [op, handles] : written.operators) {
+    for (const StateHandle& h : handles) v1.operators[op].push_back({h.file, h.checksum, h.size});
+  }
+  v1.max_parallelism = written.max_parallelism;
+  const std::string payload = SerializeToString(v1);
+  std::string file = "SLUICE-CHECKPOINT-1";
+  ByteWriter w(&file);
+  w.WriteBytes(payload);
+  w.WriteRaw(internal::Checksum(payload));
+  testing::WriteFile(s->CheckpointDir(1) + "/_metadata", file);
+
+  const StreamGraph graph = KeyedGraph(4);
+  auto loaded = LoadCheckpoint(s->job_dir(), FilesNeededBy(graph, {{1, {1}}}));
+  ASSERT_OK(loaded);
+  EXPECT_EQ(loaded->files_read, 4) << "every file of the window (and none of the source)";
+  EXPECT_THAT(KeyGroupValues(loaded->operators.at("window"), 1, 4),
+              ElementsAre("kg4", "kg5", "kg6", "kg7"));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "sluice/checkpoint/operator_snapshot.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -34,6 +35,34 @@ RestoredOperatorState RedistributeState(const std::vector<OperatorSnapshot>& old
     }
   }
   return out;
+}
+
+void DescribeContents(const OperatorSnapshot& snapshot, StateHandle* handle) {
+  KeyGroupRange keyed;  // empty
+  auto widen = [&keyed](int start, int end) {
+    if (keyed.end < keyed.start) {
+      keyed = {start, end};
+    } else {
+      keyed = {std::min(keyed.start, start), std::max(keyed.end, end)};
+    }
+  };
+  if (!snapshot.key_groups.empty()) {
+    widen(snapshot.key_groups.begin()->first, snapshot.key_groups.rbegin()->first);
+  }
+  if (!snapshot.native.empty())
+    widen(snapshot.native.key_group_start, snapshot.native.key_group_end);
+  handle->key_group_start = keyed.start;
+  handle->key_group_end = keyed.end;
+  handle->operator_state = !snapshot.operator_state.empty();
+}
+
+bool ContributesTo(const StateHandle& handle, int old_index, int old_parallelism, int index,
+                   int parallelism, int max_parallelism) {
+  if (handle.operator_state) return true;
+  if (old_parallelism == parallelism && old_index == index) return true;  // input channels
+  const KeyGroupRange range = KeyGroupRangeForOperator(index, parallelism, max_parallelism);
+  return handle.key_group_start <= handle.key_group_end && handle.key_group_start <= range.end &&
+         range.start <= handle.key_group_end;
 }
 
 namespace internal {

@@ -514,6 +514,7 @@ absl::StatusOr<TaskAck> Task::FinishSnapshot(
         auto handle, checkpointing_.storage->WriteState(
                          id, absl::StrCat(OperatorStateId(graph_->stream, node), "-", subtask_),
                          SerializeToString(*snapshot)));
+    DescribeContents(*snapshot, &handle);
     ack.handles[node] = handle;
   }
   return ack;

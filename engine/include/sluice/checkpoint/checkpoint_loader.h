@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,12 +18,29 @@ struct LoadedCheckpoint {
   CheckpointMetadata metadata;
   /// Operator id (uid or generated) -> each subtask's snapshot.
   std::map<std::string, std::vector<OperatorSnapshot>> operators;
+  /// State files read, and those the filter passed over (their snapshots are empty).
+  int files_read = 0;
+  int files_skipped = 0;
 };
 
+/// Which state files a restore reads: given the operator id, the index of the old subtask
+/// whose file it is, the operator's old parallelism and the file's handle. A file not read
+/// loads as an empty snapshot.
+using StateFileFilter = std::function<bool(const std::string& op, int old_index,
+                                           int old_parallelism, const StateHandle& handle)>;
+
 /// Reads the checkpoint or savepoint at `path`: a directory with a _metadata file (chk-N or
-/// a savepoint), or a job's checkpoint directory, whose newest valid checkpoint is taken —
-/// a damaged one is skipped with a log line, falling back to the one before.
-absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path);
+/// a savepoint), or a job's checkpoint directory, whose newest completed checkpoint is taken
+/// (a damaged one is an error naming the way back). Reads the state files `wanted` accepts
+/// (all without it), each verified.
+absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path,
+                                                const StateFileFilter& wanted = nullptr);
+
+/// The files the restore of some subtasks of `graph` needs (stream node id -> the indices of
+/// those subtasks): those RedistributeState takes anything from for one of them (see
+/// ContributesTo). State of operators `graph` does not have is read, for MatchToGraph to judge.
+/// The filter refers to `graph`, which must outlive it.
+StateFileFilter FilesNeededBy(const StreamGraph& graph, std::map<int, std::vector<int>> subtasks);
 
 /// Assigns a loaded checkpoint's state to the operators of `graph` by operator id (uid).
 /// State of an operator the job no longer has is an error naming it, unless
@@ -34,7 +52,8 @@ absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> MatchToGraph(
 /// LoadCheckpoint and MatchToGraph in one: the state `graph`'s operators start from (stream
 /// node id -> each old subtask's snapshot). An error names the job and `path`.
 absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
-    const StreamGraph& graph, const std::string& path, bool allow_non_restored_state);
+    const StreamGraph& graph, const std::string& path, bool allow_non_restored_state,
+    const StateFileFilter& wanted = nullptr);
 
 /// Writes a self-contained savepoint of checkpoint `metadata` (its state given per operator
 /// id) into a new directory under `savepoint_root`; returns that directory.

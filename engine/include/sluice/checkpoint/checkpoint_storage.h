@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,8 +21,16 @@ struct StateHandle {
   std::string file;  // relative to the checkpoint's directory
   uint64_t checksum = 0;
   uint64_t size = 0;
+  /// What the file holds, so that a restore reads only the files its subtasks need: the key
+  /// groups of its keyed state (an empty range: none) and whether it holds operator state
+  /// (which every subtask's restore needs). Metadata written before these were recorded reads
+  /// as "all key groups, and operator state": every restore reads such a file.
+  int32_t key_group_start = 0;
+  int32_t key_group_end = std::numeric_limits<int32_t>::max();
+  bool operator_state = true;
 };
-SLUICE_SERIALIZABLE(StateHandle, file, checksum, size)
+SLUICE_SERIALIZABLE(StateHandle, file, checksum, size, key_group_start, key_group_end,
+                    operator_state)
 
 /// A file of a RocksDB native checkpoint as stored.
 struct StoredFile {
@@ -85,10 +94,6 @@ class CheckpointStorage {
 
   /// The ids of completed checkpoints (those with metadata), newest first.
   std::vector<int64_t> CompletedIds() const;
-  /// The newest completed checkpoint, once its metadata and state files verify; nothing if
-  /// there is none. Incomplete ones (no metadata) are passed over; a damaged newest one is a
-  /// DataLoss error naming it (see DamagedNewestCheckpoint).
-  absl::StatusOr<std::optional<CheckpointMetadata>> LatestValid() const;
 
   /// Deletes an unfinished or aborted checkpoint's directory.
   absl::Status Discard(int64_t id);
@@ -118,7 +123,6 @@ class CheckpointStorage {
 
  private:
   explicit CheckpointStorage(std::string job_dir) : job_dir_(std::move(job_dir)) {}
-  absl::Status VerifyFiles(const CheckpointMetadata& m) const;
   /// `name` as stored by an earlier checkpoint of this job, if it is still there.
   std::optional<StoredFile> Reference(const std::map<std::string, StoredFile>& already_stored,
                                       const std::string& name) const;

@@ -129,6 +129,15 @@ struct RestoredOperatorState {
 RestoredOperatorState RedistributeState(const std::vector<OperatorSnapshot>& old, int index,
                                         int parallelism, int max_parallelism);
 
+/// Records in `handle` what `snapshot`, the file it refers to, holds (see StateHandle).
+void DescribeContents(const OperatorSnapshot& snapshot, StateHandle* handle);
+
+/// Whether RedistributeState for new subtask `index` of `parallelism` takes anything from the
+/// file of old subtask `old_index` of `old_parallelism` that `handle` describes: operator
+/// state, key groups in its range, or (at the same parallelism) its own input channels.
+bool ContributesTo(const StateHandle& handle, int old_index, int old_parallelism, int index,
+                   int parallelism, int max_parallelism);
+
 namespace internal {
 
 /// Stores the database of a RocksDB backend for checkpoint `id`: runs the snapshot's capture
