@@ -1,4 +1,5 @@
-// recovery_bench [--trials=N] [--heartbeat-timeout=DUR] [--silent-trials=N]
+// recovery_bench [--trials=N] [--heartbeat-timeout=DUR] [--silent-trials=N] [--keys=N]
+//                 [--local-recovery=false]
 //
 // How long a job stands still when a TaskManager dies. A JobManager with its default settings
 // and three TaskManagers of one slot each run window_bench's windowed job (window_job.so) at
@@ -8,8 +9,9 @@
 // replaced by a new one. Recovery time = the first record the restored run processed (as the
 // engine records it: its earliest task's first record, reported by the TaskManagers) minus
 // the moment of the kill; then the job is canceled and the next trial starts. Prints each
-// trial and p50/p99 per kind. Flink's defaults for comparison: 50 s heartbeat timeout before
-// a restart even starts.
+// trial and p50/p99 per kind. `--keys` sets the state's size (window state per key);
+// `--local-recovery=false` makes every restore read checkpoint storage. Flink's defaults for
+// comparison: 50 s heartbeat timeout before a restart even starts.
 
 #include <signal.h>
 
@@ -30,6 +32,8 @@ ABSL_FLAG(int, trials, 20, "SIGKILLed TaskManagers");
 ABSL_FLAG(int, silent_trials, 5, "SIGSTOPped TaskManagers (each costs the heartbeat timeout)");
 ABSL_FLAG(std::string, heartbeat_timeout, "",
           "the JobManager's --heartbeat-timeout (default: its own)");
+ABSL_FLAG(int, keys, 1000, "distinct keys of the windowed job (its state's size)");
+ABSL_FLAG(bool, local_recovery, true, "the TaskManagers' --local-recovery");
 
 namespace {
 
@@ -58,7 +62,8 @@ class Cluster {
     const std::string job = sluice::testing::BuildDir() + "/bench/window_job.so";
     auto submitted = sluice::testing::Sluice(
         absl::StrCat("run --jobmanager=", jm_.address(), " --detached ", job,
-                     " --parallelism=2 -- --events=100000000 --keys=1000 --max-source-rate=200000",
+                     " --parallelism=2 -- --events=100000000 --keys=", absl::GetFlag(FLAGS_keys),
+                     " --max-source-rate=200000",
                      " --checkpoint-interval=100ms --checkpoint-dir=", checkpoints_.path()));
     if (submitted.exit_code != 0) Die(submitted.output);
     const std::string id = absl::StrCat("job-", trial);
@@ -89,7 +94,11 @@ class Cluster {
  private:
   void AddTaskManager() {
     const std::string id = absl::StrCat("recovery-tm-", ++tm_count_);
-    tms_.emplace_back(id, std::make_unique<TaskManagerProcess>(jm_.address(), 1, id));
+    tms_.emplace_back(
+        id, std::make_unique<TaskManagerProcess>(
+                jm_.address(), 1, id,
+                std::vector<std::string>{absl::StrCat(
+                    "--local-recovery=", absl::GetFlag(FLAGS_local_recovery) ? "true" : "false")}));
     sluice::testing::WaitFor(
         [&] {
           auto s = client_.Status();
@@ -149,7 +158,10 @@ int main(int argc, char** argv) {
     std::printf("  trial %2d: SIGSTOP -> first record after the restore %6.0f ms\n", trial,
                 silent.back());
   }
-  std::printf("recovery (kill -> first record processed after the restore), default settings:\n");
+  std::printf(
+      "recovery (kill -> first record processed after the restore), default settings, %d keys, "
+      "local recovery %s:\n",
+      absl::GetFlag(FLAGS_keys), absl::GetFlag(FLAGS_local_recovery) ? "on" : "off");
   Report("TaskManager process killed (SIGKILL)", killed);
   Report("silent TaskManager (SIGSTOP)", silent);
   return 0;

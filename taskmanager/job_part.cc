@@ -11,10 +11,12 @@
 namespace sluice::cluster {
 
 JobPart::JobPart(DeployJobRequest request, std::string taskmanager_id, BlobCache* blobs,
-                 ExchangeServer* exchange, JobManagerClient* jobmanager, Report report)
+                 LocalStateStore* local_state, ExchangeServer* exchange,
+                 JobManagerClient* jobmanager, Report report)
     : request_(std::move(request)),
       taskmanager_id_(std::move(taskmanager_id)),
       blobs_(blobs),
+      local_state_(local_state),
       exchange_(exchange),
       jobmanager_(jobmanager),
       report_(std::move(report)) {}
@@ -37,6 +39,7 @@ void JobPart::Start() {
       if (first_record_at_) report.set_first_record_ms(absl::ToUnixMillis(*first_record_at_));
       if (status.ok()) {
         report.set_state(FINISHED);
+        if (local_state_ != nullptr) local_state_->Forget(request_.job_id());
       } else if (absl::IsCancelled(status) && canceled_) {
         report.set_state(CANCELED);
       } else {
@@ -74,6 +77,9 @@ void JobPart::Command(const CheckpointCommandRequest& command) {
 
 void JobPart::Apply(const CheckpointCommandRequest& command, internal::LocalSubtasks& subtasks) {
   const int64_t id = command.checkpoint_id();
+  const bool completed = command.kind() == CheckpointCommandRequest::COMPLETE ||
+                         command.kind() == CheckpointCommandRequest::COMPLETE_AND_RELEASE;
+  if (completed && local_state_ != nullptr) local_state_->Completed(request_.job_id(), id);
   switch (command.kind()) {
     case CheckpointCommandRequest::TRIGGER:
       return subtasks.TriggerSources(id, /*final_savepoint=*/false);
@@ -178,9 +184,15 @@ absl::Status JobPart::Run() {
         for (int node : v.nodes) here[node].push_back(s);
       }
     }
+    LocalStateReader local;
+    if (local_state_ != nullptr) {
+      local = [this](int64_t id, const StateHandle& handle) {
+        return local_state_->Read(request_.job_id(), id, handle);
+      };
+    }
     auto state =
         LoadStateFor(graph->stream, request_.restore_path(), request_.allow_non_restored_state(),
-                     FilesNeededBy(graph->stream, std::move(here)));
+                     FilesNeededBy(graph->stream, std::move(here)), local);
     if (!state.ok()) return state.status();
     restore = std::move(*state);
   }
@@ -198,6 +210,11 @@ absl::Status JobPart::Run() {
       }
     };
     cp.storage = storage.get();
+    if (local_state_ != nullptr) {
+      cp.keep_local_copy = [this](int64_t id, const StateHandle& handle, std::string_view bytes) {
+        local_state_->Put(request_.job_id(), id, handle, bytes);
+      };
+    }
   }
   cp.restore = restore ? &*restore : nullptr;
 

@@ -11,6 +11,7 @@
 #include "exchange/exchange_channels.h"
 #include "exchange/exchange_server.h"
 #include "proto/taskmanager_service.pb.h"
+#include "sluice/checkpoint/local_state_store.h"
 #include "sluice/core/mutex.h"
 #include "sluice/internal/runtime/local_subtasks.h"
 #include "sluice/jobmanager/jobmanager_client.h"
@@ -27,8 +28,11 @@ class JobPart {
  public:
   using Report = std::function<void(const JobPartReport&)>;
 
+  /// `local_state` (may be null) keeps copies of the subtasks' snapshots and gives them back
+  /// to a restore here (task-local recovery).
   JobPart(DeployJobRequest request, std::string taskmanager_id, BlobCache* blobs,
-          ExchangeServer* exchange, JobManagerClient* jobmanager, Report report);
+          LocalStateStore* local_state, ExchangeServer* exchange, JobManagerClient* jobmanager,
+          Report report);
   ~JobPart();  // cancels and joins
 
   void Start();
@@ -45,11 +49,12 @@ class JobPart {
   /// Runs the subtasks; with checkpoints, tells the JobManager once they all wait for the
   /// final checkpoint.
   absl::Status RunSubtasks(internal::LocalSubtasks& subtasks, bool checkpointing);
-  static void Apply(const CheckpointCommandRequest& command, internal::LocalSubtasks& subtasks);
+  void Apply(const CheckpointCommandRequest& command, internal::LocalSubtasks& subtasks);
 
   const DeployJobRequest request_;
   const std::string taskmanager_id_;
   BlobCache* blobs_;
+  LocalStateStore* local_state_;
   ExchangeServer* exchange_;
   JobManagerClient* jobmanager_;
   Report report_;

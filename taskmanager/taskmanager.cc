@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
@@ -31,6 +33,10 @@ TaskManager::~TaskManager() {
   // No deployment can arrive any more; then the parts' threads are joined.
   if (server_) server_->Shutdown(std::chrono::system_clock::now());
   parts_.clear();
+  if (local_state_) {
+    std::error_code ec;
+    std::filesystem::remove_all(local_state_->root(), ec);
+  }
 }
 
 grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest* request,
@@ -51,8 +57,8 @@ grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest
   LOG(INFO) << "job " << request->job_id() << " ('" << request->job().job_name()
             << "'): deploying this TaskManager's subtasks";
   auto part =
-      std::make_unique<JobPart>(*request, options_.id, blobs_.get(), &exchange_, &jobmanager_,
-                                [this](const JobPartReport& report) {
+      std::make_unique<JobPart>(*request, options_.id, blobs_.get(), local_state_.get(), &exchange_,
+                                &jobmanager_, [this](const JobPartReport& report) {
                                   if (absl::Status s = jobmanager_.ReportJobPart(report); !s.ok()) {
                                     LOG(WARNING) << "job " << report.job_id()
                                                  << ": reporting its end failed: " << s.message();
@@ -137,6 +143,14 @@ absl::Status TaskManager::Run() {
   });
   if (!cache.ok()) return cache.status();
   blobs_ = std::move(*cache);
+  if (!options_.local_state_dir.empty()) {
+    // Copies a predecessor left belong to runs the JobManager has failed by now.
+    std::error_code ec;
+    std::filesystem::remove_all(options_.local_state_dir, ec);
+    auto local = LocalStateStore::Create(options_.local_state_dir);
+    if (!local.ok()) return local.status();
+    local_state_ = std::move(*local);
+  }
   const std::string listen = absl::StrCat(options_.bind_address, ":", options_.port);
   int port = 0;
   grpc::ServerBuilder builder;

@@ -12,6 +12,7 @@
 #include "exchange/exchange_server.h"
 #include "job_part.h"
 #include "proto/taskmanager_service.grpc.pb.h"
+#include "sluice/checkpoint/local_state_store.h"
 #include "sluice/core/mutex.h"
 #include "sluice/jobmanager/jobmanager_client.h"
 
@@ -22,6 +23,9 @@ struct TaskManagerOptions {
   int slots = 1;
   std::string id;         // unique in the cluster
   std::string cache_dir;  // local copies of job binaries
+  /// Where copies of its subtasks' snapshots go (task-local recovery); empty: none are kept.
+  /// Emptied when the TaskManager starts, removed when it stops.
+  std::string local_state_dir;
   std::string bind_address = "127.0.0.1";
   int port = 0;  // of its TaskManager and Exchange services (0: any free port)
   /// Gives up when the JobManager cannot be reached this long at the start.
@@ -72,6 +76,7 @@ class TaskManager final : public TaskManagerService::Service {
   TaskManagerOptions options_;
   JobManagerClient jobmanager_;
   std::unique_ptr<BlobCache> blobs_;
+  std::unique_ptr<LocalStateStore> local_state_;  // null without local recovery
   ExchangeServer exchange_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;  // where other processes reach this one

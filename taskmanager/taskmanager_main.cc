@@ -13,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/job/abseil_flags.h"
 #include "taskmanager.h"
 
@@ -24,6 +25,12 @@ ABSL_FLAG(std::string, cache_dir, "",
           "$XDG_CACHE_HOME/sluice/taskmanager-ID or ~/.cache/sluice/taskmanager-ID)");
 ABSL_FLAG(std::string, bind_address, "127.0.0.1",
           "address its deployment and data exchange service listens on (loopback by default)");
+ABSL_FLAG(bool, local_recovery, true,
+          "keep a copy of each snapshot this TaskManager's subtasks write, so that a subtask "
+          "restarted here restores from it rather than from checkpoint storage");
+ABSL_FLAG(std::string, local_state_dir, "",
+          "where those copies go (default: TMPDIR/sluice-local-state-ID-PID); emptied at start "
+          "and removed at a clean stop");
 ABSL_FLAG(int, port, 0, "port of its deployment and data exchange service (0: any free port)");
 ABSL_FLAG(absl::Duration, registration_timeout, absl::Seconds(30),
           "give up when the JobManager cannot be reached this long at the start");
@@ -77,6 +84,15 @@ int main(int argc, char** argv) {
   }
   options.cache_dir = absl::GetFlag(FLAGS_cache_dir);
   if (options.cache_dir.empty()) options.cache_dir = DefaultCacheDir(options.id);
+  if (absl::GetFlag(FLAGS_local_recovery)) {
+    options.local_state_dir = absl::GetFlag(FLAGS_local_state_dir);
+    if (options.local_state_dir.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      options.local_state_dir =
+          absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/sluice-local-state-",
+                       sluice::internal::SafeFileName(options.id), "-", ::getpid());
+    }
+  }
   options.registration_timeout = absl::GetFlag(FLAGS_registration_timeout);
   options.jobmanager_timeout = absl::GetFlag(FLAGS_jobmanager_timeout);
   if (options.jobmanager_timeout <= absl::ZeroDuration()) {

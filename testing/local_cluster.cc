@@ -45,8 +45,10 @@ TaskManagerProcess::TaskManagerProcess(const std::string& jobmanager, int slots,
   log_path_ = dir_.Join("taskmanager.log");
   std::vector<std::string> argv = {BinDirOr(bin_dir) + "/sluice-taskmanager",
                                    absl::StrCat("--jobmanager=", jobmanager),
-                                   absl::StrCat("--slots=", slots), absl::StrCat("--id=", id),
-                                   absl::StrCat("--cache-dir=", cache_dir_)};
+                                   absl::StrCat("--slots=", slots),
+                                   absl::StrCat("--id=", id),
+                                   absl::StrCat("--cache-dir=", cache_dir_),
+                                   absl::StrCat("--local-state-dir=", dir_.Join("local-state"))};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<ChildProcess>(argv, log_path_);
 }

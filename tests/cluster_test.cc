@@ -681,6 +681,9 @@ TEST_F(DefaultSettingsClusterTest, AKilledTaskManagersWorkRunsAgainWithoutAnyRes
   ASSERT_EQ(job.failures_size(), 1);
   EXPECT_EQ(job.failures(0).message(), job.restart_cause());
   for (const std::string& tm : job.taskmanagers()) EXPECT_NE(tm, "tm-3");
+  // Each slot went back to its TaskManager where that one lives: tm-1 kept subtasks 0 and 3,
+  // and restored them from the copies it had kept of their snapshots (task-local recovery).
+  EXPECT_THAT(tms_[0]->log(), HasSubstr("of them from local copies")) << tms_[0]->log();
   const auto expected = SortedOutput(dir_.Join("local"));
   ASSERT_FALSE(expected.empty());
   EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);

@@ -13,7 +13,8 @@
 namespace sluice {
 namespace {
 
-absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFileFilter& wanted) {
+absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFileFilter& wanted,
+                                         const LocalStateReader& local) {
   LoadedCheckpoint out;
   out.dir = dir;
   SLUICE_ASSIGN_OR_RETURN(out.metadata, ReadMetadataFile(dir));
@@ -28,7 +29,15 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFile
         continue;
       }
       ++out.files_read;
-      SLUICE_ASSIGN_OR_RETURN(std::string bytes, ReadStateFile(dir, handles[i]));
+      std::optional<std::string> copy;
+      if (local) copy = local(out.metadata.checkpoint_id, handles[i]);
+      std::string bytes;
+      if (copy) {
+        bytes = std::move(*copy);
+        ++out.files_local;
+      } else {
+        SLUICE_ASSIGN_OR_RETURN(bytes, ReadStateFile(dir, handles[i]));
+      }
       SLUICE_ASSIGN_OR_RETURN(
           auto snapshot, DeserializeFromString<OperatorSnapshot>(
                              bytes, absl::StrCat("state file '", dir, "/", handles[i].file, "'")));
@@ -54,13 +63,14 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFile
 }  // namespace
 
 absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path,
-                                                const StateFileFilter& wanted) {
+                                                const StateFileFilter& wanted,
+                                                const LocalStateReader& local) {
   std::error_code ec;
   if (!std::filesystem::is_directory(path, ec)) {
     return absl::NotFoundError(
         absl::StrCat("no checkpoint or savepoint at '", path, "': not a directory"));
   }
-  if (HasMetadataFile(path)) return LoadOne(path, wanted);
+  if (HasMetadataFile(path)) return LoadOne(path, wanted, local);
   // A job's checkpoint directory: the newest checkpoint that loads.
   std::vector<std::pair<int64_t, std::string>> found;
   for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
@@ -74,7 +84,7 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path,
   std::sort(found.rbegin(), found.rend());
   if (!found.empty()) {
     // The newest completed checkpoint or nothing: see DamagedNewestCheckpoint.
-    auto loaded = LoadOne(found.front().second, wanted);
+    auto loaded = LoadOne(found.front().second, wanted, local);
     if (loaded.ok()) return loaded;
     return DamagedNewestCheckpoint(path, found.front().first, loaded.status());
   }
@@ -148,19 +158,23 @@ StateFileFilter FilesNeededBy(const StreamGraph& graph, std::map<int, std::vecto
 
 absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
     const StreamGraph& graph, const std::string& path, bool allow_non_restored_state,
-    const StateFileFilter& wanted) {
-  auto loaded = LoadCheckpoint(path, wanted);
+    const StateFileFilter& wanted, const LocalStateReader& local) {
+  auto loaded = LoadCheckpoint(path, wanted, local);
   if (!loaded.ok()) {
     return absl::Status(loaded.status().code(),
                         absl::StrCat("cannot restore job '", graph.config.job_name, "' from ", path,
                                      ": ", loaded.status().message()));
   }
-  LOG(INFO) << "job '" << graph.config.job_name << "' restores from " << loaded->dir
+  LOG(INFO) << "job '" << graph.config.job_name << "' restores from " << loaded->dir << " ("
+            << loaded->files_read << " state files"
+            << (loaded->files_local == 0
+                    ? std::string()
+                    : absl::StrCat(", ", loaded->files_local, " of them from local copies"))
             << (loaded->files_skipped == 0
                     ? std::string()
-                    : absl::StrCat(" (", loaded->files_read, " state files; ",
-                                   loaded->files_skipped,
-                                   " hold only other subtasks' state and are not read)"));
+                    : absl::StrCat("; ", loaded->files_skipped,
+                                   " hold only other subtasks' state and are not read"))
+            << ")";
   return MatchToGraph(*loaded, graph, allow_non_restored_state);
 }
 

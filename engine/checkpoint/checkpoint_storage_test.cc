@@ -1,7 +1,6 @@
 #include "sluice/checkpoint/checkpoint_storage.h"
 
 #include <filesystem>
-#include <fstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -28,12 +27,6 @@ void WriteCheckpoint(CheckpointStorage& s, int64_t id, const std::string& payloa
   }
   m.max_parallelism["count-words"] = 128;
   ASSERT_OK(s.Commit(m));
-}
-
-void Damage(const std::string& path) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekp(3);
-  f.put('\x7f');
 }
 
 TEST(CheckpointStorageTest, RoundTripsMetadataAndState) {
@@ -64,11 +57,11 @@ TEST(CheckpointStorageTest, OnlyCheckpointsWithMetadataAreCompletedAndDamageIsNa
   ASSERT_OK(s->WriteState(4, "unfinished", "no metadata yet"));  // an incomplete checkpoint
   EXPECT_THAT(s->CompletedIds(), ElementsAre(3, 2, 1));
 
-  Damage(s->CheckpointDir(3) + "/count-words-1.state");
+  testing::DamageFile(s->CheckpointDir(3) + "/count-words-1.state");
   auto read = s->ReadState(3, s->ReadMetadata(3)->operators["count-words"][1]);
   EXPECT_EQ(read.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(read.status().message()), HasSubstr("is damaged"));
-  Damage(s->CheckpointDir(2) + "/_metadata");
+  testing::DamageFile(s->CheckpointDir(2) + "/_metadata");
   auto metadata = s->ReadMetadata(2);
   EXPECT_EQ(metadata.status().code(), absl::StatusCode::kDataLoss) << "damaged metadata too";
 }
@@ -125,7 +118,7 @@ TEST(CheckpointLoaderTest, JobDirectoryRefusesADamagedNewestCheckpoint) {
   EXPECT_EQ(newest->metadata.checkpoint_id, 2);
   EXPECT_EQ(newest->operators.at("source")[0].operator_state[0], "position-2");
 
-  Damage(s->CheckpointDir(2) + "/source-0.state");
+  testing::DamageFile(s->CheckpointDir(2) + "/source-0.state");
   auto refused = LoadCheckpoint(s->job_dir());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("source-0.state"));
@@ -222,7 +215,7 @@ TEST(CheckpointLoaderTest, ARestoreReadsOnlyTheFilesOfItsOwnKeyGroups) {
   testing::TempDir dir;
   auto s = *CheckpointStorage::Create(dir.path(), "job");
   WriteKeyedCheckpoint(*s, 1);
-  Damage(s->CheckpointDir(1) + "/window-0.state");
+  testing::DamageFile(s->CheckpointDir(1) + "/window-0.state");
   auto whole = LoadCheckpoint(s->job_dir());
   EXPECT_EQ(whole.status().code(), absl::StatusCode::kDataLoss) << "the whole job reads it";
 
@@ -249,7 +242,7 @@ TEST(CheckpointLoaderTest, ARestoreReadsOnlyTheFilesOfItsOwnKeyGroups) {
   EXPECT_THAT(std::string(lower.status().message()), HasSubstr("window-0.state"));
 
   // Operator state is everyone's: a damaged source file fails any restore of the source.
-  Damage(s->CheckpointDir(1) + "/source-1.state");
+  testing::DamageFile(s->CheckpointDir(1) + "/source-1.state");
   auto source = LoadCheckpoint(s->job_dir(), FilesNeededBy(same, {{0, {0}}}));
   EXPECT_EQ(source.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(source.status().message()), HasSubstr("source-1.state"));

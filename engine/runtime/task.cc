@@ -510,11 +510,13 @@ absl::StatusOr<TaskAck> Task::FinishSnapshot(
     for (const StoredFile& f : snapshot->native.files) {
       if (f.path.starts_with("shared/")) ack.shared_files.push_back(f.path);
     }
+    const std::string bytes = SerializeToString(*snapshot);
     SLUICE_ASSIGN_OR_RETURN(
-        auto handle, checkpointing_.storage->WriteState(
-                         id, absl::StrCat(OperatorStateId(graph_->stream, node), "-", subtask_),
-                         SerializeToString(*snapshot)));
+        auto handle,
+        checkpointing_.storage->WriteState(
+            id, absl::StrCat(OperatorStateId(graph_->stream, node), "-", subtask_), bytes));
     DescribeContents(*snapshot, &handle);
+    if (checkpointing_.keep_local_copy) checkpointing_.keep_local_copy(id, handle, bytes);
     ack.handles[node] = handle;
   }
   return ack;

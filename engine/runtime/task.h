@@ -43,6 +43,9 @@ struct TaskCheckpointing {
   bool job_restored = false;
   /// Simulated crashes (the chaos option); null for none.
   ChaosMonkey* chaos = nullptr;
+  /// Also keeps a copy of each state file written (see SubtaskCheckpointing).
+  std::function<void(int64_t id, const StateHandle& handle, std::string_view bytes)>
+      keep_local_copy;
 };
 
 /// The writers' channels for one outgoing job edge of one subtask.

@@ -93,6 +93,7 @@ std::vector<PartCall> JobMaster::StartRun(
     const std::vector<std::string>& slot_owners,
     const std::function<std::string(const std::string&)>& address_of) {
   slot_owners_ = slot_owners;
+  last_slot_owners_ = slot_owners;
   // The run's TaskManagers in the order of their first slot; placement indexes them.
   std::vector<std::string> members;
   std::map<std::string, int> index;

@@ -103,6 +103,9 @@ class JobMaster {
   std::unique_ptr<RemoteParticipants> TakeRunForShutdown();
   /// Once no part runs: the slots to give back (each only once).
   std::vector<std::string> TakeReleasableSlots();
+  /// The TaskManager of each slot of the latest run (a restart asks for the same ones: their
+  /// subtasks' local state is there).
+  const std::vector<std::string>& last_slot_owners() const { return last_slot_owners_; }
 
   JobStatus Status() const;
 
@@ -123,6 +126,7 @@ class JobMaster {
   absl::Time restart_at_;                             // RESTARTING: when the next run may start
   int64_t attempt_ = 0;                               // the number of the current (or last) run
   bool recovered_ = false;                            // by a JobManager started again
+  std::vector<std::string> last_slot_owners_;         // of the latest run (kept after it)
   std::vector<std::string> slot_owners_;              // TaskManager of each slot, while held
   std::map<std::string, std::string> parts_running_;  // TaskManager -> address
   // Declared in the order they must outlive each other (destroyed in reverse).

@@ -5,7 +5,7 @@
 namespace sluice::cluster {
 
 std::vector<PartCall> Scheduler::Place(JobMaster& job, absl::Time now) {
-  auto slots = pool_.Reserve(job.slots_needed(), options_.slot_strategy);
+  auto slots = pool_.Reserve(job.slots_needed(), options_.slot_strategy, job.last_slot_owners());
   if (!slots.ok()) {
     if (now - job.waiting_since() >= options_.slot_wait) {
       const std::string detail(slots.status().message());

@@ -20,9 +20,12 @@ struct FreeSlots {
 
 /// Picks `needed` slots (slot sharing as in Flink: slot i holds subtask i of every vertex,
 /// so a job needs as many slots as its highest parallelism) and returns the TaskManager of
-/// each. RESOURCE_EXHAUSTED, saying how many are needed and free, if there are too few.
-absl::StatusOr<std::vector<std::string>> AllocateSlots(int needed,
-                                                       const std::vector<FreeSlots>& free,
-                                                       SlotStrategy strategy);
+/// each. Slot i goes to `preferred[i]` (the TaskManager it had in the job's previous run,
+/// which keeps its subtasks' local state) where that one has a free slot; the others as
+/// `strategy` says. RESOURCE_EXHAUSTED, saying how many are needed and free, if there are too
+/// few.
+absl::StatusOr<std::vector<std::string>> AllocateSlots(
+    int needed, const std::vector<FreeSlots>& free, SlotStrategy strategy,
+    const std::vector<std::string>& preferred = {});
 
 }  // namespace sluice::cluster

@@ -16,10 +16,11 @@ void SlotPool::Remove(const std::string& taskmanager_id, int64_t registration) {
   }
 }
 
-absl::StatusOr<std::vector<std::string>> SlotPool::Reserve(int needed, SlotStrategy strategy) {
+absl::StatusOr<std::vector<std::string>> SlotPool::Reserve(
+    int needed, SlotStrategy strategy, const std::vector<std::string>& preferred) {
   std::vector<FreeSlots> free;
   for (const auto& [id, tm] : taskmanagers_) free.push_back({id, tm.slots - tm.used});
-  SLUICE_ASSIGN_OR_RETURN(auto owners, AllocateSlots(needed, free, strategy));
+  SLUICE_ASSIGN_OR_RETURN(auto owners, AllocateSlots(needed, free, strategy, preferred));
   for (const std::string& owner : owners) taskmanagers_[owner].used++;
   return owners;
 }

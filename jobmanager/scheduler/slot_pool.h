@@ -27,9 +27,10 @@ class SlotPool {
            int64_t registration);
   /// The TaskManager's `registration` is gone (a newer registration stays).
   void Remove(const std::string& taskmanager_id, int64_t registration);
-  /// Reserves `needed` slots chosen by `strategy` and returns the TaskManager of each;
+  /// Reserves `needed` slots (see AllocateSlots) and returns the TaskManager of each;
   /// RESOURCE_EXHAUSTED naming the numbers when there are too few.
-  absl::StatusOr<std::vector<std::string>> Reserve(int needed, SlotStrategy strategy);
+  absl::StatusOr<std::vector<std::string>> Reserve(int needed, SlotStrategy strategy,
+                                                   const std::vector<std::string>& preferred = {});
   /// Gives reserved slots back (those of TaskManagers that left are gone with them).
   void Release(const std::vector<std::string>& owners);
 

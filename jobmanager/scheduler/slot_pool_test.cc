@@ -24,6 +24,24 @@ TEST(SlotAllocationTest, SpreadGoesRoundRobinPackFillsOneFirst) {
               HasSubstr("the job needs 7 slots; the cluster has 6 free (3 TaskManagers)"));
 }
 
+// A restart asks for each slot's previous TaskManager (its subtasks' local state is there);
+// a slot whose TaskManager is gone or full goes where the strategy says.
+TEST(SlotAllocationTest, ARestartGetsEachSlotsPreviousTaskManagerWhereItHasRoom) {
+  const std::vector<FreeSlots> free = {{"a", 2}, {"c", 2}, {"d", 2}};
+  auto same = AllocateSlots(4, free, SlotStrategy::kSpread, {"c", "a", "d", "a"});
+  ASSERT_OK(same);
+  EXPECT_EQ(*same, (std::vector<std::string>{"c", "a", "d", "a"}));
+  // "b" died; "a" has room for one of its two old slots: slot 1 keeps it, slot 3 and "b"'s
+  // slot 0 are spread over what is left, first to the TaskManager holding none of the job's.
+  const std::vector<FreeSlots> after_loss = {{"a", 1}, {"c", 2}, {"d", 2}};
+  auto moved = AllocateSlots(4, after_loss, SlotStrategy::kSpread, {"b", "a", "c", "a"});
+  ASSERT_OK(moved);
+  EXPECT_EQ(*moved, (std::vector<std::string>{"d", "a", "c", "c"}));
+  auto packed = AllocateSlots(4, after_loss, SlotStrategy::kPack, {"b", "a", "c", "a"});
+  ASSERT_OK(packed);
+  EXPECT_EQ(*packed, (std::vector<std::string>{"c", "a", "c", "d"}));
+}
+
 TEST(SlotPoolTest, ReservedSlotsAreHeldUntilReleased) {
   SlotPool pool;
   pool.Add("a", "host:1", 2, 1);

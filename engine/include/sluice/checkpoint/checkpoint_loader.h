@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,10 @@ struct LoadedCheckpoint {
   CheckpointMetadata metadata;
   /// Operator id (uid or generated) -> each subtask's snapshot.
   std::map<std::string, std::vector<OperatorSnapshot>> operators;
-  /// State files read, and those the filter passed over (their snapshots are empty).
+  /// State files read (of them, from local copies), and those the filter passed over (their
+  /// snapshots are empty).
   int files_read = 0;
+  int files_local = 0;
   int files_skipped = 0;
 };
 
@@ -29,12 +32,18 @@ struct LoadedCheckpoint {
 using StateFileFilter = std::function<bool(const std::string& op, int old_index,
                                            int old_parallelism, const StateHandle& handle)>;
 
+/// Copies of state files kept outside the checkpoint (a TaskManager's local state): the
+/// verified content of the file `handle` of checkpoint `checkpoint_id`, or none.
+using LocalStateReader =
+    std::function<std::optional<std::string>(int64_t checkpoint_id, const StateHandle& handle)>;
+
 /// Reads the checkpoint or savepoint at `path`: a directory with a _metadata file (chk-N or
 /// a savepoint), or a job's checkpoint directory, whose newest completed checkpoint is taken
 /// (a damaged one is an error naming the way back). Reads the state files `wanted` accepts
-/// (all without it), each verified.
+/// (all without it), each verified, taking a file's local copy from `local` where it has one.
 absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path,
-                                                const StateFileFilter& wanted = nullptr);
+                                                const StateFileFilter& wanted = nullptr,
+                                                const LocalStateReader& local = nullptr);
 
 /// The files the restore of some subtasks of `graph` needs (stream node id -> the indices of
 /// those subtasks): those RedistributeState takes anything from for one of them (see
@@ -53,7 +62,7 @@ absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> MatchToGraph(
 /// node id -> each old subtask's snapshot). An error names the job and `path`.
 absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
     const StreamGraph& graph, const std::string& path, bool allow_non_restored_state,
-    const StateFileFilter& wanted = nullptr);
+    const StateFileFilter& wanted = nullptr, const LocalStateReader& local = nullptr);
 
 /// Writes a self-contained savepoint of checkpoint `metadata` (its state given per operator
 /// id) into a new directory under `savepoint_root`; returns that directory.

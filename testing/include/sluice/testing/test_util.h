@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -46,6 +47,8 @@ class TempDir {
 void WriteFile(const std::string& path, const std::string& content);
 /// Reads a whole file.
 std::string ReadFile(const std::string& path);
+/// Overwrites one byte of the file at `path` (at `offset`), as a bit rot would.
+void DamageFile(const std::string& path, int64_t offset = 3);
 /// The concatenated committed part files (names not starting with '.' or '_') of a
 /// directory, split into lines.
 std::vector<std::string> ReadPartFileLines(const std::string& directory);

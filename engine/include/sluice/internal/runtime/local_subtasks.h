@@ -32,6 +32,10 @@ struct SubtaskCheckpointing {
   const std::map<int, std::vector<OperatorSnapshot>>* restore = nullptr;
   /// Simulated crashes (the chaos option; every subtask must be local); null for none.
   ChaosMonkey* chaos = nullptr;
+  /// Also keeps a copy of each state file written (task-local recovery); none: no copies.
+  /// Called on the tasks' snapshot threads.
+  std::function<void(int64_t id, const StateHandle& handle, std::string_view bytes)>
+      keep_local_copy;
 };
 
 /// The subtasks of a job that a placement puts in this process — all of them on the

@@ -1,0 +1,85 @@
+#include "sluice/checkpoint/local_state_store.h"
+
+#include <filesystem>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "sluice/core/durable_file.h"
+
+namespace sluice {
+namespace {
+
+constexpr char kCheckpointPrefix[] = "chk-";
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LocalStateStore>> LocalStateStore::Create(std::string root) {
+  std::error_code ec;
+  std::filesystem::create_directories(root, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create the local state directory '", root, "': ", ec.message()));
+  }
+  return std::unique_ptr<LocalStateStore>(new LocalStateStore(std::move(root)));
+}
+
+std::string LocalStateStore::CheckpointDir(const std::string& job, int64_t id) const {
+  return absl::StrCat(root_, "/", internal::SafeFileName(job), "/", kCheckpointPrefix, id);
+}
+
+void LocalStateStore::Put(const std::string& job, int64_t id, const StateHandle& handle,
+                          std::string_view bytes) {
+  {
+    MutexLock lock(&mu_);
+    auto completed = completed_.find(job);
+    if (completed != completed_.end() && id < completed->second) return;  // superseded
+  }
+  const std::string dir = CheckpointDir(job, id);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  absl::Status s = ec ? FileError("cannot create", dir)
+                      : WriteFileAtomically(absl::StrCat(dir, "/", handle.file), bytes);
+  if (!s.ok()) {
+    LOG(WARNING) << "no local copy of " << handle.file << " of checkpoint " << id << " of " << job
+                 << " (its restore will read checkpoint storage): " << s.message();
+  }
+}
+
+std::optional<std::string> LocalStateStore::Read(const std::string& job, int64_t id,
+                                                 const StateHandle& handle) {
+  const std::string dir = CheckpointDir(job, id);
+  std::error_code ec;
+  if (!std::filesystem::exists(absl::StrCat(dir, "/", handle.file), ec)) return std::nullopt;
+  absl::StatusOr<std::string> bytes = ReadStateFile(dir, handle);
+  if (bytes.ok()) return std::move(*bytes);
+  LOG(WARNING) << "the local copy of " << handle.file << " of checkpoint " << id << " of " << job
+               << " is not used, checkpoint storage's is: " << bytes.status().message();
+  std::filesystem::remove(absl::StrCat(dir, "/", handle.file), ec);
+  return std::nullopt;
+}
+
+void LocalStateStore::Completed(const std::string& job, int64_t id) {
+  MutexLock lock(&mu_);
+  int64_t& completed = completed_[job];
+  completed = std::max(completed, id);
+  std::error_code ec;
+  const std::string job_dir = absl::StrCat(root_, "/", internal::SafeFileName(job));
+  for (const auto& entry : std::filesystem::directory_iterator(job_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    int64_t older = 0;
+    if (name.starts_with(kCheckpointPrefix) &&
+        absl::SimpleAtoi(name.substr(sizeof(kCheckpointPrefix) - 1), &older) && older < completed) {
+      std::filesystem::remove_all(entry.path(), ec);
+    }
+  }
+}
+
+void LocalStateStore::Forget(const std::string& job) {
+  MutexLock lock(&mu_);
+  completed_.erase(job);
+  std::error_code ec;
+  std::filesystem::remove_all(absl::StrCat(root_, "/", internal::SafeFileName(job)), ec);
+}
+
+}  // namespace sluice
