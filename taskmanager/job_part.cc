@@ -184,15 +184,18 @@ absl::Status JobPart::Run() {
         for (int node : v.nodes) here[node].push_back(s);
       }
     }
-    LocalStateReader local;
+    LocalCopies local;
     if (local_state_ != nullptr) {
-      local = [this](int64_t id, const StateHandle& handle) {
+      local.read = [this](int64_t id, const StateHandle& handle) {
         return local_state_->Read(request_.job_id(), id, handle);
       };
+      local.find_native = [this](int64_t id, std::vector<StoredFile>* files) {
+        return local_state_->FindNativeCopies(request_.job_id(), id, files);
+      };
     }
-    auto state =
-        LoadStateFor(graph->stream, request_.restore_path(), request_.allow_non_restored_state(),
-                     FilesNeededBy(graph->stream, std::move(here)), local);
+    auto state = LoadStateFor(
+        graph->stream, request_.restore_path(), request_.allow_non_restored_state(),
+        FilesNeededBy(graph->stream, std::move(here)), local_state_ != nullptr ? &local : nullptr);
     if (!state.ok()) return state.status();
     restore = std::move(*state);
   }
@@ -213,6 +216,10 @@ absl::Status JobPart::Run() {
     if (local_state_ != nullptr) {
       cp.keep_local_copy = [this](int64_t id, const StateHandle& handle, std::string_view bytes) {
         local_state_->Put(request_.job_id(), id, handle, bytes);
+      };
+      cp.keep_native_copy = [this](int64_t id, const std::string& dir,
+                                   const std::vector<StoredFile>& stored) {
+        local_state_->PutNative(request_.job_id(), id, dir, stored);
       };
     }
   }

@@ -660,9 +660,9 @@ class DefaultSettingsClusterTest : public JobsOnClusterTest {
 };
 
 TEST_F(DefaultSettingsClusterTest, AKilledTaskManagersWorkRunsAgainWithoutAnyRestartSetting) {
-  // Checkpoints, and nothing said about restarts or heartbeats.
+  // Checkpoints (of RocksDB state), and nothing said about restarts or heartbeats.
   const std::string checkpoints = dir_.Join("checkpoints");
-  RunWordCountAndKillATaskManager(2, "");
+  RunWordCountAndKillATaskManager(2, " --state-backend=rocksdb");
   if (HasFatalFailure()) return;
   const int64_t killed_ms = absl::ToUnixMillis(absl::Now());
 
@@ -682,8 +682,12 @@ TEST_F(DefaultSettingsClusterTest, AKilledTaskManagersWorkRunsAgainWithoutAnyRes
   EXPECT_EQ(job.failures(0).message(), job.restart_cause());
   for (const std::string& tm : job.taskmanagers()) EXPECT_NE(tm, "tm-3");
   // Each slot went back to its TaskManager where that one lives: tm-1 kept subtasks 0 and 3,
-  // and restored them from the copies it had kept of their snapshots (task-local recovery).
+  // and restored them from the copies it had kept of their snapshots and of their databases'
+  // files (task-local recovery).
   EXPECT_THAT(tms_[0]->log(), HasSubstr("of them from local copies")) << tms_[0]->log();
+  EXPECT_THAT(tms_[0]->log(), ::testing::ContainsRegex("RocksDB files: [0-9]+, [1-9][0-9]* of "
+                                                       "them with local copies"))
+      << tms_[0]->log();
   const auto expected = SortedOutput(dir_.Join("local"));
   ASSERT_FALSE(expected.empty());
   EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);

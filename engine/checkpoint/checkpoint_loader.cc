@@ -14,7 +14,7 @@ namespace sluice {
 namespace {
 
 absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFileFilter& wanted,
-                                         const LocalStateReader& local) {
+                                         const LocalCopies* local) {
   LoadedCheckpoint out;
   out.dir = dir;
   SLUICE_ASSIGN_OR_RETURN(out.metadata, ReadMetadataFile(dir));
@@ -30,7 +30,8 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFile
       }
       ++out.files_read;
       std::optional<std::string> copy;
-      if (local) copy = local(out.metadata.checkpoint_id, handles[i]);
+      if (local != nullptr && local->read)
+        copy = local->read(out.metadata.checkpoint_id, handles[i]);
       std::string bytes;
       if (copy) {
         bytes = std::move(*copy);
@@ -46,6 +47,12 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFile
       std::filesystem::path chk = std::filesystem::absolute(dir, ec).lexically_normal();
       if (!chk.has_filename()) chk = chk.parent_path();  // "chk-5/"
       ResolveNativePaths(chk.parent_path().string(), &snapshot);
+      out.native_files += static_cast<int>(snapshot.native.files.size());
+      if (local != nullptr && local->find_native && !snapshot.native.empty() &&
+          snapshot.native.checksum == FileChecksum::kCrc32c) {
+        out.native_files_local +=
+            local->find_native(out.metadata.checkpoint_id, &snapshot.native.files);
+      }
       for (const StoredFile& f : snapshot.native.files) {
         // A cheap check, so a lost file is named before any task starts (the checksum is
         // verified when the file is fetched).
@@ -64,7 +71,7 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFile
 
 absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path,
                                                 const StateFileFilter& wanted,
-                                                const LocalStateReader& local) {
+                                                const LocalCopies* local) {
   std::error_code ec;
   if (!std::filesystem::is_directory(path, ec)) {
     return absl::NotFoundError(
@@ -158,7 +165,7 @@ StateFileFilter FilesNeededBy(const StreamGraph& graph, std::map<int, std::vecto
 
 absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
     const StreamGraph& graph, const std::string& path, bool allow_non_restored_state,
-    const StateFileFilter& wanted, const LocalStateReader& local) {
+    const StateFileFilter& wanted, const LocalCopies* local) {
   auto loaded = LoadCheckpoint(path, wanted, local);
   if (!loaded.ok()) {
     return absl::Status(loaded.status().code(),
@@ -174,6 +181,10 @@ absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
                     ? std::string()
                     : absl::StrCat("; ", loaded->files_skipped,
                                    " hold only other subtasks' state and are not read"))
+            << (loaded->native_files == 0
+                    ? std::string()
+                    : absl::StrCat("; RocksDB files: ", loaded->native_files, ", ",
+                                   loaded->native_files_local, " of them with local copies"))
             << ")";
   return MatchToGraph(*loaded, graph, allow_non_restored_state);
 }

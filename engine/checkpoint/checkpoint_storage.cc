@@ -109,30 +109,63 @@ struct CopiedFile {
   uint64_t crc32c = 0;
 };
 
-/// Copies `from` to `to` durably in pieces (never the whole file in memory) and computes its
-/// crc32c on the way; `verify` sees the result before the copy is published and may refuse it.
-absl::StatusOr<CopiedFile> CopyFileWithCrc32c(
-    const std::string& from, const std::string& to,
-    const std::function<absl::Status(const CopiedFile&)>& verify) {
-  const int fd = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return FileError("cannot read", from);
+/// Reads the file at `path` in pieces (never the whole file in memory), handing each to
+/// `take`; returns its size and crc32c.
+absl::StatusOr<CopiedFile> ReadWithCrc32c(
+    const std::string& path, const std::function<absl::Status(std::string_view)>& take) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return FileError("cannot read", path);
   absl::Cleanup close_fd = [fd] { ::close(fd); };
-  SLUICE_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(to));
   Crc32c crc;
+  uint64_t size = 0;
   std::string buffer(1 << 20, '\0');
   for (;;) {
     const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FileError("cannot read", from);
+    if (n < 0) return FileError("cannot read", path);
     if (n == 0) break;
     const std::string_view piece(buffer.data(), static_cast<size_t>(n));
     crc.Update(piece);
-    SLUICE_RETURN_IF_ERROR(out.Append(piece));
+    size += piece.size();
+    if (take) SLUICE_RETURN_IF_ERROR(take(piece));
   }
-  CopiedFile copied{static_cast<uint64_t>(out.size()), crc.Finish()};
+  return CopiedFile{size, crc.Finish()};
+}
+
+/// Copies `from` to `to` durably and computes its crc32c on the way; `verify` sees the result
+/// before the copy is published and may refuse it.
+absl::StatusOr<CopiedFile> CopyFileWithCrc32c(
+    const std::string& from, const std::string& to,
+    const std::function<absl::Status(const CopiedFile&)>& verify) {
+  SLUICE_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(to));
+  SLUICE_ASSIGN_OR_RETURN(
+      const CopiedFile copied,
+      ReadWithCrc32c(from, [&](std::string_view piece) { return out.Append(piece); }));
   if (verify) SLUICE_RETURN_IF_ERROR(verify(copied));
   SLUICE_RETURN_IF_ERROR(out.Commit());
   return copied;
+}
+
+/// Copies `from` to `to` (both paths) once it matches `f`'s size and crc32c; DATA_LOSS naming
+/// `from` if it does not. An SST file, which RocksDB never changes, is hard-linked instead
+/// where the file system allows (a local copy on the database's disk: no bytes copied).
+absl::Status FetchVerified(const std::string& from, const std::string& to, const StoredFile& f) {
+  auto damaged = [&](const CopiedFile& seen) {
+    return absl::DataLossError(absl::StrCat("stored file '", from, "' is damaged (size ", seen.size,
+                                            ", expected ", f.size, "; crc32c mismatch)"));
+  };
+  if (absl::EndsWith(f.name, ".sst")) {
+    SLUICE_ASSIGN_OR_RETURN(const CopiedFile seen, ReadWithCrc32c(from, nullptr));
+    if (seen.size != f.size || seen.crc32c != f.checksum) return damaged(seen);
+    if (::link(from.c_str(), to.c_str()) == 0) return absl::OkStatus();
+  }
+  return CopyFileWithCrc32c(from, to,
+                            [&](const CopiedFile& copied) {
+                              return copied.size == f.size && copied.crc32c == f.checksum
+                                         ? absl::OkStatus()
+                                         : damaged(copied);
+                            })
+      .status();
 }
 
 }  // namespace
@@ -285,13 +318,15 @@ absl::Status FetchStoredFiles(const std::string& base_dir, const std::vector<Sto
       SLUICE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + f.name, bytes));
       continue;
     }
-    SLUICE_RETURN_IF_ERROR(
-        CopyFileWithCrc32c(path, dir + "/" + f.name, [&](const CopiedFile& copied) {
-          if (copied.size == f.size && copied.crc32c == f.checksum) return absl::OkStatus();
-          return absl::DataLossError(absl::StrCat("stored file '", path, "' is damaged (size ",
-                                                  copied.size, ", expected ", f.size,
-                                                  "; crc32c mismatch)"));
-        }).status());
+    if (!f.local_path.empty()) {
+      absl::Status local = FetchVerified(f.local_path, dir + "/" + f.name, f);
+      if (local.ok()) continue;
+      LOG(WARNING) << "the local copy of " << f.name
+                   << " is not used, checkpoint storage's is: " << local.message();
+      std::filesystem::remove(f.local_path, ec);
+      std::filesystem::remove(dir + "/" + f.name, ec);
+    }
+    SLUICE_RETURN_IF_ERROR(FetchVerified(path, dir + "/" + f.name, f));
   }
   return absl::OkStatus();
 }

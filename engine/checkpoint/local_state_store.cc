@@ -12,6 +12,11 @@ namespace {
 
 constexpr char kCheckpointPrefix[] = "chk-";
 
+/// Where a stored RocksDB file's copy goes: its stored name (owner-name, unique per database).
+std::string NativeCopyName(const StoredFile& f) {
+  return std::filesystem::path(f.path).filename().string();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LocalStateStore>> LocalStateStore::Create(std::string root) {
@@ -44,6 +49,45 @@ void LocalStateStore::Put(const std::string& job, int64_t id, const StateHandle&
     LOG(WARNING) << "no local copy of " << handle.file << " of checkpoint " << id << " of " << job
                  << " (its restore will read checkpoint storage): " << s.message();
   }
+}
+
+void LocalStateStore::PutNative(const std::string& job, int64_t id, const std::string& native_dir,
+                                const std::vector<StoredFile>& stored) {
+  {
+    MutexLock lock(&mu_);
+    auto completed = completed_.find(job);
+    if (completed != completed_.end() && id < completed->second) return;  // superseded
+  }
+  const std::string dir = absl::StrCat(CheckpointDir(job, id), "/native");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  for (const StoredFile& f : stored) {
+    const std::string from = absl::StrCat(native_dir, "/", f.name);
+    const std::string to = absl::StrCat(dir, "/", NativeCopyName(f));
+    std::filesystem::remove(to, ec);
+    std::filesystem::create_hard_link(from, to, ec);
+    if (ec) std::filesystem::copy_file(from, to, ec);
+    if (ec) {
+      LOG(WARNING) << "no local copy of " << f.name << " of checkpoint " << id << " of " << job
+                   << " (its restore will read checkpoint storage): " << ec.message();
+      return;
+    }
+  }
+}
+
+int LocalStateStore::FindNativeCopies(const std::string& job, int64_t id,
+                                      std::vector<StoredFile>* files) const {
+  const std::string dir = absl::StrCat(CheckpointDir(job, id), "/native");
+  int found = 0;
+  for (StoredFile& f : *files) {
+    const std::string copy = absl::StrCat(dir, "/", NativeCopyName(f));
+    std::error_code ec;
+    if (std::filesystem::file_size(copy, ec) == f.size && !ec) {
+      f.local_path = copy;
+      ++found;
+    }
+  }
+  return found;
 }
 
 std::optional<std::string> LocalStateStore::Read(const std::string& job, int64_t id,

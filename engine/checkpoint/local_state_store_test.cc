@@ -1,5 +1,7 @@
 #include "sluice/checkpoint/local_state_store.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include "gmock/gmock.h"
@@ -45,10 +47,9 @@ TEST(LocalStateStoreTest, ARestoreReadsTheLocalCopiesThatVerifyAndStorageForTheR
   auto storage = *CheckpointStorage::Create(dir.Join("storage"), "job");
   auto local = *LocalStateStore::Create(dir.Join("local"));
   WriteWithLocalCopies(*storage, *local, 1);
-  const LocalStateReader reader = [&](int64_t id, const StateHandle& h) {
-    return local->Read("job-1", id, h);
-  };
-  auto loaded = LoadCheckpoint(storage->job_dir(), nullptr, reader);
+  LocalCopies reader;
+  reader.read = [&](int64_t id, const StateHandle& h) { return local->Read("job-1", id, h); };
+  auto loaded = LoadCheckpoint(storage->job_dir(), nullptr, &reader);
   ASSERT_OK(loaded);
   EXPECT_EQ(loaded->files_local, 2);
   EXPECT_THAT(Items(*loaded), ElementsAre("offset-0@1", "offset-1@1"));
@@ -56,7 +57,7 @@ TEST(LocalStateStoreTest, ARestoreReadsTheLocalCopiesThatVerifyAndStorageForTheR
   const std::string copy = local->root() + "/job-1/chk-1/source-1.state";
   ASSERT_TRUE(std::filesystem::exists(copy));
   testing::DamageFile(copy);
-  loaded = LoadCheckpoint(storage->job_dir(), nullptr, reader);
+  loaded = LoadCheckpoint(storage->job_dir(), nullptr, &reader);
   ASSERT_OK(loaded);
   EXPECT_EQ(loaded->files_local, 1) << "the damaged copy is not used";
   EXPECT_THAT(Items(*loaded), ElementsAre("offset-0@1", "offset-1@1"));
@@ -85,6 +86,45 @@ TEST(LocalStateStoreTest, ACompletedCheckpointRetiresTheCopiesOfOlderOnes) {
 
   local->Forget("job-1");
   EXPECT_FALSE(std::filesystem::exists(local->root() + "/job-1"));
+}
+
+/// The inode of the file at `path` (two hard links share it).
+ino_t InodeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_ino;
+}
+
+// RocksDB's files of a snapshot: the TaskManager links them into its local store; a restore
+// there links its SST files from those copies (no bytes copied) once their checksums verify,
+// and falls back to checkpoint storage for a damaged one.
+TEST(LocalStateStoreTest, ARestoredDatabaseLinksItsFilesFromTheLocalCopies) {
+  testing::TempDir dir;
+  auto storage = *CheckpointStorage::Create(dir.Join("storage"), "job");
+  auto local = *LocalStateStore::Create(dir.Join("local"));
+  const std::string native = dir.Join("db.chk-4");  // a native checkpoint, as RocksDB makes it
+  std::filesystem::create_directories(native);
+  testing::WriteFile(native + "/000012.sst", std::string(100000, 's'));
+  testing::WriteFile(native + "/MANIFEST-000005", "manifest");
+  auto stored = storage->StoreNativeCheckpoint(4, "window-0-abc", native, {});
+  ASSERT_OK(stored);
+  local->PutNative("job-1", 4, native, *stored);
+  std::filesystem::remove_all(native);  // as StoreNativeSnapshot does
+
+  std::vector<StoredFile> files = *stored;
+  EXPECT_EQ(local->FindNativeCopies("job-1", 4, &files), 2);
+  EXPECT_EQ(local->FindNativeCopies("job-1", 3, &*stored), 0) << "another checkpoint's";
+  ASSERT_OK(storage->FetchFiles(files, dir.Join("restored")));
+  EXPECT_EQ(testing::ReadFile(dir.Join("restored/MANIFEST-000005")), "manifest");
+  EXPECT_EQ(testing::ReadFile(dir.Join("restored/000012.sst")), std::string(100000, 's'));
+  const std::string sst_copy = files[0].local_path;
+  ASSERT_THAT(sst_copy, ::testing::EndsWith("000012.sst"));
+  EXPECT_EQ(InodeOf(dir.Join("restored/000012.sst")), InodeOf(sst_copy)) << "linked, not copied";
+
+  testing::DamageFile(sst_copy, 500);
+  ASSERT_OK(storage->FetchFiles(files, dir.Join("again")));
+  EXPECT_EQ(testing::ReadFile(dir.Join("again/000012.sst")), std::string(100000, 's'));
+  EXPECT_FALSE(std::filesystem::exists(sst_copy)) << "the damaged copy is deleted";
 }
 
 }  // namespace

@@ -46,6 +46,7 @@ LocalSubtasks::LocalSubtasks(const JobGraph* graph, Placement placement, RemoteC
       cp.ack = checkpointing.ack;
       cp.storage = checkpointing.storage;
       cp.keep_local_copy = checkpointing.keep_local_copy;
+      cp.keep_native_copy = checkpointing.keep_native_copy;
       cp.restored = RestoredStateFor(*graph, static_cast<int>(v), s, checkpointing.restore);
       cp.job_restored = checkpointing.restore != nullptr;
       cp.chaos = checkpointing.chaos;

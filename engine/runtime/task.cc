@@ -441,6 +441,12 @@ void Task::PerformCheckpoint(int64_t id) {
     PendingOperatorSnapshot s;
     s.checkpoint_id = id;
     s.storage = checkpointing_.storage;
+    if (checkpointing_.keep_native_copy) {
+      s.keep_native_copy = [keep = checkpointing_.keep_native_copy, id](
+                               const std::string& dir, const std::vector<StoredFile>& stored) {
+        keep(id, dir, stored);
+      };
+    }
     absl::Status status = operators_[i]->SnapshotState(id, &s);
     if (!status.ok()) {
       throw std::runtime_error(absl::StrCat("snapshot of operator '", operators_[i]->name(),

@@ -46,6 +46,8 @@ struct TaskCheckpointing {
   /// Also keeps a copy of each state file written (see SubtaskCheckpointing).
   std::function<void(int64_t id, const StateHandle& handle, std::string_view bytes)>
       keep_local_copy;
+  std::function<void(int64_t id, const std::string& dir, const std::vector<StoredFile>& stored)>
+      keep_native_copy;
 };
 
 /// The writers' channels for one outgoing job edge of one subtask.

@@ -24,6 +24,9 @@ struct LoadedCheckpoint {
   int files_read = 0;
   int files_local = 0;
   int files_skipped = 0;
+  /// RocksDB files its snapshots refer to, and of them those with a local copy.
+  int native_files = 0;
+  int native_files_local = 0;
 };
 
 /// Which state files a restore reads: given the operator id, the index of the old subtask
@@ -32,10 +35,14 @@ struct LoadedCheckpoint {
 using StateFileFilter = std::function<bool(const std::string& op, int old_index,
                                            int old_parallelism, const StateHandle& handle)>;
 
-/// Copies of state files kept outside the checkpoint (a TaskManager's local state): the
-/// verified content of the file `handle` of checkpoint `checkpoint_id`, or none.
-using LocalStateReader =
-    std::function<std::optional<std::string>(int64_t checkpoint_id, const StateHandle& handle)>;
+/// Copies of a checkpoint's files kept outside it (a TaskManager's, for task-local recovery).
+struct LocalCopies {
+  /// The verified content of state file `handle` of checkpoint `checkpoint_id`, or none.
+  std::function<std::optional<std::string>(int64_t checkpoint_id, const StateHandle& handle)> read;
+  /// Sets the `local_path` of those of a snapshot's RocksDB files of checkpoint
+  /// `checkpoint_id` it has a copy of; returns how many.
+  std::function<int(int64_t checkpoint_id, std::vector<StoredFile>* files)> find_native;
+};
 
 /// Reads the checkpoint or savepoint at `path`: a directory with a _metadata file (chk-N or
 /// a savepoint), or a job's checkpoint directory, whose newest completed checkpoint is taken
@@ -43,7 +50,7 @@ using LocalStateReader =
 /// (all without it), each verified, taking a file's local copy from `local` where it has one.
 absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path,
                                                 const StateFileFilter& wanted = nullptr,
-                                                const LocalStateReader& local = nullptr);
+                                                const LocalCopies* local = nullptr);
 
 /// The files the restore of some subtasks of `graph` needs (stream node id -> the indices of
 /// those subtasks): those RedistributeState takes anything from for one of them (see
@@ -62,7 +69,7 @@ absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> MatchToGraph(
 /// node id -> each old subtask's snapshot). An error names the job and `path`.
 absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
     const StreamGraph& graph, const std::string& path, bool allow_non_restored_state,
-    const StateFileFilter& wanted = nullptr, const LocalStateReader& local = nullptr);
+    const StateFileFilter& wanted = nullptr, const LocalCopies* local = nullptr);
 
 /// Writes a self-contained savepoint of checkpoint `metadata` (its state given per operator
 /// id) into a new directory under `savepoint_root`; returns that directory.

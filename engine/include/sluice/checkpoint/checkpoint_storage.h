@@ -38,6 +38,9 @@ struct StoredFile {
   std::string path;       // relative to the job directory: shared/... or chk-<id>/...
   uint64_t checksum = 0;  // of the kind its snapshot names (FileChecksum)
   uint64_t size = 0;
+  /// Not stored: a TaskManager's local copy of the file (task-local recovery), tried before
+  /// `path` when a restore fetches it.
+  std::string local_path;
 };
 SLUICE_SERIALIZABLE(StoredFile, name, path, checksum, size)
 
@@ -136,7 +139,9 @@ class CheckpointStorage {
 
 /// Copies stored files into `dir` under their database names, verifying each against its
 /// checksum of kind `checksum` (a file that does not match is not published); relative
-/// paths are taken from `base_dir`.
+/// paths are taken from `base_dir`. A file's local copy (`local_path`) is taken first: an
+/// immutable SST file is hard-linked after its checksum verifies (no copy), and a copy that
+/// does not verify is deleted and the stored file fetched instead.
 absl::Status FetchStoredFiles(const std::string& base_dir, const std::vector<StoredFile>& files,
                               FileChecksum checksum, const std::string& dir);
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
@@ -18,9 +19,9 @@ namespace sluice {
 /// storage, which may be a remote mount. A copy is used only if it verifies against the state
 /// handle the checkpoint's metadata holds; anything else comes from storage.
 ///
-///   <root>/<job>/chk-<id>/<state file>    a copy of the state file
-///
-/// (RocksDB's own files, which a state file refers to, are still read from storage.)
+///   <root>/<job>/chk-<id>/<state file>             a copy of the state file
+///   <root>/<job>/chk-<id>/native/<stored name>     a RocksDB file the snapshot stored (a hard
+///                                                  link to the database's where possible)
 ///
 /// Per job, the newest completed checkpoint's copies are kept, and those of newer checkpoints
 /// still in progress; older ones go when a checkpoint completes. Losing a copy costs only
@@ -33,9 +34,18 @@ class LocalStateStore {
 
   /// Keeps a copy of state file `handle` of checkpoint `id` of `job`, whose content is `bytes`.
   void Put(const std::string& job, int64_t id, const StateHandle& handle, std::string_view bytes);
+  /// Keeps the files of a RocksDB native checkpoint in `native_dir` that checkpoint storage
+  /// stored as `stored` (linked where the file system allows, else copied).
+  void PutNative(const std::string& job, int64_t id, const std::string& native_dir,
+                 const std::vector<StoredFile>& stored);
+
   /// The content of state file `handle` of checkpoint `id`, if a copy is here and verifies
   /// (a damaged copy is deleted, logged, and reported as none).
   std::optional<std::string> Read(const std::string& job, int64_t id, const StateHandle& handle);
+  /// Sets the `local_path` of each of `files` (RocksDB files of checkpoint `id`) that has a
+  /// copy here of the right size; it is verified when fetched (FetchStoredFiles). Returns how
+  /// many it found.
+  int FindNativeCopies(const std::string& job, int64_t id, std::vector<StoredFile>* files) const;
   /// Checkpoint `id` of `job` completed: copies of older checkpoints go.
   void Completed(const std::string& job, int64_t id);
   /// `job` ended for good: all its copies go.

@@ -91,6 +91,10 @@ struct PendingOperatorSnapshot {
   /// (null: the snapshot stays in memory, in the portable format).
   int64_t checkpoint_id = 0;
   CheckpointStorage* storage = nullptr;
+  /// Also keeps the RocksDB files stored (the native checkpoint directory they came from, and
+  /// how storage stored them) where a restore on this TaskManager finds them; none: no copies.
+  std::function<void(const std::string& dir, const std::vector<StoredFile>& stored)>
+      keep_native_copy;
 
   OperatorSnapshot snapshot;
   /// Completes `snapshot`; empty if the synchronous part did everything.
@@ -142,10 +146,11 @@ namespace internal {
 
 /// Stores the database of a RocksDB backend for checkpoint `id`: runs the snapshot's capture
 /// into a native checkpoint next to the database and uploads its files (snapshot thread).
-absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(internal::RocksDbCapture& capture,
-                                                     internal::StoredFileLog& log,
-                                                     CheckpointStorage& storage, int64_t id,
-                                                     const KeyGroupRange& range);
+absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(
+    internal::RocksDbCapture& capture, internal::StoredFileLog& log, CheckpointStorage& storage,
+    int64_t id, const KeyGroupRange& range,
+    const std::function<void(const std::string&, const std::vector<StoredFile>&)>& keep_copy =
+        nullptr);
 
 /// The per-key-group blob of a keyed operator: its states, its timers, and the operator's
 /// event-time watermark at the barrier (so a restore decides lateness and fires timers as
@@ -180,9 +185,10 @@ void SnapshotKeyedOperator(KeyedStateBackendBase& backend, const Timers* timers,
   out->async_part = [frozen, timers_copy, watermark, max_parallelism, range, native,
                      capture = native ? db->capture : nullptr,
                      log = native ? db->stored_files : nullptr, storage = out->storage,
+                     keep_copy = out->keep_native_copy,
                      id = out->checkpoint_id](OperatorSnapshot& s) -> absl::Status {
     if (native) {
-      auto stored = StoreNativeSnapshot(*capture, *log, *storage, id, range);
+      auto stored = StoreNativeSnapshot(*capture, *log, *storage, id, range, keep_copy);
       if (!stored.ok()) return stored.status();
       s.native = std::move(*stored);
     }

@@ -36,6 +36,9 @@ struct SubtaskCheckpointing {
   /// Called on the tasks' snapshot threads.
   std::function<void(int64_t id, const StateHandle& handle, std::string_view bytes)>
       keep_local_copy;
+  /// The same for the RocksDB files a snapshot stored (`dir`: its native checkpoint).
+  std::function<void(int64_t id, const std::string& dir, const std::vector<StoredFile>& stored)>
+      keep_native_copy;
 };
 
 /// The subtasks of a job that a placement puts in this process — all of them on the
