@@ -1,5 +1,5 @@
 // recovery_bench [--trials=N] [--heartbeat-timeout=DUR] [--silent-trials=N] [--keys=N]
-//                 [--local-recovery=false]
+//                 [--local-recovery=false] [--state-backend=rocksdb]
 //
 // How long a job stands still when a TaskManager dies. A JobManager with its default settings
 // and three TaskManagers of one slot each run window_bench's windowed job (window_job.so) at
@@ -34,6 +34,7 @@ ABSL_FLAG(std::string, heartbeat_timeout, "",
           "the JobManager's --heartbeat-timeout (default: its own)");
 ABSL_FLAG(int, keys, 1000, "distinct keys of the windowed job (its state's size)");
 ABSL_FLAG(bool, local_recovery, true, "the TaskManagers' --local-recovery");
+ABSL_FLAG(std::string, state_backend, "heap", "the job's --state-backend");
 
 namespace {
 
@@ -60,11 +61,11 @@ class Cluster {
   /// One trial: returns the recovery time in ms.
   double Trial(int trial, int signal) {
     const std::string job = sluice::testing::BuildDir() + "/bench/window_job.so";
-    auto submitted = sluice::testing::Sluice(
-        absl::StrCat("run --jobmanager=", jm_.address(), " --detached ", job,
-                     " --parallelism=2 -- --events=100000000 --keys=", absl::GetFlag(FLAGS_keys),
-                     " --max-source-rate=200000",
-                     " --checkpoint-interval=100ms --checkpoint-dir=", checkpoints_.path()));
+    auto submitted = sluice::testing::Sluice(absl::StrCat(
+        "run --jobmanager=", jm_.address(), " --detached ", job,
+        " --parallelism=2 -- --events=100000000 --keys=", absl::GetFlag(FLAGS_keys),
+        " --max-source-rate=200000 --state-backend=", absl::GetFlag(FLAGS_state_backend),
+        " --checkpoint-interval=100ms --checkpoint-dir=", checkpoints_.path()));
     if (submitted.exit_code != 0) Die(submitted.output);
     const std::string id = absl::StrCat("job-", trial);
     sluice::cluster::JobStatus status = Await(id, [](const sluice::cluster::JobStatus& s) {
@@ -160,8 +161,9 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "recovery (kill -> first record processed after the restore), default settings, %d keys, "
-      "local recovery %s:\n",
-      absl::GetFlag(FLAGS_keys), absl::GetFlag(FLAGS_local_recovery) ? "on" : "off");
+      "%s state, local recovery %s:\n",
+      absl::GetFlag(FLAGS_keys), absl::GetFlag(FLAGS_state_backend).c_str(),
+      absl::GetFlag(FLAGS_local_recovery) ? "on" : "off");
   Report("TaskManager process killed (SIGKILL)", killed);
   Report("silent TaskManager (SIGSTOP)", silent);
   return 0;
