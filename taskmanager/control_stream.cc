@@ -10,7 +10,9 @@ namespace sluice::cluster {
 
 ControlStreamEnd RunControlStream(JobManagerClient* jobmanager, const ControlStreamOptions& options,
                                   const std::atomic<bool>& stopping,
-                                  const std::function<void()>& every_interval, std::string* why) {
+                                  const std::function<void()>& every_interval,
+                                  const std::function<void(const HeartbeatReply&)>& on_answer,
+                                  std::string* why) {
   grpc::ClientContext ctx;
   auto stream = jobmanager->OpenHeartbeats(&ctx);
   HeartbeatRequest beat;
@@ -28,6 +30,7 @@ ControlStreamEnd RunControlStream(JobManagerClient* jobmanager, const ControlStr
   std::thread reader([&] {
     HeartbeatReply reply;
     while (stream->Read(&reply)) {
+      if (reply.known() && on_answer) on_answer(reply);
       MutexLock lock(&answers.mu);
       answers.last = absl::Now();
       if (!reply.known()) {

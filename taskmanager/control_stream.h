@@ -28,11 +28,13 @@ struct ControlStreamOptions {
 
 /// Keeps one control stream to the JobManager (its Heartbeats RPC) for one registration:
 /// sends a heartbeat every interval (and calls `every_interval`) and reads the answers on
-/// its own thread, until the stream breaks, the JobManager goes silent or forgets the
-/// registration, or `stopping` becomes true (checked at least every interval). `why` says
-/// what happened.
+/// its own thread (each given to `on_answer` there), until the stream breaks, the JobManager
+/// goes silent or forgets the registration, or `stopping` becomes true (checked at least every
+/// interval). `why` says what happened.
 ControlStreamEnd RunControlStream(JobManagerClient* jobmanager, const ControlStreamOptions& options,
                                   const std::atomic<bool>& stopping,
-                                  const std::function<void()>& every_interval, std::string* why);
+                                  const std::function<void()>& every_interval,
+                                  const std::function<void(const HeartbeatReply&)>& on_answer,
+                                  std::string* why);
 
 }  // namespace sluice::cluster

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -167,12 +168,25 @@ absl::Status TaskManager::Run() {
   while (!stopping_.load()) {
     std::string why;
     const ControlStreamEnd end = RunControlStream(
-        &jobmanager_, control_, stopping_, [this] { ForgetEndedParts(); }, &why);
+        &jobmanager_, control_, stopping_, [this] { ForgetEndedParts(); },
+        [this](const HeartbeatReply& reply) { KeepLocalStateOf(reply); }, &why);
     if (end == ControlStreamEnd::kStopping) break;
     LOG(WARNING) << why << ": registering again";
     if (absl::Status s = RegisterAgain(); !s.ok()) return stopping_.load() ? absl::OkStatus() : s;
   }
   return absl::OkStatus();
+}
+
+void TaskManager::KeepLocalStateOf(const HeartbeatReply& reply) {
+  if (!local_state_) return;
+  std::set<std::string> live(reply.live_jobs().begin(), reply.live_jobs().end());
+  {
+    MutexLock lock(&mu_);
+    for (const auto& [job, part] : parts_) {
+      if (!part->done()) live.insert(job);
+    }
+  }
+  local_state_->ForgetAllBut(live);
 }
 
 void TaskManager::CancelParts(const std::string& why) {

@@ -72,6 +72,9 @@ class TaskManager final : public TaskManagerService::Service {
   void CancelParts(const std::string& why);
   /// Drops job parts that ended.
   void ForgetEndedParts();
+  /// Drops the local state of jobs neither the JobManager's answer lists as live nor running
+  /// here (control stream's reader thread).
+  void KeepLocalStateOf(const HeartbeatReply& reply);
 
   TaskManagerOptions options_;
   JobManagerClient jobmanager_;

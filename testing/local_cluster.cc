@@ -42,13 +42,14 @@ TaskManagerProcess::TaskManagerProcess(const std::string& jobmanager, int slots,
                                        const std::string& id, std::vector<std::string> extra_args,
                                        const std::string& bin_dir) {
   cache_dir_ = dir_.Join("cache");
+  local_state_dir_ = dir_.Join("local-state");
   log_path_ = dir_.Join("taskmanager.log");
   std::vector<std::string> argv = {BinDirOr(bin_dir) + "/sluice-taskmanager",
                                    absl::StrCat("--jobmanager=", jobmanager),
                                    absl::StrCat("--slots=", slots),
                                    absl::StrCat("--id=", id),
                                    absl::StrCat("--cache-dir=", cache_dir_),
-                                   absl::StrCat("--local-state-dir=", dir_.Join("local-state"))};
+                                   absl::StrCat("--local-state-dir=", local_state_dir_)};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<ChildProcess>(argv, log_path_);
 }

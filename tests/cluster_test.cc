@@ -522,6 +522,28 @@ TEST_F(JobsOnClusterTest, ARunningJobIsCanceledOnEveryTaskManager) {
   ::close(listener);
 }
 
+// A TaskManager keeps copies of its subtasks' snapshots while their job lives and drops them
+// once the JobManager no longer lists the job (here: canceled by the user).
+TEST_F(JobsOnClusterTest, LocalStateCopiesGoWhenTheirJobEnds) {
+  constexpr int kLines = 40000;
+  const std::string job_args = WordCountOnTheMiniCluster(kLines, 4);
+  auto r = RunOnCluster(absl::StrCat(
+      Job("word_count"), " --parallelism=4 --detached --", job_args, dir_.Join("cluster"),
+      " --checkpoint-interval=100ms --checkpoint-dir=", dir_.Join("checkpoints"),
+      " --max-source-rate=", kLines / 16));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto copies = [&] {
+    int n = 0;
+    for (const auto& tm : tms_) n += std::filesystem::exists(tm->local_state_dir() + "/job-1");
+    return n;
+  };
+  ASSERT_TRUE(testing::WaitFor([&] { return copies() == 3; }, 20000))
+      << "every TaskManager keeps copies of its subtasks' snapshots";
+  auto cancel = Sluice("cancel --jobmanager=" + jm_->address() + " job-1");
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.output;
+  EXPECT_TRUE(testing::WaitFor([&] { return copies() == 0; }, 10000)) << copies();
+}
+
 TEST_F(JobsOnClusterTest, AJobFailsWhenOneOfItsTaskManagersIsKilled) {
   int port = 0;
   const int listener = testing::ListenOnLoopback(&port);

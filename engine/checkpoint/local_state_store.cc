@@ -119,6 +119,21 @@ void LocalStateStore::Completed(const std::string& job, int64_t id) {
   }
 }
 
+void LocalStateStore::ForgetAllBut(const std::set<std::string>& jobs) {
+  std::set<std::string> kept;
+  for (const std::string& job : jobs) kept.insert(internal::SafeFileName(job));
+  MutexLock lock(&mu_);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(root_, ec)) {
+    if (!kept.contains(entry.path().filename().string())) {
+      std::filesystem::remove_all(entry.path(), ec);
+    }
+  }
+  for (auto it = completed_.begin(); it != completed_.end();) {
+    it = jobs.contains(it->first) ? std::next(it) : completed_.erase(it);
+  }
+}
+
 void LocalStateStore::Forget(const std::string& job) {
   MutexLock lock(&mu_);
   completed_.erase(job);

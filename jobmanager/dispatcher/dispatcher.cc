@@ -212,6 +212,17 @@ std::vector<JobStatus> Dispatcher::Jobs() const {
   return jobs;
 }
 
+std::vector<std::string> Dispatcher::LiveJobIds() const {
+  MutexLock lock(&mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, job] : jobs_) {
+    if (job->state() == CREATED || job->state() == RUNNING || job->state() == RESTARTING) {
+      ids.push_back(id);
+    }
+  }
+  return ids;
+}
+
 absl::StatusOr<JobStatus> Dispatcher::Cancel(const std::string& job_id) {
   std::vector<PartCall> parts;
   JobStatus status;

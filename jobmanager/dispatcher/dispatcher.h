@@ -58,6 +58,8 @@ class Dispatcher {
   absl::StatusOr<std::string> Submit(const JobSubmission& request);
   absl::StatusOr<JobStatus> Job(const std::string& job_id) const;
   std::vector<JobStatus> Jobs() const;
+  /// The ids of the jobs that have not ended.
+  std::vector<std::string> LiveJobIds() const;
   absl::StatusOr<JobStatus> Cancel(const std::string& job_id);
   /// A TaskManager's part of a job ended (reports of earlier runs are ignored).
   void PartEnded(const JobPartReport& report);

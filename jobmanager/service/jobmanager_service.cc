@@ -80,11 +80,16 @@ grpc::Status JobManagerService::Heartbeats(
   const int64_t registration = beat.registration_number();
   auto ender = std::make_shared<StreamEnder>(ctx);
   HeartbeatReply reply;
-  reply.set_known(registry_->Connect(id, registration, [ender] { ender->End(); }));
+  auto answer = [&](bool known) {
+    reply.set_known(known);
+    reply.clear_live_jobs();
+    for (std::string& job : dispatcher_->LiveJobIds()) reply.add_live_jobs(std::move(job));
+  };
+  answer(registry_->Connect(id, registration, [ender] { ender->End(); }));
   // Each heartbeat is answered; the loop ends when the stream does (or the registration is
   // no longer the current one, which the answer tells the TaskManager).
   while (reply.known() && stream->Write(reply) && stream->Read(&beat)) {
-    reply.set_known(registry_->Heartbeat(id, registration));
+    answer(registry_->Heartbeat(id, registration));
   }
   if (!reply.known()) stream->Write(reply);
   ender->HandlerDone();

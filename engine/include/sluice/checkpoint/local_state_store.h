@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,8 @@ class LocalStateStore {
   void Completed(const std::string& job, int64_t id);
   /// `job` ended for good: all its copies go.
   void Forget(const std::string& job);
+  /// The copies of every job not in `jobs` go.
+  void ForgetAllBut(const std::set<std::string>& jobs);
 
   const std::string& root() const { return root_; }
 

@@ -41,10 +41,13 @@ class TaskManagerProcess {
   std::string log() const { return ReadFile(log_path_); }
   ChildProcess& process() { return *process_; }
   const std::string& cache_dir() const { return cache_dir_; }
+  /// Its --local-state-dir.
+  const std::string& local_state_dir() const { return local_state_dir_; }
 
  private:
   TempDir dir_;
   std::string cache_dir_;
+  std::string local_state_dir_;
   std::string log_path_;
   std::unique_ptr<ChildProcess> process_;
 };
