@@ -105,6 +105,17 @@ void PrintJobDetails(const cluster::JobStatus& job) {
               static_cast<long long>(job.completed_checkpoints()));
   if (!job.restored_from().empty()) {
     std::printf("  this run restored from: %s\n", job.restored_from().c_str());
+    for (const cluster::TaskManagerRestore& r : job.restores()) {
+      const cluster::PartRestore& p = r.restore();
+      std::printf("    %s: %d state files read, %d of them from its local copies, %d not needed",
+                  r.taskmanager_id().c_str(), p.state_files(), p.state_files_local(),
+                  p.state_files_skipped());
+      if (p.rocksdb_files() > 0) {
+        std::printf("; RocksDB files: %d, %d of them from its local copies", p.rocksdb_files(),
+                    p.rocksdb_files_local());
+      }
+      std::printf("\n");
+    }
   }
   std::string taskmanagers;
   for (const std::string& tm : job.taskmanagers()) {

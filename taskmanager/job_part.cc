@@ -53,6 +53,24 @@ void JobPart::Start() {
   });
 }
 
+void JobPart::ReportRestore(const RestoreCounts& counts) {
+  JobPartReport report;
+  report.set_job_id(request_.job_id());
+  report.set_taskmanager_id(taskmanager_id_);
+  report.set_attempt(request_.attempt());
+  PartRestore* restore = report.mutable_restore();
+  restore->set_state_files(counts.files_read);
+  restore->set_state_files_local(counts.files_local);
+  restore->set_state_files_skipped(counts.files_skipped);
+  restore->set_rocksdb_files(counts.native_files);
+  restore->set_rocksdb_files_local(counts.native_files_local);
+  // Only for `sluice status`: a report lost does not stop the restore.
+  if (absl::Status s = jobmanager_->ReportPartRestored(report); !s.ok()) {
+    LOG(WARNING) << "job " << request_.job_id()
+                 << ": reporting the restore failed: " << s.message();
+  }
+}
+
 void JobPart::Cancel() {
   MutexLock lock(&mu_);
   canceled_ = true;
@@ -193,10 +211,13 @@ absl::Status JobPart::Run() {
         return local_state_->FindNativeCopies(request_.job_id(), id, files);
       };
     }
-    auto state = LoadStateFor(
-        graph->stream, request_.restore_path(), request_.allow_non_restored_state(),
-        FilesNeededBy(graph->stream, std::move(here)), local_state_ != nullptr ? &local : nullptr);
+    RestoreCounts counts;
+    auto state =
+        LoadStateFor(graph->stream, request_.restore_path(), request_.allow_non_restored_state(),
+                     FilesNeededBy(graph->stream, std::move(here)),
+                     local_state_ != nullptr ? &local : nullptr, &counts);
     if (!state.ok()) return state.status();
+    ReportRestore(counts);
     restore = std::move(*state);
   }
   internal::SubtaskCheckpointing cp;

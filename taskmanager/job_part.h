@@ -11,6 +11,7 @@
 #include "exchange/exchange_channels.h"
 #include "exchange/exchange_server.h"
 #include "proto/taskmanager_service.pb.h"
+#include "sluice/checkpoint/checkpoint_loader.h"
 #include "sluice/checkpoint/local_state_store.h"
 #include "sluice/core/mutex.h"
 #include "sluice/internal/runtime/local_subtasks.h"
@@ -50,6 +51,8 @@ class JobPart {
   /// final checkpoint.
   absl::Status RunSubtasks(internal::LocalSubtasks& subtasks, bool checkpointing);
   void Apply(const CheckpointCommandRequest& command, internal::LocalSubtasks& subtasks);
+  /// Tells the JobManager what the restore read (for `sluice status`).
+  void ReportRestore(const RestoreCounts& counts);
 
   const DeployJobRequest request_;
   const std::string taskmanager_id_;

@@ -722,6 +722,12 @@ TEST_F(DefaultSettingsClusterTest, AKilledTaskManagersWorkRunsAgainWithoutAnyRes
   EXPECT_THAT(status, HasSubstr("failures (1, oldest first):"));
   EXPECT_THAT(status, HasSubstr(job.restart_cause()));
   EXPECT_THAT(status, HasSubstr("restored from " + checkpoints + "/word_count/chk-"));
+  // ... including where each TaskManager's restore read its state from.
+  EXPECT_THAT(status, ::testing::ContainsRegex(
+                          "tm-1: [0-9]+ state files read, [1-9][0-9]* of them from its local "
+                          "copies, [0-9]+ not needed; RocksDB files: [0-9]+, [1-9][0-9]* of them "
+                          "from its local copies"));
+  EXPECT_THAT(status, ::testing::ContainsRegex("tm-2: [0-9]+ state files read"));
 }
 
 /// A JobManager that keeps its jobs in a recovery directory.

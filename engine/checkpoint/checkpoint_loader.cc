@@ -25,17 +25,17 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFile
       if (handles[i].file.empty()) continue;  // a subtask without state
       if (wanted &&
           !wanted(op, static_cast<int>(i), static_cast<int>(handles.size()), handles[i])) {
-        ++out.files_skipped;
+        ++out.counts.files_skipped;
         continue;
       }
-      ++out.files_read;
+      ++out.counts.files_read;
       std::optional<std::string> copy;
       if (local != nullptr && local->read)
         copy = local->read(out.metadata.checkpoint_id, handles[i]);
       std::string bytes;
       if (copy) {
         bytes = std::move(*copy);
-        ++out.files_local;
+        ++out.counts.files_local;
       } else {
         SLUICE_ASSIGN_OR_RETURN(bytes, ReadStateFile(dir, handles[i]));
       }
@@ -47,10 +47,10 @@ absl::StatusOr<LoadedCheckpoint> LoadOne(const std::string& dir, const StateFile
       std::filesystem::path chk = std::filesystem::absolute(dir, ec).lexically_normal();
       if (!chk.has_filename()) chk = chk.parent_path();  // "chk-5/"
       ResolveNativePaths(chk.parent_path().string(), &snapshot);
-      out.native_files += static_cast<int>(snapshot.native.files.size());
+      out.counts.native_files += static_cast<int>(snapshot.native.files.size());
       if (local != nullptr && local->find_native && !snapshot.native.empty() &&
           snapshot.native.checksum == FileChecksum::kCrc32c) {
-        out.native_files_local +=
+        out.counts.native_files_local +=
             local->find_native(out.metadata.checkpoint_id, &snapshot.native.files);
       }
       for (const StoredFile& f : snapshot.native.files) {
@@ -165,7 +165,7 @@ StateFileFilter FilesNeededBy(const StreamGraph& graph, std::map<int, std::vecto
 
 absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
     const StreamGraph& graph, const std::string& path, bool allow_non_restored_state,
-    const StateFileFilter& wanted, const LocalCopies* local) {
+    const StateFileFilter& wanted, const LocalCopies* local, RestoreCounts* counts) {
   auto loaded = LoadCheckpoint(path, wanted, local);
   if (!loaded.ok()) {
     return absl::Status(loaded.status().code(),
@@ -173,19 +173,20 @@ absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
                                      ": ", loaded.status().message()));
   }
   LOG(INFO) << "job '" << graph.config.job_name << "' restores from " << loaded->dir << " ("
-            << loaded->files_read << " state files"
-            << (loaded->files_local == 0
+            << loaded->counts.files_read << " state files"
+            << (loaded->counts.files_local == 0
                     ? std::string()
-                    : absl::StrCat(", ", loaded->files_local, " of them from local copies"))
-            << (loaded->files_skipped == 0
+                    : absl::StrCat(", ", loaded->counts.files_local, " of them from local copies"))
+            << (loaded->counts.files_skipped == 0
                     ? std::string()
-                    : absl::StrCat("; ", loaded->files_skipped,
+                    : absl::StrCat("; ", loaded->counts.files_skipped,
                                    " hold only other subtasks' state and are not read"))
-            << (loaded->native_files == 0
+            << (loaded->counts.native_files == 0
                     ? std::string()
-                    : absl::StrCat("; RocksDB files: ", loaded->native_files, ", ",
-                                   loaded->native_files_local, " of them with local copies"))
+                    : absl::StrCat("; RocksDB files: ", loaded->counts.native_files, ", ",
+                                   loaded->counts.native_files_local, " of them with local copies"))
             << ")";
+  if (counts != nullptr) *counts = loaded->counts;
   return MatchToGraph(*loaded, graph, allow_non_restored_state);
 }
 

@@ -222,8 +222,8 @@ TEST(CheckpointLoaderTest, ARestoreReadsOnlyTheFilesOfItsOwnKeyGroups) {
   const StreamGraph same = KeyedGraph(4);
   auto loaded = LoadCheckpoint(s->job_dir(), FilesNeededBy(same, {{0, {0}}, {1, {1, 3}}}));
   ASSERT_OK(loaded);
-  EXPECT_EQ(loaded->files_read, 4) << "window-1, window-3 and both source files";
-  EXPECT_EQ(loaded->files_skipped, 2);
+  EXPECT_EQ(loaded->counts.files_read, 4) << "window-1, window-3 and both source files";
+  EXPECT_EQ(loaded->counts.files_skipped, 2);
   const auto& window = loaded->operators.at("window");
   EXPECT_THAT(KeyGroupValues(window, 1, 4), ElementsAre("kg4", "kg5", "kg6", "kg7"));
   EXPECT_THAT(KeyGroupValues(window, 3, 4), ElementsAre("kg12", "kg13", "kg14", "kg15"));
@@ -289,7 +289,7 @@ TEST(CheckpointLoaderTest, MetadataOfTheFirstFormatRestoresReadingEveryFile) {
   const StreamGraph graph = KeyedGraph(4);
   auto loaded = LoadCheckpoint(s->job_dir(), FilesNeededBy(graph, {{1, {1}}}));
   ASSERT_OK(loaded);
-  EXPECT_EQ(loaded->files_read, 4) << "every file of the window (and none of the source)";
+  EXPECT_EQ(loaded->counts.files_read, 4) << "every file of the window (and none of the source)";
   EXPECT_THAT(KeyGroupValues(loaded->operators.at("window"), 1, 4),
               ElementsAre("kg4", "kg5", "kg6", "kg7"));
 }

@@ -51,7 +51,7 @@ TEST(LocalStateStoreTest, ARestoreReadsTheLocalCopiesThatVerifyAndStorageForTheR
   reader.read = [&](int64_t id, const StateHandle& h) { return local->Read("job-1", id, h); };
   auto loaded = LoadCheckpoint(storage->job_dir(), nullptr, &reader);
   ASSERT_OK(loaded);
-  EXPECT_EQ(loaded->files_local, 2);
+  EXPECT_EQ(loaded->counts.files_local, 2);
   EXPECT_THAT(Items(*loaded), ElementsAre("offset-0@1", "offset-1@1"));
 
   const std::string copy = local->root() + "/job-1/chk-1/source-1.state";
@@ -59,7 +59,7 @@ TEST(LocalStateStoreTest, ARestoreReadsTheLocalCopiesThatVerifyAndStorageForTheR
   testing::DamageFile(copy);
   loaded = LoadCheckpoint(storage->job_dir(), nullptr, &reader);
   ASSERT_OK(loaded);
-  EXPECT_EQ(loaded->files_local, 1) << "the damaged copy is not used";
+  EXPECT_EQ(loaded->counts.files_local, 1) << "the damaged copy is not used";
   EXPECT_THAT(Items(*loaded), ElementsAre("offset-0@1", "offset-1@1"));
   EXPECT_FALSE(std::filesystem::exists(copy)) << "and is deleted";
 

@@ -136,6 +136,12 @@ absl::Status JobManagerClient::ReportAwaitingFinalCheckpoint(const JobPartReport
       .status();
 }
 
+absl::Status JobManagerClient::ReportPartRestored(const JobPartReport& report) {
+  ReportPartRestoredRequest request;
+  *request.mutable_report() = report;
+  return Call(&JobManager::Stub::ReportPartRestored, request, "restore report").status();
+}
+
 absl::StatusOr<BlobId> JobManagerClient::UploadFile(const std::string& path) {
   SLUICE_ASSIGN_OR_RETURN(auto sha, Sha256OfFile(path));
   std::ifstream in(path, std::ios::binary | std::ios::ate);

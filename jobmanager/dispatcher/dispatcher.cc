@@ -255,6 +255,13 @@ void Dispatcher::PartEnded(const JobPartReport& report) {
   Cancel(report.job_id(), others);
 }
 
+void Dispatcher::PartRestored(const JobPartReport& report) {
+  MutexLock lock(&mu_);
+  auto it = jobs_.find(report.job_id());
+  if (it == jobs_.end() || it->second->attempt() != report.attempt()) return;
+  it->second->PartRestored(report.taskmanager_id(), report.restore());
+}
+
 void Dispatcher::PartAwaitsFinalCheckpoint(const JobPartReport& report) {
   MutexLock lock(&mu_);
   auto it = jobs_.find(report.job_id());

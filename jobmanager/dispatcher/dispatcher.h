@@ -64,6 +64,8 @@ class Dispatcher {
   /// A TaskManager's part of a job ended (reports of earlier runs are ignored).
   void PartEnded(const JobPartReport& report);
   void PartAwaitsFinalCheckpoint(const JobPartReport& report);
+  /// A TaskManager's part of the current run restored its state (what from).
+  void PartRestored(const JobPartReport& report);
   absl::Status AcknowledgeCheckpoint(const CheckpointAck& ack);
   /// Takes a savepoint of a running job (and stops it with `stop`); returns its path.
   absl::StatusOr<std::string> TriggerSavepoint(const TriggerSavepointRequest& request);

@@ -112,6 +112,7 @@ std::vector<PartCall> JobMaster::StartRun(
   status_.set_restored_from(deploy.restore_path());
   status_.set_run_first_record_ms(0);
   status_.clear_taskmanagers();
+  status_.clear_restores();
   for (int p : request_.vertex_parallelism()) {
     for (int s = 0; s < p; ++s) deploy.add_placement(index[slot_owners_[s]]);
   }
@@ -218,6 +219,12 @@ std::vector<PartCall> JobMaster::TaskManagerLost(const std::string& taskmanager_
                                                  const std::string& why) {
   if (!parts_running_.erase(taskmanager_id)) return {};
   return FailRun(why, taskmanager_id);
+}
+
+void JobMaster::PartRestored(const std::string& taskmanager_id, const PartRestore& restore) {
+  TaskManagerRestore* entry = status_.add_restores();
+  entry->set_taskmanager_id(taskmanager_id);
+  *entry->mutable_restore() = restore;
 }
 
 void JobMaster::PartAwaitsFinalCheckpoint(const std::string& taskmanager_id) {

@@ -96,6 +96,8 @@ class JobMaster {
   std::vector<PartCall> TaskManagerLost(const std::string& taskmanager_id, const std::string& why);
   /// The current run's part on `taskmanager_id` only waits for the final checkpoint.
   void PartAwaitsFinalCheckpoint(const std::string& taskmanager_id);
+  /// The run's part on `taskmanager_id` restored its state (JobStatus.restores).
+  void PartRestored(const std::string& taskmanager_id, const PartRestore& restore);
   /// Once no part of an ended run is left: ends the run's checkpoints and hands its
   /// participants out (to destroy outside the lock: that joins their thread).
   std::unique_ptr<RemoteParticipants> RetireRun();

@@ -146,6 +146,13 @@ grpc::Status JobManagerService::AcknowledgeCheckpoint(grpc::ServerContext*,
   return ToGrpcStatus(dispatcher_->AcknowledgeCheckpoint(request->ack()));
 }
 
+grpc::Status JobManagerService::ReportPartRestored(grpc::ServerContext*,
+                                                   const ReportPartRestoredRequest* request,
+                                                   ReportPartRestoredReply*) {
+  dispatcher_->PartRestored(request->report());
+  return grpc::Status::OK;
+}
+
 grpc::Status JobManagerService::ReportAwaitingFinalCheckpoint(
     grpc::ServerContext*, const ReportAwaitingFinalCheckpointRequest* request,
     ReportAwaitingFinalCheckpointReply*) {

@@ -52,6 +52,9 @@ class JobManagerService final : public JobManager::Service {
   grpc::Status AcknowledgeCheckpoint(grpc::ServerContext* ctx,
                                      const AcknowledgeCheckpointRequest* request,
                                      AcknowledgeCheckpointReply* reply) override;
+  grpc::Status ReportPartRestored(grpc::ServerContext* ctx,
+                                  const ReportPartRestoredRequest* request,
+                                  ReportPartRestoredReply* reply) override;
   grpc::Status ReportAwaitingFinalCheckpoint(grpc::ServerContext* ctx,
                                              const ReportAwaitingFinalCheckpointRequest* request,
                                              ReportAwaitingFinalCheckpointReply* reply) override;

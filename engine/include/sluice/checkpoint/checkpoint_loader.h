@@ -13,20 +13,23 @@
 
 namespace sluice {
 
+/// What a restore read: state files (from local copies, task-local recovery, or the
+/// checkpoint), those it did not need, and the RocksDB files its snapshots refer to.
+struct RestoreCounts {
+  int files_read = 0;
+  int files_local = 0;    // of those read, from local copies
+  int files_skipped = 0;  // not read: they hold only other subtasks' state
+  int native_files = 0;
+  int native_files_local = 0;  // with a local copy
+};
+
 /// A checkpoint or savepoint read back from disk, every file verified.
 struct LoadedCheckpoint {
   std::string dir;  // the chk-N or savepoint directory it came from
   CheckpointMetadata metadata;
   /// Operator id (uid or generated) -> each subtask's snapshot.
   std::map<std::string, std::vector<OperatorSnapshot>> operators;
-  /// State files read (of them, from local copies), and those the filter passed over (their
-  /// snapshots are empty).
-  int files_read = 0;
-  int files_local = 0;
-  int files_skipped = 0;
-  /// RocksDB files its snapshots refer to, and of them those with a local copy.
-  int native_files = 0;
-  int native_files_local = 0;
+  RestoreCounts counts;
 };
 
 /// Which state files a restore reads: given the operator id, the index of the old subtask
@@ -66,10 +69,12 @@ absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> MatchToGraph(
     const LoadedCheckpoint& checkpoint, const StreamGraph& graph, bool allow_non_restored_state);
 
 /// LoadCheckpoint and MatchToGraph in one: the state `graph`'s operators start from (stream
-/// node id -> each old subtask's snapshot). An error names the job and `path`.
+/// node id -> each old subtask's snapshot), and in `counts` what it read. An error names the
+/// job and `path`.
 absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
     const StreamGraph& graph, const std::string& path, bool allow_non_restored_state,
-    const StateFileFilter& wanted = nullptr, const LocalCopies* local = nullptr);
+    const StateFileFilter& wanted = nullptr, const LocalCopies* local = nullptr,
+    RestoreCounts* counts = nullptr);
 
 /// Writes a self-contained savepoint of checkpoint `metadata` (its state given per operator
 /// id) into a new directory under `savepoint_root`; returns that directory.

@@ -40,6 +40,7 @@ class JobManagerClient {
                                         bool stop, absl::Duration patience);
   absl::Status AcknowledgeCheckpoint(const CheckpointAck& ack);
   absl::Status ReportAwaitingFinalCheckpoint(const JobPartReport& report);
+  absl::Status ReportPartRestored(const JobPartReport& report);
   /// Uploads a file to the blob store; returns its id once the JobManager verified it.
   absl::StatusOr<BlobId> UploadFile(const std::string& path);
   /// Streams a stored blob into `write`.
