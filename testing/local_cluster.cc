@@ -40,7 +40,8 @@ JobManagerProcess::JobManagerProcess(std::vector<std::string> extra_args, int po
 
 TaskManagerProcess::TaskManagerProcess(const std::string& jobmanager, int slots,
                                        const std::string& id, std::vector<std::string> extra_args,
-                                       const std::string& bin_dir) {
+                                       const std::string& bin_dir,
+                                       std::vector<std::string> launcher) {
   cache_dir_ = dir_.Join("cache");
   local_state_dir_ = dir_.Join("local-state");
   log_path_ = dir_.Join("taskmanager.log");
@@ -51,6 +52,7 @@ TaskManagerProcess::TaskManagerProcess(const std::string& jobmanager, int slots,
                                    absl::StrCat("--cache-dir=", cache_dir_),
                                    absl::StrCat("--local-state-dir=", local_state_dir_)};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  argv.insert(argv.begin(), launcher.begin(), launcher.end());
   process_ = std::make_unique<ChildProcess>(argv, log_path_);
 }
 

@@ -155,7 +155,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
       ::dup2(fd, 2);
       ::close(fd);
     }
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());  // a bare name (a launcher such as `ip`) is looked up
     ::_exit(127);
   }
   if (pid_ > 0) ::setpgid(pid_, pid_);  // also here: no race with a kill of the group

@@ -21,6 +21,7 @@
 #include "sluice/jobmanager/jobmanager_client.h"
 #include "sluice/jobmanager/sha256.h"
 #include "sluice/testing/local_cluster.h"
+#include "sluice/testing/network_namespace.h"
 #include "sluice/testing/test_util.h"
 
 namespace sluice {
@@ -289,12 +290,17 @@ class JobsOnClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     jm_ = std::make_unique<JobManagerProcess>(JobManagerFlags());
-    for (const char* id : {"tm-1", "tm-2", "tm-3"}) {
+    for (int i = 0; i < 3; ++i) {
       tms_.push_back(
-          std::make_unique<TaskManagerProcess>(jm_->address(), 2, id, std::vector<std::string>{}));
+          std::make_unique<TaskManagerProcess>(jm_->address(), 2, absl::StrCat("tm-", i + 1),
+                                               TaskManagerFlags(i), "", TaskManagerLauncher(i)));
     }
     ASSERT_THAT(StatusWith(jm_->address(), 3), HasSubstr("slots: 6 total, 6 free"));
   }
+
+  /// Flags of TaskManager `i` (0-2), and what runs it.
+  virtual std::vector<std::string> TaskManagerFlags(int /*i*/) const { return {}; }
+  virtual std::vector<std::string> TaskManagerLauncher(int /*i*/) const { return {}; }
 
   virtual std::vector<std::string> JobManagerFlags() const {
     return {"--heartbeat-interval=100ms", "--heartbeat-timeout=2s", "--slot-wait=1s"};
@@ -331,6 +337,9 @@ class JobsOnClusterTest : public ::testing::Test {
   /// last about `seconds`; returns the model's firings and late lines.
   std::pair<std::vector<std::string>, std::vector<std::string>> SubmitWindowedStats(
       uint64_t seed, int seconds, const std::string& extra_args);
+  /// Submits word_count (detached, parallelism 4, 100 ms checkpoints, `restart_args`; the
+  /// expected output in dir_/local), waits for a completed checkpoint and sends `signal` to
+  /// TaskManager `victim` (0: none, the caller cuts it off itself).
   void RunWordCountAndKillATaskManager(int victim, const std::string& restart_args,
                                        int signal = SIGKILL);
   /// How many TaskManagers ran a part of some job.
@@ -622,7 +631,7 @@ void JobsOnClusterTest::RunWordCountAndKillATaskManager(int victim, const std::s
       [&] { return testing::HasCompletedCheckpoint(dir_.Join("checkpoints/word_count")); }, 20000))
       << jm_->log();
   ASSERT_EQ(TaskManagersThatRanAPart(), 3);
-  tms_[victim]->process().Signal(signal);
+  if (signal != 0) tms_[victim]->process().Signal(signal);
 }
 
 TEST_F(JobsOnClusterTest, ATaskManagerStoppedAndResumedMidRunWritesNothingIntoTheNewRun) {
@@ -728,6 +737,60 @@ TEST_F(DefaultSettingsClusterTest, AKilledTaskManagersWorkRunsAgainWithoutAnyRes
                           "copies, [0-9]+ not needed; RocksDB files: [0-9]+, [1-9][0-9]* of them "
                           "from its local copies"));
   EXPECT_THAT(status, ::testing::ContainsRegex("tm-2: [0-9]+ state files read"));
+}
+
+/// The cluster with tm-3 in a network namespace of the test's own, joined by a veth pair
+/// whose inside end the test can take down: a silent host (no reset reaches anyone).
+class SilentHostClusterTest : public JobsOnClusterTest {
+ protected:
+  void SetUp() override {
+    if (!netns_.available()) {
+      GTEST_SKIP() << "a network namespace cannot be created here, so no silent host either "
+                      "(the SIGSTOP tests cover silence): "
+                   << netns_.why();
+    }
+    JobsOnClusterTest::SetUp();
+  }
+  std::vector<std::string> JobManagerFlags() const override {
+    std::vector<std::string> flags = JobsOnClusterTest::JobManagerFlags();
+    flags.push_back("--bind-address=" + netns_.outer_address());
+    return flags;
+  }
+  std::vector<std::string> TaskManagerFlags(int i) const override {
+    return {"--bind-address=" + (i == 2 ? netns_.inner_address() : netns_.outer_address())};
+  }
+  std::vector<std::string> TaskManagerLauncher(int i) const override {
+    return i == 2 ? netns_.Launcher() : std::vector<std::string>{};
+  }
+
+  testing::NetworkNamespace netns_;
+};
+
+TEST_F(SilentHostClusterTest, AHostCutOffIsFoundByTheHeartbeatTimeoutAndItsWorkMoves) {
+  const std::string checkpoints = dir_.Join("checkpoints");
+  RunWordCountAndKillATaskManager(2, " --restart-attempts=2 --restart-delay=100ms",
+                                  /*signal=*/0);
+  if (HasFatalFailure()) return;
+  const absl::Time cut = absl::Now();
+  ASSERT_TRUE(netns_.SetLinkUp(false)) << netns_.why();
+
+  const cluster::JobStatus job = AwaitJob(jm_->address(), "job-1", cluster::FINISHED);
+  ASSERT_EQ(job.state(), cluster::FINISHED) << job.failure() << jm_->log();
+  EXPECT_EQ(job.restarts(), 1);
+  // Nothing broke: only the silence (heartbeats, here 2 s) or a stalled exchange tells.
+  EXPECT_THAT(job.restart_cause(), HasSubstr("TaskManager 'tm-3' was lost (no heartbeat for"))
+      << jm_->log();
+  ASSERT_GT(job.history_size(), 2);
+  for (const cluster::StateChange& change : job.history()) {
+    if (change.state() == cluster::RESTARTING) {
+      EXPECT_GE(absl::FromUnixMillis(change.at_ms()) - cut, absl::Milliseconds(1900))
+          << "found by the heartbeat timeout, not before";
+    }
+  }
+  for (const std::string& tm : job.taskmanagers()) EXPECT_NE(tm, "tm-3");
+  const auto expected = SortedOutput(dir_.Join("local"));
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(SortedOutput(dir_.Join("cluster")), expected);
 }
 
 /// A JobManager that keeps its jobs in a recovery directory.

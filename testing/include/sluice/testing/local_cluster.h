@@ -35,8 +35,10 @@ class JobManagerProcess {
 /// A sluice-taskmanager process for one test (its cache in a temporary directory).
 class TaskManagerProcess {
  public:
+  /// `launcher`: what runs the process (e.g. NetworkNamespace::Launcher()), empty: nothing.
   TaskManagerProcess(const std::string& jobmanager, int slots, const std::string& id,
-                     std::vector<std::string> extra_args = {}, const std::string& bin_dir = "");
+                     std::vector<std::string> extra_args = {}, const std::string& bin_dir = "",
+                     std::vector<std::string> launcher = {});
 
   std::string log() const { return ReadFile(log_path_); }
   ChildProcess& process() { return *process_; }

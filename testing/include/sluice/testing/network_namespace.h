@@ -1,0 +1,43 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sluice::testing {
+
+/// A network namespace of the test's own, joined to this one by a veth pair whose two ends get
+/// addresses of the benchmarking range 198.18.0.0/15 (RFC 2544: used by no real network), so
+/// that a process run inside can be cut off without its connections being closed: a silent
+/// host. Needs CAP_NET_ADMIN (root in the machine's or a container's network namespace);
+/// without it `available()` is false and `why()` says what failed. Removed when it goes.
+class NetworkNamespace {
+ public:
+  NetworkNamespace();
+  ~NetworkNamespace();
+  NetworkNamespace(const NetworkNamespace&) = delete;
+  NetworkNamespace& operator=(const NetworkNamespace&) = delete;
+
+  bool available() const { return available_; }
+  const std::string& why() const { return why_; }
+  /// This namespace's end of the pair, and the inside one's.
+  const std::string& outer_address() const { return outer_address_; }
+  const std::string& inner_address() const { return inner_address_; }
+  /// What runs a command inside: prepend it to the command's argv.
+  std::vector<std::string> Launcher() const { return {"ip", "netns", "exec", name_}; }
+  /// Takes the inside end of the link down (packets to it vanish: nothing reaches this side,
+  /// no reset either; this side's own address stays usable here), or up again.
+  bool SetLinkUp(bool up);
+
+ private:
+  bool Run(const std::string& command);
+
+  std::string name_;
+  std::string outer_link_;
+  std::string inner_link_;
+  std::string outer_address_;
+  std::string inner_address_;
+  bool available_ = false;
+  std::string why_;
+};
+
+}  // namespace sluice::testing
