@@ -234,9 +234,9 @@ RestartStrategyConfig RestartStrategy::ConfigOf(
   return c;
 }
 
-std::optional<absl::Duration> RestartStrategy::OnFailure(std::string why) {
+std::optional<absl::Duration> RestartStrategy::OnFailure(std::string why, std::string where) {
   const absl::Time now = now_();
-  failures_.push_back({now, std::move(why)});
+  failures_.push_back({now, std::move(why), std::move(where)});
   if (failures_.size() > kHistory) failures_.pop_front();
   std::optional<absl::Duration> delay;
   switch (config_.kind) {

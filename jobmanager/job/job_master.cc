@@ -163,14 +163,14 @@ std::vector<PartCall> JobMaster::FailRun(const std::string& why,
                                          const std::string& taskmanager_id) {
   if (state() != RUNNING) return {};
   if (run_) run_->Abandon();
-  JobFailure* failure = status_.add_failures();
-  failure->set_at_ms(absl::ToUnixMillis(now_()));
-  failure->set_taskmanager_id(taskmanager_id);
-  failure->set_message(why);
-  if (status_.failures_size() > static_cast<int>(RestartStrategy::kHistory)) {
-    status_.mutable_failures()->DeleteSubrange(0, 1);
+  const std::optional<absl::Duration> delay = restart_strategy_.OnFailure(why, taskmanager_id);
+  status_.clear_failures();  // the strategy's history is the job's
+  for (const RestartStrategy::Failure& f : restart_strategy_.failures()) {
+    JobFailure* failure = status_.add_failures();
+    failure->set_at_ms(absl::ToUnixMillis(f.at));
+    failure->set_taskmanager_id(f.where);
+    failure->set_message(f.why);
   }
-  const std::optional<absl::Duration> delay = restart_strategy_.OnFailure(why);
   if (!delay) return End(FAILED, restart_strategy_.FailureMessage(why));
   SetState(RESTARTING, why);
   status_.set_restarts(restart_strategy_.restarts());

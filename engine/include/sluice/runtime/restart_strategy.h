@@ -25,6 +25,7 @@ class RestartStrategy {
   struct Failure {
     absl::Time at;
     std::string why;
+    std::string where;  // the TaskManager it happened on (empty: not one TaskManager's)
   };
   /// Failures kept for the history (the newest).
   static constexpr size_t kHistory = 20;
@@ -45,9 +46,9 @@ class RestartStrategy {
     return RestartStrategy(ConfigOf(config, cluster_default), std::move(now));
   }
 
-  /// The job failed (now, because of `why`): the delay before it runs again, or nothing
-  /// when the strategy gives up.
-  std::optional<absl::Duration> OnFailure(std::string why);
+  /// The job failed (now, because of `why`, on TaskManager `where` if one): the delay before
+  /// it runs again, or nothing when the strategy gives up.
+  std::optional<absl::Duration> OnFailure(std::string why, std::string where = "");
 
   /// Restarts granted so far.
   int restarts() const { return restarts_; }
