@@ -1,5 +1,5 @@
 // recovery_bench [--trials=N] [--heartbeat-timeout=DUR] [--silent-trials=N] [--keys=N]
-//                 [--local-recovery=false] [--state-backend=rocksdb]
+//                 [--local-recovery=false] [--state-backend=rocksdb] [--state-mb=N]
 //
 // How long a job stands still when a TaskManager dies. A JobManager with its default settings
 // and three TaskManagers of one slot each run window_bench's windowed job (window_job.so) at
@@ -10,13 +10,16 @@
 // engine records it: its earliest task's first record, reported by the TaskManagers) minus
 // the moment of the kill; then the job is canceled and the next trial starts. Prints each
 // trial and p50/p99 per kind. `--keys` sets the state's size (window state per key);
-// `--local-recovery=false` makes every restore read checkpoint storage. Flink's defaults for
-// comparison: 50 s heartbeat timeout before a restart even starts.
+// `--local-recovery=false` makes every restore read checkpoint storage. `--state-mb=N` runs
+// state_job.so instead (the latest 1000-byte payload of each of N x 1000 keys, incompressible)
+// and kills only once its checkpoints hold N MB. Flink's defaults for comparison: 50 s
+// heartbeat timeout before a restart even starts.
 
 #include <signal.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +38,7 @@ ABSL_FLAG(std::string, heartbeat_timeout, "",
 ABSL_FLAG(int, keys, 1000, "distinct keys of the windowed job (its state's size)");
 ABSL_FLAG(bool, local_recovery, true, "the TaskManagers' --local-recovery");
 ABSL_FLAG(std::string, state_backend, "heap", "the job's --state-backend");
+ABSL_FLAG(int, state_mb, 0, "run state_job with this much state (MB) instead of window_job");
 
 namespace {
 
@@ -52,6 +56,20 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
+/// The size of the files under `dir`, in MB (a checkpoint directory being written: files
+/// that vanish meanwhile are passed over).
+int64_t MegabytesIn(const std::string& dir) {
+  std::error_code ec;
+  uintmax_t bytes = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    const uintmax_t size = it->file_size(size_ec);
+    if (!size_ec) bytes += size;
+  }
+  return static_cast<int64_t>(bytes >> 20);
+}
+
 class Cluster {
  public:
   explicit Cluster(std::vector<std::string> jm_flags) : jm_(std::move(jm_flags)) {
@@ -60,16 +78,24 @@ class Cluster {
 
   /// One trial: returns the recovery time in ms.
   double Trial(int trial, int signal) {
-    const std::string job = sluice::testing::BuildDir() + "/bench/window_job.so";
-    auto submitted = sluice::testing::Sluice(absl::StrCat(
-        "run --jobmanager=", jm_.address(), " --detached ", job,
-        " --parallelism=2 -- --events=100000000 --keys=", absl::GetFlag(FLAGS_keys),
-        " --max-source-rate=200000 --state-backend=", absl::GetFlag(FLAGS_state_backend),
-        " --checkpoint-interval=100ms --checkpoint-dir=", checkpoints_.path()));
+    const int state_mb = absl::GetFlag(FLAGS_state_mb);
+    const std::string job = absl::StrCat(sluice::testing::BuildDir(), "/bench/",
+                                         state_mb > 0 ? "state_job.so" : "window_job.so");
+    const std::string job_args =
+        state_mb > 0
+            ? absl::StrCat("--keys=", int64_t{state_mb} * 1000, " --max-source-rate=400000")
+            : absl::StrCat("--keys=", absl::GetFlag(FLAGS_keys), " --max-source-rate=200000");
+    const std::string checkpoints = absl::StrCat(checkpoints_.path(), "/", trial);
+    auto submitted = sluice::testing::Sluice(
+        absl::StrCat("run --jobmanager=", jm_.address(), " --detached ", job,
+                     " --parallelism=2 -- --events=1000000000 ", job_args,
+                     " --state-backend=", absl::GetFlag(FLAGS_state_backend),
+                     " --checkpoint-interval=100ms --checkpoint-dir=", checkpoints));
     if (submitted.exit_code != 0) Die(submitted.output);
     const std::string id = absl::StrCat("job-", trial);
-    sluice::cluster::JobStatus status = Await(id, [](const sluice::cluster::JobStatus& s) {
-      return s.state() == sluice::cluster::RUNNING && s.completed_checkpoints() >= 2;
+    sluice::cluster::JobStatus status = Await(id, [&](const sluice::cluster::JobStatus& s) {
+      return s.state() == sluice::cluster::RUNNING && s.completed_checkpoints() >= 2 &&
+             MegabytesIn(checkpoints) >= state_mb;
     });
     const std::string victim = status.taskmanagers(0);
     auto it =
@@ -89,6 +115,8 @@ class Cluster {
     if (signal == SIGSTOP) it->second->process().Signal(SIGKILL);
     tms_.erase(it);
     AddTaskManager();
+    std::error_code ec;
+    std::filesystem::remove_all(checkpoints, ec);
     return static_cast<double>(status.run_first_record_ms() - absl::ToUnixMillis(killed));
   }
 
@@ -159,10 +187,14 @@ int main(int argc, char** argv) {
     std::printf("  trial %2d: SIGSTOP -> first record after the restore %6.0f ms\n", trial,
                 silent.back());
   }
+  const std::string job =
+      absl::GetFlag(FLAGS_state_mb) > 0
+          ? absl::StrCat("state_job with ", absl::GetFlag(FLAGS_state_mb), " MB of state")
+          : absl::StrCat("window_job with ", absl::GetFlag(FLAGS_keys), " keys");
   std::printf(
-      "recovery (kill -> first record processed after the restore), default settings, %d keys, "
-      "%s state, local recovery %s:\n",
-      absl::GetFlag(FLAGS_keys), absl::GetFlag(FLAGS_state_backend).c_str(),
+      "recovery (kill -> first record processed after the restore), default settings, %s, %s "
+      "state, local recovery %s:\n",
+      job.c_str(), absl::GetFlag(FLAGS_state_backend).c_str(),
       absl::GetFlag(FLAGS_local_recovery) ? "on" : "off");
   Report("TaskManager process killed (SIGKILL)", killed);
   Report("silent TaskManager (SIGSTOP)", silent);

@@ -133,14 +133,19 @@ absl::StatusOr<CopiedFile> ReadWithCrc32c(
 }
 
 /// Copies `from` to `to` durably and computes its crc32c on the way; `verify` sees the result
-/// before the copy is published and may refuse it.
+/// before the copy is published and may refuse it. Gives up once `*canceled`.
 absl::StatusOr<CopiedFile> CopyFileWithCrc32c(
     const std::string& from, const std::string& to,
-    const std::function<absl::Status(const CopiedFile&)>& verify) {
+    const std::function<absl::Status(const CopiedFile&)>& verify,
+    const std::atomic<bool>* canceled = nullptr) {
   SLUICE_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(to));
   SLUICE_ASSIGN_OR_RETURN(
-      const CopiedFile copied,
-      ReadWithCrc32c(from, [&](std::string_view piece) { return out.Append(piece); }));
+      const CopiedFile copied, ReadWithCrc32c(from, [&](std::string_view piece) {
+        if (canceled != nullptr && canceled->load(std::memory_order_relaxed)) {
+          return absl::CancelledError(absl::StrCat("copying '", from, "': the task was canceled"));
+        }
+        return out.Append(piece);
+      }));
   if (verify) SLUICE_RETURN_IF_ERROR(verify(copied));
   SLUICE_RETURN_IF_ERROR(out.Commit());
   return copied;
@@ -263,7 +268,7 @@ std::optional<StoredFile> CheckpointStorage::Reference(
 
 absl::StatusOr<std::vector<StoredFile>> CheckpointStorage::StoreNativeCheckpoint(
     int64_t id, const std::string& owner, const std::string& native_dir,
-    const std::map<std::string, StoredFile>& already_stored) {
+    const std::map<std::string, StoredFile>& already_stored, const std::atomic<bool>* canceled) {
   std::vector<StoredFile> out;
   std::error_code ec;
   std::vector<std::string> names;
@@ -292,7 +297,7 @@ absl::StatusOr<std::vector<StoredFile>> CheckpointStorage::StoreNativeCheckpoint
         std::filesystem::path(job_dir_ + "/" + f.path).parent_path(), ec);
     SLUICE_ASSIGN_OR_RETURN(
         CopiedFile copied,
-        CopyFileWithCrc32c(native_dir + "/" + name, job_dir_ + "/" + f.path, nullptr));
+        CopyFileWithCrc32c(native_dir + "/" + name, job_dir_ + "/" + f.path, nullptr, canceled));
     f.checksum = copied.crc32c;
     f.size = copied.size;
     out.push_back(std::move(f));

@@ -66,6 +66,24 @@ TEST(CheckpointStorageTest, OnlyCheckpointsWithMetadataAreCompletedAndDamageIsNa
   EXPECT_EQ(metadata.status().code(), absl::StatusCode::kDataLoss) << "damaged metadata too";
 }
 
+// A task canceled while its snapshot uploads RocksDB's files gives the upload up, so that a
+// restart does not wait for files nobody will use.
+TEST(CheckpointStorageTest, AnUploadOfACanceledTaskGivesUp) {
+  testing::TempDir dir;
+  auto s = *CheckpointStorage::Create(dir.Join("storage"), "job");
+  const std::string native = dir.Join("db.chk-1");
+  std::filesystem::create_directories(native);
+  testing::WriteFile(native + "/000007.sst", std::string(3 << 20, 'x'));
+  std::atomic<bool> canceled{true};
+  auto stored = s->StoreNativeCheckpoint(1, "op-0-abc", native, {}, &canceled);
+  EXPECT_EQ(stored.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_FALSE(std::filesystem::exists(s->job_dir() + "/shared/op-0-abc-000007.sst"))
+      << "nothing half-copied is published";
+  canceled = false;
+  ASSERT_OK(s->StoreNativeCheckpoint(1, "op-0-abc", native, {}, &canceled));
+  EXPECT_TRUE(std::filesystem::exists(s->job_dir() + "/shared/op-0-abc-000007.sst"));
+}
+
 TEST(CheckpointStorageTest, RetainKeepsTheDirectoryBounded) {
   testing::TempDir dir;
   auto s = *CheckpointStorage::Create(dir.path(), "job");

@@ -94,13 +94,14 @@ absl::StatusOr<KeyGroupParts> ParseKeyGroupBlob(std::string_view blob, int key_g
 absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(
     internal::RocksDbCapture& capture, internal::StoredFileLog& log, CheckpointStorage& storage,
     int64_t id, const KeyGroupRange& range,
-    const std::function<void(const std::string&, const std::vector<StoredFile>&)>& keep_copy) {
+    const std::function<void(const std::string&, const std::vector<StoredFile>&)>& keep_copy,
+    const std::atomic<bool>* canceled) {
   const std::string dir = absl::StrCat(capture.store().dir(), ".chk-", id);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);  // left by a failed attempt at the same id
   absl::StatusOr<std::vector<StoredFile>> files;
   if (absl::Status captured = capture.Run(dir); captured.ok()) {
-    files = storage.StoreNativeCheckpoint(id, log.owner(), dir, log.Reusable());
+    files = storage.StoreNativeCheckpoint(id, log.owner(), dir, log.Reusable(), canceled);
     if (files.ok() && keep_copy) keep_copy(dir, *files);
   } else {
     files = captured;

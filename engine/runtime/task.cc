@@ -441,6 +441,7 @@ void Task::PerformCheckpoint(int64_t id) {
     PendingOperatorSnapshot s;
     s.checkpoint_id = id;
     s.storage = checkpointing_.storage;
+    s.canceled = &canceled_;
     if (checkpointing_.keep_native_copy) {
       s.keep_native_copy = [keep = checkpointing_.keep_native_copy, id](
                                const std::string& dir, const std::vector<StoredFile>& stored) {
@@ -485,6 +486,7 @@ void Task::PerformCheckpoint(int64_t id) {
           FailFromSnapshotThread(e.what());
           return;
         }
+        if (canceled_.load(std::memory_order_relaxed)) return;  // given up: nobody waits
         if (ack.ok()) {
           ack->sync_duration = sync_duration;
           ack->sync_cpu = sync_cpu;

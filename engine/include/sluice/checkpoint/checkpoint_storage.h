@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -114,9 +115,12 @@ class CheckpointStorage {
   /// `already_stored` with an absolute path (a restored checkpoint's) is referenced only if it
   /// lies in this job's directory: another job's files are copied, since this job's
   /// retention could not keep them alive.
+  /// Gives up (CANCELLED) between pieces once `*canceled` (the task was canceled: a restart
+  /// does not wait for an upload nobody will use).
   absl::StatusOr<std::vector<StoredFile>> StoreNativeCheckpoint(
       int64_t id, const std::string& owner, const std::string& native_dir,
-      const std::map<std::string, StoredFile>& already_stored);
+      const std::map<std::string, StoredFile>& already_stored,
+      const std::atomic<bool>* canceled = nullptr);
   /// Copies files StoreNativeCheckpoint stored into `dir` under their database names,
   /// verifying each.
   absl::Status FetchFiles(const std::vector<StoredFile>& files, const std::string& dir) const;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -95,6 +96,8 @@ struct PendingOperatorSnapshot {
   /// how storage stored them) where a restore on this TaskManager finds them; none: no copies.
   std::function<void(const std::string& dir, const std::vector<StoredFile>& stored)>
       keep_native_copy;
+  /// The task's cancellation: the slow part gives up once it is set (null: never).
+  const std::atomic<bool>* canceled = nullptr;
 
   OperatorSnapshot snapshot;
   /// Completes `snapshot`; empty if the synchronous part did everything.
@@ -150,7 +153,8 @@ absl::StatusOr<NativeKeyedState> StoreNativeSnapshot(
     internal::RocksDbCapture& capture, internal::StoredFileLog& log, CheckpointStorage& storage,
     int64_t id, const KeyGroupRange& range,
     const std::function<void(const std::string&, const std::vector<StoredFile>&)>& keep_copy =
-        nullptr);
+        nullptr,
+    const std::atomic<bool>* canceled = nullptr);
 
 /// The per-key-group blob of a keyed operator: its states, its timers, and the operator's
 /// event-time watermark at the barrier (so a restore decides lateness and fires timers as
@@ -185,10 +189,10 @@ void SnapshotKeyedOperator(KeyedStateBackendBase& backend, const Timers* timers,
   out->async_part = [frozen, timers_copy, watermark, max_parallelism, range, native,
                      capture = native ? db->capture : nullptr,
                      log = native ? db->stored_files : nullptr, storage = out->storage,
-                     keep_copy = out->keep_native_copy,
+                     keep_copy = out->keep_native_copy, canceled = out->canceled,
                      id = out->checkpoint_id](OperatorSnapshot& s) -> absl::Status {
     if (native) {
-      auto stored = StoreNativeSnapshot(*capture, *log, *storage, id, range, keep_copy);
+      auto stored = StoreNativeSnapshot(*capture, *log, *storage, id, range, keep_copy, canceled);
       if (!stored.ok()) return stored.status();
       s.native = std::move(*stored);
     }
