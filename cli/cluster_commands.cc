@@ -100,16 +100,24 @@ void PrintJobDetails(const cluster::JobStatus& job) {
               StateName(job.state()).c_str(), static_cast<double>(job.duration_ms()) / 1000);
   if (!job.failure().empty()) std::printf("  failure: %s\n", job.failure().c_str());
   std::printf("  restart strategy: %s\n", job.restart_strategy().c_str());
-  std::printf("  restarts: %d\n", job.restarts());
+  std::printf("  restarts: %d", job.restarts());
+  if (job.region_restarts() > 0) {
+    std::printf(" (%d of them of some pipelined regions only)", job.region_restarts());
+  }
+  std::printf("\n");
+  std::printf("  pipelined regions: %d%s\n", job.regions(),
+              job.regions() > 1 ? " (a failure restarts only the regions it touched)" : "");
   std::printf("  completed checkpoints: %lld\n",
               static_cast<long long>(job.completed_checkpoints()));
   if (!job.restored_from().empty()) {
     std::printf("  this run restored from: %s\n", job.restored_from().c_str());
     for (const cluster::TaskManagerRestore& r : job.restores()) {
       const cluster::PartRestore& p = r.restore();
+      const std::string where = job.regions() > 1
+                                    ? absl::StrCat(r.taskmanager_id(), " (region ", r.region(), ")")
+                                    : r.taskmanager_id();
       std::printf("    %s: %d state files read, %d of them from its local copies, %d not needed",
-                  r.taskmanager_id().c_str(), p.state_files(), p.state_files_local(),
-                  p.state_files_skipped());
+                  where.c_str(), p.state_files(), p.state_files_local(), p.state_files_skipped());
       if (p.rocksdb_files() > 0) {
         std::printf("; RocksDB files: %d, %d of them from its local copies", p.rocksdb_files(),
                     p.rocksdb_files_local());
@@ -122,6 +130,14 @@ void PrintJobDetails(const cluster::JobStatus& job) {
     absl::StrAppend(&taskmanagers, taskmanagers.empty() ? "" : ", ", tm);
   }
   std::printf("  TaskManagers: %s\n", taskmanagers.empty() ? "none" : taskmanagers.c_str());
+  if (job.regions() > 1 && job.running_parts_size() > 0) {
+    std::string parts;
+    for (const cluster::RunningPart& p : job.running_parts()) {
+      absl::StrAppend(&parts, parts.empty() ? "" : ", ", p.taskmanager_id(), " region ", p.region(),
+                      " (run ", p.attempt(), ")");
+    }
+    std::printf("  running parts: %s\n", parts.c_str());
+  }
   std::printf("  failures (%d, oldest first):\n", job.failures_size());
   for (const cluster::JobFailure& f : job.failures()) {
     std::printf("    %s  %s  %s\n", TimeOfDay(f.at_ms()).c_str(),

@@ -33,6 +33,7 @@ void JobPart::Start() {
     report.set_job_id(request_.job_id());
     report.set_taskmanager_id(taskmanager_id_);
     report.set_attempt(request_.attempt());
+    report.set_region(request_.region());
     {
       MutexLock lock(&mu_);
       done_ = true;
@@ -58,6 +59,7 @@ void JobPart::ReportRestore(const RestoreCounts& counts) {
   report.set_job_id(request_.job_id());
   report.set_taskmanager_id(taskmanager_id_);
   report.set_attempt(request_.attempt());
+  report.set_region(request_.region());
   PartRestore* restore = report.mutable_restore();
   restore->set_state_files(counts.files_read);
   restore->set_state_files_local(counts.files_local);
@@ -132,6 +134,7 @@ absl::Status JobPart::RunSubtasks(internal::LocalSubtasks& subtasks, bool checkp
         report.set_job_id(request_.job_id());
         report.set_taskmanager_id(taskmanager_id_);
         report.set_attempt(request_.attempt());
+        report.set_region(request_.region());
         report.set_state(RUNNING);
         if (absl::Status s = jobmanager_->ReportAwaitingFinalCheckpoint(report); !s.ok()) {
           LOG(WARNING) << "job " << request_.job_id() << ": " << s.message();

@@ -44,10 +44,12 @@ grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest
                                     DeployJobReply*) {
   std::unique_ptr<JobPart> ended;  // an earlier run of the job (restarted), joined outside the lock
   MutexLock lock(&mu_);
-  if (auto it = parts_.find(request->job_id()); it != parts_.end()) {
+  const PartKey key{request->job_id(), request->region()};
+  if (auto it = parts_.find(key); it != parts_.end()) {
     if (!it->second->done() && it->second->attempt() >= request->attempt()) {
       return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                          absl::StrCat("job ", request->job_id(), " already runs here"));
+                          absl::StrCat("job ", request->job_id(), " already runs region ",
+                                       request->region(), " here"));
     }
     // A run of the job that ended, or one this deployment supersedes (its run failed while
     // this TaskManager was cut off): canceled, and joined before the new one starts.
@@ -56,7 +58,8 @@ grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest
     parts_.erase(it);
   }
   LOG(INFO) << "job " << request->job_id() << " ('" << request->job().job_name()
-            << "'): deploying this TaskManager's subtasks";
+            << "'): deploying this TaskManager's subtasks (region " << request->region() << ", run "
+            << request->attempt() << ")";
   auto part =
       std::make_unique<JobPart>(*request, options_.id, blobs_.get(), local_state_.get(), &exchange_,
                                 &jobmanager_, [this](const JobPartReport& report) {
@@ -66,15 +69,19 @@ grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest
                                   }
                                 });
   part->Start();
-  parts_[request->job_id()] = std::move(part);
+  parts_[key] = std::move(part);
   return grpc::Status::OK;
 }
 
 grpc::Status TaskManager::CancelJobPart(grpc::ServerContext*, const CancelJobPartRequest* request,
                                         CancelJobPartReply*) {
   MutexLock lock(&mu_);
-  auto it = parts_.find(request->job_id());
-  if (it != parts_.end()) it->second->Cancel();
+  for (auto& [key, part] : parts_) {
+    if (key.first != request->job_id()) continue;
+    if (request->region() >= 0 && key.second != request->region()) continue;
+    if (request->attempt() > 0 && part->attempt() > request->attempt()) continue;  // newer
+    part->Cancel();
+  }
   return grpc::Status::OK;
 }
 
@@ -82,13 +89,13 @@ grpc::Status TaskManager::CheckpointCommand(grpc::ServerContext*,
                                             const CheckpointCommandRequest* request,
                                             CheckpointCommandReply*) {
   MutexLock lock(&mu_);
-  auto it = parts_.find(request->job_id());
+  auto it = parts_.find({request->job_id(), request->region()});
   if (it != parts_.end()) it->second->Command(*request);
   return grpc::Status::OK;
 }
 
 void TaskManager::ForgetEndedParts() {
-  std::map<std::string, std::unique_ptr<JobPart>> ended;
+  std::map<PartKey, std::unique_ptr<JobPart>> ended;
   {
     MutexLock lock(&mu_);
     for (auto it = parts_.begin(); it != parts_.end();) {
@@ -182,8 +189,8 @@ void TaskManager::KeepLocalStateOf(const HeartbeatReply& reply) {
   std::set<std::string> live(reply.live_jobs().begin(), reply.live_jobs().end());
   {
     MutexLock lock(&mu_);
-    for (const auto& [job, part] : parts_) {
-      if (!part->done()) live.insert(job);
+    for (const auto& [key, part] : parts_) {
+      if (!part->done()) live.insert(key.first);
     }
   }
   local_state_->ForgetAllBut(live);
@@ -191,9 +198,9 @@ void TaskManager::KeepLocalStateOf(const HeartbeatReply& reply) {
 
 void TaskManager::CancelParts(const std::string& why) {
   MutexLock lock(&mu_);
-  for (auto& [job, part] : parts_) {
+  for (auto& [key, part] : parts_) {
     if (part->done()) continue;
-    LOG(WARNING) << "job " << job << " (run " << part->attempt()
+    LOG(WARNING) << "job " << key.first << " (region " << key.second << ", run " << part->attempt()
                  << "): canceling its part here: " << why;
     part->Cancel();
   }

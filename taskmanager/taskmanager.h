@@ -86,7 +86,9 @@ class TaskManager final : public TaskManagerService::Service {
   std::atomic<bool> stopping_{false};
   ControlStreamOptions control_;  // of the current registration
   Mutex mu_;
-  std::map<std::string, std::unique_ptr<JobPart>> parts_ SLUICE_GUARDED_BY(mu_);  // by job id
+  /// One part per job and pipelined region.
+  using PartKey = std::pair<std::string, int>;
+  std::map<PartKey, std::unique_ptr<JobPart>> parts_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::cluster

@@ -979,6 +979,106 @@ TEST_F(JobsOnClusterTest, AFailedTaskRestartsTheJobFromTheLatestCheckpoint) {
   EXPECT_EQ(SortedOutput(dir_.Join("out")), expected);
 }
 
+TEST_F(JobsOnClusterTest, AKilledTaskManagersRegionRestartsAloneWhileTheOthersRunOn) {
+  // Three pipelines without an exchange between them (three pipelined regions), one per
+  // TaskManager. SIGKILL of the TaskManager running region 1 restarts that region alone, from
+  // the latest checkpoint, in a free slot of another TaskManager; regions 0 and 2 keep the
+  // parts of the first run, and the output is exactly the input, each line once.
+  constexpr int kLines = 30000;
+  std::string text;
+  std::vector<std::string> expected;
+  for (int i = 0; i < kLines; ++i) {
+    absl::StrAppend(&text, "line ", i, "\n");
+    expected.push_back(absl::StrCat("seen line ", i));
+  }
+  std::sort(expected.begin(), expected.end());
+  const std::string input = dir_.Join("lines.txt");
+  testing::WriteFile(input, text);
+  const std::string checkpoints = dir_.Join("checkpoints");
+  auto r = RunOnCluster(absl::StrCat(
+      testing::BuildDir(), "/tests/regions.so --parallelism=3 --detached -- --input=", input,
+      " --output=", dir_.Join("out"), " --checkpoint-interval=100ms --checkpoint-dir=", checkpoints,
+      " --restart-strategy=fixed-delay --restart-attempts=3 --restart-delay=100ms",
+      " --max-source-rate=", kLines / 3 / 6));  // about 6 s per subtask
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return testing::HasCompletedCheckpoint(checkpoints + "/regions"); }, 20000))
+      << jm_->log();
+  cluster::JobManagerClient client(jm_->address());
+  auto before = client.Job("job-1");
+  ASSERT_OK(before);
+  EXPECT_EQ(before->regions(), 3);
+  ASSERT_EQ(before->running_parts_size(), 3);
+  std::map<int, std::string> where;  // region -> TaskManager
+  for (const cluster::RunningPart& p : before->running_parts()) {
+    EXPECT_EQ(p.attempt(), 1);
+    where[p.region()] = p.taskmanager_id();
+  }
+  ASSERT_EQ(where.size(), 3u);
+  const std::string victim = where[1];
+  ASSERT_NE(victim, where[0]);
+  ASSERT_NE(victim, where[2]);
+  int victim_index = -1;
+  for (size_t i = 0; i < tms_.size(); ++i) {
+    if (absl::StrCat("tm-", i + 1) == victim) victim_index = static_cast<int>(i);
+  }
+  ASSERT_GE(victim_index, 0);
+  tms_[victim_index]->process().Signal(SIGKILL);
+
+  // Region 1 runs again (run 2) while regions 0 and 2 are still the parts of run 1.
+  cluster::JobStatus during;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto job = client.Job("job-1");
+        if (!job.ok()) return false;
+        during = *job;
+        for (const cluster::RunningPart& p : during.running_parts()) {
+          if (p.region() == 1 && p.attempt() == 2) return true;
+        }
+        return during.state() != cluster::RUNNING;
+      },
+      20000))
+      << jm_->log();
+  ASSERT_EQ(during.state(), cluster::RUNNING) << during.failure() << jm_->log();
+  EXPECT_EQ(during.region_restarts(), 1);
+  for (const cluster::RunningPart& p : during.running_parts()) {
+    if (p.region() == 1) {
+      EXPECT_NE(p.taskmanager_id(), victim);
+    } else {
+      EXPECT_EQ(p.attempt(), 1) << "region " << p.region() << " was not restarted";
+      EXPECT_EQ(p.taskmanager_id(), where[p.region()]);
+    }
+  }
+  const std::string status = Sluice("status --jobmanager=" + jm_->address() + " job-1").output;
+  EXPECT_THAT(status, HasSubstr("restarts: 1 (1 of them of some pipelined regions only)"));
+  EXPECT_THAT(status, HasSubstr("pipelined regions: 3 (a failure restarts only the regions it "
+                                "touched)"));
+  EXPECT_THAT(status, HasSubstr(absl::StrCat(where[0], " region 0 (run 1)")));
+  EXPECT_THAT(status, ::testing::ContainsRegex("tm-[0-9] region 1 \\(run 2\\)"));
+  EXPECT_THAT(status, HasSubstr("region failover: 1 of 3 pipelined regions started again from " +
+                                checkpoints + "/regions/chk-"));
+
+  const cluster::JobStatus job = AwaitJob(jm_->address(), "job-1", cluster::FINISHED);
+  ASSERT_EQ(job.state(), cluster::FINISHED) << job.failure() << jm_->log();
+  EXPECT_EQ(job.restarts(), 1);
+  EXPECT_THAT(job.restart_cause(), HasSubstr("'" + victim + "' was lost"));
+  // The survivors deployed the first run's parts, and one of them region 1's second: four
+  // deployments in all, none of regions 0 and 2 again.
+  int deployments = 0;
+  for (size_t i = 0; i < tms_.size(); ++i) {
+    if (static_cast<int>(i) == victim_index) continue;
+    const std::string log = tms_[i]->log();
+    EXPECT_THAT(log, ::testing::Not(HasSubstr("(region 0, run 2)")));
+    EXPECT_THAT(log, ::testing::Not(HasSubstr("(region 2, run 2)")));
+    for (size_t at = log.find("deploying this TaskManager's subtasks"); at != std::string::npos;
+         at = log.find("deploying this TaskManager's subtasks", at + 1)) {
+      ++deployments;
+    }
+  }
+  EXPECT_EQ(deployments, 3);
+  EXPECT_EQ(SortedOutput(dir_.Join("out")), expected);
+}
+
 TEST_F(JobsOnClusterTest, AJobFailsOnceItsRestartAttemptsAreUsedUp) {
   const std::string input = dir_.Join("bad.csv");
   testing::WriteFile(input, "a,1000,1\nb,2000,2\nthis is not a record\n");

@@ -226,6 +226,21 @@ std::vector<std::string> KeyGroupValues(const std::vector<OperatorSnapshot>& old
   return values;
 }
 
+// Operator state at the same parallelism goes back to the subtask that wrote it (a subtask
+// restarted alone must not take over what its running peers hold); rescaled, it is shared
+// out evenly; in union mode every subtask gets all of it.
+TEST(CheckpointLoaderTest, OperatorStateGoesBackToItsSubtaskUnlessRescaled) {
+  std::vector<OperatorSnapshot> old(2);
+  old[0].operator_state = {"a", "b", "c"};
+  old[1].operator_state = {};  // subtask 1 had nothing left
+  EXPECT_THAT(RedistributeState(old, 0, 2, 16).operator_state, ElementsAre("a", "b", "c"));
+  EXPECT_THAT(RedistributeState(old, 1, 2, 16).operator_state, ElementsAre());
+  EXPECT_THAT(RedistributeState(old, 1, 2, 16).operator_state_union, ElementsAre("a", "b", "c"));
+  EXPECT_THAT(RedistributeState(old, 0, 3, 16).operator_state, ElementsAre("a"));
+  EXPECT_THAT(RedistributeState(old, 1, 3, 16).operator_state, ElementsAre("b"));
+  EXPECT_THAT(RedistributeState(old, 0, 1, 16).operator_state, ElementsAre("a", "b", "c"));
+}
+
 // A TaskManager restoring some subtasks reads the files that hold their key groups (and
 // operator state, which every subtask's share comes from), not the whole job's state: a
 // damaged file of another subtask is not even opened.

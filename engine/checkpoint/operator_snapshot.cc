@@ -24,12 +24,16 @@ RestoredOperatorState RedistributeState(const std::vector<OperatorSnapshot>& old
   if (old.size() == static_cast<size_t>(parallelism)) {
     out.input_channels = old[static_cast<size_t>(index)].input_channels;
   }
+  // At the same parallelism each subtask takes back its own items: a subtask restarted
+  // alone (region failover) must not take over work its running peers still hold.
+  const bool same_parallelism = old.size() == static_cast<size_t>(parallelism);
   size_t position = 0;  // over the items of all old subtasks, in subtask order
-  for (const OperatorSnapshot& snapshot : old) {
-    for (const std::string& item : snapshot.operator_state) {
-      if (position % static_cast<size_t>(parallelism) == static_cast<size_t>(index)) {
-        out.operator_state.push_back(item);
-      }
+  for (size_t old_index = 0; old_index < old.size(); ++old_index) {
+    for (const std::string& item : old[old_index].operator_state) {
+      const bool mine = same_parallelism ? old_index == static_cast<size_t>(index)
+                                         : position % static_cast<size_t>(parallelism) ==
+                                               static_cast<size_t>(index);
+      if (mine) out.operator_state.push_back(item);
       out.operator_state_union.push_back(item);
       ++position;
     }

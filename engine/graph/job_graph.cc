@@ -1,5 +1,6 @@
 #include "sluice/graph/job_graph.h"
 
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -146,6 +147,40 @@ absl::StatusOr<JobGraph> BuildJobGraph(StreamGraph graph) {
   }
   jg.stream = std::move(graph);
   return jg;
+}
+
+std::vector<int> PipelinedRegions(const JobGraph& graph) {
+  std::vector<int> first_task;  // of each vertex
+  int tasks = 0;
+  for (const JobVertex& v : graph.vertices) {
+    first_task.push_back(tasks);
+    tasks += v.parallelism;
+  }
+  std::vector<int> parent(tasks);
+  for (int t = 0; t < tasks; ++t) parent[t] = t;
+  auto find = [&parent](int t) {
+    while (parent[t] != t) t = parent[t] = parent[parent[t]];
+    return t;
+  };
+  auto join = [&](int a, int b) { parent[find(a)] = find(b); };
+  for (const JobEdge& e : graph.edges) {
+    const int producers = graph.vertices[e.source_vertex].parallelism;
+    const int consumers = graph.vertices[e.target_vertex].parallelism;
+    const int from = first_task[e.source_vertex];
+    const int to = first_task[e.target_vertex];
+    if (graph.stream.edges[e.stream_edge].partition == PartitionKind::kForward) {
+      for (int s = 0; s < producers; ++s) join(from + s, to + s);
+    } else {
+      for (int s = 0; s < producers; ++s) join(from + s, from);
+      for (int s = 0; s < consumers; ++s) join(to + s, from);
+    }
+  }
+  std::vector<int> region(tasks);
+  std::map<int, int> number;  // root -> region
+  for (int t = 0; t < tasks; ++t) {
+    region[t] = number.try_emplace(find(t), static_cast<int>(number.size())).first->second;
+  }
+  return region;
 }
 
 std::string JobGraph::Describe() const {

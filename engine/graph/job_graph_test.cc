@@ -1,5 +1,7 @@
 #include "sluice/graph/job_graph.h"
 
+#include <algorithm>
+
 #include "gtest/gtest.h"
 
 namespace sluice {
@@ -35,6 +37,41 @@ TEST(JobGraphTest, ChainsForwardEdgesOfEqualParallelism) {
   EXPECT_EQ(jg->vertices[0].name, "src -> map");
   EXPECT_EQ(jg->vertices[1].name, "keyed -> sink");
   ASSERT_EQ(jg->edges.size(), 1u);
+}
+
+TEST(JobGraphTest, ForwardEdgesKeepSubtasksApartAndExchangesJoinThemIntoRegions) {
+  // Two pipelines: src -> map (forward, chained) -> a forward edge into a two-input node
+  // (its own vertex): one region per subtask; then a keyed exchange joins everything.
+  StreamGraph g;
+  g.nodes = {Node("src", 3, true), Node("map", 3), Node("sink", 3)};
+  g.edges = {Edge(0, 1), Edge(1, 2)};
+  auto chained = BuildJobGraph(g);
+  ASSERT_TRUE(chained.ok()) << chained.status();
+  EXPECT_EQ(PipelinedRegions(*chained), (std::vector<int>{0, 1, 2}));
+
+  StreamGraph two;
+  two.nodes = {Node("a", 2, true), Node("b", 2, true), Node("both", 2)};
+  two.edges = {Edge(0, 2), Edge(1, 2)};
+  auto forward = BuildJobGraph(two);
+  ASSERT_TRUE(forward.ok()) << forward.status();
+  ASSERT_EQ(forward->vertices.size(), 3u);
+  // Tasks a0 a1 b0 b1 both0 both1: subtask i of each vertex together.
+  EXPECT_EQ(PipelinedRegions(*forward), (std::vector<int>{0, 1, 0, 1, 0, 1}));
+
+  two.edges[1].partition = PartitionKind::kKeyGroup;
+  auto keyed = BuildJobGraph(two);
+  ASSERT_TRUE(keyed.ok()) << keyed.status();
+  EXPECT_EQ(PipelinedRegions(*keyed), (std::vector<int>{0, 0, 0, 0, 0, 0}));
+
+  // Disconnected pipelines with exchanges inside: one region each.
+  StreamGraph apart;
+  apart.nodes = {Node("a", 2, true), Node("a-keyed", 2), Node("b", 1, true), Node("b-map", 1)};
+  apart.edges = {Edge(0, 1, PartitionKind::kKeyGroup), Edge(2, 3)};
+  auto separate = BuildJobGraph(apart);
+  ASSERT_TRUE(separate.ok()) << separate.status();
+  const std::vector<int> regions = PipelinedRegions(*separate);
+  ASSERT_EQ(regions.size(), 5u);
+  EXPECT_EQ(*std::max_element(regions.begin(), regions.end()), 1);
 }
 
 TEST(JobGraphTest, UnequalParallelismBecomesRebalanceAndBreaksTheChain) {

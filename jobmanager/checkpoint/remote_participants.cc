@@ -4,11 +4,10 @@
 
 namespace sluice::cluster {
 
-RemoteParticipants::RemoteParticipants(std::string job_id, int64_t attempt,
-                                       std::vector<Member> members, TaskManagerGateway* gateway,
+RemoteParticipants::RemoteParticipants(std::string job_id, std::vector<Member> members,
+                                       TaskManagerGateway* gateway,
                                        std::function<void(const absl::Status&)> on_fail)
     : job_id_(std::move(job_id)),
-      attempt_(attempt),
       members_(std::move(members)),
       gateway_(gateway),
       on_fail_(std::move(on_fail)) {
@@ -27,7 +26,6 @@ RemoteParticipants::~RemoteParticipants() {
 void RemoteParticipants::Enqueue(CheckpointCommandRequest::Kind kind, int64_t id) {
   Command c;
   c.request.set_job_id(job_id_);
-  c.request.set_attempt(attempt_);
   c.request.set_kind(kind);
   c.request.set_checkpoint_id(id);
   {
@@ -78,9 +76,9 @@ bool RemoteParticipants::AnyFinished() {
   return ended_;
 }
 
-void RemoteParticipants::MarkAwaitingFinal(const std::string& taskmanager_id) {
+void RemoteParticipants::MarkAwaitingFinal(const std::string& taskmanager_id, int region) {
   MutexLock lock(&mu_);
-  awaiting_.insert(taskmanager_id);
+  awaiting_.insert({taskmanager_id, region});
 }
 
 void RemoteParticipants::MarkEnded() {
@@ -114,6 +112,8 @@ void RemoteParticipants::Send() {
       on_fail_(c.failure);
     } else {
       for (const Member& member : members_) {
+        c.request.set_region(member.region);
+        c.request.set_attempt(member.attempt);
         absl::Status s = gateway_->SendCheckpointCommand(member.address, c.request);
         // A TaskManager that missed a trigger makes the checkpoint time out; a lost one
         // fails the run through its heartbeats.

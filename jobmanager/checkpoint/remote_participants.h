@@ -17,21 +17,24 @@
 
 namespace sluice::cluster {
 
-/// One run of a job on its TaskManagers, as the job's checkpoints reach it. Commands go to
-/// every TaskManager of the run, in order, from this object's own thread: the coordinator
-/// never waits for the network. What the TaskManagers reported (every part waits for the
-/// final checkpoint; a part ended) decides when checkpoints are taken.
+/// The running parts of a job on its TaskManagers (one per TaskManager and pipelined
+/// region, each of the run that deployed it), as the job's checkpoints reach them. Commands
+/// go to every part, in order, from this object's own thread: the coordinator never waits
+/// for the network. What the parts reported (every part waits for the final checkpoint; a
+/// part ended) decides when checkpoints are taken. A region failover replaces the object.
 class RemoteParticipants final : public internal::CheckpointParticipants {
  public:
   struct Member {
     std::string taskmanager_id;
     std::string address;
+    int region = 0;
+    int64_t attempt = 0;  // the run that deployed the part: its commands carry it
   };
 
   /// Commands go through `gateway` (which outlives this); `on_fail` runs on the sending
   /// thread when the checkpoints fail the run.
-  RemoteParticipants(std::string job_id, int64_t attempt, std::vector<Member> members,
-                     TaskManagerGateway* gateway, std::function<void(const absl::Status&)> on_fail);
+  RemoteParticipants(std::string job_id, std::vector<Member> members, TaskManagerGateway* gateway,
+                     std::function<void(const absl::Status&)> on_fail);
   ~RemoteParticipants() override;  // drops unsent commands
 
   void TriggerSources(int64_t id, bool final_savepoint) override;
@@ -42,8 +45,8 @@ class RemoteParticipants final : public internal::CheckpointParticipants {
   bool AllAwaitingFinalCheckpoint() override;
   bool AnyFinished() override;
 
-  /// The part on `taskmanager_id` only waits for the final checkpoint.
-  void MarkAwaitingFinal(const std::string& taskmanager_id);
+  /// The part of `region` on `taskmanager_id` only waits for the final checkpoint.
+  void MarkAwaitingFinal(const std::string& taskmanager_id, int region);
   /// A part of the run ended, or the run is failing: no checkpoint starts any more.
   void MarkEnded();
   /// The run failed or was canceled: commands not sent yet are dropped (a TaskManager that
@@ -61,7 +64,6 @@ class RemoteParticipants final : public internal::CheckpointParticipants {
   void Send();
 
   const std::string job_id_;
-  const int64_t attempt_;
   const std::vector<Member> members_;
   TaskManagerGateway* const gateway_;
   std::function<void(const absl::Status&)> on_fail_;
@@ -69,7 +71,7 @@ class RemoteParticipants final : public internal::CheckpointParticipants {
   mutable Mutex mu_;
   CondVar cv_;
   std::deque<Command> queue_ SLUICE_GUARDED_BY(mu_);
-  std::set<std::string> awaiting_ SLUICE_GUARDED_BY(mu_);
+  std::set<std::pair<std::string, int>> awaiting_ SLUICE_GUARDED_BY(mu_);  // parts
   bool ended_ SLUICE_GUARDED_BY(mu_) = false;
   bool stopping_ SLUICE_GUARDED_BY(mu_) = false;
   bool closing_ SLUICE_GUARDED_BY(mu_) = false;

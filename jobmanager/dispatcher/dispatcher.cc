@@ -247,9 +247,7 @@ void Dispatcher::PartEnded(const JobPartReport& report) {
     auto it = jobs_.find(report.job_id());
     if (it == jobs_.end()) return;
     JobMaster& job = *it->second;
-    if (report.attempt() != job.attempt()) return;  // an earlier run's
-    others = job.PartEnded(report.taskmanager_id(), report.state(), report.failure(),
-                           report.first_record_ms());
+    others = job.PartEnded(report);  // a part of an earlier run changes nothing
     ReleaseSlotsOf(job);
   }
   Cancel(report.job_id(), others);
@@ -258,15 +256,15 @@ void Dispatcher::PartEnded(const JobPartReport& report) {
 void Dispatcher::PartRestored(const JobPartReport& report) {
   MutexLock lock(&mu_);
   auto it = jobs_.find(report.job_id());
-  if (it == jobs_.end() || it->second->attempt() != report.attempt()) return;
-  it->second->PartRestored(report.taskmanager_id(), report.restore());
+  if (it == jobs_.end() || !it->second->IsCurrent(report.region(), report.attempt())) return;
+  it->second->PartRestored(report.taskmanager_id(), report.region(), report.restore());
 }
 
 void Dispatcher::PartAwaitsFinalCheckpoint(const JobPartReport& report) {
   MutexLock lock(&mu_);
   auto it = jobs_.find(report.job_id());
-  if (it == jobs_.end() || it->second->attempt() != report.attempt()) return;
-  it->second->PartAwaitsFinalCheckpoint(report.taskmanager_id());
+  if (it == jobs_.end() || !it->second->IsCurrent(report.region(), report.attempt())) return;
+  it->second->PartAwaitsFinalCheckpoint(report.taskmanager_id(), report.region());
 }
 
 absl::Status Dispatcher::AcknowledgeCheckpoint(const CheckpointAck& ack) {
@@ -276,7 +274,9 @@ absl::Status Dispatcher::AcknowledgeCheckpoint(const CheckpointAck& ack) {
     auto it = jobs_.find(ack.job_id());
     if (it == jobs_.end()) return absl::OkStatus();
     const JobMaster& job = *it->second;
-    if (job.attempt() != ack.attempt() || !job.checkpoints()) return absl::OkStatus();
+    if (job.IsStaleTask(ack.task_index(), ack.attempt()) || !job.checkpoints()) {
+      return absl::OkStatus();  // of a part not running any more
+    }
     checkpoints = job.checkpoints();  // lives as long as the job master: as the dispatcher
   }
   // Outside the lock: the last acknowledgement stores the checkpoint's metadata.
@@ -367,7 +367,11 @@ void Dispatcher::ReleaseSlotsOf(JobMaster& job) {
 
 void Dispatcher::Cancel(const std::string& job_id, const std::vector<PartCall>& parts) {
   for (const PartCall& part : parts) {
-    absl::Status s = gateway_->Cancel(part.address, job_id);
+    CancelJobPartRequest request;
+    request.set_job_id(job_id);
+    request.set_region(part.region);
+    request.set_attempt(part.attempt);
+    absl::Status s = gateway_->Cancel(part.address, request);
     if (!s.ok()) {
       LOG(WARNING) << job_id << ": canceling the part on '" << part.taskmanager_id
                    << "' failed: " << s.message();
@@ -376,7 +380,8 @@ void Dispatcher::Cancel(const std::string& job_id, const std::vector<PartCall>& 
 }
 
 void Dispatcher::Deploy(const std::string& job_id, const std::vector<PartCall>& calls) {
-  for (const PartCall& call : calls) {
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const PartCall& call = calls[i];
     absl::Status s = gateway_->Deploy(call.address, call.deploy);
     if (s.ok()) continue;
     const std::string why = absl::StrCat("deploying to TaskManager '", call.taskmanager_id, "' at ",
@@ -386,7 +391,8 @@ void Dispatcher::Deploy(const std::string& job_id, const std::vector<PartCall>& 
     {
       MutexLock lock(&mu_);
       JobMaster& job = *jobs_.at(job_id);
-      others = job.DeployFailed(call.taskmanager_id, call.deploy.attempt(), why);
+      others = job.DeployFailed(
+          call, std::vector<PartCall>(calls.begin() + static_cast<long>(i) + 1, calls.end()), why);
       ReleaseSlotsOf(job);
     }
     Cancel(job_id, others);
@@ -402,14 +408,20 @@ void Dispatcher::SchedulePass() {
   std::vector<std::unique_ptr<RemoteParticipants>> retired;
   std::vector<RecoveredJob> started;
   std::vector<std::string> ended;
+  std::map<std::string, std::vector<PartCall>> to_cancel;  // of jobs that failed waiting
   {
     MutexLock lock(&mu_);
     const absl::Time now = now_();
     for (auto& [id, job] : jobs_) {
-      if (auto run = job->RetireRun()) retired.push_back(std::move(run));
+      for (auto& run : job->TakeEndedRuns()) retired.push_back(std::move(run));
       if (job->ended() && stored_.erase(id) > 0) ended.push_back(id);
-      if (!job->WaitsForSlots()) continue;
-      std::vector<PartCall> calls = scheduler_.Place(*job, now);
+      std::vector<PartCall> calls;
+      if (job->RegionsAwaitRestart()) {
+        calls = scheduler_.PlaceRegions(*job, now, &to_cancel[id]);
+        ReleaseSlotsOf(*job);
+      } else if (job->WaitsForSlots()) {
+        calls = scheduler_.Place(*job, now);
+      }
       if (calls.empty()) continue;
       if (stored_.contains(id)) {
         RecoveredJob& record = started.emplace_back();
@@ -429,6 +441,7 @@ void Dispatcher::SchedulePass() {
     }
     retire_cv_.SignalAll();
   }
+  for (const auto& [id, parts] : to_cancel) Cancel(id, parts);
   for (const auto& [id, calls] : deployments) Deploy(id, calls);
 }
 
@@ -440,7 +453,7 @@ void Dispatcher::ScheduleLoop() {
       // Until slots come free, a restart delay ends, or the period passed.
       absl::Time wake = now_() + options_.scheduling_period;
       for (const auto& [id, job] : jobs_) {
-        if (job->state() == RESTARTING) wake = std::min(wake, job->restart_at());
+        if (auto due = job->restart_due()) wake = std::min(wake, *due);
       }
       schedule_cv_.WaitFor(&mu_, std::max(wake - now_(), absl::Milliseconds(1)));
       if (stopping_) return;

@@ -36,9 +36,11 @@ class FakeTaskManagerGateway final : public TaskManagerGateway {
   absl::Status Deploy(const std::string& address, const DeployJobRequest& request) override {
     return Record({address, "deploy", request, {}});
   }
-  absl::Status Cancel(const std::string& address, const std::string& job_id) override {
+  absl::Status Cancel(const std::string& address, const CancelJobPartRequest& request) override {
     DeployJobRequest which;
-    which.set_job_id(job_id);
+    which.set_job_id(request.job_id());
+    which.set_region(request.region());
+    which.set_attempt(request.attempt());
     return Record({address, "cancel", which, {}});
   }
   absl::Status SendCheckpointCommand(const std::string& address,

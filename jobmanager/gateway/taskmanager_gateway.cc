@@ -47,9 +47,8 @@ absl::Status GrpcTaskManagerGateway::Deploy(const std::string& address,
       [&](grpc::ClientContext* ctx) { return StubFor(address)->DeployJob(ctx, request, &reply); });
 }
 
-absl::Status GrpcTaskManagerGateway::Cancel(const std::string& address, const std::string& job_id) {
-  CancelJobPartRequest request;
-  request.set_job_id(job_id);
+absl::Status GrpcTaskManagerGateway::Cancel(const std::string& address,
+                                            const CancelJobPartRequest& request) {
   CancelJobPartReply reply;
   return WithDeadline(address, "CancelJobPart", deadlines_.cancel, "--cancel-timeout",
                       [&](grpc::ClientContext* ctx) {

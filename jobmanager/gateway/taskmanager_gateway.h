@@ -18,7 +18,7 @@ class TaskManagerGateway {
  public:
   virtual ~TaskManagerGateway() = default;
   virtual absl::Status Deploy(const std::string& address, const DeployJobRequest& request) = 0;
-  virtual absl::Status Cancel(const std::string& address, const std::string& job_id) = 0;
+  virtual absl::Status Cancel(const std::string& address, const CancelJobPartRequest& request) = 0;
   virtual absl::Status SendCheckpointCommand(const std::string& address,
                                              const CheckpointCommandRequest& request) = 0;
 };
@@ -39,7 +39,7 @@ class GrpcTaskManagerGateway final : public TaskManagerGateway {
   explicit GrpcTaskManagerGateway(GatewayDeadlines deadlines = {});
 
   absl::Status Deploy(const std::string& address, const DeployJobRequest& request) override;
-  absl::Status Cancel(const std::string& address, const std::string& job_id) override;
+  absl::Status Cancel(const std::string& address, const CancelJobPartRequest& request) override;
   absl::Status SendCheckpointCommand(const std::string& address,
                                      const CheckpointCommandRequest& request) override;
 

@@ -13,7 +13,7 @@ TEST(GrpcTaskManagerGatewayTest, NobodyListeningIsUnavailable) {
   testing::ClosedPort closed;
   GrpcTaskManagerGateway gateway;
   const std::string address = absl::StrCat("127.0.0.1:", closed.port());
-  EXPECT_EQ(gateway.Cancel(address, "job-1").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(gateway.Cancel(address, CancelJobPartRequest()).code(), absl::StatusCode::kUnavailable);
   DeployJobRequest deploy;
   EXPECT_EQ(gateway.Deploy(address, deploy).code(), absl::StatusCode::kUnavailable);
 }

@@ -5,6 +5,7 @@
 #include "gtest/gtest.h"
 #include "sluice/api/job.h"
 #include "sluice/connectors/collection.h"
+#include "sluice/connectors/text_file.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/test_util.h"
 
@@ -14,12 +15,18 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::SizeIs;
 
 /// One source subtask, three sink subtasks; restart attempts and checkpoints from the args.
+/// With --regions: three subtasks of a chain without an exchange, three pipelined regions.
 void SmallJob(Pipeline* p) {
   const int attempts = static_cast<int>(p->Args().GetInt("attempts", 0));
   if (attempts > 0) p->SetRestartStrategy(attempts, absl::Seconds(2));
   if (p->Args().GetBool("checkpoints", false)) p->EnableCheckpointing(absl::Milliseconds(20));
+  if (p->Args().GetBool("regions", false)) {
+    p->Source(TextFileSource("/never/read"), "Lines").Parallelism(3).Print().Parallelism(3);
+    return;
+  }
   p->Source(CollectionSource<int64_t>({1, 2, 3}), "Numbers").Parallelism(1).Print().Parallelism(3);
 }
 
@@ -50,6 +57,19 @@ class JobMasterTest : public ::testing::Test {
   }
 
   static std::string AddressOf(const std::string& tm) { return tm + ":7000"; }
+  /// What the part of `region` on `tm` of run `attempt` reports at its end.
+  static JobPartReport Ended(const std::string& tm, JobState state, const std::string& failure = "",
+                             int64_t first_record_ms = 0, int64_t attempt = 1, int region = 0) {
+    JobPartReport r;
+    r.set_job_id("job-1");
+    r.set_taskmanager_id(tm);
+    r.set_state(state);
+    r.set_failure(failure);
+    r.set_first_record_ms(first_record_ms);
+    r.set_attempt(attempt);
+    r.set_region(region);
+    return r;
+  }
   static std::vector<std::string> Targets(const std::vector<PartCall>& calls) {
     std::vector<std::string> out;
     for (const PartCall& c : calls) out.push_back(c.taskmanager_id);
@@ -88,27 +108,27 @@ TEST_F(JobMasterTest, AJobFinishesWhenEveryPartFinishedAndGivesItsSlotsBackOnce)
   auto job = Make({});
   job->StartRun({"a", "b", "a"}, &AddressOf);
   EXPECT_THAT(job->TakeReleasableSlots(), IsEmpty()) << "parts still run";
-  EXPECT_THAT(job->PartEnded("a", FINISHED, "", /*first_record_ms=*/7000), IsEmpty());
+  EXPECT_THAT(job->PartEnded(Ended("a", FINISHED, "", /*first_record_ms=*/7000)), IsEmpty());
   EXPECT_EQ(job->state(), RUNNING);
-  EXPECT_THAT(job->PartEnded("b", FINISHED, "", /*first_record_ms=*/6500), IsEmpty());
+  EXPECT_THAT(job->PartEnded(Ended("b", FINISHED, "", /*first_record_ms=*/6500)), IsEmpty());
   EXPECT_EQ(job->state(), FINISHED);
   EXPECT_EQ(job->Status().run_first_record_ms(), 6500) << "the run's earliest first record";
   EXPECT_THAT(job->TakeReleasableSlots(), ElementsAre("a", "b", "a"));
   EXPECT_THAT(job->TakeReleasableSlots(), IsEmpty());
-  EXPECT_NE(job->RetireRun(), nullptr);
+  EXPECT_THAT(job->TakeEndedRuns(), SizeIs(1));
 }
 
 TEST_F(JobMasterTest, AFailedPartRestartsTheJobAfterTheDelayUntilAttemptsAreUsedUp) {
   auto job = Make({"--attempts=1"});
   job->StartRun({"a", "b", "a"}, &AddressOf);
-  auto cancel = job->PartEnded("b", FAILED, "boom");
+  auto cancel = job->PartEnded(Ended("b", FAILED, "boom"));
   EXPECT_EQ(job->state(), RESTARTING);
   EXPECT_THAT(Targets(cancel), ElementsAre("a")) << "the other parts are canceled";
   EXPECT_EQ(job->Status().restart_cause(), "on TaskManager 'b': boom");
-  EXPECT_EQ(job->RetireRun(), nullptr) << "a part still runs";
+  EXPECT_THAT(job->TakeEndedRuns(), IsEmpty()) << "a part still runs";
   EXPECT_FALSE(job->WaitsForSlots());
-  job->PartEnded("a", CANCELED, "");
-  EXPECT_NE(job->RetireRun(), nullptr);
+  job->PartEnded(Ended("a", CANCELED));
+  EXPECT_THAT(job->TakeEndedRuns(), SizeIs(1));
   EXPECT_THAT(job->TakeReleasableSlots(), ElementsAre("a", "b", "a"));
   now_ += absl::Milliseconds(1999);
   EXPECT_FALSE(job->WaitsForSlots()) << "the restart delay has not passed";
@@ -145,14 +165,14 @@ TEST_F(JobMasterTest, ReportsOfAnEarlierRunChangeNothing) {
   auto job = Make({"--attempts=3"});
   job->StartRun({"a", "a", "a"}, &AddressOf);
   job->TaskManagerLost("a", "lost");
-  job->RetireRun();
+  job->TakeEndedRuns();
   job->TakeReleasableSlots();
   now_ += absl::Seconds(2);
   ASSERT_TRUE(job->WaitsForSlots());
   job->StartRun({"b", "b", "b"}, &AddressOf);
-  EXPECT_THAT(job->DeployFailed("a", /*attempt=*/1, "late"), IsEmpty());
+  EXPECT_THAT(job->DeployFailed({"a", "a:7000", {}, 0, /*attempt=*/1}, {}, "late"), IsEmpty());
   EXPECT_EQ(job->state(), RUNNING);
-  auto cancel = job->DeployFailed("b", /*attempt=*/2, "refused");
+  auto cancel = job->DeployFailed({"b", "b:7000", {}, 0, /*attempt=*/2}, {}, "refused");
   EXPECT_EQ(job->state(), RESTARTING);
   EXPECT_THAT(cancel, IsEmpty()) << "the part that was not deployed is not canceled";
 }
@@ -173,7 +193,7 @@ TEST_F(JobMasterTest, AJobWithoutAStrategyTakesTheClusterDefaultElseByCheckpoint
     ASSERT_TRUE(job->WaitsForSlots()) << "run " << run;
     job->StartRun({"a", "a", "a"}, &AddressOf);
     job->TaskManagerLost("a", absl::StrCat("lost ", run));
-    job->RetireRun();
+    job->TakeEndedRuns();
     job->TakeReleasableSlots();
     now_ += absl::Seconds(1);
   }
@@ -207,6 +227,102 @@ TEST_F(JobMasterTest, ADeployedRunsCheckpointCommandsReachEveryTaskManager) {
     EXPECT_EQ(sent.command.job_id(), "job-1");
     EXPECT_EQ(sent.command.attempt(), 1);
   }
+}
+
+TEST_F(JobMasterTest, AFailureRestartsOnlyThePipelinedRegionItTouched) {
+  auto job = Make({"--attempts=3", "--regions", "--checkpoints"});
+  EXPECT_EQ(job->Status().regions(), 3);
+  EXPECT_EQ(Make({})->Status().regions(), 1) << "an exchange joins everything";
+  auto calls = job->StartRun({"a", "b", "c"}, &AddressOf);
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_THAT(calls[1].deploy.placement(), ElementsAre(-1, 1, -1));
+  EXPECT_EQ(calls[1].deploy.region(), 1);
+  job->RunDeployed(1);
+
+  auto cancel = job->PartEnded(Ended("b", FAILED, "boom", 0, /*attempt=*/1, /*region=*/1));
+  EXPECT_THAT(cancel, IsEmpty()) << "nothing else of region 1 runs";
+  EXPECT_EQ(job->state(), RUNNING) << "the other regions run on";
+  EXPECT_EQ(job->Status().restarts(), 1);
+  EXPECT_EQ(job->Status().region_restarts(), 1);
+  EXPECT_THAT(job->TakeEndedRuns(), SizeIs(1)) << "the participants without region 1";
+  EXPECT_THAT(job->TakeReleasableSlots(), IsEmpty());
+  EXPECT_FALSE(job->RegionsAwaitRestart()) << "the restart delay has not passed";
+  EXPECT_FALSE(job->WaitsForSlots());
+  EXPECT_EQ(job->restart_due(), now_ + absl::Seconds(2));
+  now_ += absl::Seconds(2);
+  ASSERT_TRUE(job->RegionsAwaitRestart());
+  EXPECT_EQ(job->lost_slots(), 0);
+  auto again = job->RestartRegions({}, &AddressOf);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].taskmanager_id, "b");
+  EXPECT_EQ(again[0].deploy.attempt(), 2);
+  EXPECT_EQ(again[0].deploy.region(), 1);
+  EXPECT_THAT(again[0].deploy.placement(), ElementsAre(-1, 1, -1));
+  EXPECT_TRUE(job->IsCurrent(0, 1));
+  EXPECT_TRUE(job->IsCurrent(1, 2));
+  EXPECT_FALSE(job->IsCurrent(1, 1)) << "the failed part's run";
+  EXPECT_FALSE(job->IsStaleTask(2, 1));
+  EXPECT_TRUE(job->IsStaleTask(1, 1));
+  EXPECT_FALSE(job->IsStaleTask(99, 1)) << "not one of the job's: the checkpoints refuse it";
+  const JobStatus status = job->Status();
+  ASSERT_EQ(status.running_parts_size(), 3);
+  EXPECT_EQ(status.running_parts(1).attempt(), 2);
+  EXPECT_EQ(status.running_parts(2).attempt(), 1);
+
+  // Checkpoint commands reach each part with the run that deployed it.
+  job->RunDeployed(2);
+  ASSERT_TRUE(gateway_.AwaitSent("TRIGGER", 3, absl::Seconds(10)));
+  std::map<int, int64_t> attempt_of_region;
+  for (const auto& sent : gateway_.sent()) {
+    if (sent.what == "TRIGGER") attempt_of_region[sent.command.region()] = sent.command.attempt();
+  }
+  EXPECT_EQ(attempt_of_region, (std::map<int, int64_t>{{0, 1}, {1, 2}, {2, 1}}));
+
+  // A late report of the failed run changes nothing; the regions finish one by one.
+  EXPECT_THAT(job->PartEnded(Ended("b", CANCELED, "", 0, 1, 1)), IsEmpty());
+  job->PartEnded(Ended("a", FINISHED, "", 0, 1, 0));
+  job->PartEnded(Ended("c", FINISHED, "", 0, 1, 2));
+  EXPECT_EQ(job->state(), RUNNING);
+  job->PartEnded(Ended("b", FINISHED, "", 0, 2, 1));
+  EXPECT_EQ(job->state(), FINISHED);
+}
+
+TEST_F(JobMasterTest, ALostTaskManagersRegionsMoveAndFailuresOfEveryRegionRestartTheJob) {
+  auto job = Make({"--attempts=5", "--regions"});
+  job->StartRun({"a", "b", "c"}, &AddressOf);
+  EXPECT_THAT(job->TaskManagerLost("c", "TaskManager 'c' was lost"), IsEmpty());
+  EXPECT_EQ(job->state(), RUNNING);
+  now_ += absl::Seconds(2);
+  ASSERT_TRUE(job->RegionsAwaitRestart());
+  EXPECT_EQ(job->lost_slots(), 1);
+  auto moved = job->RestartRegions({"d"}, &AddressOf);
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0].taskmanager_id, "d");
+  EXPECT_THAT(moved[0].deploy.exchange_addresses(), ElementsAre("a:7000", "b:7000", "d:7000"));
+  EXPECT_THAT(moved[0].deploy.placement(), ElementsAre(-1, -1, 2));
+
+  // Region 0 fails, then region 1 while 0 waits: that is every region but 2 ...
+  EXPECT_THAT(job->PartEnded(Ended("a", FAILED, "one", 0, 1, 0)), IsEmpty());
+  EXPECT_EQ(job->state(), RUNNING);
+  // ... and then region 2 too: the whole job restarts, canceling what still runs.
+  EXPECT_THAT(job->PartEnded(Ended("b", FAILED, "two", 0, 1, 1)), IsEmpty());
+  EXPECT_EQ(job->state(), RUNNING);
+  auto cancel = job->PartEnded(Ended("d", FAILED, "three", 0, 2, 2));
+  EXPECT_EQ(job->state(), RESTARTING);
+  EXPECT_THAT(cancel, IsEmpty());
+  EXPECT_THAT(job->TakeReleasableSlots(), ElementsAre("a", "b", "d"));
+  EXPECT_EQ(job->Status().restarts(), 4);
+  EXPECT_EQ(job->Status().region_restarts(), 3);
+}
+
+TEST_F(JobMasterTest, AFailureInAJobOfOneRegionRestartsAllOfIt) {
+  // An exchange joins every subtask into one region: the others are canceled, by run.
+  auto whole = Make({"--attempts=3"});
+  whole->StartRun({"a", "b", "c"}, &AddressOf);
+  auto cancel = whole->PartEnded(Ended("a", FAILED, "boom"));
+  EXPECT_EQ(whole->state(), RESTARTING);
+  EXPECT_THAT(Targets(cancel), ElementsAre("b", "c"));
+  for (const PartCall& c : cancel) EXPECT_EQ(c.attempt, 1);
 }
 
 }  // namespace

@@ -28,6 +28,10 @@ class Scheduler {
   /// Tries to place `job` (which waits for slots) at `now`: the deployments of its new run,
   /// or none (it waits on, or failed waiting).
   std::vector<PartCall> Place(JobMaster& job, absl::Time now);
+  /// Places the failed regions of `job` (which await their restart): slots of live
+  /// TaskManagers in place of the lost ones, the deployments of their next run; or none
+  /// (it waits on, or failed waiting: then `cancel` holds the parts still running).
+  std::vector<PartCall> PlaceRegions(JobMaster& job, absl::Time now, std::vector<PartCall>* cancel);
   /// Gives the job's slots back once no part of it runs; true if any came free.
   bool ReleaseSlotsOf(JobMaster& job);
 

@@ -40,4 +40,12 @@ struct JobGraph {
 /// chains operators.
 absl::StatusOr<JobGraph> BuildJobGraph(StreamGraph graph);
 
+/// The pipelined regions of a job: sets of subtasks that exchange records only among
+/// themselves, so that one can fail and restart while the others run on. A forward edge
+/// joins subtask i of its producer to subtask i of its consumer; any other exchange (keyed,
+/// rebalance, broadcast) joins every subtask of both vertices: a job whose vertices are all
+/// connected by keyed exchanges is one region. Element t is the region of task t (numbered
+/// by vertex, then subtask); regions are numbered from 0 in the order of their first task.
+std::vector<int> PipelinedRegions(const JobGraph& graph);
+
 }  // namespace sluice
