@@ -1,12 +1,15 @@
-// recovery_bench [--trials=N] [--heartbeat-timeout=DUR] [--silent-trials=N] [--keys=N]
-//                 [--local-recovery=false] [--state-backend=rocksdb] [--state-mb=N]
+// recovery_bench [--trials=N] [--heartbeat-timeout=DUR] [--silent-trials=N] [--host-trials=N]
+//                 [--keys=N] [--local-recovery=false] [--state-backend=rocksdb] [--state-mb=N]
 //
 // How long a job stands still when a TaskManager dies. A JobManager with its default settings
 // and three TaskManagers of one slot each run window_bench's windowed job (window_job.so) at
 // parallelism 2, checkpointed every 100 ms and throttled so that it runs for a while. Once
 // the job has completed a checkpoint, one of its TaskManagers is SIGKILLed (or, for a silent
 // host, SIGSTOPped: its connection stays open and only the heartbeat timeout finds it) and
-// replaced by a new one. Recovery time = the first record the restored run processed (as the
+// replaced by a new one. `--host-trials` cut a host off instead: a TaskManager runs in a
+// network namespace of the bench's own whose veth link the bench takes down (nothing is
+// reset, packets vanish); it needs root and `ip`, else those trials are skipped, saying so.
+// Recovery time = the first record the restored run processed (as the
 // engine records it: its earliest task's first record, reported by the TaskManagers) minus
 // the moment of the kill; then the job is canceled and the next trial starts. Prints each
 // trial and p50/p99 per kind. `--keys` sets the state's size (window state per key);
@@ -30,9 +33,13 @@
 #include "sluice/job/abseil_flags.h"
 #include "sluice/jobmanager/jobmanager_client.h"
 #include "sluice/testing/local_cluster.h"
+#include "sluice/testing/network_namespace.h"
 
 ABSL_FLAG(int, trials, 20, "SIGKILLed TaskManagers");
 ABSL_FLAG(int, silent_trials, 5, "SIGSTOPped TaskManagers (each costs the heartbeat timeout)");
+ABSL_FLAG(int, host_trials, 5,
+          "TaskManagers whose host is cut off: a network namespace's link taken down (each "
+          "costs the heartbeat timeout; skipped where namespaces cannot be made)");
 ABSL_FLAG(std::string, heartbeat_timeout, "",
           "the JobManager's --heartbeat-timeout (default: its own)");
 ABSL_FLAG(int, keys, 1000, "distinct keys of the windowed job (its state's size)");
@@ -70,14 +77,21 @@ int64_t MegabytesIn(const std::string& dir) {
   return static_cast<int64_t>(bytes >> 20);
 }
 
+/// How a trial takes a TaskManager away.
+enum class Loss { kKilled, kStopped, kCutOff };
+
 class Cluster {
  public:
-  explicit Cluster(std::vector<std::string> jm_flags) : jm_(std::move(jm_flags)) {
-    for (int i = 0; i < 3; ++i) AddTaskManager();
+  /// With `netns` (available), every process talks over its veth pair and one TaskManager
+  /// runs inside it, the one a fresh job's first slot goes to (ids sort it first).
+  Cluster(std::vector<std::string> jm_flags, sluice::testing::NetworkNamespace* netns)
+      : netns_(netns), jm_(WithBindAddress(std::move(jm_flags), netns)) {
+    for (int i = 0; i < 3; ++i) AddTaskManager(/*inside=*/false);
+    if (netns_ != nullptr) AddTaskManager(/*inside=*/true);
   }
 
   /// One trial: returns the recovery time in ms.
-  double Trial(int trial, int signal) {
+  double Trial(int trial, Loss loss) {
     const int state_mb = absl::GetFlag(FLAGS_state_mb);
     const std::string job = absl::StrCat(sluice::testing::BuildDir(), "/bench/",
                                          state_mb > 0 ? "state_job.so" : "window_job.so");
@@ -101,8 +115,17 @@ class Cluster {
     auto it =
         std::find_if(tms_.begin(), tms_.end(), [&](const auto& tm) { return tm.first == victim; });
     if (it == tms_.end()) Die("no TaskManager " + victim);
+    const bool inside = victim.starts_with(kInsidePrefix);
+    if ((loss == Loss::kCutOff) != inside) {
+      Die(absl::StrCat("the job's first TaskManager is ", victim, ", not the one ",
+                       loss == Loss::kCutOff ? "inside" : "outside", " the namespace"));
+    }
     const absl::Time killed = absl::Now();
-    it->second->process().Signal(signal);
+    if (loss == Loss::kCutOff) {
+      if (!netns_->SetLinkUp(false)) Die("taking the namespace's link down failed");
+    } else {
+      it->second->process().Signal(loss == Loss::kKilled ? SIGKILL : SIGSTOP);
+    }
     status = Await(id, [](const sluice::cluster::JobStatus& s) {
       return s.restarts() == 1 && s.state() == sluice::cluster::RUNNING;
     });
@@ -112,22 +135,36 @@ class Cluster {
       Die(std::string(canceled.status().message()));
     status =
         Await(id, [](const sluice::cluster::JobStatus& s) { return s.run_first_record_ms() > 0; });
-    if (signal == SIGSTOP) it->second->process().Signal(SIGKILL);
+    if (loss != Loss::kKilled) it->second->process().Signal(SIGKILL);
     tms_.erase(it);
-    AddTaskManager();
+    if (loss == Loss::kCutOff && !netns_->SetLinkUp(true)) Die("bringing the link up failed");
+    AddTaskManager(inside);
     std::error_code ec;
     std::filesystem::remove_all(checkpoints, ec);
     return static_cast<double>(status.run_first_record_ms() - absl::ToUnixMillis(killed));
   }
 
  private:
-  void AddTaskManager() {
-    const std::string id = absl::StrCat("recovery-tm-", ++tm_count_);
-    tms_.emplace_back(
-        id, std::make_unique<TaskManagerProcess>(
-                jm_.address(), 1, id,
-                std::vector<std::string>{absl::StrCat(
-                    "--local-recovery=", absl::GetFlag(FLAGS_local_recovery) ? "true" : "false")}));
+  static constexpr const char* kInsidePrefix = "recovery-host-";
+
+  static std::vector<std::string> WithBindAddress(std::vector<std::string> flags,
+                                                  sluice::testing::NetworkNamespace* netns) {
+    if (netns != nullptr) flags.push_back("--bind-address=" + netns->outer_address());
+    return flags;
+  }
+
+  void AddTaskManager(bool inside) {
+    const std::string id = absl::StrCat(inside ? kInsidePrefix : "recovery-tm-", ++tm_count_);
+    std::vector<std::string> flags{
+        absl::StrCat("--local-recovery=", absl::GetFlag(FLAGS_local_recovery) ? "true" : "false")};
+    std::vector<std::string> launcher;
+    if (netns_ != nullptr) {
+      flags.push_back("--bind-address=" +
+                      (inside ? netns_->inner_address() : netns_->outer_address()));
+      if (inside) launcher = netns_->Launcher();
+    }
+    tms_.emplace_back(id, std::make_unique<TaskManagerProcess>(jm_.address(), 1, id, flags, "",
+                                                               std::move(launcher)));
     sluice::testing::WaitFor(
         [&] {
           auto s = client_.Status();
@@ -152,6 +189,7 @@ class Cluster {
     return last;
   }
 
+  sluice::testing::NetworkNamespace* netns_;  // null: no host trials
   JobManagerProcess jm_;
   sluice::cluster::JobManagerClient client_{jm_.address()};
   sluice::testing::TempDir checkpoints_;
@@ -174,18 +212,37 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_heartbeat_timeout).empty()) {
     jm_flags.push_back("--heartbeat-timeout=" + absl::GetFlag(FLAGS_heartbeat_timeout));
   }
-  Cluster cluster(jm_flags);
-  int trial = 0;
-  std::vector<double> killed, silent;
-  for (int i = 0; i < absl::GetFlag(FLAGS_trials); ++i) {
-    killed.push_back(cluster.Trial(++trial, SIGKILL));
-    std::printf("  trial %2d: SIGKILL -> first record after the restore %6.0f ms\n", trial,
-                killed.back());
+  std::unique_ptr<sluice::testing::NetworkNamespace> netns;
+  if (absl::GetFlag(FLAGS_host_trials) > 0) {
+    netns = std::make_unique<sluice::testing::NetworkNamespace>();
+    if (!netns->available()) {
+      std::printf("host trials skipped: no network namespace here (%s)\n", netns->why().c_str());
+      netns.reset();
+    }
   }
-  for (int i = 0; i < absl::GetFlag(FLAGS_silent_trials); ++i) {
-    silent.push_back(cluster.Trial(++trial, SIGSTOP));
-    std::printf("  trial %2d: SIGSTOP -> first record after the restore %6.0f ms\n", trial,
-                silent.back());
+  std::vector<double> killed, silent, cut_off;
+  {
+    Cluster cluster(jm_flags, nullptr);
+    int trial = 0;
+    for (int i = 0; i < absl::GetFlag(FLAGS_trials); ++i) {
+      killed.push_back(cluster.Trial(++trial, Loss::kKilled));
+      std::printf("  trial %2d: SIGKILL -> first record after the restore %6.0f ms\n", trial,
+                  killed.back());
+    }
+    for (int i = 0; i < absl::GetFlag(FLAGS_silent_trials); ++i) {
+      silent.push_back(cluster.Trial(++trial, Loss::kStopped));
+      std::printf("  trial %2d: SIGSTOP -> first record after the restore %6.0f ms\n", trial,
+                  silent.back());
+    }
+  }
+  if (netns != nullptr) {
+    // A cluster of its own, every process on the veth pair, one TaskManager inside.
+    Cluster cluster(jm_flags, netns.get());
+    for (int trial = 1; trial <= absl::GetFlag(FLAGS_host_trials); ++trial) {
+      cut_off.push_back(cluster.Trial(trial, Loss::kCutOff));
+      std::printf("  trial %2d: host cut off -> first record after the restore %6.0f ms\n", trial,
+                  cut_off.back());
+    }
   }
   const std::string job =
       absl::GetFlag(FLAGS_state_mb) > 0
@@ -198,5 +255,6 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_local_recovery) ? "on" : "off");
   Report("TaskManager process killed (SIGKILL)", killed);
   Report("silent TaskManager (SIGSTOP)", silent);
+  Report("host cut off (netns link down)", cut_off);
   return 0;
 }

@@ -33,13 +33,15 @@ std::string LocalStateStore::CheckpointDir(const std::string& job, int64_t id) c
   return absl::StrCat(root_, "/", internal::SafeFileName(job), "/", kCheckpointPrefix, id);
 }
 
+bool LocalStateStore::Superseded(const std::string& job, int64_t id) {
+  MutexLock lock(&mu_);
+  auto completed = completed_.find(job);
+  return completed != completed_.end() && id < completed->second;
+}
+
 void LocalStateStore::Put(const std::string& job, int64_t id, const StateHandle& handle,
                           std::string_view bytes) {
-  {
-    MutexLock lock(&mu_);
-    auto completed = completed_.find(job);
-    if (completed != completed_.end() && id < completed->second) return;  // superseded
-  }
+  if (Superseded(job, id)) return;
   const std::string dir = CheckpointDir(job, id);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -53,11 +55,7 @@ void LocalStateStore::Put(const std::string& job, int64_t id, const StateHandle&
 
 void LocalStateStore::PutNative(const std::string& job, int64_t id, const std::string& native_dir,
                                 const std::vector<StoredFile>& stored) {
-  {
-    MutexLock lock(&mu_);
-    auto completed = completed_.find(job);
-    if (completed != completed_.end() && id < completed->second) return;  // superseded
-  }
+  if (Superseded(job, id)) return;
   const std::string dir = absl::StrCat(CheckpointDir(job, id), "/native");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);

@@ -59,6 +59,8 @@ class LocalStateStore {
  private:
   explicit LocalStateStore(std::string root) : root_(std::move(root)) {}
   std::string CheckpointDir(const std::string& job, int64_t id) const;
+  /// A newer checkpoint of `job` completed: a copy of checkpoint `id` would never be read.
+  bool Superseded(const std::string& job, int64_t id);
 
   const std::string root_;
   Mutex mu_;
