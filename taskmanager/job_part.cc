@@ -39,8 +39,9 @@ void JobPart::Start() {
       done_ = true;
       if (first_record_at_) report.set_first_record_ms(absl::ToUnixMillis(*first_record_at_));
       if (status.ok()) {
+        // Its local copies go once the job ended (TaskManager::KeepLocalStateOf): another
+        // region's part of the job here may still need them.
         report.set_state(FINISHED);
-        if (local_state_ != nullptr) local_state_->Forget(request_.job_id());
       } else if (absl::IsCancelled(status) && canceled_) {
         report.set_state(CANCELED);
       } else {

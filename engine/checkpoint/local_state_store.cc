@@ -132,11 +132,4 @@ void LocalStateStore::ForgetAllBut(const std::set<std::string>& jobs) {
   }
 }
 
-void LocalStateStore::Forget(const std::string& job) {
-  MutexLock lock(&mu_);
-  completed_.erase(job);
-  std::error_code ec;
-  std::filesystem::remove_all(absl::StrCat(root_, "/", internal::SafeFileName(job)), ec);
-}
-
 }  // namespace sluice

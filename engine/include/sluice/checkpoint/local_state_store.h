@@ -49,8 +49,6 @@ class LocalStateStore {
   int FindNativeCopies(const std::string& job, int64_t id, std::vector<StoredFile>* files) const;
   /// Checkpoint `id` of `job` completed: copies of older checkpoints go.
   void Completed(const std::string& job, int64_t id);
-  /// `job` ended for good: all its copies go.
-  void Forget(const std::string& job);
   /// The copies of every job not in `jobs` go.
   void ForgetAllBut(const std::set<std::string>& jobs);
 
