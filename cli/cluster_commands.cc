@@ -25,7 +25,9 @@ const char kClusterUsage[] =
     "  sluice stop [--jobmanager=HOST:PORT] JOB_ID --savepoint-dir=DIR\n"
     "      Takes a savepoint, then ends the job (its sources emit nothing after the\n"
     "      savepoint); resume with sluice run --from-savepoint=PATH.\n"
-    "  (the JobManager defaults to $SLUICE_JOBMANAGER, else 127.0.0.1:6123)\n";
+    "  (the JobManager defaults to $SLUICE_JOBMANAGER, else 127.0.0.1:6123; a cluster with an\n"
+    "  auth token wants --auth-token-file=PATH, else $SLUICE_AUTH_TOKEN_FILE, to change\n"
+    "  anything)\n";
 
 namespace {
 
@@ -39,18 +41,30 @@ std::string DefaultJobManager() {
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:6123";
 }
 
-/// Splits `--jobmanager=` off a command's arguments; the rest are positional.
-std::string TakeJobManager(const std::vector<std::string>& args,
-                           std::vector<std::string>* positional) {
+/// The JobManager a command talks to, and the cluster's auth token.
+struct Target {
+  std::string address;
+  cluster::AuthToken token;
+};
+
+/// Splits `--jobmanager=` and `--auth-token-file=` off a command's arguments; the rest are
+/// positional.
+absl::StatusOr<Target> TakeTarget(const std::vector<std::string>& args,
+                                  std::vector<std::string>* positional) {
   std::string address = DefaultJobManager();
+  std::string token_file;
   for (const std::string& a : args) {
     if (absl::StartsWith(a, "--jobmanager=")) {
       address = a.substr(13);
+    } else if (absl::StartsWith(a, "--auth-token-file=")) {
+      token_file = a.substr(18);
     } else {
       positional->push_back(a);
     }
   }
-  return address;
+  auto token = cluster::AuthToken::FromFlagOrEnvironment(token_file);
+  if (!token.ok()) return token.status();
+  return Target{address, *std::move(token)};
 }
 
 std::string StateName(cluster::JobState state) {
@@ -154,7 +168,9 @@ void PrintJobDetails(const cluster::JobStatus& job) {
 }  // namespace
 
 int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
-  cluster::JobManagerClient client(run.jobmanager, absl::Seconds(30));
+  auto token = cluster::AuthToken::FromFlagOrEnvironment(run.auth_token_file);
+  if (!token.ok()) return Fail(std::string(token.status().message()), 2);
+  cluster::JobManagerClient client(run.jobmanager, absl::Seconds(30), *token);
   auto blob = client.UploadFile(run.job_path);
   if (!blob.ok()) return Fail(std::string(blob.status().message()), 1);
   cluster::JobSubmission request;
@@ -222,13 +238,15 @@ int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
 
 int ClusterStatus(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
-  const std::string address = TakeJobManager(args, &positional);
+  auto target = TakeTarget(args, &positional);
+  if (!target.ok()) return Fail(std::string(target.status().message()), 2);
+  const std::string& address = target->address;
   if (positional.size() > 1 || (!positional.empty() && positional[0].starts_with("--"))) {
     return Fail(absl::StrCat("status: unexpected argument '", positional.back(), "'\nusage:\n",
                              kClusterUsage),
                 2);
   }
-  cluster::JobManagerClient client(address, absl::Seconds(5));
+  cluster::JobManagerClient client(address, absl::Seconds(5), target->token);
   if (positional.size() == 1) {
     auto job = client.Job(positional[0]);
     if (!job.ok()) return Fail(std::string(job.status().message()), 1);
@@ -253,11 +271,13 @@ int ClusterStatus(const std::vector<std::string>& args) {
 
 int ListJobs(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
-  const std::string address = TakeJobManager(args, &positional);
+  auto target = TakeTarget(args, &positional);
+  if (!target.ok()) return Fail(std::string(target.status().message()), 2);
+  const std::string& address = target->address;
   if (!positional.empty()) {
     return Fail(absl::StrCat("list: unexpected argument '", positional[0], "'"), 2);
   }
-  cluster::JobManagerClient client(address, absl::Seconds(5));
+  cluster::JobManagerClient client(address, absl::Seconds(5), target->token);
   auto jobs = client.Jobs();
   if (!jobs.ok()) return Fail(std::string(jobs.status().message()), 1);
   if (jobs->empty()) std::printf("no jobs\n");
@@ -267,11 +287,13 @@ int ListJobs(const std::vector<std::string>& args) {
 
 int CancelJob(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
-  const std::string address = TakeJobManager(args, &positional);
+  auto target = TakeTarget(args, &positional);
+  if (!target.ok()) return Fail(std::string(target.status().message()), 2);
+  const std::string& address = target->address;
   if (positional.size() != 1) {
     return Fail(absl::StrCat("cancel: give one JOB_ID\nusage:\n", kClusterUsage), 2);
   }
-  cluster::JobManagerClient client(address, absl::Seconds(10));
+  cluster::JobManagerClient client(address, absl::Seconds(10), target->token);
   auto job = client.Cancel(positional[0]);
   if (!job.ok()) return Fail(std::string(job.status().message()), 1);
   PrintJob(*job);
@@ -280,14 +302,16 @@ int CancelJob(const std::vector<std::string>& args) {
 
 int Savepoint(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
-  const std::string address = TakeJobManager(args, &positional);
+  auto target = TakeTarget(args, &positional);
+  if (!target.ok()) return Fail(std::string(target.status().message()), 2);
+  const std::string& address = target->address;
   if (positional.empty() || positional.size() > 2 || positional[0].starts_with("--")) {
     return Fail(absl::StrCat("savepoint: give JOB_ID [DIR]\nusage:\n", kClusterUsage), 2);
   }
   // A relative directory means the caller's; the JobManager writes it.
   const std::string dir =
       positional.size() == 2 ? std::filesystem::absolute(positional[1]).string() : "";
-  cluster::JobManagerClient client(address, absl::Seconds(10));
+  cluster::JobManagerClient client(address, absl::Seconds(10), target->token);
   auto path = client.Savepoint(positional[0], dir, /*stop=*/false, absl::Minutes(15));
   if (!path.ok()) return Fail(std::string(path.status().message()), 1);
   std::printf("savepoint of %s written to %s\n", positional[0].c_str(), path->c_str());
@@ -296,7 +320,9 @@ int Savepoint(const std::vector<std::string>& args) {
 
 int StopJob(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
-  const std::string address = TakeJobManager(args, &positional);
+  auto target = TakeTarget(args, &positional);
+  if (!target.ok()) return Fail(std::string(target.status().message()), 2);
+  const std::string& address = target->address;
   std::string job_id, dir;
   for (const std::string& a : positional) {
     if (a.starts_with("--savepoint-dir=")) {
@@ -311,7 +337,7 @@ int StopJob(const std::vector<std::string>& args) {
     return Fail(absl::StrCat("stop: give JOB_ID and --savepoint-dir=DIR\nusage:\n", kClusterUsage),
                 2);
   }
-  cluster::JobManagerClient client(address, absl::Seconds(10));
+  cluster::JobManagerClient client(address, absl::Seconds(10), target->token);
   auto path = client.Savepoint(job_id, dir, /*stop=*/true, absl::Minutes(15));
   if (!path.ok()) return Fail(std::string(path.status().message()), 1);
   // The savepoint is written; the job's subtasks end now.

@@ -23,6 +23,8 @@ struct ClusterRun {
   /// Following the job, how long an unreachable JobManager is waited for (it may be started
   /// again with its --recovery-dir, and still know the job).
   absl::Duration reconnect_patience = absl::Minutes(2);
+  /// The cluster's auth token (--auth-token-file; empty: $SLUICE_AUTH_TOKEN_FILE, if set).
+  std::string auth_token_file;
 };
 
 /// Uploads, submits and (unless detached) follows the job, printing its state changes.

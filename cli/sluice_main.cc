@@ -27,7 +27,8 @@ constexpr char kUsage[] =
     "      Runs a job binary on the in-process mini-cluster until it ends, optionally\n"
     "      starting from a savepoint or retained checkpoint (also at another parallelism).\n"
     "  sluice run --jobmanager=HOST:PORT JOB.so [--parallelism=N] [--from-savepoint=PATH]\n"
-    "             [--allow-non-restored-state] [--detached] [-- JOB_ARGS...]\n"
+    "             [--allow-non-restored-state] [--detached] [--auth-token-file=PATH]\n"
+    "             [-- JOB_ARGS...]\n"
     "      Uploads the job binary to a cluster, submits it, and follows it to its end\n"
     "      (printing its state changes; exit 1 if it fails), or returns at once (--detached).\n"
     "  sluice version\n";
@@ -41,6 +42,7 @@ int Run(const std::vector<std::string>& args) {
   bool local = false;
   bool detached = false;
   std::string jobmanager;
+  std::string auth_token_file;
   int parallelism = 0;
   std::string from_savepoint;
   bool allow_non_restored = false;
@@ -56,6 +58,8 @@ int Run(const std::vector<std::string>& args) {
       local = true;
     } else if (absl::StartsWith(a, "--jobmanager=")) {
       jobmanager = a.substr(13);
+    } else if (absl::StartsWith(a, "--auth-token-file=")) {
+      auth_token_file = a.substr(18);
     } else if (a == "--detached") {
       detached = true;
     } else if (absl::StartsWith(a, "--parallelism=")) {
@@ -90,9 +94,17 @@ int Run(const std::vector<std::string>& args) {
   if (!graph.ok()) return Fail(absl::StrCat((*library)->JobName(), ": ", graph.status().message()));
   const std::string& job_name = graph->stream.config.job_name;
   if (!jobmanager.empty()) {
-    return sluice::cli::RunOnCluster({jobmanager, job_path, job_name, job_args, parallelism,
-                                      detached, from_savepoint, allow_non_restored},
-                                     *graph);
+    sluice::cli::ClusterRun run;
+    run.jobmanager = jobmanager;
+    run.job_path = job_path;
+    run.job_name = job_name;
+    run.job_args = job_args;
+    run.parallelism = parallelism;
+    run.detached = detached;
+    run.from_savepoint = from_savepoint;
+    run.allow_non_restored_state = allow_non_restored;
+    run.auth_token_file = auth_token_file;
+    return sluice::cli::RunOnCluster(run, *graph);
   }
   std::fprintf(stderr, "sluice: running '%s' on the local mini-cluster\n%s", job_name.c_str(),
                graph->Describe().c_str());

@@ -24,7 +24,9 @@ std::string HostName() {
 }  // namespace
 
 TaskManager::TaskManager(TaskManagerOptions options)
-    : options_(std::move(options)), jobmanager_(options_.jobmanager, options_.jobmanager_timeout) {}
+    : options_(std::move(options)),
+      jobmanager_(options_.jobmanager, options_.jobmanager_timeout, options_.token),
+      exchange_(options_.token) {}
 
 TaskManager::~TaskManager() {
   {
@@ -40,8 +42,9 @@ TaskManager::~TaskManager() {
   }
 }
 
-grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest* request,
+grpc::Status TaskManager::DeployJob(grpc::ServerContext* ctx, const DeployJobRequest* request,
                                     DeployJobReply*) {
+  if (grpc::Status denied = options_.token.Check(*ctx, "a deployment"); !denied.ok()) return denied;
   std::unique_ptr<JobPart> ended;  // an earlier run of the job (restarted), joined outside the lock
   MutexLock lock(&mu_);
   const PartKey key{request->job_id(), request->region()};
@@ -73,8 +76,10 @@ grpc::Status TaskManager::DeployJob(grpc::ServerContext*, const DeployJobRequest
   return grpc::Status::OK;
 }
 
-grpc::Status TaskManager::CancelJobPart(grpc::ServerContext*, const CancelJobPartRequest* request,
-                                        CancelJobPartReply*) {
+grpc::Status TaskManager::CancelJobPart(grpc::ServerContext* ctx,
+                                        const CancelJobPartRequest* request, CancelJobPartReply*) {
+  if (grpc::Status denied = options_.token.Check(*ctx, "a cancellation"); !denied.ok())
+    return denied;
   MutexLock lock(&mu_);
   for (auto& [key, part] : parts_) {
     if (key.first != request->job_id()) continue;
@@ -85,9 +90,11 @@ grpc::Status TaskManager::CancelJobPart(grpc::ServerContext*, const CancelJobPar
   return grpc::Status::OK;
 }
 
-grpc::Status TaskManager::CheckpointCommand(grpc::ServerContext*,
+grpc::Status TaskManager::CheckpointCommand(grpc::ServerContext* ctx,
                                             const CheckpointCommandRequest* request,
                                             CheckpointCommandReply*) {
+  if (grpc::Status denied = options_.token.Check(*ctx, "a checkpoint command"); !denied.ok())
+    return denied;
   MutexLock lock(&mu_);
   auto it = parts_.find({request->job_id(), request->region()});
   if (it != parts_.end()) it->second->Command(*request);

@@ -18,6 +18,9 @@
 #include "taskmanager.h"
 
 ABSL_FLAG(std::string, jobmanager, "", "the JobManager's HOST:PORT (required)");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "a file holding the cluster's shared secret (the JobManager's --auth-token-file): "
+          "its calls carry it, and deployments and exchange streams must (empty: open)");
 ABSL_FLAG(int, slots, 1, "task slots offered (a job needs as many as its highest parallelism)");
 ABSL_FLAG(std::string, id, "", "this TaskManager's id in the cluster (default HOST-PID)");
 ABSL_FLAG(std::string, cache_dir, "",
@@ -94,6 +97,12 @@ int main(int argc, char** argv) {
     }
   }
   options.registration_timeout = absl::GetFlag(FLAGS_registration_timeout);
+  auto token = sluice::cluster::AuthToken::FromFlag(absl::GetFlag(FLAGS_auth_token_file));
+  if (!token.ok()) {
+    std::fprintf(stderr, "sluice-taskmanager: %s\n", token.status().ToString().c_str());
+    return 2;
+  }
+  options.token = *std::move(token);
   options.jobmanager_timeout = absl::GetFlag(FLAGS_jobmanager_timeout);
   if (options.jobmanager_timeout <= absl::ZeroDuration()) {
     std::fprintf(stderr, "sluice-taskmanager: --jobmanager-timeout must be positive\n");

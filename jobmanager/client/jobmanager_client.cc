@@ -14,11 +14,11 @@ namespace {
 constexpr size_t kChunkBytes = 1 << 20;
 }  // namespace
 
-JobManagerClient::JobManagerClient(std::string address, absl::Duration timeout)
+JobManagerClient::JobManagerClient(std::string address, absl::Duration timeout,
+                                   const AuthToken& token)
     : address_(std::move(address)),
       timeout_(timeout),
-      stub_(
-          JobManager::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+      stub_(JobManager::NewStub(token.Channel(address_))) {}
 
 std::unique_ptr<grpc::ClientContext> JobManagerClient::Context() const {
   auto ctx = std::make_unique<grpc::ClientContext>();

@@ -26,15 +26,14 @@ absl::Status WithDeadline(const std::string& address, const char* rpc, absl::Dur
 
 }  // namespace
 
-GrpcTaskManagerGateway::GrpcTaskManagerGateway(GatewayDeadlines deadlines)
-    : deadlines_(deadlines) {}
+GrpcTaskManagerGateway::GrpcTaskManagerGateway(GatewayDeadlines deadlines, AuthToken token)
+    : deadlines_(deadlines), token_(std::move(token)) {}
 
 TaskManagerService::Stub* GrpcTaskManagerGateway::StubFor(const std::string& address) {
   MutexLock lock(&mu_);
   auto& stub = stubs_[address];
   if (stub == nullptr) {
-    stub = TaskManagerService::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    stub = TaskManagerService::NewStub(token_.Channel(address));
   }
   return stub.get();  // stubs live as long as the gateway; a Stub is thread-safe
 }

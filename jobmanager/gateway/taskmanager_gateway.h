@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "proto/taskmanager_service.grpc.pb.h"
 #include "sluice/core/mutex.h"
+#include "sluice/jobmanager/auth_token.h"
 
 namespace sluice::cluster {
 
@@ -36,7 +37,8 @@ struct GatewayDeadlines {
 /// (a channel reconnects by itself); thread-safe.
 class GrpcTaskManagerGateway final : public TaskManagerGateway {
  public:
-  explicit GrpcTaskManagerGateway(GatewayDeadlines deadlines = {});
+  /// Calls carry `token` (the cluster's --auth-token-file, if it has one).
+  explicit GrpcTaskManagerGateway(GatewayDeadlines deadlines = {}, AuthToken token = {});
 
   absl::Status Deploy(const std::string& address, const DeployJobRequest& request) override;
   absl::Status Cancel(const std::string& address, const CancelJobPartRequest& request) override;
@@ -47,6 +49,7 @@ class GrpcTaskManagerGateway final : public TaskManagerGateway {
   TaskManagerService::Stub* StubFor(const std::string& address);
 
   const GatewayDeadlines deadlines_;
+  const AuthToken token_;
   Mutex mu_;
   std::map<std::string, std::unique_ptr<TaskManagerService::Stub>> stubs_ SLUICE_GUARDED_BY(mu_);
 };

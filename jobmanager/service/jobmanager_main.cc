@@ -28,6 +28,10 @@
 #include "sluice/runtime/restart_strategy_config.h"
 
 ABSL_FLAG(int, port, 6123, "port for clients and TaskManagers (0: any free port)");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "a file holding the cluster's shared secret: every call that changes anything "
+          "(submit, upload, cancel, savepoint, a TaskManager's registration and reports) must "
+          "carry it, and calls to TaskManagers carry it (empty: the cluster is open)");
 ABSL_FLAG(std::string, bind_address, "127.0.0.1",
           "address to listen on (loopback by default; 0.0.0.0 for every interface)");
 ABSL_FLAG(std::string, blob_dir, "",
@@ -169,8 +173,14 @@ int main(int argc, char** argv) {
     job_store = std::move(*store);
     options.job_store = job_store.get();
   }
+  auto read_token = sluice::cluster::AuthToken::FromFlag(absl::GetFlag(FLAGS_auth_token_file));
+  if (!read_token.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n", read_token.status().ToString().c_str());
+    return 2;
+  }
+  const sluice::cluster::AuthToken& token = *read_token;
   // The parts, in the order they may be destroyed in reverse (users before what they use).
-  sluice::cluster::GrpcTaskManagerGateway gateway(deadlines);
+  sluice::cluster::GrpcTaskManagerGateway gateway(deadlines, token);
   sluice::cluster::TaskManagerRegistry registry(absl::GetFlag(FLAGS_heartbeat_timeout));
   sluice::cluster::Dispatcher dispatcher(blobs->get(), &gateway, options);
   if (absl::Status s = dispatcher.Recover(); !s.ok()) {
@@ -185,7 +195,8 @@ int main(int argc, char** argv) {
   sluice::cluster::HeartbeatMonitor monitor(&registry, absl::GetFlag(FLAGS_heartbeat_interval),
                                             on_lost);
   sluice::cluster::JobManagerService service(&registry, &dispatcher, &blob_server, blobs->get(),
-                                             absl::GetFlag(FLAGS_heartbeat_interval), on_lost);
+                                             absl::GetFlag(FLAGS_heartbeat_interval), on_lost,
+                                             token);
 
   const std::string address =
       absl::StrCat(absl::GetFlag(FLAGS_bind_address), ":", absl::GetFlag(FLAGS_port));
@@ -210,6 +221,10 @@ int main(int argc, char** argv) {
               port);
   std::fflush(stdout);
   LOG(INFO) << "JobManager on port " << port << ", blob store in " << blob_dir;
+  if (!token.enabled()) {
+    LOG(WARNING) << "no --auth-token-file: this cluster is open — anyone who reaches " << address
+                 << " can submit and run code on it";
+  }
   server->Wait();
   LOG(INFO) << "JobManager stopped";
   return 0;

@@ -14,18 +14,22 @@ namespace sluice::cluster {
 JobManagerService::JobManagerService(TaskManagerRegistry* registry, Dispatcher* dispatcher,
                                      BlobServer* blobs, const BlobStore* store,
                                      absl::Duration heartbeat_interval,
-                                     std::function<void(const TaskManagerRegistry::Lost&)> on_lost)
+                                     std::function<void(const TaskManagerRegistry::Lost&)> on_lost,
+                                     AuthToken token)
     : registry_(registry),
       dispatcher_(dispatcher),
       blobs_(blobs),
       store_(store),
       heartbeat_interval_(heartbeat_interval),
       on_lost_(std::move(on_lost)),
-      jobmanager_id_(absl::StrCat("jm-", ::getpid(), "-", absl::ToUnixMillis(absl::Now()))) {}
+      jobmanager_id_(absl::StrCat("jm-", ::getpid(), "-", absl::ToUnixMillis(absl::Now()))),
+      token_(std::move(token)) {}
 
-grpc::Status JobManagerService::RegisterTaskManager(grpc::ServerContext*,
+grpc::Status JobManagerService::RegisterTaskManager(grpc::ServerContext* ctx,
                                                     const RegisterTaskManagerRequest* request,
                                                     RegisterTaskManagerReply* reply) {
+  if (grpc::Status denied = token_.Check(*ctx, "registering a TaskManager"); !denied.ok())
+    return denied;
   if (request->engine_abi() != EngineAbi()) {
     return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
         "TaskManager '", request->taskmanager_id(), "' runs engine ABI '", request->engine_abi(),
@@ -74,6 +78,7 @@ class StreamEnder {
 
 grpc::Status JobManagerService::Heartbeats(
     grpc::ServerContext* ctx, grpc::ServerReaderWriter<HeartbeatReply, HeartbeatRequest>* stream) {
+  if (grpc::Status denied = token_.Check(*ctx, "a control stream"); !denied.ok()) return denied;
   HeartbeatRequest beat;
   if (!stream->Read(&beat)) return grpc::Status::OK;
   const std::string id = beat.taskmanager_id();
@@ -103,8 +108,9 @@ grpc::Status JobManagerService::Heartbeats(
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::SubmitJob(grpc::ServerContext*, const SubmitJobRequest* request,
+grpc::Status JobManagerService::SubmitJob(grpc::ServerContext* ctx, const SubmitJobRequest* request,
                                           SubmitJobReply* reply) {
+  if (grpc::Status denied = token_.Check(*ctx, "a submission"); !denied.ok()) return denied;
   auto id = dispatcher_->Submit(request->job());
   if (!id.ok()) return ToGrpcStatus(id.status());
   reply->set_job_id(*id);
@@ -125,53 +131,60 @@ grpc::Status JobManagerService::ListJobs(grpc::ServerContext*, const ListJobsReq
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::CancelJob(grpc::ServerContext*, const CancelJobRequest* request,
+grpc::Status JobManagerService::CancelJob(grpc::ServerContext* ctx, const CancelJobRequest* request,
                                           CancelJobReply* reply) {
+  if (grpc::Status denied = token_.Check(*ctx, "a cancellation"); !denied.ok()) return denied;
   auto status = dispatcher_->Cancel(request->job_id());
   if (!status.ok()) return ToGrpcStatus(status.status());
   *reply->mutable_job() = std::move(*status);
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::ReportJobPart(grpc::ServerContext*,
+grpc::Status JobManagerService::ReportJobPart(grpc::ServerContext* ctx,
                                               const ReportJobPartRequest* request,
                                               ReportJobPartReply*) {
+  if (grpc::Status denied = token_.Check(*ctx, "a report"); !denied.ok()) return denied;
   dispatcher_->PartEnded(request->report());
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::AcknowledgeCheckpoint(grpc::ServerContext*,
+grpc::Status JobManagerService::AcknowledgeCheckpoint(grpc::ServerContext* ctx,
                                                       const AcknowledgeCheckpointRequest* request,
                                                       AcknowledgeCheckpointReply*) {
+  if (grpc::Status denied = token_.Check(*ctx, "an acknowledgement"); !denied.ok()) return denied;
   return ToGrpcStatus(dispatcher_->AcknowledgeCheckpoint(request->ack()));
 }
 
-grpc::Status JobManagerService::ReportPartRestored(grpc::ServerContext*,
+grpc::Status JobManagerService::ReportPartRestored(grpc::ServerContext* ctx,
                                                    const ReportPartRestoredRequest* request,
                                                    ReportPartRestoredReply*) {
+  if (grpc::Status denied = token_.Check(*ctx, "a report"); !denied.ok()) return denied;
   dispatcher_->PartRestored(request->report());
   return grpc::Status::OK;
 }
 
 grpc::Status JobManagerService::ReportAwaitingFinalCheckpoint(
-    grpc::ServerContext*, const ReportAwaitingFinalCheckpointRequest* request,
+    grpc::ServerContext* ctx, const ReportAwaitingFinalCheckpointRequest* request,
     ReportAwaitingFinalCheckpointReply*) {
+  if (grpc::Status denied = token_.Check(*ctx, "a report"); !denied.ok()) return denied;
   dispatcher_->PartAwaitsFinalCheckpoint(request->report());
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::TriggerSavepoint(grpc::ServerContext*,
+grpc::Status JobManagerService::TriggerSavepoint(grpc::ServerContext* ctx,
                                                  const TriggerSavepointRequest* request,
                                                  TriggerSavepointReply* reply) {
+  if (grpc::Status denied = token_.Check(*ctx, "a savepoint"); !denied.ok()) return denied;
   auto path = dispatcher_->TriggerSavepoint(*request);
   if (!path.ok()) return ToGrpcStatus(path.status());
   reply->set_path(*path);
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::UploadBlob(grpc::ServerContext*,
+grpc::Status JobManagerService::UploadBlob(grpc::ServerContext* ctx,
                                            grpc::ServerReader<UploadBlobRequest>* reader,
                                            UploadBlobReply* reply) {
+  if (grpc::Status denied = token_.Check(*ctx, "an upload"); !denied.ok()) return denied;
   auto id = blobs_->Receive([reader](UploadBlobRequest* chunk) { return reader->Read(chunk); });
   if (!id.ok()) {
     // Logged after the partial file is gone (it belongs to the upload, deleted with it).
@@ -184,9 +197,10 @@ grpc::Status JobManagerService::UploadBlob(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status JobManagerService::DownloadBlob(grpc::ServerContext*,
+grpc::Status JobManagerService::DownloadBlob(grpc::ServerContext* ctx,
                                              const DownloadBlobRequest* request,
                                              grpc::ServerWriter<DownloadBlobReply>* writer) {
+  if (grpc::Status denied = token_.Check(*ctx, "a download"); !denied.ok()) return denied;
   return ToGrpcStatus(blobs_->Send(
       request->blob().sha256(), [writer](const DownloadBlobReply& c) { return writer->Write(c); }));
 }

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "proto/jobmanager_service.grpc.pb.h"
+#include "sluice/jobmanager/auth_token.h"
 #include "sluice/jobmanager/blob_store.h"
 
 namespace sluice::cluster {
@@ -17,8 +18,10 @@ namespace sluice::cluster {
 /// messages a user can act on: nobody listening, something else listening, no answer.
 class JobManagerClient {
  public:
-  /// `address` is HOST:PORT. Connects lazily; calls time out after `timeout`.
-  explicit JobManagerClient(std::string address, absl::Duration timeout = absl::Seconds(10));
+  /// `address` is HOST:PORT. Connects lazily; calls time out after `timeout` and carry
+  /// `token` (the cluster's --auth-token-file, if it has one).
+  explicit JobManagerClient(std::string address, absl::Duration timeout = absl::Seconds(10),
+                            const AuthToken& token = {});
 
   const std::string& address() const { return address_; }
 
