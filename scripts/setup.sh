@@ -8,8 +8,8 @@ packages=(
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libssl-dev
   libabsl-dev librocksdb-dev librdkafka-dev libcurl4-openssl-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev
-  influxdb kcat curl netcat-openbsd zlib1g-dev
+  nlohmann-json3-dev libcpp-httplib-dev
+  influxdb kcat curl netcat-openbsd zlib1g-dev prometheus
 )
 
 missing=()
@@ -31,5 +31,8 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # influxdb's package may start a system service; tests start their own influxd on free ports.
-if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now influxdb >/dev/null 2>&1 || true; fi
+# So may prometheus's (tests run promtool and a prometheus server of their own).
+if command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now influxdb prometheus >/dev/null 2>&1 || true
+fi
 echo "setup: done"

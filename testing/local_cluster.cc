@@ -36,6 +36,12 @@ JobManagerProcess::JobManagerProcess(std::vector<std::string> extra_args, int po
   EXPECT_TRUE(up) << "the JobManager did not start:\n" << ReadFile(log_path_);
   address_ = line;
   if (!absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &port_)) port_ = 0;
+  constexpr char kRest[] = "sluice-jobmanager REST API on ";
+  const std::string log = ReadFile(log_path_);
+  if (const size_t at = log.find(kRest); at != std::string::npos) {
+    rest_url_ = log.substr(at + sizeof(kRest) - 1);
+    rest_url_ = rest_url_.substr(0, rest_url_.find('\n'));
+  }
 }
 
 TaskManagerProcess::TaskManagerProcess(const std::string& jobmanager, int slots,

@@ -66,7 +66,8 @@ absl::Status CheckpointCoordinator::CountFailure(int64_t id, const absl::Status&
   CheckpointStats failed;
   failed.id = id;
   failed.failed = true;
-  stats_.push_back(failed);
+  ++failed_;
+  Record(failed);
   ++consecutive_failures_;
   if (config_.checkpoint_tolerable_failures >= 0 &&
       consecutive_failures_ > config_.checkpoint_tolerable_failures) {
@@ -156,7 +157,10 @@ absl::Status CheckpointCoordinator::Acknowledge(int64_t id, int task_index,
     stats.max_sync_duration = done.max_sync;
     stats.max_sync_cpu = done.max_sync_cpu;
     stats.max_async_duration = done.max_async;
-    stats_.push_back(stats);
+    for (const auto& [node, handles] : done.handles) {
+      for (const StateHandle& h : handles) stats.state_bytes += h.size;
+    }
+    Record(stats);
     // Older pending checkpoints are subsumed: this one is newer and complete.
     for (auto it = pending_.begin(); it != pending_.end() && it->first < id;) {
       if (it->second.storing) {
@@ -245,9 +249,19 @@ absl::Status CheckpointCoordinator::last_error() const {
   return last_error_;
 }
 
+int64_t CheckpointCoordinator::failed_count() const {
+  MutexLock lock(&mu_);
+  return failed_;
+}
+
+void CheckpointCoordinator::Record(const CheckpointStats& stats) {
+  stats_.push_back(stats);
+  if (stats_.size() > kCheckpointStatsKept) stats_.pop_front();
+}
+
 std::vector<CheckpointStats> CheckpointCoordinator::stats() const {
   MutexLock lock(&mu_);
-  return stats_;
+  return {stats_.begin(), stats_.end()};
 }
 
 }  // namespace sluice::internal

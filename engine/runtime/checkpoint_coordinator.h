@@ -1,5 +1,6 @@
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -52,8 +53,10 @@ class CheckpointCoordinator {
   void Drop(int64_t id);
 
   int64_t completed_count() const;
+  int64_t failed_count() const;
   /// A failure while storing a checkpoint (the job goes on; the checkpoint is dropped).
   absl::Status last_error() const;
+  /// The newest kCheckpointStatsKept checkpoints, oldest first.
   std::vector<CheckpointStats> stats() const;
   CheckpointStorage* storage() const { return storage_.get(); }
   const JobGraph& graph() const { return *graph_; }
@@ -86,10 +89,12 @@ class CheckpointCoordinator {
   int64_t next_id_ SLUICE_GUARDED_BY(mu_) = 1;
   std::map<int64_t, Pending> pending_ SLUICE_GUARDED_BY(mu_);
   int64_t completed_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t failed_ SLUICE_GUARDED_BY(mu_) = 0;
   absl::Time last_ended_ SLUICE_GUARDED_BY(mu_) = absl::InfinitePast();
   int consecutive_failures_ SLUICE_GUARDED_BY(mu_) = 0;
   absl::Status last_error_ SLUICE_GUARDED_BY(mu_);
-  std::vector<CheckpointStats> stats_ SLUICE_GUARDED_BY(mu_);
+  std::deque<CheckpointStats> stats_ SLUICE_GUARDED_BY(mu_);  // bounded: kCheckpointStatsKept
+  void Record(const CheckpointStats& stats) SLUICE_REQUIRES(mu_);
 };
 
 }  // namespace sluice::internal

@@ -171,5 +171,29 @@ TEST_F(CoordinatorTest, ANewerCompletedCheckpointSubsumesOlderPendingOnesBeforeN
   EXPECT_EQ(c->completed_count(), 1);
 }
 
+// A job runs for months: the stats of its checkpoints are bounded, the counts are not.
+TEST_F(CoordinatorTest, KeepsTheStatsOfTheNewestCheckpointsOnlyAndCountsThemAll) {
+  graph_.stream.config.checkpoint_tolerable_failures = -1;  // declines never fail the job
+  auto c = Make();
+  const int64_t total = static_cast<int64_t>(kCheckpointStatsKept) + 50;
+  for (int64_t i = 0; i < total; ++i) {
+    const int64_t id = c->MaybeStart();
+    ASSERT_GT(id, 0);
+    if (i % 10 == 0) {
+      ASSERT_TRUE(c->Acknowledge(id, 0, absl::InternalError("declined")).ok());
+      continue;
+    }
+    ASSERT_TRUE(c->Acknowledge(id, 0, Ack("a")).ok());
+    ASSERT_TRUE(c->Acknowledge(id, 1, Ack("b")).ok());
+  }
+  const int64_t declined = (total + 9) / 10;  // i = 0, 10, 20, ...
+  EXPECT_EQ(c->failed_count(), declined);
+  EXPECT_EQ(c->completed_count(), total - declined);
+  const std::vector<CheckpointStats> stats = c->stats();
+  ASSERT_EQ(stats.size(), kCheckpointStatsKept);
+  EXPECT_EQ(stats.back().id, total);
+  EXPECT_EQ(stats.front().id, total - static_cast<int64_t>(kCheckpointStatsKept) + 1);
+}
+
 }  // namespace
 }  // namespace sluice::internal

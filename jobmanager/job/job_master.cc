@@ -60,7 +60,24 @@ JobStatus JobMaster::Status() const {
   s.set_duration_ms(absl::ToInt64Milliseconds(end - submitted_));
   if (checkpoints_) {
     s.set_completed_checkpoints(checkpoints_->completed_count());
+    s.set_failed_checkpoints(checkpoints_->failed_count());
     s.set_final_savepoint(checkpoints_->final_savepoint());
+    const std::vector<CheckpointStats> stats = checkpoints_->stats();
+    constexpr size_t kShown = 100;
+    for (size_t i = stats.size() > kShown ? stats.size() - kShown : 0; i < stats.size(); ++i) {
+      CheckpointRecord* r = s.add_checkpoint_history();
+      r->set_id(stats[i].id);
+      r->set_failed(stats[i].failed);
+      r->set_duration_ms(absl::ToInt64Milliseconds(stats[i].duration));
+      r->set_max_sync_ms(absl::ToInt64Milliseconds(stats[i].max_sync_duration));
+      r->set_max_async_ms(absl::ToInt64Milliseconds(stats[i].max_async_duration));
+      r->set_state_bytes(static_cast<int64_t>(stats[i].state_bytes));
+    }
+  }
+  for (const JobVertex& v : job_.graph->vertices) {
+    JobVertexInfo* vertex = s.add_vertices();
+    vertex->set_name(v.name);
+    vertex->set_parallelism(v.parallelism);
   }
   for (const auto& [part, address] : parts_running_) {
     RunningPart* running = s.add_running_parts();

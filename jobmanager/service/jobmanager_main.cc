@@ -21,6 +21,7 @@
 #include "grpcpp/grpcpp.h"
 #include "heartbeat/taskmanager_registry.h"
 #include "recovery/job_store.h"
+#include "rest/rest_server.h"
 #include "service/jobmanager_service.h"
 #include "sluice/job/abseil_flags.h"
 #include "sluice/job/job_args.h"
@@ -28,6 +29,11 @@
 #include "sluice/runtime/restart_strategy_config.h"
 
 ABSL_FLAG(int, port, 6123, "port for clients and TaskManagers (0: any free port)");
+ABSL_FLAG(int, rest_port, -1,
+          "port of the REST API and the Prometheus metrics (/metrics) over HTTP (0: any free "
+          "port, -1: none)");
+ABSL_FLAG(std::string, rest_bind_address, "127.0.0.1",
+          "the address the REST API listens on (loopback unless opened on purpose)");
 ABSL_FLAG(std::string, auth_token_file, "",
           "a file holding the cluster's shared secret: every call that changes anything "
           "(submit, upload, cancel, savepoint, a TaskManager's registration and reports) must "
@@ -211,6 +217,20 @@ int main(int argc, char** argv) {
                  "this machine)\n",
                  address.c_str());
     return 2;
+  }
+  std::unique_ptr<sluice::cluster::RestServer> rest;
+  if (const int rest_port = absl::GetFlag(FLAGS_rest_port); rest_port >= 0) {
+    rest = std::make_unique<sluice::cluster::RestServer>(
+        [&service] { return service.ClusterStatus(); });
+    auto bound = rest->Start(absl::GetFlag(FLAGS_rest_bind_address), rest_port);
+    if (!bound.ok()) {
+      std::fprintf(stderr, "sluice-jobmanager: %s\n",
+                   std::string(bound.status().message()).c_str());
+      return 2;
+    }
+    // Before the listening line, so whoever waits for that one finds this too.
+    std::printf("sluice-jobmanager REST API on http://%s:%d\n",
+                absl::GetFlag(FLAGS_rest_bind_address).c_str(), *bound);
   }
   g_server = server.get();
   g_service = &service;

@@ -208,6 +208,13 @@ grpc::Status JobManagerService::DownloadBlob(grpc::ServerContext* ctx,
 grpc::Status JobManagerService::GetClusterStatus(grpc::ServerContext*,
                                                  const GetClusterStatusRequest*,
                                                  GetClusterStatusReply* reply) {
+  *reply = ClusterStatus();
+  return grpc::Status::OK;
+}
+
+GetClusterStatusReply JobManagerService::ClusterStatus() const {
+  GetClusterStatusReply status;
+  GetClusterStatusReply* reply = &status;
   reply->set_jobmanager_id(jobmanager_id_);
   const absl::Time now = registry_->Now();
   int total = 0, free = 0;
@@ -231,7 +238,7 @@ grpc::Status JobManagerService::GetClusterStatus(grpc::ServerContext*,
   reply->set_free_slots(free);
   reply->set_blob_dir(store_->dir());
   reply->set_blobs(store_->Count());
-  return grpc::Status::OK;
+  return status;
 }
 
 }  // namespace sluice::cluster

@@ -29,6 +29,8 @@ class JobManagerService final : public JobManager::Service {
   /// The JobManager goes down: control streams that end from now on lose no TaskManager
   /// (their jobs' parts keep running for the JobManager that comes back).
   void StopDeclaringLosses() { shutting_down_.store(true); }
+  /// The cluster as `sluice status` and the REST API show it: TaskManagers, slots, jobs.
+  GetClusterStatusReply ClusterStatus() const;
 
   grpc::Status RegisterTaskManager(grpc::ServerContext* ctx,
                                    const RegisterTaskManagerRequest* request,

@@ -39,7 +39,11 @@ struct CheckpointStats {
   absl::Duration max_sync_duration;   // the longest stall of a task thread
   absl::Duration max_sync_cpu;        // the most CPU time a task thread spent on it
   absl::Duration max_async_duration;  // the longest asynchronous part of a task
+  uint64_t state_bytes = 0;           // of the state files its handles name (0: in memory)
 };
+
+/// How many checkpoints' stats a job keeps (the newest): a job runs for months.
+inline constexpr size_t kCheckpointStatsKept = 1000;
 
 /// Settings of an in-process execution.
 struct MiniClusterOptions {
@@ -64,8 +68,8 @@ struct JobResult {
   absl::Duration duration;
   std::vector<TaskStats> tasks;
   int64_t completed_checkpoints = 0;
-  std::vector<CheckpointStats> checkpoints;
-  int restarts = 0;             // how often the job was restarted after a failure
+  std::vector<CheckpointStats> checkpoints;  // the newest kCheckpointStatsKept
+  int restarts = 0;                          // how often the job was restarted after a failure
   bool stopped = false;         // ended by StopWithSavepoint, not by the end of its input
   std::string final_savepoint;  // the savepoint it was stopped with
   /// The most records queued in any one task's inputs at once: what back pressure bounds.

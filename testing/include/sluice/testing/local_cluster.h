@@ -19,6 +19,8 @@ class JobManagerProcess {
 
   const std::string& address() const { return address_; }
   int port() const { return port_; }
+  /// http://HOST:PORT of its REST API (started with --rest-port), else empty.
+  const std::string& rest_url() const { return rest_url_; }
   const std::string& blob_dir() const { return blob_dir_; }
   std::string log() const { return ReadFile(log_path_); }
   ChildProcess& process() { return *process_; }
@@ -29,6 +31,7 @@ class JobManagerProcess {
   std::string log_path_;
   std::unique_ptr<ChildProcess> process_;
   std::string address_;
+  std::string rest_url_;
   int port_ = 0;
 };
 

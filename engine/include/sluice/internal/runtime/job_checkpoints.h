@@ -101,6 +101,8 @@ class JobCheckpoints {
   /// Null when checkpoints stay in memory.
   CheckpointStorage* storage() const;
   int64_t completed_count() const;
+  int64_t failed_count() const;
+  /// The newest kCheckpointStatsKept checkpoints, oldest first.
   std::vector<CheckpointStats> stats() const;
 
  private:
