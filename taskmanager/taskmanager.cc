@@ -176,8 +176,16 @@ absl::Status TaskManager::Run() {
   if (server_ == nullptr || port == 0) {
     return absl::FailedPreconditionError(absl::StrCat("cannot listen on ", listen));
   }
-  address_ = absl::StrCat(options_.bind_address, ":", port);
-  LOG(INFO) << "TaskManager '" << options_.id << "' serving on " << address_;
+  std::string host = options_.advertised_address;
+  if (host.empty()) {
+    const bool wildcard = options_.bind_address == "0.0.0.0" || options_.bind_address == "::" ||
+                          options_.bind_address == "[::]";
+    host = wildcard ? HostName() : options_.bind_address;
+  }
+  address_ = absl::StrCat(host, ":", port);
+  // Tests and scripts read the address at the end of this line.
+  LOG(INFO) << "TaskManager '" << options_.id << "' listening on " << listen << ", serving on "
+            << address_;
   if (absl::Status s = RegisterWithin(options_.registration_timeout); !s.ok()) return s;
   while (!stopping_.load()) {
     std::string why;

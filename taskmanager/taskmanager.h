@@ -27,6 +27,8 @@ struct TaskManagerOptions {
   /// Emptied when the TaskManager starts, removed when it stops.
   std::string local_state_dir;
   std::string bind_address = "127.0.0.1";
+  /// What peers dial (empty: the bind address, or this host's name when that is a wildcard).
+  std::string advertised_address;
   int port = 0;  // of its TaskManager and Exchange services (0: any free port)
   /// Gives up when the JobManager cannot be reached this long at the start.
   absl::Duration registration_timeout = absl::Seconds(30);

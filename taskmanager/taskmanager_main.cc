@@ -28,6 +28,9 @@ ABSL_FLAG(std::string, cache_dir, "",
           "$XDG_CACHE_HOME/sluice/taskmanager-ID or ~/.cache/sluice/taskmanager-ID)");
 ABSL_FLAG(std::string, bind_address, "127.0.0.1",
           "address its deployment and data exchange service listens on (loopback by default)");
+ABSL_FLAG(std::string, advertised_address, "",
+          "the host name or address the JobManager and other TaskManagers dial to reach it "
+          "(default: the bind address; with 0.0.0.0, this host's name)");
 ABSL_FLAG(bool, local_recovery, true,
           "keep a copy of each snapshot this TaskManager's subtasks write, so that a subtask "
           "restarted here restores from it rather than from checkpoint storage");
@@ -114,6 +117,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.bind_address = absl::GetFlag(FLAGS_bind_address);
+  options.advertised_address = absl::GetFlag(FLAGS_advertised_address);
   options.port = absl::GetFlag(FLAGS_port);
 
   sluice::cluster::TaskManager taskmanager(options);

@@ -13,13 +13,15 @@ std::string BinDirOr(const std::string& bin_dir) {
 }  // namespace
 
 JobManagerProcess::JobManagerProcess(std::vector<std::string> extra_args, int port,
-                                     const std::string& bin_dir) {
+                                     const std::string& bin_dir,
+                                     std::vector<std::string> launcher) {
   blob_dir_ = dir_.Join("blobs");
   log_path_ = dir_.Join("jobmanager.log");
   std::vector<std::string> argv = {BinDirOr(bin_dir) + "/sluice-jobmanager",
                                    absl::StrCat("--port=", port),
                                    absl::StrCat("--blob-dir=", blob_dir_)};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  argv.insert(argv.begin(), launcher.begin(), launcher.end());
   process_ = std::make_unique<ChildProcess>(argv, log_path_);
   constexpr char kListening[] = "sluice-jobmanager listening on ";
   std::string line;

@@ -51,4 +51,52 @@ bool NetworkNamespace::Run(const std::string& command) {
   return r.exit_code == 0;
 }
 
+NetworkHosts::NetworkHosts(int hosts) {
+  const int pid = static_cast<int>(::getpid());
+  switch_ = absl::StrCat("sluice-sw-", pid);
+  for (int i = 0; i < hosts; ++i) {
+    names_.push_back(absl::StrCat("sluice-h", i, "-", pid));
+    // The hosts' network is a world of its own: the same addresses in another test's hosts,
+    // or in the test's namespace, never meet these.
+    addresses_.push_back(absl::StrCat("198.18.200.", i + 1));
+  }
+  Remove();  // left by an earlier process with this pid that crashed
+  const std::string on_switch = absl::StrCat("ip netns exec ", switch_, " ");
+  available_ = Run("ip netns add " + switch_) && Run(on_switch + "ip link add br0 type bridge") &&
+               Run(on_switch + "ip link set br0 up");
+  for (int i = 0; available_ && i < hosts; ++i) {
+    const std::string host_end = absl::StrCat("slh", pid % 100000, "x", i);  // <= 15 characters
+    const std::string switch_end = absl::StrCat("slh", pid % 100000, "s", i);
+    const std::string on_host = absl::StrCat("ip netns exec ", names_[i], " ");
+    available_ = Run("ip netns add " + names_[i]) &&
+                 Run(absl::StrCat("ip link add ", host_end, " type veth peer name ", switch_end)) &&
+                 Run(absl::StrCat("ip link set ", host_end, " netns ", names_[i])) &&
+                 Run(absl::StrCat("ip link set ", switch_end, " netns ", switch_)) &&
+                 Run(absl::StrCat(on_switch, "ip link set ", switch_end, " master br0")) &&
+                 Run(absl::StrCat(on_switch, "ip link set ", switch_end, " up")) &&
+                 Run(absl::StrCat(on_host, "ip addr add ", addresses_[i], "/24 dev ", host_end)) &&
+                 Run(absl::StrCat(on_host, "ip link set ", host_end, " up")) &&
+                 Run(on_host + "ip link set lo up");
+  }
+}
+
+NetworkHosts::~NetworkHosts() { Remove(); }
+
+void NetworkHosts::Remove() {
+  // Deleting a namespace deletes the veth ends in it, and with them their pairs.
+  std::string command;
+  for (const std::string& name : names_)
+    absl::StrAppend(&command, "ip netns del ", name, " 2>/dev/null; ");
+  absl::StrAppend(&command, "ip netns del ", switch_, " 2>/dev/null; true");
+  RunCommand(command);
+}
+
+bool NetworkHosts::Run(const std::string& command) {
+  const CommandResult r = RunCommand(command);
+  if (r.exit_code != 0 && why_.empty()) {
+    why_ = absl::StrCat("'", command, "' failed (exit ", r.exit_code, "): ", r.output);
+  }
+  return r.exit_code == 0;
+}
+
 }  // namespace sluice::testing

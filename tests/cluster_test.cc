@@ -1170,6 +1170,74 @@ TEST_F(JobsOnClusterTest, AKilledTaskManagersRegionRestartsAloneWhileTheOthersRu
   EXPECT_EQ(SortedOutput(dir_.Join("out")), expected);
 }
 
+// Several hosts: a JobManager and two TaskManagers, each in a network namespace of its own
+// with its own address, joined by a bridge; the CLI on a fourth. The TaskManagers listen on
+// every interface and advertise their host's address, as the operations guide's recipe says.
+TEST(SeveralHostsTest, ACheckpointedJobRunsAcrossHostsWithExactOutput) {
+  testing::NetworkHosts hosts(4);
+  if (!hosts.available()) {
+    GTEST_SKIP() << "network namespaces (and a bridge) cannot be made here, so no hosts: "
+                 << hosts.why();
+  }
+  testing::TempDir dir;
+  JobManagerProcess jm({"--bind-address=0.0.0.0", "--advertised-address=" + hosts.address(0),
+                        "--heartbeat-interval=100ms", "--heartbeat-timeout=2s"},
+                       0, "", hosts.Launcher(0));
+  ASSERT_THAT(jm.address(), ::testing::StartsWith(hosts.address(0) + ":")) << jm.log();
+  std::vector<std::unique_ptr<TaskManagerProcess>> tms;
+  for (int i = 1; i <= 2; ++i) {
+    tms.push_back(std::make_unique<TaskManagerProcess>(
+        jm.address(), 2, absl::StrCat("tm-", i),
+        std::vector<std::string>{"--bind-address=0.0.0.0",
+                                 "--advertised-address=" + hosts.address(i)},
+        "", hosts.Launcher(i)));
+  }
+  auto on_client = [&](const std::string& args) {
+    return testing::RunCommand(
+        absl::StrCat(hosts.Prefix(3), testing::BuildDir(), "/bin/sluice ", args));
+  };
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return on_client("status --jobmanager=" + jm.address()).output.find("slots: 4 total") !=
+               std::string::npos;
+      },
+      15000))
+      << jm.log() << tms[0]->log();
+  EXPECT_THAT(tms[0]->log(), HasSubstr("serving on " + hosts.address(1) + ":"));
+  EXPECT_EQ(testing::RunCommand(absl::StrCat(testing::BuildDir(),
+                                             "/bin/sluice status "
+                                             "--jobmanager=",
+                                             jm.address()))
+                .exit_code,
+            1)
+      << "the test's own namespace does not reach the hosts";
+
+  const std::string input = dir.Join("words.txt");
+  testing::WriteFile(input, Words(20000));
+  const std::string word_count = absl::StrCat(testing::BuildDir(), "/examples/word_count.so");
+  auto local =
+      Sluice(absl::StrCat("run --local ", word_count, " --parallelism=4 -- --input=", input,
+                          " --output=", dir.Join("local")));
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  auto r = on_client(absl::StrCat(
+      "run --jobmanager=", jm.address(), " ", word_count, " --parallelism=4 -- --input=", input,
+      " --output=", dir.Join("cluster"), " --checkpoint-interval=100ms",
+      " --checkpoint-dir=", dir.Join("checkpoints"), " --max-source-rate=10000"));
+  EXPECT_EQ(r.exit_code, 0) << r.output << jm.log();
+  EXPECT_THAT(r.output, HasSubstr("job-1 finished"));
+  EXPECT_TRUE(testing::HasCompletedCheckpoint(dir.Join("checkpoints/word_count")));
+  for (const auto& tm : tms) {
+    EXPECT_THAT(tm->log(), HasSubstr("deploying this TaskManager's subtasks"));
+  }
+  auto sorted = [](std::vector<std::string> lines) {
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  };
+  const auto expected = sorted(testing::ReadPartFileLines(dir.Join("local")));
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(sorted(testing::ReadPartFileLines(dir.Join("cluster"))), expected);
+}
+
 TEST_F(JobsOnClusterTest, AJobFailsOnceItsRestartAttemptsAreUsedUp) {
   const std::string input = dir_.Join("bad.csv");
   testing::WriteFile(input, "a,1000,1\nb,2000,2\nthis is not a record\n");

@@ -40,6 +40,9 @@ ABSL_FLAG(std::string, auth_token_file, "",
           "carry it, and calls to TaskManagers carry it (empty: the cluster is open)");
 ABSL_FLAG(std::string, bind_address, "127.0.0.1",
           "address to listen on (loopback by default; 0.0.0.0 for every interface)");
+ABSL_FLAG(std::string, advertised_address, "",
+          "the host name or address clients and TaskManagers dial to reach it, as it prints it "
+          "(default: the bind address)");
 ABSL_FLAG(std::string, blob_dir, "",
           "directory of the blob store (job binaries); default "
           "$XDG_DATA_HOME/sluice/blobs or ~/.local/share/sluice/blobs — never /tmp, which "
@@ -237,8 +240,10 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, Shutdown);
   std::signal(SIGINT, Shutdown);
   // The first line of stdout: where to reach it (tests and scripts read it).
-  std::printf("sluice-jobmanager listening on %s:%d\n", absl::GetFlag(FLAGS_bind_address).c_str(),
-              port);
+  const std::string advertised = absl::GetFlag(FLAGS_advertised_address).empty()
+                                     ? absl::GetFlag(FLAGS_bind_address)
+                                     : absl::GetFlag(FLAGS_advertised_address);
+  std::printf("sluice-jobmanager listening on %s:%d\n", advertised.c_str(), port);
   std::fflush(stdout);
   LOG(INFO) << "JobManager on port " << port << ", blob store in " << blob_dir;
   if (!token.enabled()) {

@@ -14,8 +14,10 @@ class JobManagerProcess {
  public:
   /// `port` 0: any free port. Waits until it listens. `bin_dir`: where sluice-jobmanager is
   /// (empty: this build's bin/; an installed prefix's bin/ in the install test).
+  /// `launcher`: what runs the process (e.g. NetworkHosts::Launcher(i)), empty: nothing.
   explicit JobManagerProcess(std::vector<std::string> extra_args = {}, int port = 0,
-                             const std::string& bin_dir = "");
+                             const std::string& bin_dir = "",
+                             std::vector<std::string> launcher = {});
 
   const std::string& address() const { return address_; }
   int port() const { return port_; }

@@ -40,4 +40,37 @@ class NetworkNamespace {
   std::string why_;
 };
 
+/// Hosts made of network namespaces of the test's own, joined by a bridge in a further
+/// namespace (a switch): host i has `address(i)` in one /24, and the hosts reach each other
+/// and nothing else — not the test's own namespace, which is left untouched. Processes run on
+/// a host through `Launcher(i)` (or a shell command through `Prefix(i)`); files are shared.
+/// Needs CAP_NET_ADMIN and bridges; without them `available()` is false and `why()` says what
+/// failed. Removed when it goes.
+class NetworkHosts {
+ public:
+  explicit NetworkHosts(int hosts);
+  ~NetworkHosts();
+  NetworkHosts(const NetworkHosts&) = delete;
+  NetworkHosts& operator=(const NetworkHosts&) = delete;
+
+  bool available() const { return available_; }
+  const std::string& why() const { return why_; }
+  const std::string& address(int host) const { return addresses_[host]; }
+  std::vector<std::string> Launcher(int host) const {
+    return {"ip", "netns", "exec", names_[host]};
+  }
+  /// What runs a shell command on `host`: prepend it.
+  std::string Prefix(int host) const { return "ip netns exec " + names_[host] + " "; }
+
+ private:
+  bool Run(const std::string& command);
+  void Remove();
+
+  std::string switch_;
+  std::vector<std::string> names_;
+  std::vector<std::string> addresses_;
+  bool available_ = false;
+  std::string why_;
+};
+
 }  // namespace sluice::testing
