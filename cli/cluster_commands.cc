@@ -27,7 +27,22 @@ const char kClusterUsage[] =
     "      savepoint); resume with sluice run --from-savepoint=PATH.\n"
     "  (the JobManager defaults to $SLUICE_JOBMANAGER, else 127.0.0.1:6123; a cluster with an\n"
     "  auth token wants --auth-token-file=PATH, else $SLUICE_AUTH_TOKEN_FILE, to change\n"
-    "  anything)\n";
+    "  anything; one with TLS --tls-ca=PEM and, for mutual TLS, --tls-cert=PEM --tls-key=PEM,\n"
+    "  else $SLUICE_TLS_CA, $SLUICE_TLS_CERT, $SLUICE_TLS_KEY)\n";
+
+bool TakeCredentialFlag(const std::string& arg, cluster::CredentialFiles* files) {
+  const std::pair<const char*, std::string*> flags[] = {{"--auth-token-file=", &files->token},
+                                                        {"--tls-cert=", &files->tls_cert},
+                                                        {"--tls-key=", &files->tls_key},
+                                                        {"--tls-ca=", &files->tls_ca}};
+  for (const auto& [prefix, value] : flags) {
+    if (absl::StartsWith(arg, prefix)) {
+      *value = arg.substr(std::string(prefix).size());
+      return true;
+    }
+  }
+  return false;
+}
 
 namespace {
 
@@ -41,30 +56,28 @@ std::string DefaultJobManager() {
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:6123";
 }
 
-/// The JobManager a command talks to, and the cluster's auth token.
+/// The JobManager a command talks to, and how.
 struct Target {
   std::string address;
-  cluster::AuthToken token;
+  cluster::Credentials credentials;
 };
 
-/// Splits `--jobmanager=` and `--auth-token-file=` off a command's arguments; the rest are
+/// Splits `--jobmanager=` and the credential flags off a command's arguments; the rest are
 /// positional.
 absl::StatusOr<Target> TakeTarget(const std::vector<std::string>& args,
                                   std::vector<std::string>* positional) {
   std::string address = DefaultJobManager();
-  std::string token_file;
+  cluster::CredentialFiles files;
   for (const std::string& a : args) {
     if (absl::StartsWith(a, "--jobmanager=")) {
       address = a.substr(13);
-    } else if (absl::StartsWith(a, "--auth-token-file=")) {
-      token_file = a.substr(18);
-    } else {
+    } else if (!TakeCredentialFlag(a, &files)) {
       positional->push_back(a);
     }
   }
-  auto token = cluster::AuthToken::FromFlagOrEnvironment(token_file);
-  if (!token.ok()) return token.status();
-  return Target{address, *std::move(token)};
+  auto credentials = cluster::Credentials::LoadWithEnvironment(files);
+  if (!credentials.ok()) return credentials.status();
+  return Target{address, *std::move(credentials)};
 }
 
 std::string StateName(cluster::JobState state) {
@@ -168,9 +181,9 @@ void PrintJobDetails(const cluster::JobStatus& job) {
 }  // namespace
 
 int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
-  auto token = cluster::AuthToken::FromFlagOrEnvironment(run.auth_token_file);
-  if (!token.ok()) return Fail(std::string(token.status().message()), 2);
-  cluster::JobManagerClient client(run.jobmanager, absl::Seconds(30), *token);
+  auto credentials = cluster::Credentials::LoadWithEnvironment(run.credential_files);
+  if (!credentials.ok()) return Fail(std::string(credentials.status().message()), 2);
+  cluster::JobManagerClient client(run.jobmanager, absl::Seconds(30), *credentials);
   auto blob = client.UploadFile(run.job_path);
   if (!blob.ok()) return Fail(std::string(blob.status().message()), 1);
   cluster::JobSubmission request;
@@ -246,7 +259,7 @@ int ClusterStatus(const std::vector<std::string>& args) {
                              kClusterUsage),
                 2);
   }
-  cluster::JobManagerClient client(address, absl::Seconds(5), target->token);
+  cluster::JobManagerClient client(address, absl::Seconds(5), target->credentials);
   if (positional.size() == 1) {
     auto job = client.Job(positional[0]);
     if (!job.ok()) return Fail(std::string(job.status().message()), 1);
@@ -277,7 +290,7 @@ int ListJobs(const std::vector<std::string>& args) {
   if (!positional.empty()) {
     return Fail(absl::StrCat("list: unexpected argument '", positional[0], "'"), 2);
   }
-  cluster::JobManagerClient client(address, absl::Seconds(5), target->token);
+  cluster::JobManagerClient client(address, absl::Seconds(5), target->credentials);
   auto jobs = client.Jobs();
   if (!jobs.ok()) return Fail(std::string(jobs.status().message()), 1);
   if (jobs->empty()) std::printf("no jobs\n");
@@ -293,7 +306,7 @@ int CancelJob(const std::vector<std::string>& args) {
   if (positional.size() != 1) {
     return Fail(absl::StrCat("cancel: give one JOB_ID\nusage:\n", kClusterUsage), 2);
   }
-  cluster::JobManagerClient client(address, absl::Seconds(10), target->token);
+  cluster::JobManagerClient client(address, absl::Seconds(10), target->credentials);
   auto job = client.Cancel(positional[0]);
   if (!job.ok()) return Fail(std::string(job.status().message()), 1);
   PrintJob(*job);
@@ -311,7 +324,7 @@ int Savepoint(const std::vector<std::string>& args) {
   // A relative directory means the caller's; the JobManager writes it.
   const std::string dir =
       positional.size() == 2 ? std::filesystem::absolute(positional[1]).string() : "";
-  cluster::JobManagerClient client(address, absl::Seconds(10), target->token);
+  cluster::JobManagerClient client(address, absl::Seconds(10), target->credentials);
   auto path = client.Savepoint(positional[0], dir, /*stop=*/false, absl::Minutes(15));
   if (!path.ok()) return Fail(std::string(path.status().message()), 1);
   std::printf("savepoint of %s written to %s\n", positional[0].c_str(), path->c_str());
@@ -337,7 +350,7 @@ int StopJob(const std::vector<std::string>& args) {
     return Fail(absl::StrCat("stop: give JOB_ID and --savepoint-dir=DIR\nusage:\n", kClusterUsage),
                 2);
   }
-  cluster::JobManagerClient client(address, absl::Seconds(10), target->token);
+  cluster::JobManagerClient client(address, absl::Seconds(10), target->credentials);
   auto path = client.Savepoint(job_id, dir, /*stop=*/true, absl::Minutes(15));
   if (!path.ok()) return Fail(std::string(path.status().message()), 1);
   // The savepoint is written; the job's subtasks end now.

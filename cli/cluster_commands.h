@@ -5,10 +5,15 @@
 
 #include "absl/time/time.h"
 #include "sluice/graph/job_graph.h"
+#include "sluice/jobmanager/credentials.h"
 
 namespace sluice::cli {
 
 extern const char kClusterUsage[];
+
+/// Takes `arg` if it is one of the credential flags (--auth-token-file, --tls-cert,
+/// --tls-key, --tls-ca) into `files`.
+bool TakeCredentialFlag(const std::string& arg, cluster::CredentialFiles* files);
 
 /// What `sluice run --jobmanager` submits.
 struct ClusterRun {
@@ -23,8 +28,8 @@ struct ClusterRun {
   /// Following the job, how long an unreachable JobManager is waited for (it may be started
   /// again with its --recovery-dir, and still know the job).
   absl::Duration reconnect_patience = absl::Minutes(2);
-  /// The cluster's auth token (--auth-token-file; empty: $SLUICE_AUTH_TOKEN_FILE, if set).
-  std::string auth_token_file;
+  /// The cluster's token and TLS files (flags; unset ones from the environment).
+  cluster::CredentialFiles credential_files;
 };
 
 /// Uploads, submits and (unless detached) follows the job, printing its state changes.

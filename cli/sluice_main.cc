@@ -28,6 +28,7 @@ constexpr char kUsage[] =
     "      starting from a savepoint or retained checkpoint (also at another parallelism).\n"
     "  sluice run --jobmanager=HOST:PORT JOB.so [--parallelism=N] [--from-savepoint=PATH]\n"
     "             [--allow-non-restored-state] [--detached] [--auth-token-file=PATH]\n"
+    "             [--tls-ca=PEM [--tls-cert=PEM --tls-key=PEM]]\n"
     "             [-- JOB_ARGS...]\n"
     "      Uploads the job binary to a cluster, submits it, and follows it to its end\n"
     "      (printing its state changes; exit 1 if it fails), or returns at once (--detached).\n"
@@ -42,7 +43,7 @@ int Run(const std::vector<std::string>& args) {
   bool local = false;
   bool detached = false;
   std::string jobmanager;
-  std::string auth_token_file;
+  sluice::cluster::CredentialFiles credential_files;
   int parallelism = 0;
   std::string from_savepoint;
   bool allow_non_restored = false;
@@ -58,8 +59,8 @@ int Run(const std::vector<std::string>& args) {
       local = true;
     } else if (absl::StartsWith(a, "--jobmanager=")) {
       jobmanager = a.substr(13);
-    } else if (absl::StartsWith(a, "--auth-token-file=")) {
-      auth_token_file = a.substr(18);
+    } else if (sluice::cli::TakeCredentialFlag(a, &credential_files)) {
+      // --auth-token-file, --tls-*
     } else if (a == "--detached") {
       detached = true;
     } else if (absl::StartsWith(a, "--parallelism=")) {
@@ -103,7 +104,7 @@ int Run(const std::vector<std::string>& args) {
     run.detached = detached;
     run.from_savepoint = from_savepoint;
     run.allow_non_restored_state = allow_non_restored;
-    run.auth_token_file = auth_token_file;
+    run.credential_files = credential_files;
     return sluice::cli::RunOnCluster(run, *graph);
   }
   std::fprintf(stderr, "sluice: running '%s' on the local mini-cluster\n%s", job_name.c_str(),

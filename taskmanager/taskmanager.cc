@@ -25,8 +25,8 @@ std::string HostName() {
 
 TaskManager::TaskManager(TaskManagerOptions options)
     : options_(std::move(options)),
-      jobmanager_(options_.jobmanager, options_.jobmanager_timeout, options_.token),
-      exchange_(options_.token) {}
+      jobmanager_(options_.jobmanager, options_.jobmanager_timeout, options_.credentials),
+      exchange_(options_.credentials) {}
 
 TaskManager::~TaskManager() {
   {
@@ -44,7 +44,8 @@ TaskManager::~TaskManager() {
 
 grpc::Status TaskManager::DeployJob(grpc::ServerContext* ctx, const DeployJobRequest* request,
                                     DeployJobReply*) {
-  if (grpc::Status denied = options_.token.Check(*ctx, "a deployment"); !denied.ok()) return denied;
+  if (grpc::Status denied = options_.credentials.Check(*ctx, "a deployment"); !denied.ok())
+    return denied;
   std::unique_ptr<JobPart> ended;  // an earlier run of the job (restarted), joined outside the lock
   MutexLock lock(&mu_);
   const PartKey key{request->job_id(), request->region()};
@@ -78,7 +79,7 @@ grpc::Status TaskManager::DeployJob(grpc::ServerContext* ctx, const DeployJobReq
 
 grpc::Status TaskManager::CancelJobPart(grpc::ServerContext* ctx,
                                         const CancelJobPartRequest* request, CancelJobPartReply*) {
-  if (grpc::Status denied = options_.token.Check(*ctx, "a cancellation"); !denied.ok())
+  if (grpc::Status denied = options_.credentials.Check(*ctx, "a cancellation"); !denied.ok())
     return denied;
   MutexLock lock(&mu_);
   for (auto& [key, part] : parts_) {
@@ -93,7 +94,7 @@ grpc::Status TaskManager::CancelJobPart(grpc::ServerContext* ctx,
 grpc::Status TaskManager::CheckpointCommand(grpc::ServerContext* ctx,
                                             const CheckpointCommandRequest* request,
                                             CheckpointCommandReply*) {
-  if (grpc::Status denied = options_.token.Check(*ctx, "a checkpoint command"); !denied.ok())
+  if (grpc::Status denied = options_.credentials.Check(*ctx, "a checkpoint command"); !denied.ok())
     return denied;
   MutexLock lock(&mu_);
   auto it = parts_.find({request->job_id(), request->region()});
@@ -169,7 +170,7 @@ absl::Status TaskManager::Run() {
   const std::string listen = absl::StrCat(options_.bind_address, ":", options_.port);
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, options_.credentials.ServerCredentials(), &port);
   builder.RegisterService(this);
   builder.RegisterService(&exchange_);
   server_ = builder.BuildAndStart();

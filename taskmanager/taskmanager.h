@@ -38,10 +38,10 @@ struct TaskManagerOptions {
   /// unreachable, then are canceled. (A JobManager that answers again has failed or
   /// forgotten their runs: registering again cancels them at once.)
   absl::Duration jobmanager_grace_period = absl::Seconds(30);
-  /// The cluster's shared secret (--auth-token-file): carried by its calls to the JobManager
-  /// and other TaskManagers, required of deployments, cancellations, checkpoint commands and
-  /// exchange streams. None: it runs open.
-  AuthToken token;
+  /// The cluster's shared secret (--auth-token-file) and TLS files: carried by its calls to the
+  /// JobManager and other TaskManagers, required of deployments, cancellations, checkpoint commands
+  /// and exchange streams. None: it runs open.
+  Credentials credentials;
 };
 
 /// A TaskManager process: serves deployments and the data exchange, registers its slots

@@ -18,6 +18,11 @@
 #include "taskmanager.h"
 
 ABSL_FLAG(std::string, jobmanager, "", "the JobManager's HOST:PORT (required)");
+ABSL_FLAG(std::string, tls_cert, "", "its TLS certificate (PEM), served and presented to peers");
+ABSL_FLAG(std::string, tls_key, "", "the private key of --tls-cert (PEM)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "the CA certificate (PEM) that signed the cluster's certificates: its calls speak TLS "
+          "and trust only servers it signed; callers must present one it signed");
 ABSL_FLAG(std::string, auth_token_file, "",
           "a file holding the cluster's shared secret (the JobManager's --auth-token-file): "
           "its calls carry it, and deployments and exchange streams must (empty: open)");
@@ -100,12 +105,14 @@ int main(int argc, char** argv) {
     }
   }
   options.registration_timeout = absl::GetFlag(FLAGS_registration_timeout);
-  auto token = sluice::cluster::AuthToken::FromFlag(absl::GetFlag(FLAGS_auth_token_file));
-  if (!token.ok()) {
-    std::fprintf(stderr, "sluice-taskmanager: %s\n", token.status().ToString().c_str());
+  auto credentials = sluice::cluster::Credentials::Load(
+      {absl::GetFlag(FLAGS_auth_token_file), absl::GetFlag(FLAGS_tls_cert),
+       absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_tls_ca)});
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "sluice-taskmanager: %s\n", credentials.status().ToString().c_str());
     return 2;
   }
-  options.token = *std::move(token);
+  options.credentials = *std::move(credentials);
   options.jobmanager_timeout = absl::GetFlag(FLAGS_jobmanager_timeout);
   if (options.jobmanager_timeout <= absl::ZeroDuration()) {
     std::fprintf(stderr, "sluice-taskmanager: --jobmanager-timeout must be positive\n");

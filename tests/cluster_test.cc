@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "blob/blob_cache.h"
 #include "generated_input.h"
 #include "gmock/gmock.h"
@@ -370,6 +371,22 @@ std::string Words(int lines) {
   return text;
 }
 
+/// The lines of a job's part files in `dir`, sorted (subtasks write in any order).
+std::vector<std::string> SortedOutput(const std::string& dir) {
+  auto lines = testing::ReadPartFileLines(dir);
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+/// Runs word_count on the mini-cluster at parallelism 4 from `input` into `output` (the
+/// expected output of the same job on a cluster).
+void WordCountLocally(const std::string& input, const std::string& output) {
+  auto local = Sluice(absl::StrCat("run --local ", testing::BuildDir(),
+                                   "/examples/word_count.so --parallelism=4 -- --input=", input,
+                                   " --output=", output));
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+}
+
 /// A JobManager and three TaskManagers of two slots each, all registered.
 class JobsOnClusterTest : public ::testing::Test {
  protected:
@@ -391,12 +408,6 @@ class JobsOnClusterTest : public ::testing::Test {
     return {"--heartbeat-interval=100ms", "--heartbeat-timeout=2s", "--slot-wait=1s"};
   }
 
-  /// The lines of a job's part files, sorted (subtasks write in any order).
-  static std::vector<std::string> SortedOutput(const std::string& dir) {
-    auto lines = testing::ReadPartFileLines(dir);
-    std::sort(lines.begin(), lines.end());
-    return lines;
-  }
   std::string Job(const std::string& name) const {
     return absl::StrCat(testing::BuildDir(), "/examples/", name, ".so");
   }
@@ -440,6 +451,89 @@ class JobsOnClusterTest : public ::testing::Test {
   std::vector<std::unique_ptr<TaskManagerProcess>> tms_;
   testing::TempDir dir_;
 };
+
+/// Certificates made with openssl for a test: a CA and a certificate it signed for
+/// 127.0.0.1 (every process of the cluster uses it, as server and as client), and a rogue
+/// one for the same address signed by another CA.
+struct TestCertificates {
+  explicit TestCertificates(const testing::TempDir& dir) : dir(dir.path()) {
+    const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    testing::WriteFile(dir.Join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+    const std::string script = absl::StrCat(
+        "cd ", dir.path(), " && set -e", " && openssl req -x509 ", key,
+        " -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca", " && openssl req ", key,
+        " -keyout node.key -out node.csr -subj /CN=localhost",
+        " && openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial",
+        " -out node.pem -days 2 -extfile ext.cnf", " && openssl req -x509 ", key,
+        " -keyout other.key -out other.pem -days 2 -subj /CN=other", " && openssl req ", key,
+        " -keyout rogue.key -out rogue.csr -subj /CN=localhost",
+        " && openssl x509 -req -in rogue.csr -CA other.pem -CAkey other.key -CAcreateserial",
+        " -out rogue.pem -days 2 -extfile ext.cnf");
+    made = testing::RunCommand(script + " 2>&1");
+  }
+  /// The flags of a process holding certificate `name` (node or rogue) and trusting the CA.
+  std::string Flags(const std::string& name) const {
+    return absl::StrCat("--tls-cert=", dir, "/", name, ".pem --tls-key=", dir, "/", name,
+                        ".key --tls-ca=", dir, "/ca.pem");
+  }
+  std::vector<std::string> FlagList(const std::string& name) const {
+    return absl::StrSplit(Flags(name), ' ');
+  }
+  std::string dir;
+  testing::CommandResult made;
+};
+
+TEST(ClusterTest, WithMutualTlsOnlyHoldersOfTheClustersCertificatesGetIn) {
+  testing::TempDir dir;
+  TestCertificates certs(dir);
+  ASSERT_EQ(certs.made.exit_code, 0) << certs.made.output;
+  JobManagerProcess jm(certs.FlagList("node"));
+  TaskManagerProcess tm1(jm.address(), 2, "tm-1", certs.FlagList("node"));
+  TaskManagerProcess tm2(jm.address(), 2, "tm-2", certs.FlagList("node"));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return Sluice(absl::StrCat("status --jobmanager=", jm.address(), " ", certs.Flags("node")))
+                   .output.find("slots: 4 total") != std::string::npos;
+      },
+      10000))
+      << jm.log() << tm1.log();
+
+  // A job across both TaskManagers: deployments, checkpoint commands, reports and the data
+  // exchange all over mutual TLS.
+  const std::string input = dir.Join("words.txt");
+  testing::WriteFile(input, Words(5000));
+  const std::string word_count = absl::StrCat(testing::BuildDir(), "/examples/word_count.so");
+  WordCountLocally(input, dir.Join("local"));
+  if (HasFatalFailure()) return;
+  auto r = Sluice(absl::StrCat("run --jobmanager=", jm.address(), " ", certs.Flags("node"), " ",
+                               word_count, " --parallelism=4 -- --input=", input,
+                               " --output=", dir.Join("cluster"), " --checkpoint-interval=100ms",
+                               " --checkpoint-dir=", dir.Join("checkpoints")));
+  EXPECT_EQ(r.exit_code, 0) << r.output << jm.log() << tm1.log();
+  EXPECT_THAT(tm1.log(), HasSubstr("deploying this TaskManager's subtasks"));
+  EXPECT_THAT(tm2.log(), HasSubstr("deploying this TaskManager's subtasks"));
+  const auto expected = SortedOutput(dir.Join("local"));
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(SortedOutput(dir.Join("cluster")), expected);
+
+  // Plaintext, a client without a certificate, and one whose certificate another CA signed:
+  // none gets an answer, not even to read.
+  const std::string list = "list --jobmanager=" + jm.address();
+  EXPECT_EQ(Sluice(list).exit_code, 1);
+  EXPECT_EQ(Sluice(absl::StrCat(list, " --tls-ca=", certs.dir, "/ca.pem")).exit_code, 1);
+  EXPECT_EQ(Sluice(absl::StrCat(list, " ", certs.Flags("rogue"))).exit_code, 1);
+  EXPECT_EQ(Sluice(absl::StrCat(list, " ", certs.Flags("node"))).exit_code, 0);
+  // A TaskManager with the rogue certificate cannot register.
+  TaskManagerProcess rogue(jm.address(), 1, "rogue",
+                           {certs.FlagList("rogue")[0], certs.FlagList("rogue")[1],
+                            certs.FlagList("rogue")[2], "--registration-timeout=2s"});
+  EXPECT_EQ(rogue.process().Wait(), 1);
+  EXPECT_THAT(rogue.log(), HasSubstr("cannot reach the JobManager"));
+  // A certificate without its key is named.
+  auto half = Sluice(absl::StrCat(list, " --tls-cert=", certs.dir, "/node.pem"));
+  EXPECT_EQ(half.exit_code, 2);
+  EXPECT_THAT(half.output, HasSubstr("--tls-cert and --tls-key go together"));
+}
 
 TEST_F(JobsOnClusterTest, WordCountOnThreeTaskManagersMatchesTheMiniCluster) {
   std::string text;
@@ -1215,10 +1309,8 @@ TEST(SeveralHostsTest, ACheckpointedJobRunsAcrossHostsWithExactOutput) {
   const std::string input = dir.Join("words.txt");
   testing::WriteFile(input, Words(20000));
   const std::string word_count = absl::StrCat(testing::BuildDir(), "/examples/word_count.so");
-  auto local =
-      Sluice(absl::StrCat("run --local ", word_count, " --parallelism=4 -- --input=", input,
-                          " --output=", dir.Join("local")));
-  ASSERT_EQ(local.exit_code, 0) << local.output;
+  WordCountLocally(input, dir.Join("local"));
+  if (HasFatalFailure()) return;
   auto r = on_client(absl::StrCat(
       "run --jobmanager=", jm.address(), " ", word_count, " --parallelism=4 -- --input=", input,
       " --output=", dir.Join("cluster"), " --checkpoint-interval=100ms",
@@ -1229,13 +1321,9 @@ TEST(SeveralHostsTest, ACheckpointedJobRunsAcrossHostsWithExactOutput) {
   for (const auto& tm : tms) {
     EXPECT_THAT(tm->log(), HasSubstr("deploying this TaskManager's subtasks"));
   }
-  auto sorted = [](std::vector<std::string> lines) {
-    std::sort(lines.begin(), lines.end());
-    return lines;
-  };
-  const auto expected = sorted(testing::ReadPartFileLines(dir.Join("local")));
+  const auto expected = SortedOutput(dir.Join("local"));
   ASSERT_FALSE(expected.empty());
-  EXPECT_EQ(sorted(testing::ReadPartFileLines(dir.Join("cluster"))), expected);
+  EXPECT_EQ(SortedOutput(dir.Join("cluster")), expected);
 }
 
 TEST_F(JobsOnClusterTest, AJobFailsOnceItsRestartAttemptsAreUsedUp) {

@@ -15,10 +15,10 @@ constexpr size_t kChunkBytes = 1 << 20;
 }  // namespace
 
 JobManagerClient::JobManagerClient(std::string address, absl::Duration timeout,
-                                   const AuthToken& token)
+                                   const Credentials& credentials)
     : address_(std::move(address)),
       timeout_(timeout),
-      stub_(JobManager::NewStub(token.Channel(address_))) {}
+      stub_(JobManager::NewStub(credentials.Channel(address_))) {}
 
 std::unique_ptr<grpc::ClientContext> JobManagerClient::Context() const {
   auto ctx = std::make_unique<grpc::ClientContext>();

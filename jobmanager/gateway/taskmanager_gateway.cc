@@ -26,14 +26,14 @@ absl::Status WithDeadline(const std::string& address, const char* rpc, absl::Dur
 
 }  // namespace
 
-GrpcTaskManagerGateway::GrpcTaskManagerGateway(GatewayDeadlines deadlines, AuthToken token)
-    : deadlines_(deadlines), token_(std::move(token)) {}
+GrpcTaskManagerGateway::GrpcTaskManagerGateway(GatewayDeadlines deadlines, Credentials credentials)
+    : deadlines_(deadlines), credentials_(std::move(credentials)) {}
 
 TaskManagerService::Stub* GrpcTaskManagerGateway::StubFor(const std::string& address) {
   MutexLock lock(&mu_);
   auto& stub = stubs_[address];
   if (stub == nullptr) {
-    stub = TaskManagerService::NewStub(token_.Channel(address));
+    stub = TaskManagerService::NewStub(credentials_.Channel(address));
   }
   return stub.get();  // stubs live as long as the gateway; a Stub is thread-safe
 }

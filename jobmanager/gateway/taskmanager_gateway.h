@@ -8,7 +8,7 @@
 #include "absl/time/time.h"
 #include "proto/taskmanager_service.grpc.pb.h"
 #include "sluice/core/mutex.h"
-#include "sluice/jobmanager/auth_token.h"
+#include "sluice/jobmanager/credentials.h"
 
 namespace sluice::cluster {
 
@@ -37,8 +37,8 @@ struct GatewayDeadlines {
 /// (a channel reconnects by itself); thread-safe.
 class GrpcTaskManagerGateway final : public TaskManagerGateway {
  public:
-  /// Calls carry `token` (the cluster's --auth-token-file, if it has one).
-  explicit GrpcTaskManagerGateway(GatewayDeadlines deadlines = {}, AuthToken token = {});
+  /// Calls go with `credentials` (the cluster's token and TLS, if it has them).
+  explicit GrpcTaskManagerGateway(GatewayDeadlines deadlines = {}, Credentials credentials = {});
 
   absl::Status Deploy(const std::string& address, const DeployJobRequest& request) override;
   absl::Status Cancel(const std::string& address, const CancelJobPartRequest& request) override;
@@ -49,7 +49,7 @@ class GrpcTaskManagerGateway final : public TaskManagerGateway {
   TaskManagerService::Stub* StubFor(const std::string& address);
 
   const GatewayDeadlines deadlines_;
-  const AuthToken token_;
+  const Credentials credentials_;
   Mutex mu_;
   std::map<std::string, std::unique_ptr<TaskManagerService::Stub>> stubs_ SLUICE_GUARDED_BY(mu_);
 };

@@ -34,6 +34,12 @@ ABSL_FLAG(int, rest_port, -1,
           "port, -1: none)");
 ABSL_FLAG(std::string, rest_bind_address, "127.0.0.1",
           "the address the REST API listens on (loopback unless opened on purpose)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "its TLS certificate (PEM): clients and TaskManagers then speak TLS to it");
+ABSL_FLAG(std::string, tls_key, "", "the private key of --tls-cert (PEM)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "the CA certificate (PEM) that signed the cluster's certificates: callers must present "
+          "one it signed (mutual TLS), and TaskManagers must too when it calls them");
 ABSL_FLAG(std::string, auth_token_file, "",
           "a file holding the cluster's shared secret: every call that changes anything "
           "(submit, upload, cancel, savepoint, a TaskManager's registration and reports) must "
@@ -182,14 +188,16 @@ int main(int argc, char** argv) {
     job_store = std::move(*store);
     options.job_store = job_store.get();
   }
-  auto read_token = sluice::cluster::AuthToken::FromFlag(absl::GetFlag(FLAGS_auth_token_file));
-  if (!read_token.ok()) {
-    std::fprintf(stderr, "sluice-jobmanager: %s\n", read_token.status().ToString().c_str());
+  auto loaded = sluice::cluster::Credentials::Load(
+      {absl::GetFlag(FLAGS_auth_token_file), absl::GetFlag(FLAGS_tls_cert),
+       absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_tls_ca)});
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n", loaded.status().ToString().c_str());
     return 2;
   }
-  const sluice::cluster::AuthToken& token = *read_token;
+  const sluice::cluster::Credentials& credentials = *loaded;
   // The parts, in the order they may be destroyed in reverse (users before what they use).
-  sluice::cluster::GrpcTaskManagerGateway gateway(deadlines, token);
+  sluice::cluster::GrpcTaskManagerGateway gateway(deadlines, credentials);
   sluice::cluster::TaskManagerRegistry registry(absl::GetFlag(FLAGS_heartbeat_timeout));
   sluice::cluster::Dispatcher dispatcher(blobs->get(), &gateway, options);
   if (absl::Status s = dispatcher.Recover(); !s.ok()) {
@@ -205,13 +213,13 @@ int main(int argc, char** argv) {
                                             on_lost);
   sluice::cluster::JobManagerService service(&registry, &dispatcher, &blob_server, blobs->get(),
                                              absl::GetFlag(FLAGS_heartbeat_interval), on_lost,
-                                             token);
+                                             credentials);
 
   const std::string address =
       absl::StrCat(absl::GetFlag(FLAGS_bind_address), ":", absl::GetFlag(FLAGS_port));
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, credentials.ServerCredentials(), &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
@@ -246,7 +254,10 @@ int main(int argc, char** argv) {
   std::printf("sluice-jobmanager listening on %s:%d\n", advertised.c_str(), port);
   std::fflush(stdout);
   LOG(INFO) << "JobManager on port " << port << ", blob store in " << blob_dir;
-  if (!token.enabled()) {
+  if (!credentials.tls()) {
+    LOG(WARNING) << "no --tls-cert/--tls-key/--tls-ca: its connections are plaintext";
+  }
+  if (!credentials.has_token()) {
     LOG(WARNING) << "no --auth-token-file: this cluster is open — anyone who reaches " << address
                  << " can submit and run code on it";
   }

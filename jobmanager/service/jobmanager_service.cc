@@ -15,7 +15,7 @@ JobManagerService::JobManagerService(TaskManagerRegistry* registry, Dispatcher* 
                                      BlobServer* blobs, const BlobStore* store,
                                      absl::Duration heartbeat_interval,
                                      std::function<void(const TaskManagerRegistry::Lost&)> on_lost,
-                                     AuthToken token)
+                                     Credentials credentials)
     : registry_(registry),
       dispatcher_(dispatcher),
       blobs_(blobs),
@@ -23,12 +23,12 @@ JobManagerService::JobManagerService(TaskManagerRegistry* registry, Dispatcher* 
       heartbeat_interval_(heartbeat_interval),
       on_lost_(std::move(on_lost)),
       jobmanager_id_(absl::StrCat("jm-", ::getpid(), "-", absl::ToUnixMillis(absl::Now()))),
-      token_(std::move(token)) {}
+      credentials_(std::move(credentials)) {}
 
 grpc::Status JobManagerService::RegisterTaskManager(grpc::ServerContext* ctx,
                                                     const RegisterTaskManagerRequest* request,
                                                     RegisterTaskManagerReply* reply) {
-  if (grpc::Status denied = token_.Check(*ctx, "registering a TaskManager"); !denied.ok())
+  if (grpc::Status denied = credentials_.Check(*ctx, "registering a TaskManager"); !denied.ok())
     return denied;
   if (request->engine_abi() != EngineAbi()) {
     return ToGrpcStatus(absl::FailedPreconditionError(absl::StrCat(
@@ -78,7 +78,8 @@ class StreamEnder {
 
 grpc::Status JobManagerService::Heartbeats(
     grpc::ServerContext* ctx, grpc::ServerReaderWriter<HeartbeatReply, HeartbeatRequest>* stream) {
-  if (grpc::Status denied = token_.Check(*ctx, "a control stream"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "a control stream"); !denied.ok())
+    return denied;
   HeartbeatRequest beat;
   if (!stream->Read(&beat)) return grpc::Status::OK;
   const std::string id = beat.taskmanager_id();
@@ -110,7 +111,7 @@ grpc::Status JobManagerService::Heartbeats(
 
 grpc::Status JobManagerService::SubmitJob(grpc::ServerContext* ctx, const SubmitJobRequest* request,
                                           SubmitJobReply* reply) {
-  if (grpc::Status denied = token_.Check(*ctx, "a submission"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "a submission"); !denied.ok()) return denied;
   auto id = dispatcher_->Submit(request->job());
   if (!id.ok()) return ToGrpcStatus(id.status());
   reply->set_job_id(*id);
@@ -133,7 +134,7 @@ grpc::Status JobManagerService::ListJobs(grpc::ServerContext*, const ListJobsReq
 
 grpc::Status JobManagerService::CancelJob(grpc::ServerContext* ctx, const CancelJobRequest* request,
                                           CancelJobReply* reply) {
-  if (grpc::Status denied = token_.Check(*ctx, "a cancellation"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "a cancellation"); !denied.ok()) return denied;
   auto status = dispatcher_->Cancel(request->job_id());
   if (!status.ok()) return ToGrpcStatus(status.status());
   *reply->mutable_job() = std::move(*status);
@@ -143,7 +144,7 @@ grpc::Status JobManagerService::CancelJob(grpc::ServerContext* ctx, const Cancel
 grpc::Status JobManagerService::ReportJobPart(grpc::ServerContext* ctx,
                                               const ReportJobPartRequest* request,
                                               ReportJobPartReply*) {
-  if (grpc::Status denied = token_.Check(*ctx, "a report"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "a report"); !denied.ok()) return denied;
   dispatcher_->PartEnded(request->report());
   return grpc::Status::OK;
 }
@@ -151,14 +152,15 @@ grpc::Status JobManagerService::ReportJobPart(grpc::ServerContext* ctx,
 grpc::Status JobManagerService::AcknowledgeCheckpoint(grpc::ServerContext* ctx,
                                                       const AcknowledgeCheckpointRequest* request,
                                                       AcknowledgeCheckpointReply*) {
-  if (grpc::Status denied = token_.Check(*ctx, "an acknowledgement"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "an acknowledgement"); !denied.ok())
+    return denied;
   return ToGrpcStatus(dispatcher_->AcknowledgeCheckpoint(request->ack()));
 }
 
 grpc::Status JobManagerService::ReportPartRestored(grpc::ServerContext* ctx,
                                                    const ReportPartRestoredRequest* request,
                                                    ReportPartRestoredReply*) {
-  if (grpc::Status denied = token_.Check(*ctx, "a report"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "a report"); !denied.ok()) return denied;
   dispatcher_->PartRestored(request->report());
   return grpc::Status::OK;
 }
@@ -166,7 +168,7 @@ grpc::Status JobManagerService::ReportPartRestored(grpc::ServerContext* ctx,
 grpc::Status JobManagerService::ReportAwaitingFinalCheckpoint(
     grpc::ServerContext* ctx, const ReportAwaitingFinalCheckpointRequest* request,
     ReportAwaitingFinalCheckpointReply*) {
-  if (grpc::Status denied = token_.Check(*ctx, "a report"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "a report"); !denied.ok()) return denied;
   dispatcher_->PartAwaitsFinalCheckpoint(request->report());
   return grpc::Status::OK;
 }
@@ -174,7 +176,7 @@ grpc::Status JobManagerService::ReportAwaitingFinalCheckpoint(
 grpc::Status JobManagerService::TriggerSavepoint(grpc::ServerContext* ctx,
                                                  const TriggerSavepointRequest* request,
                                                  TriggerSavepointReply* reply) {
-  if (grpc::Status denied = token_.Check(*ctx, "a savepoint"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "a savepoint"); !denied.ok()) return denied;
   auto path = dispatcher_->TriggerSavepoint(*request);
   if (!path.ok()) return ToGrpcStatus(path.status());
   reply->set_path(*path);
@@ -184,7 +186,7 @@ grpc::Status JobManagerService::TriggerSavepoint(grpc::ServerContext* ctx,
 grpc::Status JobManagerService::UploadBlob(grpc::ServerContext* ctx,
                                            grpc::ServerReader<UploadBlobRequest>* reader,
                                            UploadBlobReply* reply) {
-  if (grpc::Status denied = token_.Check(*ctx, "an upload"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "an upload"); !denied.ok()) return denied;
   auto id = blobs_->Receive([reader](UploadBlobRequest* chunk) { return reader->Read(chunk); });
   if (!id.ok()) {
     // Logged after the partial file is gone (it belongs to the upload, deleted with it).
@@ -200,7 +202,7 @@ grpc::Status JobManagerService::UploadBlob(grpc::ServerContext* ctx,
 grpc::Status JobManagerService::DownloadBlob(grpc::ServerContext* ctx,
                                              const DownloadBlobRequest* request,
                                              grpc::ServerWriter<DownloadBlobReply>* writer) {
-  if (grpc::Status denied = token_.Check(*ctx, "a download"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "a download"); !denied.ok()) return denied;
   return ToGrpcStatus(blobs_->Send(
       request->blob().sha256(), [writer](const DownloadBlobReply& c) { return writer->Write(c); }));
 }

@@ -9,7 +9,7 @@
 #include "dispatcher/dispatcher.h"
 #include "heartbeat/taskmanager_registry.h"
 #include "proto/jobmanager_service.grpc.pb.h"
-#include "sluice/jobmanager/auth_token.h"
+#include "sluice/jobmanager/credentials.h"
 
 namespace sluice::cluster {
 
@@ -20,12 +20,12 @@ namespace sluice::cluster {
 class JobManagerService final : public JobManager::Service {
  public:
   /// The parts outlive the service. TaskManagers are told to beat every `heartbeat_interval`;
-  /// a TaskManager whose control stream breaks goes to `on_lost`. With a `token`, every call
-  /// but the three that only read (cluster status, a job, the job list) must carry it.
+  /// a TaskManager whose control stream breaks goes to `on_lost`. With a token in `credentials`,
+  /// every call but the three that only read (cluster status, a job, the job list) must carry it.
   JobManagerService(TaskManagerRegistry* registry, Dispatcher* dispatcher, BlobServer* blobs,
                     const BlobStore* store, absl::Duration heartbeat_interval,
                     std::function<void(const TaskManagerRegistry::Lost&)> on_lost,
-                    AuthToken token = {});
+                    Credentials credentials = {});
   /// The JobManager goes down: control streams that end from now on lose no TaskManager
   /// (their jobs' parts keep running for the JobManager that comes back).
   void StopDeclaringLosses() { shutting_down_.store(true); }
@@ -74,7 +74,7 @@ class JobManagerService final : public JobManager::Service {
   const absl::Duration heartbeat_interval_;
   const std::function<void(const TaskManagerRegistry::Lost&)> on_lost_;
   const std::string jobmanager_id_;
-  const AuthToken token_;
+  const Credentials credentials_;
   std::atomic<bool> shutting_down_{false};
 };
 

@@ -15,8 +15,8 @@ internal::ChannelSink* ExchangeChannels::OpenOutbound(
     MutexLock lock(&mu_);
     auto& slot = clients_[location];
     if (slot == nullptr)
-      slot =
-          std::make_unique<ExchangeClient>(addresses_[location], job_, attempt_, server_->token());
+      slot = std::make_unique<ExchangeClient>(addresses_[location], job_, attempt_,
+                                              server_->credentials());
     client = slot.get();
   }
   client->OpenChannel(channel_id, std::move(codec));

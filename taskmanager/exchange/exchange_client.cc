@@ -6,8 +6,8 @@
 namespace sluice::cluster {
 
 ExchangeClient::ExchangeClient(const std::string& address, const std::string& job, int64_t attempt,
-                               const AuthToken& token)
-    : address_(address), stub_(Exchange::NewStub(token.Channel(address))) {
+                               const Credentials& credentials)
+    : address_(address), stub_(Exchange::NewStub(credentials.Channel(address))) {
   // No waiting for a consumer that is not there: every TaskManager of a job serves the
   // exchange before it registers, so an unreachable one is gone, and the stream fails at once
   // (its producers then fail naming the peer) instead of hanging the deployment.

@@ -10,7 +10,7 @@
 #include "sluice/core/mutex.h"
 #include "sluice/internal/network/channel_codec.h"
 #include "sluice/internal/network/channel_sink.h"
-#include "sluice/jobmanager/auth_token.h"
+#include "sluice/jobmanager/credentials.h"
 
 namespace sluice::cluster {
 
@@ -24,9 +24,9 @@ class ExchangeClient final : public internal::ChannelSink {
  public:
   /// Connects to the exchange server at `address` (HOST:PORT) for the channels of run
   /// `attempt` of `job`.
-  /// Calls carry `token` (the cluster's, if it has one).
+  /// Calls go with `credentials` (the cluster's token and TLS, if it has them).
   ExchangeClient(const std::string& address, const std::string& job, int64_t attempt,
-                 const AuthToken& token = {});
+                 const Credentials& credentials = {});
   ~ExchangeClient() override;
 
   /// Declares a channel and how its batches are encoded; before any Push on it.

@@ -88,7 +88,8 @@ void ExchangeServer::SendCredits(Connection* c) {
 
 grpc::Status ExchangeServer::Connect(
     grpc::ServerContext* ctx, grpc::ServerReaderWriter<ConsumerMessage, ProducerMessage>* stream) {
-  if (grpc::Status denied = token_.Check(*ctx, "an exchange stream"); !denied.ok()) return denied;
+  if (grpc::Status denied = credentials_.Check(*ctx, "an exchange stream"); !denied.ok())
+    return denied;
   Connection connection;
   connection.stream = stream;
   {

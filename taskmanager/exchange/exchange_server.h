@@ -10,7 +10,7 @@
 #include "sluice/core/mutex.h"
 #include "sluice/internal/network/channel_codec.h"
 #include "sluice/internal/network/input_gate.h"
-#include "sluice/jobmanager/auth_token.h"
+#include "sluice/jobmanager/credentials.h"
 
 namespace sluice::cluster {
 
@@ -25,12 +25,12 @@ namespace sluice::cluster {
 /// consumers at once: their input can never be complete.
 class ExchangeServer final : public Exchange::Service {
  public:
-  /// With a `token`, producers must carry it (the cluster's --auth-token-file); this
-  /// TaskManager's own producers use it too.
-  explicit ExchangeServer(AuthToken token = {}) : token_(std::move(token)) {}
+  /// With a token in `credentials`, producers must carry it (the cluster's
+  /// --auth-token-file); this TaskManager's own producers use them too.
+  explicit ExchangeServer(Credentials credentials = {}) : credentials_(std::move(credentials)) {}
   ~ExchangeServer() override;
 
-  const AuthToken& token() const { return token_; }
+  const Credentials& credentials() const { return credentials_; }
 
   /// Channel `channel_id` of run `attempt` of `job` delivers into `gate`'s channel `index`,
   /// batches decoded with `codec`; `credits` is the room the gate has for that channel (its
@@ -73,7 +73,7 @@ class ExchangeServer final : public Exchange::Service {
     bool done = false;                   // the producer's stream ended
   };
 
-  const AuthToken token_;
+  const Credentials credentials_;
   Mutex mu_;
   std::map<ChannelKey, Inbound> inbound_ SLUICE_GUARDED_BY(mu_);
   std::map<internal::InputGate*, std::map<int, ChannelKey>> by_gate_

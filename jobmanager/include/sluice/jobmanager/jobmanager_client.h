@@ -9,8 +9,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "proto/jobmanager_service.grpc.pb.h"
-#include "sluice/jobmanager/auth_token.h"
 #include "sluice/jobmanager/blob_store.h"
+#include "sluice/jobmanager/credentials.h"
 
 namespace sluice::cluster {
 
@@ -19,9 +19,9 @@ namespace sluice::cluster {
 class JobManagerClient {
  public:
   /// `address` is HOST:PORT. Connects lazily; calls time out after `timeout` and carry
-  /// `token` (the cluster's --auth-token-file, if it has one).
+  /// go with `credentials` (the cluster's token and TLS, if it has them).
   explicit JobManagerClient(std::string address, absl::Duration timeout = absl::Seconds(10),
-                            const AuthToken& token = {});
+                            const Credentials& credentials = {});
 
   const std::string& address() const { return address_; }
 
