@@ -1,5 +1,6 @@
 #include "cluster_commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -8,14 +9,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "sluice/jobmanager/jobmanager_client.h"
+#include "sluice/jobmanager/status_json.h"
 
 namespace sluice::cli {
 
 const char kClusterUsage[] =
-    "  sluice status [--jobmanager=HOST:PORT] [JOB_ID]\n"
+    "  sluice status [--jobmanager=HOST:PORT] [--json] [JOB_ID]\n"
     "      The cluster: TaskManagers with their slots, jobs, the blob store. With JOB_ID,\n"
-    "      that job: its state, restart strategy, restarts and failures, restores.\n"
-    "  sluice list [--jobmanager=HOST:PORT]\n"
+    "      that job: its state, restart strategy, restarts and failures, restores,\n"
+    "      checkpoints. --json: the REST API's JSON, for scripts.\n"
+    "  sluice list [--jobmanager=HOST:PORT] [--json]\n"
     "      The jobs and their states.\n"
     "  sluice cancel [--jobmanager=HOST:PORT] JOB_ID\n"
     "      Cancels a job.\n"
@@ -249,9 +252,20 @@ int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
   }
 }
 
+/// Takes `--json` out of `positional`; true if it was there.
+bool TakeJsonFlag(std::vector<std::string>* positional) {
+  auto it = std::find(positional->begin(), positional->end(), "--json");
+  if (it == positional->end()) return false;
+  positional->erase(it);
+  return true;
+}
+
+void PrintJson(const nlohmann::json& value) { std::printf("%s\n", value.dump(2).c_str()); }
+
 int ClusterStatus(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
   auto target = TakeTarget(args, &positional);
+  const bool json = TakeJsonFlag(&positional);
   if (!target.ok()) return Fail(std::string(target.status().message()), 2);
   const std::string& address = target->address;
   if (positional.size() > 1 || (!positional.empty() && positional[0].starts_with("--"))) {
@@ -263,11 +277,30 @@ int ClusterStatus(const std::vector<std::string>& args) {
   if (positional.size() == 1) {
     auto job = client.Job(positional[0]);
     if (!job.ok()) return Fail(std::string(job.status().message()), 1);
-    PrintJobDetails(*job);
+    if (json) {
+      nlohmann::json details = cluster::JobJson(*job);
+      details["checkpoints"] = cluster::CheckpointsJson(*job);
+      details["exceptions"] = cluster::ExceptionsJson(*job);
+      PrintJson(details);
+    } else {
+      PrintJobDetails(*job);
+    }
     return 0;
   }
   auto status = client.Status();
   if (!status.ok()) return Fail(std::string(status.status().message()), 1);
+  if (json) {
+    nlohmann::json jobs = nlohmann::json::array();
+    for (const auto& job : status->jobs()) jobs.push_back(cluster::JobJson(job));
+    PrintJson({{"jobmanager", address},
+               {"jobmanager-id", status->jobmanager_id()},
+               {"overview", cluster::OverviewJson(*status)},
+               {"taskmanagers", cluster::TaskManagersJson(*status)["taskmanagers"]},
+               {"jobs", jobs},
+               {"blob-dir", status->blob_dir()},
+               {"job-binaries", status->blobs()}});
+    return 0;
+  }
   std::printf("JobManager %s (%s)\n", address.c_str(), status->jobmanager_id().c_str());
   std::printf("TaskManagers: %d, slots: %d total, %d free\n", status->taskmanagers_size(),
               status->total_slots(), status->free_slots());
@@ -287,12 +320,19 @@ int ListJobs(const std::vector<std::string>& args) {
   auto target = TakeTarget(args, &positional);
   if (!target.ok()) return Fail(std::string(target.status().message()), 2);
   const std::string& address = target->address;
+  const bool json = TakeJsonFlag(&positional);
   if (!positional.empty()) {
     return Fail(absl::StrCat("list: unexpected argument '", positional[0], "'"), 2);
   }
   cluster::JobManagerClient client(address, absl::Seconds(5), target->credentials);
   auto jobs = client.Jobs();
   if (!jobs.ok()) return Fail(std::string(jobs.status().message()), 1);
+  if (json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& job : *jobs) list.push_back(cluster::JobListEntryJson(job));
+    PrintJson({{"jobs", list}});
+    return 0;
+  }
   if (jobs->empty()) std::printf("no jobs\n");
   for (const auto& job : *jobs) PrintJob(job);
   return 0;

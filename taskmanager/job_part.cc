@@ -256,7 +256,7 @@ absl::Status JobPart::Run() {
   absl::Status status;
   {
     internal::LocalSubtasks subtasks(graph, placement, &channels, std::make_shared<SystemClock>(),
-                                     std::move(cp));
+                                     std::move(cp), {{"job_id", request_.job_id()}});
     {
       MutexLock lock(&mu_);
       running_ = &subtasks;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -184,6 +185,21 @@ absl::Status TaskManager::Run() {
     host = wildcard ? HostName() : options_.bind_address;
   }
   address_ = absl::StrCat(host, ":", port);
+  if (options_.metrics_port >= 0) {
+    metrics_ = std::make_unique<MetricsEndpoint>(
+        options_.id, options_.slots,
+        [this] {
+          MutexLock lock(&mu_);
+          return static_cast<int>(std::count_if(parts_.begin(), parts_.end(),
+                                                [](const auto& p) { return !p.second->done(); }));
+        },
+        options_.metrics_https);
+    auto bound = metrics_->Start(options_.metrics_bind_address, options_.metrics_port);
+    if (!bound.ok()) return bound.status();
+    // Before the listening line, so whoever waits for that one finds this too.
+    LOG(INFO) << "TaskManager '" << options_.id << "' metrics on " << metrics_->scheme() << "://"
+              << options_.metrics_bind_address << ":" << *bound << "/metrics";
+  }
   // Tests and scripts read the address at the end of this line.
   LOG(INFO) << "TaskManager '" << options_.id << "' listening on " << listen << ", serving on "
             << address_;

@@ -11,6 +11,7 @@
 #include "control_stream.h"
 #include "exchange/exchange_server.h"
 #include "job_part.h"
+#include "metrics/metrics_endpoint.h"
 #include "proto/taskmanager_service.grpc.pb.h"
 #include "sluice/checkpoint/local_state_store.h"
 #include "sluice/core/mutex.h"
@@ -30,6 +31,11 @@ struct TaskManagerOptions {
   /// What peers dial (empty: the bind address, or this host's name when that is a wildcard).
   std::string advertised_address;
   int port = 0;  // of its TaskManager and Exchange services (0: any free port)
+  /// Where /metrics is served (Prometheus' text format): -1 nowhere, 0 any free port.
+  int metrics_port = -1;
+  std::string metrics_bind_address = "127.0.0.1";
+  /// Its --tls-cert and --tls-key: with them /metrics is served over HTTPS.
+  HttpsFiles metrics_https;
   /// Gives up when the JobManager cannot be reached this long at the start.
   absl::Duration registration_timeout = absl::Seconds(30);
   /// How long each call to the JobManager (registration, reports) may take.
@@ -88,6 +94,7 @@ class TaskManager final : public TaskManagerService::Service {
   std::unique_ptr<LocalStateStore> local_state_;  // null without local recovery
   ExchangeServer exchange_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsEndpoint> metrics_;
   std::string address_;  // where other processes reach this one
   std::atomic<bool> stopping_{false};
   ControlStreamOptions control_;  // of the current registration

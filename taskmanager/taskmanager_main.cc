@@ -42,6 +42,10 @@ ABSL_FLAG(bool, local_recovery, true,
 ABSL_FLAG(std::string, local_state_dir, "",
           "where those copies go (default: TMPDIR/sluice-local-state-ID-PID); emptied at start "
           "and removed at a clean stop");
+ABSL_FLAG(int, metrics_port, -1,
+          "port of /metrics, Prometheus' text format (-1: not served, 0: any free port)");
+ABSL_FLAG(std::string, metrics_bind_address, "127.0.0.1",
+          "address /metrics listens on (0.0.0.0: every interface)");
 ABSL_FLAG(int, port, 0, "port of its deployment and data exchange service (0: any free port)");
 ABSL_FLAG(absl::Duration, registration_timeout, absl::Seconds(30),
           "give up when the JobManager cannot be reached this long at the start");
@@ -126,6 +130,9 @@ int main(int argc, char** argv) {
   options.bind_address = absl::GetFlag(FLAGS_bind_address);
   options.advertised_address = absl::GetFlag(FLAGS_advertised_address);
   options.port = absl::GetFlag(FLAGS_port);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.metrics_bind_address = absl::GetFlag(FLAGS_metrics_bind_address);
+  options.metrics_https = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key)};
 
   sluice::cluster::TaskManager taskmanager(options);
   g_taskmanager = &taskmanager;

@@ -10,6 +10,23 @@ namespace {
 std::string BinDirOr(const std::string& bin_dir) {
   return bin_dir.empty() ? BuildDir() + "/bin" : bin_dir;
 }
+
+/// Waits (10 s at most) for the log at `path` to say `marker`; returns the rest of that line,
+/// empty if it never did.
+std::string WaitForLineAfter(const std::string& path, const std::string& marker) {
+  std::string rest;
+  WaitFor(
+      [&] {
+        const std::string log = ReadFile(path);
+        const size_t at = log.find(marker);
+        if (at == std::string::npos) return false;
+        rest = log.substr(at + marker.size());
+        rest = rest.substr(0, rest.find('\n'));
+        return true;
+      },
+      10000);
+  return rest;
+}
 }  // namespace
 
 JobManagerProcess::JobManagerProcess(std::vector<std::string> extra_args, int port,
@@ -23,19 +40,8 @@ JobManagerProcess::JobManagerProcess(std::vector<std::string> extra_args, int po
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   argv.insert(argv.begin(), launcher.begin(), launcher.end());
   process_ = std::make_unique<ChildProcess>(argv, log_path_);
-  constexpr char kListening[] = "sluice-jobmanager listening on ";
-  std::string line;
-  const bool up = WaitFor(
-      [&] {
-        const std::string log = ReadFile(log_path_);
-        const size_t at = log.find(kListening);
-        if (at == std::string::npos) return false;
-        line = log.substr(at + sizeof(kListening) - 1);
-        line = line.substr(0, line.find('\n'));
-        return true;
-      },
-      10000);
-  EXPECT_TRUE(up) << "the JobManager did not start:\n" << ReadFile(log_path_);
+  const std::string line = WaitForLineAfter(log_path_, "sluice-jobmanager listening on ");
+  EXPECT_FALSE(line.empty()) << "the JobManager did not start:\n" << ReadFile(log_path_);
   address_ = line;
   if (!absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &port_)) port_ = 0;
   constexpr char kRest[] = "sluice-jobmanager REST API on ";
@@ -62,6 +68,11 @@ TaskManagerProcess::TaskManagerProcess(const std::string& jobmanager, int slots,
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   argv.insert(argv.begin(), launcher.begin(), launcher.end());
   process_ = std::make_unique<ChildProcess>(argv, log_path_);
+}
+
+std::string TaskManagerProcess::metrics_url() const {
+  const std::string url = WaitForLineAfter(log_path_, "metrics on ");
+  return url.substr(0, url.find("/metrics"));
 }
 
 CommandResult Sluice(const std::string& args) {

@@ -64,6 +64,22 @@ TEST(BackPressureTest, SlowSinkBoundsRecordsInFlight) {
   EXPECT_LE(result->MaxQueuedRecords(), p.config().channel_capacity * buffer);
   EXPECT_LT(bound * 10, kRecords)
       << "the input must dwarf the bound for this test to mean anything";
+
+  // The task metrics: every record sent once and taken once, and where each task's time
+  // went. The source spends most of it blocked on the full channel, the sink working.
+  ASSERT_EQ(result->tasks.size(), 2u);
+  const TaskStats& source = result->tasks[0].records_in == 0 ? result->tasks[0] : result->tasks[1];
+  const TaskStats& sink = &source == &result->tasks[0] ? result->tasks[1] : result->tasks[0];
+  EXPECT_EQ(source.records_sent, kRecords);
+  EXPECT_EQ(sink.records_in, kRecords);
+  EXPECT_EQ(sink.records_sent, 0);
+  EXPECT_GT(source.backpressured, source.busy) << source.name;
+  EXPECT_GT(sink.busy, sink.idle) << sink.name;
+  EXPECT_EQ(sink.backpressured, absl::ZeroDuration());
+  for (const TaskStats& t : result->tasks) {
+    // Each slice of the task thread's time goes to one of the three, within the run.
+    EXPECT_LE(t.busy + t.idle + t.backpressured, result->duration) << t.name;
+  }
 }
 
 }  // namespace

@@ -487,8 +487,12 @@ TEST(ClusterTest, WithMutualTlsOnlyHoldersOfTheClustersCertificatesGetIn) {
   testing::TempDir dir;
   TestCertificates certs(dir);
   ASSERT_EQ(certs.made.exit_code, 0) << certs.made.output;
-  JobManagerProcess jm(certs.FlagList("node"));
-  TaskManagerProcess tm1(jm.address(), 2, "tm-1", certs.FlagList("node"));
+  std::vector<std::string> jm_flags = certs.FlagList("node");
+  jm_flags.push_back("--rest-port=0");
+  JobManagerProcess jm(jm_flags);
+  std::vector<std::string> tm1_flags = certs.FlagList("node");
+  tm1_flags.push_back("--metrics-port=0");
+  TaskManagerProcess tm1(jm.address(), 2, "tm-1", tm1_flags);
   TaskManagerProcess tm2(jm.address(), 2, "tm-2", certs.FlagList("node"));
   ASSERT_TRUE(testing::WaitFor(
       [&] {
@@ -529,6 +533,22 @@ TEST(ClusterTest, WithMutualTlsOnlyHoldersOfTheClustersCertificatesGetIn) {
                             certs.FlagList("rogue")[2], "--registration-timeout=2s"});
   EXPECT_EQ(rogue.process().Wait(), 1);
   EXPECT_THAT(rogue.log(), HasSubstr("cannot reach the JobManager"));
+  // The REST API and a TaskManager's /metrics with the same certificate, over HTTPS only.
+  auto curl = [&](const std::string& url) {
+    return testing::RunCommand(
+        absl::StrCat("curl -sS --max-time 5 --cacert ", certs.dir, "/ca.pem ", url, " 2>&1"));
+  };
+  ASSERT_THAT(jm.rest_url(), ::testing::StartsWith("https://127.0.0.1:")) << jm.log();
+  auto overview = curl(jm.rest_url() + "/overview");
+  EXPECT_EQ(overview.exit_code, 0) << overview.output;
+  EXPECT_THAT(overview.output, HasSubstr("\"slots-total\":4"));
+  const std::string metrics_url = tm1.metrics_url();
+  ASSERT_THAT(metrics_url, ::testing::StartsWith("https://127.0.0.1:")) << tm1.log();
+  EXPECT_THAT(curl(metrics_url + "/metrics").output,
+              HasSubstr("sluice_taskmanager_slots{taskmanager=\"tm-1\"} 2"));
+  std::string plain = jm.rest_url();
+  plain.replace(0, 5, "http");
+  EXPECT_NE(curl(plain + "/overview").exit_code, 0) << "plain HTTP is not answered";
   // A certificate without its key is named.
   auto half = Sluice(absl::StrCat(list, " --tls-cert=", certs.dir, "/node.pem"));
   EXPECT_EQ(half.exit_code, 2);

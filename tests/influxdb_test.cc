@@ -217,7 +217,7 @@ TEST_F(InfluxSinkTest, ACheckpointHoldsTheUnacknowledgedPointsAndARestoreSendsTh
     auto snapshot = h.op().SnapshotNow(1);  // InfluxDB unreachable: nothing acknowledged
     ASSERT_OK(snapshot);
     saved = *snapshot;
-    EXPECT_EQ(h.metrics().GetCounter("influx_buffered_points").value(), 30);
+    EXPECT_EQ(h.metrics().GetGauge("influx_buffered_points").value(), 30);
     EXPECT_EQ(h.metrics().GetCounter("influx_points_written").value(), 0);
     h.Close();
   }
@@ -229,7 +229,7 @@ TEST_F(InfluxSinkTest, ACheckpointHoldsTheUnacknowledgedPointsAndARestoreSendsTh
   h.Finish();
   EXPECT_EQ(Count(db), 30);
   EXPECT_EQ(h.metrics().GetCounter("influx_points_written").value(), 30);
-  EXPECT_EQ(h.metrics().GetCounter("influx_buffered_points").value(), 0);
+  EXPECT_EQ(h.metrics().GetGauge("influx_buffered_points").value(), 0);
   EXPECT_GE(h.metrics().GetCounter("influx_batches").value(), 1);
   h.Close();
 }

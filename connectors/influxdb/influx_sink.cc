@@ -108,7 +108,10 @@ void InfluxSink::PublishCounters() {
   set("influx_points_retried", s.points_retried);
   set("influx_batches", s.batches);
   set("influx_batch_latency_us_total", s.batch_latency_us_total);
-  set("influx_buffered_points", static_cast<int64_t>(writer_->buffered()));
+  metrics_
+      ->GetGauge("influx_buffered_points",
+                 "Points the sink holds that InfluxDB has not acknowledged.")
+      .Set(static_cast<double>(writer_->buffered()));
 }
 
 }  // namespace sluice

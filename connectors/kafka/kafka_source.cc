@@ -721,10 +721,13 @@ void KafkaSourceCore::PublishCounters() {
   set("kafka_deserialization_failures", consumer_->deserialization_failures);
   int64_t total_lag = 0;
   for (const auto& [partition, lag] : consumer_->Lag()) {
-    metrics_->GetCounter("kafka_lag." + partition).Set(lag);
+    metrics_->AddGroup("partition", partition)
+        .GetGauge("kafka_partition_lag", "Messages behind the partition's end.")
+        .Set(static_cast<double>(lag));
     total_lag += lag;
   }
-  set("kafka_lag", total_lag);
+  metrics_->GetGauge("kafka_lag", "Messages behind the ends of the partitions read.")
+      .Set(static_cast<double>(total_lag));
 }
 
 }  // namespace internal

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "sluice/internal/metrics/back_pressure.h"
+
 namespace sluice::internal {
 
 InputGate::InputGate(int num_channels, int capacity_batches_per_channel)
@@ -13,9 +15,10 @@ bool InputGate::Push(int channel, ChannelEvent event) {
   const bool is_batch = event.kind == ChannelEvent::Kind::kBatch;
   UniqueMutexLock lock(&mu_);
   Channel& ch = channels_[channel];
-  if (is_batch) {
-    has_room_.Wait(
-        &mu_, [&]() SLUICE_REQUIRES(mu_) { return canceled_ || ch.queued_batches < capacity_; });
+  auto has_room = [&]() SLUICE_REQUIRES(mu_) { return canceled_ || ch.queued_batches < capacity_; };
+  if (is_batch && !has_room()) {
+    ScopedBackPressure blocked;
+    has_room_.Wait(&mu_, has_room);
   }
   if (canceled_) return false;
   if (is_batch) {

@@ -31,7 +31,8 @@ std::map<int, RestoredOperatorState> RestoredStateFor(
 }  // namespace
 
 LocalSubtasks::LocalSubtasks(const JobGraph* graph, Placement placement, RemoteChannels* remote,
-                             std::shared_ptr<const Clock> clock, SubtaskCheckpointing checkpointing)
+                             std::shared_ptr<const Clock> clock, SubtaskCheckpointing checkpointing,
+                             MetricLabels run_labels)
     : graph_(graph),
       remote_(remote),
       chaos_(checkpointing.chaos),
@@ -52,7 +53,7 @@ LocalSubtasks::LocalSubtasks(const JobGraph* graph, Placement placement, RemoteC
       cp.chaos = checkpointing.chaos;
       tasks_.push_back(std::make_unique<Task>(graph, static_cast<int>(v), s, gate,
                                               std::move(wiring_->outputs[v][s]), clock,
-                                              std::move(cp)));
+                                              std::move(cp), run_labels));
       task_gates_.push_back(gate);
     }
   }

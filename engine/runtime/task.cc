@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "glog/logging.h"
 #include "sluice/core/status_macros.h"
+#include "sluice/internal/metrics/back_pressure.h"
 
 namespace sluice::internal {
 
@@ -55,9 +56,21 @@ std::string ProcessStateDir(const std::string& base) {
 }
 }  // namespace
 
+namespace {
+
+MetricLabels TaskLabels(MetricLabels labels, const std::string& job, const std::string& task,
+                        int subtask) {
+  labels.emplace_back("job_name", job);
+  labels.emplace_back("task", task);
+  labels.emplace_back("subtask", absl::StrCat(subtask));
+  return labels;
+}
+
+}  // namespace
+
 Task::Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
            std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock,
-           TaskCheckpointing checkpointing)
+           TaskCheckpointing checkpointing, MetricLabels run_labels)
     : graph_(graph),
       vertex_(graph->vertices[vertex]),
       subtask_(subtask),
@@ -65,6 +78,8 @@ Task::Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
       output_edges_(std::move(outputs)),
       clock_(std::move(clock)),
       name_(absl::StrCat(vertex_.name, " (", subtask + 1, "/", vertex_.parallelism, ")")),
+      task_metrics_(
+          TaskLabels(std::move(run_labels), graph->stream.config.job_name, vertex_.name, subtask)),
       checkpointing_(std::move(checkpointing)),
       buffer_timeout_(graph->stream.config.buffer_timeout) {}
 
@@ -103,10 +118,20 @@ void Task::BuildChain() {
     const StreamNode& node = sg.nodes[id];
     index_of_node[id] = static_cast<int>(operators_.size());
     operators_.push_back(node.factory->Create());
-    metrics_.push_back(std::make_unique<MetricGroup>());
+    // Two operators of one name in a chain keep apart.
+    std::string label = node.name;
+    for (int n = 2;
+         std::any_of(metrics_.begin(), metrics_.end(),
+                     [&](const MetricGroup* g) { return g->labels().back().second == label; });
+         ++n) {
+      label = absl::StrCat(node.name, " #", n);
+    }
+    metrics_.push_back(&task_metrics_.group().AddGroup("operator", label));
   }
   RecordWriterOptions writer_opts;
   writer_opts.subtask_index = subtask_;
+  writer_opts.records_sent = &task_metrics_.records_sent;
+  writer_opts.output_watermark = &task_metrics_.output_watermark;
   for (size_t i = 0; i < vertex_.nodes.size(); ++i) {
     const int id = vertex_.nodes[i];
     const StreamNode& node = sg.nodes[id];
@@ -166,7 +191,7 @@ void Task::BuildChain() {
     ctx.key_group_range =
         KeyGroupRangeForOperator(subtask_, node.parallelism, node.max_parallelism);
     ctx.processing_time = this;
-    ctx.metrics = metrics_[i].get();
+    ctx.metrics = metrics_[i];
     operators_[i]->Setup(std::move(ctx), output);
     if (auto it = checkpointing_.restored.find(id); it != checkpointing_.restored.end()) {
       if (i == 0) restored_input_channels_ = std::move(it->second.input_channels);
@@ -187,6 +212,9 @@ void Task::BuildChain() {
 
 absl::Status Task::Run() {
   absl::Status status;
+  metrics_registration_ = MetricRegistry::Process().Register(&task_metrics_.group());
+  SetThreadBackPressureMeter(&task_metrics_.backpressured);
+  task_metrics_.Begin(absl::Now());
   try {
     BuildChain();
     // Tail first: an operator is open before anything can reach it.
@@ -226,7 +254,10 @@ absl::Status Task::Run() {
     }
   }
   CloseChain();
-  operators_.clear();  // closes RocksDB stores before their directory goes
+  task_metrics_.MarkBusyUntil(absl::Now());
+  SetThreadBackPressureMeter(nullptr);
+  metrics_registration_ = {};  // before the operators' metrics go
+  operators_.clear();          // closes RocksDB stores before their directory goes
   if (!local_state_dir_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(local_state_dir_, ec);
@@ -239,6 +270,11 @@ TaskStats StatsOf(const Task& task, const InputGate* gate) {
   TaskStats stats;
   stats.name = task.name();
   stats.records_in = task.records_in();
+  const TaskMetrics& m = task.metrics();
+  stats.records_sent = m.records_sent.count();
+  stats.busy = absl::Nanoseconds(m.busy.count());
+  stats.idle = absl::Nanoseconds(m.idle.count());
+  stats.backpressured = absl::Nanoseconds(m.backpressured.count());
   stats.max_queued_records = gate != nullptr ? gate->max_queued_records() : 0;
   std::tie(stats.state_entries, stats.state_bytes) = task.final_state_size();
   stats.counters = task.Counters();
@@ -249,8 +285,8 @@ std::map<std::string, int64_t> Task::Counters() const {
   std::map<std::string, int64_t> out;
   for (size_t i = 0; i < metrics_.size() && i < vertex_.nodes.size(); ++i) {
     const std::string& op = graph_->stream.nodes[vertex_.nodes[i]].name;
-    for (const auto& [name, counter] : metrics_[i]->counters()) {
-      out[absl::StrCat(op, ".", name)] += counter.value();
+    for (const auto& [name, value] : metrics_[i]->Values()) {
+      out[absl::StrCat(op, ".", name)] += value;
     }
   }
   return out;
@@ -279,6 +315,7 @@ void Task::RunSourceLoop() {
       }
     }
     SourceOperatorBase::PollResult r = source_->PollNext();
+    task_metrics_.MarkBusyUntil(absl::Now());
     if (first_record_micros_.load(std::memory_order_relaxed) == 0 && source_->records_out() > 0) {
       first_record_micros_.store(absl::ToUnixMicros(absl::Now()), std::memory_order_release);
     }
@@ -314,7 +351,11 @@ void Task::RunInputLoop() {
   while (!(ended_input_ && released_)) {
     int channel = 0;
     ChannelEvent event;
-    switch (gate_->Next(NextHousekeepingDeadline(), &channel, &event, &blocked_)) {
+    task_metrics_.MarkBusyUntil(absl::Now());
+    const InputGate::NextResult next =
+        gate_->Next(NextHousekeepingDeadline(), &channel, &event, &blocked_);
+    task_metrics_.MarkIdleUntil(absl::Now());
+    switch (next) {
       case InputGate::NextResult::kCanceled:
         throw TaskCanceled();
       case InputGate::NextResult::kFailed:
@@ -329,6 +370,7 @@ void Task::RunInputLoop() {
                                          std::memory_order_release);
             }
             records_in_ += static_cast<int64_t>(event.batch->size());
+            task_metrics_.records_in.Mark(static_cast<int64_t>(event.batch->size()));
             head_input_->PushErased(*event.batch);
             break;
           case ChannelEvent::Kind::kWatermark:
@@ -395,14 +437,21 @@ void Task::HandleMailAndChaos() {
 
 void Task::WaitForMail(absl::Time deadline) {
   DoHousekeeping();
-  MutexLock lock(&mail_mu_);
-  mail_cv_.WaitUntil(&mail_mu_, std::min(deadline, NextHousekeepingDeadline()),
-                     [&] { return has_mail_.load(std::memory_order_relaxed); });
+  task_metrics_.MarkBusyUntil(absl::Now());
+  {
+    MutexLock lock(&mail_mu_);
+    mail_cv_.WaitUntil(&mail_mu_, std::min(deadline, NextHousekeepingDeadline()),
+                       [&] { return has_mail_.load(std::memory_order_relaxed); });
+  }
+  task_metrics_.MarkIdleUntil(absl::Now());
 }
 
 void Task::Forward(const StatusWatermarkValve::Output& out) {
   if (out.idle_before) head_input_->PushIdle(*out.idle_before);
-  if (out.watermark) head_input_->PushWatermark(*out.watermark);
+  if (out.watermark) {
+    task_metrics_.input_watermark.Set(static_cast<double>(*out.watermark) / 1000);
+    head_input_->PushWatermark(*out.watermark);
+  }
   if (out.idle_after) head_input_->PushIdle(*out.idle_after);
 }
 
@@ -411,6 +460,7 @@ void Task::OnBarrier(int channel, int64_t id) {
   if (id > aligning_id_) {
     // A newer checkpoint: an older unfinished alignment is abandoned (it was aborted).
     aligning_id_ = id;
+    alignment_start_ = absl::Now();
     barrier_seen_.assign(barrier_seen_.size(), false);
     blocked_.assign(blocked_.size(), false);
   }
@@ -428,6 +478,7 @@ void Task::MaybeCompleteAlignment() {
   for (size_t c = 0; c < barrier_seen_.size(); ++c) {
     if (!barrier_seen_[c]) return;
   }
+  task_metrics_.checkpoint_alignment.Observe(absl::ToDoubleSeconds(absl::Now() - alignment_start_));
   PerformCheckpoint(aligning_id_);
   blocked_.assign(blocked_.size(), false);
 }
@@ -470,6 +521,8 @@ void Task::PerformCheckpoint(int64_t id) {
   // any send.)
   const absl::Duration sync_duration = absl::Now() - sync_start;
   const absl::Duration sync_cpu = ThreadCpuTime() - sync_start_cpu;
+  task_metrics_.checkpoint_sync.Observe(absl::ToDoubleSeconds(sync_duration));
+  task_metrics_.checkpoint_time.Mark(absl::ToInt64Nanoseconds(sync_duration));
   // The barrier goes on right after the synchronous part, before the slow part.
   for (auto& w : writers_) w->BroadcastBarrier(id);
   if (!checkpointing_.ack) return;
@@ -491,6 +544,7 @@ void Task::PerformCheckpoint(int64_t id) {
           ack->sync_duration = sync_duration;
           ack->sync_cpu = sync_cpu;
           ack->async_duration = absl::Now() - async_start;
+          task_metrics_.checkpoint_async.Observe(absl::ToDoubleSeconds(ack->async_duration));
         }
         checkpointing_.ack(id, checkpointing_.task_index, std::move(ack));
         try {

@@ -14,10 +14,12 @@
 #include "absl/time/time.h"
 #include "runtime/chaos_monkey.h"
 #include "runtime/snapshot_worker.h"
+#include "runtime/task_metrics.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/checkpoint/operator_snapshot.h"
 #include "sluice/core/mutex.h"
 #include "sluice/graph/job_graph.h"
+#include "sluice/internal/metrics/metric_registry.h"
 #include "sluice/internal/network/input_gate.h"
 #include "sluice/internal/network/record_writer.h"
 #include "sluice/internal/network/status_watermark_valve.h"
@@ -64,7 +66,7 @@ class Task final : public ProcessingTimeService {
  public:
   Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
        std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock,
-       TaskCheckpointing checkpointing = {});
+       TaskCheckpointing checkpointing = {}, MetricLabels run_labels = {});
   ~Task() override;
 
   /// Runs the task to its end. Returns the failure, naming the operator, if it failed.
@@ -94,6 +96,7 @@ class Task final : public ProcessingTimeService {
 
   const std::string& name() const { return name_; }
   int64_t records_in() const { return records_in_; }
+  const TaskMetrics& metrics() const { return task_metrics_; }
   /// When this run of the task processed its first record (a source: emitted; others:
   /// took from their input), or nothing yet. After a restore, the end of recovery as the
   /// engine sees it. Any thread.
@@ -180,7 +183,9 @@ class Task final : public ProcessingTimeService {
   std::vector<std::unique_ptr<StreamOperator>> operators_;  // chain order (head first)
   std::vector<std::unique_ptr<ErasedOutput>> fan_outs_;
   std::vector<std::unique_ptr<RecordWriterBase>> writers_;
-  std::vector<std::unique_ptr<MetricGroup>> metrics_;
+  TaskMetrics task_metrics_;
+  std::vector<MetricGroup*> metrics_;  // the chain's operators', in task_metrics_'s group
+  MetricRegistry::Registration metrics_registration_;  // after the groups: goes first
   ErasedOutput* head_input_ = nullptr;
   SourceOperatorBase* source_ = nullptr;
   bool opened_ = false;
@@ -207,6 +212,7 @@ class Task final : public ProcessingTimeService {
   int64_t last_checkpoint_ = 0;
   int64_t last_completed_ = 0;
   int64_t aligning_id_ = 0;
+  absl::Time alignment_start_;
   std::vector<bool> barrier_seen_;
   std::vector<bool> blocked_;
   std::atomic<bool> finished_{false};

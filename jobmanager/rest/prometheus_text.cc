@@ -2,28 +2,11 @@
 
 #include <cctype>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "sluice/internal/metrics/metric_registry.h"
 
 namespace sluice::cluster {
 
 namespace {
-
-/// A label value with `\`, `"` and newlines escaped.
-std::string Escaped(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 std::string LowerStateName(JobState state) {
   std::string name = JobState_Name(state);
@@ -31,36 +14,18 @@ std::string LowerStateName(JobState state) {
   return name;
 }
 
-/// Writes one metric family: its help, type and samples.
-class Family {
- public:
-  Family(std::string* out, const char* name, const char* type, const char* help)
-      : out_(out), name_(name) {
-    absl::StrAppend(out_, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
-  }
-  void Sample(const std::string& labels, double value) {
-    // %.15g: counters stay exact integers (StrCat would round 1234567 to 1.23457e+06).
-    absl::StrAppend(out_, name_, labels.empty() ? "" : absl::StrCat("{", labels, "}"), " ",
-                    absl::StrFormat("%.15g", value), "\n");
-  }
-
- private:
-  std::string* out_;
-  const char* name_;
-};
-
 }  // namespace
 
 std::string PrometheusText(const GetClusterStatusReply& cluster) {
-  std::string out;
-  Family(&out, "sluice_jobmanager_taskmanagers", "gauge", "TaskManagers registered.")
-      .Sample("", cluster.taskmanagers_size());
-  Family(&out, "sluice_jobmanager_slots", "gauge", "Slots the TaskManagers offer.")
-      .Sample("", cluster.total_slots());
-  Family(&out, "sluice_jobmanager_slots_free", "gauge", "Slots no job holds.")
-      .Sample("", cluster.free_slots());
-  Family(&out, "sluice_jobmanager_job_binaries", "gauge", "Job binaries in the blob store.")
-      .Sample("", cluster.blobs());
+  internal::PrometheusWriter out;
+  out.Family("sluice_jobmanager_taskmanagers", "gauge", "TaskManagers registered.");
+  out.Sample({}, cluster.taskmanagers_size());
+  out.Family("sluice_jobmanager_slots", "gauge", "Slots the TaskManagers offer.");
+  out.Sample({}, cluster.total_slots());
+  out.Family("sluice_jobmanager_slots_free", "gauge", "Slots no job holds.");
+  out.Sample({}, cluster.free_slots());
+  out.Family("sluice_jobmanager_job_binaries", "gauge", "Job binaries in the blob store.");
+  out.Sample({}, cluster.blobs());
 
   struct JobMetric {
     const char* name;
@@ -103,18 +68,19 @@ std::string PrometheusText(const GetClusterStatusReply& cluster) {
        }},
   };
   auto labels = [](const JobStatus& j) {
-    return absl::StrCat("job_id=\"", Escaped(j.job_id()), "\",job_name=\"", Escaped(j.job_name()),
-                        "\"");
+    return MetricLabels{{"job_id", j.job_id()}, {"job_name", j.job_name()}};
   };
-  Family state(&out, "sluice_job_state", "gauge", "1 for the state the job is in.");
+  out.Family("sluice_job_state", "gauge", "1 for the state the job is in.");
   for (const JobStatus& j : cluster.jobs()) {
-    state.Sample(absl::StrCat(labels(j), ",state=\"", LowerStateName(j.state()), "\""), 1);
+    MetricLabels with_state = labels(j);
+    with_state.emplace_back("state", LowerStateName(j.state()));
+    out.Sample(with_state, 1);
   }
   for (const JobMetric& m : kJobMetrics) {
-    Family family(&out, m.name, m.type, m.help);
-    for (const JobStatus& j : cluster.jobs()) family.Sample(labels(j), m.value(j));
+    out.Family(m.name, m.type, m.help);
+    for (const JobStatus& j : cluster.jobs()) out.Sample(labels(j), m.value(j));
   }
-  return out;
+  return out.text();
 }
 
 }  // namespace sluice::cluster

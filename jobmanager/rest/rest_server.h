@@ -7,10 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/jobmanager_service.pb.h"
-
-namespace httplib {
-class Server;
-}
+#include "sluice/jobmanager/http_endpoint.h"
 
 namespace sluice::cluster {
 
@@ -24,18 +21,18 @@ class RestServer {
  public:
   using ClusterStatus = std::function<GetClusterStatusReply()>;
 
-  explicit RestServer(ClusterStatus status);
-  ~RestServer();  // stops serving
+  /// With `https` files it serves HTTPS only.
+  explicit RestServer(ClusterStatus status, const HttpsFiles& https = {});
   RestServer(const RestServer&) = delete;
   RestServer& operator=(const RestServer&) = delete;
 
   /// Binds `address`:`port` (0: any free port) and starts serving; returns the port.
   absl::StatusOr<int> Start(const std::string& address, int port);
+  const char* scheme() const { return endpoint_.scheme(); }
 
  private:
   const ClusterStatus status_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  HttpEndpoint endpoint_;
 };
 
 }  // namespace sluice::cluster

@@ -232,7 +232,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<sluice::cluster::RestServer> rest;
   if (const int rest_port = absl::GetFlag(FLAGS_rest_port); rest_port >= 0) {
     rest = std::make_unique<sluice::cluster::RestServer>(
-        [&service] { return service.ClusterStatus(); });
+        [&service] { return service.ClusterStatus(); },
+        sluice::cluster::HttpsFiles{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key)});
     auto bound = rest->Start(absl::GetFlag(FLAGS_rest_bind_address), rest_port);
     if (!bound.ok()) {
       std::fprintf(stderr, "sluice-jobmanager: %s\n",
@@ -240,7 +241,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     // Before the listening line, so whoever waits for that one finds this too.
-    std::printf("sluice-jobmanager REST API on http://%s:%d\n",
+    std::printf("sluice-jobmanager REST API on %s://%s:%d\n", rest->scheme(),
                 absl::GetFlag(FLAGS_rest_bind_address).c_str(), *bound);
   }
   g_server = server.get();

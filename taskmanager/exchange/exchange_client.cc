@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
+#include "sluice/internal/metrics/back_pressure.h"
 
 namespace sluice::cluster {
 
@@ -48,9 +49,13 @@ bool ExchangeClient::Push(int channel_id, internal::ChannelEvent event) {
   {
     UniqueMutexLock lock(&mu_);
     Channel& ch = channels_[channel_id];
-    changed_.Wait(&mu_, [&]() SLUICE_REQUIRES(mu_) {
+    auto can_send = [&]() SLUICE_REQUIRES(mu_) {
       return !status_.ok() || (ch.open && (!is_batch || ch.credits > 0));
-    });
+    };
+    if (!can_send()) {
+      internal::ScopedBackPressure blocked;  // no credit: the consumer has no room
+      changed_.Wait(&mu_, can_send);
+    }
     if (!status_.ok()) return false;
     if (is_batch) --ch.credits;
     codec = ch.codec;

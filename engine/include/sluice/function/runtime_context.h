@@ -7,6 +7,7 @@
 
 #include "sluice/core/key_groups.h"
 #include "sluice/core/time.h"
+#include "sluice/metrics/metrics.h"
 #include "sluice/state/any_keyed_backend.h"
 #include "sluice/state/state_backend_kind.h"
 #include "sluice/timer/timer_service.h"
@@ -30,30 +31,6 @@ struct TaskInfo {
   /// instance's database.
   StateBackendKind state_backend = StateBackendKind::kHeap;
   std::string local_state_dir;
-};
-
-/// A counter owned by one operator instance. Written on the task thread; read by the
-/// runtime after the task ended (live export comes with the metrics work).
-class Counter {
- public:
-  void Inc(int64_t n = 1) { value_ += n; }
-  /// For counts kept elsewhere (a connector's I/O thread) and copied in on the task thread.
-  void Set(int64_t v) { value_ = v; }
-  int64_t value() const { return value_; }
-
- private:
-  int64_t value_ = 0;
-};
-
-/// The metrics of one operator instance. A placeholder for the Prometheus export: counters
-/// by name, kept for the lifetime of the task.
-class MetricGroup {
- public:
-  Counter& GetCounter(const std::string& name) { return counters_[name]; }
-  const std::map<std::string, Counter>& counters() const { return counters_; }
-
- private:
-  std::map<std::string, Counter> counters_;
 };
 
 /// What a function sees of the task running it. Valid from Open() to Close(), task thread.

@@ -57,6 +57,9 @@ struct MiniClusterOptions {
 struct TaskStats {
   std::string name;  // "vertex name (subtask/parallelism)"
   int64_t records_in = 0;
+  int64_t records_sent = 0;  // downstream, once per outgoing edge
+  /// Where the task thread's time went: working, waiting for input, blocked sending.
+  absl::Duration busy, idle, backpressured;
   int64_t max_queued_records = 0;           // high-water mark of its input gate
   int64_t state_entries = 0;                // keyed state left when the task ended
   int64_t state_bytes = 0;                  // the same, serialized

@@ -50,6 +50,9 @@ class TaskManagerProcess {
   const std::string& cache_dir() const { return cache_dir_; }
   /// Its --local-state-dir.
   const std::string& local_state_dir() const { return local_state_dir_; }
+  /// Where it serves /metrics (with --metrics-port), "http://HOST:PORT"; waits for its log
+  /// to say so (10 s at most, then empty).
+  std::string metrics_url() const;
 
  private:
   TempDir dir_;

@@ -213,8 +213,8 @@ KafkaFormat<T> DefaultKafkaFormat() {
 /// as the record timestamp.
 ///
 /// Counters: kafka_records_read, kafka_bytes_read, kafka_commits_succeeded,
-/// kafka_commits_failed, kafka_deserialization_failures, kafka_lag (messages behind the end,
-/// over its partitions) and kafka_lag.<topic>.<partition>.
+/// kafka_commits_failed, kafka_deserialization_failures; gauges: kafka_lag (messages behind
+/// the end, over its partitions) and, in a subgroup per partition, kafka_partition_lag.
 template <typename T = KafkaRecord>
 class KafkaSource final : public SourceFunction<T>, public CheckpointListener {
  public:

@@ -33,6 +33,8 @@ struct RecordWriterOptions {
   size_t buffer_records = 1024;  // records per buffer
   int subtask_index = 0;         // of the producer, to spread round-robin starts
   int target_max_parallelism = kDefaultMaxParallelism;  // key groups of the consumer
+  Meter* records_sent = nullptr;                        // counts each record pushed, once
+  Gauge* output_watermark = nullptr;                    // the watermark sent last, in seconds
 };
 
 /// Writes a task's output into the channels of one downstream node. Records are moved
@@ -50,6 +52,7 @@ class RecordWriter final : public Output<T>, public RecordWriterBase {
   }
 
   void Push(Batch<T>& batch) override {
+    if (opts_.records_sent != nullptr) opts_.records_sent->Mark(static_cast<int64_t>(batch.size()));
     const int n = static_cast<int>(targets_.size());
     if constexpr (Partitioner::kBroadcast) {
       for (int c = 0; c < n; ++c) {
@@ -66,6 +69,9 @@ class RecordWriter final : public Output<T>, public RecordWriterBase {
   }
 
   void PushWatermark(Timestamp watermark) override {
+    if (opts_.output_watermark != nullptr) {
+      opts_.output_watermark->Set(static_cast<double>(watermark) / 1000);
+    }
     FlushAndBroadcast(ChannelEvent::Kind::kWatermark,
                       [&](ChannelEvent& e) { e.watermark = watermark; });
   }

@@ -47,9 +47,10 @@ struct SubtaskCheckpointing {
 /// CheckpointParticipants (from JobCheckpoints here, or from the JobManager).
 class LocalSubtasks final : public CheckpointParticipants {
  public:
+  /// `run_labels` go first on the tasks' metrics (on a cluster, the job's id).
   LocalSubtasks(const JobGraph* graph, Placement placement, RemoteChannels* remote,
                 std::shared_ptr<const Clock> clock = std::make_shared<SystemClock>(),
-                SubtaskCheckpointing checkpointing = {});
+                SubtaskCheckpointing checkpointing = {}, MetricLabels run_labels = {});
   ~LocalSubtasks() override;
 
   /// Runs the local subtasks to their end (finished, or stopped with a savepoint). The

@@ -1,0 +1,55 @@
+#include "runtime/task_metrics.h"
+
+#include <algorithm>
+
+namespace sluice::internal {
+
+namespace {
+constexpr double kNanos = 1e-9;
+}  // namespace
+
+TaskMetrics::TaskMetrics(MetricLabels labels)
+    : group_(std::move(labels)),
+      records_in(group_.GetMeter("task_records_in", "Records the task took from its input.")),
+      records_sent(group_.GetMeter(
+          "task_records_sent",
+          "Records the task sent downstream, once per outgoing edge (a broadcast once).")),
+      busy(group_.GetMeter("task_busy_seconds",
+                           "Time the task worked (neither idle nor back-pressured).", kNanos)),
+      idle(group_.GetMeter("task_idle_seconds", "Time the task waited for input.", kNanos)),
+      backpressured(group_.GetMeter("task_backpressured_seconds",
+                                    "Time the task was blocked sending: its consumers had no room.",
+                                    kNanos)),
+      input_watermark(
+          group_.GetGauge("task_input_watermark_seconds",
+                          "The task's input watermark (the least over its inputs), Unix seconds.")),
+      output_watermark(group_.GetGauge("task_output_watermark_seconds",
+                                       "The watermark the task sent last, Unix seconds.")),
+      checkpoint_time(group_.GetMeter(
+          "task_checkpoint_seconds",
+          "Time the task spent in the synchronous part of snapshots (its checkpoint overhead).",
+          kNanos)),
+      checkpoint_sync(group_.GetHistogram("task_checkpoint_sync_duration_seconds",
+                                          "The synchronous part of the task's snapshots.")),
+      checkpoint_async(group_.GetHistogram(
+          "task_checkpoint_async_duration_seconds",
+          "The asynchronous part of the task's snapshots (serialize and write).")),
+      checkpoint_alignment(group_.GetHistogram("task_checkpoint_alignment_duration_seconds",
+                                               "First barrier to the last on the task's inputs.")) {
+}
+
+void TaskMetrics::MarkBusyUntil(absl::Time now) {
+  const int64_t backpressured_now = backpressured.count();
+  const int64_t nanos = absl::ToInt64Nanoseconds(now - mark_);
+  busy.Mark(std::max<int64_t>(0, nanos - (backpressured_now - backpressured_at_mark_)));
+  mark_ = now;
+  backpressured_at_mark_ = backpressured_now;
+}
+
+void TaskMetrics::MarkIdleUntil(absl::Time now) {
+  idle.Mark(std::max<int64_t>(0, absl::ToInt64Nanoseconds(now - mark_)));
+  mark_ = now;
+  backpressured_at_mark_ = backpressured.count();
+}
+
+}  // namespace sluice::internal

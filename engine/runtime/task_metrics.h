@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "sluice/metrics/metrics.h"
+
+namespace sluice::internal {
+
+/// What every task measures of itself, in its metric group (job, task, subtask); its
+/// operators' groups sit below it (operator). Written on the task thread, except the
+/// asynchronous checkpoint phase's histogram, written on the snapshot thread.
+class TaskMetrics {
+ public:
+  explicit TaskMetrics(MetricLabels labels);
+
+  /// The task thread starts its work: time is counted from now.
+  void Begin(absl::Time now) { mark_ = now; }
+  /// The task thread's time since the last mark was work (less what it spent blocked on
+  /// back pressure meanwhile) / waiting for input or mail.
+  void MarkBusyUntil(absl::Time now);
+  void MarkIdleUntil(absl::Time now);
+
+ private:
+  MetricGroup group_;  // first: the members below are made in it
+
+ public:
+  MetricGroup& group() { return group_; }
+  Meter& records_in;
+  Meter& records_sent;
+  Meter& busy;           // nanoseconds
+  Meter& idle;           // nanoseconds
+  Meter& backpressured;  // nanoseconds, marked by ScopedBackPressure on the task thread
+  Gauge& input_watermark;
+  Gauge& output_watermark;
+  Meter& checkpoint_time;  // nanoseconds of synchronous snapshot work
+  Histogram& checkpoint_sync;
+  Histogram& checkpoint_async;
+  Histogram& checkpoint_alignment;
+
+ private:
+  absl::Time mark_ = absl::Now();
+  int64_t backpressured_at_mark_ = 0;
+};
+
+}  // namespace sluice::internal

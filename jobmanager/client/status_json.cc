@@ -1,0 +1,116 @@
+#include "sluice/jobmanager/status_json.h"
+
+#include "sluice/api/job.h"
+
+namespace sluice::cluster {
+
+using nlohmann::json;
+
+namespace {
+
+std::string StateName(JobState state) { return JobState_Name(state); }
+
+json CheckpointJson(const CheckpointRecord& r) {
+  return json{{"id", r.id()},
+              {"status", r.failed() ? "FAILED" : "COMPLETED"},
+              {"end_to_end_duration", r.duration_ms()},
+              {"max_sync_duration", r.max_sync_ms()},
+              {"max_async_duration", r.max_async_ms()},
+              {"state_size", r.state_bytes()}};
+}
+
+}  // namespace
+
+json OverviewJson(const GetClusterStatusReply& c) {
+  int running = 0, finished = 0, canceled = 0, failed = 0;
+  for (const JobStatus& j : c.jobs()) {
+    running += j.state() == RUNNING || j.state() == RESTARTING || j.state() == CREATED;
+    finished += j.state() == FINISHED;
+    canceled += j.state() == CANCELED;
+    failed += j.state() == FAILED;
+  }
+  return json{{"taskmanagers", c.taskmanagers_size()},
+              {"slots-total", c.total_slots()},
+              {"slots-available", c.free_slots()},
+              {"jobs-running", running},
+              {"jobs-finished", finished},
+              {"jobs-cancelled", canceled},
+              {"jobs-failed", failed},
+              {"engine-abi", EngineAbi()}};
+}
+
+json TaskManagersJson(const GetClusterStatusReply& c) {
+  json list = json::array();
+  for (const TaskManagerStatus& tm : c.taskmanagers()) {
+    list.push_back({{"id", tm.taskmanager_id()},
+                    {"host", tm.host()},
+                    {"pid", tm.pid()},
+                    {"slotsNumber", tm.slots()},
+                    {"freeSlots", tm.free_slots()},
+                    {"timeSinceLastHeartbeat", tm.last_heartbeat_ms_ago()}});
+  }
+  return json{{"taskmanagers", list}};
+}
+
+json JobJson(const JobStatus& j) {
+  json vertices = json::array();
+  for (const JobVertexInfo& v : j.vertices()) {
+    vertices.push_back({{"name", v.name()}, {"parallelism", v.parallelism()}});
+  }
+  json parts = json::array();
+  for (const RunningPart& p : j.running_parts()) {
+    parts.push_back(
+        {{"taskmanager", p.taskmanager_id()}, {"region", p.region()}, {"run", p.attempt()}});
+  }
+  return json{{"jid", j.job_id()},
+              {"name", j.job_name()},
+              {"state", StateName(j.state())},
+              {"start-time", j.submitted_ms()},
+              {"duration", j.duration_ms()},
+              {"failure", j.failure()},
+              {"restart-strategy", j.restart_strategy()},
+              {"restarts", j.restarts()},
+              {"region-restarts", j.region_restarts()},
+              {"regions", j.regions()},
+              {"restored-from", j.restored_from()},
+              {"taskmanagers", j.taskmanagers()},
+              {"running-parts", parts},
+              {"vertices", vertices},
+              {"checkpoints-completed", j.completed_checkpoints()},
+              {"checkpoints-failed", j.failed_checkpoints()}};
+}
+
+json CheckpointsJson(const JobStatus& j) {
+  json history = json::array();
+  json latest = nullptr;
+  for (const CheckpointRecord& r : j.checkpoint_history()) {
+    history.push_back(CheckpointJson(r));
+    if (!r.failed()) latest = CheckpointJson(r);
+  }
+  return json{
+      {"counts", {{"completed", j.completed_checkpoints()}, {"failed", j.failed_checkpoints()}}},
+      {"latest", {{"completed", latest}}},
+      {"history", history}};
+}
+
+json ExceptionsJson(const JobStatus& j) {
+  json entries = json::array();
+  for (const JobFailure& f : j.failures()) {
+    entries.push_back({{"timestamp", f.at_ms()},
+                       {"taskManagerId", f.taskmanager_id()},
+                       {"message", f.message()}});
+  }
+  return json{{"exceptionHistory", {{"entries", entries}}}, {"failure", j.failure()}};
+}
+
+json JobListEntryJson(const JobStatus& j) {
+  return {{"id", j.job_id()}, {"name", j.job_name()}, {"status", StateName(j.state())}};
+}
+
+json JobsJson(const GetClusterStatusReply& c) {
+  json jobs = json::array();
+  for (const JobStatus& j : c.jobs()) jobs.push_back(JobListEntryJson(j));
+  return json{{"jobs", jobs}};
+}
+
+}  // namespace sluice::cluster
