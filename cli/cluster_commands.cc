@@ -160,6 +160,17 @@ void PrintJobDetails(const cluster::JobStatus& job) {
     absl::StrAppend(&taskmanagers, taskmanagers.empty() ? "" : ", ", tm);
   }
   std::printf("  TaskManagers: %s\n", taskmanagers.empty() ? "none" : taskmanagers.c_str());
+  std::printf(
+      "  tasks (records in, sent; per second over the last minute; the busiest and the\n"
+      "  most back-pressured subtask's share of its time):\n");
+  for (const cluster::JobVertexInfo& v : job.vertices()) {
+    std::printf(
+        "    %s x%d: %lld in (%.0f/s), %lld sent (%.0f/s), busy %.0f%%, "
+        "back-pressured %.0f%%\n",
+        v.name().c_str(), v.parallelism(), static_cast<long long>(v.records_in()),
+        v.records_in_per_second(), static_cast<long long>(v.records_sent()),
+        v.records_sent_per_second(), v.busy_max() * 100, v.backpressured_max() * 100);
+  }
   if (job.regions() > 1 && job.running_parts_size() > 0) {
     std::string parts;
     for (const cluster::RunningPart& p : job.running_parts()) {

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev
   influxdb kcat curl netcat-openbsd zlib1g-dev prometheus
+  systemd python3-yaml chromium
 )
 
 missing=()

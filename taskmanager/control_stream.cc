@@ -10,7 +10,7 @@ namespace sluice::cluster {
 
 ControlStreamEnd RunControlStream(JobManagerClient* jobmanager, const ControlStreamOptions& options,
                                   const std::atomic<bool>& stopping,
-                                  const std::function<void()>& every_interval,
+                                  const std::function<void(HeartbeatRequest*)>& every_interval,
                                   const std::function<void(const HeartbeatReply&)>& on_answer,
                                   std::string* why) {
   grpc::ClientContext ctx;
@@ -48,7 +48,8 @@ ControlStreamEnd RunControlStream(JobManagerClient* jobmanager, const ControlStr
   ControlStreamEnd end = ControlStreamEnd::kStopping;
   for (;;) {
     if (stopping.load()) break;
-    every_interval();
+    beat.clear_tasks();
+    every_interval(&beat);
     const bool sent = stream->Write(beat);
     MutexLock lock(&answers.mu);
     if (!sent) answers.broken = true;

@@ -27,13 +27,14 @@ struct ControlStreamOptions {
 };
 
 /// Keeps one control stream to the JobManager (its Heartbeats RPC) for one registration:
-/// sends a heartbeat every interval (and calls `every_interval`) and reads the answers on
+/// sends a heartbeat every interval (`every_interval` is called first and may add to it) and
+/// reads the answers on
 /// its own thread (each given to `on_answer` there), until the stream breaks, the JobManager
 /// goes silent or forgets the registration, or `stopping` becomes true (checked at least every
 /// interval). `why` says what happened.
 ControlStreamEnd RunControlStream(JobManagerClient* jobmanager, const ControlStreamOptions& options,
                                   const std::atomic<bool>& stopping,
-                                  const std::function<void()>& every_interval,
+                                  const std::function<void(HeartbeatRequest*)>& every_interval,
                                   const std::function<void(const HeartbeatReply&)>& on_answer,
                                   std::string* why);
 

@@ -38,6 +38,7 @@ void JobPart::Start() {
       MutexLock lock(&mu_);
       done_ = true;
       if (first_record_at_) report.set_first_record_ms(absl::ToUnixMillis(*first_record_at_));
+      *report.mutable_tasks() = std::move(final_metrics_);
       if (status.ok()) {
         // Its local copies go once the job ended (TaskManager::KeepLocalStateOf): another
         // region's part of the job here may still need them.
@@ -94,6 +95,35 @@ void JobPart::Command(const CheckpointCommandRequest& command) {
   } else {
     held_.push_back(command);
   }
+}
+
+namespace {
+
+/// The subtasks' metrics `now` as reports of job `job_id`, appended to `out`.
+void AppendMetrics(const std::string& job_id, const internal::LocalSubtasks& subtasks,
+                   google::protobuf::RepeatedPtrField<TaskMetricsReport>* out) {
+  for (const internal::TaskMetricsSnapshot& m : subtasks.MetricsNow(absl::Now())) {
+    TaskMetricsReport* r = out->Add();
+    r->set_job_id(job_id);
+    r->set_vertex(m.vertex);
+    r->set_subtask(m.subtask);
+    r->set_records_in(m.records_in);
+    r->set_records_sent(m.records_sent);
+    r->set_records_in_per_second(m.records_in_per_second);
+    r->set_records_sent_per_second(m.records_sent_per_second);
+    r->set_busy(m.busy);
+    r->set_idle(m.idle);
+    r->set_backpressured(m.backpressured);
+    r->set_input_watermark_ms(m.input_watermark_ms);
+    r->set_output_watermark_ms(m.output_watermark_ms);
+  }
+}
+
+}  // namespace
+
+void JobPart::AddMetricsTo(HeartbeatRequest* heartbeat) const {
+  MutexLock lock(&mu_);
+  if (running_ != nullptr) AppendMetrics(request_.job_id(), *running_, heartbeat->mutable_tasks());
 }
 
 void JobPart::Apply(const CheckpointCommandRequest& command, internal::LocalSubtasks& subtasks) {
@@ -272,6 +302,7 @@ absl::Status JobPart::Run() {
     {
       MutexLock lock(&mu_);
       first_record_at_ = subtasks.FirstRecordAt();
+      AppendMetrics(request_.job_id(), subtasks, &final_metrics_);
       running_ = nullptr;
       channels_ = nullptr;
     }

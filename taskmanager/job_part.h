@@ -44,6 +44,8 @@ class JobPart {
   /// A command of the job's checkpoint coordinator; one that arrives before the subtasks
   /// run is held until they do.
   void Command(const CheckpointCommandRequest& command);
+  /// Adds the running subtasks' metrics to a heartbeat (any thread).
+  void AddMetricsTo(HeartbeatRequest* heartbeat) const;
 
  private:
   absl::Status Run();
@@ -69,7 +71,8 @@ class JobPart {
   ExchangeChannels* channels_ SLUICE_GUARDED_BY(mu_) = nullptr;
   std::vector<CheckpointCommandRequest> held_ SLUICE_GUARDED_BY(mu_);  // until the subtasks run
   std::optional<absl::Time> first_record_at_ SLUICE_GUARDED_BY(mu_);   // of the subtasks here
-  CondVar ended_cv_;                                                   // the subtasks ended
+  google::protobuf::RepeatedPtrField<TaskMetricsReport> final_metrics_ SLUICE_GUARDED_BY(mu_);
+  CondVar ended_cv_;  // the subtasks ended
 };
 
 }  // namespace sluice::cluster

@@ -207,7 +207,12 @@ absl::Status TaskManager::Run() {
   while (!stopping_.load()) {
     std::string why;
     const ControlStreamEnd end = RunControlStream(
-        &jobmanager_, control_, stopping_, [this] { ForgetEndedParts(); },
+        &jobmanager_, control_, stopping_,
+        [this](HeartbeatRequest* beat) {
+          ForgetEndedParts();
+          MutexLock lock(&mu_);
+          for (const auto& [key, part] : parts_) part->AddMetricsTo(beat);
+        },
         [this](const HeartbeatReply& reply) { KeepLocalStateOf(reply); }, &why);
     if (end == ControlStreamEnd::kStopping) break;
     LOG(WARNING) << why << ": registering again";

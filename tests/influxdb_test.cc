@@ -231,6 +231,9 @@ TEST_F(InfluxSinkTest, ACheckpointHoldsTheUnacknowledgedPointsAndARestoreSendsTh
   EXPECT_EQ(h.metrics().GetCounter("influx_points_written").value(), 30);
   EXPECT_EQ(h.metrics().GetGauge("influx_buffered_points").value(), 0);
   EXPECT_GE(h.metrics().GetCounter("influx_batches").value(), 1);
+  // Every written batch's request is in the duration histogram.
+  EXPECT_EQ(h.metrics().GetHistogram("influx_batch_duration_seconds").count(),
+            h.metrics().GetCounter("influx_batches").value());
   h.Close();
 }
 

@@ -2,10 +2,14 @@
 // JSON of a running checkpointed job, errors, `promtool check metrics` on /metrics, and a real
 // prometheus server scraping the cluster and answering a query for a job's metric.
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -33,6 +37,39 @@ void ExpectPromtoolPasses(const std::string& text) {
   testing::WriteFile(dir.Join("metrics.txt"), text);
   auto lint = testing::RunCommand("promtool check metrics < " + dir.Join("metrics.txt"));
   EXPECT_EQ(lint.exit_code, 0) << lint.output << text;
+}
+
+/// `text` with everything but letters, digits and -._~ percent-encoded (a URL's query).
+std::string UrlEncoded(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, absl::StrFormat("%%%02X", c));
+    }
+  }
+  return out;
+}
+
+/// The Sluice and process metric names a PromQL expression mentions (histogram suffixes off).
+std::vector<std::string> MetricNames(const std::string& expr) {
+  std::vector<std::string> names;
+  for (size_t at = 0; at < expr.size();) {
+    const size_t sluice = expr.find("sluice_", at), process = expr.find("process_", at);
+    const size_t start = std::min(sluice, process);
+    if (start == std::string::npos) break;
+    size_t end = start;
+    while (end < expr.size() &&
+           (std::isalnum(static_cast<unsigned char>(expr[end])) || expr[end] == '_')) {
+      ++end;
+    }
+    std::string name = expr.substr(start, end - start);
+    if (name.ends_with("_bucket")) name.resize(name.size() - 7);
+    names.push_back(name);
+    at = end;
+  }
+  return names;
 }
 
 class RestTest : public ::testing::Test {
@@ -142,6 +179,84 @@ TEST_F(RestTest, TheApiDescribesTheClusterAndARunningJob) {
   EXPECT_EQ(testing::HttpRequest("POST", url + "/jobs", std::string(2 << 20, 'x'), &body), 413);
 }
 
+TEST_F(RestTest, AJobsVerticesCarryTheirSubtasksMetrics) {
+  SubmitCheckpointedJob();
+  if (HasFatalFailure()) return;
+  // While it runs, from the TaskManagers' heartbeats: every subtask reports, the source
+  // chain sends records and the counting chain takes them.
+  json job;
+  EXPECT_TRUE(testing::WaitFor(
+      [&] {
+        job = Get(jm_->rest_url(), "/jobs/job-1").second;
+        if (job["vertices"].size() != 2) return false;
+        const json& source = job["vertices"][0]["metrics"];
+        const json& counting = job["vertices"][1]["metrics"];
+        return source["subtasks-reporting"] == 3 && counting["subtasks-reporting"] == 3 &&
+               source["write-records"].get<int64_t>() > 0 &&
+               counting["read-records"].get<int64_t>() > 0 &&
+               source["write-records-per-second"].get<double>() > 0;
+      },
+      15000))
+      << job.dump(2);
+  // Once it finished, the parts' final reports: each of the 30,000 lines is two words
+  // ("wordN other": word_count splits at the digits), each sent once over the keyed edge.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return Get(jm_->rest_url(), "/jobs/job-1").second["state"] == "FINISHED"; }, 30000));
+  job = Get(jm_->rest_url(), "/jobs/job-1").second;
+  EXPECT_EQ(job["vertices"][0]["metrics"]["read-records"], 0) << "a source has no input";
+  EXPECT_EQ(job["vertices"][0]["metrics"]["write-records"], 60000) << job.dump(2);
+  EXPECT_EQ(job["vertices"][1]["metrics"]["read-records"], 60000) << job.dump(2);
+  EXPECT_GT(job["vertices"][1]["metrics"]["input-watermark"].get<int64_t>(), 0)
+      << "the final watermark reached the counting chain";
+  auto status = testing::Sluice("status job-1 --jobmanager=" + jm_->address());
+  EXPECT_THAT(status.output, HasSubstr("ReadLines -> SplitWords x3: 0 in"));
+  EXPECT_THAT(status.output, HasSubstr("60000 sent"));
+}
+
+TEST_F(RestTest, TheDashboardDrawsTheRunningJobInARealBrowser) {
+  if (testing::RunCommand("command -v chromium").exit_code != 0) {
+    GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
+  }
+  SubmitCheckpointedJob(/*max_source_rate=*/200);  // runs for about 50 s
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        const json job = Get(jm_->rest_url(), "/jobs/job-1").second;
+        return job["vertices"].size() == 2 &&
+               job["vertices"][1]["metrics"]["read-records-per-second"].get<double>() > 0;
+      },
+      15000));
+  // Headless Chromium loads the page, runs its script against the API (virtual time lets
+  // its fetches and a few refreshes happen) and prints the DOM it built; then a screenshot.
+  const std::string chromium = absl::StrCat(
+      "timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage ",
+      "--user-data-dir=", dir_.Join("chromium"), " --virtual-time-budget=6000 ");
+  auto dom =
+      testing::RunCommand(absl::StrCat(chromium, "--dump-dom ", jm_->rest_url(), "/ 2>/dev/null"));
+  ASSERT_EQ(dom.exit_code, 0) << dom.output;
+  // The job graph: both tasks as boxes, the keyed edge between them, rates drawn.
+  EXPECT_THAT(dom.output, HasSubstr("id=\"job-graph\""));
+  EXPECT_THAT(dom.output, HasSubstr("class=\"vertex\" data-name=\"ReadLines -&gt; SplitWords\""));
+  EXPECT_THAT(dom.output, HasSubstr("data-name=\"CountWords -&gt; Format -&gt; WriteCounts\""));
+  EXPECT_THAT(dom.output, HasSubstr(">HASH<"));
+  EXPECT_THAT(dom.output, HasSubstr(">parallelism 3<"));
+  // The jobs table, the checkpoint table with completed checkpoints, the TaskManagers.
+  EXPECT_THAT(dom.output, HasSubstr("<td class=\"state-RUNNING\">RUNNING</td>"));
+  EXPECT_THAT(dom.output, HasSubstr("<tr class=\"checkpoint\"><td>"));
+  EXPECT_THAT(dom.output, HasSubstr("<td>COMPLETED</td>"));
+  EXPECT_THAT(dom.output, HasSubstr("<td>tm-1</td>"));
+  EXPECT_THAT(dom.output, ::testing::Not(HasSubstr("HTTP 4"))) << "no request failed";
+  const std::string png = dir_.Join("dashboard.png");
+  auto shot = testing::RunCommand(absl::StrCat(
+      chromium, "--window-size=1400,1000 --screenshot=", png, " ", jm_->rest_url(), "/ 2>&1"));
+  EXPECT_EQ(shot.exit_code, 0) << shot.output;
+  EXPECT_TRUE(testing::ReadFile(png).starts_with("\x89PNG")) << "a PNG screenshot";
+  if (const char* keep = std::getenv("SLUICE_DASHBOARD_SCREENSHOT")) {
+    // How docs/dashboard.png is made.
+    testing::RunCommand(absl::StrCat("cp ", png, " ", keep));
+  }
+}
+
 TEST_F(RestTest, TheCliPrintsTheClusterAndTheJobAsJsonForScripts) {
   SubmitCheckpointedJob();
   if (HasFatalFailure()) return;
@@ -246,6 +361,43 @@ TEST_F(RestTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
   };
   EXPECT_GT(positive_answer("sluice_job_checkpoints_completed_total%7Bjob_id%3D%22job-1%22%7D"), 0);
   EXPECT_GT(positive_answer("sum(sluice_task_records_in_total%7Bjob_id%3D%22job-1%22%7D)"), 0);
+
+  // The Grafana dashboard in docs/: prometheus accepts every panel's query, those about the
+  // tasks answer for the running job, and every metric they name is in the operations guide.
+  const json dashboard = json::parse(
+      testing::ReadFile(absl::StrCat(SLUICE_SOURCE_DIR, "/docs/grafana-dashboard.json")), nullptr,
+      false);
+  ASSERT_FALSE(dashboard.is_discarded());
+  const std::string guide =
+      testing::ReadFile(absl::StrCat(SLUICE_SOURCE_DIR, "/docs/operations.md"));
+  int queries = 0;
+  for (const json& panel : dashboard["panels"]) {
+    for (const json& target : panel["targets"]) {
+      const std::string expr =
+          absl::StrReplaceAll(target["expr"].get<std::string>(), {{"$job", ".*"}});
+      ++queries;
+      const std::string url =
+          absl::StrCat("http://127.0.0.1:", port, "/api/v1/query?query=", UrlEncoded(expr));
+      // Those about the tasks answer for the job once prometheus has two scrapes to rate.
+      const bool about_tasks = expr.find("sluice_task_records_in_total") != std::string::npos ||
+                               expr.find("sluice_task_busy_seconds_total") != std::string::npos;
+      json reply;
+      std::string answer;
+      const bool answered = testing::WaitFor(
+          [&] {
+            if (testing::HttpRequest("GET", url, "", &answer) != 200) return false;
+            reply = json::parse(answer, nullptr, false);
+            return !about_tasks || (!reply.is_discarded() && !reply["data"]["result"].empty());
+          },
+          about_tasks ? 15000 : 0);
+      EXPECT_TRUE(answered) << panel["title"] << ": " << expr << "\n" << answer;
+      EXPECT_EQ(reply.value("status", ""), "success") << expr << "\n" << answer;
+      for (const std::string& name : MetricNames(expr)) {
+        EXPECT_THAT(guide, HasSubstr(name)) << "the dashboard's " << name << " is not documented";
+      }
+    }
+  }
+  EXPECT_GE(queries, 16);
 }
 
 }  // namespace

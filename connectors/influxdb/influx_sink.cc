@@ -50,7 +50,9 @@ InfluxSink InfluxSink::Builder::Build() const { return InfluxSink(o_); }
 void InfluxSink::Open(RuntimeContext& ctx) {
   metrics_ = &ctx.Metrics();
   writer_ = std::make_unique<internal::InfluxWriter>(
-      options_, absl::StrCat("InfluxDB sink ", ctx.SubtaskIndex() + 1, "/", ctx.Parallelism()));
+      options_, absl::StrCat("InfluxDB sink ", ctx.SubtaskIndex() + 1, "/", ctx.Parallelism()),
+      &metrics_->GetHistogram("influx_batch_duration_seconds",
+                              "The write request of each batch InfluxDB took (its last attempt)."));
   // Points of the restored checkpoint that InfluxDB had not acknowledged: sent first.
   for (const std::string& chunk : restored_) {
     for (absl::string_view line : absl::StrSplit(chunk, '\n', absl::SkipEmpty())) {
@@ -107,7 +109,6 @@ void InfluxSink::PublishCounters() {
   set("influx_points_rejected", s.points_rejected);
   set("influx_points_retried", s.points_retried);
   set("influx_batches", s.batches);
-  set("influx_batch_latency_us_total", s.batch_latency_us_total);
   metrics_
       ->GetGauge("influx_buffered_points",
                  "Points the sink holds that InfluxDB has not acknowledged.")

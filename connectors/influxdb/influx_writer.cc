@@ -189,9 +189,10 @@ InfluxResponse InfluxHttpClient::Write(const std::string& base_url, const std::s
   return r;
 }
 
-InfluxWriter::InfluxWriter(InfluxSinkOptions options, std::string name)
+InfluxWriter::InfluxWriter(InfluxSinkOptions options, std::string name, Histogram* batch_duration)
     : options_(std::move(options)),
       name_(std::move(name)),
+      batch_duration_(batch_duration),
       http_(std::make_unique<InfluxHttpClient>(options_)),
       random_(std::random_device{}()) {
   sender_ = std::thread([this] { Run(); });
@@ -332,7 +333,9 @@ absl::Status InfluxWriter::Send(const std::vector<std::string>& lines, size_t be
     if (r.status >= 200 && r.status < 300) {
       stats_.points_written += n;
       stats_.batches += 1;
-      stats_.batch_latency_us_total += absl::ToInt64Microseconds(absl::Now() - start);
+      if (batch_duration_ != nullptr) {
+        batch_duration_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+      }
       if (attempt > 0) {
         LOG(INFO) << name_ << ": batch of " << n << " points recovered: written after " << attempt
                   << (attempt == 1 ? " retry" : " retries");

@@ -140,6 +140,17 @@ std::optional<absl::Time> LocalSubtasks::FirstRecordAt() const {
   return first;
 }
 
+std::vector<TaskMetricsSnapshot> LocalSubtasks::MetricsNow(absl::Time now) const {
+  std::vector<TaskMetricsSnapshot> out;
+  for (const auto& task : tasks_) {
+    TaskMetricsSnapshot s = task->metrics().Snapshot(now);
+    s.vertex = task->vertex();
+    s.subtask = task->subtask();
+    out.push_back(s);
+  }
+  return out;
+}
+
 bool LocalSubtasks::stopped() const {
   MutexLock lock(&mu_);
   return stopped_;

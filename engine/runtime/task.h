@@ -97,6 +97,8 @@ class Task final : public ProcessingTimeService {
   const std::string& name() const { return name_; }
   int64_t records_in() const { return records_in_; }
   const TaskMetrics& metrics() const { return task_metrics_; }
+  int vertex() const { return vertex_.id; }
+  int subtask() const { return subtask_; }
   /// When this run of the task processed its first record (a source: emitted; others:
   /// took from their input), or nothing yet. After a restore, the end of recovery as the
   /// engine sees it. Any thread.

@@ -1,11 +1,22 @@
 #include "runtime/task_metrics.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 namespace sluice::internal {
 
 namespace {
 constexpr double kNanos = 1e-9;
+
+/// A watermark gauge (seconds) in milliseconds; the final watermark stays the largest.
+int64_t Millis(double seconds) {
+  const double ms = seconds * 1000;
+  if (ms >= static_cast<double>(std::numeric_limits<int64_t>::max())) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  return std::llround(ms);
+}
 }  // namespace
 
 TaskMetrics::TaskMetrics(MetricLabels labels)
@@ -36,6 +47,20 @@ TaskMetrics::TaskMetrics(MetricLabels labels)
           "The asynchronous part of the task's snapshots (serialize and write).")),
       checkpoint_alignment(group_.GetHistogram("task_checkpoint_alignment_duration_seconds",
                                                "First barrier to the last on the task's inputs.")) {
+}
+
+TaskMetricsSnapshot TaskMetrics::Snapshot(absl::Time now) const {
+  TaskMetricsSnapshot s;
+  s.records_in = records_in.count();
+  s.records_sent = records_sent.count();
+  s.records_in_per_second = records_in.Rate(now);
+  s.records_sent_per_second = records_sent.Rate(now);
+  s.busy = busy.Rate(now);
+  s.idle = idle.Rate(now);
+  s.backpressured = backpressured.Rate(now);
+  s.input_watermark_ms = Millis(input_watermark.value());
+  s.output_watermark_ms = Millis(output_watermark.value());
+  return s;
 }
 
 void TaskMetrics::MarkBusyUntil(absl::Time now) {

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "sluice/internal/runtime/local_subtasks.h"
 #include "sluice/metrics/metrics.h"
 
 namespace sluice::internal {
@@ -20,6 +21,8 @@ class TaskMetrics {
   /// back pressure meanwhile) / waiting for input or mail.
   void MarkBusyUntil(absl::Time now);
   void MarkIdleUntil(absl::Time now);
+  /// Its values and rates now (any thread); vertex and subtask are the caller's to fill.
+  TaskMetricsSnapshot Snapshot(absl::Time now) const;
 
  private:
   MetricGroup group_;  // first: the members below are made in it

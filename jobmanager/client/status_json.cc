@@ -55,7 +55,26 @@ json TaskManagersJson(const GetClusterStatusReply& c) {
 json JobJson(const JobStatus& j) {
   json vertices = json::array();
   for (const JobVertexInfo& v : j.vertices()) {
-    vertices.push_back({{"name", v.name()}, {"parallelism", v.parallelism()}});
+    json inputs = json::array();
+    for (const VertexInput& in : v.inputs()) {
+      inputs.push_back({{"id", in.vertex()},
+                        {"ship_strategy", in.partitioning()},
+                        {"side-output", in.side_output()}});
+    }
+    vertices.push_back({{"id", vertices.size()},
+                        {"name", v.name()},
+                        {"parallelism", v.parallelism()},
+                        {"inputs", inputs},
+                        {"metrics",
+                         {{"subtasks-reporting", v.subtasks_reporting()},
+                          {"read-records", v.records_in()},
+                          {"write-records", v.records_sent()},
+                          {"read-records-per-second", v.records_in_per_second()},
+                          {"write-records-per-second", v.records_sent_per_second()},
+                          {"busy-ratio-max", v.busy_max()},
+                          {"backpressured-ratio-max", v.backpressured_max()},
+                          {"input-watermark", v.input_watermark_ms()},
+                          {"output-watermark", v.output_watermark_ms()}}}});
   }
   json parts = json::array();
   for (const RunningPart& p : j.running_parts()) {

@@ -212,6 +212,16 @@ std::vector<JobStatus> Dispatcher::Jobs() const {
   return jobs;
 }
 
+void Dispatcher::RecordTaskMetrics(
+    const google::protobuf::RepeatedPtrField<TaskMetricsReport>& tasks) {
+  if (tasks.empty()) return;
+  MutexLock lock(&mu_);
+  for (const TaskMetricsReport& t : tasks) {
+    auto it = jobs_.find(t.job_id());
+    if (it != jobs_.end()) it->second->RecordTaskMetrics(t);
+  }
+}
+
 std::vector<std::string> Dispatcher::LiveJobIds() const {
   MutexLock lock(&mu_);
   std::vector<std::string> ids;
@@ -247,6 +257,7 @@ void Dispatcher::PartEnded(const JobPartReport& report) {
     auto it = jobs_.find(report.job_id());
     if (it == jobs_.end()) return;
     JobMaster& job = *it->second;
+    for (const TaskMetricsReport& t : report.tasks()) job.RecordTaskMetrics(t);
     others = job.PartEnded(report);  // a part of an earlier run changes nothing
     ReleaseSlotsOf(job);
   }

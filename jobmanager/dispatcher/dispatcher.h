@@ -60,6 +60,8 @@ class Dispatcher {
   std::vector<JobStatus> Jobs() const;
   /// The ids of the jobs that have not ended.
   std::vector<std::string> LiveJobIds() const;
+  /// Subtasks' metrics from a TaskManager's heartbeat, each to its job (unknown jobs ignored).
+  void RecordTaskMetrics(const google::protobuf::RepeatedPtrField<TaskMetricsReport>& tasks);
   absl::StatusOr<JobStatus> Cancel(const std::string& job_id);
   /// A TaskManager's part of a job ended (reports of earlier runs are ignored).
   void PartEnded(const JobPartReport& report);

@@ -78,6 +78,15 @@ JobStatus JobMaster::Status() const {
     JobVertexInfo* vertex = s.add_vertices();
     vertex->set_name(v.name);
     vertex->set_parallelism(v.parallelism);
+    AddVertexMetrics(v.id, v.parallelism, vertex);
+    for (const JobEdge& e : job_.graph->edges) {
+      if (e.target_vertex != v.id) continue;
+      const StreamEdge& edge = job_.graph->stream.edges[e.stream_edge];
+      VertexInput* input = vertex->add_inputs();
+      input->set_vertex(e.source_vertex);
+      input->set_partitioning(PartitionKindName(edge.partition));
+      input->set_side_output(edge.side_output);
+    }
   }
   for (const auto& [part, address] : parts_running_) {
     RunningPart* running = s.add_running_parts();
@@ -86,6 +95,46 @@ JobStatus JobMaster::Status() const {
     running->set_attempt(region_attempt_[part.region]);
   }
   return s;
+}
+
+void JobMaster::RecordTaskMetrics(const TaskMetricsReport& report) {
+  if (report.vertex() < 0 || report.vertex() >= static_cast<int>(job_.graph->vertices.size()) ||
+      report.subtask() < 0 ||
+      report.subtask() >= job_.graph->vertices[report.vertex()].parallelism) {
+    return;  // not a subtask of this job's graph
+  }
+  task_metrics_[{report.vertex(), report.subtask()}] = report;
+}
+
+void JobMaster::AddVertexMetrics(int vertex, int parallelism, JobVertexInfo* info) const {
+  int64_t input_watermark = 0, output_watermark = 0;
+  int with_input_watermark = 0, with_output_watermark = 0;
+  for (int subtask = 0; subtask < parallelism; ++subtask) {
+    auto it = task_metrics_.find({vertex, subtask});
+    if (it == task_metrics_.end()) continue;
+    const TaskMetricsReport& r = it->second;
+    info->set_subtasks_reporting(info->subtasks_reporting() + 1);
+    info->set_records_in(info->records_in() + r.records_in());
+    info->set_records_sent(info->records_sent() + r.records_sent());
+    info->set_records_in_per_second(info->records_in_per_second() + r.records_in_per_second());
+    info->set_records_sent_per_second(info->records_sent_per_second() +
+                                      r.records_sent_per_second());
+    info->set_busy_max(std::max(info->busy_max(), r.busy()));
+    info->set_backpressured_max(std::max(info->backpressured_max(), r.backpressured()));
+    if (r.input_watermark_ms() != 0) {
+      input_watermark = with_input_watermark++ == 0
+                            ? r.input_watermark_ms()
+                            : std::min(input_watermark, r.input_watermark_ms());
+    }
+    if (r.output_watermark_ms() != 0) {
+      output_watermark = with_output_watermark++ == 0
+                             ? r.output_watermark_ms()
+                             : std::min(output_watermark, r.output_watermark_ms());
+    }
+  }
+  // The least over the subtasks is only known once each of them has one.
+  if (with_input_watermark == parallelism) info->set_input_watermark_ms(input_watermark);
+  if (with_output_watermark == parallelism) info->set_output_watermark_ms(output_watermark);
 }
 
 std::optional<absl::Time> JobMaster::restart_due() const {

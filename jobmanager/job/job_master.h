@@ -134,8 +134,13 @@ class JobMaster {
   const std::vector<std::string>& last_slot_owners() const { return last_slot_owners_; }
 
   JobStatus Status() const;
+  /// A subtask's latest metrics, from its TaskManager's heartbeat (per-vertex metrics in
+  /// Status()).
+  void RecordTaskMetrics(const TaskMetricsReport& report);
 
  private:
+  /// Sums, maxima and the least watermarks over `vertex`'s subtasks' latest reports.
+  void AddVertexMetrics(int vertex, int parallelism, JobVertexInfo* info) const;
   struct PartId {
     std::string taskmanager_id;
     int region = 0;
@@ -171,8 +176,9 @@ class JobMaster {
   int regions_ = 1;
   std::vector<int64_t> region_attempt_;          // the run each region's parts belong to
   std::map<PartId, std::string> parts_running_;  // -> the TaskManager's address
-  std::set<PartId> awaiting_final_;              // parts waiting for the final checkpoint
-  std::set<int> regions_restarting_;             // failed regions not deployed again yet
+  std::map<std::pair<int, int>, TaskMetricsReport> task_metrics_;  // (vertex, subtask) ->
+  std::set<PartId> awaiting_final_;   // parts waiting for the final checkpoint
+  std::set<int> regions_restarting_;  // failed regions not deployed again yet
   absl::Time region_restart_at_;
   bool regions_waiting_ = false;  // the failed regions' parts ended: waiting_since_ is set
   std::vector<std::unique_ptr<RemoteParticipants>> replaced_runs_;  // by region failovers

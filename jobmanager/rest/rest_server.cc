@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "rest/dashboard_files.h"
 #include "rest/prometheus_text.h"
 #include "sluice/jobmanager/status_json.h"
 
@@ -28,6 +29,14 @@ void Error(httplib::Response& res, int status, const std::string& message) {
 RestServer::RestServer(ClusterStatus status, const HttpsFiles& https)
     : status_(std::move(status)), endpoint_(kMaxRequestBody, https) {
   httplib::Server& s = endpoint_.routes();
+  for (size_t i = 0; i < kDashboardFileCount; ++i) {
+    const DashboardFile& file = kDashboardFiles[i];
+    const std::string path =
+        std::string(file.name) == "index.html" ? "/" : "/" + std::string(file.name);
+    s.Get(path, [&file](const httplib::Request&, httplib::Response& res) {
+      res.set_content(file.content, file.content_type);
+    });
+  }
   s.Get("/overview", [this](const httplib::Request&, httplib::Response& res) {
     Reply(res, 200, OverviewJson(status_()));
   });

@@ -16,7 +16,8 @@ namespace sluice::cluster {
 /// `/jobs/ID/checkpoints`, `/jobs/ID/exceptions`) and Prometheus metrics (`/metrics`), all
 /// read from the cluster's status as `sluice status` shows it. Errors are JSON
 /// (`{"errors": [...]}`) with 404 for an unknown path or job and 405 for another method
-/// than GET; request bodies are bounded. Serves on threads of its own.
+/// than GET; request bodies are bounded. `/` is the web dashboard (rest/dashboard/, compiled
+/// in), which reads the same API. Serves on threads of its own.
 class RestServer {
  public:
   using ClusterStatus = std::function<GetClusterStatusReply()>;

@@ -92,10 +92,12 @@ grpc::Status JobManagerService::Heartbeats(
     for (std::string& job : dispatcher_->LiveJobIds()) reply.add_live_jobs(std::move(job));
   };
   answer(registry_->Connect(id, registration, [ender] { ender->End(); }));
+  dispatcher_->RecordTaskMetrics(beat.tasks());
   // Each heartbeat is answered; the loop ends when the stream does (or the registration is
   // no longer the current one, which the answer tells the TaskManager).
   while (reply.known() && stream->Write(reply) && stream->Read(&beat)) {
     answer(registry_->Heartbeat(id, registration));
+    if (reply.known()) dispatcher_->RecordTaskMetrics(beat.tasks());
   }
   if (!reply.known()) stream->Write(reply);
   ender->HandlerDone();

@@ -142,9 +142,9 @@ class InfluxWriter;
 /// 401/403/404 and "retention policy not found" fail the job with the server's text. At
 /// the end of bounded input everything buffered is sent before the job finishes.
 ///
-/// Counters (Metrics()): influx_points_written, influx_points_rejected,
-/// influx_points_retried, influx_batches, influx_batch_latency_us_total,
-/// influx_buffered_points.
+/// Metrics(): counters influx_points_written, influx_points_rejected, influx_points_retried,
+/// influx_batches; the gauge influx_buffered_points; the histogram
+/// influx_batch_duration_seconds (each written batch's request).
 class InfluxSink final : public SinkFunction<InfluxPoint>,
                          public CheckpointedFunction<std::string> {
  public:

@@ -45,6 +45,23 @@ struct SubtaskCheckpointing {
 /// mini-cluster, a TaskManager's share on a cluster — with their channels to the other
 /// processes through `remote`. One thread per subtask. They receive checkpoint commands as
 /// CheckpointParticipants (from JobCheckpoints here, or from the JobManager).
+/// One subtask's metrics at a moment; rates and shares over the last minute.
+struct TaskMetricsSnapshot {
+  int vertex = 0;
+  int subtask = 0;
+  int64_t records_in = 0;
+  int64_t records_sent = 0;
+  double records_in_per_second = 0;
+  double records_sent_per_second = 0;
+  /// Shares of the task thread's time, 0 to 1.
+  double busy = 0;
+  double idle = 0;
+  double backpressured = 0;
+  /// Unix milliseconds; 0: none yet.
+  int64_t input_watermark_ms = 0;
+  int64_t output_watermark_ms = 0;
+};
+
 class LocalSubtasks final : public CheckpointParticipants {
  public:
   /// `run_labels` go first on the tasks' metrics (on a cluster, the job's id).
@@ -68,6 +85,9 @@ class LocalSubtasks final : public CheckpointParticipants {
   /// When the first of these subtasks processed its first record, or nothing yet (any
   /// thread, while this lives).
   std::optional<absl::Time> FirstRecordAt() const;
+  /// Each subtask's metrics now (any thread, while this lives): what a TaskManager reports
+  /// to the JobManager with its heartbeats.
+  std::vector<TaskMetricsSnapshot> MetricsNow(absl::Time now) const;
 
   // CheckpointParticipants: any thread.
   void TriggerSources(int64_t id, bool final_savepoint) override;

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "sluice/connectors/influxdb.h"
 #include "sluice/core/mutex.h"
+#include "sluice/metrics/metrics.h"
 
 namespace sluice::internal {
 
@@ -51,7 +52,6 @@ struct InfluxWriterStats {
   std::atomic<int64_t> points_rejected{0};
   std::atomic<int64_t> points_retried{0};
   std::atomic<int64_t> batches{0};
-  std::atomic<int64_t> batch_latency_us_total{0};
 };
 
 /// The sending half of the InfluxDB sink: a bounded queue of encoded points and a sender
@@ -60,8 +60,9 @@ struct InfluxWriterStats {
 /// answered for them, so a checkpoint can save exactly those.
 class InfluxWriter {
  public:
-  /// `name` identifies the sink subtask in log lines.
-  InfluxWriter(InfluxSinkOptions options, std::string name);
+  /// `name` identifies the sink subtask in log lines; the sender thread observes each written
+  /// batch's request time (its last attempt) in `batch_duration` (none: null).
+  InfluxWriter(InfluxSinkOptions options, std::string name, Histogram* batch_duration = nullptr);
   /// Stops the sender without waiting for delivery (Flush first to deliver).
   ~InfluxWriter();
   InfluxWriter(const InfluxWriter&) = delete;
@@ -88,6 +89,7 @@ class InfluxWriter {
 
   const InfluxSinkOptions options_;
   const std::string name_;
+  Histogram* const batch_duration_;
   std::unique_ptr<InfluxHttpClient> http_;
   size_t url_index_ = 0;    // sender thread
   std::mt19937_64 random_;  // sender thread
