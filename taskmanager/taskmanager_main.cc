@@ -15,6 +15,7 @@
 #include "glog/logging.h"
 #include "sluice/checkpoint/checkpoint_storage.h"
 #include "sluice/job/abseil_flags.h"
+#include "sluice/jobmanager/daemon_logging.h"
 #include "taskmanager.h"
 
 ABSL_FLAG(std::string, jobmanager, "", "the JobManager's HOST:PORT (required)");
@@ -77,8 +78,10 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "sluice-taskmanager --jobmanager=HOST:PORT [--slots=N] [--flagfile=F]");
   sluice::ParseAbseilFlags(argc, argv);
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
+  if (absl::Status logging = sluice::cluster::InitDaemonLogging(argv[0]); !logging.ok()) {
+    std::fprintf(stderr, "sluice-taskmanager: %s\n", std::string(logging.message()).c_str());
+    return 2;
+  }
   sluice::cluster::TaskManagerOptions options;
   options.jobmanager = absl::GetFlag(FLAGS_jobmanager);
   if (options.jobmanager.empty() || options.jobmanager.find(':') == std::string::npos) {

@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "proto/jobmanager_service.grpc.pb.h"
 #include "proto/taskmanager_service.grpc.pb.h"
 #include "sluice/api/job.h"
 #include "sluice/jobmanager/jobmanager_client.h"
@@ -276,6 +277,46 @@ TEST(ClusterTest, AClusterWithATokenLetsInOnlyCallsThatCarryIt) {
   EXPECT_THAT(r.output, HasSubstr("job-1 finished"));
   EXPECT_THAT(testing::ReadPartFileLines(dir.Join("out")),
               ::testing::UnorderedElementsAre("be\t2", "not\t1", "or\t1", "to\t2"));
+}
+
+TEST(ClusterTest, AnOversizedRequestIsRefusedAndTheJobManagerRunsOn) {
+  JobManagerProcess jm(std::vector<std::string>{});
+  // gRPC's bound on a received message (4 MiB): a bigger one is refused before any handler
+  // sees it. Job binaries travel in 1 MiB chunks of a stream.
+  auto stub = cluster::JobManager::NewStub(
+      grpc::CreateChannel(jm.address(), grpc::InsecureChannelCredentials()));
+  cluster::GetJobRequest request;
+  request.set_job_id(std::string(5 << 20, 'x'));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  cluster::GetJobReply reply;
+  const grpc::Status status = stub->GetJob(&ctx, request, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_THAT(StatusWith(jm.address(), 0), HasSubstr("slots: 0 total")) << jm.log();
+}
+
+TEST(ClusterTest, WithALogDirectoryTheLogGoesIntoFilesAndWarningsAlsoToStderr) {
+  testing::TempDir dir;
+  JobManagerProcess jm({"--log-dir=" + dir.Join("logs")});
+  // INFO goes only into the file (glog's link to the newest one), at once; a warning (no
+  // TLS) also to stderr.
+  const std::string info = dir.Join("logs/sluice-jobmanager.INFO");
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return testing::ReadFile(info).find("JobManager on port") != std::string::npos; },
+      10000))
+      << jm.log();
+  EXPECT_THAT(testing::ReadFile(info), HasSubstr("its connections are plaintext"));
+  EXPECT_THAT(jm.log(), ::testing::Not(HasSubstr("JobManager on port")));
+  EXPECT_THAT(jm.log(), HasSubstr("its connections are plaintext"));
+  // Settings it cannot follow are named.
+  const std::string jobmanager = testing::BuildDir() + "/bin/sluice-jobmanager --port=0 ";
+  auto level = testing::RunCommand(jobmanager + "--log-level=chatty 2>&1");
+  EXPECT_EQ(level.exit_code, 2);
+  EXPECT_THAT(level.output, HasSubstr("--log-level must be info, warning or error (got 'chatty')"));
+  testing::WriteFile(dir.Join("file"), "");
+  auto blocked = testing::RunCommand(jobmanager + "--log-dir=" + dir.Join("file/logs") + " 2>&1");
+  EXPECT_EQ(blocked.exit_code, 2);
+  EXPECT_THAT(blocked.output, HasSubstr("cannot be created"));
 }
 
 TEST(ClusterTest, AnOpenClusterSaysSoAndABadTokenFileIsNamed) {

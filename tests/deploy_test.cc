@@ -97,11 +97,12 @@ TEST(DeployTest, AClusterStartedFromTheFlagFilesRunsWithItsToken) {
   testing::JobManagerProcess jm({"--flagfile=" + Deploy("config/jobmanager.flags"), "--port=0",
                                  "--bind-address=127.0.0.1", "--blob-dir=" + dir.Join("blobs"),
                                  "--recovery-dir=" + dir.Join("recovery"), "--rest-port=0",
-                                 "--auth-token-file=" + dir.Join("token")});
+                                 "--auth-token-file=" + dir.Join("token"), "--log-dir="});
   testing::TaskManagerProcess tm(
       jm.address(), 1, "tm-1",
       {"--flagfile=" + Deploy("config/taskmanager.flags"), "--jobmanager=" + jm.address(),
-       "--bind-address=127.0.0.1", "--metrics-port=0", "--auth-token-file=" + dir.Join("token")});
+       "--bind-address=127.0.0.1", "--metrics-port=0", "--auth-token-file=" + dir.Join("token"),
+       "--log-dir="});
   // The flag file's 4 slots, not the 1 the harness put before it.
   EXPECT_TRUE(testing::WaitFor(
       [&] {

@@ -398,8 +398,12 @@ absl::Status InfluxWriter::Send(const std::vector<std::string>& lines, size_t be
     }
     stats_.points_retried += n;
     const absl::Duration delay = std::max(backoff.Next(), r.retry_after);
-    LOG(WARNING) << name_ << ": retrying batch of " << n << " points (" << attempt + 1 << ") in "
-                 << absl::FormatDuration(delay) << " after: " << problem;
+    int64_t suppressed = 0;
+    if (retries_logged_.Allow("retry", absl::Now(), &suppressed)) {
+      LOG(WARNING) << name_ << ": retrying batch of " << n << " points (" << attempt + 1 << ") in "
+                   << absl::FormatDuration(delay) << " after: " << problem
+                   << SuppressedNote(suppressed);
+    }
     if (!Sleep(delay)) return absl::CancelledError("the sink stopped");
   }
 }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
 #include "sluice/connectors/kafka.h"
+#include "sluice/core/log_rate_limiter.h"
 #include "sluice/core/stable_hash.h"
 #include "sluice/core/status_macros.h"
 
@@ -229,7 +230,14 @@ class KafkaConsumer {
   /// librdkafka's own log lines, into ours (syslog levels: 3 error, 4 warning, ...).
   static void OnLog(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
     if (level <= 4) {
-      LOG(WARNING) << rd_kafka_name(rk) << ": " << facility << ": " << message;
+      // A broker down makes librdkafka say so on every reconnect: once per facility and
+      // 10 s here, with how many lines that stands for.
+      static LogRateLimiter limiter(absl::Seconds(10));
+      int64_t suppressed = 0;
+      if (limiter.Allow(facility, absl::Now(), &suppressed)) {
+        LOG(WARNING) << rd_kafka_name(rk) << ": " << facility << ": " << message
+                     << SuppressedNote(suppressed);
+      }
     } else {
       VLOG(1) << rd_kafka_name(rk) << ": " << facility << ": " << message;
     }
@@ -402,9 +410,11 @@ class KafkaConsumer {
     std::vector<Partition> added;
     for (const auto& [topic, partition] : all) {
       if (OwnerOf(topic, partition, parallelism_) != subtask_) continue;
-      const bool known = std::any_of(partitions_.begin(), partitions_.end(), [&](const auto& p) {
-        return p.partition == partition && p.topic == topic;
-      });
+      // (Not the bindings themselves: clang 14 cannot capture structured bindings.)
+      const bool known = std::any_of(partitions_.begin(), partitions_.end(),
+                                     [&, &name = topic, number = partition](const auto& p) {
+                                       return p.partition == number && p.topic == name;
+                                     });
       if (known) continue;
       Partition p;
       p.topic = topic;
@@ -491,7 +501,10 @@ class KafkaConsumer {
             ": offset out of range and out_of_range is fail: ", rd_kafka_message_errstr(m)));
       }
       // Transient (a broker down, a leader moving): librdkafka retries by itself.
-      LOG(WARNING) << name_ << ": " << rd_kafka_message_errstr(m);
+      int64_t suppressed = 0;
+      if (fetch_errors_logged_.Allow(rd_kafka_err2name(m->err), absl::Now(), &suppressed)) {
+        LOG(WARNING) << name_ << ": " << rd_kafka_message_errstr(m) << SuppressedNote(suppressed);
+      }
       return absl::OkStatus();
     }
     const std::string topic = rd_kafka_topic_name(m->rkt);
@@ -545,6 +558,7 @@ class KafkaConsumer {
   }
 
   std::string name_;
+  LogRateLimiter fetch_errors_logged_{absl::Seconds(10)};  // per error kind
   bool bounded_ = false;
   const KafkaSourceOptions* options_ = nullptr;  // the source's, which outlives this
   int subtask_ = 0;

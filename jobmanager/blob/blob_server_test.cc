@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "absl/strings/ascii.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sluice/jobmanager/sha256.h"
@@ -81,6 +82,36 @@ TEST(BlobServerTest, AnIncompleteOrForgedUploadLeavesNothing) {
   EXPECT_TRUE(std::filesystem::is_empty(dir.Join("blobs")));
   EXPECT_EQ(server.Send(HashOf(data), [](const DownloadBlobReply&) { return true; }).code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(BlobServerTest, HostileNamesAndOversizedBlobsAreRefusedAndWriteNothing) {
+  testing::TempDir dir;
+  auto store = BlobStore::Open(dir.Join("blobs"));
+  ASSERT_OK(store);
+  BlobServer server(store->get());
+  const std::string data = "#!/bin/sh\nexit 0\n";
+  const std::string hash = HashOf(data);
+  for (const std::string& name :
+       {std::string("../") + hash.substr(3), "/tmp/" + hash.substr(5), hash.substr(0, 63) + "/",
+        hash.substr(0, 60) + "/../", absl::AsciiStrToUpper(hash), hash + "0", std::string()}) {
+    auto r = server.Receive(Stream(ChunksOf(data, name, 100), 1));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_THAT(r.status().message(), HasSubstr("is not a SHA-256")) << name;
+    EXPECT_EQ((*store)->PathOf(name).status().code(), absl::StatusCode::kInvalidArgument) << name;
+  }
+  UploadBlobRequest huge;
+  huge.set_sha256(hash);
+  huge.set_size(BlobStore::kMaxBlobBytes + 1);
+  huge.set_data(data);
+  auto r = server.Receive(Stream({huge}, 1));
+  EXPECT_THAT(r.status().message(), HasSubstr("larger than the limit"));
+  // Nothing was written, in the store or next to it.
+  EXPECT_TRUE(std::filesystem::is_empty(dir.Join("blobs")));
+  std::vector<std::string> beside;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    beside.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(beside, std::vector<std::string>{"blobs"});
 }
 
 TEST(BlobServerTest, ADownloadWhoseReceiverLeftIsCanceled) {

@@ -46,6 +46,11 @@ absl::StatusOr<std::unique_ptr<BlobStore::Upload>> BlobStore::BeginUpload(const 
         absl::StrCat("'", expected.sha256, "' is not a SHA-256 (64 lower-case hex digits)"));
   }
   if (expected.size < 0) return absl::InvalidArgumentError("negative blob size");
+  if (expected.size > kMaxBlobBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("a blob of ", expected.size,
+                                                   " bytes is larger than the limit of ",
+                                                   kMaxBlobBytes, " (1 GiB)"));
+  }
   static std::atomic<int64_t> next{0};
   SLUICE_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(absl::StrCat(dir_, "/", expected.sha256),
                                                         absl::StrCat(dir_, "/", kIncomingPrefix,

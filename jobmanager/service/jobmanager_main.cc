@@ -26,6 +26,7 @@
 #include "sluice/job/abseil_flags.h"
 #include "sluice/job/job_args.h"
 #include "sluice/jobmanager/blob_store.h"
+#include "sluice/jobmanager/daemon_logging.h"
 #include "sluice/runtime/restart_strategy_config.h"
 
 ABSL_FLAG(int, port, 6123, "port for clients and TaskManagers (0: any free port)");
@@ -133,8 +134,10 @@ void Shutdown(int) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("sluice-jobmanager [--port=6123] [--blob-dir=DIR] [--flagfile=F]");
   sluice::ParseAbseilFlags(argc, argv);
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
+  if (absl::Status logging = sluice::cluster::InitDaemonLogging(argv[0]); !logging.ok()) {
+    std::fprintf(stderr, "sluice-jobmanager: %s\n", std::string(logging.message()).c_str());
+    return 2;
+  }
   if (absl::GetFlag(FLAGS_heartbeat_timeout) <= absl::GetFlag(FLAGS_heartbeat_interval)) {
     std::fprintf(stderr,
                  "sluice-jobmanager: --heartbeat-timeout must exceed --heartbeat-interval\n");

@@ -43,7 +43,12 @@ class BlobStore {
     Sha256 hash_;
   };
 
-  /// Starts an upload of a blob announced as `expected`.
+  /// The largest blob taken (a job binary): an upload announcing more is refused before a
+  /// byte is written, so nobody can fill the disk through the port.
+  static constexpr int64_t kMaxBlobBytes = int64_t{1} << 30;
+
+  /// Starts an upload of a blob announced as `expected`. Its name is its hash, so nothing
+  /// but 64 hex digits is taken: no name can lead out of the directory.
   absl::StatusOr<std::unique_ptr<Upload>> BeginUpload(const BlobId& expected);
 
   /// The path of a stored blob; NOT_FOUND if there is none with that hash.

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "sluice/connectors/influxdb.h"
+#include "sluice/core/log_rate_limiter.h"
 #include "sluice/core/mutex.h"
 #include "sluice/metrics/metrics.h"
 
@@ -90,6 +91,7 @@ class InfluxWriter {
   const InfluxSinkOptions options_;
   const std::string name_;
   Histogram* const batch_duration_;
+  LogRateLimiter retries_logged_{absl::Seconds(10)};  // an outage retries for a long time
   std::unique_ptr<InfluxHttpClient> http_;
   size_t url_index_ = 0;    // sender thread
   std::mt19937_64 random_;  // sender thread
