@@ -302,6 +302,21 @@ TEST_F(RestTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
   // the job, the task and the subtask. The job runs: its sources have sent records.
   std::vector<std::string> targets = {jm_->rest_url()};
   int sources_sending = 0;
+  // The counting operator's keyed state: one entry per distinct word over its subtasks, and
+  // "wordN other" splits at the digits into just "word" and "other".
+  double count_entries = 0;
+  int count_checkpoint_sizes = 0;
+  auto count_words_entries = [](const std::string& text) {
+    double entries = 0;
+    const std::vector<std::string> lines = absl::StrSplit(text, '\n');
+    for (const std::string& line : lines) {
+      if (line.starts_with("sluice_state_entries{") &&
+          line.find("operator=\"CountWords\",state=\"count\"}") != std::string::npos) {
+        entries += std::stod(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    return entries;
+  };
   for (const auto& tm : tms_) {
     const std::string url = tm->metrics_url();
     ASSERT_THAT(url, HasSubstr("http://127.0.0.1:")) << tm->log();
@@ -320,10 +335,32 @@ TEST_F(RestTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
           !line.ends_with(" 0")) {
         ++sources_sending;
       }
+      if (line.starts_with("sluice_state_checkpoint_bytes{") &&
+          line.find("operator=\"CountWords\"}") != std::string::npos && !line.ends_with(" 0")) {
+        ++count_checkpoint_sizes;
+      }
     }
+    count_entries += count_words_entries(text);
     ExpectPromtoolPasses(text);
   }
   EXPECT_GE(sources_sending, 1);
+  EXPECT_EQ(count_checkpoint_sizes, 3) << "each CountWords subtask checkpointed its state";
+  if (count_entries != 2) {
+    // Sizes are taken at checkpoints: one after both words arrived may still be coming.
+    EXPECT_TRUE(testing::WaitFor(
+        [&] {
+          double entries = 0;
+          for (const auto& tm : tms_) {
+            std::string text;
+            testing::HttpRequest("GET", tm->metrics_url() + "/metrics", "", &text);
+            entries += count_words_entries(text);
+          }
+          count_entries = entries;
+          return entries == 2;
+        },
+        10000))
+        << "the distinct words: " << count_entries;
+  }
 
   // A real prometheus server scrapes the JobManager and the TaskManagers every second; its
   // query API answers with the job's completed checkpoints and the records its tasks took.

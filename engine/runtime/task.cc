@@ -522,6 +522,17 @@ void Task::PerformCheckpoint(int64_t id) {
   const absl::Duration sync_duration = absl::Now() - sync_start;
   const absl::Duration sync_cpu = ThreadCpuTime() - sync_start_cpu;
   task_metrics_.checkpoint_sync.Observe(absl::ToDoubleSeconds(sync_duration));
+  // Each keyed state's size as of this checkpoint (per state: there are few).
+  for (size_t i = 0; i < operators_.size(); ++i) {
+    const KeyedStateBackendBase* state = operators_[i]->keyed_state();
+    if (state == nullptr) continue;
+    for (const auto& [name, entries] : state->ApproximateEntryCounts()) {
+      metrics_[i]
+          ->AddGroup("state", name)
+          .GetGauge("state_entries", "Entries of the keyed state (RocksDB: its estimate).")
+          .Set(static_cast<double>(entries));
+    }
+  }
   task_metrics_.checkpoint_time.Mark(absl::ToInt64Nanoseconds(sync_duration));
   // The barrier goes on right after the synchronous part, before the slow part.
   for (auto& w : writers_) w->BroadcastBarrier(id);
@@ -573,6 +584,15 @@ absl::StatusOr<TaskAck> Task::FinishSnapshot(
       if (f.path.starts_with("shared/")) ack.shared_files.push_back(f.path);
     }
     const std::string bytes = SerializeToString(*snapshot);
+    uint64_t stored = bytes.size();
+    for (const StoredFile& f : snapshot->native.files) stored += f.size;
+    const size_t chain_index = static_cast<size_t>(
+        std::find(vertex_.nodes.begin(), vertex_.nodes.end(), node) - vertex_.nodes.begin());
+    metrics_[chain_index]
+        ->GetGauge("state_checkpoint_bytes",
+                   "Bytes of the operator's state in the newest checkpoint it wrote (with "
+                   "RocksDB's files, shared ones too).")
+        .Set(static_cast<double>(stored));
     SLUICE_ASSIGN_OR_RETURN(
         auto handle,
         checkpointing_.storage->WriteState(

@@ -208,6 +208,14 @@ absl::Status RocksDbStore::Delete(int cf, std::string_view key) {
   return FromRocks(impl_->db->Delete(impl_->write, impl_->handles[cf + 1], ToSlice(key)), "delete");
 }
 
+size_t RocksDbStore::EstimatedEntries(int cf) const {
+  uint64_t keys = 0;
+  if (!impl_->db->GetIntProperty(impl_->handles[cf + 1], "rocksdb.estimate-num-keys", &keys)) {
+    return 0;
+  }
+  return static_cast<size_t>(keys);
+}
+
 absl::Status RocksDbStore::ForEachInKeyGroup(
     int cf, int key_group, const std::function<void(std::string_view, std::string_view)>& f) {
   return ScanKeyGroup(impl_->db.get(), impl_->handles[cf + 1], nullptr, key_group, f);

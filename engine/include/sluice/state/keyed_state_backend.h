@@ -46,6 +46,8 @@ class KeyedStateBackendBase {
   virtual ~KeyedStateBackendBase() = default;
   virtual size_t TotalEntryCount() const = 0;
   virtual size_t TotalSerializedBytes() const = 0;
+  /// Each state's entries, cheaply (StateTableBase::ApproximateEntryCount).
+  virtual std::vector<std::pair<std::string, size_t>> ApproximateEntryCounts() const = 0;
   virtual const KeyGroupRange& key_group_range() const = 0;
 
   /// Freezes every state (task thread, between records; cheap). The snapshot is then
@@ -238,6 +240,12 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
     size_t n = 0;
     for (const auto& [name, e] : tables_) n += e.table->SerializedBytes();
     return n;
+  }
+
+  std::vector<std::pair<std::string, size_t>> ApproximateEntryCounts() const override {
+    std::vector<std::pair<std::string, size_t>> out;
+    for (const auto& [name, e] : tables_) out.emplace_back(name, e.table->ApproximateEntryCount());
+    return out;
   }
 
   size_t TotalEntryCount() const override {

@@ -97,6 +97,7 @@ class RocksDbStateTable final : public StateTableBase {
     const_cast<RocksDbStateTable*>(this)->ForEachEntry([&](const Key&, const V&) { ++n; });
     return n;
   }
+  size_t ApproximateEntryCount() const override { return store_->EstimatedEntries(cf_); }
   size_t SerializedBytes() const override {
     size_t n = 0;
     std::string scratch;

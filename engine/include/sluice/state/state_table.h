@@ -54,6 +54,9 @@ class StateTableBase {
   virtual ~StateTableBase() = default;
   const std::string& name() const { return name_; }
   virtual size_t EntryCount() const = 0;
+  /// The entries, cheaply (for metrics at every checkpoint): exact on the heap, RocksDB's
+  /// estimate of the keys it holds (what the write-back cache holds unflushed not counted).
+  virtual size_t ApproximateEntryCount() const { return EntryCount(); }
   /// What the entries take serialized (keys, namespaces and values): the size a snapshot of
   /// this state would have. Walks every entry.
   virtual size_t SerializedBytes() const = 0;

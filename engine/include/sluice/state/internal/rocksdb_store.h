@@ -47,6 +47,8 @@ class RocksDbStore {
   /// False if absent.
   absl::StatusOr<bool> Get(int cf, std::string_view key, std::string* value);
   absl::Status Delete(int cf, std::string_view key);
+  /// RocksDB's estimate of the keys in a column family (cheap: no scan).
+  size_t EstimatedEntries(int cf) const;
   /// Calls `f(key, value)` for the current entries of one key group (keys with prefix).
   absl::Status ForEachInKeyGroup(int cf, int key_group,
                                  const std::function<void(std::string_view, std::string_view)>& f);
