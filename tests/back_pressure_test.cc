@@ -32,7 +32,7 @@ class SlowSink final : public SinkFunction<int64_t> {
     while (in_flight > prev && !progress_->max_in_flight.compare_exchange_weak(prev, in_flight)) {
     }
     // The slowness under test, not a synchronization.
-    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 
  private:

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
@@ -70,6 +72,93 @@ std::vector<std::string> MetricNames(const std::string& expr) {
     at = end;
   }
   return names;
+}
+
+/// `method` `url` with curl (a JSON `body`, maybe empty; a bearer `token` if not empty): the
+/// HTTP status and the answer parsed as JSON.
+std::pair<int, json> Call(const std::string& method, const std::string& url,
+                          const std::string& body = "", const std::string& token = "") {
+  testing::TempDir dir;
+  testing::WriteFile(dir.Join("body"), body);
+  auto r = testing::RunCommand(
+      absl::StrCat("curl -sS --max-time 60 -o ", dir.Join("answer"), " -w '%{http_code}' -X ",
+                   method, " -H 'Content-Type: application/json' --data-binary @", dir.Join("body"),
+                   token.empty() ? "" : absl::StrCat(" -H 'Authorization: Bearer ", token, "'"),
+                   " '", url, "'"));
+  int status = 0;
+  if (!absl::SimpleAtoi(r.output, &status)) status = -1;
+  return {status, json::parse(testing::ReadFile(dir.Join("answer")), nullptr, false)};
+}
+
+TEST(RestActionsTest, CancelSavepointAndStopNeedTheTokenAndDoWhatTheySay) {
+  testing::TempDir dir;
+  const std::string token = "rest-actions-token-5e1f";
+  testing::WriteFile(dir.Join("token"), token + "\n");
+  testing::JobManagerProcess jm(
+      std::vector<std::string>{"--rest-port=0", "--auth-token-file=" + dir.Join("token")});
+  testing::TaskManagerProcess tm(jm.address(), 4, "tm-1",
+                                 {"--auth-token-file=" + dir.Join("token")});
+  const std::string url = jm.rest_url();
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return Get(url, "/overview").second.value("taskmanagers", 0) == 1; }, 10000));
+  std::string text;
+  for (int i = 0; i < 30000; ++i) absl::StrAppend(&text, "word", i % 100, " other\n");
+  testing::WriteFile(dir.Join("words.txt"), text);
+  auto submit = [&]() {
+    auto r = testing::Sluice(absl::StrCat(
+        "run --jobmanager=", jm.address(), " --auth-token-file=", dir.Join("token"), " --detached ",
+        testing::BuildDir(), "/examples/word_count.so --parallelism=2 -- --input=",
+        dir.Join("words.txt"), " --output=", dir.Join("out"),
+        " --checkpoint-interval=100ms --checkpoint-dir=", dir.Join("checkpoints"),
+        " --max-source-rate=200"));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+  };
+  auto state = [&](const std::string& id) { return Get(url, "/jobs/" + id).second["state"]; };
+  submit();
+  ASSERT_TRUE(testing::WaitFor([&] { return state("job-1") == "RUNNING"; }, 15000));
+
+  // Without the token, or with a wrong one: refused, and the job runs on.
+  auto [no_token, refusal] = Call("PATCH", url + "/jobs/job-1?mode=cancel");
+  EXPECT_EQ(no_token, 401);
+  EXPECT_THAT(refusal["errors"][0].get<std::string>(),
+              HasSubstr("a cancellation refused: the call carries no auth token"));
+  EXPECT_EQ(Call("POST", url + "/jobs/job-1/stop", "{}", "guess").first, 401);
+  EXPECT_EQ(state("job-1"), "RUNNING");
+
+  // A savepoint: written where asked, the job running on.
+  auto [saved, savepoint] = Call("POST", url + "/jobs/job-1/savepoints",
+                                 json{{"target-directory", dir.Join("savepoints")}}.dump(), token);
+  EXPECT_EQ(saved, 200) << savepoint.dump();
+  const std::string location = savepoint["operation"].value("location", "");
+  EXPECT_THAT(location, ::testing::StartsWith(dir.Join("savepoints") + "/"));
+  EXPECT_TRUE(std::filesystem::is_directory(location)) << location;
+  EXPECT_EQ(state("job-1"), "RUNNING");
+
+  // Stop with a savepoint: the job ends, finished.
+  auto [stopped, stop] = Call("POST", url + "/jobs/job-1/stop",
+                              json{{"targetDirectory", dir.Join("savepoints")}}.dump(), token);
+  EXPECT_EQ(stopped, 200) << stop.dump();
+  EXPECT_TRUE(std::filesystem::is_directory(stop["operation"].value("location", "")));
+  EXPECT_TRUE(testing::WaitFor([&] { return state("job-1") == "FINISHED"; }, 15000));
+
+  // Cancel: the second job ends canceled.
+  submit();
+  ASSERT_TRUE(testing::WaitFor([&] { return state("job-2") == "RUNNING"; }, 15000));
+  auto [canceled, job] = Call("PATCH", url + "/jobs/job-2?mode=cancel", "", token);
+  EXPECT_EQ(canceled, 202) << job.dump();
+  EXPECT_EQ(job["jid"], "job-2");
+  EXPECT_TRUE(testing::WaitFor([&] { return state("job-2") == "CANCELED"; }, 15000));
+
+  // Mistakes are named. A bare curl -X PATCH sends no Content-Length, which the HTTP server
+  // refuses before the API sees it: the error says what to add.
+  auto bare = testing::RunCommand(absl::StrCat("curl -sS -X PATCH -H 'Authorization: Bearer ",
+                                               token, "' '", url, "/jobs/job-2?mode=cancel'"));
+  EXPECT_THAT(bare.output, HasSubstr("needs a Content-Length, even of 0 (curl: -d '')"));
+  EXPECT_EQ(Call("PATCH", url + "/jobs/job-7?mode=cancel", "", token).first, 404);
+  EXPECT_EQ(Call("PATCH", url + "/jobs/job-2?mode=drain", "", token).first, 400);
+  auto [bad_body, bad] = Call("POST", url + "/jobs/job-2/savepoints", "[1, 2", token);
+  EXPECT_EQ(bad_body, 400);
+  EXPECT_EQ(bad["errors"][0], "the request body is not a JSON object");
 }
 
 class RestTest : public ::testing::Test {
@@ -175,7 +264,7 @@ TEST_F(RestTest, TheApiDescribesTheClusterAndARunningJob) {
   EXPECT_EQ(path["errors"][0], "no such path: /no/such/thing");
   std::string body;
   EXPECT_EQ(testing::HttpRequest("POST", url + "/jobs", "{}", &body), 405);
-  EXPECT_THAT(body, HasSubstr("POST is not served here"));
+  EXPECT_THAT(body, HasSubstr("POST /jobs is not served here"));
   EXPECT_EQ(testing::HttpRequest("POST", url + "/jobs", std::string(2 << 20, 'x'), &body), 413);
 }
 

@@ -104,15 +104,24 @@ grpc::Status Credentials::Check(const grpc::ServerContext& ctx, const char* what
   if (token_.empty()) return grpc::Status::OK;
   const auto& metadata = ctx.client_metadata();
   auto it = metadata.find(kMetadataKey);
-  if (it != metadata.end() && it->second.size() == token_.size() &&
-      CRYPTO_memcmp(it->second.data(), token_.data(), token_.size()) == 0) {
-    return grpc::Status::OK;
+  std::string_view presented;
+  if (it != metadata.end()) presented = std::string_view(it->second.data(), it->second.size());
+  const absl::Status checked = CheckPresented(it != metadata.end() ? &presented : nullptr, what);
+  if (checked.ok()) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(checked.message()));
+}
+
+absl::Status Credentials::CheckPresented(const std::string_view* presented,
+                                         const char* what) const {
+  if (token_.empty()) return absl::OkStatus();
+  if (presented != nullptr && presented->size() == token_.size() &&
+      CRYPTO_memcmp(presented->data(), token_.data(), token_.size()) == 0) {
+    return absl::OkStatus();
   }
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      absl::StrCat(what, " refused: ",
-                                   it == metadata.end() ? "the call carries no auth token"
-                                                        : "the call's auth token is wrong",
-                                   " (this cluster's is in its --auth-token-file)"));
+  return absl::UnauthenticatedError(absl::StrCat(
+      what, " refused: ",
+      presented == nullptr ? "the call carries no auth token" : "the call's auth token is wrong",
+      " (this cluster's is in its --auth-token-file)"));
 }
 
 std::shared_ptr<grpc::Channel> Credentials::Channel(const std::string& address) const {

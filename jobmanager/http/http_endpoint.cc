@@ -6,6 +6,20 @@
 
 namespace sluice::cluster {
 
+namespace {
+
+/// Why httplib refused a request before any handler saw it.
+std::string BadRequest(const httplib::Request& req) {
+  if ((req.method == "POST" || req.method == "PATCH" || req.method == "PUT") &&
+      !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+    return absl::StrCat("bad request: a ", req.method,
+                        " needs a Content-Length, even of 0 (curl: -d '')");
+  }
+  return "bad request";
+}
+
+}  // namespace
+
 HttpEndpoint::HttpEndpoint(size_t max_request_body, const HttpsFiles& https)
     : https_(!https.cert.empty()),
       server_(https_ ? std::make_unique<httplib::SSLServer>(https.cert.c_str(), https.key.c_str())
@@ -16,7 +30,7 @@ HttpEndpoint::HttpEndpoint(size_t max_request_body, const HttpsFiles& https)
     if (!res.body.empty()) return;
     const std::string message = res.status == 404   ? absl::StrCat("no such path: ", req.path)
                                 : res.status == 413 ? std::string("request body too large")
-                                : res.status == 400 ? std::string("bad request")
+                                : res.status == 400 ? BadRequest(req)
                                                     : absl::StrCat("HTTP ", res.status);
     res.set_content(nlohmann::json{{"errors", nlohmann::json::array({message})}}.dump(),
                     "application/json");

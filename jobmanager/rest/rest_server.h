@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/jobmanager_service.pb.h"
+#include "sluice/jobmanager/credentials.h"
 #include "sluice/jobmanager/http_endpoint.h"
 
 namespace sluice::cluster {
@@ -14,16 +15,24 @@ namespace sluice::cluster {
 /// The JobManager's HTTP endpoint (`--rest-port`): a REST API in JSON under Flink's paths
 /// where Flink has one (`/overview`, `/taskmanagers`, `/jobs`, `/jobs/ID`,
 /// `/jobs/ID/checkpoints`, `/jobs/ID/exceptions`) and Prometheus metrics (`/metrics`), all
-/// read from the cluster's status as `sluice status` shows it. Errors are JSON
-/// (`{"errors": [...]}`) with 404 for an unknown path or job and 405 for another method
-/// than GET; request bodies are bounded. `/` is the web dashboard (rest/dashboard/, compiled
-/// in), which reads the same API. Serves on threads of its own.
+/// read from the cluster's status as `sluice status` shows it, and actions on a job
+/// (`PATCH /jobs/ID?mode=cancel`, `POST /jobs/ID/savepoints`, `POST /jobs/ID/stop`), which
+/// need the cluster's token as `Authorization: Bearer TOKEN` when it has one. Errors are
+/// JSON (`{"errors": [...]}`) with 401, 400, 404 or 405 (another method); request bodies are
+/// bounded. `/` is the web dashboard (rest/dashboard/, compiled in), which reads the same
+/// API. Serves on threads of its own.
 class RestServer {
  public:
   using ClusterStatus = std::function<GetClusterStatusReply()>;
+  /// What the actions do (the dispatcher's), and who may (`credentials`, not null).
+  struct Actions {
+    std::function<absl::StatusOr<JobStatus>(const std::string& job_id)> cancel;
+    std::function<absl::StatusOr<std::string>(const TriggerSavepointRequest&)> savepoint;
+    const Credentials* credentials = nullptr;
+  };
 
   /// With `https` files it serves HTTPS only.
-  explicit RestServer(ClusterStatus status, const HttpsFiles& https = {});
+  RestServer(ClusterStatus status, Actions actions, const HttpsFiles& https = {});
   RestServer(const RestServer&) = delete;
   RestServer& operator=(const RestServer&) = delete;
 
@@ -33,6 +42,7 @@ class RestServer {
 
  private:
   const ClusterStatus status_;
+  const Actions actions_;
   HttpEndpoint endpoint_;
 };
 

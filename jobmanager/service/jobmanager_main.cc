@@ -236,6 +236,12 @@ int main(int argc, char** argv) {
   if (const int rest_port = absl::GetFlag(FLAGS_rest_port); rest_port >= 0) {
     rest = std::make_unique<sluice::cluster::RestServer>(
         [&service] { return service.ClusterStatus(); },
+        sluice::cluster::RestServer::Actions{
+            [&dispatcher](const std::string& id) { return dispatcher.Cancel(id); },
+            [&dispatcher](const sluice::cluster::TriggerSavepointRequest& request) {
+              return dispatcher.TriggerSavepoint(request);
+            },
+            &credentials},
         sluice::cluster::HttpsFiles{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key)});
     auto bound = rest->Start(absl::GetFlag(FLAGS_rest_bind_address), rest_port);
     if (!bound.ok()) {

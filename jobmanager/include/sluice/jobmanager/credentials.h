@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/channel.h"
@@ -43,6 +44,9 @@ class Credentials {
   /// Server side: OK when no token is set or the call carries it; otherwise UNAUTHENTICATED
   /// naming `what` was refused.
   grpc::Status Check(const grpc::ServerContext& ctx, const char* what) const;
+  /// The same for a token presented some other way (REST: `Authorization: Bearer TOKEN`);
+  /// null: none presented.
+  absl::Status CheckPresented(const std::string_view* presented, const char* what) const;
   /// A channel to `address` whose calls carry the token, over TLS when there is a CA.
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) const;
   /// What a server listens with: TLS with a certificate and key (requiring client
