@@ -302,12 +302,17 @@ TEST(ClusterTest, WithALogDirectoryTheLogGoesIntoFilesAndWarningsAlsoToStderr) {
   // TLS) also to stderr.
   const std::string info = dir.Join("logs/sluice-jobmanager.INFO");
   EXPECT_TRUE(testing::WaitFor(
-      [&] { return testing::ReadFile(info).find("JobManager on port") != std::string::npos; },
+      [&] {
+        const std::string log = testing::ReadFile(info);
+        return log.find("JobManager on port") != std::string::npos &&
+               log.find("its connections are plaintext") != std::string::npos;
+      },
       10000))
-      << jm.log();
-  EXPECT_THAT(testing::ReadFile(info), HasSubstr("its connections are plaintext"));
+      << jm.log() << testing::ReadFile(info);
   EXPECT_THAT(jm.log(), ::testing::Not(HasSubstr("JobManager on port")));
-  EXPECT_THAT(jm.log(), HasSubstr("its connections are plaintext"));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return jm.log().find("its connections are plaintext") != std::string::npos; }, 10000))
+      << jm.log();
   // Settings it cannot follow are named.
   const std::string jobmanager = testing::BuildDir() + "/bin/sluice-jobmanager --port=0 ";
   auto level = testing::RunCommand(jobmanager + "--log-level=chatty 2>&1");
