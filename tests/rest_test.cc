@@ -385,6 +385,7 @@ TEST_F(RestTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
   EXPECT_THAT(metrics, HasSubstr("sluice_job_state{job_id=\"job-1\",job_name=\"word_count\","
                                  "state=\"running\"} 1\n"));
   EXPECT_THAT(metrics, HasSubstr("sluice_job_checkpoints_completed_total{job_id=\"job-1\""));
+  EXPECT_THAT(metrics, HasSubstr("sluice_job_checkpoints_in_progress{job_id=\"job-1\""));
   ExpectPromtoolPasses(metrics);
 
   // Each TaskManager's: its own gauges, and its tasks' and operators' metrics labeled with

@@ -239,6 +239,11 @@ void CheckpointCoordinator::Drop(int64_t id) {
   if (dropped && storage_) (void)storage_->Discard(id);
 }
 
+int CheckpointCoordinator::in_progress_count() const {
+  MutexLock lock(&mu_);
+  return static_cast<int>(pending_.size());
+}
+
 int64_t CheckpointCoordinator::completed_count() const {
   MutexLock lock(&mu_);
   return completed_;

@@ -54,6 +54,8 @@ class CheckpointCoordinator {
 
   int64_t completed_count() const;
   int64_t failed_count() const;
+  /// Checkpoints triggered and not yet completed, failed or dropped.
+  int in_progress_count() const;
   /// A failure while storing a checkpoint (the job goes on; the checkpoint is dropped).
   absl::Status last_error() const;
   /// The newest kCheckpointStatsKept checkpoints, oldest first.

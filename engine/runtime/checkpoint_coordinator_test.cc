@@ -64,10 +64,13 @@ class CoordinatorTest : public ::testing::Test {
 
 TEST_F(CoordinatorTest, CompletesOnceEveryTaskAcknowledgedAndKeepsEachSubtasksState) {
   auto c = Make();
+  EXPECT_EQ(c->in_progress_count(), 0);
   const int64_t id = c->MaybeStart();
   ASSERT_EQ(id, 1);
+  EXPECT_EQ(c->in_progress_count(), 1);
   ASSERT_TRUE(c->Acknowledge(id, 1, Ack("second")).ok());
   EXPECT_THAT(events_, IsEmpty());
+  EXPECT_EQ(c->in_progress_count(), 1) << "one of two tasks acknowledged";
   ASSERT_TRUE(c->Acknowledge(id, 0, Ack("first")).ok());
   EXPECT_THAT(events_, ElementsAre("complete 1"));
   ASSERT_EQ(completed_.size(), 1u);
@@ -76,6 +79,7 @@ TEST_F(CoordinatorTest, CompletesOnceEveryTaskAcknowledgedAndKeepsEachSubtasksSt
   EXPECT_THAT(subtasks[0].operator_state, ElementsAre("first"));
   EXPECT_THAT(subtasks[1].operator_state, ElementsAre("second"));
   EXPECT_EQ(c->completed_count(), 1);
+  EXPECT_EQ(c->in_progress_count(), 0);
 }
 
 TEST_F(CoordinatorTest, ADuplicateAcknowledgementCountsOnceAndChangesNothing) {

@@ -240,6 +240,7 @@ CheckpointStorage* JobCheckpoints::storage() const { return coordinator_->storag
 int64_t JobCheckpoints::completed_count() const { return coordinator_->completed_count(); }
 
 int64_t JobCheckpoints::failed_count() const { return coordinator_->failed_count(); }
+int JobCheckpoints::in_progress_count() const { return coordinator_->in_progress_count(); }
 
 std::vector<CheckpointStats> JobCheckpoints::stats() const { return coordinator_->stats(); }
 

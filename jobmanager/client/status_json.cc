@@ -106,10 +106,12 @@ json CheckpointsJson(const JobStatus& j) {
     history.push_back(CheckpointJson(r));
     if (!r.failed()) latest = CheckpointJson(r);
   }
-  return json{
-      {"counts", {{"completed", j.completed_checkpoints()}, {"failed", j.failed_checkpoints()}}},
-      {"latest", {{"completed", latest}}},
-      {"history", history}};
+  return json{{"counts",
+               {{"completed", j.completed_checkpoints()},
+                {"failed", j.failed_checkpoints()},
+                {"in_progress", j.checkpoints_in_progress()}}},
+              {"latest", {{"completed", latest}}},
+              {"history", history}};
 }
 
 json ExceptionsJson(const JobStatus& j) {

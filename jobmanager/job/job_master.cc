@@ -61,6 +61,7 @@ JobStatus JobMaster::Status() const {
   if (checkpoints_) {
     s.set_completed_checkpoints(checkpoints_->completed_count());
     s.set_failed_checkpoints(checkpoints_->failed_count());
+    s.set_checkpoints_in_progress(checkpoints_->in_progress_count());
     s.set_final_savepoint(checkpoints_->final_savepoint());
     const std::vector<CheckpointStats> stats = checkpoints_->stats();
     constexpr size_t kShown = 100;

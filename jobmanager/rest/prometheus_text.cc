@@ -46,6 +46,9 @@ std::string PrometheusText(const GetClusterStatusReply& cluster) {
       {"sluice_job_checkpoints_failed_total", "counter",
        "Checkpoints that failed (declined, expired or not stored).",
        [](const JobStatus& j) { return static_cast<double>(j.failed_checkpoints()); }},
+      {"sluice_job_checkpoints_in_progress", "gauge",
+       "Checkpoints triggered and neither completed nor failed yet.",
+       [](const JobStatus& j) { return static_cast<double>(j.checkpoints_in_progress()); }},
       {"sluice_job_last_checkpoint_duration_seconds", "gauge",
        "Trigger to completion of the newest completed checkpoint.",
        [](const JobStatus& j) {

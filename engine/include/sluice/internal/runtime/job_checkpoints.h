@@ -102,6 +102,7 @@ class JobCheckpoints {
   CheckpointStorage* storage() const;
   int64_t completed_count() const;
   int64_t failed_count() const;
+  int in_progress_count() const;
   /// The newest kCheckpointStatsKept checkpoints, oldest first.
   std::vector<CheckpointStats> stats() const;
 
