@@ -1,13 +1,40 @@
 #include "sluice/testing/network_namespace.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "sluice/testing/test_util.h"
 
 namespace sluice::testing {
 
+namespace {
+
+/// Deletes the namespaces (and with them their links) that test processes no longer alive
+/// left behind: each name ends in its process's pid. A test killed before its destructors
+/// ran leaves them; the next one that makes namespaces sweeps them.
+void RemoveNamespacesOfDeadTests() {
+  const CommandResult list = RunCommand("ip netns list 2>/dev/null");
+  for (absl::string_view line : absl::StrSplit(list.output, '\n', absl::SkipEmpty())) {
+    const absl::string_view name = line.substr(0, line.find(' '));
+    if (!absl::StartsWith(name, "sluice-")) continue;
+    int pid = 0;
+    if (!absl::SimpleAtoi(name.substr(name.rfind('-') + 1), &pid) || pid <= 0) continue;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) {
+      RunCommand(absl::StrCat("ip netns del ", name, " 2>/dev/null"));
+    }
+  }
+}
+
+}  // namespace
+
 NetworkNamespace::NetworkNamespace() {
+  RemoveNamespacesOfDeadTests();
   const int pid = static_cast<int>(::getpid());
   name_ = absl::StrCat("sluice-test-", pid);
   outer_link_ = absl::StrCat("slc", pid % 1000000, "o");  // interface names: 15 characters
@@ -52,6 +79,7 @@ bool NetworkNamespace::Run(const std::string& command) {
 }
 
 NetworkHosts::NetworkHosts(int hosts) {
+  RemoveNamespacesOfDeadTests();
   const int pid = static_cast<int>(::getpid());
   switch_ = absl::StrCat("sluice-sw-", pid);
   for (int i = 0; i < hosts; ++i) {
