@@ -1,6 +1,7 @@
 #include "job/job_master.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -108,8 +109,10 @@ void JobMaster::RecordTaskMetrics(const TaskMetricsReport& report) {
 }
 
 void JobMaster::AddVertexMetrics(int vertex, int parallelism, JobVertexInfo* info) const {
-  int64_t input_watermark = 0, output_watermark = 0;
-  int with_input_watermark = 0, with_output_watermark = 0;
+  // Watermarks: the least over the subtasks; a subtask without one (0) or not reporting
+  // leaves the vertex without one (0).
+  int64_t input_watermark = std::numeric_limits<int64_t>::max();
+  int64_t output_watermark = std::numeric_limits<int64_t>::max();
   for (int subtask = 0; subtask < parallelism; ++subtask) {
     auto it = task_metrics_.find({vertex, subtask});
     if (it == task_metrics_.end()) continue;
@@ -122,20 +125,13 @@ void JobMaster::AddVertexMetrics(int vertex, int parallelism, JobVertexInfo* inf
                                       r.records_sent_per_second());
     info->set_busy_max(std::max(info->busy_max(), r.busy()));
     info->set_backpressured_max(std::max(info->backpressured_max(), r.backpressured()));
-    if (r.input_watermark_ms() != 0) {
-      input_watermark = with_input_watermark++ == 0
-                            ? r.input_watermark_ms()
-                            : std::min(input_watermark, r.input_watermark_ms());
-    }
-    if (r.output_watermark_ms() != 0) {
-      output_watermark = with_output_watermark++ == 0
-                             ? r.output_watermark_ms()
-                             : std::min(output_watermark, r.output_watermark_ms());
-    }
+    input_watermark = std::min(input_watermark, r.input_watermark_ms());
+    output_watermark = std::min(output_watermark, r.output_watermark_ms());
   }
-  // The least over the subtasks is only known once each of them has one.
-  if (with_input_watermark == parallelism) info->set_input_watermark_ms(input_watermark);
-  if (with_output_watermark == parallelism) info->set_output_watermark_ms(output_watermark);
+  if (info->subtasks_reporting() == parallelism) {
+    info->set_input_watermark_ms(input_watermark);
+    info->set_output_watermark_ms(output_watermark);
+  }
 }
 
 std::optional<absl::Time> JobMaster::restart_due() const {
