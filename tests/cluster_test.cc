@@ -1534,15 +1534,6 @@ TEST(BlobStoreTest, AnUploadedJobBinaryIsStoredByHashAndFetchedIntoACache) {
   EXPECT_EQ((*cache)->Uses(missing.sha256), 0);
 }
 
-/// The files in a blob directory.
-std::vector<std::string> FilesIn(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    out.push_back(e.path().filename().string());
-  }
-  return out;
-}
-
 TEST(BlobStoreTest, AnInterruptedUploadLeavesNothing) {
   JobManagerProcess jm;
   auto channel = grpc::CreateChannel(jm.address(), grpc::InsecureChannelCredentials());
@@ -1566,7 +1557,8 @@ TEST(BlobStoreTest, AnInterruptedUploadLeavesNothing) {
   ASSERT_TRUE(testing::WaitFor(
       [&] { return jm.log().find("blob upload refused") != std::string::npos; }, 5000))
       << jm.log();
-  EXPECT_TRUE(FilesIn(jm.blob_dir()).empty()) << FilesIn(jm.blob_dir()).size() << " files left";
+  EXPECT_TRUE(testing::FilesIn(jm.blob_dir()).empty())
+      << testing::FilesIn(jm.blob_dir()).size() << " files left";
 
   // All bytes, but not those announced: refused, nothing stored.
   grpc::ClientContext ctx;
@@ -1581,7 +1573,7 @@ TEST(BlobStoreTest, AnInterruptedUploadLeavesNothing) {
   grpc::Status s = writer->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS);
   EXPECT_THAT(s.error_message(), HasSubstr("has SHA-256 2cf24dba"));
-  EXPECT_TRUE(FilesIn(jm.blob_dir()).empty());
+  EXPECT_TRUE(testing::FilesIn(jm.blob_dir()).empty());
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -74,15 +75,13 @@ std::vector<std::string> MetricNames(const std::string& expr) {
   return names;
 }
 
-/// `method` `url` with curl (a JSON `body`, maybe empty; a bearer `token` if not empty): the
-/// HTTP status and the answer parsed as JSON.
-std::pair<int, json> Call(const std::string& method, const std::string& url,
-                          const std::string& body = "", const std::string& token = "") {
+/// curl `options` `url`, with the bearer `token` if not empty: the HTTP status and the
+/// answer parsed as JSON.
+std::pair<int, json> Curl(const std::string& options, const std::string& url,
+                          const std::string& token) {
   testing::TempDir dir;
-  testing::WriteFile(dir.Join("body"), body);
   auto r = testing::RunCommand(
-      absl::StrCat("curl -sS --max-time 60 -o ", dir.Join("answer"), " -w '%{http_code}' -X ",
-                   method, " -H 'Content-Type: application/json' --data-binary @", dir.Join("body"),
+      absl::StrCat("curl -sS --max-time 60 -o ", dir.Join("answer"), " -w '%{http_code}' ", options,
                    token.empty() ? "" : absl::StrCat(" -H 'Authorization: Bearer ", token, "'"),
                    " '", url, "'"));
   int status = 0;
@@ -90,17 +89,56 @@ std::pair<int, json> Call(const std::string& method, const std::string& url,
   return {status, json::parse(testing::ReadFile(dir.Join("answer")), nullptr, false)};
 }
 
-TEST(RestActionsTest, CancelSavepointAndStopNeedTheTokenAndDoWhatTheySay) {
+/// `method` `url` with a JSON `body` (maybe empty), as the bearer of `token` if not empty.
+std::pair<int, json> Call(const std::string& method, const std::string& url,
+                          const std::string& body = "", const std::string& token = "") {
   testing::TempDir dir;
+  testing::WriteFile(dir.Join("body"), body);
+  return Curl(absl::StrCat("-X ", method, " -H 'Content-Type: application/json' --data-binary @",
+                           dir.Join("body")),
+              url, token);
+}
+
+/// Uploads `file` to `url`/jars/upload as Flink's form (`curl -F jarfile=@FILE`), or as the
+/// bare body.
+std::pair<int, json> Upload(const std::string& url, const std::string& file,
+                            const std::string& token, bool form = true) {
+  return Curl(absl::StrCat(form ? "-F jarfile=@" : "--data-binary @", file), url + "/jars/upload",
+              token);
+}
+
+/// A JobManager serving REST and a TaskManager with 4 slots, both with `token` in their
+/// --auth-token-file.
+struct GuardedCluster {
+  explicit GuardedCluster(const std::string& token)
+      : token_file(WriteToken(dir, token)),
+        jm(std::vector<std::string>{"--rest-port=0", "--auth-token-file=" + token_file}),
+        tm(jm.address(), 4, "tm-1", {"--auth-token-file=" + token_file}),
+        url(jm.rest_url()) {}
+  /// True once the TaskManager is registered.
+  bool Ready() const {
+    return testing::WaitFor(
+        [&] { return Get(url, "/overview").second.value("taskmanagers", 0) == 1; }, 10000);
+  }
+  static std::string WriteToken(const testing::TempDir& dir, const std::string& token) {
+    testing::WriteFile(dir.Join("token"), token + "\n");
+    return dir.Join("token");
+  }
+
+  testing::TempDir dir;
+  const std::string token_file;
+  testing::JobManagerProcess jm;
+  testing::TaskManagerProcess tm;
+  const std::string url;
+};
+
+TEST(RestActionsTest, CancelSavepointAndStopNeedTheTokenAndDoWhatTheySay) {
   const std::string token = "rest-actions-token-5e1f";
-  testing::WriteFile(dir.Join("token"), token + "\n");
-  testing::JobManagerProcess jm(
-      std::vector<std::string>{"--rest-port=0", "--auth-token-file=" + dir.Join("token")});
-  testing::TaskManagerProcess tm(jm.address(), 4, "tm-1",
-                                 {"--auth-token-file=" + dir.Join("token")});
-  const std::string url = jm.rest_url();
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return Get(url, "/overview").second.value("taskmanagers", 0) == 1; }, 10000));
+  GuardedCluster cluster(token);
+  ASSERT_TRUE(cluster.Ready()) << cluster.jm.log();
+  const testing::TempDir& dir = cluster.dir;
+  const std::string& url = cluster.url;
+  testing::JobManagerProcess& jm = cluster.jm;
   std::string text;
   for (int i = 0; i < 30000; ++i) absl::StrAppend(&text, "word", i % 100, " other\n");
   testing::WriteFile(dir.Join("words.txt"), text);
@@ -159,6 +197,106 @@ TEST(RestActionsTest, CancelSavepointAndStopNeedTheTokenAndDoWhatTheySay) {
   auto [bad_body, bad] = Call("POST", url + "/jobs/job-2/savepoints", "[1, 2", token);
   EXPECT_EQ(bad_body, 400);
   EXPECT_EQ(bad["errors"][0], "the request body is not a JSON object");
+}
+
+TEST(RestJobBinariesTest, AnUploadedBinaryRunsAndAStrangerStoresAndRunsNothing) {
+  const std::string token = "rest-upload-token-93c2";
+  GuardedCluster cluster(token);
+  ASSERT_TRUE(cluster.Ready()) << cluster.jm.log();
+  const testing::TempDir& dir = cluster.dir;
+  const std::string& url = cluster.url;
+  testing::JobManagerProcess& jm = cluster.jm;
+  const std::string binary = testing::BuildDir() + "/examples/word_count.so";
+  auto stored = [&] { return Get(url, "/jars").second["files"].size(); };
+
+  // Strangers store nothing: no token, a wrong one.
+  auto [anonymous, refusal] = Upload(url, binary, "");
+  EXPECT_EQ(anonymous, 401);
+  EXPECT_THAT(refusal["errors"][0].get<std::string>(),
+              HasSubstr("an upload refused: the call carries no auth token"));
+  EXPECT_EQ(Upload(url, binary, "guess").first, 401);
+  // Not a job binary, or announced larger than any blob: refused, nothing stored either.
+  testing::WriteFile(dir.Join("script.sh"), "#!/bin/sh\nrm -rf /\n");
+  auto [not_elf, not_elf_answer] = Upload(url, dir.Join("script.sh"), token);
+  EXPECT_EQ(not_elf, 400);
+  EXPECT_THAT(not_elf_answer["errors"][0].get<std::string>(), HasSubstr("not a job binary"));
+  auto huge = testing::RunCommand(
+      absl::StrCat("curl -sS --max-time 30 -w ' %{http_code}' -H 'Authorization: Bearer ", token,
+                   "' -H 'Content-Length: 4000000000' --data-binary @", dir.Join("script.sh"), " '",
+                   url, "/jars/upload'"));
+  EXPECT_THAT(huge.output, HasSubstr("request body too large: 4000000000 bytes, /jars/upload "
+                                     "takes up to "));
+  EXPECT_THAT(huge.output, HasSubstr(" 413"));
+  // Any other path takes bodies of 1 MiB, announced: a chunked body is not read at all.
+  auto chunked = testing::RunCommand(
+      absl::StrCat("curl -sS --max-time 30 -w ' %{http_code}' -H 'Transfer-Encoding: chunked' -H "
+                   "'Authorization: Bearer ",
+                   token, "' --data-binary @", binary, " '", url, "/jobs/job-1/stop'"));
+  EXPECT_THAT(chunked.output, HasSubstr("chunked bodies are not taken"));
+  EXPECT_THAT(chunked.output, HasSubstr(" 411"));
+  EXPECT_EQ(stored(), 0u);
+  EXPECT_EQ(testing::FilesIn(jm.blob_dir()), std::vector<std::string>{})
+      << "nothing, not even a part";
+
+  // The owner's upload: stored under its SHA-256 (as sha256sum computes it), its id naming
+  // the job; the same bytes as a bare body are the same blob.
+  auto [uploaded, upload] = Upload(url, binary, token);
+  ASSERT_EQ(uploaded, 200) << upload.dump();
+  const std::string sha256 = testing::RunCommand("sha256sum " + binary).output.substr(0, 64);
+  EXPECT_EQ(upload["sha256"], sha256);
+  EXPECT_EQ(upload["id"], sha256 + "_word_count");
+  EXPECT_EQ(upload["size"], std::filesystem::file_size(binary));
+  auto [bare, bare_upload] = Upload(url, binary, token, /*form=*/false);
+  EXPECT_EQ(bare, 200);
+  EXPECT_EQ(bare_upload["id"], sha256);
+  const json jars = Get(url, "/jars").second["files"];
+  ASSERT_EQ(jars.size(), 1u) << jars.dump();
+  EXPECT_EQ(jars[0]["id"], sha256);
+  EXPECT_EQ(jars[0]["size"], std::filesystem::file_size(binary));
+
+  // Running it: a stranger cannot; mistakes are named; the owner's run counts the words.
+  std::string text;
+  std::map<std::string, int64_t> expected;  // the model: word -> count
+  for (int i = 0; i < 5000; ++i) {
+    const std::string word = absl::StrCat("word", std::string(1, static_cast<char>('a' + i % 26)));
+    absl::StrAppend(&text, word, " other\n");
+    ++expected[word];
+    ++expected["other"];
+  }
+  testing::WriteFile(dir.Join("words.txt"), text);
+  const std::string run = absl::StrCat(url, "/jars/", upload["id"].get<std::string>(), "/run");
+  const json args = {
+      {"programArgsList", {"--input=" + dir.Join("words.txt"), "--output=" + dir.Join("out")}},
+      {"parallelism", 2}};
+  EXPECT_EQ(Call("POST", run, args.dump()).first, 401);
+  EXPECT_EQ(Call("POST", run, args.dump(), "guess").first, 401);
+  auto [missing, missing_answer] = Call("POST", run, R"({"programArgs": "--bogus=1"})", token);
+  EXPECT_EQ(missing, 400);
+  EXPECT_EQ(missing_answer["errors"][0], "word_count: missing required argument --input");
+  EXPECT_EQ(Call("POST", run, R"({"parallelism": "two"})", token).first, 400);
+  EXPECT_EQ(Call("POST", run, R"({"savepointPath": "relative/sp"})", token).first, 400);
+  EXPECT_EQ(
+      Call("POST", absl::StrCat(url, "/jars/", std::string(64, 'a'), "/run"), "{}", token).first,
+      404);
+  EXPECT_EQ(Get(url, "/jobs").second["jobs"].size(), 0u) << "no job from any of these";
+
+  auto [ran, job] = Call("POST", run, args.dump(), token);
+  ASSERT_EQ(ran, 200) << job.dump();
+  const std::string id = job["jobid"];
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return Get(url, "/jobs/" + id).second["state"] == "FINISHED"; }, 30000))
+      << jm.log();
+  const json described = Get(url, "/jobs/" + id).second;
+  EXPECT_EQ(described["name"], "word_count");
+  std::map<std::string, int64_t> counted;
+  for (const std::string& line : testing::ReadPartFileLines(dir.Join("out"))) {
+    std::vector<std::string> fields = absl::StrSplit(line, '\t');
+    ASSERT_EQ(fields.size(), 2u) << line;
+    int64_t n = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(fields[1], &n)) << line;
+    counted[fields[0]] += n;
+  }
+  EXPECT_EQ(counted, expected);
 }
 
 class RestTest : public ::testing::Test {

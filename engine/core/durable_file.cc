@@ -52,11 +52,11 @@ absl::Status AtomicFile::Append(std::string_view data) {
   return absl::OkStatus();
 }
 
-absl::Status AtomicFile::Commit() {
+absl::Status AtomicFile::CommitAs(const std::string& path) {
   if (::fsync(fd_) != 0) return FileError("cannot sync", temp_path_);
   const int fd = std::exchange(fd_, -1);
   if (::close(fd) != 0) return FileError("cannot close", temp_path_);
-  if (absl::Status s = RenameDurably(temp_path_, path_); !s.ok()) return s;
+  if (absl::Status s = RenameDurably(temp_path_, path); !s.ok()) return s;
   committed_ = true;
   return absl::OkStatus();
 }

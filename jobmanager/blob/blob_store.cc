@@ -1,8 +1,10 @@
 #include "sluice/jobmanager/blob_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -51,44 +53,62 @@ absl::StatusOr<std::unique_ptr<BlobStore::Upload>> BlobStore::BeginUpload(const 
                                                    " bytes is larger than the limit of ",
                                                    kMaxBlobBytes, " (1 GiB)"));
   }
-  static std::atomic<int64_t> next{0};
-  SLUICE_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(absl::StrCat(dir_, "/", expected.sha256),
-                                                        absl::StrCat(dir_, "/", kIncomingPrefix,
-                                                                     ::getpid(), "-", next++)));
-  return std::unique_ptr<Upload>(new Upload(this, expected, std::move(file)));
+  return Begin(expected);
 }
 
-BlobStore::Upload::Upload(BlobStore* store, BlobId expected, AtomicFile file)
+absl::StatusOr<std::unique_ptr<BlobStore::Upload>> BlobStore::BeginUpload() {
+  return Begin(std::nullopt);
+}
+
+absl::StatusOr<std::unique_ptr<BlobStore::Upload>> BlobStore::Begin(
+    std::optional<BlobId> expected) {
+  static std::atomic<int64_t> next{0};
+  const std::string temp = absl::StrCat(dir_, "/", kIncomingPrefix, ::getpid(), "-", next++);
+  // Named by its hash at Commit when none was announced.
+  SLUICE_ASSIGN_OR_RETURN(
+      auto file,
+      AtomicFile::Create(expected ? absl::StrCat(dir_, "/", expected->sha256) : temp, temp));
+  return std::unique_ptr<Upload>(new Upload(this, std::move(expected), std::move(file)));
+}
+
+BlobStore::Upload::Upload(BlobStore* store, std::optional<BlobId> expected, AtomicFile file)
     : store_(store), expected_(std::move(expected)), file_(std::move(file)) {}
 
 BlobStore::Upload::~Upload() = default;  // an uncommitted file goes with it
 
+std::string BlobStore::Upload::Name() const {
+  return expected_ ? absl::StrCat("blob ", expected_->sha256) : "the upload";
+}
+
 absl::Status BlobStore::Upload::Write(std::string_view data) {
-  if (file_.size() + static_cast<int64_t>(data.size()) > expected_.size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "blob ", expected_.sha256, ": more bytes than the announced ", expected_.size));
+  const int64_t limit = expected_ ? expected_->size : kMaxBlobBytes;
+  if (file_.size() + static_cast<int64_t>(data.size()) > limit) {
+    return absl::InvalidArgumentError(
+        expected_ ? absl::StrCat(Name(), ": more bytes than the announced ", limit)
+                  : absl::StrCat("a blob larger than the limit of ", limit, " bytes (1 GiB)"));
   }
   // ENOSPC fails the upload here (RESOURCE_EXHAUSTED); nothing half-written is published.
   if (absl::Status s = file_.Append(data); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("writing blob ", expected_.sha256, " into '",
-                                               store_->dir(), "': ", s.message()));
+    return absl::Status(
+        s.code(), absl::StrCat("writing ", Name(), " into '", store_->dir(), "': ", s.message()));
   }
   hash_.Update(data);
   return absl::OkStatus();
 }
 
 absl::StatusOr<BlobId> BlobStore::Upload::Commit() {
-  if (file_.size() != expected_.size) {
-    return absl::DataLossError(absl::StrCat("blob ", expected_.sha256, ": got ", file_.size(),
-                                            " of ", expected_.size, " bytes"));
-  }
-  const std::string actual = hash_.HexDigest();
-  if (actual != expected_.sha256) {
+  const BlobId actual{hash_.HexDigest(), file_.size()};
+  if (expected_ && actual.size != expected_->size) {
     return absl::DataLossError(
-        absl::StrCat("blob announced as ", expected_.sha256, " has SHA-256 ", actual, ": refused"));
+        absl::StrCat(Name(), ": got ", actual.size, " of ", expected_->size, " bytes"));
   }
-  if (absl::Status s = file_.Commit(); !s.ok()) return s;
-  return expected_;
+  if (expected_ && actual.sha256 != expected_->sha256) {
+    return absl::DataLossError(absl::StrCat(Name(), " has SHA-256 ", actual.sha256, ": refused"));
+  }
+  if (absl::Status s = file_.CommitAs(absl::StrCat(store_->dir(), "/", actual.sha256)); !s.ok()) {
+    return s;
+  }
+  return actual;
 }
 
 absl::StatusOr<std::string> BlobStore::PathOf(const std::string& sha256) const {
@@ -100,6 +120,21 @@ absl::StatusOr<std::string> BlobStore::PathOf(const std::string& sha256) const {
     return absl::NotFoundError(absl::StrCat("no blob ", sha256, " in '", dir_, "'"));
   }
   return path;
+}
+
+std::vector<BlobStore::StoredBlob> BlobStore::List() const {
+  std::vector<StoredBlob> blobs;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    struct stat st;
+    if (!IsSha256Hex(name) || ::stat(entry.path().c_str(), &st) != 0) continue;
+    blobs.push_back({BlobId{name, st.st_size},
+                     int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1000000});
+  }
+  std::sort(blobs.begin(), blobs.end(),
+            [](const StoredBlob& a, const StoredBlob& b) { return a.stored_ms > b.stored_ms; });
+  return blobs;
 }
 
 int BlobStore::Count() const {

@@ -1,6 +1,7 @@
 #include "dispatcher/dispatcher.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -151,6 +152,20 @@ void Dispatcher::UpdateJobStore(const std::vector<RecoveredJob>& started,
       LOG(ERROR) << id << ": " << s.message();
     }
   }
+}
+
+absl::StatusOr<std::string> Dispatcher::SubmitUploaded(JobSubmission request) {
+  SLUICE_ASSIGN_OR_RETURN(const std::string path, blobs_->PathOf(request.job_binary().sha256()));
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec)
+    return absl::InternalError(absl::StrCat("cannot read the size of ", path, ": ", ec.message()));
+  request.mutable_job_binary()->set_size(static_cast<int64_t>(size));
+  if (absl::Status s = DescribeSubmission(path, &request); !s.ok()) {
+    LOG(WARNING) << "job '" << request.job_name() << "' refused: " << s.message();
+    return absl::Status(s.code(), absl::StrCat(request.job_name(), ": ", s.message()));
+  }
+  return Submit(request);
 }
 
 absl::StatusOr<std::string> Dispatcher::Submit(const JobSubmission& request) {

@@ -56,6 +56,9 @@ class Dispatcher {
   absl::Status Recover();
   /// Checks and accepts a job (its binary in the blob store); returns its id.
   absl::StatusOr<std::string> Submit(const JobSubmission& request);
+  /// The same for a binary uploaded through the REST API, whose graph no client built: the
+  /// JobManager builds it to complete the submission (DescribeSubmission).
+  absl::StatusOr<std::string> SubmitUploaded(JobSubmission request);
   absl::StatusOr<JobStatus> Job(const std::string& job_id) const;
   std::vector<JobStatus> Jobs() const;
   /// The ids of the jobs that have not ended.

@@ -8,18 +8,26 @@
 
 namespace sluice::cluster {
 
-absl::StatusOr<SubmittedJob> RebuildSubmittedJob(const std::string& binary,
-                                                 const JobSubmission& job,
-                                                 const std::string& where) {
-  SLUICE_ASSIGN_OR_RETURN(auto library, JobLibrary::Load(binary));
-  // The same spec as the client's: the same graph.
+namespace {
+
+/// The spec the submission was made from: the same as the client's, so the same graph.
+JobSpec SpecOf(const JobSubmission& job) {
   JobSpec spec;
   spec.job_name = job.job_name();
   spec.args.assign(job.args().begin(), job.args().end());
   spec.parallelism = job.parallelism();
   spec.restore_from = job.restore_from();
   spec.allow_non_restored_state = job.allow_non_restored_state();
-  auto graph = BuildJob((library)->build(), spec);
+  return spec;
+}
+
+}  // namespace
+
+absl::StatusOr<SubmittedJob> RebuildSubmittedJob(const std::string& binary,
+                                                 const JobSubmission& job,
+                                                 const std::string& where) {
+  SLUICE_ASSIGN_OR_RETURN(auto library, JobLibrary::Load(binary));
+  auto graph = BuildJob(library->build(), SpecOf(job));
   if (!graph.ok()) return graph.status();
   std::vector<int> here,
       scheduled(job.vertex_parallelism().begin(), job.vertex_parallelism().end());
@@ -31,6 +39,19 @@ absl::StatusOr<SubmittedJob> RebuildSubmittedJob(const std::string& binary,
         "): does the job read something that differs between machines?"));
   }
   return SubmittedJob{std::move(library), std::make_unique<JobGraph>(std::move(*graph))};
+}
+
+absl::Status DescribeSubmission(const std::string& binary, JobSubmission* job) {
+  SLUICE_ASSIGN_OR_RETURN(auto library, JobLibrary::Load(binary));
+  SLUICE_ASSIGN_OR_RETURN(const JobGraph graph, BuildJob(library->build(), SpecOf(*job)));
+  job->set_job_name(graph.stream.config.job_name);
+  job->clear_vertex_parallelism();
+  job->clear_vertex_names();
+  for (const JobVertex& v : graph.vertices) {
+    job->add_vertex_parallelism(v.parallelism);
+    job->add_vertex_names(v.name);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace sluice::cluster

@@ -241,7 +241,10 @@ int main(int argc, char** argv) {
             [&dispatcher](const sluice::cluster::TriggerSavepointRequest& request) {
               return dispatcher.TriggerSavepoint(request);
             },
-            &credentials},
+            [&dispatcher](const sluice::cluster::JobSubmission& request) {
+              return dispatcher.SubmitUploaded(request);
+            },
+            blobs->get(), &credentials},
         sluice::cluster::HttpsFiles{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key)});
     auto bound = rest->Start(absl::GetFlag(FLAGS_rest_bind_address), rest_port);
     if (!bound.ok()) {

@@ -25,7 +25,9 @@ class AtomicFile {
 
   absl::Status Append(std::string_view data);
   /// Syncs and closes the file and renames it to its path durably.
-  absl::Status Commit();
+  absl::Status Commit() { return CommitAs(path_); }
+  /// The same, to `path` instead: for a file named by its content, known only at the end.
+  absl::Status CommitAs(const std::string& path);
   const std::string& path() const { return path_; }
   int64_t size() const { return size_; }
 

@@ -22,4 +22,9 @@ absl::StatusOr<SubmittedJob> RebuildSubmittedJob(const std::string& binary,
                                                  const JobSubmission& job,
                                                  const std::string& where);
 
+/// Completes a submission whose client did not build the graph (a binary uploaded through
+/// the REST API): each vertex's parallelism and name, and the job's name (`job_name` as
+/// given, unless the job sets its own), from the graph the binary at `binary` builds here.
+absl::Status DescribeSubmission(const std::string& binary, JobSubmission* job);
+
 }  // namespace sluice::cluster

@@ -49,6 +49,8 @@ void WriteFile(const std::string& path, const std::string& content);
 std::string ReadFile(const std::string& path);
 /// Overwrites one byte of the file at `path` (at `offset`), as a bit rot would.
 void DamageFile(const std::string& path, int64_t offset = 3);
+/// The names of the files in `dir`, sorted.
+std::vector<std::string> FilesIn(const std::string& dir);
 /// The concatenated committed part files (names not starting with '.' or '_') of a
 /// directory, split into lines.
 std::vector<std::string> ReadPartFileLines(const std::string& directory);
