@@ -532,18 +532,19 @@ TEST_F(RestTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
   int sources_sending = 0;
   // The counting operator's keyed state: one entry per distinct word over its subtasks, and
   // "wordN other" splits at the digits into just "word" and "other".
-  double count_entries = 0;
+  double count_entries = 0, count_bytes = 0;
   int count_checkpoint_sizes = 0;
-  auto count_words_entries = [](const std::string& text) {
-    double entries = 0;
+  // The sum over a TaskManager's CountWords subtasks of their "count" state's `metric`.
+  auto count_words_state = [](const std::string& text, const std::string& metric) {
+    double sum = 0;
     const std::vector<std::string> lines = absl::StrSplit(text, '\n');
     for (const std::string& line : lines) {
-      if (line.starts_with("sluice_state_entries{") &&
+      if (line.starts_with("sluice_" + metric + "{") &&
           line.find("operator=\"CountWords\",state=\"count\"}") != std::string::npos) {
-        entries += std::stod(line.substr(line.rfind(' ') + 1));
+        sum += std::stod(line.substr(line.rfind(' ') + 1));
       }
     }
-    return entries;
+    return sum;
   };
   for (const auto& tm : tms_) {
     const std::string url = tm->metrics_url();
@@ -568,7 +569,8 @@ TEST_F(RestTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
         ++count_checkpoint_sizes;
       }
     }
-    count_entries += count_words_entries(text);
+    count_entries += count_words_state(text, "state_entries");
+    count_bytes += count_words_state(text, "state_bytes");
     ExpectPromtoolPasses(text);
   }
   EXPECT_GE(sources_sending, 1);
@@ -577,18 +579,23 @@ TEST_F(RestTest, MetricsPassPromtoolAndARealPrometheusScrapesThem) {
     // Sizes are taken at checkpoints: one after both words arrived may still be coming.
     EXPECT_TRUE(testing::WaitFor(
         [&] {
-          double entries = 0;
+          double entries = 0, bytes = 0;
           for (const auto& tm : tms_) {
             std::string text;
             testing::HttpRequest("GET", tm->metrics_url() + "/metrics", "", &text);
-            entries += count_words_entries(text);
+            entries += count_words_state(text, "state_entries");
+            bytes += count_words_state(text, "state_bytes");
           }
           count_entries = entries;
+          count_bytes = bytes;
           return entries == 2;
         },
         10000))
         << "the distinct words: " << count_entries;
   }
+  // Two words and their counts, serialized: more than nothing, far less than 1 KiB.
+  EXPECT_GT(count_bytes, 0);
+  EXPECT_LT(count_bytes, 1024);
 
   // A real prometheus server scrapes the JobManager and the TaskManagers every second; its
   // query API answers with the job's completed checkpoints and the records its tasks took.

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <random>
 #include <set>
 
 #include "gmock/gmock.h"
@@ -205,6 +206,61 @@ TEST_F(NativeSnapshotTest, RescaledAndHeapRestoresReadTheKeyGroupsOutOfTheFiles)
     ASSERT_OK(heap.RestoreKeyGroup(kg, state));
   }
   EXPECT_EQ(SumsOf(heap, 3'000), Expected(3'000, 3, kAll));
+}
+
+/// Puts `keys` keys into two states: "large", a string of `bytes` random letters each, and
+/// "small", one int64 each.
+template <typename Backend>
+void FillTwoStates(Backend& backend, int64_t keys, size_t bytes) {
+  auto* large = backend.GetState(ValueStateDescriptor<std::string>("large"));
+  auto* small = backend.GetState(ValueStateDescriptor<int64_t>("small"));
+  std::mt19937_64 random(7);
+  for (int64_t k = 0; k < keys; ++k) {
+    backend.SetCurrentKey(k);
+    std::string value(bytes, ' ');
+    for (char& c : value) c = static_cast<char>('a' + random() % 26);
+    large->Update(value);
+    small->Update(k);
+  }
+}
+
+std::map<std::string, KeyedStateSize> SizesByName(const OperatorSnapshot& s) {
+  std::map<std::string, KeyedStateSize> out;
+  for (const KeyedStateSize& size : s.state_sizes) out[size.name] = size;
+  return out;
+}
+
+TEST_F(NativeSnapshotTest, EachStatesSizeComesWithItsSnapshotForMetrics) {
+  constexpr int64_t kKeys = 500;
+  constexpr size_t kValueBytes = 1000;
+  // On the heap: the bytes the snapshot serialized per state, which is each entry's key,
+  // value and a few bytes of framing — and what walking every entry counts.
+  HeapKeyedStateBackend<int64_t> heap(kAll, kMaxParallelism);
+  FillTwoStates(heap, kKeys, kValueBytes);
+  const size_t walked = heap.TotalSerializedBytes();
+  auto heap_sizes = SizesByName(Checkpoint(heap, 1));
+  ASSERT_EQ(heap_sizes.size(), 2u);
+  EXPECT_EQ(heap_sizes["large"].entries, kKeys);
+  EXPECT_EQ(heap_sizes["small"].entries, kKeys);
+  EXPECT_GE(heap_sizes["large"].bytes, kKeys * kValueBytes);
+  EXPECT_LE(heap_sizes["large"].bytes, kKeys * (kValueBytes + 32));
+  EXPECT_GE(heap_sizes["small"].bytes, kKeys * 2);
+  EXPECT_LE(heap_sizes["small"].bytes, kKeys * 32);
+  // The walk counts entries; the snapshot also each key group's count (a byte here).
+  EXPECT_EQ(heap_sizes["large"].bytes + heap_sizes["small"].bytes, walked + 2 * kMaxParallelism);
+
+  // In RocksDB: its estimate once the snapshot reached it, at least the incompressible values.
+  auto rocksdb = NewBackend(kAll);
+  FillTwoStates(*rocksdb, kKeys, kValueBytes);
+  auto rocksdb_sizes = SizesByName(Checkpoint(*rocksdb, 1));
+  ASSERT_EQ(rocksdb_sizes.size(), 2u);
+  EXPECT_GE(rocksdb_sizes["large"].bytes, kKeys * kValueBytes);
+  EXPECT_LT(rocksdb_sizes["small"].bytes, rocksdb_sizes["large"].bytes);
+  EXPECT_LE(rocksdb_sizes["large"].bytes, 2 * kKeys * kValueBytes);
+  // Its estimate of the keys, taken once the snapshot's entries reached it (the write-back
+  // cache held them all before).
+  EXPECT_GE(rocksdb_sizes["large"].entries, kKeys / 2);
+  EXPECT_LE(rocksdb_sizes["large"].entries, kKeys * 2);
 }
 
 TEST_F(NativeSnapshotTest, ARestoredDatabaseRefusesAStateWithOtherTypes) {

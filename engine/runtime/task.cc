@@ -522,17 +522,6 @@ void Task::PerformCheckpoint(int64_t id) {
   const absl::Duration sync_duration = absl::Now() - sync_start;
   const absl::Duration sync_cpu = ThreadCpuTime() - sync_start_cpu;
   task_metrics_.checkpoint_sync.Observe(absl::ToDoubleSeconds(sync_duration));
-  // Each keyed state's size as of this checkpoint (per state: there are few).
-  for (size_t i = 0; i < operators_.size(); ++i) {
-    const KeyedStateBackendBase* state = operators_[i]->keyed_state();
-    if (state == nullptr) continue;
-    for (const auto& [name, entries] : state->ApproximateEntryCounts()) {
-      metrics_[i]
-          ->AddGroup("state", name)
-          .GetGauge("state_entries", "Entries of the keyed state (RocksDB: its estimate).")
-          .Set(static_cast<double>(entries));
-    }
-  }
   task_metrics_.checkpoint_time.Mark(absl::ToInt64Nanoseconds(sync_duration));
   // The barrier goes on right after the synchronous part, before the slow part.
   for (auto& w : writers_) w->BroadcastBarrier(id);
@@ -576,6 +565,19 @@ absl::StatusOr<TaskAck> Task::FinishSnapshot(
                           absl::StrCat("snapshot of operator '", graph_->stream.nodes[node].name,
                                        "' in ", name_, ": ", snapshot.status().message()));
     }
+    const size_t chain_index = static_cast<size_t>(
+        std::find(vertex_.nodes.begin(), vertex_.nodes.end(), node) - vertex_.nodes.begin());
+    // Each keyed state's size as of this checkpoint (per state: there are few).
+    for (const KeyedStateSize& size : snapshot->state_sizes) {
+      MetricGroup& state = metrics_[chain_index]->AddGroup("state", size.name);
+      state.GetGauge("state_entries", "Entries of the keyed state (RocksDB: its estimate).")
+          .Set(static_cast<double>(size.entries));
+      state
+          .GetGauge("state_bytes",
+                    "Bytes of the keyed state: on the heap as the newest checkpoint serialized "
+                    "it, in RocksDB its estimate of the live data in files and memtables.")
+          .Set(static_cast<double>(size.bytes));
+    }
     if (checkpointing_.storage == nullptr) {
       ack.snapshots[node] = std::move(*snapshot);
       continue;
@@ -586,8 +588,6 @@ absl::StatusOr<TaskAck> Task::FinishSnapshot(
     const std::string bytes = SerializeToString(*snapshot);
     uint64_t stored = bytes.size();
     for (const StoredFile& f : snapshot->native.files) stored += f.size;
-    const size_t chain_index = static_cast<size_t>(
-        std::find(vertex_.nodes.begin(), vertex_.nodes.end(), node) - vertex_.nodes.begin());
     metrics_[chain_index]
         ->GetGauge("state_checkpoint_bytes",
                    "Bytes of the operator's state in the newest checkpoint it wrote (with "

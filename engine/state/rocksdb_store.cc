@@ -216,6 +216,21 @@ size_t RocksDbStore::EstimatedEntries(int cf) const {
   return static_cast<size_t>(keys);
 }
 
+size_t RocksDbStore::EstimatedBytes(int cf) const {
+  // Every key of the column family (they start with their key group's two bytes): the
+  // bytes of its entries in files and in memtables (not the memtables' allocated arenas).
+  const std::string end(3, '\xff');
+  const rocksdb::Range all("", end);
+  rocksdb::SizeApproximationOptions options;
+  options.include_memtables = true;
+  options.include_files = true;
+  uint64_t bytes = 0;
+  if (!impl_->db->GetApproximateSizes(options, impl_->handles[cf + 1], &all, 1, &bytes).ok()) {
+    return 0;
+  }
+  return static_cast<size_t>(bytes);
+}
+
 absl::Status RocksDbStore::ForEachInKeyGroup(
     int cf, int key_group, const std::function<void(std::string_view, std::string_view)>& f) {
   return ScanKeyGroup(impl_->db.get(), impl_->handles[cf + 1], nullptr, key_group, f);

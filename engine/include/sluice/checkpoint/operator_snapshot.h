@@ -49,6 +49,8 @@ struct OperatorSnapshot {
   /// Of a task's chain head: its input channels at the barrier (their watermarks and idle
   /// status), so the restored task combines watermarks as the failure-free run did.
   std::optional<internal::StatusWatermarkValve::State> input_channels;
+  /// Its keyed states' sizes at the barrier, for metrics (not stored).
+  std::vector<KeyedStateSize> state_sizes;
 
   bool empty() const {
     return key_groups.empty() && operator_state.empty() && native.empty() && !input_channels;
@@ -183,6 +185,7 @@ void SnapshotKeyedOperator(KeyedStateBackendBase& backend, const Timers* timers,
     watermark = timers->CurrentWatermark();
   }
   std::shared_ptr<const KeyedStateSnapshot> frozen = backend.TakeSnapshot();
+  out->snapshot.state_sizes = backend.ApproximateSizes();
   const KeyGroupRange range = backend.key_group_range();
   RocksDbTableContext* db = backend.database();
   const bool native = db != nullptr && db->stored_files != nullptr && out->storage != nullptr;
@@ -204,6 +207,7 @@ void SnapshotKeyedOperator(KeyedStateBackendBase& backend, const Timers* timers,
           KeyGroupBlob(native ? frozen->UnregisteredKeyGroup(kg) : frozen->KeyGroup(kg),
                        it == timer_parts.end() ? std::string_view() : it->second, watermark);
     }
+    frozen->CompleteSizes(&s.state_sizes);
     return absl::OkStatus();
   };
 }

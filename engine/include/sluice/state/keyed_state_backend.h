@@ -1,7 +1,9 @@
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -14,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "sluice/core/format.h"
 #include "sluice/core/key_groups.h"
+#include "sluice/core/mutex.h"
 #include "sluice/core/status_macros.h"
 #include "sluice/serialization/bytes.h"
 #include "sluice/state/descriptors.h"
@@ -26,6 +29,13 @@
 
 namespace sluice {
 
+/// The size of one keyed state, as metrics show it.
+struct KeyedStateSize {
+  std::string name;
+  size_t entries = 0;
+  size_t bytes = 0;
+};
+
 /// A frozen view of a keyed state backend; it must not outlive the backend.
 class KeyedStateSnapshot {
  public:
@@ -36,6 +46,10 @@ class KeyedStateSnapshot {
   /// The same for only the states restored but not registered since: a backend keeps them
   /// serialized in memory, so a native (RocksDB) checkpoint of its database lacks them.
   virtual std::string UnregisteredKeyGroup(int key_group) const = 0;
+  /// Completes `sizes` (each state's entries at the snapshot) once the calls above are done:
+  /// its store's estimates (StateTableSnapshot::StoredSize), or else the bytes of its
+  /// entries they wrote.
+  virtual void CompleteSizes(std::vector<KeyedStateSize>* sizes) const = 0;
 };
 
 struct RocksDbTableContext;
@@ -46,8 +60,9 @@ class KeyedStateBackendBase {
   virtual ~KeyedStateBackendBase() = default;
   virtual size_t TotalEntryCount() const = 0;
   virtual size_t TotalSerializedBytes() const = 0;
-  /// Each state's entries, cheaply (StateTableBase::ApproximateEntryCount).
-  virtual std::vector<std::pair<std::string, size_t>> ApproximateEntryCounts() const = 0;
+  /// Each state's entries, cheaply (StateTableBase::ApproximateEntryCount); bytes come
+  /// with a snapshot (KeyedStateSnapshot::CompleteSizes).
+  virtual std::vector<KeyedStateSize> ApproximateSizes() const = 0;
   virtual const KeyGroupRange& key_group_range() const = 0;
 
   /// Freezes every state (task thread, between records; cheap). The snapshot is then
@@ -242,9 +257,11 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
     return n;
   }
 
-  std::vector<std::pair<std::string, size_t>> ApproximateEntryCounts() const override {
-    std::vector<std::pair<std::string, size_t>> out;
-    for (const auto& [name, e] : tables_) out.emplace_back(name, e.table->ApproximateEntryCount());
+  std::vector<KeyedStateSize> ApproximateSizes() const override {
+    std::vector<KeyedStateSize> out;
+    for (const auto& [name, e] : tables_) {
+      out.push_back({name, e.table->ApproximateEntryCount()});
+    }
     return out;
   }
 
@@ -276,6 +293,21 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
     std::string UnregisteredKeyGroup(int key_group) const override {
       return Write(key_group, false);
     }
+    void CompleteSizes(std::vector<KeyedStateSize>* sizes) const override {
+      for (KeyedStateSize& size : *sizes) {
+        auto t = std::find_if(tables.begin(), tables.end(),
+                              [&](const Table& t) { return t.name == size.name; });
+        if (t == tables.end()) continue;
+        if (std::optional<StateTableSnapshot::Size> stored = t->entries->StoredSize()) {
+          size.entries = stored->entries;
+          size.bytes = stored->bytes;
+          continue;
+        }
+        MutexLock lock(&mu_);
+        auto written = written_.find(size.name);
+        size.bytes = written == written_.end() ? 0 : written->second;
+      }
+    }
 
    private:
     std::string Write(int key_group, bool with_tables) const {
@@ -285,6 +317,7 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
       for (const auto& [name, parts] : unregistered) count += parts.contains(key_group);
       w.WriteVarint(count);
       std::string body;
+      std::vector<std::pair<const std::string*, size_t>> written;
       for (const Table& t : tables) {
         if (!with_tables) break;
         body.clear();
@@ -293,6 +326,7 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
         w.WriteBytes(t.name);
         w.WriteBytes(t.type_tag);
         w.WriteBytes(body);
+        written.emplace_back(&t.name, body.size());
       }
       for (const auto& [name, parts] : unregistered) {
         auto it = parts.find(key_group);
@@ -300,9 +334,15 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
         w.WriteBytes(name);
         w.WriteBytes(it->second.first);
         w.WriteBytes(it->second.second);
+        written.emplace_back(&name, it->second.second.size());
       }
+      MutexLock lock(&mu_);
+      for (const auto& [name, bytes] : written) written_[*name] += bytes;
       return out;
     }
+
+    mutable Mutex mu_;
+    mutable std::map<std::string, size_t> written_ SLUICE_GUARDED_BY(mu_);
   };
 
   template <typename Handle, typename Table, typename... Extra>

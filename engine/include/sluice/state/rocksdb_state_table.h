@@ -118,7 +118,7 @@ class RocksDbStateTable final : public StateTableBase {
     flush->capture->AddBatch(
         [flush = flush.get(), store = store_, cf = cf_] { return flush->Write(*store, cf); });
     flushing_ = flush;
-    return std::make_unique<Snapshot>(std::move(flush), cf_);
+    return std::make_unique<Snapshot>(std::move(flush), store_, cf_);
   }
 
   /// Restores straight into RocksDB (a restored state may be far larger than memory).
@@ -194,7 +194,8 @@ class RocksDbStateTable final : public StateTableBase {
   /// alive until the capture wrote it.
   class Snapshot final : public StateTableSnapshot {
    public:
-    Snapshot(std::shared_ptr<Flush> flush, int cf) : flush_(std::move(flush)), cf_(cf) {}
+    Snapshot(std::shared_ptr<Flush> flush, std::shared_ptr<internal::RocksDbStore> store, int cf)
+        : flush_(std::move(flush)), store_(std::move(store)), cf_(cf) {}
     // Dropped unread, it still completes the capture: the tables wait for it.
     ~Snapshot() override { (void)flush_->capture->Run(""); }
     void WriteKeyGroup(int key_group, ByteWriter& out) const override {
@@ -212,9 +213,14 @@ class RocksDbStateTable final : public StateTableBase {
         out.Append(v);
       }
     }
+    std::optional<Size> StoredSize() const override {
+      Check(flush_->capture->Run(""));
+      return Size{store_->EstimatedEntries(cf_), store_->EstimatedBytes(cf_)};
+    }
 
    private:
     std::shared_ptr<Flush> flush_;
+    std::shared_ptr<internal::RocksDbStore> store_;
     int cf_;
   };
 

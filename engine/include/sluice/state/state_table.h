@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -45,6 +46,14 @@ class StateTableSnapshot {
   virtual ~StateTableSnapshot() = default;
   /// Appends the entries of one key group as they were when the snapshot was taken.
   virtual void WriteKeyGroup(int key_group, ByteWriter& out) const = 0;
+  /// What the state holds in its store once the snapshot's entries reached it, cheaply
+  /// (RocksDB's estimates); none where the live table knows its entries and only
+  /// serializing them tells their bytes (the heap).
+  struct Size {
+    size_t entries = 0;
+    size_t bytes = 0;
+  };
+  virtual std::optional<Size> StoredSize() const { return std::nullopt; }
 };
 
 /// Untyped view of a state table, for size accounting and snapshots.

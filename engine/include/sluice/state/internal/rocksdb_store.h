@@ -49,6 +49,8 @@ class RocksDbStore {
   absl::Status Delete(int cf, std::string_view key);
   /// RocksDB's estimate of the keys in a column family (cheap: no scan).
   size_t EstimatedEntries(int cf) const;
+  /// RocksDB's estimate of a column family's bytes, in files and memtables (cheap: no scan).
+  size_t EstimatedBytes(int cf) const;
   /// Calls `f(key, value)` for the current entries of one key group (keys with prefix).
   absl::Status ForEachInKeyGroup(int cf, int key_group,
                                  const std::function<void(std::string_view, std::string_view)>& f);
