@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -69,6 +70,13 @@ TEST(SerializerTest, ContainersRoundTrip) {
   std::optional<std::string> some = "x", none;
   EXPECT_EQ(RoundTrip(some), some);
   EXPECT_EQ(RoundTrip(none), none);
+  std::set<std::string> ordered{"b", "a", ""};
+  EXPECT_EQ(RoundTrip(ordered), ordered);
+  absl::flat_hash_set<int64_t> hashed{3, -1, 1'000'000'000'000};
+  EXPECT_EQ(RoundTrip(hashed), hashed);
+  EXPECT_EQ(SerializedTypeName<std::set<std::string>>(), "set<string>");
+  EXPECT_EQ(SerializedTypeName<absl::flat_hash_set<int64_t>>(),
+            SerializedTypeName<std::set<int64_t>>());
 }
 
 TEST(SerializerTest, StructsDeclaredWithMacroRoundTrip) {

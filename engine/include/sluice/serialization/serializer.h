@@ -3,6 +3,7 @@
 #include <concepts>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "sluice/serialization/bytes.h"
@@ -194,9 +196,39 @@ struct MapSerializer {
     return absl::StrCat("map<", SerializedTypeName<MK>(), ",", SerializedTypeName<MV>(), ">");
   }
 };
+
+/// Sets: the element count, then each element (in the set's order).
+template <typename Set, typename T>
+struct SetSerializer {
+  static void Write(const Set& s, ByteWriter& w) {
+    w.WriteVarint(s.size());
+    for (const T& v : s) Serializer<T>::Write(v, w);
+  }
+  static bool Read(ByteReader& r, Set* out) {
+    uint64_t n;
+    if (!r.ReadVarint(&n) || !r.CheckCount(n, 1)) return false;
+    out->clear();
+    for (uint64_t i = 0; i < n; ++i) {
+      T v{};
+      if (!Serializer<T>::Read(r, &v)) return false;
+      out->insert(std::move(v));
+    }
+    return true;
+  }
+  static std::string TypeName() { return absl::StrCat("set<", SerializedTypeName<T>(), ">"); }
+};
 }  // namespace internal
 
 // clang-format off
+template <typename T, typename H, typename E, typename A>
+  requires(Serializable<T>)
+struct Serializer<absl::flat_hash_set<T, H, E, A>>
+    : internal::SetSerializer<absl::flat_hash_set<T, H, E, A>, T> {};
+
+template <typename T, typename C, typename A>
+  requires(Serializable<T>)
+struct Serializer<std::set<T, C, A>> : internal::SetSerializer<std::set<T, C, A>, T> {};
+
 template <typename UK, typename UV, typename H, typename E, typename A>
   requires(Serializable<UK> && Serializable<UV>)
 struct Serializer<absl::flat_hash_map<UK, UV, H, E, A>>
