@@ -40,7 +40,7 @@ await() {
 }
 
 # Kafka: librdkafka's mock cluster, its bootstrap address on its first line.
-"$build/bin/sluice" dev kafka --topic=feedback:4 >"$work/kafka.out" 2>"$work/kafka.log" </dev/null &
+"$build/bin/sluice" dev kafka --topic=feedback:8 >"$work/kafka.out" 2>"$work/kafka.log" </dev/null &
 pids+=($!)
 await test -s "$work/kafka.out"
 kafka="$(head -1 "$work/kafka.out")"

@@ -249,12 +249,13 @@ TEST_F(NativeSnapshotTest, EachStatesSizeComesWithItsSnapshotForMetrics) {
   // The walk counts entries; the snapshot also each key group's count (a byte here).
   EXPECT_EQ(heap_sizes["large"].bytes + heap_sizes["small"].bytes, walked + 2 * kMaxParallelism);
 
-  // In RocksDB: its estimate once the snapshot reached it, at least the incompressible values.
+  // In RocksDB: its estimate once the snapshot reached it, of the order of the incompressible
+  // values (what memtables hold RocksDB estimates from samples: within a factor of two here).
   auto rocksdb = NewBackend(kAll);
   FillTwoStates(*rocksdb, kKeys, kValueBytes);
   auto rocksdb_sizes = SizesByName(Checkpoint(*rocksdb, 1));
   ASSERT_EQ(rocksdb_sizes.size(), 2u);
-  EXPECT_GE(rocksdb_sizes["large"].bytes, kKeys * kValueBytes);
+  EXPECT_GE(rocksdb_sizes["large"].bytes, kKeys * kValueBytes / 2);
   EXPECT_LT(rocksdb_sizes["small"].bytes, rocksdb_sizes["large"].bytes);
   EXPECT_LE(rocksdb_sizes["large"].bytes, 2 * kKeys * kValueBytes);
   // Its estimate of the keys, taken once the snapshot's entries reached it (the write-back

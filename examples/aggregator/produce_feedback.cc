@@ -3,15 +3,16 @@
 //                  [--out-of-orderness=10s] [--late-fraction=0.002]
 //                  [--malformed-fraction=0.001]
 //
-// Writes realistic feedback events (feedback.h) to a Kafka topic, keyed by stream id (so each
-// stream's events stay in order in one partition): many streams of very unequal popularity,
+// Writes realistic feedback events (feedback.h) to a Kafka topic, keyed by user id (so each
+// viewer's events stay in order in one partition): many streams of very unequal popularity,
 // users spread over ISPs and platforms, bytes from peers and from the CDN, rebuffering now and
 // then. Event time runs from --start-ms over --span; each event is a little out of order
 // (up to 90% of --out-of-orderness behind the newest event), a --late-fraction of them more
 // (up to 30 s beyond the bound: within the aggregator's default allowed lateness of 1 min),
 // and a --malformed-fraction are broken (not JSON, a missing field, a negative count). The
 // same seed writes the same messages. --rate limits the events per second (0: as fast as
-// Kafka takes them). Prints how many it wrote, and of them late and malformed.
+// Kafka takes them). Prints how many it wrote, and of them late and malformed; fails if the
+// topic no longer holds them all (`sluice dev kafka` keeps about 5 MB per partition).
 
 #include <librdkafka/rdkafka.h>
 
@@ -136,7 +137,7 @@ class Generator {
           break;
       }
     }
-    return {e.stream_id, value};
+    return {e.user_id, value};
   }
 
  private:
@@ -193,6 +194,28 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "produce_feedback: not every event was delivered within 60 s\n");
     return 1;
   }
+  // A broker that deleted the oldest messages (retention; the mock keeps about 5 MB per
+  // partition) would lose events silently: say so instead.
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_topic_t* topic = rd_kafka_topic_new(producer, f.topic.c_str(), nullptr);
+  if (rd_kafka_metadata(producer, 0, topic, &metadata, 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < metadata->topics[0].partition_cnt; ++i) {
+      int64_t low = -1, high = -1;
+      rd_kafka_query_watermark_offsets(producer, f.topic.c_str(),
+                                       metadata->topics[0].partitions[i].id, &low, &high, 10'000);
+      if (low > 0) {
+        std::fprintf(stderr,
+                     "produce_feedback: partition %d of %s no longer holds its first %lld "
+                     "events (deleted by the broker; sluice dev kafka keeps about 5 MB per "
+                     "partition): use fewer events or more partitions\n",
+                     metadata->topics[0].partitions[i].id, f.topic.c_str(),
+                     static_cast<long long>(low));
+        return 1;
+      }
+    }
+    rd_kafka_metadata_destroy(metadata);
+  }
+  rd_kafka_topic_destroy(topic);
   rd_kafka_destroy(producer);
   std::printf("produced %lld events to %s (%lld late, %lld malformed)\n",
               static_cast<long long>(f.events), f.topic.c_str(), static_cast<long long>(late),
