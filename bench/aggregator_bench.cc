@@ -28,6 +28,7 @@
 #include "sluice/testing/dev_kafka.h"
 #include "sluice/testing/influx_server.h"
 #include "sluice/testing/test_util.h"
+#include "sluice_seconds.h"
 #include "window_aggregate.h"
 
 ABSL_FLAG(int64_t, events, 400'000, "events in the topic");
@@ -104,20 +105,12 @@ std::pair<double, size_t> RawSeconds(const std::string& bootstrap, int partition
 double EngineSeconds(const std::string& bootstrap, sluice::testing::InfluxServer& influx,
                      const std::string& db, const std::string& checkpoints) {
   influx.CreateDatabase(db);
-  const absl::Time start = absl::Now();
-  auto r = sluice::testing::RunCommand(absl::StrCat(
-      sluice::testing::BuildDir(), "/bin/sluice run --local ", sluice::testing::BuildDir(),
-      "/examples/aggregator.so -- --kafka=", bootstrap, " --topic=", kTopic,
-      " --influx=", influx.url(), "/", db,
+  return sluice::bench::SluiceSeconds(absl::StrCat(
+      "run --local ", sluice::testing::BuildDir(), "/examples/aggregator.so -- --kafka=", bootstrap,
+      " --topic=", kTopic, " --influx=", influx.url(), "/", db,
       " --dimension=stream_id --bounded --parallelism=", absl::GetFlag(FLAGS_parallelism),
       " --checkpoint-interval=", absl::GetFlag(FLAGS_checkpoint_interval),
       " --checkpoint-dir=", checkpoints));
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  if (r.exit_code != 0) {
-    std::fprintf(stderr, "the aggregator failed:\n%s\n", r.output.c_str());
-    std::exit(1);
-  }
-  return seconds;
 }
 
 }  // namespace

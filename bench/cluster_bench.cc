@@ -20,26 +20,14 @@
 #include "bench_util.h"
 #include "sluice/job/abseil_flags.h"
 #include "sluice/testing/local_cluster.h"
+#include "sluice_seconds.h"
 
 ABSL_FLAG(int64_t, events, 30'000'000, "events per run");
 ABSL_FLAG(int64_t, keys, 10'000, "distinct keys");
 ABSL_FLAG(int, rounds, 3, "runs of each (the median is reported)");
 ABSL_FLAG(std::string, checkpoint_interval, "", "checkpoint every DUR (e.g. 1s); none if empty");
 
-namespace {
-
-double SecondsOf(const std::string& args) {
-  const absl::Time start = absl::Now();
-  auto r = sluice::testing::Sluice(args);
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  if (r.exit_code != 0) {
-    std::fprintf(stderr, "sluice %s failed:\n%s\n", args.c_str(), r.output.c_str());
-    std::exit(1);
-  }
-  return seconds;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int main(int argc, char** argv) {
   sluice::ParseAbseilFlags(argc, argv);
@@ -64,9 +52,9 @@ int main(int argc, char** argv) {
       10000);
   std::vector<double> local, cluster;
   for (int r = 0; r < absl::GetFlag(FLAGS_rounds); ++r) {
-    local.push_back(SecondsOf(absl::StrCat("run --local ", job, job_args)));
-    cluster.push_back(
-        SecondsOf(absl::StrCat("run --jobmanager=", jm.address(), " ", job, job_args)));
+    local.push_back(sluice::bench::SluiceSeconds(absl::StrCat("run --local ", job, job_args)));
+    cluster.push_back(sluice::bench::SluiceSeconds(
+        absl::StrCat("run --jobmanager=", jm.address(), " ", job, job_args)));
     std::printf("  round %d: mini-cluster %.2f s, cluster %.2f s\n", r + 1, local.back(),
                 cluster.back());
   }
