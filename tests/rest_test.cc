@@ -107,74 +107,72 @@ std::pair<int, json> Upload(const std::string& url, const std::string& file,
               token);
 }
 
-/// A JobManager serving REST and a TaskManager with 4 slots, both with `token` in their
-/// --auth-token-file.
-struct GuardedCluster {
-  explicit GuardedCluster(const std::string& token)
-      : token_file(WriteToken(dir, token)),
-        jm(std::vector<std::string>{"--rest-port=0", "--auth-token-file=" + token_file}),
-        tm(jm.address(), 4, "tm-1", {"--auth-token-file=" + token_file}),
-        url(jm.rest_url()) {}
-  /// True once the TaskManager is registered.
-  bool Ready() const {
-    return testing::WaitFor(
-        [&] { return Get(url, "/overview").second.value("taskmanagers", 0) == 1; }, 10000);
+/// A JobManager serving REST and a TaskManager with 4 slots, both with kToken in their
+/// --auth-token-file; ready once the TaskManager is registered.
+class GuardedClusterTest : public ::testing::Test {
+ protected:
+  static constexpr char kToken[] = "rest-guarded-token-5e1f";
+
+  GuardedClusterTest()
+      : token_file_(WriteToken(dir_)),
+        jm_(std::vector<std::string>{"--rest-port=0", "--auth-token-file=" + token_file_}),
+        tm_(jm_.address(), 4, "tm-1", {"--auth-token-file=" + token_file_}),
+        url_(jm_.rest_url()) {}
+  void SetUp() override {
+    ASSERT_TRUE(testing::WaitFor(
+        [&] { return Get(url_, "/overview").second.value("taskmanagers", 0) == 1; }, 10000))
+        << jm_.log();
   }
-  static std::string WriteToken(const testing::TempDir& dir, const std::string& token) {
-    testing::WriteFile(dir.Join("token"), token + "\n");
+  static std::string WriteToken(const testing::TempDir& dir) {
+    testing::WriteFile(dir.Join("token"), std::string(kToken) + "\n");
     return dir.Join("token");
   }
 
-  testing::TempDir dir;
-  const std::string token_file;
-  testing::JobManagerProcess jm;
-  testing::TaskManagerProcess tm;
-  const std::string url;
+  testing::TempDir dir_;
+  const std::string token_file_;
+  testing::JobManagerProcess jm_;
+  testing::TaskManagerProcess tm_;
+  const std::string url_;
 };
 
-TEST(RestActionsTest, CancelSavepointAndStopNeedTheTokenAndDoWhatTheySay) {
-  const std::string token = "rest-actions-token-5e1f";
-  GuardedCluster cluster(token);
-  ASSERT_TRUE(cluster.Ready()) << cluster.jm.log();
-  const testing::TempDir& dir = cluster.dir;
-  const std::string& url = cluster.url;
-  testing::JobManagerProcess& jm = cluster.jm;
+TEST_F(GuardedClusterTest, CancelSavepointAndStopNeedTheTokenAndDoWhatTheySay) {
   std::string text;
   for (int i = 0; i < 30000; ++i) absl::StrAppend(&text, "word", i % 100, " other\n");
-  testing::WriteFile(dir.Join("words.txt"), text);
+  testing::WriteFile(dir_.Join("words.txt"), text);
   auto submit = [&]() {
     auto r = testing::Sluice(absl::StrCat(
-        "run --jobmanager=", jm.address(), " --auth-token-file=", dir.Join("token"), " --detached ",
-        testing::BuildDir(), "/examples/word_count.so --parallelism=2 -- --input=",
-        dir.Join("words.txt"), " --output=", dir.Join("out"),
-        " --checkpoint-interval=100ms --checkpoint-dir=", dir.Join("checkpoints"),
+        "run --jobmanager=", jm_.address(), " --auth-token-file=", dir_.Join("token"),
+        " --detached ", testing::BuildDir(), "/examples/word_count.so --parallelism=2 -- --input=",
+        dir_.Join("words.txt"), " --output=", dir_.Join("out"),
+        " --checkpoint-interval=100ms --checkpoint-dir=", dir_.Join("checkpoints"),
         " --max-source-rate=200"));
     EXPECT_EQ(r.exit_code, 0) << r.output;
   };
-  auto state = [&](const std::string& id) { return Get(url, "/jobs/" + id).second["state"]; };
+  auto state = [&](const std::string& id) { return Get(url_, "/jobs/" + id).second["state"]; };
   submit();
   ASSERT_TRUE(testing::WaitFor([&] { return state("job-1") == "RUNNING"; }, 15000));
 
   // Without the token, or with a wrong one: refused, and the job runs on.
-  auto [no_token, refusal] = Call("PATCH", url + "/jobs/job-1?mode=cancel");
+  auto [no_token, refusal] = Call("PATCH", url_ + "/jobs/job-1?mode=cancel");
   EXPECT_EQ(no_token, 401);
   EXPECT_THAT(refusal["errors"][0].get<std::string>(),
               HasSubstr("a cancellation refused: the call carries no auth token"));
-  EXPECT_EQ(Call("POST", url + "/jobs/job-1/stop", "{}", "guess").first, 401);
+  EXPECT_EQ(Call("POST", url_ + "/jobs/job-1/stop", "{}", "guess").first, 401);
   EXPECT_EQ(state("job-1"), "RUNNING");
 
   // A savepoint: written where asked, the job running on.
-  auto [saved, savepoint] = Call("POST", url + "/jobs/job-1/savepoints",
-                                 json{{"target-directory", dir.Join("savepoints")}}.dump(), token);
+  auto [saved, savepoint] =
+      Call("POST", url_ + "/jobs/job-1/savepoints",
+           json{{"target-directory", dir_.Join("savepoints")}}.dump(), kToken);
   EXPECT_EQ(saved, 200) << savepoint.dump();
   const std::string location = savepoint["operation"].value("location", "");
-  EXPECT_THAT(location, ::testing::StartsWith(dir.Join("savepoints") + "/"));
+  EXPECT_THAT(location, ::testing::StartsWith(dir_.Join("savepoints") + "/"));
   EXPECT_TRUE(std::filesystem::is_directory(location)) << location;
   EXPECT_EQ(state("job-1"), "RUNNING");
 
   // Stop with a savepoint: the job ends, finished.
-  auto [stopped, stop] = Call("POST", url + "/jobs/job-1/stop",
-                              json{{"targetDirectory", dir.Join("savepoints")}}.dump(), token);
+  auto [stopped, stop] = Call("POST", url_ + "/jobs/job-1/stop",
+                              json{{"targetDirectory", dir_.Join("savepoints")}}.dump(), kToken);
   EXPECT_EQ(stopped, 200) << stop.dump();
   EXPECT_TRUE(std::filesystem::is_directory(stop["operation"].value("location", "")));
   EXPECT_TRUE(testing::WaitFor([&] { return state("job-1") == "FINISHED"; }, 15000));
@@ -182,7 +180,7 @@ TEST(RestActionsTest, CancelSavepointAndStopNeedTheTokenAndDoWhatTheySay) {
   // Cancel: the second job ends canceled.
   submit();
   ASSERT_TRUE(testing::WaitFor([&] { return state("job-2") == "RUNNING"; }, 15000));
-  auto [canceled, job] = Call("PATCH", url + "/jobs/job-2?mode=cancel", "", token);
+  auto [canceled, job] = Call("PATCH", url_ + "/jobs/job-2?mode=cancel", "", kToken);
   EXPECT_EQ(canceled, 202) << job.dump();
   EXPECT_EQ(job["jid"], "job-2");
   EXPECT_TRUE(testing::WaitFor([&] { return state("job-2") == "CANCELED"; }, 15000));
@@ -190,40 +188,34 @@ TEST(RestActionsTest, CancelSavepointAndStopNeedTheTokenAndDoWhatTheySay) {
   // Mistakes are named. A bare curl -X PATCH sends no Content-Length, which the HTTP server
   // refuses before the API sees it: the error says what to add.
   auto bare = testing::RunCommand(absl::StrCat("curl -sS -X PATCH -H 'Authorization: Bearer ",
-                                               token, "' '", url, "/jobs/job-2?mode=cancel'"));
+                                               kToken, "' '", url_, "/jobs/job-2?mode=cancel'"));
   EXPECT_THAT(bare.output, HasSubstr("needs a Content-Length, even of 0 (curl: -d '')"));
-  EXPECT_EQ(Call("PATCH", url + "/jobs/job-7?mode=cancel", "", token).first, 404);
-  EXPECT_EQ(Call("PATCH", url + "/jobs/job-2?mode=drain", "", token).first, 400);
-  auto [bad_body, bad] = Call("POST", url + "/jobs/job-2/savepoints", "[1, 2", token);
+  EXPECT_EQ(Call("PATCH", url_ + "/jobs/job-7?mode=cancel", "", kToken).first, 404);
+  EXPECT_EQ(Call("PATCH", url_ + "/jobs/job-2?mode=drain", "", kToken).first, 400);
+  auto [bad_body, bad] = Call("POST", url_ + "/jobs/job-2/savepoints", "[1, 2", kToken);
   EXPECT_EQ(bad_body, 400);
   EXPECT_EQ(bad["errors"][0], "the request body is not a JSON object");
 }
 
-TEST(RestJobBinariesTest, AnUploadedBinaryRunsAndAStrangerStoresAndRunsNothing) {
-  const std::string token = "rest-upload-token-93c2";
-  GuardedCluster cluster(token);
-  ASSERT_TRUE(cluster.Ready()) << cluster.jm.log();
-  const testing::TempDir& dir = cluster.dir;
-  const std::string& url = cluster.url;
-  testing::JobManagerProcess& jm = cluster.jm;
+TEST_F(GuardedClusterTest, AnUploadedBinaryRunsAndAStrangerStoresAndRunsNothing) {
   const std::string binary = testing::BuildDir() + "/examples/word_count.so";
-  auto stored = [&] { return Get(url, "/jars").second["files"].size(); };
+  auto stored = [&] { return Get(url_, "/jars").second["files"].size(); };
 
   // Strangers store nothing: no token, a wrong one.
-  auto [anonymous, refusal] = Upload(url, binary, "");
+  auto [anonymous, refusal] = Upload(url_, binary, "");
   EXPECT_EQ(anonymous, 401);
   EXPECT_THAT(refusal["errors"][0].get<std::string>(),
               HasSubstr("an upload refused: the call carries no auth token"));
-  EXPECT_EQ(Upload(url, binary, "guess").first, 401);
+  EXPECT_EQ(Upload(url_, binary, "guess").first, 401);
   // Not a job binary, or announced larger than any blob: refused, nothing stored either.
-  testing::WriteFile(dir.Join("script.sh"), "#!/bin/sh\nrm -rf /\n");
-  auto [not_elf, not_elf_answer] = Upload(url, dir.Join("script.sh"), token);
+  testing::WriteFile(dir_.Join("script.sh"), "#!/bin/sh\nrm -rf /\n");
+  auto [not_elf, not_elf_answer] = Upload(url_, dir_.Join("script.sh"), kToken);
   EXPECT_EQ(not_elf, 400);
   EXPECT_THAT(not_elf_answer["errors"][0].get<std::string>(), HasSubstr("not a job binary"));
   auto huge = testing::RunCommand(
-      absl::StrCat("curl -sS --max-time 30 -w ' %{http_code}' -H 'Authorization: Bearer ", token,
-                   "' -H 'Content-Length: 4000000000' --data-binary @", dir.Join("script.sh"), " '",
-                   url, "/jars/upload'"));
+      absl::StrCat("curl -sS --max-time 30 -w ' %{http_code}' -H 'Authorization: Bearer ", kToken,
+                   "' -H 'Content-Length: 4000000000' --data-binary @", dir_.Join("script.sh"),
+                   " '", url_, "/jars/upload'"));
   EXPECT_THAT(huge.output, HasSubstr("request body too large: 4000000000 bytes, /jars/upload "
                                      "takes up to "));
   EXPECT_THAT(huge.output, HasSubstr(" 413"));
@@ -231,25 +223,25 @@ TEST(RestJobBinariesTest, AnUploadedBinaryRunsAndAStrangerStoresAndRunsNothing) 
   auto chunked = testing::RunCommand(
       absl::StrCat("curl -sS --max-time 30 -w ' %{http_code}' -H 'Transfer-Encoding: chunked' -H "
                    "'Authorization: Bearer ",
-                   token, "' --data-binary @", binary, " '", url, "/jobs/job-1/stop'"));
+                   kToken, "' --data-binary @", binary, " '", url_, "/jobs/job-1/stop'"));
   EXPECT_THAT(chunked.output, HasSubstr("chunked bodies are not taken"));
   EXPECT_THAT(chunked.output, HasSubstr(" 411"));
   EXPECT_EQ(stored(), 0u);
-  EXPECT_EQ(testing::FilesIn(jm.blob_dir()), std::vector<std::string>{})
+  EXPECT_EQ(testing::FilesIn(jm_.blob_dir()), std::vector<std::string>{})
       << "nothing, not even a part";
 
   // The owner's upload: stored under its SHA-256 (as sha256sum computes it), its id naming
   // the job; the same bytes as a bare body are the same blob.
-  auto [uploaded, upload] = Upload(url, binary, token);
+  auto [uploaded, upload] = Upload(url_, binary, kToken);
   ASSERT_EQ(uploaded, 200) << upload.dump();
   const std::string sha256 = testing::RunCommand("sha256sum " + binary).output.substr(0, 64);
   EXPECT_EQ(upload["sha256"], sha256);
   EXPECT_EQ(upload["id"], sha256 + "_word_count");
   EXPECT_EQ(upload["size"], std::filesystem::file_size(binary));
-  auto [bare, bare_upload] = Upload(url, binary, token, /*form=*/false);
+  auto [bare, bare_upload] = Upload(url_, binary, kToken, /*form=*/false);
   EXPECT_EQ(bare, 200);
   EXPECT_EQ(bare_upload["id"], sha256);
-  const json jars = Get(url, "/jars").second["files"];
+  const json jars = Get(url_, "/jars").second["files"];
   ASSERT_EQ(jars.size(), 1u) << jars.dump();
   EXPECT_EQ(jars[0]["id"], sha256);
   EXPECT_EQ(jars[0]["size"], std::filesystem::file_size(binary));
@@ -263,33 +255,33 @@ TEST(RestJobBinariesTest, AnUploadedBinaryRunsAndAStrangerStoresAndRunsNothing) 
     ++expected[word];
     ++expected["other"];
   }
-  testing::WriteFile(dir.Join("words.txt"), text);
-  const std::string run = absl::StrCat(url, "/jars/", upload["id"].get<std::string>(), "/run");
+  testing::WriteFile(dir_.Join("words.txt"), text);
+  const std::string run = absl::StrCat(url_, "/jars/", upload["id"].get<std::string>(), "/run");
   const json args = {
-      {"programArgsList", {"--input=" + dir.Join("words.txt"), "--output=" + dir.Join("out")}},
+      {"programArgsList", {"--input=" + dir_.Join("words.txt"), "--output=" + dir_.Join("out")}},
       {"parallelism", 2}};
   EXPECT_EQ(Call("POST", run, args.dump()).first, 401);
   EXPECT_EQ(Call("POST", run, args.dump(), "guess").first, 401);
-  auto [missing, missing_answer] = Call("POST", run, R"({"programArgs": "--bogus=1"})", token);
+  auto [missing, missing_answer] = Call("POST", run, R"({"programArgs": "--bogus=1"})", kToken);
   EXPECT_EQ(missing, 400);
   EXPECT_EQ(missing_answer["errors"][0], "word_count: missing required argument --input");
-  EXPECT_EQ(Call("POST", run, R"({"parallelism": "two"})", token).first, 400);
-  EXPECT_EQ(Call("POST", run, R"({"savepointPath": "relative/sp"})", token).first, 400);
+  EXPECT_EQ(Call("POST", run, R"({"parallelism": "two"})", kToken).first, 400);
+  EXPECT_EQ(Call("POST", run, R"({"savepointPath": "relative/sp"})", kToken).first, 400);
   EXPECT_EQ(
-      Call("POST", absl::StrCat(url, "/jars/", std::string(64, 'a'), "/run"), "{}", token).first,
+      Call("POST", absl::StrCat(url_, "/jars/", std::string(64, 'a'), "/run"), "{}", kToken).first,
       404);
-  EXPECT_EQ(Get(url, "/jobs").second["jobs"].size(), 0u) << "no job from any of these";
+  EXPECT_EQ(Get(url_, "/jobs").second["jobs"].size(), 0u) << "no job from any of these";
 
-  auto [ran, job] = Call("POST", run, args.dump(), token);
+  auto [ran, job] = Call("POST", run, args.dump(), kToken);
   ASSERT_EQ(ran, 200) << job.dump();
   const std::string id = job["jobid"];
   ASSERT_TRUE(testing::WaitFor(
-      [&] { return Get(url, "/jobs/" + id).second["state"] == "FINISHED"; }, 30000))
-      << jm.log();
-  const json described = Get(url, "/jobs/" + id).second;
+      [&] { return Get(url_, "/jobs/" + id).second["state"] == "FINISHED"; }, 30000))
+      << jm_.log();
+  const json described = Get(url_, "/jobs/" + id).second;
   EXPECT_EQ(described["name"], "word_count");
   std::map<std::string, int64_t> counted;
-  for (const std::string& line : testing::ReadPartFileLines(dir.Join("out"))) {
+  for (const std::string& line : testing::ReadPartFileLines(dir_.Join("out"))) {
     std::vector<std::string> fields = absl::StrSplit(line, '\t');
     ASSERT_EQ(fields.size(), 2u) << line;
     int64_t n = 0;
