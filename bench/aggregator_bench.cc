@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "bench_util.h"
 #include "feedback.h"
+#include "raw_kafka_consumer.h"
 #include "sluice/job/abseil_flags.h"
 #include "sluice/testing/dev_kafka.h"
 #include "sluice/testing/influx_server.h"
@@ -62,19 +63,9 @@ std::vector<std::pair<int64_t, int64_t>> Offsets(const std::string& bootstrap, i
 /// parsing and aggregating each; returns its seconds and the windows it made.
 std::pair<double, size_t> RawSeconds(const std::string& bootstrap, int partitions, int64_t events) {
   const absl::Time start = absl::Now();
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err));
-  rd_kafka_conf_set(conf, "group.id", "raw-aggregator", err, sizeof(err));
-  rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-  rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list, kTopic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  rd_kafka_assign(rk, list);
-  rd_kafka_topic_partition_list_destroy(list);
+  std::vector<int> all(partitions);
+  for (int p = 0; p < partitions; ++p) all[p] = p;
+  rd_kafka_t* rk = sluice::bench::NewRawConsumer(bootstrap, kTopic, all);
   absl::flat_hash_map<std::pair<std::string, int64_t>, aggregator::WindowAccumulator> windows;
   int64_t read = 0, malformed = 0;
   while (read < events) {
@@ -101,16 +92,22 @@ std::pair<double, size_t> RawSeconds(const std::string& bootstrap, int partition
   return {absl::ToDoubleSeconds(absl::Now() - start), windows.size()};
 }
 
-/// The job as a user runs it, into database `db`: its wall time in seconds.
+/// The job as a user runs it, into database `db`: its wall time in seconds, and into `tasks`
+/// the table of where each task's time went that `sluice run` prints at the end.
 double EngineSeconds(const std::string& bootstrap, sluice::testing::InfluxServer& influx,
-                     const std::string& db, const std::string& checkpoints) {
+                     const std::string& db, const std::string& checkpoints, std::string* tasks) {
   influx.CreateDatabase(db);
-  return sluice::bench::SluiceSeconds(absl::StrCat(
-      "run --local ", sluice::testing::BuildDir(), "/examples/aggregator.so -- --kafka=", bootstrap,
-      " --topic=", kTopic, " --influx=", influx.url(), "/", db,
-      " --dimension=stream_id --bounded --parallelism=", absl::GetFlag(FLAGS_parallelism),
-      " --checkpoint-interval=", absl::GetFlag(FLAGS_checkpoint_interval),
-      " --checkpoint-dir=", checkpoints));
+  const double seconds = sluice::bench::SluiceSeconds(
+      absl::StrCat(
+          "run --local ", sluice::testing::BuildDir(), "/examples/aggregator.so -- --kafka=",
+          bootstrap, " --topic=", kTopic, " --influx=", influx.url(), "/", db,
+          " --dimension=stream_id --bounded --parallelism=", absl::GetFlag(FLAGS_parallelism),
+          " --checkpoint-interval=", absl::GetFlag(FLAGS_checkpoint_interval),
+          " --checkpoint-dir=", checkpoints),
+      tasks);
+  const size_t end = tasks->find("finished in");
+  *tasks = end == std::string::npos ? "" : tasks->substr(tasks->find('\n', end) + 1);
+  return seconds;
 }
 
 }  // namespace
@@ -146,13 +143,14 @@ int main(int argc, char** argv) {
   std::printf("%s(the largest of %d partitions holds %lld)\n", produced.output.c_str(), partitions,
               static_cast<long long>(largest));
   std::vector<double> raw, engine;
+  std::string tasks;
   size_t windows = 0;
   for (int r = 0; r < rounds; ++r) {
     auto [seconds, made] = RawSeconds(kafka.bootstrap(), partitions, events);
     raw.push_back(seconds);
     windows = made;
     engine.push_back(EngineSeconds(kafka.bootstrap(), influx, absl::StrCat("round", r),
-                                   dir.Join(absl::StrCat("checkpoints-", r))));
+                                   dir.Join(absl::StrCat("checkpoints-", r)), &tasks));
     std::printf("  round %d: raw loop %.2f s, aggregator %.2f s\n", r + 1, raw.back(),
                 engine.back());
   }
@@ -169,5 +167,6 @@ int main(int argc, char** argv) {
       "checkpoints every %s into influxd, whole `sluice run`: %.0f events/s; ratio %.1f%%\n",
       static_cast<long long>(events), windows, raw_rate, absl::GetFlag(FLAGS_parallelism),
       absl::GetFlag(FLAGS_checkpoint_interval).c_str(), engine_rate, 100 * engine_rate / raw_rate);
+  std::printf("where the aggregator's last run spent its time:\n%s", tasks.c_str());
   return 0;
 }

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench_util.h"
+#include "raw_kafka_consumer.h"
 #include "sluice/job/abseil_flags.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/dev_kafka.h"
@@ -39,19 +40,7 @@ constexpr char kTopic[] = "bench";
 /// One raw consumer reading `partitions` from the start until it has `expected` messages.
 int64_t RawConsume(const std::string& bootstrap, const std::vector<int>& partitions,
                    int64_t expected) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err));
-  rd_kafka_conf_set(conf, "group.id", "raw-bench", err, sizeof(err));
-  rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-  rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(4);
-  for (int p : partitions) {
-    rd_kafka_topic_partition_list_add(list, kTopic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  rd_kafka_assign(rk, list);
-  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_t* rk = sluice::bench::NewRawConsumer(bootstrap, kTopic, partitions);
   int64_t read = 0, bytes = 0;
   while (read < expected) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);

@@ -11,8 +11,9 @@
 
 namespace sluice::bench {
 
-/// Runs `sluice ARGS` and returns its wall time in seconds; exits naming the failure.
-inline double SluiceSeconds(const std::string& args) {
+/// Runs `sluice ARGS` and returns its wall time in seconds (and what it printed, into
+/// `output` if given); exits naming the failure.
+inline double SluiceSeconds(const std::string& args, std::string* output = nullptr) {
   const absl::Time start = absl::Now();
   auto r = sluice::testing::Sluice(args);
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
@@ -20,6 +21,7 @@ inline double SluiceSeconds(const std::string& args) {
     std::fprintf(stderr, "sluice %s failed:\n%s\n", args.c_str(), r.output.c_str());
     std::exit(1);
   }
+  if (output != nullptr) *output = r.output;
   return seconds;
 }
 

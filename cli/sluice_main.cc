@@ -116,8 +116,8 @@ int Run(const std::vector<std::string>& args) {
                  result->final_savepoint.c_str());
     return 0;
   }
-  std::fprintf(stderr, "sluice: job '%s' finished in %s\n", job_name.c_str(),
-               absl::FormatDuration(result->duration).c_str());
+  std::fprintf(stderr, "sluice: job '%s' finished in %s\n%s", job_name.c_str(),
+               absl::FormatDuration(result->duration).c_str(), result->DescribeTasks().c_str());
   return 0;
 }
 

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -83,16 +85,77 @@ TEST(JobBinaryTest, WordCountMatchesReferenceAtParallelism1_2_4) {
   }
 }
 
+/// One line of the table of tasks a local run prints when its job ends.
+struct TaskLine {
+  std::string name;
+  int64_t records_in = 0, records_sent = 0;
+  int busy = 0, backpressured = 0, idle = 0;  // percent
+};
+
+/// The lines of that table in `output` (the header starts with "task").
+std::vector<TaskLine> TaskTable(const std::string& output) {
+  std::vector<TaskLine> table;
+  bool in_table = false;
+  for (const std::string& line : std::vector<std::string>(absl::StrSplit(output, '\n'))) {
+    if (absl::StartsWith(line, "task ") && absl::StrContains(line, "back-pressured")) {
+      in_table = true;
+      continue;
+    }
+    if (!in_table) continue;
+    // "NAME (i/n)  IN  SENT  B%  P%  I%": the name may hold spaces, the five numbers not.
+    std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (words.size() < 6 || !absl::EndsWith(words.back(), "%")) break;
+    TaskLine t;
+    const size_t n = words.size();
+    auto percent = [](const std::string& w) { return std::stoi(w.substr(0, w.size() - 1)); };
+    t.records_in = std::stoll(words[n - 5]);
+    t.records_sent = std::stoll(words[n - 4]);
+    t.busy = percent(words[n - 3]);
+    t.backpressured = percent(words[n - 2]);
+    t.idle = percent(words[n - 1]);
+    t.name = absl::StrJoin(words.begin(), words.end() - 5, " ");
+    table.push_back(t);
+  }
+  return table;
+}
+
+/// A run's table names every subtask of both tasks of word_count; the words the splitting
+/// subtasks sent add up to the words in the text, as do those the counting subtasks took in;
+/// each line's shares of time add up to the whole.
+void ExpectWordCountTaskTable(const std::string& output, int parallelism, int64_t words) {
+  const std::vector<TaskLine> table = TaskTable(output);
+  ASSERT_EQ(table.size(), static_cast<size_t>(2 * parallelism)) << output;
+  int64_t split_sent = 0, counted_in = 0;
+  for (int i = 0; i < parallelism; ++i) {
+    const std::string subtask = absl::StrCat(" (", i + 1, "/", parallelism, ")");
+    EXPECT_EQ(table[i].name, "ReadLines -> SplitWords" + subtask);
+    EXPECT_EQ(table[parallelism + i].name, "CountWords -> Format -> WriteCounts" + subtask);
+    split_sent += table[i].records_sent;
+    counted_in += table[parallelism + i].records_in;
+  }
+  EXPECT_EQ(split_sent, words) << output;
+  EXPECT_EQ(counted_in, words) << output;
+  for (const TaskLine& t : table) {
+    EXPECT_NEAR(t.busy + t.backpressured + t.idle, 100, 2) << t.name;
+  }
+}
+
 TEST(JobBinaryTest, ExecutableAndCliGiveTheSameResult) {
   testing::TempDir dir;
   const std::string text = MakeCorpus(200);
   testing::WriteFile(dir.Join("in.txt"), text);
   const auto expected = ReferenceWordCount(text);
 
+  int64_t words = 0;
+  for (const std::string& line : expected) {
+    words += std::stoll(line.substr(line.find('\t') + 1));
+  }
+
   auto exe = RunCommand(Example("word_count") + " --input=" + dir.Join("in.txt") +
                         " --output=" + dir.Join("exe") + " --parallelism=2");
   ASSERT_EQ(exe.exit_code, 0) << exe.output;
   EXPECT_THAT(testing::ReadPartFileLines(dir.Join("exe")), UnorderedElementsAreArray(expected));
+  ExpectWordCountTaskTable(exe.output, 2, words);
 
   auto cli = RunCommand(Bin("sluice") + " run --local " + Example("word_count.so") +
                         " --parallelism=3 -- --input=" + dir.Join("in.txt") +
@@ -100,6 +163,7 @@ TEST(JobBinaryTest, ExecutableAndCliGiveTheSameResult) {
   ASSERT_EQ(cli.exit_code, 0) << cli.output;
   EXPECT_THAT(testing::ReadPartFileLines(dir.Join("cli")), UnorderedElementsAreArray(expected));
   EXPECT_THAT(cli.output, HasSubstr("finished"));
+  ExpectWordCountTaskTable(cli.output, 3, words);
 }
 
 TEST(JobBinaryTest, PrintsResultWithoutOutputDirectory) {

@@ -199,7 +199,9 @@ int RunJobMain(int argc, char** argv, JobBuildFn build) {
   if (result->stopped) {
     LOG(INFO) << "job '" << name << "' stopped with savepoint " << result->final_savepoint;
   } else {
-    LOG(INFO) << "job '" << name << "' finished in " << absl::FormatDuration(result->duration);
+    LOG(INFO) << "job '" << name << "' finished in " << absl::FormatDuration(result->duration)
+              << "\n"
+              << result->DescribeTasks();
   }
   return 0;
 }

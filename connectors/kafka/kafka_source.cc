@@ -71,6 +71,11 @@ class KafkaConsumer {
                               : o.out_of_range == KafkaOffsetReset::kFail ? "error"
                                                                           : "earliest"},
         {"client.id", c->name_},
+        // librdkafka 2.0 stops fetching once this many messages wait in the consumer's queue
+        // and looks again only after a second (fetch.queue.backoff.ms came in 2.2): a subtask
+        // that drains 100,000 messages faster than that sat idle for the rest of the second.
+        // Prefetching stays bounded by bytes (queued.max.messages.kbytes, 64 MiB).
+        {"queued.min.messages", "10000000"},
     };
     // librdkafka's assign() wants a group even when it never joins one: without the user's,
     // a private id that nothing is committed to.

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "glog/logging.h"
 #include "runtime/chaos_monkey.h"
 #include "sluice/checkpoint/checkpoint_loader.h"
@@ -31,6 +32,25 @@ int64_t JobResult::MaxQueuedRecords() const {
   int64_t m = 0;
   for (const auto& t : tasks) m = std::max(m, t.max_queued_records);
   return m;
+}
+
+std::string JobResult::DescribeTasks() const {
+  size_t width = 4;
+  for (const auto& t : tasks) width = std::max(width, t.name.size());
+  const int name_width = static_cast<int>(width);
+  std::string out = absl::StrFormat("%-*s %12s %12s %6s %15s %6s\n", name_width, "task",
+                                    "records in", "records sent", "busy", "back-pressured", "idle");
+  for (const auto& t : tasks) {
+    const double total = absl::ToDoubleSeconds(t.busy + t.backpressured + t.idle);
+    auto percent = [&](absl::Duration d) {
+      return total > 0 ? absl::StrFormat("%.0f%%", 100 * absl::ToDoubleSeconds(d) / total)
+                       : std::string("-");
+    };
+    absl::StrAppendFormat(&out, "%-*s %12d %12d %6s %15s %6s\n", name_width, t.name, t.records_in,
+                          t.records_sent, percent(t.busy), percent(t.backpressured),
+                          percent(t.idle));
+  }
+  return out;
 }
 
 MiniCluster::MiniCluster(MiniClusterOptions options) : options_(std::move(options)) {

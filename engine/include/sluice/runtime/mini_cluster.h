@@ -80,6 +80,10 @@ struct JobResult {
   /// A counter summed over every operator and subtask of the last run (e.g.
   /// "kafka_deserialization_failures").
   int64_t CounterTotal(const std::string& counter) const;
+  /// A table, one line per task of the last run: records in and sent, and the shares of its
+  /// thread's time spent busy, back-pressured and idle. Where a job's time went: the busiest
+  /// task is its bottleneck, and the tasks upstream of it are back-pressured.
+  std::string DescribeTasks() const;
 };
 
 /// Runs a job inside this process: one thread per chain subtask, in-memory channels. Blocks
