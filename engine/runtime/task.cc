@@ -90,6 +90,47 @@ Task::~Task() = default;
 void Task::Cancel() {
   canceled_.store(true, std::memory_order_relaxed);
   if (gate_ != nullptr) gate_->Cancel();
+  {
+    MutexLock lock(&mail_mu_);  // a waiter in Yield checks canceled_ under it
+  }
+  mail_cv_.SignalAll();
+}
+
+void Task::Execute(std::function<void()> action) {
+  {
+    MutexLock lock(&mail_mu_);
+    actions_.push_back(std::move(action));
+    has_mail_.store(true, std::memory_order_release);
+  }
+  mail_cv_.SignalAll();
+  if (gate_ != nullptr) gate_->Wake();
+}
+
+void Task::Yield(absl::Time deadline) {
+  {
+    MutexLock lock(&mail_mu_);
+    auto stop = [&]() SLUICE_REQUIRES(mail_mu_) {
+      return std::any_of(mail_.begin(), mail_.end(),
+                         [](const Mail& m) { return m.kind == Mail::kStop; });
+    };
+    mail_cv_.WaitUntil(&mail_mu_, deadline, [&]() SLUICE_REQUIRES(mail_mu_) {
+      return !actions_.empty() || canceled_.load(std::memory_order_relaxed) ||
+             !async_failure_.ok() || stop();
+    });
+    if (!async_failure_.ok()) throw std::runtime_error(std::string(async_failure_.message()));
+    if (stop()) throw TaskCanceled();
+  }
+  if (canceled_.load(std::memory_order_relaxed)) throw TaskCanceled();
+  RunActions();
+}
+
+void Task::RunActions() {
+  std::vector<std::function<void()>> actions;
+  {
+    MutexLock lock(&mail_mu_);
+    actions.swap(actions_);
+  }
+  for (auto& action : actions) action();
 }
 
 void Task::ScheduleAt(Timestamp time, Target* target) { timers_.push(Scheduled{time, target}); }
@@ -191,6 +232,7 @@ void Task::BuildChain() {
     ctx.key_group_range =
         KeyGroupRangeForOperator(subtask_, node.parallelism, node.max_parallelism);
     ctx.processing_time = this;
+    ctx.mailbox = this;
     ctx.metrics = metrics_[i];
     operators_[i]->Setup(std::move(ctx), output);
     if (auto it = checkpointing_.restored.find(id); it != checkpointing_.restored.end()) {
@@ -643,6 +685,7 @@ void Task::HandleMail() {
     has_mail_.store(false, std::memory_order_release);
     if (!async_failure_.ok()) throw std::runtime_error(std::string(async_failure_.message()));
   }
+  RunActions();
   for (const Mail& m : mail) {
     switch (m.kind) {
       case Mail::kTrigger:

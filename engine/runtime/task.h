@@ -62,7 +62,7 @@ struct TaskOutputEdge {
 /// source chain) and its writers. Runs entirely on its own thread (Run()); operators,
 /// timers and flushes all happen there, so they need no locks. Cancel() may be called from
 /// any thread.
-class Task final : public ProcessingTimeService {
+class Task final : public ProcessingTimeService, public TaskMailbox {
  public:
   Task(const JobGraph* graph, int vertex, int subtask, InputGate* gate,
        std::vector<TaskOutputEdge> outputs, std::shared_ptr<const Clock> clock,
@@ -72,6 +72,9 @@ class Task final : public ProcessingTimeService {
   /// Runs the task to its end. Returns the failure, naming the operator, if it failed.
   absl::Status Run();
   void Cancel();
+  /// TaskMailbox (see stream_operator.h).
+  void Execute(std::function<void()> action) override;
+  void Yield(absl::Time deadline) override;
   /// Asks a source task to take checkpoint `id` between two polls (any thread).
   void TriggerCheckpoint(int64_t id) { Post({Mail::kTrigger, id}); }
   /// Stop with savepoint: a source task takes checkpoint `id` and then emits nothing more
@@ -160,6 +163,8 @@ class Task final : public ProcessingTimeService {
   /// Handles what other threads posted; fails the task if its asynchronous snapshot part
   /// failed.
   void HandleMail();
+  /// Runs the TaskMailbox actions posted so far (task thread).
+  void RunActions();
   void HandleMailAndChaos();
   /// A stopped task still tells its operators of checkpoints that completed (so sinks
   /// commit what the savepoint covers).
@@ -203,6 +208,7 @@ class Task final : public ProcessingTimeService {
   Mutex mail_mu_;
   CondVar mail_cv_;
   std::vector<Mail> mail_ SLUICE_GUARDED_BY(mail_mu_);
+  std::vector<std::function<void()>> actions_ SLUICE_GUARDED_BY(mail_mu_);  // TaskMailbox's
   absl::Status async_failure_ SLUICE_GUARDED_BY(mail_mu_);
   std::atomic<bool> has_mail_{false};
   std::atomic<bool> awaiting_final_{false};

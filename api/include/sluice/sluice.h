@@ -18,6 +18,7 @@
 #include "sluice/core/format.h"
 #include "sluice/core/time.h"
 #include "sluice/eventtime/watermark_strategy.h"
+#include "sluice/function/async_function.h"
 #include "sluice/function/functions.h"
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/descriptors.h"

@@ -13,6 +13,7 @@
 #include "sluice/connectors/collect.h"
 #include "sluice/connectors/print.h"
 #include "sluice/core/stable_hash.h"
+#include "sluice/operators/async_wait_operator.h"
 #include "sluice/operators/basic_operators.h"
 #include "sluice/operators/keyed_operators.h"
 #include "sluice/operators/source_sink_operators.h"
@@ -123,6 +124,21 @@ class DataStream {
     using O = typename internal::FlatMapOutput<Out, F>::Type;
     return AddOneInput<O>(std::move(name), [fn]() {
       return std::make_unique<internal::FlatMapOperator<T, O, F>>(fn);
+    });
+  }
+
+  /// Enriches each record through an AsyncFunction<T, Out> (a request to a service or a
+  /// database) with up to `options.capacity` requests in flight per subtask; results in input
+  /// order or as they complete (`options.ordered`), never across a watermark, with the input
+  /// record's timestamp. Requests in flight are part of checkpoints and are sent again on
+  /// restore, so the output stays exactly-once.
+  template <typename F>
+  auto AsyncWait(F fn, AsyncOptions options = {}, std::string name = "AsyncWait") {
+    using Out = typename F::OutputType;
+    static_assert(std::is_base_of_v<AsyncFunction<T, Out>, F>,
+                  "AsyncWait() takes an AsyncFunction<In, Out> whose In is the stream's type");
+    return AddOneInput<Out>(std::move(name), [fn, options]() {
+      return std::make_unique<internal::AsyncWaitOperator<T, Out, F>>(fn, options);
     });
   }
 

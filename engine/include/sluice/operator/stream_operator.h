@@ -15,6 +15,7 @@
 #include "sluice/core/status_macros.h"
 #include "sluice/core/time.h"
 #include "sluice/function/runtime_context.h"
+#include "sluice/operator/task_mailbox.h"
 #include "sluice/timer/timer_service.h"
 
 namespace sluice {
@@ -62,6 +63,7 @@ struct OperatorContext {
   TaskInfo info;
   KeyGroupRange key_group_range;
   ProcessingTimeService* processing_time = nullptr;
+  TaskMailbox* mailbox = nullptr;
   MetricGroup* metrics = nullptr;
 };
 

@@ -1,8 +1,11 @@
 #pragma once
 
 #include <algorithm>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,7 +22,10 @@ class CollectingOutput final : public Output<T> {
   void Push(Batch<T>& batch) override {
     for (auto& r : batch) records.push_back(Record<T>{r.value, r.timestamp});
   }
-  void PushWatermark(Timestamp wm) override { watermarks.push_back(wm); }
+  void PushWatermark(Timestamp wm) override {
+    watermarks.push_back(wm);
+    records_before_watermark.push_back(records.size());
+  }
   void PushIdle(bool idle) override { idle_changes.push_back(idle); }
 
   std::vector<T> Values() const {
@@ -29,7 +35,45 @@ class CollectingOutput final : public Output<T> {
   }
   std::vector<Record<T>> records;
   std::vector<Timestamp> watermarks;
+  /// For each watermark, how many records had arrived before it.
+  std::vector<size_t> records_before_watermark;
   std::vector<bool> idle_changes;
+};
+
+/// The task's mailbox as a harness has it: what other threads post runs on the test's
+/// thread when the test says (RunMail), or when the operator yields.
+class HarnessMailbox final : public TaskMailbox {
+ public:
+  void Execute(std::function<void()> action) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      actions_.push_back(std::move(action));
+    }
+    posted_.notify_all();
+  }
+  void Yield(absl::Time deadline) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      posted_.wait_for(lock, absl::ToChronoNanoseconds(deadline - absl::Now()),
+                       [&] { return !actions_.empty(); });
+    }
+    RunMail();
+  }
+  /// Runs what was posted so far; returns how many actions ran.
+  int RunMail() {
+    std::vector<std::function<void()>> actions;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      actions.swap(actions_);
+    }
+    for (auto& a : actions) a();
+    return static_cast<int>(actions.size());
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable posted_;
+  std::vector<std::function<void()>> actions_;
 };
 
 /// Runs one operator instance outside a task, with processing time under the test's
@@ -51,6 +95,7 @@ class OperatorHarness final : public ProcessingTimeService {
         node.max_parallelism > 0 ? node.max_parallelism : graph.config.default_max_parallelism;
     ctx.key_group_range = KeyGroupRangeForOperator(subtask, parallelism, ctx.info.max_parallelism);
     ctx.processing_time = this;
+    ctx.mailbox = &mailbox_;
     ctx.metrics = &metrics_;
     op_->Setup(std::move(ctx), &output_);
   }
@@ -90,11 +135,16 @@ class OperatorHarness final : public ProcessingTimeService {
   Timestamp CurrentProcessingTime() const override { return now_; }
   void ScheduleAt(Timestamp time, Target* target) override { scheduled_.push_back({time, target}); }
 
+  /// Runs what other threads posted to the operator's mailbox (as its task would between
+  /// records); returns how many actions ran.
+  int RunMail() { return mailbox_.RunMail(); }
+
   CollectingOutput<Out>& output() { return output_; }
   MetricGroup& metrics() { return metrics_; }
   StreamOperator& op() { return *op_; }
 
  private:
+  HarnessMailbox mailbox_;
   std::unique_ptr<StreamOperator> op_;
   CollectingOutput<Out> output_;
   std::vector<std::shared_ptr<ErasedOutput>> side_outputs_;
