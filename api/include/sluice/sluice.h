@@ -7,6 +7,7 @@
 #include "sluice/api/job.h"
 #include "sluice/api/pipeline.h"
 #include "sluice/api/windowed_stream.h"
+#include "sluice/connectors/async_http_client.h"
 #include "sluice/connectors/collect.h"
 #include "sluice/connectors/collection.h"
 #include "sluice/connectors/generator.h"

@@ -128,7 +128,8 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
     bool is_watermark = false;
     Timestamp timestamp = kNoTimestamp;
     In input{};
-    int attempt = 0;         // the attempt whose answer counts
+    int attempt = 0;         // the attempt whose answer counts (Timeout() makes one too)
+    int invocations = 0;     // AsyncInvoke calls
     bool answered = false;   // results are in `results`
     bool timed_out = false;  // Timeout() was called: its answer is final
     std::vector<Out> results;
@@ -156,6 +157,7 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
   }
 
   void Invoke(Entry& e) {
+    ++e.invocations;
     ResultFuture<Out> future(inbox_, e.request, e.attempt);
     this->RunUserCode([&] { this->fn_.AsyncInvoke(e.input, std::move(future)); });
   }
@@ -179,11 +181,11 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
       }
       throw OperatorFailure(
           this->name(),
-          absl::StrCat(
-              "asynchronous request for record '", ToString(e.input), "' failed",
-              e.timed_out ? " (timed out)" : "",
-              e.attempt > 0 ? absl::StrCat(" after ", e.attempt + 1, " attempts") : std::string(),
-              ": ", result.status().ToString()));
+          absl::StrCat("asynchronous request for record '", ToString(e.input), "' failed",
+                       e.timed_out ? " (timed out)" : "",
+                       e.invocations > 1 ? absl::StrCat(" after ", e.invocations, " attempts")
+                                         : std::string(),
+                       ": ", result.status().ToString()));
     }
     e.answered = true;
     e.results = std::move(*result);
