@@ -164,6 +164,27 @@ TEST(AsyncWaitOperatorTest, UnorderedEmitsAsAnsweredButNeverAcrossAWatermark) {
   h->Close();
 }
 
+TEST(AsyncWaitOperatorTest, GoingIdleWaitsBehindTheRecordsStillOut) {
+  auto service = std::make_shared<Service>(absl::ZeroDuration(), 12);
+  AsyncOptions o;
+  o.ordered = false;
+  auto [h, p] = HarnessFor(Shout(service), o);
+  h->Open();
+  h->ProcessIdle(true);  // nothing out: at once
+  EXPECT_EQ(h->output().idle_changes, std::vector<bool>{true});
+  h->ProcessIdle(false);
+  h->ProcessElement("a", 5);
+  h->ProcessIdle(true);
+  EXPECT_EQ(h->output().idle_changes, (std::vector<bool>{true, false}))
+      << "idle must not overtake the record still out";
+  service->Release();
+  ASSERT_TRUE(testing::WaitFor([&] { return service->answered() == 1; }, 10'000));
+  h->RunMail();
+  EXPECT_EQ(h->output().Values(), std::vector<std::string>{"a!"});
+  EXPECT_EQ(h->output().idle_changes, (std::vector<bool>{true, false, true}));
+  h->Close();
+}
+
 TEST(AsyncWaitOperatorTest, AFullCapacityHoldsBackInputUntilAnAnswerArrives) {
   // The service answers only when released: what it holds is what is in flight.
   auto service = std::make_shared<Service>(absl::ZeroDuration(), 3);

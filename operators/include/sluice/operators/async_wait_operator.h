@@ -104,6 +104,19 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
     queue_.push_back(std::move(e));
   }
 
+  /// An idle-status change waits behind the records before it, as a watermark does: going
+  /// idle ahead of them would let downstream watermarks pass them.
+  void ProcessIdle(bool idle) override {
+    if (queue_.empty()) {
+      this->output_->PushIdle(idle);
+      return;
+    }
+    Entry e;
+    e.is_idle_change = true;
+    e.idle = idle;
+    queue_.push_back(std::move(e));
+  }
+
   void Finish() override {
     while (!queue_.empty()) Wait();
   }
@@ -112,6 +125,7 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
     std::vector<std::string>& items = out->snapshot.operator_state;
     items.reserve(queue_.size());
     for (const Entry& e : queue_) {
+      if (e.is_idle_change) continue;  // upstream says it again after a restore
       AsyncQueueItem item;
       item.is_watermark = e.is_watermark;
       item.timestamp = e.timestamp;
@@ -126,6 +140,8 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
   struct Entry {
     uint64_t request = 0;
     bool is_watermark = false;
+    bool is_idle_change = false;
+    bool idle = false;  // of an idle-status change
     Timestamp timestamp = kNoTimestamp;
     In input{};
     int attempt = 0;         // the attempt whose answer counts (Timeout() makes one too)
@@ -137,6 +153,7 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
     absl::Time deadline;                           // Timeout() is due
     absl::Time retry_at = absl::InfiniteFuture();  // the next attempt is due
     std::optional<Backoff> backoff;
+    bool is_marker() const { return is_watermark || is_idle_change; }
   };
 
   /// Takes one record: waits while all capacity is taken, then starts its request.
@@ -196,15 +213,19 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
     EmitReady();
   }
 
-  /// Emits what may go: in order, the answered head of the queue and the watermarks after
-  /// it; unordered, every answered record before the first watermark, and that watermark once
-  /// nothing is before it.
+  /// Emits what may go: in order, the answered head of the queue and the watermarks (and idle
+  /// changes) after it; unordered, every answered record before the first watermark, and that
+  /// watermark once nothing is before it.
   void EmitReady() {
     auto it = queue_.begin();
     while (it != queue_.end()) {
-      if (it->is_watermark) {
+      if (it->is_marker()) {
         if (it != queue_.begin()) break;  // records before it are still out
-        this->output_->PushWatermark(it->timestamp);
+        if (it->is_watermark) {
+          this->output_->PushWatermark(it->timestamp);
+        } else {
+          this->output_->PushIdle(it->idle);
+        }
         it = queue_.erase(it);
         continue;
       }
@@ -225,7 +246,7 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
   void CheckDue() {
     const absl::Time now = absl::Now();
     for (Entry& e : queue_) {
-      if (e.is_watermark || e.answered) continue;
+      if (e.is_marker() || e.answered) continue;
       if (!e.timed_out && now >= e.deadline) {
         e.timed_out = true;
         e.retry_at = absl::InfiniteFuture();
@@ -244,7 +265,7 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
   absl::Time NextDue() const {
     absl::Time next = absl::InfiniteFuture();
     for (const Entry& e : queue_) {
-      if (e.is_watermark || e.answered) continue;
+      if (e.is_marker() || e.answered) continue;
       next = std::min(next, e.timed_out ? e.retry_at : std::min(e.deadline, e.retry_at));
     }
     return next;
