@@ -94,27 +94,19 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
   }
 
   void ProcessWatermark(Timestamp watermark) override {
-    if (queue_.empty()) {
-      this->output_->PushWatermark(watermark);
-      return;
-    }
     Entry e;
     e.is_watermark = true;
     e.timestamp = watermark;
-    queue_.push_back(std::move(e));
+    PassOrHold(std::move(e));
   }
 
   /// An idle-status change waits behind the records before it, as a watermark does: going
   /// idle ahead of them would let downstream watermarks pass them.
   void ProcessIdle(bool idle) override {
-    if (queue_.empty()) {
-      this->output_->PushIdle(idle);
-      return;
-    }
     Entry e;
     e.is_idle_change = true;
     e.idle = idle;
-    queue_.push_back(std::move(e));
+    PassOrHold(std::move(e));
   }
 
   void Finish() override {
@@ -221,11 +213,7 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
     while (it != queue_.end()) {
       if (it->is_marker()) {
         if (it != queue_.begin()) break;  // records before it are still out
-        if (it->is_watermark) {
-          this->output_->PushWatermark(it->timestamp);
-        } else {
-          this->output_->PushIdle(it->idle);
-        }
+        EmitMarker(*it);
         it = queue_.erase(it);
         continue;
       }
@@ -238,6 +226,23 @@ class AsyncWaitOperator final : public UdfOperator<In, Out, F> {
       this->Emit(this->out_);
       by_request_.erase(it->request);
       it = queue_.erase(it);
+    }
+  }
+
+  /// A watermark or idle change goes on at once if no record is out, else after them.
+  void PassOrHold(Entry marker) {
+    if (queue_.empty()) {
+      EmitMarker(marker);
+    } else {
+      queue_.push_back(std::move(marker));
+    }
+  }
+
+  void EmitMarker(const Entry& marker) {
+    if (marker.is_watermark) {
+      this->output_->PushWatermark(marker.timestamp);
+    } else {
+      this->output_->PushIdle(marker.idle);
     }
   }
 
