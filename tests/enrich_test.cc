@@ -283,6 +283,7 @@ class EnrichTest : public ::testing::Test {
       expected_.push_back(absl::StrCat(key, ",", value, ",", NameOf(key)));
     }
     testing::WriteFile(dir_.Join("in.txt"), text);
+    expected_text_ = text;
   }
   /// Runs enrich with `args` (besides --input and --output); returns its exit code and log.
   testing::CommandResult Enrich(const std::string& tag, const std::vector<std::string>& args) {
@@ -302,6 +303,7 @@ class EnrichTest : public ::testing::Test {
   testing::TempDir dir_;
   NameService service_;
   std::vector<std::string> expected_;
+  std::string expected_text_;  // the input file's text
 };
 
 TEST_F(EnrichTest, OrderedAtParallelism1KeepsTheInputOrder) {
@@ -338,6 +340,14 @@ TEST_F(EnrichTest, ServerErrorsAreRetriedAndOtherAnswersFailNamingTheLine) {
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.output, HasSubstr("for record 'user "));
   EXPECT_THAT(bad.output, HasSubstr("without a string 'name': <html>oops</html>"));
+
+  // A line without a comma fails the job naming it; nothing is committed past it.
+  testing::WriteFile(dir_.Join("in.txt"), "a,1\nno comma here\nb,2\n");
+  auto malformed = Enrich("malformed", {"--service=" + service_.url("/name")});
+  EXPECT_EQ(malformed.exit_code, 1);
+  EXPECT_THAT(malformed.output, HasSubstr("line 'no comma here' is not key,value"));
+  EXPECT_TRUE(Output("malformed").empty()) << "a failed job commits nothing";
+  testing::WriteFile(dir_.Join("in.txt"), expected_text_);
 
   auto slow = Enrich("slow", {"--service=" + service_.url("/slow"), "--timeout=300ms"});
   EXPECT_EQ(slow.exit_code, 1);
