@@ -43,22 +43,6 @@ namespace {
 constexpr char kTopic[] = "feedback";
 constexpr int64_t kWindowMs = 5 * 60 * 1000;
 
-/// Each partition's oldest and next offsets.
-std::vector<std::pair<int64_t, int64_t>> Offsets(const std::string& bootstrap, int partitions) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err));
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-  std::vector<std::pair<int64_t, int64_t>> offsets;
-  for (int p = 0; p < partitions; ++p) {
-    int64_t low = -1, high = -1;
-    rd_kafka_query_watermark_offsets(rk, kTopic, p, &low, &high, 10000);
-    offsets.emplace_back(low, high);
-  }
-  rd_kafka_destroy(rk);
-  return offsets;
-}
-
 /// The raw loop: reads every partition from the start until it has `events` messages,
 /// parsing and aggregating each; returns its seconds and the windows it made.
 std::pair<double, size_t> RawSeconds(const std::string& bootstrap, int partitions, int64_t events) {
@@ -129,7 +113,8 @@ int main(int argc, char** argv) {
   // Streams are keys, of very unequal popularity: partitions differ in size, and the mock
   // deletes the oldest messages of one beyond about 5 MB.
   int64_t largest = 0;
-  for (const auto& [low, high] : Offsets(kafka.bootstrap(), partitions)) {
+  for (const auto& [low, high] :
+       sluice::bench::PartitionOffsets(kafka.bootstrap(), kTopic, partitions)) {
     if (low != 0) {
       std::fprintf(stderr,
                    "the mock cluster dropped old messages (it keeps about 5 MB per partition): "

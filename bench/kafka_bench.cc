@@ -56,22 +56,6 @@ int64_t RawConsume(const std::string& bootstrap, const std::vector<int>& partiti
   return bytes;
 }
 
-/// The oldest offset still in each partition (all zero if the mock kept every message).
-std::vector<int64_t> LowOffsets(const std::string& bootstrap, int partitions) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err));
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-  std::vector<int64_t> lows;
-  for (int p = 0; p < partitions; ++p) {
-    int64_t low = -1, high = -1;
-    rd_kafka_query_watermark_offsets(rk, kTopic, p, &low, &high, 10000);
-    lows.push_back(low);
-  }
-  rd_kafka_destroy(rk);
-  return lows;
-}
-
 /// Seconds for `consumers` raw consumers to read the whole topic, partitions dealt out as
 /// the source deals them (round robin).
 double RawSeconds(const std::string& bootstrap, int consumers, int partitions, int64_t records) {
@@ -135,7 +119,8 @@ int main(int argc, char** argv) {
     kafka.Produce(kTopic, part, lines);
   }
   const int64_t total = per_partition * partitions;
-  for (int64_t low : LowOffsets(kafka.bootstrap(), partitions)) {
+  for (const auto& [low, high] :
+       sluice::bench::PartitionOffsets(kafka.bootstrap(), kTopic, partitions)) {
     if (low != 0) {
       std::fprintf(stderr,
                    "the mock cluster dropped old messages (it keeps about 5 MB per partition): "

@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sluice::bench {
@@ -34,6 +35,25 @@ inline rd_kafka_t* NewRawConsumer(const std::string& bootstrap, const std::strin
   rd_kafka_assign(rk, list);
   rd_kafka_topic_partition_list_destroy(list);
   return rk;
+}
+
+/// Each partition's oldest and next offsets (the benchmarks' raw consumers start at 0, so they
+/// check the mock cluster kept every message: its oldest offset is still 0).
+inline std::vector<std::pair<int64_t, int64_t>> PartitionOffsets(const std::string& bootstrap,
+                                                                 const std::string& topic,
+                                                                 int partitions) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err));
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+  std::vector<std::pair<int64_t, int64_t>> offsets;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = -1, high = -1;
+    rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 10000);
+    offsets.emplace_back(low, high);
+  }
+  rd_kafka_destroy(rk);
+  return offsets;
 }
 
 }  // namespace sluice::bench
