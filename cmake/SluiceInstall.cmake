@@ -6,7 +6,7 @@
 include(CMakePackageConfigHelpers)
 
 set(sluice_libraries sluice_engine sluice_operators sluice_connectors sluice_kafka sluice_influx
-                     sluice_http sluice_api)
+                     sluice_http sluice_postgres sluice_api)
 install(TARGETS ${sluice_libraries} EXPORT SluiceTargets
         LIBRARY DESTINATION lib
         INCLUDES DESTINATION include)

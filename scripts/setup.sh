@@ -9,7 +9,7 @@ packages=(
   libabsl-dev librocksdb-dev librdkafka-dev libcurl4-openssl-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev
-  influxdb kcat curl netcat-openbsd zlib1g-dev prometheus
+  influxdb kcat curl netcat-openbsd zlib1g-dev prometheus libpq-dev postgresql
   systemd python3-yaml chromium
 )
 

@@ -203,6 +203,15 @@ bool ChildProcess::Running() {
   return true;
 }
 
+void CrashThreeTimes(JobConfig& config, const std::string& checkpoint_dir, uint64_t seed) {
+  config.checkpoint_interval = absl::Milliseconds(50);
+  config.checkpoint_dir = checkpoint_dir;
+  config.chaos_kill_every_records = 300;
+  config.chaos_max_failures = 3;
+  config.chaos_seed = seed;
+  config.max_source_rate = 2000;
+}
+
 bool WaitFor(const std::function<bool()>& condition, int timeout_ms) {
   for (int waited = 0;; waited += 10) {
     if (condition()) return true;

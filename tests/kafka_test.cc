@@ -804,15 +804,7 @@ class KafkaEndToEndTest : public ::testing::Test {
     out.topic = "out";
     out.delivery = delivery;
     Pipeline p("kafka-e2e");
-    auto& c = p.mutable_config();
-    c.checkpoint_interval = absl::Milliseconds(50);
-    c.checkpoint_dir = dir_.Join("ck");
-    // A crash per attempt after a few hundred records of a task: three crashes whatever
-    // the machine's speed.
-    c.chaos_kill_every_records = 300;
-    c.chaos_max_failures = 3;
-    c.chaos_seed = 7;
-    c.max_source_rate = 2000;  // about 2 s: long enough for the chaos
+    testing::CrashThreeTimes(p.mutable_config(), dir_.Join("ck"));
     p.Source(KafkaSource(in))
         .Parallelism(2)
         .Map([](const KafkaRecord& r) { return std::make_pair(r.value, int64_t{1}); })

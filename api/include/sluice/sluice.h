@@ -13,6 +13,7 @@
 #include "sluice/connectors/generator.h"
 #include "sluice/connectors/influxdb.h"
 #include "sluice/connectors/kafka.h"
+#include "sluice/connectors/postgres.h"
 #include "sluice/connectors/print.h"
 #include "sluice/connectors/socket_text.h"
 #include "sluice/connectors/text_file.h"

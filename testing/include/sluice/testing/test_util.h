@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+#include "sluice/graph/stream_graph.h"
 
 #define ASSERT_OK(expr)                                                 \
   do {                                                                  \
@@ -113,6 +114,11 @@ class ChildProcess {
   int pid_ = -1;
   int exit_code_ = -1;
 };
+
+/// Checkpoints every 50 ms into `checkpoint_dir` and three crashes, one per attempt after a
+/// few hundred records of a task (so three whatever the machine's speed), the sources slowed
+/// to 2,000 records/s so that a few thousand records last long enough for them.
+void CrashThreeTimes(JobConfig& config, const std::string& checkpoint_dir, uint64_t seed = 7);
 
 /// Waits until `condition` holds, checking every 10 ms, for at most `timeout_ms`; returns
 /// whether it held.
