@@ -520,7 +520,8 @@ std::string IdsQuery(const std::string& table) {
 }
 
 /// An exactly-once sink into `table` that took checkpoints 1 (rows 0-9) and 2 (rows 10-19),
-/// heard that 1 completed, wrote rows 20-24 and died: returns the two snapshots.
+/// heard that 1 completed while writing rows of 2, wrote rows 20-24 and died: returns the two
+/// snapshots.
 std::pair<OperatorSnapshot, OperatorSnapshot> KilledAfterTwoBarriers(PostgresServer& server,
                                                                      Pipeline& p, int sink,
                                                                      const std::string& table) {
@@ -531,12 +532,15 @@ std::pair<OperatorSnapshot, OperatorSnapshot> KilledAfterTwoBarriers(PostgresSer
   auto cp1 = h.op().SnapshotNow(1);
   EXPECT_OK(cp1);
   EXPECT_TRUE(server.Rows(ids).empty()) << "nothing is visible before its checkpoint completes";
-  Write(h, 10, 20);
-  auto cp2 = h.op().SnapshotNow(2);
-  EXPECT_OK(cp2);
+  // Rows go out one per COPY message (buffer_bytes 1): checkpoint 1 completes while the next
+  // transaction is open and its COPY under way.
+  Write(h, 10, 15);
   h.op().NotifyCheckpointComplete(1);
   EXPECT_EQ(server.Rows(ids), Ids(0, 10));
-  Write(h, 20, 25);  // one row per COPY message (buffer_bytes 1): on the server, uncommitted
+  Write(h, 15, 20);
+  auto cp2 = h.op().SnapshotNow(2);
+  EXPECT_OK(cp2);
+  Write(h, 20, 25);  // on the server, uncommitted
   EXPECT_EQ(server.Rows(ids), Ids(0, 10));
   EXPECT_EQ(
       server.Number("SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE '" + table + "-%'"), 1);
@@ -635,6 +639,7 @@ TEST_F(SinkEndToEndTest, ExactlyOnceUnderChaosWritesEachRowOnce) {
   server().Execute("CREATE TABLE counts (word text, n bigint)");
   PostgresSinkOptions o = SinkInto(server(), "counts");
   o.delivery = PostgresDelivery::kExactlyOnce;
+  o.buffer_bytes = 64;  // rows out mid-checkpoint: commits arrive while a COPY is under way
   auto r = RunWithChaos(o);
   ASSERT_OK(r);
   EXPECT_GE(r->restarts, 3) << "the chaos must have struck";

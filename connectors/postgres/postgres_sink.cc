@@ -125,17 +125,21 @@ class PostgresSinkCore::Session {
     return true;
   }
 
+  /// Exactly-once: a second connection for COMMIT / ROLLBACK PREPARED, which cannot run
+  /// inside the transaction (and its COPY) that the rows after a barrier are going into.
+  void SetCommitter(std::unique_ptr<PgConnection> committer) { committer_ = std::move(committer); }
+
   absl::Status Finish(const std::string& verb, const std::string& gid) {
-    return conn_->Run(absl::StrCat(verb, " PREPARED ", QuoteLiteral(gid)),
-                      absl::StrCat(verb, " PREPARED '", gid, "'"));
+    return committer_->Run(absl::StrCat(verb, " PREPARED ", QuoteLiteral(gid)),
+                           absl::StrCat(verb, " PREPARED '", gid, "'"));
   }
 
   /// The names of this database's prepared transactions that start with `prefix`-.
   absl::StatusOr<std::set<std::string>> PreparedOf(const std::string& prefix) {
     SLUICE_ASSIGN_OR_RETURN(PgResult r,
-                            conn_->Exec("SELECT gid FROM pg_prepared_xacts WHERE database = "
-                                        "current_database() AND starts_with(gid, $1)",
-                                        "listing prepared transactions", {prefix + "-"}));
+                            committer_->Exec("SELECT gid FROM pg_prepared_xacts WHERE database = "
+                                             "current_database() AND starts_with(gid, $1)",
+                                             "listing prepared transactions", {prefix + "-"}));
     std::set<std::string> out;
     for (int i = 0; i < PQntuples(r.get()); ++i) out.insert(PQgetvalue(r.get(), i, 0));
     return out;
@@ -145,6 +149,7 @@ class PostgresSinkCore::Session {
 
  private:
   std::unique_ptr<PgConnection> conn_;
+  std::unique_ptr<PgConnection> committer_;
   const PostgresSinkOptions& options_;
   std::vector<std::string> columns_;
   std::vector<std::string> keys_;
@@ -228,6 +233,9 @@ void PostgresSinkCore::Open(RuntimeContext& ctx) {
   if (options_.upsert) ThrowIfError(session_->PrepareUpsert());
   if (!exactly_once()) return;
 
+  auto committer = PgConnection::Open(options_.url, application_name + " commits", kWho);
+  ThrowIfError(committer.status());
+  session_->SetCommitter(std::move(*committer));
   auto max_prepared =
       session_->conn().Exec("SHOW max_prepared_transactions", "reading max_prepared_transactions");
   ThrowIfError(max_prepared.status());
