@@ -15,6 +15,7 @@
 #include "dev_kafka.h"
 #include "glog/logging.h"
 #include "new_job.h"
+#include "savepoint_tools.h"
 #include "sluice/api/job.h"
 #include "sluice/job/flag_spelling.h"
 
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
     std::fputs(sluice::cli::kClusterUsage, args.empty() ? stderr : stdout);
     std::fputs(sluice::cli::kDevKafkaUsage, args.empty() ? stderr : stdout);
     std::fputs(sluice::cli::kNewJobUsage, args.empty() ? stderr : stdout);
+    std::fputs(sluice::cli::kSavepointToolsUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "version") {
@@ -149,6 +151,9 @@ int main(int argc, char** argv) {
   if (args[0] == "status") return sluice::cli::ClusterStatus(rest);
   if (args[0] == "list") return sluice::cli::ListJobs(rest);
   if (args[0] == "cancel") return sluice::cli::CancelJob(rest);
+  if (args[0] == "savepoint" && !rest.empty() && rest[0] == "inspect") {
+    return sluice::cli::InspectSavepoint(std::vector<std::string>(rest.begin() + 1, rest.end()));
+  }
   if (args[0] == "savepoint") return sluice::cli::Savepoint(rest);
   if (args[0] == "stop") return sluice::cli::StopJob(rest);
   if (args[0] == "new") return sluice::cli::NewJob(rest);

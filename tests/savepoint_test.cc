@@ -2,10 +2,12 @@
 // at another parallelism with identical results, state matched by Uid, refusal (or
 // dropping) of state nobody claims, checkpoint timeouts against the tolerable-failure
 // setting, and operator state of user functions (CheckpointedFunction) under the chaos
-// option.
+// option; `sluice savepoint inspect` against what a job left.
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -13,6 +15,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "sluice/checkpoint/checkpoint_loader.h"
 #include "sluice/sluice.h"
 #include "sluice/testing/test_util.h"
@@ -333,6 +336,133 @@ TEST(CheckpointedFunctionTest, OperatorStateSurvivesCrashesExactlyOnce) {
   EXPECT_EQ(r->restarts, 3);
   EXPECT_EQ(CountingSink::total.load(), static_cast<int64_t>(kRecords));
   EXPECT_GT(CountingSink::completions.load(), 0);
+}
+
+// --- sluice savepoint inspect ---
+
+struct Profile {
+  std::string name;
+  int64_t visits = 0;
+  std::vector<std::string> tags;
+};
+SLUICE_SERIALIZABLE(Profile, name, visits, tags)
+
+/// Per user: a profile (ValueState) and its visit numbers (ListState with a TTL); users big1
+/// and big2 get one long tag each (1,000 and 500 bytes): the largest entries.
+class KeepProfiles final : public KeyedProcessFunction<std::string, std::string, std::string> {
+ public:
+  void Open(KeyedRuntimeContext<std::string>& ctx) override {
+    profile_ = &ctx.GetState(ValueStateDescriptor<Profile>("profile"));
+    ListStateDescriptor<int64_t> recent("recent");
+    recent.EnableTimeToLive(StateTtlConfig::Of(absl::Hours(1)));
+    recent_ = &ctx.GetListState(recent);
+  }
+  void ProcessElement(const std::string& user, Context&, Collector<std::string>&) override {
+    Profile p = profile_->ValueOr(Profile{});
+    p.name = user;
+    ++p.visits;
+    if (user == "big1") p.tags.push_back(std::string(1000, 'x'));
+    if (user == "big2") p.tags.push_back(std::string(500, 'y'));
+    profile_->Update(p);
+    recent_->Add(p.visits);
+  }
+
+ private:
+  ValueState<Profile>* profile_ = nullptr;
+  ListState<int64_t>* recent_ = nullptr;
+};
+
+/// `sluice ARGS...`: its exit code and what it printed.
+testing::CommandResult Sluice(const std::string& args) {
+  return testing::RunCommand(testing::BuildDir() + "/bin/sluice " + args + " 2>&1");
+}
+
+// What a checkpoint holds, from its files alone: per operator uid each state's kind, keys,
+// bytes, types, TTL and largest entries, against what the job (102 users) must have left.
+TEST(SavepointInspectTest, ShowsEachStateOfEachOperator) {
+  testing::TempDir dir;
+  std::vector<std::string> users;
+  for (int round = 0; round < 3; ++round) {
+    for (int u = 0; u < 100; ++u) users.push_back(absl::StrCat("u", u));
+  }
+  users.push_back("big1");
+  users.push_back("big2");
+  Pipeline p("profiles");
+  p.EnableCheckpointing(absl::Milliseconds(50));
+  p.SetCheckpointDir(dir.Join("ck"));
+  p.SetParallelism(2);
+  p.Source(CollectionSource<std::string>(users))
+      .Uid("users")
+      .KeyBy([](const std::string& u) { return u; })
+      .Process(KeepProfiles())
+      .Uid("profiles")
+      .Sink(DiscardingSink<std::string>())
+      .Uid("discard");
+  ASSERT_OK(ExecuteLocally(p));  // its final checkpoint stays
+
+  const auto json = Sluice("savepoint inspect --json --top=2 " + dir.Join("ck/profiles"));
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  const auto doc = nlohmann::json::parse(json.output);
+  EXPECT_FALSE(doc["savepoint"].get<bool>());
+  nlohmann::json profiles;
+  for (const auto& op : doc["operators"]) {
+    if (op["uid"] == "profiles") profiles = op;
+  }
+  ASSERT_FALSE(profiles.is_null()) << json.output;
+  EXPECT_EQ(profiles["parallelism"], 2);
+  EXPECT_EQ(profiles["max_parallelism"], 128);
+  std::set<int> key_groups;
+  for (const std::string& u : users) key_groups.insert(KeyGroupFor(u, 128));
+  EXPECT_EQ(profiles["key_groups"], key_groups.size()) << "key groups holding entries";
+  ASSERT_EQ(profiles["states"].size(), 2u) << profiles.dump();
+  const auto& profile = profiles["states"][0];
+  EXPECT_EQ(profile["name"], "profile");
+  EXPECT_EQ(profile["kind"], "value");
+  EXPECT_EQ(profile["ttl"], false);
+  EXPECT_EQ(profile["keys"], 102);
+  EXPECT_EQ(profile["key_type"], "string");
+  EXPECT_EQ(profile["namespace_type"], "void");
+  EXPECT_EQ(profile["value_type"], "Profile{name:string,visits:i64,tags:list<string>}");
+  ASSERT_EQ(profile["top"].size(), 2u);
+  EXPECT_EQ(profile["top"][0]["key"], "\"big1\"");
+  EXPECT_EQ(profile["top"][1]["key"], "\"big2\"");
+  // Key (1 + 4), name (1 + 4), visits (8), one tag (1 + 2 + 1,000): 1,021 bytes.
+  EXPECT_EQ(profile["top"][0]["bytes"], 1 + 4 + 1 + 4 + 8 + 1 + 2 + 1000);
+  const auto& recent = profiles["states"][1];
+  EXPECT_EQ(recent["name"], "recent");
+  EXPECT_EQ(recent["kind"], "list");
+  EXPECT_EQ(recent["ttl"], true);
+  EXPECT_EQ(recent["keys"], 102);
+
+  const auto text = Sluice("savepoint inspect " + dir.Join("ck/profiles"));
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_THAT(text.output, HasSubstr("operator profiles: parallelism 2, max parallelism 128"));
+  EXPECT_THAT(text.output, ::testing::ContainsRegex("recent +list +102 keys +[0-9]+ bytes  ttl"));
+
+  // A RocksDB job's incremental checkpoint: its keyed state is in the database's files.
+  p.mutable_config().state_backend = StateBackendKind::kRocksDb;
+  p.SetCheckpointDir(dir.Join("ck-rocksdb"));
+  ASSERT_OK(ExecuteLocally(p));
+  const auto native = Sluice("savepoint inspect --json " + dir.Join("ck-rocksdb/profiles"));
+  ASSERT_EQ(native.exit_code, 0) << native.output;
+  for (const auto& op : nlohmann::json::parse(native.output)["operators"]) {
+    if (op["uid"] == "profiles") {
+      EXPECT_GT(op["native_files"].get<int>(), 0) << op.dump();
+    }
+  }
+
+  // A damaged state file: an error naming it, no output.
+  std::string state_file;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir.Join("ck/profiles"))) {
+    if (e.path().filename().string().starts_with("profiles")) state_file = e.path().string();
+  }
+  ASSERT_FALSE(state_file.empty());
+  testing::DamageFile(state_file, 20);
+  const auto damaged = Sluice("savepoint inspect " + dir.Join("ck/profiles"));
+  EXPECT_EQ(damaged.exit_code, 1) << damaged.output;
+  EXPECT_THAT(damaged.output, HasSubstr(std::filesystem::path(state_file).filename().string()));
+  EXPECT_THAT(Sluice("savepoint inspect " + dir.Join("nowhere")).output,
+              HasSubstr(dir.Join("nowhere")));
 }
 
 }  // namespace

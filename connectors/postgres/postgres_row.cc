@@ -9,44 +9,13 @@
 #include "absl/time/time.h"
 #include "pg_connection.h"
 #include "sluice/connectors/postgres.h"
+#include "sluice/core/json_string.h"
 
 namespace sluice {
 namespace {
 
 /// Debian's Abseil has a string_view of its own.
 absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-void AppendJsonString(std::string_view s, std::string* out) {
-  out->push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out->append(buf);
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 /// "YYYY-MM-DD HH:MM:SS[.ffffff][+00]" (the session speaks UTC) -> microseconds.
 bool ParseTimestamp(std::string_view text, int64_t* micros) {

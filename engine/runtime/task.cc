@@ -609,6 +609,9 @@ absl::StatusOr<TaskAck> Task::FinishSnapshot(
     }
     const size_t chain_index = static_cast<size_t>(
         std::find(vertex_.nodes.begin(), vertex_.nodes.end(), node) - vertex_.nodes.begin());
+    state_growth_.Observe(
+        absl::StrCat("operator '", graph_->stream.nodes[node].name, "' in ", name_),
+        snapshot->state_sizes);
     // Each keyed state's size as of this checkpoint (per state: there are few).
     for (const KeyedStateSize& size : snapshot->state_sizes) {
       MetricGroup& state = metrics_[chain_index]->AddGroup("state", size.name);

@@ -24,6 +24,7 @@
 #include "sluice/internal/network/record_writer.h"
 #include "sluice/internal/network/status_watermark_valve.h"
 #include "sluice/internal/runtime/job_checkpoints.h"
+#include "sluice/metrics/state_growth_watch.h"
 #include "sluice/operator/stream_operator.h"
 #include "sluice/runtime/mini_cluster.h"
 
@@ -192,6 +193,7 @@ class Task final : public ProcessingTimeService, public TaskMailbox {
   std::vector<std::unique_ptr<RecordWriterBase>> writers_;
   TaskMetrics task_metrics_;
   std::vector<MetricGroup*> metrics_;  // the chain's operators', in task_metrics_'s group
+  StateGrowthWatch state_growth_;      // warns of keyed states that look like leaks
   MetricRegistry::Registration metrics_registration_;  // after the groups: goes first
   ErasedOutput* head_input_ = nullptr;
   SourceOperatorBase* source_ = nullptr;

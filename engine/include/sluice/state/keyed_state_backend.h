@@ -34,6 +34,7 @@ struct KeyedStateSize {
   std::string name;
   size_t entries = 0;
   size_t bytes = 0;
+  bool ttl = false;  // its entries expire (a TTL was configured)
 };
 
 /// A frozen view of a keyed state backend; it must not outlive the backend.
@@ -260,7 +261,9 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
   std::vector<KeyedStateSize> ApproximateSizes() const override {
     std::vector<KeyedStateSize> out;
     for (const auto& [name, e] : tables_) {
-      out.push_back({name, e.table->ApproximateEntryCount()});
+      // A state with a TTL stores its values wrapped: "...;value=ttl<...>".
+      out.push_back({name, e.table->ApproximateEntryCount(), 0,
+                     e.table->TypeTag().find(";value=ttl<") != std::string::npos});
     }
     return out;
   }
