@@ -445,7 +445,8 @@ TEST(SavepointInspectTest, ShowsEachStateOfEachOperator) {
   ASSERT_OK(ExecuteLocally(p));
   const auto native = Sluice("savepoint inspect --json " + dir.Join("ck-rocksdb/profiles"));
   ASSERT_EQ(native.exit_code, 0) << native.output;
-  for (const auto& op : nlohmann::json::parse(native.output)["operators"]) {
+  const auto native_doc = nlohmann::json::parse(native.output);
+  for (const auto& op : native_doc["operators"]) {
     if (op["uid"] == "profiles") {
       EXPECT_GT(op["native_files"].get<int>(), 0) << op.dump();
     }
