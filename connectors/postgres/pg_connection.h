@@ -63,7 +63,6 @@ class PgConnection {
   bool copying() const { return copying_; }
 
   bool broken() const { return PQstatus(conn_) == CONNECTION_BAD; }
-  const std::string& who() const { return who_; }
   /// host:port/database, for messages.
   std::string where() const;
 

@@ -128,7 +128,6 @@ class PostgresSourceCore::Reader {
   }
 
   std::string Snapshot() const { return SerializeToString(state_); }
-  const std::vector<PostgresColumn>& columns() const { return columns_; }
 
  private:
   absl::Status TakeRestored(const std::vector<std::string>& restored) {
@@ -378,11 +377,6 @@ std::vector<std::string> PostgresSourceCore::SnapshotState(int64_t) {
 
 void PostgresSourceCore::RestoreState(std::vector<std::string> items) {
   restored_ = std::move(items);
-}
-
-const std::vector<PostgresColumn>& PostgresSourceCore::columns() const {
-  static const std::vector<PostgresColumn> kNone;
-  return reader_ == nullptr ? kNone : reader_->columns();
 }
 
 }  // namespace sluice::internal

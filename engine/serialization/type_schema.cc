@@ -155,8 +155,47 @@ bool TypeSchema::walkable() const {
 }
 
 bool TypeSchema::Skip(ByteReader& in) const {
-  std::string scratch;
-  return Render(in, &scratch);
+  // As Render, without building text: inspection skips every entry it does not show.
+  std::string_view bytes;
+  uint64_t n = 0;
+  uint8_t present = 0;
+  switch (kind_) {
+    case Kind::kVoid:
+      return true;
+    case Kind::kCustom:
+      return false;
+    case Kind::kFixed:
+      for (size_t i = 0; i < size_; ++i) {
+        if (!in.ReadRaw(&present)) return false;
+      }
+      return true;
+    case Kind::kString:
+    case Kind::kProto:
+      return in.ReadBytes(&bytes);
+    case Kind::kList:
+    case Kind::kMap:
+      if (!in.ReadVarint(&n) || !in.CheckCount(n, 1)) return false;
+      for (uint64_t i = 0; i < n; ++i) {
+        if (!children_[0].Skip(in) || (kind_ == Kind::kMap && !children_[1].Skip(in))) {
+          return false;
+        }
+      }
+      return true;
+    case Kind::kOptional:
+      if (!in.ReadRaw(&present) || present > 1) return false;
+      return present == 0 || children_[0].Skip(in);
+    case Kind::kTuple:
+    case Kind::kStruct:
+      for (const TypeSchema& c : children_) {
+        if (!c.Skip(in)) return false;
+      }
+      return true;
+    case Kind::kTtl: {
+      int64_t last_access = 0;
+      return children_[0].Skip(in) && in.ReadRaw(&last_access);
+    }
+  }
+  return false;
 }
 
 namespace {

@@ -118,9 +118,6 @@ class PostgresEmitter {
   virtual void Emit(const PostgresRow& row) = 0;
 };
 
-class PgConnection;
-struct PostgresReadPosition;
-
 /// The untyped source: connection, queries, position and ties (task thread only).
 class PostgresSourceCore {
  public:
@@ -134,7 +131,6 @@ class PostgresSourceCore {
   std::vector<std::string> SnapshotState(int64_t checkpoint_id);
   void RestoreState(std::vector<std::string> items);
   const PostgresSourceOptions& options() const { return options_; }
-  const std::vector<PostgresColumn>& columns() const;
 
  private:
   class Reader;
@@ -284,7 +280,6 @@ class PostgresSinkCore {
   std::vector<PostgresPreparedTransaction> SnapshotState(int64_t checkpoint_id);
   void RestoreState(std::vector<PostgresPreparedTransaction> items);
   void NotifyCheckpointComplete(int64_t checkpoint_id);
-  const std::vector<std::string>& columns() const { return columns_; }
 
  private:
   class Session;
