@@ -59,53 +59,6 @@ std::string DefaultJobManager() {
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:6123";
 }
 
-/// The JobManager a command talks to, and how.
-struct Target {
-  std::string address;
-  cluster::Credentials credentials;
-};
-
-/// Splits `--jobmanager=` and the credential flags off a command's arguments; the rest are
-/// positional.
-absl::StatusOr<Target> TakeTarget(const std::vector<std::string>& args,
-                                  std::vector<std::string>* positional) {
-  std::string address = DefaultJobManager();
-  cluster::CredentialFiles files;
-  for (const std::string& a : args) {
-    if (absl::StartsWith(a, "--jobmanager=")) {
-      address = a.substr(13);
-    } else if (!TakeCredentialFlag(a, &files)) {
-      positional->push_back(a);
-    }
-  }
-  auto credentials = cluster::Credentials::LoadWithEnvironment(files);
-  if (!credentials.ok()) return credentials.status();
-  return Target{address, *std::move(credentials)};
-}
-
-std::string StateName(cluster::JobState state) {
-  switch (state) {
-    case cluster::CREATED:
-      return "created";
-    case cluster::RUNNING:
-      return "running";
-    case cluster::FINISHED:
-      return "finished";
-    case cluster::FAILED:
-      return "failed";
-    case cluster::CANCELED:
-      return "canceled";
-    case cluster::RESTARTING:
-      return "restarting";
-    default:
-      return "unknown";
-  }
-}
-
-bool Ended(cluster::JobState s) {
-  return s == cluster::FINISHED || s == cluster::FAILED || s == cluster::CANCELED;
-}
-
 void PrintJob(const cluster::JobStatus& job) {
   std::string notes;
   if (job.restarts() > 0) notes = absl::StrCat("  restarts: ", job.restarts());
@@ -115,7 +68,7 @@ void PrintJob(const cluster::JobStatus& job) {
   const std::string& why = job.state() == cluster::RESTARTING ? job.restart_cause() : job.failure();
   if (!why.empty()) absl::StrAppend(&notes, "  ", why);
   std::printf("%-10s %-10s %-24s %3d slots  %8.1f s%s\n", job.job_id().c_str(),
-              StateName(job.state()).c_str(), job.job_name().c_str(), job.slots_needed(),
+              JobStateName(job.state()).c_str(), job.job_name().c_str(), job.slots_needed(),
               static_cast<double>(job.duration_ms()) / 1000, notes.c_str());
 }
 
@@ -127,7 +80,7 @@ std::string TimeOfDay(int64_t unix_ms) {
 /// One job in detail: `sluice status JOB_ID`.
 void PrintJobDetails(const cluster::JobStatus& job) {
   std::printf("%s '%s': %s, %.1f s\n", job.job_id().c_str(), job.job_name().c_str(),
-              StateName(job.state()).c_str(), static_cast<double>(job.duration_ms()) / 1000);
+              JobStateName(job.state()).c_str(), static_cast<double>(job.duration_ms()) / 1000);
   if (!job.failure().empty()) std::printf("  failure: %s\n", job.failure().c_str());
   std::printf("  restart strategy: %s\n", job.restart_strategy().c_str());
   std::printf("  restarts: %d", job.restarts());
@@ -162,7 +115,8 @@ void PrintJobDetails(const cluster::JobStatus& job) {
   std::printf("  TaskManagers: %s\n", taskmanagers.empty() ? "none" : taskmanagers.c_str());
   std::printf(
       "  tasks (records in, sent; per second over the last minute; the busiest and the\n"
-      "  most back-pressured subtask's share of its time):\n");
+      "  most back-pressured subtask's share of its time; keyed states at the newest\n"
+      "  checkpoint, over all subtasks):\n");
   for (const cluster::JobVertexInfo& v : job.vertices()) {
     std::printf(
         "    %s x%d: %lld in (%.0f/s), %lld sent (%.0f/s), busy %.0f%%, "
@@ -170,6 +124,11 @@ void PrintJobDetails(const cluster::JobStatus& job) {
         v.name().c_str(), v.parallelism(), static_cast<long long>(v.records_in()),
         v.records_in_per_second(), static_cast<long long>(v.records_sent()),
         v.records_sent_per_second(), v.busy_max() * 100, v.backpressured_max() * 100);
+    for (const cluster::StateSizeReport& state : v.states()) {
+      std::printf("      state %s/%s: %lld entries, %lld bytes\n", state.operator_id().c_str(),
+                  state.state().c_str(), static_cast<long long>(state.entries()),
+                  static_cast<long long>(state.bytes()));
+    }
   }
   if (job.regions() > 1 && job.running_parts_size() > 0) {
     std::string parts;
@@ -187,12 +146,51 @@ void PrintJobDetails(const cluster::JobStatus& job) {
   std::printf("  history:\n");
   for (const cluster::StateChange& change : job.history()) {
     std::printf("    %s  %s%s%s\n", TimeOfDay(change.at_ms()).c_str(),
-                StateName(change.state()).c_str(), change.detail().empty() ? "" : ": ",
+                JobStateName(change.state()).c_str(), change.detail().empty() ? "" : ": ",
                 change.detail().c_str());
   }
 }
 
 }  // namespace
+
+absl::StatusOr<Target> TakeTarget(const std::vector<std::string>& args,
+                                  std::vector<std::string>* positional) {
+  std::string address = DefaultJobManager();
+  cluster::CredentialFiles files;
+  for (const std::string& a : args) {
+    if (absl::StartsWith(a, "--jobmanager=")) {
+      address = a.substr(13);
+    } else if (!TakeCredentialFlag(a, &files)) {
+      positional->push_back(a);
+    }
+  }
+  auto credentials = cluster::Credentials::LoadWithEnvironment(files);
+  if (!credentials.ok()) return credentials.status();
+  return Target{address, *std::move(credentials)};
+}
+
+std::string JobStateName(cluster::JobState state) {
+  switch (state) {
+    case cluster::CREATED:
+      return "created";
+    case cluster::RUNNING:
+      return "running";
+    case cluster::FINISHED:
+      return "finished";
+    case cluster::FAILED:
+      return "failed";
+    case cluster::CANCELED:
+      return "canceled";
+    case cluster::RESTARTING:
+      return "restarting";
+    default:
+      return "unknown";
+  }
+}
+
+bool IsEnded(cluster::JobState s) {
+  return s == cluster::FINISHED || s == cluster::FAILED || s == cluster::CANCELED;
+}
 
 int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
   auto credentials = cluster::Credentials::LoadWithEnvironment(run.credential_files);
@@ -254,11 +252,11 @@ int RunOnCluster(const ClusterRun& run, const JobGraph& graph) {
       if (change.state() == cluster::FINISHED && !job->final_savepoint().empty()) {
         detail = absl::StrCat("stopped with savepoint ", job->final_savepoint());
       }
-      std::printf("%s %s%s%s\n", id->c_str(), StateName(change.state()).c_str(),
+      std::printf("%s %s%s%s\n", id->c_str(), JobStateName(change.state()).c_str(),
                   detail.empty() ? "" : ": ", detail.c_str());
     }
     std::fflush(stdout);
-    if (Ended(job->state())) return job->state() == cluster::FINISHED ? 0 : 1;
+    if (IsEnded(job->state())) return job->state() == cluster::FINISHED ? 0 : 1;
     absl::SleepFor(absl::Milliseconds(100));
   }
 }
@@ -409,13 +407,13 @@ int StopJob(const std::vector<std::string>& args) {
   for (;;) {
     auto job = client.Job(job_id);
     if (!job.ok()) return Fail(std::string(job.status().message()), 1);
-    if (Ended(job->state())) {
+    if (IsEnded(job->state())) {
       std::printf("%s stopped with savepoint %s\n", job_id.c_str(), path->c_str());
       return job->state() == cluster::FINISHED ? 0 : 1;
     }
     if (absl::Now() > give_up) {
       return Fail(absl::StrCat("savepoint ", *path, " written, but ", job_id, " is still ",
-                               StateName(job->state()), " a minute later"),
+                               JobStateName(job->state()), " a minute later"),
                   1);
     }
     absl::SleepFor(absl::Milliseconds(50));

@@ -3,7 +3,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "proto/common.pb.h"
 #include "sluice/graph/job_graph.h"
 #include "sluice/jobmanager/credentials.h"
 
@@ -31,6 +33,20 @@ struct ClusterRun {
   /// The cluster's token and TLS files (flags; unset ones from the environment).
   cluster::CredentialFiles credential_files;
 };
+
+/// The JobManager a command talks to, and how.
+struct Target {
+  std::string address;
+  cluster::Credentials credentials;
+};
+/// Splits `--jobmanager=` and the credential flags off a command's arguments; the rest are
+/// positional.
+absl::StatusOr<Target> TakeTarget(const std::vector<std::string>& args,
+                                  std::vector<std::string>* positional);
+/// "running", "finished", ...
+std::string JobStateName(cluster::JobState state);
+/// Finished, failed or canceled.
+bool IsEnded(cluster::JobState state);
 
 /// Uploads, submits and (unless detached) follows the job, printing its state changes.
 /// Exit code: 0 finished (or submitted, detached), 1 failed or canceled or unreachable.

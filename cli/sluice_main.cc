@@ -18,6 +18,7 @@
 #include "savepoint_tools.h"
 #include "sluice/api/job.h"
 #include "sluice/job/flag_spelling.h"
+#include "upgrade_command.h"
 
 namespace {
 
@@ -137,6 +138,7 @@ int main(int argc, char** argv) {
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
     std::fputs(sluice::cli::kClusterUsage, args.empty() ? stderr : stdout);
+    std::fputs(sluice::cli::kUpgradeUsage, args.empty() ? stderr : stdout);
     std::fputs(sluice::cli::kDevKafkaUsage, args.empty() ? stderr : stdout);
     std::fputs(sluice::cli::kNewJobUsage, args.empty() ? stderr : stdout);
     std::fputs(sluice::cli::kSavepointToolsUsage, args.empty() ? stderr : stdout);
@@ -154,8 +156,12 @@ int main(int argc, char** argv) {
   if (args[0] == "savepoint" && !rest.empty() && rest[0] == "inspect") {
     return sluice::cli::InspectSavepoint(std::vector<std::string>(rest.begin() + 1, rest.end()));
   }
+  if (args[0] == "savepoint" && !rest.empty() && rest[0] == "rewrite") {
+    return sluice::cli::RewriteSavepoint(std::vector<std::string>(rest.begin() + 1, rest.end()));
+  }
   if (args[0] == "savepoint") return sluice::cli::Savepoint(rest);
   if (args[0] == "stop") return sluice::cli::StopJob(rest);
+  if (args[0] == "upgrade") return sluice::cli::UpgradeJob(rest);
   if (args[0] == "new") return sluice::cli::NewJob(rest);
   if (args.size() >= 2 && args[0] == "dev" && args[1] == "kafka") {
     return sluice::cli::DevKafka(std::vector<std::string>(args.begin() + 2, args.end()));

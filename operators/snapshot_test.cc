@@ -207,7 +207,8 @@ TEST(SnapshotTest, StateWithChangedTypesIsRefusedByName) {
     h.Open();
     FAIL() << "expected the restore to fail";
   } catch (const std::exception& e) {
-    EXPECT_THAT(std::string(e.what()), HasSubstr("state 'sum' was saved with other"));
+    EXPECT_THAT(std::string(e.what()),
+                HasSubstr("state 'sum' cannot be restored: the value was i64 and is now string"));
   }
 }
 

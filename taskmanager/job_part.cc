@@ -116,6 +116,13 @@ void AppendMetrics(const std::string& job_id, const internal::LocalSubtasks& sub
     r->set_backpressured(m.backpressured);
     r->set_input_watermark_ms(m.input_watermark_ms);
     r->set_output_watermark_ms(m.output_watermark_ms);
+    for (const internal::KeyedStateSample& state : m.states) {
+      StateSizeReport* size = r->add_states();
+      size->set_operator_id(state.operator_id);
+      size->set_state(state.state);
+      size->set_entries(state.entries);
+      size->set_bytes(state.bytes);
+    }
   }
 }
 

@@ -446,11 +446,19 @@ TEST(SavepointInspectTest, ShowsEachStateOfEachOperator) {
   const auto native = Sluice("savepoint inspect --json " + dir.Join("ck-rocksdb/profiles"));
   ASSERT_EQ(native.exit_code, 0) << native.output;
   const auto native_doc = nlohmann::json::parse(native.output);
+  bool native_listed = false;
   for (const auto& op : native_doc["operators"]) {
-    if (op["uid"] == "profiles") {
-      EXPECT_GT(op["native_files"].get<int>(), 0) << op.dump();
-    }
+    if (op["uid"] != "profiles") continue;
+    EXPECT_GT(op["native_files"].get<int>(), 0) << op.dump();
+    // Its states, read through a copy of the database, as the heap job's.
+    ASSERT_EQ(op["states"].size(), 2u) << op.dump();
+    EXPECT_EQ(op["states"][0]["name"], "profile");
+    EXPECT_EQ(op["states"][0]["keys"], 102);
+    EXPECT_EQ(op["states"][1]["name"], "recent");
+    EXPECT_EQ(op["states"][1]["keys"], 102);
+    native_listed = true;
   }
+  EXPECT_TRUE(native_listed) << native.output;
 
   // A damaged state file: an error naming it, no output.
   std::string state_file;
@@ -465,6 +473,148 @@ TEST(SavepointInspectTest, ShowsEachStateOfEachOperator) {
   EXPECT_THAT(Sluice("savepoint inspect " + dir.Join("nowhere")).output,
               HasSubstr(dir.Join("nowhere")));
 }
+
+// --- sluice savepoint rewrite ---
+
+/// The profiles job of the inspect test over `users`, with checkpoints into `checkpoint_dir`;
+/// restored from `restore_from` if given, with a new source (the old one's position dropped:
+/// it reads all of `users`).
+Pipeline ProfilesJob(const std::vector<std::string>& users, const std::string& checkpoint_dir,
+                     StateBackendKind backend = StateBackendKind::kHeap,
+                     const std::string& restore_from = "") {
+  Pipeline p("profiles");
+  p.EnableCheckpointing(absl::Milliseconds(50));
+  p.SetCheckpointDir(checkpoint_dir);
+  p.SetParallelism(2);
+  p.mutable_config().state_backend = backend;
+  p.mutable_config().restore_from = restore_from;
+  p.mutable_config().allow_non_restored_state = !restore_from.empty();
+  p.Source(CollectionSource<std::string>(users))
+      .Uid(restore_from.empty() ? "users" : "more-users")
+      .KeyBy([](const std::string& u) { return u; })
+      .Process(KeepProfiles())
+      .Uid("profiles")
+      .Sink(DiscardingSink<std::string>())
+      .Uid("discard");
+  return p;
+}
+
+/// Users u0..u99 three times each, big1 and big2 once.
+std::vector<std::string> ProfileUsers() {
+  std::vector<std::string> users;
+  for (int round = 0; round < 3; ++round) {
+    for (int u = 0; u < 100; ++u) users.push_back(absl::StrCat("u", u));
+  }
+  users.push_back("big1");
+  users.push_back("big2");
+  return users;
+}
+
+/// `sluice savepoint inspect --json --top=1 PATH`'s state `name` of operator "profiles".
+nlohmann::json InspectedState(const std::string& path, const std::string& name) {
+  const auto r = Sluice("savepoint inspect --json --top=1 " + path);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  if (r.exit_code != 0) return {};
+  const auto doc = nlohmann::json::parse(r.output);
+  for (const auto& op : doc["operators"]) {
+    if (op["uid"] != "profiles") continue;
+    for (const auto& state : op["states"]) {
+      if (state["name"] == name) return state;
+    }
+  }
+  return {};
+}
+
+class SavepointRewriteTest : public ::testing::TestWithParam<StateBackendKind> {};
+
+TEST_P(SavepointRewriteTest, DropsAStateAndLeavesTheOriginalAsItWas) {
+  testing::TempDir dir;
+  ASSERT_OK(ExecuteLocally(ProfilesJob(ProfileUsers(), dir.Join("ck"), GetParam())));
+  const std::string original = dir.Join("ck/profiles");
+  const auto before = Sluice("savepoint inspect --json " + original).output;
+
+  const auto r = Sluice("savepoint rewrite " + original + " " + dir.Join("out") +
+                        " --drop-state=profiles/recent");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("profiles/recent: removed (102 entries)"));
+  EXPECT_TRUE(InspectedState(dir.Join("out"), "recent").is_null());
+  EXPECT_EQ(InspectedState(dir.Join("out"), "profile")["keys"], 102);
+  EXPECT_EQ(Sluice("savepoint inspect --json " + original).output, before) << "read only";
+
+  // The rewritten savepoint restores: the job goes on from it with its profiles.
+  ASSERT_OK(
+      ExecuteLocally(ProfilesJob({"u1", "new"}, dir.Join("ck2"), GetParam(), dir.Join("out"))));
+  EXPECT_EQ(InspectedState(dir.Join("ck2/profiles"), "profile")["keys"], 103);
+  EXPECT_EQ(InspectedState(dir.Join("ck2/profiles"), "recent")["keys"], 2);
+
+  const auto again = Sluice("savepoint rewrite " + original + " " + dir.Join("out") +
+                            " --drop-state=profiles/recent");
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.output, HasSubstr("exists"));
+  const auto unknown = Sluice("savepoint rewrite " + original + " " + dir.Join("out2") +
+                              " --drop-state=profiles/nothing");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.output, HasSubstr("has no keyed state 'nothing' of operator 'profiles' "
+                                        "(its states: profiles/profile, profiles/recent)"));
+  EXPECT_FALSE(std::filesystem::exists(dir.Join("out2")));
+}
+
+TEST_P(SavepointRewriteTest, ARepairLibraryKeepsChangesAndDropsEntries) {
+  testing::TempDir dir;
+  ASSERT_OK(ExecuteLocally(ProfilesJob(ProfileUsers(), dir.Join("ck"), GetParam())));
+  const auto r = Sluice("savepoint rewrite " + dir.Join("ck/profiles") + " " + dir.Join("out") +
+                        " --with=" + testing::BuildDir() + "/tests/profile_repair.so");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // big2's tag (500 bytes) dropped it, big1's (1,000) was cleared; the others have none.
+  EXPECT_THAT(r.output, HasSubstr("profiles/profile: 102 entries, 1 dropped, 1 changed"));
+  const auto profile = InspectedState(dir.Join("out"), "profile");
+  EXPECT_EQ(profile["keys"], 101);
+  // The largest left: big1 without its tag: key (1 + 4), name (1 + 4), visits (8), tags (1).
+  EXPECT_EQ(profile["top"][0]["key"], "\"big1\"");
+  EXPECT_EQ(profile["top"][0]["bytes"], 1 + 4 + 1 + 4 + 8 + 1);
+  EXPECT_EQ(Sluice("savepoint inspect --json " + dir.Join("ck/profiles")).exit_code, 0);
+  EXPECT_EQ(InspectedState(dir.Join("out"), "recent")["keys"], 102) << "not named: unchanged";
+
+  const auto wrong =
+      Sluice("savepoint rewrite " + dir.Join("ck/profiles") + " " + dir.Join("out2") +
+             " --with=" + testing::BuildDir() + "/tests/profile_repair_wrong_key.so");
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_THAT(wrong.output,
+              HasSubstr("the repair of state 'profile' of operator 'profiles' reads key=i64;"));
+  EXPECT_THAT(wrong.output, HasSubstr("but the state is key=string;"));
+  const auto not_a_library =
+      Sluice("savepoint rewrite " + dir.Join("ck/profiles") + " " + dir.Join("out3") +
+             " --with=" + testing::BuildDir() + "/tests/upgrade_v1.so");
+  EXPECT_EQ(not_a_library.exit_code, 1);
+  EXPECT_THAT(not_a_library.output, HasSubstr("has no SLUICE_STATE_REPAIR entry point"));
+}
+
+// Entries not accessed for a while go; states without a TTL keep theirs (no timestamps).
+TEST_P(SavepointRewriteTest, DropsKeysNotAccessedForADuration) {
+  testing::TempDir dir;
+  ASSERT_OK(ExecuteLocally(ProfilesJob(ProfileUsers(), dir.Join("ck"), GetParam())));
+  const absl::Time first_done = absl::Now();
+  // A second run, a clear second later, touches two users only.
+  ASSERT_TRUE(testing::WaitFor([&] { return absl::Now() > first_done + absl::Seconds(1); }, 5'000));
+  const absl::Time second_start = absl::Now();
+  ASSERT_OK(ExecuteLocally(
+      ProfilesJob({"u1", "u2"}, dir.Join("ck2"), GetParam(), dir.Join("ck/profiles"))));
+  // Older than the middle of the gap: the first run's accesses.
+  const absl::Duration age = absl::Now() - (first_done + (second_start - first_done) / 2);
+  const auto r =
+      Sluice(absl::StrCat("savepoint rewrite ", dir.Join("ck2/profiles"), " ", dir.Join("out"),
+                          " --drop-keys-older-than=", absl::ToInt64Milliseconds(age), "ms"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("profiles/recent: 102 entries, 100 dropped, 0 changed"));
+  EXPECT_THAT(r.output, HasSubstr("profiles/profile: 102 entries, 0 dropped, 0 changed (no TTL"));
+  EXPECT_EQ(InspectedState(dir.Join("out"), "recent")["keys"], 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SavepointRewriteTest,
+                         ::testing::Values(StateBackendKind::kHeap, StateBackendKind::kRocksDb),
+                         [](const auto& info) {
+                           return info.param == StateBackendKind::kHeap ? "Heap" : "RocksDb";
+                         });
 
 }  // namespace
 }  // namespace sluice

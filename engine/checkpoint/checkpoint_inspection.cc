@@ -9,11 +9,12 @@
 #include <queue>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "sluice/checkpoint/checkpoint_loader.h"
+#include "sluice/checkpoint/native_keyed_state.h"
 #include "sluice/checkpoint/operator_snapshot.h"
 #include "sluice/serialization/type_schema.h"
+#include "sluice/state/state_migration.h"
 
 namespace sluice {
 namespace {
@@ -26,22 +27,14 @@ struct StateTypes {
 
 StateTypes ParseTag(const std::string& tag) {
   StateTypes t;
-  for (const std::string& part : std::vector<std::string>(absl::StrSplit(tag, ';'))) {
-    const size_t eq = part.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string name = part.substr(0, eq), type = part.substr(eq + 1);
-    auto schema = TypeSchema::Parse(type);
-    if (name == "key") {
-      t.key = type;
-      if (schema.ok()) t.key_schema = std::move(*schema);
-    } else if (name == "namespace") {
-      t.ns = type;
-      if (schema.ok()) t.ns_schema = std::move(*schema);
-    } else if (name == "value") {
-      t.value = type;
-      if (schema.ok()) t.value_schema = std::move(*schema);
-    }
-  }
+  auto names = ParseStateTypeTag(tag);
+  if (!names.ok()) return t;  // 0.1.0's typeid names: types unknown
+  t.key = names->key;
+  t.ns = names->ns;
+  t.value = names->value;
+  if (auto s = TypeSchema::Parse(t.key); s.ok()) t.key_schema = std::move(*s);
+  if (auto s = TypeSchema::Parse(t.ns); s.ok()) t.ns_schema = std::move(*s);
+  if (auto s = TypeSchema::Parse(t.value); s.ok()) t.value_schema = std::move(*s);
   return t;
 }
 
@@ -132,7 +125,13 @@ absl::StatusOr<CheckpointInspection> InspectCheckpoint(const std::string& path, 
       }
       op.native_files += static_cast<int64_t>(s.native.files.size());
       for (const StoredFile& f : s.native.files) op.native_bytes += static_cast<int64_t>(f.size);
-      for (const auto& [kg, blob] : s.key_groups) {
+      std::map<int, std::string> key_groups = s.key_groups;
+      if (!s.native.empty()) {
+        // RocksDB's own files (an incremental checkpoint): read through a copy of the database.
+        SLUICE_RETURN_IF_ERROR(
+            MaterializeNativeState({s.native}, s.native.range(), "", &key_groups));
+      }
+      for (const auto& [kg, blob] : key_groups) {
         const std::string where =
             absl::StrCat(loaded.dir, ": operator '", uid, "', key group ", kg);
         SLUICE_ASSIGN_OR_RETURN(internal::KeyGroupParts parts,

@@ -191,12 +191,18 @@ absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
 }
 
 absl::StatusOr<std::string> WriteSavepoint(
-    const std::string& savepoint_root, CheckpointMetadata metadata,
+    const std::string& savepoint_root, const CheckpointMetadata& metadata,
     const std::map<std::string, std::vector<OperatorSnapshot>>& operators) {
-  const std::string dir = absl::StrCat(
-      savepoint_root, "/",
-      internal::SafeFileName(absl::StrCat("savepoint-", metadata.job_name, "-",
-                                          metadata.checkpoint_id, "-", metadata.timestamp_ms)));
+  return WriteSavepointInto(absl::StrCat(savepoint_root, "/",
+                                         internal::SafeFileName(absl::StrCat(
+                                             "savepoint-", metadata.job_name, "-",
+                                             metadata.checkpoint_id, "-", metadata.timestamp_ms))),
+                            metadata, operators);
+}
+
+absl::StatusOr<std::string> WriteSavepointInto(
+    const std::string& dir, CheckpointMetadata metadata,
+    const std::map<std::string, std::vector<OperatorSnapshot>>& operators) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {

@@ -1,6 +1,9 @@
 #include "sluice/checkpoint/native_keyed_state.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -54,9 +57,15 @@ void ResolveNativePaths(const std::string& job_dir, OperatorSnapshot* snapshot) 
 }
 
 absl::Status MaterializeNativeState(const std::vector<NativeKeyedState>& native,
-                                    const KeyGroupRange& range, const std::string& scratch_dir,
+                                    const KeyGroupRange& range, std::string scratch_dir,
                                     std::map<int, std::string>* key_groups) {
   std::error_code ec;
+  if (scratch_dir.empty()) {
+    static std::atomic<int64_t> next{0};
+    scratch_dir = (std::filesystem::temp_directory_path() /
+                   absl::StrCat("sluice-native-", getpid(), "-", next++))
+                      .string();
+  }
   absl::Status status;
   for (size_t i = 0; i < native.size() && status.ok(); ++i) {
     status = MergeDatabase(native[i], range, absl::StrCat(scratch_dir, "/", i), key_groups);

@@ -274,7 +274,8 @@ TEST_F(NativeSnapshotTest, ARestoredDatabaseRefusesAStateWithOtherTypes) {
     again->GetState(ValueStateDescriptor<std::string>("sum"));
     FAIL() << "registered with other types";
   } catch (const std::exception& e) {
-    EXPECT_THAT(e.what(), HasSubstr("state 'sum' was saved with other key, namespace or value"));
+    EXPECT_THAT(e.what(),
+                HasSubstr("state 'sum' cannot be restored: the value was i64 and is now string"));
   }
 }
 

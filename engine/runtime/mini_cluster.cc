@@ -14,6 +14,7 @@
 #include "sluice/internal/runtime/job_checkpoints.h"
 #include "sluice/internal/runtime/local_subtasks.h"
 #include "sluice/runtime/restart_strategy.h"
+#include "sluice/runtime/restore_check.h"
 
 namespace sluice {
 
@@ -129,6 +130,15 @@ MiniCluster::RestoreState(const JobGraph& graph) {
     return std::optional<State>();
   }
   SLUICE_ASSIGN_OR_RETURN(auto state, LoadStateFor(graph.stream, path, allow_non_restored));
+  if (!latest) {
+    // A savepoint of another version of the job: refused before anything runs if it cannot
+    // be read.
+    absl::Status compatible = CheckStateTypes(graph.stream, state);
+    if (!compatible.ok()) {
+      return absl::Status(compatible.code(),
+                          absl::StrCat("cannot start from ", path, ": ", compatible.message()));
+    }
+  }
   return std::optional<State>(std::move(state));
 }
 

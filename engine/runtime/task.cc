@@ -613,6 +613,7 @@ absl::StatusOr<TaskAck> Task::FinishSnapshot(
         absl::StrCat("operator '", graph_->stream.nodes[node].name, "' in ", name_),
         snapshot->state_sizes);
     // Each keyed state's size as of this checkpoint (per state: there are few).
+    task_metrics_.SetStateSizes(OperatorStateId(graph_->stream, node), snapshot->state_sizes);
     for (const KeyedStateSize& size : snapshot->state_sizes) {
       MetricGroup& state = metrics_[chain_index]->AddGroup("state", size.name);
       state.GetGauge("state_entries", "Entries of the keyed state (RocksDB: its estimate).")

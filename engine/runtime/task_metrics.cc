@@ -60,7 +60,18 @@ TaskMetricsSnapshot TaskMetrics::Snapshot(absl::Time now) const {
   s.backpressured = backpressured.Rate(now);
   s.input_watermark_ms = Millis(input_watermark.value());
   s.output_watermark_ms = Millis(output_watermark.value());
+  MutexLock lock(&states_mu_);
+  for (const auto& [id, sample] : states_) s.states.push_back(sample);
   return s;
+}
+
+void TaskMetrics::SetStateSizes(const std::string& operator_id,
+                                const std::vector<KeyedStateSize>& sizes) {
+  MutexLock lock(&states_mu_);
+  for (const KeyedStateSize& size : sizes) {
+    states_[{operator_id, size.name}] = {operator_id, size.name, static_cast<int64_t>(size.entries),
+                                         static_cast<int64_t>(size.bytes)};
+  }
 }
 
 void TaskMetrics::MarkBusyUntil(absl::Time now) {

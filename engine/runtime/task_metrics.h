@@ -1,10 +1,16 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/time/time.h"
+#include "sluice/core/mutex.h"
 #include "sluice/internal/runtime/local_subtasks.h"
 #include "sluice/metrics/metrics.h"
+#include "sluice/state/keyed_state_backend.h"
 
 namespace sluice::internal {
 
@@ -23,6 +29,9 @@ class TaskMetrics {
   void MarkIdleUntil(absl::Time now);
   /// Its values and rates now (any thread); vertex and subtask are the caller's to fill.
   TaskMetricsSnapshot Snapshot(absl::Time now) const;
+  /// The keyed states of operator `operator_id` as its newest checkpoint found them (the
+  /// snapshot thread).
+  void SetStateSizes(const std::string& operator_id, const std::vector<KeyedStateSize>& sizes);
 
  private:
   MetricGroup group_;  // first: the members below are made in it
@@ -44,6 +53,9 @@ class TaskMetrics {
  private:
   absl::Time mark_ = absl::Now();
   int64_t backpressured_at_mark_ = 0;
+  mutable Mutex states_mu_;
+  std::map<std::pair<std::string, std::string>, KeyedStateSample> states_
+      SLUICE_GUARDED_BY(states_mu_);
 };
 
 }  // namespace sluice::internal

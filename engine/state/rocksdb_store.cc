@@ -4,11 +4,15 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/utilities/checkpoint.h"
+#include "rocksdb/write_batch.h"
 #include "sluice/core/status_macros.h"
 #include "sluice/serialization/bytes.h"
+#include "sluice/state/state_migration.h"
 
 namespace sluice::internal {
 namespace {
@@ -130,10 +134,7 @@ absl::StatusOr<int> RocksDbStore::ColumnFamily(const std::string& state_name,
         impl_->db->Get(rocksdb::ReadOptions(), impl_->handles[0], tag_key, &recorded);
     const bool legacy = s.ok() && !legacy_type_tag.empty() && recorded == legacy_type_tag;
     if (s.ok() && recorded != type_tag && !legacy) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("state '", state_name,
-                       "' was saved with other key, namespace or value types than it has now; it "
-                       "cannot be restored"));
+      SLUICE_RETURN_IF_ERROR(MigrateColumnFamily(state_name, recorded, type_tag));
     }
     if (s.IsNotFound() || legacy) {
       s = impl_->db->Put(impl_->write, impl_->handles[0], tag_key, type_tag);
@@ -150,6 +151,37 @@ absl::StatusOr<int> RocksDbStore::ColumnFamily(const std::string& state_name,
   impl_->handles.push_back(h);
   impl_->names.push_back(state_name);
   return static_cast<int>(impl_->names.size() - 1);
+}
+
+absl::Status RocksDbStore::MigrateColumnFamily(const std::string& state_name,
+                                               const std::string& from_tag,
+                                               const std::string& to_tag) {
+  auto migration = StateMigration::Plan(from_tag, to_tag);
+  if (!migration.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state '", state_name, "' cannot be restored: ", migration.status().message()));
+  }
+  size_t cf = 0;
+  while (cf < impl_->names.size() && impl_->names[cf] != state_name) ++cf;
+  const std::string tag_key = kTypeTagPrefix + state_name;
+  rocksdb::WriteBatch batch;
+  if (cf < impl_->names.size()) {
+    rocksdb::ColumnFamilyHandle* handle = impl_->handles[cf + 1];
+    const int64_t now = absl::ToUnixMillis(absl::Now());
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), handle));
+    std::string value;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!migration->Value(ToView(it->value()), &value, now)) {
+        return absl::DataLossError(
+            absl::StrCat("state '", state_name, "': a stored value does not read as its old type"));
+      }
+      batch.Put(handle, it->key(), value);
+    }
+    SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "migrating state '" + state_name + "'"));
+  }
+  // The entries and the record of their types change together.
+  batch.Put(impl_->handles[0], tag_key, to_tag);
+  return FromRocks(impl_->db->Write(impl_->write, &batch), "migrating state '" + state_name + "'");
 }
 
 std::vector<std::string> RocksDbStore::ColumnFamilyNames() const { return impl_->names; }

@@ -141,8 +141,8 @@ TEST(LegacyTypeTagTest, ALegacyTagStillRefusesOtherTypes) {
     heap.GetState(ValueStateDescriptor<int32_t>("count"));  // saved as int64_t
     FAIL() << "state restored with other types";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("state 'count' was saved with other key, namespace or "
-                                         "value types"),
+    EXPECT_NE(std::string(e.what()).find("state 'count' cannot be restored: it was saved by "
+                                         "Sluice 0.1.0 with other types"),
               std::string::npos)
         << e.what();
   }

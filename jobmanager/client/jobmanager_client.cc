@@ -85,6 +85,20 @@ absl::StatusOr<std::string> JobManagerClient::Submit(const JobSubmission& job) {
   return reply.job_id();
 }
 
+absl::Status JobManagerClient::Check(const JobSubmission& job) {
+  SubmitJobRequest request;
+  *request.mutable_job() = job;
+  request.set_dry_run(true);
+  return Call(&JobManager::Stub::SubmitJob, request, "job check").status();
+}
+
+absl::StatusOr<JobSubmission> JobManagerClient::SubmissionOf(const std::string& job_id) {
+  GetJobRequest request;
+  request.set_job_id(job_id);
+  SLUICE_ASSIGN_OR_RETURN(auto reply, Call(&JobManager::Stub::GetJob, request, "job status"));
+  return reply.submission();
+}
+
 absl::StatusOr<JobStatus> JobManagerClient::Job(const std::string& job_id) {
   GetJobRequest request;
   request.set_job_id(job_id);

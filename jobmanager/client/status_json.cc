@@ -61,10 +61,18 @@ json JobJson(const JobStatus& j) {
                         {"ship_strategy", in.partitioning()},
                         {"side-output", in.side_output()}});
     }
+    json states = json::array();
+    for (const StateSizeReport& state : v.states()) {
+      states.push_back({{"operator", state.operator_id()},
+                        {"state", state.state()},
+                        {"entries", state.entries()},
+                        {"bytes", state.bytes()}});
+    }
     vertices.push_back({{"id", vertices.size()},
                         {"name", v.name()},
                         {"parallelism", v.parallelism()},
                         {"inputs", inputs},
+                        {"keyed-states", states},
                         {"metrics",
                          {{"subtasks-reporting", v.subtasks_reporting()},
                           {"read-records", v.records_in()},

@@ -8,6 +8,7 @@
 #include "sluice/checkpoint/checkpoint_loader.h"
 #include "sluice/core/status_macros.h"
 #include "sluice/jobmanager/checkpoint_ack.h"
+#include "sluice/runtime/restore_check.h"
 
 namespace sluice::cluster {
 
@@ -65,8 +66,16 @@ absl::Status Dispatcher::NoSuchJob(const std::string& job_id) {
 
 absl::Status Dispatcher::Prepare(const JobSubmission& request, SubmittedJob* job,
                                  std::unique_ptr<internal::JobCheckpoints>* checkpoints) {
-  SLUICE_ASSIGN_OR_RETURN(auto path, blobs_->PathOf(request.job_binary().sha256()));
-  auto rebuilt = RebuildSubmittedJob(path, request, "the JobManager");
+  if (request.vertex_parallelism().empty()) {
+    return absl::InvalidArgumentError("a job without vertices");
+  }
+  auto path = blobs_->PathOf(request.job_binary().sha256());
+  if (!path.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the job binary ", request.job_binary().sha256(),
+                     " is not in the blob store: upload it first"));
+  }
+  auto rebuilt = RebuildSubmittedJob(*path, request, "the JobManager");
   if (!rebuilt.ok()) return rebuilt.status();
   *job = std::move(*rebuilt);
   const JobConfig& config = job->graph->stream.config;
@@ -94,6 +103,12 @@ absl::Status Dispatcher::Prepare(const JobSubmission& request, SubmittedJob* job
     auto state = LoadStateFor(job->graph->stream, request.restore_from(),
                               request.allow_non_restored_state());
     if (!state.ok()) return state.status();
+    absl::Status compatible = CheckStateTypes(job->graph->stream, *state);
+    if (!compatible.ok()) {
+      return absl::Status(
+          compatible.code(),
+          absl::StrCat("cannot start from ", request.restore_from(), ": ", compatible.message()));
+    }
   }
   return absl::OkStatus();
 }
@@ -168,15 +183,13 @@ absl::StatusOr<std::string> Dispatcher::SubmitUploaded(JobSubmission request) {
   return Submit(request);
 }
 
+absl::Status Dispatcher::Check(const JobSubmission& request) {
+  SubmittedJob job;
+  std::unique_ptr<internal::JobCheckpoints> checkpoints;
+  return Prepare(request, &job, &checkpoints);
+}
+
 absl::StatusOr<std::string> Dispatcher::Submit(const JobSubmission& request) {
-  if (request.vertex_parallelism().empty()) {
-    return absl::InvalidArgumentError("a job without vertices");
-  }
-  if (!blobs_->PathOf(request.job_binary().sha256()).ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the job binary ", request.job_binary().sha256(),
-                     " is not in the blob store: upload it first"));
-  }
   SubmittedJob job;
   std::unique_ptr<internal::JobCheckpoints> checkpoints;
   if (absl::Status s = Prepare(request, &job, &checkpoints); !s.ok()) {
@@ -218,6 +231,13 @@ absl::StatusOr<JobStatus> Dispatcher::Job(const std::string& job_id) const {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return NoSuchJob(job_id);
   return it->second->Status();
+}
+
+absl::StatusOr<JobSubmission> Dispatcher::Submission(const std::string& job_id) const {
+  MutexLock lock(&mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return NoSuchJob(job_id);
+  return it->second->submission();
 }
 
 std::vector<JobStatus> Dispatcher::Jobs() const {

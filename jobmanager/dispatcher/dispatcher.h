@@ -59,7 +59,12 @@ class Dispatcher {
   /// The same for a binary uploaded through the REST API, whose graph no client built: the
   /// JobManager builds it to complete the submission (DescribeSubmission).
   absl::StatusOr<std::string> SubmitUploaded(JobSubmission request);
+  /// Checks a submission as Submit does (its graph builds; the state it would restore from
+  /// suits it) without starting anything.
+  absl::Status Check(const JobSubmission& request);
   absl::StatusOr<JobStatus> Job(const std::string& job_id) const;
+  /// What a job was submitted with.
+  absl::StatusOr<JobSubmission> Submission(const std::string& job_id) const;
   std::vector<JobStatus> Jobs() const;
   /// The ids of the jobs that have not ended.
   std::vector<std::string> LiveJobIds() const;

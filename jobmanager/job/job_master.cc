@@ -64,6 +64,9 @@ JobStatus JobMaster::Status() const {
     s.set_failed_checkpoints(checkpoints_->failed_count());
     s.set_checkpoints_in_progress(checkpoints_->in_progress_count());
     s.set_final_savepoint(checkpoints_->final_savepoint());
+    if (const CheckpointStorage* storage = checkpoints_->storage()) {
+      s.set_checkpoint_dir(storage->job_dir());
+    }
     const std::vector<CheckpointStats> stats = checkpoints_->stats();
     constexpr size_t kShown = 100;
     for (size_t i = stats.size() > kShown ? stats.size() - kShown : 0; i < stats.size(); ++i) {
@@ -127,6 +130,19 @@ void JobMaster::AddVertexMetrics(int vertex, int parallelism, JobVertexInfo* inf
     info->set_backpressured_max(std::max(info->backpressured_max(), r.backpressured()));
     input_watermark = std::min(input_watermark, r.input_watermark_ms());
     output_watermark = std::min(output_watermark, r.output_watermark_ms());
+    for (const StateSizeReport& state : r.states()) {
+      StateSizeReport* sum = nullptr;
+      for (StateSizeReport& s : *info->mutable_states()) {
+        if (s.operator_id() == state.operator_id() && s.state() == state.state()) sum = &s;
+      }
+      if (sum == nullptr) {
+        sum = info->add_states();
+        sum->set_operator_id(state.operator_id());
+        sum->set_state(state.state());
+      }
+      sum->set_entries(sum->entries() + state.entries());
+      sum->set_bytes(sum->bytes() + state.bytes());
+    }
   }
   if (info->subtasks_reporting() == parallelism) {
     info->set_input_watermark_ms(input_watermark);

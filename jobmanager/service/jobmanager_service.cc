@@ -114,6 +114,7 @@ grpc::Status JobManagerService::Heartbeats(
 grpc::Status JobManagerService::SubmitJob(grpc::ServerContext* ctx, const SubmitJobRequest* request,
                                           SubmitJobReply* reply) {
   if (grpc::Status denied = credentials_.Check(*ctx, "a submission"); !denied.ok()) return denied;
+  if (request->dry_run()) return ToGrpcStatus(dispatcher_->Check(request->job()));
   auto id = dispatcher_->Submit(request->job());
   if (!id.ok()) return ToGrpcStatus(id.status());
   reply->set_job_id(*id);
@@ -125,6 +126,9 @@ grpc::Status JobManagerService::GetJob(grpc::ServerContext*, const GetJobRequest
   auto status = dispatcher_->Job(request->job_id());
   if (!status.ok()) return ToGrpcStatus(status.status());
   *reply->mutable_job() = std::move(*status);
+  if (auto submission = dispatcher_->Submission(request->job_id()); submission.ok()) {
+    *reply->mutable_submission() = std::move(*submission);
+  }
   return grpc::Status::OK;
 }
 

@@ -29,8 +29,8 @@ struct OperatorInspection {
   int parallelism = 0;
   int max_parallelism = 0;
   int key_groups = 0;  // key groups with state
-  /// RocksDB files of incremental checkpoints: their states are inside the database's files,
-  /// listed here by count and size only.
+  /// RocksDB files of incremental checkpoints (the states in them are read through a copy of
+  /// the database and listed as the others).
   int64_t native_files = 0;
   int64_t native_bytes = 0;
   std::vector<StateInspection> states;

@@ -79,7 +79,11 @@ absl::StatusOr<std::map<int, std::vector<OperatorSnapshot>>> LoadStateFor(
 /// Writes a self-contained savepoint of checkpoint `metadata` (its state given per operator
 /// id) into a new directory under `savepoint_root`; returns that directory.
 absl::StatusOr<std::string> WriteSavepoint(
-    const std::string& savepoint_root, CheckpointMetadata metadata,
+    const std::string& savepoint_root, const CheckpointMetadata& metadata,
+    const std::map<std::string, std::vector<OperatorSnapshot>>& operators);
+/// The same into the directory `dir` itself (created).
+absl::StatusOr<std::string> WriteSavepointInto(
+    const std::string& dir, CheckpointMetadata metadata,
     const std::map<std::string, std::vector<OperatorSnapshot>>& operators);
 
 }  // namespace sluice

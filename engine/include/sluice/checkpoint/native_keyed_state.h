@@ -20,12 +20,13 @@ namespace sluice {
 void ResolveNativePaths(const std::string& job_dir, OperatorSnapshot* snapshot);
 
 /// Turns native snapshots into per-key-group state: each database is copied into
-/// `scratch_dir` (removed afterwards), opened, and its key groups within `range` merged into
+/// `scratch_dir` (empty: a new one in the system's temporary directory; removed afterwards),
+/// opened, and its key groups within `range` merged into
 /// `key_groups` with what is there already (timers, states not registered when it was
 /// taken). For restores that cannot take a database as it is (another parallelism, the heap
 /// backend) and for savepoints, which are portable.
 absl::Status MaterializeNativeState(const std::vector<NativeKeyedState>& native,
-                                    const KeyGroupRange& range, const std::string& scratch_dir,
+                                    const KeyGroupRange& range, std::string scratch_dir,
                                     std::map<int, std::string>* key_groups);
 
 /// The database of a restored RocksDB operator instance, in `dir`: a copy of its old one if a

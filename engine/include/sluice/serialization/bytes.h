@@ -79,6 +79,8 @@ class ByteReader {
   bool ok() const { return ok_; }
   bool AtEnd() const { return pos_ == in_.size(); }
   size_t position() const { return pos_; }
+  /// What has been read so far.
+  std::string_view Consumed() const { return in_.substr(0, pos_); }
   /// What has not been read yet.
   std::string_view Remaining() const { return in_.substr(pos_); }
 

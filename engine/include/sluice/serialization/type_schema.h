@@ -35,6 +35,8 @@ class TypeSchema {
   static absl::StatusOr<TypeSchema> Parse(std::string_view name);
 
   Kind kind() const { return kind_; }
+  /// kFixed: its bytes.
+  size_t fixed_size() const { return size_; }
   /// The name it was parsed from (of this part).
   const std::string& name() const { return name_; }
   /// Elements: a list's, a map's key and value, a tuple's, a struct's fields, an optional's

@@ -14,6 +14,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "sluice/core/format.h"
 #include "sluice/core/key_groups.h"
 #include "sluice/core/mutex.h"
@@ -22,6 +24,7 @@
 #include "sluice/state/descriptors.h"
 #include "sluice/state/internal/state_handles.h"
 #include "sluice/state/state.h"
+#include "sluice/state/state_migration.h"
 #include "sluice/state/state_table.h"
 #include "sluice/state/state_ttl.h"
 #include "sluice/state/void_namespace.h"
@@ -364,13 +367,25 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
     return absl::DataLossError(
         absl::StrCat("keyed state snapshot of key group ", key_group, " is corrupt (", what, ")"));
   }
+  /// Reads restored entries into `table`; entries its previous version wrote with other
+  /// types migrate to its own (StateMigration), or the restore fails saying why.
   static absl::Status ReadInto(StateTableBase* table, int key_group, std::string_view tag,
                                std::string_view body) {
+    std::string migrated;
     if (!table->StoresTypesTagged(tag)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("state '", table->name(),
-                       "' was saved with other key, namespace or value "
-                       "types than it has now; it cannot be restored"));
+      auto migration = StateMigration::Plan(tag, table->TypeTag());
+      if (!migration.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "state '", table->name(), "' cannot be restored: ", migration.status().message()));
+      }
+      auto entries = migration->Entries(body, absl::ToUnixMillis(absl::Now()));
+      if (!entries.ok()) {
+        return absl::DataLossError(absl::StrCat("state '", table->name(), "' in key group ",
+                                                key_group,
+                                                " is corrupt: ", entries.status().message()));
+      }
+      migrated = std::move(*entries);
+      body = migrated;
     }
     ByteReader r(body);
     if (!table->ReadKeyGroup(key_group, r) || !r.AtEnd()) {

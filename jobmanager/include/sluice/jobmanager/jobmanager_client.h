@@ -33,7 +33,11 @@ class JobManagerClient {
       grpc::ClientContext* ctx);
   absl::Status ReportJobPart(const JobPartReport& report);
   absl::StatusOr<std::string> Submit(const JobSubmission& job);
+  /// Checks a submission without starting it (see SubmitJobRequest.dry_run).
+  absl::Status Check(const JobSubmission& job);
   absl::StatusOr<JobStatus> Job(const std::string& job_id);
+  /// What a job was submitted with.
+  absl::StatusOr<JobSubmission> SubmissionOf(const std::string& job_id);
   absl::StatusOr<std::vector<JobStatus>> Jobs();
   absl::StatusOr<JobStatus> Cancel(const std::string& job_id);
   /// Takes a savepoint of a running job into `dir` (empty: the job's --savepoint-dir);

@@ -46,6 +46,14 @@ struct SubtaskCheckpointing {
 /// processes through `remote`. One thread per subtask. They receive checkpoint commands as
 /// CheckpointParticipants (from JobCheckpoints here, or from the JobManager).
 /// One subtask's metrics at a moment; rates and shares over the last minute.
+/// The size of one keyed state of one operator of a task at its newest checkpoint.
+struct KeyedStateSample {
+  std::string operator_id;  // its uid (or generated id), as savepoints name it
+  std::string state;
+  int64_t entries = 0;
+  int64_t bytes = 0;
+};
+
 struct TaskMetricsSnapshot {
   int vertex = 0;
   int subtask = 0;
@@ -60,6 +68,7 @@ struct TaskMetricsSnapshot {
   /// Unix milliseconds; 0: none yet.
   int64_t input_watermark_ms = 0;
   int64_t output_watermark_ms = 0;
+  std::vector<KeyedStateSample> states;
 };
 
 class LocalSubtasks final : public CheckpointParticipants {

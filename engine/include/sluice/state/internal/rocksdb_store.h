@@ -33,8 +33,10 @@ class RocksDbStore {
   /// The column family of a state, created on first use. A `type_tag` (StateTypeTag) is
   /// recorded in the database with it, so a database restored from its own files refuses a
   /// state registered with other types (FAILED_PRECONDITION) and can be read back without
-  /// the types (PortableKeyGroup). A database that recorded `legacy_type_tag` (the tag of
-  /// Sluice 0.1.0 for the same types) is accepted and its record rewritten.
+  /// the types (PortableKeyGroup). A database that recorded other types has its entries
+  /// migrated to `type_tag` (StateMigration), or the error says why they cannot be. A database
+  /// that recorded `legacy_type_tag` (the tag of Sluice 0.1.0 for the same types) is accepted
+  /// and its record rewritten.
   absl::StatusOr<int> ColumnFamily(const std::string& state_name, const std::string& type_tag = "",
                                    const std::string& legacy_type_tag = "");
   /// The states in the database, by column family index.
@@ -92,6 +94,8 @@ class RocksDbStore {
  private:
   struct Impl;
   explicit RocksDbStore(std::unique_ptr<Impl> impl);
+  absl::Status MigrateColumnFamily(const std::string& state_name, const std::string& from_tag,
+                                   const std::string& to_tag);
   std::unique_ptr<Impl> impl_;
 };
 
