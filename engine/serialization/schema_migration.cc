@@ -45,6 +45,9 @@ absl::StatusOr<std::string> DefaultValueBytes(const TypeSchema& schema) {
     case Kind::kMap:
       w.WriteVarint(0);
       break;
+    case Kind::kVersioned:
+      return absl::FailedPreconditionError(
+          absl::StrCat(schema.name(), " has its own versions: its default value is unknown"));
     case Kind::kOptional:
       w.WriteRaw(uint8_t{0});
       break;

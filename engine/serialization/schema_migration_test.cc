@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "serialization/test_record.pb.h"
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/heap_keyed_state_backend.h"
 #include "sluice/state/rocksdb_state_table.h"
@@ -64,6 +65,50 @@ struct Retyped {
 };
 SLUICE_SERIALIZABLE(Retyped, visits)
 }  // namespace migration_v2
+
+// A type with its own serializer whose format changed: version 2 added a label.
+namespace versioned_v1 {
+struct Geo {
+  double lat = 0, lon = 0;
+};
+}  // namespace versioned_v1
+namespace versioned_v2 {
+struct Geo {
+  double lat = 0, lon = 0;
+  std::string label;
+};
+}  // namespace versioned_v2
+
+template <>
+struct sluice::Serializer<versioned_v1::Geo> : sluice::VersionedSerializer<versioned_v1::Geo> {
+  static constexpr int kVersion = 1;
+  static constexpr const char* kName = "Geo";
+  static void WriteCurrent(const versioned_v1::Geo& g, ByteWriter& w) {
+    w.WriteRaw(g.lat);
+    w.WriteRaw(g.lon);
+  }
+  static bool ReadVersion(int, ByteReader& r, versioned_v1::Geo* g) {
+    return r.ReadRaw(&g->lat) && r.ReadRaw(&g->lon);
+  }
+};
+template <>
+struct sluice::Serializer<versioned_v2::Geo> : sluice::VersionedSerializer<versioned_v2::Geo> {
+  static constexpr int kVersion = 2;
+  static constexpr const char* kName = "Geo";
+  static void WriteCurrent(const versioned_v2::Geo& g, ByteWriter& w) {
+    w.WriteRaw(g.lat);
+    w.WriteRaw(g.lon);
+    w.WriteBytes(g.label);
+  }
+  static bool ReadVersion(int version, ByteReader& r, versioned_v2::Geo* g) {
+    std::string_view label;
+    if (!r.ReadRaw(&g->lat) || !r.ReadRaw(&g->lon)) return false;
+    if (version == 1) return true;  // no label yet
+    if (!r.ReadBytes(&label)) return false;
+    g->label = std::string(label);
+    return true;
+  }
+};
 
 namespace sluice {
 namespace {
@@ -218,6 +263,31 @@ TEST(StateMigrationTest, RewritesEveryEntryOfAKeyGroupAndRefusesAKeyChange) {
   EXPECT_FALSE(plan->Entries(body.substr(0, body.size() - 1), 0).ok());
 }
 
+TEST(VersionedSerializerTest, ANewerVersionReadsWhatAnOlderOneWrote) {
+  EXPECT_EQ(SerializedTypeName<versioned_v1::Geo>(), "versioned:Geo");
+  EXPECT_EQ(SerializedTypeName<versioned_v2::Geo>(), "versioned:Geo");
+  const std::string old_bytes = SerializeToString(versioned_v1::Geo{48.85, 2.35});
+  auto read = DeserializeFromString<versioned_v2::Geo>(old_bytes);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->lat, 48.85);
+  EXPECT_EQ(read->lon, 2.35);
+  EXPECT_EQ(read->label, "");
+  // A version the reader does not know (a newer job's state in an older one) is refused.
+  EXPECT_FALSE(
+      DeserializeFromString<versioned_v1::Geo>(SerializeToString(versioned_v2::Geo{1, 2, "x"}))
+          .ok());
+  // Tools walk it without the type.
+  ByteReader in(old_bytes);
+  std::string shown;
+  ASSERT_TRUE(Schema("versioned:Geo").Render(in, &shown));
+  EXPECT_EQ(shown, "\"<versioned:Geo v1, 16 bytes>\"");
+  EXPECT_TRUE(in.AtEnd());
+  // Inside a struct that changed around it, it is copied as it is.
+  auto plan = SchemaMigration::Plan(Schema("P{at:versioned:Geo,n:i32}"),
+                                    Schema("P{n:i32,at:versioned:Geo}"));
+  EXPECT_TRUE(plan.ok()) << plan.status();
+}
+
 constexpr int kMaxParallelism = 16;
 constexpr KeyGroupRange kAll{0, kMaxParallelism - 1};
 
@@ -281,6 +351,56 @@ TEST(StateEvolutionTest, AnIncompatibleChangeFailsTheRestoreNamingStateFieldAndT
   }
 }
 
+TEST(StateEvolutionTest, AVersionedSerializersOldValuesRestoreOnTheHeap) {
+  HeapKeyedStateBackend<std::string> old(kAll, kMaxParallelism);
+  old.SetCurrentKey("paris");
+  old.GetState(ValueStateDescriptor<versioned_v1::Geo>("where"))->Update({48.85, 2.35});
+  auto snapshot = old.TakeSnapshot();
+  HeapKeyedStateBackend<std::string> heap(kAll, kMaxParallelism);
+  for (int kg = 0; kg < kMaxParallelism; ++kg) {
+    ASSERT_OK(heap.RestoreKeyGroup(kg, snapshot->KeyGroup(kg)));
+  }
+  auto* where = heap.GetState(ValueStateDescriptor<versioned_v2::Geo>("where"));
+  heap.SetCurrentKey("paris");
+  ASSERT_TRUE(where->Value().has_value());
+  EXPECT_EQ(where->Value()->lat, 48.85);
+  EXPECT_EQ(where->Value()->label, "");
+}
+
+// Protobuf state evolves by protobuf's rules: a field the reader does not know is kept as an
+// unknown field, one the writer did not know reads as its default.
+TEST(StateEvolutionTest, ProtobufStateFollowsProtobufsRules) {
+  sluice_test::TestEvent e;
+  e.set_user("ada");
+  e.add_labels("x");
+  std::string newer;  // as a newer version of the message with a field 9 writes it
+  ASSERT_TRUE(e.SerializeToString(&newer));
+  newer.push_back(static_cast<char>(9 << 3));  // field 9, varint
+  newer.push_back(static_cast<char>(5));
+  // Entries of a state "events": one, key "k".
+  std::string body;
+  ByteWriter w(&body);
+  w.WriteVarint(1);
+  Serializer<std::string>::Write("k", w);
+  w.WriteBytes(newer);
+  std::string part;
+  ByteWriter pw(&part);
+  pw.WriteVarint(1);
+  pw.WriteBytes("events");
+  pw.WriteBytes(StateTypeTag<std::string, VoidNamespace, sluice_test::TestEvent>());
+  pw.WriteBytes(body);
+  HeapKeyedStateBackend<std::string> heap(kAll, kMaxParallelism);
+  ASSERT_OK(heap.RestoreKeyGroup(KeyGroupFor(std::string("k"), kMaxParallelism), part));
+  auto* events = heap.GetState(ValueStateDescriptor<sluice_test::TestEvent>("events"));
+  heap.SetCurrentKey("k");
+  ASSERT_TRUE(events->Value().has_value());
+  EXPECT_EQ(events->Value()->user(), "ada");
+  EXPECT_EQ(events->Value()->amount(), 0) << "unknown to the writer: the default";
+  std::string again;
+  ASSERT_TRUE(events->Value()->SerializeToString(&again));
+  EXPECT_EQ(again, newer) << "the unknown field 9 is kept";
+}
+
 class RocksDbStateEvolutionTest : public ::testing::Test {
  protected:
   std::shared_ptr<internal::RocksDbStore> NewStore() {
@@ -325,6 +445,21 @@ TEST_F(RocksDbStateEvolutionTest, MigratesADatabaseItsOldVersionWrote) {
   auto portable = store->PortableKeyGroup(KeyGroupFor(std::string("a"), kMaxParallelism));
   ASSERT_OK(portable);
   EXPECT_NE(portable->find(SerializedTypeName<migration_v2::Profile>()), std::string::npos);
+
+  // A versioned serializer's old values in the database are read as they are loaded.
+  auto geo_store = NewStore();
+  auto geo_cf = geo_store->ColumnFamily(
+      "where", StateTypeTag<std::string, VoidNamespace, versioned_v1::Geo>());
+  ASSERT_OK(geo_cf);
+  const int kg = KeyGroupFor(std::string("paris"), kMaxParallelism);
+  ASSERT_OK(geo_store->Put(
+      *geo_cf, internal::RocksDbStore::KeyGroupPrefix(kg) + SerializeToString(std::string("paris")),
+      SerializeToString(versioned_v1::Geo{48.85, 2.35})));
+  auto geo = Backend(geo_store);
+  auto* where = geo.GetState(ValueStateDescriptor<versioned_v2::Geo>("where"));
+  geo.SetCurrentKey("paris");
+  ASSERT_TRUE(where->Value().has_value());
+  EXPECT_EQ(where->Value()->lon, 2.35);
 
   // A type change is refused, and the database keeps its old types.
   auto other = NewStore();

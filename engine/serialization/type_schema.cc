@@ -70,8 +70,8 @@ class TypeSchema::Parser {
     bool ok = true;
     if (word == "enum" && Take(':')) {
       ok = ParseType(t) && t->kind_ == Kind::kFixed;
-    } else if (word == "proto" && Take(':')) {
-      t->kind_ = Kind::kProto;
+    } else if ((word == "proto" || word == "versioned") && Take(':')) {
+      t->kind_ = word == "proto" ? Kind::kProto : Kind::kVersioned;
       while (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '>' &&
              text_[pos_] != '}') {
         ++pos_;
@@ -172,6 +172,8 @@ bool TypeSchema::Skip(ByteReader& in) const {
     case Kind::kString:
     case Kind::kProto:
       return in.ReadBytes(&bytes);
+    case Kind::kVersioned:
+      return in.ReadVarint(&n) && in.ReadBytes(&bytes);
     case Kind::kList:
     case Kind::kMap:
       if (!in.ReadVarint(&n) || !in.CheckCount(n, 1)) return false;
@@ -272,6 +274,13 @@ bool TypeSchema::Render(ByteReader& in, std::string* out) const {
       std::string_view s;
       if (!in.ReadBytes(&s)) return false;
       absl::StrAppend(out, "\"<", name_, ", ", s.size(), " bytes>\"");
+      return true;
+    }
+    case Kind::kVersioned: {
+      uint64_t version = 0;
+      std::string_view s;
+      if (!in.ReadVarint(&version) || !in.ReadBytes(&s)) return false;
+      absl::StrAppend(out, "\"<", name_, " v", version, ", ", s.size(), " bytes>\"");
       return true;
     }
     case Kind::kList:

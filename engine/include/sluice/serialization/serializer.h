@@ -293,6 +293,40 @@ requires(ProtobufMessage<T> && !internal::HasSluiceFields<T>) struct Serializer<
   static std::string TypeName() { return absl::StrCat("proto:", std::string(T().GetTypeName())); }
 };
 
+/// A serializer whose format changes from one version of a job to the next: derive
+/// `Serializer<T>` from it. Each value is written with the current version and its bytes'
+/// length first, and read by the version it was written with, so state an older build wrote
+/// restores on either backend, and tools walk it without knowing T:
+///
+///   template <> struct sluice::Serializer<Geo> : sluice::VersionedSerializer<Geo> {
+///     static constexpr int kVersion = 2;           // bump when WriteCurrent changes
+///     static constexpr const char* kName = "Geo";  // names the type in snapshots
+///     static void WriteCurrent(const Geo& g, ByteWriter& w);
+///     static bool ReadVersion(int version, ByteReader& r, Geo* out);  // 1..kVersion
+///   };
+template <typename T, typename Impl = Serializer<T>>
+struct VersionedSerializer {
+  static void Write(const T& v, ByteWriter& w) {
+    std::string payload;
+    ByteWriter pw(&payload);
+    Impl::WriteCurrent(v, pw);
+    w.WriteVarint(Impl::kVersion);
+    w.WriteBytes(payload);
+  }
+  static bool Read(ByteReader& r, T* out) {
+    uint64_t version = 0;
+    std::string_view payload;
+    if (!r.ReadVarint(&version) || version < 1 || version > static_cast<uint64_t>(Impl::kVersion) ||
+        !r.ReadBytes(&payload)) {
+      return false;
+    }
+    ByteReader pr(payload);
+    return Impl::ReadVersion(static_cast<int>(version), pr, out) && pr.AtEnd();
+  }
+  /// "versioned:Geo": the version is in each value.
+  static std::string TypeName() { return absl::StrCat("versioned:", Impl::kName); }
+};
+
 namespace internal {
 template <typename T>
 concept NamesItsType = requires {

@@ -18,17 +18,18 @@ namespace sluice {
 class TypeSchema {
  public:
   enum class Kind {
-    kFixed,     // arithmetic and enums: `size` bytes, little-endian
-    kString,    // varint length, bytes
-    kProto,     // a protobuf message: varint length, its bytes
-    kList,      // varint count, elements (list<>, set<>)
-    kMap,       // varint count, key and value of each entry
-    kOptional,  // one byte 0/1, then the value if 1
-    kTuple,     // elements one after another (pair<>, tuple<>)
-    kStruct,    // fields one after another, in declaration order
-    kTtl,       // the value, then its last access time (i64)
-    kVoid,      // nothing (a state without namespace)
-    kCustom,    // a serializer that names no format: cannot be walked
+    kFixed,      // arithmetic and enums: `size` bytes, little-endian
+    kString,     // varint length, bytes
+    kProto,      // a protobuf message: varint length, its bytes
+    kVersioned,  // a VersionedSerializer's: varint version, varint length, bytes
+    kList,       // varint count, elements (list<>, set<>)
+    kMap,        // varint count, key and value of each entry
+    kOptional,   // one byte 0/1, then the value if 1
+    kTuple,      // elements one after another (pair<>, tuple<>)
+    kStruct,     // fields one after another, in declaration order
+    kTtl,        // the value, then its last access time (i64)
+    kVoid,       // nothing (a state without namespace)
+    kCustom,     // a serializer that names no format: cannot be walked
   };
 
   /// INVALID_ARGUMENT naming the part of `name` that is not a type name.
