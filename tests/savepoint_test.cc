@@ -584,7 +584,7 @@ TEST_P(SavepointRewriteTest, ARepairLibraryKeepsChangesAndDropsEntries) {
   EXPECT_THAT(wrong.output, HasSubstr("but the state is key=string;"));
   const auto not_a_library =
       Sluice("savepoint rewrite " + dir.Join("ck/profiles") + " " + dir.Join("out3") +
-             " --with=" + testing::BuildDir() + "/tests/upgrade_v1.so");
+             " --with=" + testing::BuildDir() + "/tests/fail_once.so");
   EXPECT_EQ(not_a_library.exit_code, 1);
   EXPECT_THAT(not_a_library.output, HasSubstr("has no SLUICE_STATE_REPAIR entry point"));
 }
