@@ -230,6 +230,25 @@ TEST_P(UpgradeTest, ANewVersionThatFailsIsRolledBackToTheOldBinary) {
   EXPECT_EQ(JobStatusOf(back).state(), cluster::RUNNING);
 }
 
+TEST(UpgradeCommandTest, LocalSaysHowAndBadArgumentsAreNamed) {
+  const auto local = Sluice("upgrade --local job-1 new.so");
+  EXPECT_EQ(local.exit_code, 2);
+  EXPECT_THAT(local.output, HasSubstr("SIGTERM"));
+  EXPECT_THAT(local.output, HasSubstr("--from-savepoint=PATH"));
+  const auto missing = Sluice("upgrade job-1");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.output, HasSubstr("give JOB_ID and NEW_JOB.so"));
+  const auto timeout = Sluice("upgrade job-1 new.so --timeout=soon");
+  EXPECT_EQ(timeout.exit_code, 2);
+  EXPECT_THAT(timeout.output, HasSubstr("--timeout must be a duration"));
+  // Nobody listening: named, nothing done.
+  testing::ClosedPort closed;
+  const auto unreachable =
+      Sluice(absl::StrCat("upgrade --jobmanager=127.0.0.1:", closed.port(), " job-1 x.so"));
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_THAT(unreachable.output, HasSubstr("127.0.0.1:"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, UpgradeTest, ::testing::Values("heap", "rocksdb"),
                          [](const auto& info) { return info.param; });
 
