@@ -79,7 +79,8 @@ TEST(ClusterTest, SettingsComeFromAFlagFileWithEitherSpelling) {
   const std::string cache = dir.Join("cache");
   // Dashes (the documented spelling) in the file, the underscore alias on the command line.
   testing::WriteFile(flags, absl::StrCat("# a TaskManager\n--jobmanager=", jm.address(),
-                                         "\n  --slots=3\n--cache-dir=", cache, "\n"));
+                                         "\n  --slots=3\n--cache-dir=", cache,
+                                         "\n--local-state-dir=", dir.Join("local-state"), "\n"));
   testing::ChildProcess tm({testing::BuildDir() + "/bin/sluice-taskmanager", "--flagfile=" + flags,
                             "--id=from-file", "--registration_timeout=20s"},
                            dir.Join("tm.log"));
