@@ -19,22 +19,21 @@
 namespace sluice {
 namespace {
 
-/// A keyed state's type tag ("key=K;namespace=N;value=V") parsed.
+/// A keyed state's type tag ("key=K;namespace=N;value=V"): its names, and its schemas where
+/// they parse (not 0.1.0's typeid tags).
 struct StateTypes {
   std::string key, ns, value;
-  std::optional<TypeSchema> key_schema, ns_schema, value_schema;
+  std::optional<StateSchemas> schemas;
 };
 
 StateTypes ParseTag(const std::string& tag) {
   StateTypes t;
   auto names = ParseStateTypeTag(tag);
-  if (!names.ok()) return t;  // 0.1.0's typeid names: types unknown
+  if (!names.ok()) return t;  // types unknown
   t.key = names->key;
   t.ns = names->ns;
   t.value = names->value;
-  if (auto s = TypeSchema::Parse(t.key); s.ok()) t.key_schema = std::move(*s);
-  if (auto s = TypeSchema::Parse(t.ns); s.ok()) t.ns_schema = std::move(*s);
-  if (auto s = TypeSchema::Parse(t.value); s.ok()) t.value_schema = std::move(*s);
+  if (auto s = ParseStateSchemas(tag); s.ok()) t.schemas = std::move(*s);
   return t;
 }
 
@@ -59,11 +58,12 @@ absl::Status AddEntries(std::string_view body, int top, StateTally& tally, const
   tally.out.keys += static_cast<int64_t>(n);
   tally.out.bytes += static_cast<int64_t>(body.size());
   if (top <= 0 || !tally.walkable) return absl::OkStatus();
-  const bool with_namespace = tally.types.ns_schema->kind() != TypeSchema::Kind::kVoid;
+  const StateSchemas& schemas = *tally.types.schemas;
+  const bool with_namespace = schemas.ns.kind() != TypeSchema::Kind::kVoid;
   for (uint64_t i = 0; i < n; ++i) {
     const size_t start = in.position();
-    if (!tally.types.key_schema->Skip(in) || (with_namespace && !tally.types.ns_schema->Skip(in)) ||
-        !tally.types.value_schema->Skip(in)) {
+    if (!schemas.key.Skip(in) || (with_namespace && !schemas.ns.Skip(in)) ||
+        !schemas.value.Skip(in)) {
       return absl::DataLossError(absl::StrCat(where, ": entry ", i, " does not read as ",
                                               tally.types.key, ", ", tally.types.ns, ", ",
                                               tally.types.value));
@@ -73,10 +73,10 @@ absl::Status AddEntries(std::string_view body, int top, StateTally& tally, const
     // Only entries that make the list are rendered.
     ByteReader entry(body.substr(start, static_cast<size_t>(size)));
     std::string key;
-    tally.types.key_schema->Render(entry, &key);
+    schemas.key.Render(entry, &key);
     if (with_namespace) {
       key = "(" + key + ", ";
-      tally.types.ns_schema->Render(entry, &key);
+      schemas.ns.Render(entry, &key);
       key += ")";
     }
     tally.top.emplace(size, std::move(key));
@@ -85,8 +85,7 @@ absl::Status AddEntries(std::string_view body, int top, StateTally& tally, const
   return absl::OkStatus();
 }
 
-std::string KindOf(const std::optional<TypeSchema>& value, bool* ttl) {
-  const TypeSchema* v = value ? &*value : nullptr;
+std::string KindOf(const TypeSchema* v, bool* ttl) {
   if (v != nullptr && v->kind() == TypeSchema::Kind::kTtl) {
     *ttl = true;
     v = &v->children()[0];
@@ -153,11 +152,9 @@ absl::StatusOr<CheckpointInspection> InspectCheckpoint(const std::string& path, 
             tally.out.key_type = tally.types.key;
             tally.out.namespace_type = tally.types.ns;
             tally.out.value_type = tally.types.value;
-            tally.out.kind = KindOf(tally.types.value_schema, &tally.out.ttl);
-            tally.walkable = tally.types.key_schema && tally.types.ns_schema &&
-                             tally.types.value_schema && tally.types.key_schema->walkable() &&
-                             tally.types.ns_schema->walkable() &&
-                             tally.types.value_schema->walkable();
+            tally.out.kind =
+                KindOf(tally.types.schemas ? &tally.types.schemas->value : nullptr, &tally.out.ttl);
+            tally.walkable = tally.types.schemas && tally.types.schemas->walkable();
           }
           uint64_t entries = 0;
           SLUICE_RETURN_IF_ERROR(

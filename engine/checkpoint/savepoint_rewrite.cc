@@ -117,20 +117,19 @@ class Rewriter {
     if (repair == nullptr && !rules_.drop_keys_older_than) return std::string(body);
 
     const std::string what = absl::StrCat("state '", id.second, "' of operator '", id.first, "'");
-    auto names = ParseStateTypeTag(tag);
-    if (!names.ok()) {
+    auto schemas = ParseStateSchemas(tag);
+    if (!schemas.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(what, " was written by Sluice 0.1.0, ",
                                                         "whose snapshots do not name its types"));
     }
-    auto key = TypeSchema::Parse(names->key);
-    auto ns = TypeSchema::Parse(names->ns);
-    auto value = TypeSchema::Parse(names->value);
-    if (!key.ok() || !ns.ok() || !value.ok() || !key->walkable() || !ns->walkable() ||
-        !value->walkable()) {
+    if (!schemas->walkable()) {
       if (repair == nullptr) return std::string(body);  // no timestamps to read
       return absl::FailedPreconditionError(absl::StrCat(
           what, " has a type with a custom serializer (", tag, "): its entries cannot be walked"));
     }
+    const TypeSchema* key = &schemas->key;
+    const TypeSchema* ns = &schemas->ns;
+    const TypeSchema* value = &schemas->value;
     const bool ttl = value->kind() == TypeSchema::Kind::kTtl;
     c.timestamps = ttl;
     const bool by_age = rules_.drop_keys_older_than && ttl;

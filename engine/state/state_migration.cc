@@ -26,34 +26,43 @@ absl::StatusOr<StateTypeNames> ParseStateTypeTag(std::string_view tag_view) {
   return StateTypeNames{out[0], out[1], out[2]};
 }
 
+absl::StatusOr<StateSchemas> ParseStateSchemas(std::string_view tag) {
+  StateSchemas s;
+  SLUICE_ASSIGN_OR_RETURN(s.names, ParseStateTypeTag(tag));
+  SLUICE_ASSIGN_OR_RETURN(s.key, TypeSchema::Parse(s.names.key));
+  SLUICE_ASSIGN_OR_RETURN(s.ns, TypeSchema::Parse(s.names.ns));
+  SLUICE_ASSIGN_OR_RETURN(s.value, TypeSchema::Parse(s.names.value));
+  return s;
+}
+
 absl::StatusOr<StateMigration> StateMigration::Plan(std::string_view from_tag,
                                                     std::string_view to_tag) {
-  auto from = ParseStateTypeTag(from_tag);
+  auto from = ParseStateSchemas(from_tag);
   if (!from.ok()) {
     return absl::FailedPreconditionError(
         "it was saved by Sluice 0.1.0 with other types (its snapshots name types in a way that "
         "does not tell their fields)");
   }
-  SLUICE_ASSIGN_OR_RETURN(StateTypeNames to, ParseStateTypeTag(to_tag));
-  if (from->key != to.key) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "its key type was ", from->key, " and is now ", to.key, ": a key type cannot change"));
+  SLUICE_ASSIGN_OR_RETURN(StateSchemas to, ParseStateSchemas(to_tag));
+  if (from->names.key != to.names.key) {
+    return absl::FailedPreconditionError(absl::StrCat("its key type was ", from->names.key,
+                                                      " and is now ", to.names.key,
+                                                      ": a key type cannot change"));
   }
-  if (from->ns != to.ns) {
-    return absl::FailedPreconditionError(absl::StrCat("its namespace (window) type was ", from->ns,
-                                                      " and is now ", to.ns, ": it cannot change"));
+  if (from->names.ns != to.names.ns) {
+    return absl::FailedPreconditionError(absl::StrCat("its namespace (window) type was ",
+                                                      from->names.ns, " and is now ", to.names.ns,
+                                                      ": it cannot change"));
   }
   StateMigration m;
-  SLUICE_ASSIGN_OR_RETURN(m.key_, TypeSchema::Parse(to.key));
-  SLUICE_ASSIGN_OR_RETURN(m.namespace_, TypeSchema::Parse(to.ns));
-  SLUICE_ASSIGN_OR_RETURN(TypeSchema old_value, TypeSchema::Parse(from->value));
-  SLUICE_ASSIGN_OR_RETURN(TypeSchema new_value, TypeSchema::Parse(to.value));
-  SLUICE_ASSIGN_OR_RETURN(m.value_, SchemaMigration::Plan(old_value, new_value));
-  if (!m.key_.walkable() || !m.namespace_.walkable()) {
+  SLUICE_ASSIGN_OR_RETURN(m.value_, SchemaMigration::Plan(from->value, to.value));
+  if (!to.key.walkable() || !to.ns.walkable()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("its value type changed, but its key (", to.key, ") or namespace (", to.ns,
-                     ") has a custom serializer, so its entries cannot be walked"));
+        absl::StrCat("its value type changed, but its key (", to.names.key, ") or namespace (",
+                     to.names.ns, ") has a custom serializer, so its entries cannot be walked"));
   }
+  m.key_ = std::move(to.key);
+  m.namespace_ = std::move(to.ns);
   return m;
 }
 

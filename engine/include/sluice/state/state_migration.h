@@ -17,6 +17,15 @@ struct StateTypeNames {
 /// INVALID_ARGUMENT for what is not such a tag (Sluice 0.1.0's typeid names).
 absl::StatusOr<StateTypeNames> ParseStateTypeTag(std::string_view tag);
 
+/// The same types parsed, to walk a state's entries (key, namespace, value each) without them.
+struct StateSchemas {
+  StateTypeNames names;
+  TypeSchema key, ns, value;
+  /// False if a custom serializer's bytes hide where an entry ends.
+  bool walkable() const { return key.walkable() && ns.walkable() && value.walkable(); }
+};
+absl::StatusOr<StateSchemas> ParseStateSchemas(std::string_view tag);
+
 /// How the entries of a state written with one type tag are read by a table with another:
 /// its key and namespace types must be the same; its values migrate (SchemaMigration).
 class StateMigration {
