@@ -610,6 +610,27 @@ TEST_P(SavepointRewriteTest, DropsKeysNotAccessedForADuration) {
   EXPECT_EQ(InspectedState(dir.Join("out"), "recent")["keys"], 2);
 }
 
+TEST(SavepointRewriteArgumentsTest, BadArgumentsAndAMissingSavepointAreNamed) {
+  testing::TempDir dir;
+  const std::string out = dir.Join("out");
+  const auto no_rule = Sluice("savepoint rewrite " + dir.Join("sp") + " " + out);
+  EXPECT_EQ(no_rule.exit_code, 2);
+  EXPECT_THAT(no_rule.output, HasSubstr("say what to change"));
+  const auto bad_state =
+      Sluice("savepoint rewrite " + dir.Join("sp") + " " + out + " --drop-state=profiles");
+  EXPECT_EQ(bad_state.exit_code, 2);
+  EXPECT_THAT(bad_state.output, HasSubstr("--drop-state wants UID/NAME, got 'profiles'"));
+  const auto bad_age =
+      Sluice("savepoint rewrite " + dir.Join("sp") + " " + out + " --drop-keys-older-than=7d");
+  EXPECT_EQ(bad_age.exit_code, 2);
+  EXPECT_THAT(bad_age.output, HasSubstr("--drop-keys-older-than wants a duration"));
+  const auto missing =
+      Sluice("savepoint rewrite " + dir.Join("sp") + " " + out + " --drop-state=profiles/recent");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output, HasSubstr(dir.Join("sp")));
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, SavepointRewriteTest,
                          ::testing::Values(StateBackendKind::kHeap, StateBackendKind::kRocksDb),
                          [](const auto& info) {
