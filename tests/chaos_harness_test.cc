@@ -5,6 +5,9 @@
 // - `timer_buckets` (timer_buckets_job.cc): a keyed process function with event timers
 //   (some set and deleted) and every kind of keyed state, over 1-3 sources joined by a union
 //   and, in most runs, a rebalance edge;
+// - `joins` (joins_job.cc): an interval join and a co-group in tumbling windows of two
+//   sources (two-input operators: keyed state of both sides, cleanup timers, windows over
+//   both inputs, watermarks and barrier alignment over two inputs);
 // at parallelism 1-4, on the heap or in RocksDB. The failure: the chaos option in its
 // replayable form (a crash after a number of records, at any kind of moment: while
 // processing, during alignment, in either snapshot phase, after an acknowledgement, while
@@ -50,7 +53,7 @@ using Event = testing::RefEvent;
 /// One run's choices, all from its seed.
 struct Scenario {
   uint64_t seed = 0;
-  std::string job;  // windowed_stats, timer_buckets
+  std::string job;  // windowed_stats, timer_buckets, joins
   int lines = 0;
   // windowed_stats
   std::string window_kind;  // tumbling, sliding, session
@@ -58,9 +61,11 @@ struct Scenario {
   int64_t lateness_ms = 0;
   // timer_buckets
   int sources = 1;
-  int rebalance = 0;  // the round-robin hop's parallelism, 0: none
-  int64_t bucket_ms = 0;
-  // both
+  int rebalance = 0;      // the round-robin hop's parallelism, 0: none
+  int64_t bucket_ms = 0;  // joins: the co-group's window
+  // joins
+  int64_t interval_ms = 0;
+  // all
   int64_t bound_ms = 0;
   int parallelism = 1;
   std::string backend;
@@ -77,6 +82,8 @@ struct Scenario {
     const std::string shape =
         job == "windowed_stats"
             ? absl::StrCat(" --window=", WindowFlag(), " --allowed-lateness=", lateness_ms, "ms")
+        : job == "joins"
+            ? absl::StrCat(" --interval=", interval_ms, "ms --window=", bucket_ms, "ms")
             : absl::StrCat(" ", sources, " sources --bucket=", bucket_ms,
                            "ms --rebalance-parallelism=", rebalance);
     return absl::StrCat(
@@ -125,6 +132,14 @@ Scenario Draw(uint64_t seed) {
     s.sources = static_cast<int>(pick(1, 3));
     s.rebalance = static_cast<int>(pick(0, 4));
     s.bucket_ms = pick(1, 20) * 100 + pick(0, 1) * 37;
+    s.bound_ms = std::max<int64_t>(50, s.bound_ms);
+  }
+  // Drawn after the others, for the same reason.
+  if (pick(0, 3) == 0) {
+    s.job = "joins";
+    s.sources = 2;
+    s.interval_ms = pick(1, 10) * 15;
+    s.bucket_ms = pick(2, 20) * 100;
     s.bound_ms = std::max<int64_t>(50, s.bound_ms);
   }
   return s;
@@ -184,6 +199,50 @@ Output BucketModel(const Scenario& s, const std::vector<Event>& events) {
   return out;
 }
 
+/// joins's lines from its description: every pair of a key's left and right records at most
+/// interval apart (main), and per key and window both sides' counts and sums (side). No
+/// record is late.
+Output JoinModel(const Scenario& s, const std::vector<std::vector<Event>>& sides) {
+  Output out;
+  std::map<std::string, std::vector<const Event*>> rights;
+  for (const Event& r : sides[1]) rights[r.key].push_back(&r);
+  for (auto& [key, list] : rights) {
+    std::sort(list.begin(), list.end(),
+              [](const Event* a, const Event* b) { return a->ts < b->ts; });
+  }
+  for (const Event& l : sides[0]) {
+    auto it = rights.find(l.key);
+    if (it == rights.end()) continue;
+    const std::vector<const Event*>& list = it->second;
+    auto from = std::lower_bound(list.begin(), list.end(), l.ts - s.interval_ms,
+                                 [](const Event* e, int64_t t) { return e->ts < t; });
+    for (; from != list.end() && (*from)->ts <= l.ts + s.interval_ms; ++from) {
+      out.main.push_back(
+          absl::StrCat(l.key, ",", l.ts, ",", l.value, ",", (*from)->ts, ",", (*from)->value));
+    }
+  }
+  struct Group {
+    int64_t counts[2] = {0, 0};
+    int64_t sums[2] = {0, 0};
+  };
+  std::map<std::pair<std::string, int64_t>, Group> groups;
+  for (int side = 0; side < 2; ++side) {
+    for (const Event& e : sides[side]) {
+      const int64_t start = e.ts - ((e.ts % s.bucket_ms) + s.bucket_ms) % s.bucket_ms;
+      Group& g = groups[{e.key, start}];
+      g.counts[side]++;
+      g.sums[side] += e.value;
+    }
+  }
+  for (const auto& [key_start, g] : groups) {
+    out.side.push_back(absl::StrCat(key_start.first, ",", key_start.second, ",", g.counts[0], ",",
+                                    g.counts[1], ",", g.sums[0], ",", g.sums[1]));
+  }
+  std::sort(out.main.begin(), out.main.end());
+  std::sort(out.side.begin(), out.side.end());
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 
 std::vector<std::string> Sorted(std::vector<std::string> v) {
@@ -197,8 +256,8 @@ Output ReadOutput(const std::string& dir) {
 }
 
 std::string JobPath(const Scenario& s) {
-  return s.job == "windowed_stats" ? testing::BuildDir() + "/examples/windowed_stats"
-                                   : testing::BuildDir() + "/tests/timer_buckets";
+  if (s.job == "windowed_stats") return testing::BuildDir() + "/examples/windowed_stats";
+  return testing::BuildDir() + "/tests/" + s.job;
 }
 
 /// The job's command line, reading `inputs` and writing under `out`.
@@ -211,6 +270,11 @@ std::vector<std::string> JobArgs(const Scenario& s, const std::vector<std::strin
     args.insert(args.end(), {"--input=" + inputs[0], "--output=" + out + "/main",
                              "--late-output=" + out + "/side", "--window=" + s.WindowFlag(),
                              absl::StrCat("--allowed-lateness=", s.lateness_ms, "ms")});
+  } else if (s.job == "joins") {
+    args.insert(args.end(),
+                {"--inputs=" + absl::StrJoin(inputs, ","), "--output=" + out + "/main",
+                 "--side-output=" + out + "/side", absl::StrCat("--interval=", s.interval_ms, "ms"),
+                 absl::StrCat("--window=", s.bucket_ms, "ms")});
   } else {
     args.insert(args.end(),
                 {"--inputs=" + absl::StrJoin(inputs, ","), "--output=" + out + "/main",
@@ -275,7 +339,9 @@ RunResult RunScenario(Scenario s, std::optional<int64_t> crash_after = std::null
     inputs.push_back(dir.Join(absl::StrCat("input-", i, ".csv")));
     testing::WriteFile(inputs.back(), testing::EventLines(per_source[i]));
   }
-  const Output model = windows ? WindowModel(s, events) : BucketModel(s, events);
+  const Output model = windows            ? WindowModel(s, events)
+                       : s.job == "joins" ? JoinModel(s, per_source)
+                                          : BucketModel(s, events);
   // A sink sees one record per line it writes; a crash after more records than that would
   // never strike if it picks a sink.
   for (size_t lines : {model.main.size(), model.side.size()}) {

@@ -8,7 +8,9 @@
 #include <map>
 #include <queue>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "sluice/checkpoint/checkpoint_loader.h"
 #include "sluice/checkpoint/native_keyed_state.h"
@@ -174,6 +176,36 @@ absl::StatusOr<CheckpointInspection> InspectCheckpoint(const std::string& path, 
       op.states.push_back(std::move(tally.out));
     }
     if (operator_state.out.keys > 0) op.states.push_back(std::move(operator_state.out));
+    // Broadcast state: every subtask holds the same copy; the first one that has any tells.
+    for (const OperatorSnapshot& s : snapshots) {
+      if (s.broadcast_states.empty()) continue;
+      for (const auto& [name, joined] : s.broadcast_states) {
+        StateInspection state;
+        state.name = name;
+        state.kind = "broadcast-map";
+        const size_t split = joined.find('\0');
+        const std::string tag = joined.substr(0, split);
+        const std::vector<std::string> types = absl::StrSplit(tag, ';');
+        if (types.size() == 2 && absl::StartsWith(types[0], "key=") &&
+            absl::StartsWith(types[1], "value=")) {
+          state.key_type = types[0].substr(4);
+          state.value_type = types[1].substr(6);
+        }
+        const std::string_view body = split == std::string::npos
+                                          ? std::string_view()
+                                          : std::string_view(joined).substr(split + 1);
+        ByteReader in(body);
+        uint64_t entries = 0;
+        if (!in.ReadVarint(&entries)) {
+          return absl::DataLossError(absl::StrCat(loaded.dir, ": operator '", uid,
+                                                  "', broadcast state '", name, "': corrupt"));
+        }
+        state.keys = static_cast<int64_t>(entries);
+        state.bytes = static_cast<int64_t>(body.size());
+        op.states.push_back(std::move(state));
+      }
+      break;
+    }
     result.operators.push_back(std::move(op));
   }
   return result;

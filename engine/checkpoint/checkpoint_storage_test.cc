@@ -241,6 +241,33 @@ TEST(CheckpointLoaderTest, OperatorStateGoesBackToItsSubtaskUnlessRescaled) {
   EXPECT_THAT(RedistributeState(old, 0, 1, 16).operator_state, ElementsAre("a", "b", "c"));
 }
 
+// Broadcast state is the same in every subtask: each new subtask takes one old copy, at any
+// parallelism, the next old one that has any if its own had none; a snapshot written before
+// broadcast state existed reads with none.
+TEST(CheckpointLoaderTest, EachSubtaskTakesOneCopyOfTheBroadcastState) {
+  std::vector<OperatorSnapshot> old(3);
+  old[0].broadcast_states = {{"rules", "copy-0"}};
+  old[2].broadcast_states = {{"rules", "copy-2"}};  // subtask 1 wrote none
+  EXPECT_EQ(RedistributeState(old, 0, 2, 16).broadcast_states.at("rules"), "copy-0");
+  EXPECT_EQ(RedistributeState(old, 1, 2, 16).broadcast_states.at("rules"), "copy-2");
+  EXPECT_EQ(RedistributeState(old, 2, 5, 16).broadcast_states.at("rules"), "copy-2");
+  EXPECT_EQ(RedistributeState(old, 3, 5, 16).broadcast_states.at("rules"), "copy-0");
+  StateHandle handle;
+  DescribeContents(old[0], &handle);
+  EXPECT_TRUE(handle.operator_state) << "every restore must read a file with broadcast state";
+
+  const std::string bytes = SerializeToString(old[0]);
+  auto read = DeserializeFromString<OperatorSnapshot>(bytes);
+  ASSERT_OK(read);
+  EXPECT_EQ(read->broadcast_states, old[0].broadcast_states);
+  OperatorSnapshot none;
+  std::string older = SerializeToString(none);
+  older.pop_back();  // without the broadcast states: as written before they existed
+  auto read_older = DeserializeFromString<OperatorSnapshot>(older);
+  ASSERT_OK(read_older);
+  EXPECT_TRUE(read_older->broadcast_states.empty());
+}
+
 // A TaskManager restoring some subtasks reads the files that hold their key groups (and
 // operator state, which every subtask's share comes from), not the whole job's state: a
 // damaged file of another subtask is not even opened.

@@ -24,6 +24,11 @@ RestoredOperatorState RedistributeState(const std::vector<OperatorSnapshot>& old
   if (old.size() == static_cast<size_t>(parallelism)) {
     out.input_channels = old[static_cast<size_t>(index)].input_channels;
   }
+  // Broadcast state is the same in every old subtask: each new one reads one copy (spread
+  // over the old files, as Flink does), the next one that has any if that one had none.
+  for (size_t i = 0; i < old.size() && out.broadcast_states.empty(); ++i) {
+    out.broadcast_states = old[(static_cast<size_t>(index) + i) % old.size()].broadcast_states;
+  }
   // At the same parallelism each subtask takes back its own items: a subtask restarted
   // alone (region failover) must not take over work its running peers still hold.
   const bool same_parallelism = old.size() == static_cast<size_t>(parallelism);
@@ -57,7 +62,8 @@ void DescribeContents(const OperatorSnapshot& snapshot, StateHandle* handle) {
     widen(snapshot.native.key_group_start, snapshot.native.key_group_end);
   handle->key_group_start = keyed.start;
   handle->key_group_end = keyed.end;
-  handle->operator_state = !snapshot.operator_state.empty();
+  // Broadcast state counts as operator state: every subtask's restore needs one copy.
+  handle->operator_state = !snapshot.operator_state.empty() || !snapshot.broadcast_states.empty();
 }
 
 bool ContributesTo(const StateHandle& handle, int old_index, int old_parallelism, int index,

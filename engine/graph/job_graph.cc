@@ -58,6 +58,16 @@ absl::Status ResolveNodes(StreamGraph& g) {
     if (!n.is_source && in_degree[n.id] == 0) {
       return absl::InvalidArgumentError(absl::StrCat(NodeLabel(n), " has no input"));
     }
+    if (n.two_input) {
+      bool has[2] = {false, false};
+      for (const auto& e : g.edges) {
+        if (e.target == n.id && (e.input == 0 || e.input == 1)) has[e.input] = true;
+      }
+      if (!has[0] || !has[1]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            NodeLabel(n), " takes two inputs but has no ", has[0] ? "second" : "first", " one"));
+      }
+    }
   }
   if (!has_source) return absl::InvalidArgumentError("the job has no source");
   return absl::OkStatus();
@@ -72,6 +82,11 @@ absl::Status ResolveEdges(StreamGraph& g) {
           e.side_output.empty()
               ? absl::StrCat(NodeLabel(src), " is a sink and cannot feed ", NodeLabel(dst))
               : absl::StrCat(NodeLabel(src), " has no side output '", e.side_output, "'"));
+    }
+    if (e.input != 0 && !(dst.two_input && e.input == 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(NodeLabel(src), " feeds input ", e.input + 1,
+                                                     " of ", NodeLabel(dst), ", which has ",
+                                                     dst.two_input ? "two inputs" : "one input"));
     }
     if (e.partition == PartitionKind::kForward && src.parallelism != dst.parallelism) {
       if (e.explicit_partition) {
@@ -116,7 +131,7 @@ absl::StatusOr<JobGraph> BuildJobGraph(StreamGraph graph) {
   std::vector<bool> chained_edge(graph.edges.size(), false);
   for (size_t id = 0; id < n; ++id) {
     const StreamNode& node = graph.nodes[id];
-    if (in_edges[id].size() == 1) {
+    if (in_edges[id].size() == 1 && !node.two_input) {
       const StreamEdge& e = graph.edges[in_edges[id][0]];
       const StreamNode& up = graph.nodes[e.source];
       if (e.partition == PartitionKind::kForward && up.parallelism == node.parallelism) {
@@ -189,8 +204,9 @@ std::string JobGraph::Describe() const {
     absl::StrAppend(&out, "task ", v.id, " [", v.name, "] parallelism ", v.parallelism);
     for (const auto& e : edges) {
       if (e.target_vertex != v.id) continue;
-      absl::StrAppend(&out, " <- task ", e.source_vertex, " (",
-                      PartitionKindName(stream.edges[e.stream_edge].partition), ")");
+      const StreamEdge& se = stream.edges[e.stream_edge];
+      absl::StrAppend(&out, " <- task ", e.source_vertex, " (", PartitionKindName(se.partition),
+                      se.input == 1 ? ", second input)" : ")");
     }
     out.push_back('\n');
   }

@@ -2,21 +2,36 @@
 
 namespace sluice::internal {
 
+namespace {
+/// The channels job edge `e` has in its consumer's gate: one per producer subtask
+/// (all-to-all), or one for a pointwise forward edge.
+int ChannelsOf(const JobGraph& g, const JobEdge& e) {
+  const bool pointwise = g.stream.edges[e.stream_edge].partition == PartitionKind::kForward;
+  return pointwise ? 1 : g.vertices[e.source_vertex].parallelism;
+}
+}  // namespace
+
+std::vector<int> ChannelStreamEdges(const JobGraph& g, int vertex) {
+  std::vector<int> edges;
+  for (const JobEdge& e : g.edges) {
+    if (e.target_vertex == vertex) edges.insert(edges.end(), ChannelsOf(g, e), e.stream_edge);
+  }
+  return edges;
+}
+
 Wiring WireChannels(const JobGraph& g, const Placement& placement, RemoteChannels* remote) {
   Wiring w;
   const size_t nv = g.vertices.size();
   w.outputs.resize(nv);
   for (size_t v = 0; v < nv; ++v) w.outputs[v].resize(g.vertices[v].parallelism);
 
-  // Channel layout of each consumer gate: per incoming job edge, one channel per producer
-  // subtask (all-to-all), or one channel for a pointwise forward edge.
+  // Channel layout of each consumer gate: its incoming job edges' channels in edge order.
   std::vector<int> channels_per_gate(nv, 0);
   std::vector<int> first_channel(g.edges.size(), 0);
   for (size_t i = 0; i < g.edges.size(); ++i) {
     const JobEdge& e = g.edges[i];
-    const bool pointwise = g.stream.edges[e.stream_edge].partition == PartitionKind::kForward;
     first_channel[i] = channels_per_gate[e.target_vertex];
-    channels_per_gate[e.target_vertex] += pointwise ? 1 : g.vertices[e.source_vertex].parallelism;
+    channels_per_gate[e.target_vertex] += ChannelsOf(g, e);
   }
   // A channel's id, the same in every process: its position among all gates' channels.
   std::vector<std::vector<int>> first_id(nv);

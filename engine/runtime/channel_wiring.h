@@ -28,4 +28,9 @@ struct Wiring {
 Wiring WireChannels(const JobGraph& g, const Placement& placement = {},
                     RemoteChannels* remote = nullptr);
 
+/// The stream edge each channel of `vertex`'s gate carries, in the gate's channel order (the
+/// layout WireChannels lays out): a two-input task routes each channel to the input its
+/// edge feeds.
+std::vector<int> ChannelStreamEdges(const JobGraph& g, int vertex);
+
 }  // namespace sluice::internal

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "glog/logging.h"
+#include "runtime/channel_wiring.h"
 #include "sluice/core/status_macros.h"
 #include "sluice/internal/metrics/back_pressure.h"
 
@@ -249,6 +250,15 @@ void Task::BuildChain() {
     source_ = static_cast<SourceOperatorBase*>(operators_[0].get());
   } else {
     head_input_ = operators_[0]->AsInput();
+    for (int edge : ChannelStreamEdges(*graph_, vertex_.id)) {
+      ErasedOutput* input =
+          sg.edges[edge].input == 1 ? operators_[0]->AsSecondInput() : head_input_;
+      if (input == nullptr) {
+        throw std::logic_error(
+            absl::StrCat("operator '", sg.nodes[vertex_.nodes[0]].name, "' has no second input"));
+      }
+      channel_inputs_.push_back(input);
+    }
   }
 }
 
@@ -413,7 +423,7 @@ void Task::RunInputLoop() {
             }
             records_in_ += static_cast<int64_t>(event.batch->size());
             task_metrics_.records_in.Mark(static_cast<int64_t>(event.batch->size()));
-            head_input_->PushErased(*event.batch);
+            channel_inputs_[channel]->PushErased(*event.batch);
             break;
           case ChannelEvent::Kind::kWatermark:
             Forward(valve_->OnWatermark(channel, event.watermark));

@@ -196,6 +196,9 @@ class Task final : public ProcessingTimeService, public TaskMailbox {
   StateGrowthWatch state_growth_;      // warns of keyed states that look like leaks
   MetricRegistry::Registration metrics_registration_;  // after the groups: goes first
   ErasedOutput* head_input_ = nullptr;
+  /// Per input channel: the chain head's input its records go to (of a two-input head, the
+  /// first or the second).
+  std::vector<ErasedOutput*> channel_inputs_;
   SourceOperatorBase* source_ = nullptr;
   bool opened_ = false;
 

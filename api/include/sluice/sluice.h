@@ -3,8 +3,10 @@
 // Everything a job needs: the pipeline builder and streams, function interfaces, keyed
 // state, serializers, the built-in sources and sinks, and SLUICE_JOB.
 
+#include "sluice/api/connected_streams.h"
 #include "sluice/api/datastream.h"
 #include "sluice/api/job.h"
+#include "sluice/api/joins.h"
 #include "sluice/api/pipeline.h"
 #include "sluice/api/windowed_stream.h"
 #include "sluice/connectors/async_http_client.h"
@@ -21,6 +23,7 @@
 #include "sluice/core/time.h"
 #include "sluice/eventtime/watermark_strategy.h"
 #include "sluice/function/async_function.h"
+#include "sluice/function/co_functions.h"
 #include "sluice/function/functions.h"
 #include "sluice/serialization/serializer.h"
 #include "sluice/state/descriptors.h"

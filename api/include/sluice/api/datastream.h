@@ -70,6 +70,23 @@ template <typename T, typename KS>
 class KeyedStream;
 template <typename T, typename KS, typename Assigner, typename TriggerSpec>
 class WindowedStream;
+template <typename T1, typename T2>
+class ConnectedStreams;
+template <typename T1, typename KS1, typename T2, typename KS2>
+class KeyedConnectedStreams;
+template <typename T>
+class BroadcastStream;
+template <typename T1, typename T2>
+class BroadcastConnectedStreams;
+template <typename T1, typename KS, typename T2>
+class KeyedBroadcastConnectedStreams;
+template <typename L, typename R, bool kJoin>
+class TwoStreamWindows;
+template <typename L, typename KSL, typename R, typename KSR>
+class IntervalJoinBuilder;
+namespace internal {
+struct TwoInputBuilder;
+}
 
 /// What Sink() returns: lets the sink be named and sized.
 class DataStreamSink {
@@ -209,10 +226,33 @@ class DataStream {
                          std::move(tags));
   }
 
+  /// Connects this stream with `other` (of any type) for an operator that takes both
+  /// (sluice/api/connected_streams.h): a CoMap, CoFlatMap or CoProcess function, or after
+  /// KeyBy a KeyedCoProcessFunction whose keyed state both inputs share.
+  template <typename U>
+  ConnectedStreams<T, U> Connect(const DataStream<U>& other) const;
+  /// Connects this stream with a broadcast stream, for a BroadcastProcessFunction.
+  template <typename U>
+  BroadcastConnectedStreams<T, U> Connect(const BroadcastStream<U>& rules) const;
+  /// A window join with `other` (sluice/api/joins.h):
+  /// `a.Join(b).Where(ka).EqualTo(kb).Window(assigner).Apply(join_function)`.
+  template <typename U>
+  TwoStreamWindows<T, U, true> Join(const DataStream<U>& other) const;
+  /// A co-group with `other`, per key and window (sluice/api/joins.h).
+  template <typename U>
+  TwoStreamWindows<T, U, false> CoGroup(const DataStream<U>& other) const;
+
   /// Round-robin over the next operator's subtasks.
   DataStream<T> Rebalance() const { return WithPartition(PartitionKind::kRebalance); }
   /// Every record to every subtask of the next operator.
   DataStream<T> Broadcast() const { return WithPartition(PartitionKind::kBroadcast); }
+  /// Every record to every subtask, as the broadcast side of a (keyed) broadcast process
+  /// function that keeps the broadcast states the MapStateDescriptors name
+  /// (sluice/api/connected_streams.h).
+  template <typename... Descriptors>
+  requires(sizeof...(Descriptors) >
+           0) BroadcastStream<T> Broadcast(const Descriptors&... descriptors)
+  const;
   /// Subtask i to subtask i; needs equal parallelism.
   DataStream<T> Forward() const { return WithPartition(PartitionKind::kForward); }
 
@@ -261,6 +301,7 @@ class DataStream {
   friend class KeyedStream;
   template <typename U, typename KS, typename A, typename TS>
   friend class WindowedStream;
+  friend struct internal::TwoInputBuilder;
   DataStream<T> WithPartition(PartitionKind kind) const {
     return DataStream<T>(pipeline_, nodes_, kind, true, side_tags_);
   }
@@ -271,8 +312,10 @@ class DataStream {
     }
     return pipeline_->graph().nodes[nodes_[0]];
   }
-  /// Adds edges from this stream's nodes to `target` with this stream's partitioning.
-  void ConnectTo(int target, std::shared_ptr<const RecordWriterFactory> keyed_writer = nullptr) {
+  /// Adds edges from this stream's nodes to `target` (its `input`: 0 the first, 1 the second
+  /// of a two-input operator) with this stream's partitioning.
+  void ConnectTo(int target, std::shared_ptr<const RecordWriterFactory> keyed_writer = nullptr,
+                 int input = 0) {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       StreamEdge e;
       e.source = nodes_[i];
@@ -281,6 +324,7 @@ class DataStream {
       e.partition = keyed_writer ? PartitionKind::kKeyGroup : partition_;
       e.explicit_partition = explicit_partition_;
       e.writer_factory = keyed_writer;
+      e.input = input;
       pipeline_->AddEdge(std::move(e));
     }
   }
@@ -345,7 +389,19 @@ class KeyedStream {
           return std::make_unique<internal::KeyedReduceOperator<KeyType, T, F, KS>>(fn, selector);
         },
         KeyedWriter(), /*keyed=*/true);
-  }  /// Groups each key's records into windows (see sluice/operators/window/assigners.h).
+  }  /// Connects this keyed stream with another keyed by the same key type, for a
+  /// KeyedCoProcessFunction (sluice/api/connected_streams.h).
+  template <typename U, typename KS2>
+  KeyedConnectedStreams<T, KS, U, KS2> Connect(const KeyedStream<U, KS2>& other) const;
+  /// An interval join with another keyed stream of the same key type (sluice/api/joins.h):
+  /// `a.KeyBy(f).IntervalJoin(b.KeyBy(g)).Between(lower, upper).Process(fn)`.
+  template <typename U, typename KS2>
+  IntervalJoinBuilder<T, KS, U, KS2> IntervalJoin(const KeyedStream<U, KS2>& other) const;
+  /// Connects this keyed stream with a broadcast stream, for a KeyedBroadcastProcessFunction.
+  template <typename U>
+  KeyedBroadcastConnectedStreams<T, KS, U> Connect(const BroadcastStream<U>& rules) const;
+
+  /// Groups each key's records into windows (see sluice/operators/window/assigners.h).
   template <typename Assigner>
   auto Window(Assigner assigner, bool all = false) {
     using Spec = decltype(assigner.DefaultTrigger());

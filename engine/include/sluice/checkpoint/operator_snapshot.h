@@ -51,15 +51,19 @@ struct OperatorSnapshot {
   std::optional<internal::StatusWatermarkValve::State> input_channels;
   /// Its keyed states' sizes at the barrier, for metrics (not stored).
   std::vector<KeyedStateSize> state_sizes;
+  /// Broadcast state by name (`type tag \0 serialized map`): the same in every subtask, so a
+  /// restore at any parallelism gives each new subtask one old subtask's copy.
+  std::map<std::string, std::string> broadcast_states;
 
   bool empty() const {
-    return key_groups.empty() && operator_state.empty() && native.empty() && !input_channels;
+    return key_groups.empty() && operator_state.empty() && native.empty() && !input_channels &&
+           broadcast_states.empty();
   }
 };
 
-/// Fields in order; `input_channels` and the native files' checksum kind came later, so a
-/// snapshot that ends before them (written by an older version) reads without them — and
-/// its native files have 0.1.0's whole-file hashes.
+/// Fields in order; `input_channels`, the native files' checksum kind and the broadcast
+/// states came later, so a snapshot that ends before them (written by an older version)
+/// reads without them — and its native files have 0.1.0's whole-file hashes.
 template <>
 struct Serializer<OperatorSnapshot> {
   static void Write(const OperatorSnapshot& v, ByteWriter& w) {
@@ -68,6 +72,7 @@ struct Serializer<OperatorSnapshot> {
     Serializer<NativeKeyedState>::Write(v.native, w);
     Serializer<std::optional<internal::StatusWatermarkValve::State>>::Write(v.input_channels, w);
     Serializer<FileChecksum>::Write(v.native.checksum, w);
+    Serializer<std::map<std::string, std::string>>::Write(v.broadcast_states, w);
   }
   static bool Read(ByteReader& r, OperatorSnapshot* out) {
     if (!Serializer<std::map<int, std::string>>::Read(r, &out->key_groups) ||
@@ -82,7 +87,9 @@ struct Serializer<OperatorSnapshot> {
       return false;
     }
     if (r.AtEnd()) return true;
-    return Serializer<FileChecksum>::Read(r, &out->native.checksum);
+    if (!Serializer<FileChecksum>::Read(r, &out->native.checksum)) return false;
+    if (r.AtEnd()) return true;
+    return Serializer<std::map<std::string, std::string>>::Read(r, &out->broadcast_states);
   }
 };
 
@@ -127,6 +134,8 @@ struct RestoredOperatorState {
   /// This subtask's own input channels at the barrier, when the operator runs at the
   /// parallelism it was snapshotted at (see OperatorSnapshot::input_channels).
   std::optional<internal::StatusWatermarkValve::State> input_channels;
+  /// The broadcast states of one old subtask (this index modulo the old parallelism).
+  std::map<std::string, std::string> broadcast_states;
 
   const std::vector<std::string>& Items(OperatorStateMode mode) const {
     return mode == OperatorStateMode::kUnion ? operator_state_union : operator_state;

@@ -50,39 +50,84 @@ class FlatMapFunction : public RichFunction {
   virtual void FlatMap(const In& value, Collector<Out>& out) = 0;
 };
 
+/// What a process function (one or two inputs, not keyed) sees of the record it processes:
+/// its timestamp, the time, and the side outputs.
+class ProcessContext {
+ public:
+  ProcessContext(ProcessingTimeService* pts, const Timestamp* watermark,
+                 internal::SideOutputs* side_outputs)
+      : pts_(pts), watermark_(watermark), side_outputs_(side_outputs) {}
+  /// The input record's timestamp (kNoTimestamp if it has none).
+  Timestamp timestamp() const { return timestamp_; }
+  Timestamp CurrentProcessingTime() const { return pts_->CurrentProcessingTime(); }
+  Timestamp CurrentWatermark() const { return *watermark_; }
+  /// Emits `value` to the side output `tag` (read with GetSideOutput(tag)), with the input
+  /// record's timestamp.
+  template <typename X>
+  void Output(const OutputTag<X>& tag, X value) {
+    side_outputs_->Collect(tag, std::move(value), timestamp_);
+  }
+  void set_timestamp(Timestamp ts) { timestamp_ = ts; }
+
+ private:
+  ProcessingTimeService* pts_;
+  const Timestamp* watermark_;
+  internal::SideOutputs* side_outputs_;
+  Timestamp timestamp_ = kNoTimestamp;
+};
+
 /// A function over a non-keyed stream with access to time.
 template <typename In, typename Out>
 class ProcessFunction : public RichFunction {
  public:
   using InputType = In;
   using OutputType = Out;
-  class Context {
-   public:
-    Context(ProcessingTimeService* pts, const Timestamp* watermark,
-            internal::SideOutputs* side_outputs)
-        : pts_(pts), watermark_(watermark), side_outputs_(side_outputs) {}
-    /// The input record's timestamp (kNoTimestamp if it has none).
-    Timestamp timestamp() const { return timestamp_; }
-    Timestamp CurrentProcessingTime() const { return pts_->CurrentProcessingTime(); }
-    Timestamp CurrentWatermark() const { return *watermark_; }
-    /// Emits `value` to the side output `tag` (read with GetSideOutput(tag)), with the input
-    /// record's timestamp.
-    template <typename X>
-    void Output(const OutputTag<X>& tag, X value) {
-      side_outputs_->Collect(tag, std::move(value), timestamp_);
-    }
-    void set_timestamp(Timestamp ts) { timestamp_ = ts; }
-
-   private:
-    ProcessingTimeService* pts_;
-    const Timestamp* watermark_;
-    internal::SideOutputs* side_outputs_;
-    Timestamp timestamp_ = kNoTimestamp;
-  };
+  using Context = ProcessContext;
   virtual void ProcessElement(const In& value, Context& ctx, Collector<Out>& out) = 0;
 };
 
 enum class TimeDomain { kEventTime, kProcessingTime };
+
+/// What a keyed function (one or two inputs) sees of the record it processes: its
+/// timestamp and key, the timers of that key, and the side outputs.
+template <typename K>
+class KeyedContext {
+ public:
+  Timestamp timestamp() const { return timestamp_; }
+  const K& CurrentKey() const { return *key_; }
+  TimerService& Timers() { return *timers_; }
+  /// Emits `value` to the side output `tag` (read with GetSideOutput(tag)), with the
+  /// current record's (or timer's) timestamp.
+  template <typename X>
+  void Output(const OutputTag<X>& tag, X value) {
+    side_outputs_->Collect(tag, std::move(value), timestamp_);
+  }
+
+  // Set by the operator.
+  void Bind(const K* key, TimerService* timers, internal::SideOutputs* side_outputs) {
+    key_ = key;
+    timers_ = timers;
+    side_outputs_ = side_outputs;
+  }
+  void set_timestamp(Timestamp ts) { timestamp_ = ts; }
+
+ private:
+  Timestamp timestamp_ = kNoTimestamp;
+  const K* key_ = nullptr;
+  TimerService* timers_ = nullptr;
+  internal::SideOutputs* side_outputs_ = nullptr;
+};
+
+/// What a keyed function sees of a timer that fires: its key's context and its time domain.
+template <typename K>
+class KeyedTimerContext : public KeyedContext<K> {
+ public:
+  TimeDomain domain() const { return domain_; }
+  void set_domain(TimeDomain d) { domain_ = d; }
+
+ private:
+  TimeDomain domain_ = TimeDomain::kEventTime;
+};
 
 /// A function over a keyed stream with keyed state and timers: the building block of custom
 /// stateful operators. State and timers are scoped to the current key.
@@ -92,41 +137,8 @@ class KeyedProcessFunction {
   using KeyType = K;
   using InputType = In;
   using OutputType = Out;
-
-  class Context {
-   public:
-    Timestamp timestamp() const { return timestamp_; }
-    const K& CurrentKey() const { return *key_; }
-    TimerService& Timers() { return *timers_; }
-    /// Emits `value` to the side output `tag` (read with GetSideOutput(tag)), with the
-    /// current record's (or timer's) timestamp.
-    template <typename X>
-    void Output(const OutputTag<X>& tag, X value) {
-      side_outputs_->Collect(tag, std::move(value), timestamp_);
-    }
-
-    // Set by the operator.
-    void Bind(const K* key, TimerService* timers, internal::SideOutputs* side_outputs) {
-      key_ = key;
-      timers_ = timers;
-      side_outputs_ = side_outputs;
-    }
-    void set_timestamp(Timestamp ts) { timestamp_ = ts; }
-
-   private:
-    Timestamp timestamp_ = kNoTimestamp;
-    const K* key_ = nullptr;
-    TimerService* timers_ = nullptr;
-    internal::SideOutputs* side_outputs_ = nullptr;
-  };
-  class OnTimerContext : public Context {
-   public:
-    TimeDomain domain() const { return domain_; }
-    void set_domain(TimeDomain d) { domain_ = d; }
-
-   private:
-    TimeDomain domain_ = TimeDomain::kEventTime;
-  };
+  using Context = KeyedContext<K>;
+  using OnTimerContext = KeyedTimerContext<K>;
 
   virtual ~KeyedProcessFunction() = default;
   /// Called once per subtask before any record: obtain state handles here.

@@ -107,6 +107,8 @@ struct StreamEdge {
   /// become a rebalance when parallelisms differ).
   bool explicit_partition = false;
   std::shared_ptr<const RecordWriterFactory> writer_factory;  // for kKeyGroup; else by kind
+  /// Which input of a two-input target this edge feeds: 0 the first, 1 the second.
+  int input = 0;
 };
 
 /// A node of the stream graph: one operator as the user declared it.
@@ -119,6 +121,7 @@ struct StreamNode {
   bool is_source = false;
   bool non_parallel = false;  // a source that cannot split its input
   bool keyed = false;         // the operator keeps keyed state: its key groups matter
+  bool two_input = false;     // a two-input operator: edges say which input they feed
   std::shared_ptr<const OperatorFactory> factory;
   OutputInfo output;                               // main output (ops null for sinks)
   std::map<std::string, OutputInfo> side_outputs;  // by tag

@@ -87,7 +87,11 @@ class StreamOperator {
   const std::string& name() const { return ctx_.info.operator_name; }
   const OperatorContext& context() const { return ctx_; }
   /// The operator's input side, for the operator before it in the chain (null for sources).
+  /// A two-input operator's first input, which also takes the watermarks and idle statuses
+  /// the task combined over both inputs.
   virtual ErasedOutput* AsInput() { return nullptr; }
+  /// A two-input operator's second input (records only); null for other operators.
+  virtual ErasedOutput* AsSecondInput() { return nullptr; }
   /// Takes the operator's state at a checkpoint barrier (task thread, between records):
   /// fills `out->snapshot` and/or sets `out->async_part` for the slow rest, which runs on
   /// another thread while processing goes on, so it may only read what the synchronous part
@@ -156,9 +160,10 @@ class OneInputOperator : public StreamOperator, public Output<In> {
   virtual void ProcessIdle(bool idle) = 0;
 };
 
-/// A one-input operator that emits T through a typed output.
-template <typename In, typename Out>
-class OneInputOperatorWithOutput : public OneInputOperator<In> {
+/// An operator (one input or two: `Base`) that emits Out through a typed output; by default
+/// it forwards watermarks and idle statuses.
+template <typename Base, typename Out>
+class OperatorWithOutput : public Base {
  public:
   void ProcessWatermark(Timestamp watermark) override { output_->PushWatermark(watermark); }
   void ProcessIdle(bool idle) override { output_->PushIdle(idle); }
@@ -174,6 +179,45 @@ class OneInputOperatorWithOutput : public OneInputOperator<In> {
   }
   Output<Out>* output_ = nullptr;
 };
+
+/// A one-input operator that emits Out through a typed output.
+template <typename In, typename Out>
+using OneInputOperatorWithOutput = OperatorWithOutput<OneInputOperator<In>, Out>;
+
+/// An operator with two typed inputs (a connected stream, a join): always the head of its
+/// task's chain. The task routes each input channel's records to the input its edge feeds,
+/// and combines the watermarks and idle statuses of all channels of both inputs (the
+/// minimum over the active ones), so the operator sees one event time.
+template <typename In1, typename In2>
+class TwoInputOperator : public StreamOperator {
+ public:
+  ErasedOutput* AsInput() final { return &first_; }
+  ErasedOutput* AsSecondInput() final { return &second_; }
+
+  virtual void ProcessBatch1(Batch<In1>& batch) = 0;
+  virtual void ProcessBatch2(Batch<In2>& batch) = 0;
+  virtual void ProcessWatermark(Timestamp watermark) = 0;
+  virtual void ProcessIdle(bool idle) = 0;
+
+ private:
+  template <typename In, void (TwoInputOperator::*process)(Batch<In>&)>
+  class Side final : public Output<In> {
+   public:
+    explicit Side(TwoInputOperator* op) : op_(op) {}
+    void Push(Batch<In>& batch) override { (op_->*process)(batch); }
+    void PushWatermark(Timestamp watermark) override { op_->ProcessWatermark(watermark); }
+    void PushIdle(bool idle) override { op_->ProcessIdle(idle); }
+
+   private:
+    TwoInputOperator* op_;
+  };
+  Side<In1, &TwoInputOperator::ProcessBatch1> first_{this};
+  Side<In2, &TwoInputOperator::ProcessBatch2> second_{this};
+};
+
+/// A two-input operator that emits Out through a typed output.
+template <typename In1, typename In2, typename Out>
+using TwoInputOperatorWithOutput = OperatorWithOutput<TwoInputOperator<In1, In2>, Out>;
 
 /// A chain head that produces records itself.
 class SourceOperatorBase : public StreamOperator {

@@ -9,11 +9,12 @@
 
 namespace sluice::internal {
 
-/// Common part of operators that run one user function object.
-template <typename In, typename Out, typename F>
-class UdfOperator : public OneInputOperatorWithOutput<In, Out> {
+/// Common part of operators that run one user function object (`Base`: the operator's
+/// input kind, one or two inputs).
+template <typename Base, typename F>
+class FunctionOperator : public Base {
  public:
-  explicit UdfOperator(F f) : fn_(std::move(f)) {}
+  explicit FunctionOperator(F f) : fn_(std::move(f)) {}
   void Open() override {
     runtime_.emplace(this->ctx_.info, this->ctx_.processing_time, this->ctx_.metrics);
     if (this->restored_) {
@@ -39,6 +40,15 @@ class UdfOperator : public OneInputOperatorWithOutput<In, Out> {
  protected:
   F fn_;
   std::optional<RuntimeContext> runtime_;
+};
+
+/// A one-input operator running a user function.
+template <typename In, typename Out, typename F>
+class UdfOperator : public FunctionOperator<OneInputOperatorWithOutput<In, Out>, F> {
+ public:
+  using FunctionOperator<OneInputOperatorWithOutput<In, Out>, F>::FunctionOperator;
+
+ protected:
   Batch<Out> out_;
 };
 

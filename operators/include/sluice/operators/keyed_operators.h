@@ -13,35 +13,47 @@
 
 namespace sluice::internal {
 
-/// Runs a KeyedProcessFunction: sets the current key per record, owns the keyed state of
-/// its key groups and the timers, and fires event-time timers before it forwards a
-/// watermark (so their output precedes the watermark downstream).
-template <typename K, typename In, typename Out, typename F, typename KeySelector>
-class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
-                                   public InternalTimerService<K, VoidNamespace>::Triggerable {
+class BroadcastStateStore;
+
+/// The context a keyed function's records are processed with: its read-only context if it
+/// has one (a broadcast function's data side), else its Context.
+template <typename F>
+struct ElementContextOf {
+  using Type = typename F::Context;
+};
+template <typename F>
+requires requires { typename F::ReadOnlyContext; }
+struct ElementContextOf<F> {
+  using Type = typename F::ReadOnlyContext;
+};
+
+/// Common part of operators that run a keyed user function `F` (one input or two: `Base`):
+/// the keyed state of the operator's key groups and the timers, their snapshot and restore,
+/// the function's lifecycle, and event-time timers fired before a watermark is forwarded (so
+/// their output precedes the watermark downstream). `F` has Open(KeyedRuntimeContext<K>&),
+/// OnTimer(timestamp, F::OnTimerContext&, Collector<Out>&) and Close().
+template <typename Base, typename K, typename Out, typename F>
+class KeyedFunctionOperator : public Base,
+                              public InternalTimerService<K, VoidNamespace>::Triggerable {
  public:
-  KeyedProcessOperator(F fn, KeySelector selector)
-      : fn_(std::move(fn)), selector_(std::move(selector)) {}
+  explicit KeyedFunctionOperator(F fn) : fn_(std::move(fn)) {}
 
   void SetSideOutput(const std::string& tag, std::type_index type, ErasedOutput* output) override {
     side_outputs_.Connect(tag, type, output);
   }
 
   void Open() override {
-    const auto& ctx = this->ctx_;
+    const OperatorContext& ctx = this->ctx_;
     side_outputs_.CountDroppedIn(*ctx.metrics);
     backend_ =
         MakeKeyedBackend<K>(ctx.info, ctx.key_group_range, &this->restored_, &owned_backend_);
     backend_.SetProcessingTimeService(ctx.processing_time);  // the clock of state TTL
-    typename InternalTimerService<K, VoidNamespace>::KeyContext key_ctx{
-        [this]() -> const K& { return backend_.CurrentKey(); },
-        [this](const K& key) { backend_.SetCurrentKey(key); }};
-    timers_ = std::make_unique<InternalTimerService<K, VoidNamespace>>(ctx.processing_time,
-                                                                       std::move(key_ctx), this);
+    typename Timers::KeyContext key_ctx{[this]() -> const K& { return backend_.CurrentKey(); },
+                                        [this](const K& key) { backend_.SetCurrentKey(key); }};
+    timers_ = std::make_unique<Timers>(ctx.processing_time, std::move(key_ctx), this);
     runtime_.emplace(ctx.info, ctx.processing_time, ctx.metrics, backend_, timers_.get());
     if (this->restored_) {
-      ThrowIfError(
-          internal::RestoreKeyedOperator(*backend_.base(), timers_.get(), *this->restored_));
+      ThrowIfError(RestoreKeyedOperator(*backend_.base(), timers_.get(), *this->restored_));
       this->RunUserCode([&] { ThrowIfError(RestoreFunctionState(fn_, *this->restored_)); });
       this->restored_.reset();
     }
@@ -49,8 +61,7 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
   }
 
   absl::Status SnapshotState(int64_t id, PendingOperatorSnapshot* out) override {
-    internal::SnapshotKeyedOperator(*backend_.base(), timers_.get(),
-                                    this->ctx_.info.max_parallelism, out);
+    SnapshotKeyedOperator(*backend_.base(), timers_.get(), this->ctx_.info.max_parallelism, out);
     this->RunUserCode([&] { SnapshotFunctionState(fn_, id, out->snapshot); });
     return absl::OkStatus();
   }
@@ -60,22 +71,6 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
   }
   void NotifyCheckpointAborted(int64_t id) override {
     this->RunUserCode([&] { NotifyFunctionCheckpointAborted(fn_, id); });
-  }
-
-  void ProcessBatch(Batch<In>& batch) override {
-    Collector<Out> collector(&out_, kNoTimestamp);
-    typename KeyedProcessFunction<K, In, Out>::Context ctx;
-    this->RunUserCode([&] {
-      for (const auto& r : batch) {
-        backend_.SetCurrentKey(K(selector_(r.value)));
-        ctx.Bind(&backend_.CurrentKey(), timers_.get(), &side_outputs_);
-        ctx.set_timestamp(r.timestamp);
-        collector.set_timestamp(r.timestamp);
-        fn_.ProcessElement(r.value, ctx, collector);
-      }
-    });
-    this->Emit(out_);
-    side_outputs_.Flush();
   }
 
   void ProcessWatermark(Timestamp watermark) override {
@@ -91,9 +86,44 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
 
   const KeyedStateBackendBase* keyed_state() const override { return owned_backend_.get(); }
 
+ protected:
+  using Timers = InternalTimerService<K, VoidNamespace>;
+
+  /// Runs `call(value, ctx, collector)` for each record of `batch` under the key `selector`
+  /// gives it, then sends what it emitted.
+  template <typename In, typename KeySelector, typename Call>
+  void ProcessKeyed(Batch<In>& batch, KeySelector& selector, Call call) {
+    Collector<Out> collector(&out_, kNoTimestamp);
+    typename ElementContextOf<F>::Type ctx;
+    BindBroadcast(ctx);
+    this->RunUserCode([&] {
+      for (const auto& r : batch) {
+        backend_.SetCurrentKey(K(selector(r.value)));
+        ctx.Bind(&backend_.CurrentKey(), timers_.get(), &side_outputs_);
+        ctx.set_timestamp(r.timestamp);
+        collector.set_timestamp(r.timestamp);
+        call(r.value, ctx, collector);
+      }
+    });
+    this->Emit(out_);
+    side_outputs_.Flush();
+  }
+
+  /// Gives contexts of a broadcast function read access to `*store` (null: none).
+  void SetBroadcastStore(BroadcastStateStore* store) { broadcast_ = store; }
+  template <typename Context>
+  void BindBroadcast(Context& ctx) {
+    if constexpr (requires { ctx.BindBroadcast(broadcast_); }) ctx.BindBroadcast(broadcast_);
+  }
+
+  F fn_;
+  Batch<Out> out_;
+  SideOutputs side_outputs_;
+
  private:
   void FireTimer(const Timer<K, VoidNamespace>& t, TimeDomain domain) {
-    typename KeyedProcessFunction<K, In, Out>::OnTimerContext ctx;
+    typename F::OnTimerContext ctx;
+    BindBroadcast(ctx);
     ctx.Bind(&backend_.CurrentKey(), timers_.get(), &side_outputs_);
     ctx.set_timestamp(t.timestamp);
     ctx.set_domain(domain);
@@ -110,14 +140,30 @@ class KeyedProcessOperator final : public OneInputOperatorWithOutput<In, Out>,
     side_outputs_.Flush();
   }
 
-  F fn_;
-  KeySelector selector_;
   std::unique_ptr<KeyedStateBackendBase> owned_backend_;
   AnyKeyedBackend<K> backend_;
-  std::unique_ptr<InternalTimerService<K, VoidNamespace>> timers_;
+  std::unique_ptr<Timers> timers_;
   std::optional<KeyedRuntimeContext<K>> runtime_;
-  Batch<Out> out_;
-  SideOutputs side_outputs_;
+  BroadcastStateStore* broadcast_ = nullptr;
+};
+
+/// Runs a KeyedProcessFunction: sets the current key per record.
+template <typename K, typename In, typename Out, typename F, typename KeySelector>
+class KeyedProcessOperator final
+    : public KeyedFunctionOperator<OneInputOperatorWithOutput<In, Out>, K, Out, F> {
+ public:
+  KeyedProcessOperator(F fn, KeySelector selector)
+      : KeyedFunctionOperator<OneInputOperatorWithOutput<In, Out>, K, Out, F>(std::move(fn)),
+        selector_(std::move(selector)) {}
+
+  void ProcessBatch(Batch<In>& batch) override {
+    this->ProcessKeyed(batch, selector_, [this](const In& value, auto& ctx, auto& out) {
+      this->fn_.ProcessElement(value, ctx, out);
+    });
+  }
+
+ private:
+  KeySelector selector_;
 };
 
 /// Keyed rolling reduce: keeps one value per key in keyed state and emits the updated value

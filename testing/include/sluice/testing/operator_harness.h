@@ -77,7 +77,8 @@ class HarnessMailbox final : public TaskMailbox {
 };
 
 /// Runs one operator instance outside a task, with processing time under the test's
-/// control (as Flink's OneInputStreamOperatorTestHarness). The operator comes from a node
+/// control (as Flink's OneInputStreamOperatorTestHarness; `In` is the first input of a
+/// two-input operator, ProcessElement2 feeds its second). The operator comes from a node
 /// of a stream graph built with the public API, so tests declare it as a job would.
 template <typename In, typename Out>
 class OperatorHarness final : public ProcessingTimeService {
@@ -114,6 +115,13 @@ class OperatorHarness final : public ProcessingTimeService {
     Batch<In> b;
     b.Add(std::move(value), ts);
     op_->AsInput()->PushErased(b);
+  }
+  /// A record for a two-input operator's second input.
+  template <typename In2>
+  void ProcessElement2(In2 value, Timestamp ts = kNoTimestamp) {
+    Batch<In2> b;
+    b.Add(std::move(value), ts);
+    op_->AsSecondInput()->PushErased(b);
   }
   void ProcessWatermark(Timestamp wm) { op_->AsInput()->PushWatermark(wm); }
   void ProcessIdle(bool idle) { op_->AsInput()->PushIdle(idle); }
