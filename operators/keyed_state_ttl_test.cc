@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sluice/sluice.h"
@@ -38,6 +39,60 @@ class Remember final
   KeyedRuntimeContext<std::string>* ctx_ = nullptr;
   ValueState<int64_t>* last_ = nullptr;
 };
+
+/// Remembers each key's first value for 1 s of event time and reports what it remembered
+/// before each record; sets a timer 1 s after each record that reports it too.
+class RememberInEventTime final
+    : public KeyedProcessFunction<std::string, std::pair<std::string, int64_t>, std::string> {
+ public:
+  void Open(KeyedRuntimeContext<std::string>& ctx) override {
+    ValueStateDescriptor<int64_t> d("first");
+    d.EnableTimeToLive(StateTtlConfig::Of(absl::Seconds(1)).InEventTime());
+    first_ = &ctx.GetState(d);
+  }
+  void ProcessElement(const std::pair<std::string, int64_t>& kv, Context& ctx,
+                      Collector<std::string>& out) override {
+    auto before = first_->Value();
+    if (!before) first_->Update(kv.second);
+    out.Collect(kv.first + ":" + (before ? std::to_string(*before) : "none"));
+    ctx.Timers().RegisterEventTimeTimer(ctx.timestamp() + 500);
+  }
+  void OnTimer(Timestamp ts, OnTimerContext& ctx, Collector<std::string>& out) override {
+    auto value = first_->Value();
+    out.Collect(absl::StrCat("timer ", ts, " ", ctx.CurrentKey(), ":",
+                             value ? std::to_string(*value) : "none"));
+  }
+
+ private:
+  ValueState<int64_t>* first_ = nullptr;
+};
+
+TEST(KeyedStateTtlTest, EventTimeTtlFollowsTheRecordsAndTimersNotTheClock) {
+  using In = std::pair<std::string, int64_t>;
+  Pipeline p("ttl");
+  auto out = p.Source(CollectionSource<In>({})).KeyBy(&In::first).Process(RememberInEventTime{});
+  testing::OperatorHarness<In, std::string> h(p.graph(), out.nodes()[0]);
+  h.SetProcessingTime(0);
+  h.Open();
+  auto last = [&] { return h.output().records.back().value; };
+  h.ProcessElement({"a", 1}, 10'000);  // stamped 10 000
+  h.SetProcessingTime(1'000'000'000);  // the clock means nothing to event-time TTL
+  h.ProcessElement({"a", 2}, 10'900);
+  EXPECT_EQ(last(), "a:1");
+  // The timer at 10 500 sees it (500 ms after the stamp), the one at 11 400 does not.
+  h.ProcessWatermark(10'500);
+  EXPECT_EQ(last(), "timer 10500 a:1");
+  h.ProcessWatermark(11'400);
+  EXPECT_EQ(last(), "timer 11400 a:none");
+  // An out-of-order record counts at the watermark when that is later: 3 is stamped 11 400.
+  h.ProcessElement({"a", 3}, 11'000);
+  EXPECT_EQ(last(), "a:none");
+  h.ProcessElement({"a", 4}, 12'399);
+  EXPECT_EQ(last(), "a:3");
+  h.ProcessElement({"a", 5}, 12'400);
+  EXPECT_EQ(last(), "a:none");
+  h.Close();
+}
 
 TEST(KeyedStateTtlTest, ExpiredStateIsInvisibleAndCleanedUp) {
   using In = std::pair<std::string, int64_t>;

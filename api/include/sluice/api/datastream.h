@@ -68,7 +68,12 @@ auto MakeKeySelector(KS ks) {
 
 template <typename T, typename KS>
 class KeyedStream;
-template <typename T, typename KS, typename Assigner, typename TriggerSpec>
+namespace internal {
+/// A window without an evictor.
+struct NoEvictor {};
+}  // namespace internal
+template <typename T, typename KS, typename Assigner, typename TriggerSpec,
+          typename Ev = internal::NoEvictor>
 class WindowedStream;
 template <typename T1, typename T2>
 class ConnectedStreams;
@@ -299,7 +304,7 @@ class DataStream {
   friend class DataStream;
   template <typename U, typename KS>
   friend class KeyedStream;
-  template <typename U, typename KS, typename A, typename TS>
+  template <typename U, typename KS, typename A, typename TS, typename E>
   friend class WindowedStream;
   friend struct internal::TwoInputBuilder;
   DataStream<T> WithPartition(PartitionKind kind) const {

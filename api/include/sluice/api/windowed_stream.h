@@ -79,24 +79,40 @@ struct AggregateResultOf {
 /// A keyed stream cut into windows (or, from WindowAll, the whole stream). Configure the
 /// trigger, allowed lateness and the late-data side output, then reduce, aggregate or
 /// process each window. Semantics follow Flink's WindowedStream.
-template <typename T, typename KS, typename Assigner, typename TriggerSpec>
+template <typename T, typename KS, typename Assigner, typename TriggerSpec, typename Ev>
 class WindowedStream {
  public:
   using K = typename KeyedStream<T, KS>::KeyType;
   using W = typename Assigner::WindowType;
 
-  WindowedStream(KeyedStream<T, KS> input, Assigner assigner, TriggerSpec trigger, bool all)
+  WindowedStream(KeyedStream<T, KS> input, Assigner assigner, TriggerSpec trigger, bool all,
+                 Ev evictor = {})
       : input_(std::move(input)),
         assigner_(std::move(assigner)),
         trigger_(std::move(trigger)),
-        all_(all) {}
+        all_(all),
+        evictor_(std::move(evictor)) {}
 
   /// Replaces the assigner's default trigger: a built-in (sluice::triggers::Count(100), ...)
   /// or a class derived from Trigger<K, T, W>.
   template <typename S>
   auto Trigger(S spec) const {
     auto s = internal::AsTriggerSpec(std::move(spec));
-    WindowedStream<T, KS, Assigner, decltype(s)> out(input_, assigner_, std::move(s), all_);
+    WindowedStream<T, KS, Assigner, decltype(s), Ev> out(input_, assigner_, std::move(s), all_,
+                                                         evictor_);
+    out.lateness_ms_ = lateness_ms_;
+    out.late_tag_ = late_tag_;
+    return out;
+  }
+
+  /// Removes elements of a window when it fires, before the window function sees them or
+  /// after (sluice/operators/window/evictors.h: evictors::Count, Time, Delta, or a class of
+  /// your own). The window then keeps all its elements; Reduce and Aggregate run over what
+  /// the evictor left at each firing.
+  template <typename E>
+  auto Evictor(E evictor) const {
+    WindowedStream<T, KS, Assigner, TriggerSpec, E> out(input_, assigner_, trigger_, all_,
+                                                        std::move(evictor));
     out.lateness_ms_ = lateness_ms_;
     out.late_tag_ = late_tag_;
     return out;
@@ -170,7 +186,7 @@ class WindowedStream {
   }
 
  private:
-  template <typename U, typename KS2, typename A2, typename TS2>
+  template <typename U, typename KS2, typename A2, typename TS2, typename E2>
   friend class WindowedStream;
 
   template <typename P>
@@ -189,6 +205,17 @@ class WindowedStream {
 
   template <typename Out, typename Contents, typename Emitter>
   DataStream<Out> Build(std::string name, Contents contents, Emitter emitter) {
+    if constexpr (std::is_same_v<Ev, internal::NoEvictor>) {
+      return BuildWith<Out>(std::move(name), std::move(contents), std::move(emitter));
+    } else {
+      return BuildWith<Out>(std::move(name), internal::EvictingContents<T>{},
+                            internal::EvictingEmitter<Emitter, Contents, Ev>{
+                                std::move(emitter), std::move(contents), evictor_});
+    }
+  }
+
+  template <typename Out, typename Contents, typename Emitter>
+  DataStream<Out> BuildWith(std::string name, Contents contents, Emitter emitter) {
     using Op = internal::WindowOperator<K, T, Out, Assigner, Contents, Emitter, KS>;
     internal::WindowSettings<T> settings{lateness_ms_, late_tag_};
     KS selector = input_.selector();
@@ -215,6 +242,7 @@ class WindowedStream {
   Assigner assigner_;
   TriggerSpec trigger_;
   bool all_;
+  Ev evictor_;
   int64_t lateness_ms_ = 0;
   std::string late_tag_;
 };

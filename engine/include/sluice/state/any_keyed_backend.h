@@ -46,6 +46,7 @@ class AnyKeyedBackend {
   void SetProcessingTimeService(const ProcessingTimeService* pts) const {
     Visit([&](auto& b) { b.SetProcessingTimeService(pts); });
   }
+  void SetEventTime(Timestamp t) const { heap_ ? heap_->SetEventTime(t) : rocks_->SetEventTime(t); }
 
  private:
   HeapKeyedStateBackend<K>* heap_ = nullptr;

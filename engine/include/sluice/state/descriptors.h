@@ -21,8 +21,8 @@ class StateDescriptorBase {
   explicit StateDescriptorBase(std::string name) : name_(std::move(name)) {}
   const std::string& name() const { return name_; }
 
-  /// Expires values of this state after `config.ttl_ms` of processing time (see
-  /// StateTtlConfig).
+  /// Expires values of this state after `config.ttl_ms` of processing time, or of event time
+  /// (StateTtlConfig::InEventTime).
   void EnableTimeToLive(StateTtlConfig config) { ttl_ = config; }
   const std::optional<StateTtlConfig>& ttl() const { return ttl_; }
 

@@ -219,6 +219,10 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
   /// Processing time for TTL; set by the operator that owns the backend.
   void SetProcessingTimeService(const ProcessingTimeService* pts) { processing_time_ = pts; }
   Timestamp Now() const { return processing_time_ ? processing_time_->CurrentProcessingTime() : 0; }
+  /// The event time of what the operator processes now (the clock of event-time TTL): set
+  /// by the operator per record and timer.
+  void SetEventTime(Timestamp t) { event_time_ = t; }
+  Timestamp EventTime() const { return event_time_; }
 
   std::unique_ptr<KeyedStateSnapshot> TakeSnapshot() override {
     Tables::BeginSnapshot(context_);
@@ -417,6 +421,7 @@ class KeyedStateBackendImpl final : public KeyedStateBackendBase {
   KeyGroupRange range_;
   int max_parallelism_;
   const ProcessingTimeService* processing_time_ = nullptr;
+  Timestamp event_time_ = kMinWatermark;
   typename Tables::Context context_;
   K current_key_{};
   int current_key_group_ = -1;

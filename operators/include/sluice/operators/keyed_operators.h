@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -99,6 +100,7 @@ class KeyedFunctionOperator : public Base,
     this->RunUserCode([&] {
       for (const auto& r : batch) {
         backend_.SetCurrentKey(K(selector(r.value)));
+        backend_.SetEventTime(std::max(r.timestamp, timers_->CurrentWatermark()));
         ctx.Bind(&backend_.CurrentKey(), timers_.get(), &side_outputs_);
         ctx.set_timestamp(r.timestamp);
         collector.set_timestamp(r.timestamp);
@@ -122,6 +124,8 @@ class KeyedFunctionOperator : public Base,
 
  private:
   void FireTimer(const Timer<K, VoidNamespace>& t, TimeDomain domain) {
+    backend_.SetEventTime(domain == TimeDomain::kEventTime ? t.timestamp
+                                                           : timers_->CurrentWatermark());
     typename F::OnTimerContext ctx;
     BindBroadcast(ctx);
     ctx.Bind(&backend_.CurrentKey(), timers_.get(), &side_outputs_);

@@ -59,7 +59,7 @@ class StateAccess {
         Remove();
         return nullptr;
       }
-      e->last_access = backend_->Now();
+      e->last_access = Now();
       return &e->value;
     } else {
       return FindStored();
@@ -74,7 +74,7 @@ class StateAccess {
       } else if (Expired(*e)) {
         e->value = V{};
       }
-      e->last_access = backend_->Now();
+      e->last_access = Now();
       return e->value;
     } else {
       return table_->GetOrCreate(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
@@ -84,7 +84,7 @@ class StateAccess {
     if constexpr (kTtl) {
       MaybeSweep();
       table_->Put(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_,
-                  Stored{std::move(v), backend_->Now()});
+                  Stored{std::move(v), Now()});
     } else {
       table_->Put(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_, std::move(v));
     }
@@ -102,9 +102,9 @@ class StateAccess {
   Stored* FindStored() const {
     return table_->Find(backend_->CurrentKeyGroup(), backend_->CurrentKey(), namespace_);
   }
-  bool Expired(const TtlValue<V>& e) const {
-    return backend_->Now() - e.last_access >= ttl_.ttl_ms;
-  }
+  /// The TTL's clock: processing time, or the event time the operator processes.
+  Timestamp Now() const { return ttl_.event_time ? backend_->EventTime() : backend_->Now(); }
+  bool Expired(const TtlValue<V>& e) const { return TtlElapsed(Now(), e.last_access, ttl_.ttl_ms); }
   /// Incremental cleanup: every `cleanup_every` accesses, one key group loses its expired
   /// entries, round robin.
   void MaybeSweep() const {
@@ -114,10 +114,11 @@ class StateAccess {
       if (range.size() == 0) return;
       const int kg = range.start + sweep_next_;
       sweep_next_ = (sweep_next_ + 1) % range.size();
-      const Timestamp now = backend_->Now();
+      const Timestamp now = Now();
       const int64_t ttl = ttl_.ttl_ms;
-      table_->EraseIf(
-          kg, [&](const auto&, const TtlValue<V>& e) { return now - e.last_access >= ttl; });
+      table_->EraseIf(kg, [&](const auto&, const TtlValue<V>& e) {
+        return TtlElapsed(now, e.last_access, ttl);
+      });
     }
   }
   mutable int64_t accesses_ = 0;

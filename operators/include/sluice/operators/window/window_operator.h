@@ -12,6 +12,7 @@
 #include "sluice/operators/keyed_backend.h"
 #include "sluice/operators/keyed_operators.h"
 #include "sluice/operators/window/assigners.h"
+#include "sluice/operators/window/evictors.h"
 #include "sluice/operators/window/merging_window_set.h"
 #include "sluice/operators/window/triggers.h"
 #include "sluice/operators/window/window_functions.h"
@@ -21,15 +22,16 @@
 namespace sluice::internal {
 
 // What a window keeps per (key, window), as policies of the window operator:
-//   using Acc;  Acc Create(const In&);  void Add(Acc&, const In&);  void Merge(Acc& into, Acc&&);
+//   using Acc;  Acc Create(const In&, Timestamp);  void Add(Acc&, const In&, Timestamp);
+//   void Merge(Acc& into, Acc&&);
 
 /// Incremental reduce: the window holds one value.
 template <typename T, typename F>
 struct ReduceContents {
   using Acc = T;
   F fn;
-  Acc Create(const T& v) const { return v; }
-  void Add(Acc& acc, const T& v) { acc = fn(acc, v); }
+  Acc Create(const T& v, Timestamp) const { return v; }
+  void Add(Acc& acc, const T& v, Timestamp) { acc = fn(acc, v); }
   void Merge(Acc& into, Acc&& from) { into = fn(into, from); }
 };
 
@@ -38,12 +40,12 @@ template <typename In, typename A>
 struct AggregateContents {
   using Acc = typename A::AccumulatorType;
   A fn;
-  Acc Create(const In& v) const {
+  Acc Create(const In& v, Timestamp) const {
     Acc acc = fn.CreateAccumulator();
     fn.Add(v, acc);
     return acc;
   }
-  void Add(Acc& acc, const In& v) const { fn.Add(v, acc); }
+  void Add(Acc& acc, const In& v, Timestamp) const { fn.Add(v, acc); }
   void Merge(Acc& into, Acc&& from) const { into = fn.Merge(std::move(into), from); }
 };
 
@@ -51,8 +53,19 @@ struct AggregateContents {
 template <typename In>
 struct ListContents {
   using Acc = std::vector<In>;
-  Acc Create(const In& v) const { return {v}; }
-  void Add(Acc& acc, const In& v) const { acc.push_back(v); }
+  Acc Create(const In& v, Timestamp) const { return {v}; }
+  void Add(Acc& acc, const In& v, Timestamp) const { acc.push_back(v); }
+  void Merge(Acc& into, Acc&& from) const {
+    for (auto& e : from) into.push_back(std::move(e));
+  }
+};
+
+/// With an evictor: the window holds all its elements with their timestamps.
+template <typename In>
+struct EvictingContents {
+  using Acc = TimestampedValues<In>;
+  Acc Create(const In& v, Timestamp ts) const { return {{ts, v}}; }
+  void Add(Acc& acc, const In& v, Timestamp ts) const { acc.emplace_back(ts, v); }
   void Merge(Acc& into, Acc&& from) const {
     for (auto& e : from) into.push_back(std::move(e));
   }
@@ -60,7 +73,8 @@ struct ListContents {
 
 // How a firing window's contents become output, as policies:
 //   void Open(RuntimeContext&); void Close();
-//   void Emit(const K&, Ctx&, const Acc&, Collector<Out>&);  void Clear(Ctx&);
+//   void Emit(const K&, Ctx&, Acc&, Collector<Out>&);  void Clear(Ctx&);
+// (Emit may change the contents: an evictor removes elements.)
 
 /// Emits the reduced value itself.
 struct PassThroughEmitter {
@@ -110,6 +124,34 @@ struct ProcessEmitter {
     fn.Clear(ctx);
   }
   std::vector<typename P::InputType> one_ = std::vector<typename P::InputType>(1);
+};
+
+/// Runs an evictor around another emitter: removes elements before, builds the contents the
+/// window would have held without an evictor (`InnerContents`: reduced, aggregated or the
+/// list) from what is left, emits them through `Inner`, then removes elements after.
+template <typename Inner, typename InnerContents, typename Ev>
+struct EvictingEmitter {
+  Inner inner;
+  InnerContents contents;
+  Ev evictor;
+  void Open(RuntimeContext& ctx) { inner.Open(ctx); }
+  void Close() { inner.Close(); }
+  template <typename K, typename Ctx, typename Elements, typename Out>
+  void Emit(const K& key, Ctx& ctx, Elements& elements, Collector<Out>& out) {
+    evictor.EvictBefore(elements);
+    if (!elements.empty()) {
+      auto acc = contents.Create(elements.front().second, elements.front().first);
+      for (size_t i = 1; i < elements.size(); ++i) {
+        contents.Add(acc, elements[i].second, elements[i].first);
+      }
+      inner.Emit(key, ctx, acc, out);
+    }
+    evictor.EvictAfter(elements);
+  }
+  template <typename Ctx>
+  void Clear(Ctx& ctx) {
+    inner.Clear(ctx);
+  }
 };
 
 /// Settings of a window operator besides its policies.
@@ -252,9 +294,9 @@ class WindowOperator final
       Acc* acc = contents_table_.Find(kg, key, w);
       const bool first = acc == nullptr;
       if (first) {
-        contents_table_.Put(kg, key, w, contents_.Create(r.value));
+        contents_table_.Put(kg, key, w, contents_.Create(r.value, r.timestamp));
       } else {
-        contents_.Add(*acc, r.value);
+        contents_.Add(*acc, r.value, r.timestamp);
       }
       trigger_ctx_->Bind(&w, first);
       TriggerResult result = trigger_->OnElement(r.value, r.timestamp, w, *trigger_ctx_);
@@ -288,9 +330,9 @@ class WindowOperator final
       Acc* acc = contents_table_.Find(kg, key, state_window);
       const bool first = acc == nullptr;
       if (first) {
-        contents_table_.Put(kg, key, state_window, contents_.Create(r.value));
+        contents_table_.Put(kg, key, state_window, contents_.Create(r.value, r.timestamp));
       } else {
-        contents_.Add(*acc, r.value);
+        contents_.Add(*acc, r.value, r.timestamp);
       }
       // A window just made by merging is new to the trigger too: merging cleared the
       // timers of the windows it replaced.
@@ -337,14 +379,14 @@ class WindowOperator final
     const K& key = backend_.CurrentKey();
     const int kg = backend_.CurrentKeyGroup();
     if (IsFire(result)) {
-      if (const Acc* acc = contents_table_.Find(kg, key, state_window)) {
+      if (Acc* acc = contents_table_.Find(kg, key, state_window)) {
         EmitWindow(window, *acc, collector);
       }
     }
     if (IsPurge(result)) contents_table_.Remove(kg, key, state_window);
   }
 
-  void EmitWindow(const W& window, const Acc& acc, Collector<Out>& collector) {
+  void EmitWindow(const W& window, Acc& acc, Collector<Out>& collector) {
     process_ctx_.Bind(backend_, &window, timers_->CurrentWatermark(),
                       timers_->CurrentProcessingTime());
     collector.set_timestamp(window.max_timestamp());
