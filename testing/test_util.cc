@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "sluice/runtime/mini_cluster.h"
 
 namespace sluice::testing {
 
@@ -201,6 +203,21 @@ bool ChildProcess::Running() {
     return false;
   }
   return true;
+}
+
+absl::StatusOr<std::string> StopWithSavepointAfter(const JobGraph& graph,
+                                                   const std::string& savepoint_dir,
+                                                   int checkpoints) {
+  std::atomic<int> completed{0};
+  MiniCluster cluster({.clock = nullptr,
+                       .on_checkpoint_complete = [&](const CompletedCheckpoint&) { ++completed; }});
+  absl::StatusOr<JobResult> result = absl::UnknownError("not run");
+  std::thread runner([&] { result = cluster.Execute(graph); });
+  WaitFor([&] { return completed > checkpoints; }, 30'000);
+  absl::StatusOr<std::string> savepoint = cluster.TriggerSavepoint(savepoint_dir, /*stop=*/true);
+  runner.join();
+  if (!result.ok()) return result.status();
+  return savepoint;
 }
 
 void CrashThreeTimes(JobConfig& config, const std::string& checkpoint_dir, uint64_t seed) {

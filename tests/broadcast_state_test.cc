@@ -11,7 +11,6 @@
 #include <memory>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -176,21 +175,12 @@ TEST_P(BroadcastStateTest, BroadcastStateComesBackAtAnyParallelism) {
   for (auto [before, after] : {std::pair{2, 3}, std::pair{3, 1}}) {
     SCOPED_TRACE(absl::StrCat(before, " -> ", after));
     testing::TempDir dir;
-    std::atomic<int> completed{0};
-    MiniCluster cluster(
-        {.clock = nullptr,
-         .on_checkpoint_complete = [&](const CompletedCheckpoint&) { ++completed; }});
     auto graph = AlertsJob(dir.Join("first"), before, GetParam(), 4000).BuildJobGraph();
     ASSERT_OK(graph);
-    absl::StatusOr<JobResult> result = absl::UnknownError("not run");
-    std::thread runner([&] { result = cluster.Execute(*graph); });
     // Stopped after a few checkpoints, while rules and transactions are still coming (both
     // throttled): the rules read so far come back from the savepoint, the rest from the
     // restored rules source.
-    ASSERT_TRUE(testing::WaitFor([&] { return completed > 3; }, 20'000));
-    auto savepoint = cluster.TriggerSavepoint(dir.Join("sp"), /*stop=*/true);
-    runner.join();
-    ASSERT_OK(result);
+    auto savepoint = testing::StopWithSavepointAfter(*graph, dir.Join("sp"), 3);
     ASSERT_OK(savepoint);
     const std::vector<std::string> first = testing::ReadPartFileLines(dir.Join("first"));
     ASSERT_LT(first.size(), ExpectedAlerts().size()) << "stopped before the end of its input";

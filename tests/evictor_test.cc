@@ -3,13 +3,11 @@
 // functions, on both state backends.
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <memory>
 #include <numeric>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -208,17 +206,9 @@ TEST_P(EvictorTest, EvictingWindowStateRescalesFromASavepoint) {
     return p;
   };
   testing::TempDir dir;
-  std::atomic<int> completed{0};
-  MiniCluster cluster({.clock = nullptr,
-                       .on_checkpoint_complete = [&](const CompletedCheckpoint&) { ++completed; }});
   auto graph = make(2, dir.Join("first"), 4000).BuildJobGraph();
   ASSERT_OK(graph);
-  absl::StatusOr<JobResult> result = absl::UnknownError("not run");
-  std::thread runner([&] { result = cluster.Execute(*graph); });
-  ASSERT_TRUE(testing::WaitFor([&] { return completed > 2; }, 20'000));
-  auto savepoint = cluster.TriggerSavepoint(dir.Join("sp"), /*stop=*/true);
-  runner.join();
-  ASSERT_OK(result);
+  auto savepoint = testing::StopWithSavepointAfter(*graph, dir.Join("sp"), 2);
   ASSERT_OK(savepoint);
   std::vector<std::string> lines = testing::ReadPartFileLines(dir.Join("first"));
   const size_t first_part = lines.size();

@@ -3,7 +3,6 @@
 // (with late records), at parallelism 1-4, on both state backends.
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <map>
@@ -11,7 +10,6 @@
 #include <random>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -266,18 +264,10 @@ TEST_P(JoinTest, CoGroupSeesBothSidesOfEveryKeyAndWindow) {
 template <typename Make>
 std::vector<std::string> StopAndResume(const Make& make, int before, int after,
                                        const std::string& dir, size_t* first_part) {
-  std::atomic<int> completed{0};
-  MiniCluster cluster({.clock = nullptr,
-                       .on_checkpoint_complete = [&](const CompletedCheckpoint&) { ++completed; }});
   auto graph = make(before, dir + "/first", 2000.0).BuildJobGraph();
   EXPECT_OK(graph);
   if (!graph.ok()) return {};
-  absl::StatusOr<JobResult> result = absl::UnknownError("not run");
-  std::thread runner([&] { result = cluster.Execute(*graph); });
-  EXPECT_TRUE(testing::WaitFor([&] { return completed > 2; }, 30'000));
-  auto savepoint = cluster.TriggerSavepoint(dir + "/sp", /*stop=*/true);
-  runner.join();
-  EXPECT_OK(result);
+  absl::StatusOr<std::string> savepoint = testing::StopWithSavepointAfter(*graph, dir + "/sp", 2);
   EXPECT_OK(savepoint);
   if (!savepoint.ok()) return {};
   std::vector<std::string> lines = testing::ReadPartFileLines(dir + "/first");

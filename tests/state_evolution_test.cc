@@ -4,12 +4,10 @@
 // field's type is refused before it runs, naming operator, state, field and both types.
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <map>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_split.h"
@@ -116,17 +114,10 @@ Pipeline VisitsJob(const std::string& out, StateBackendKind backend, double rate
 }
 
 std::string StopWithSavepoint(const Pipeline& p, const std::string& dir) {
-  std::atomic<int> completed{0};
-  MiniCluster cluster({.clock = nullptr,
-                       .on_checkpoint_complete = [&](const CompletedCheckpoint&) { ++completed; }});
   auto graph = p.BuildJobGraph();
   EXPECT_OK(graph);
-  absl::StatusOr<JobResult> result = absl::UnknownError("not run");
-  std::thread runner([&] { result = cluster.Execute(*graph); });
-  EXPECT_TRUE(testing::WaitFor([&] { return completed > 0; }, 20'000));
-  auto path = cluster.TriggerSavepoint(dir, /*stop=*/true);
-  runner.join();
-  EXPECT_OK(result);
+  if (!graph.ok()) return "";
+  auto path = testing::StopWithSavepointAfter(*graph, dir, 0);
   EXPECT_OK(path);
   return path.ok() ? *path : "";
 }

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "gtest/gtest.h"
+#include "sluice/graph/job_graph.h"
 #include "sluice/graph/stream_graph.h"
 
 #define ASSERT_OK(expr)                                                 \
@@ -119,6 +120,13 @@ class ChildProcess {
 /// few hundred records of a task (so three whatever the machine's speed), the sources slowed
 /// to 2,000 records/s so that a few thousand records last long enough for them.
 void CrashThreeTimes(JobConfig& config, const std::string& checkpoint_dir, uint64_t seed = 7);
+
+/// Runs `graph` on a mini-cluster until more than `checkpoints` checkpoints completed (30 s
+/// at most), then stops it with a savepoint into `savepoint_dir`: the savepoint's path, or
+/// why the run or the savepoint failed. For a job throttled to be still running by then.
+absl::StatusOr<std::string> StopWithSavepointAfter(const JobGraph& graph,
+                                                   const std::string& savepoint_dir,
+                                                   int checkpoints);
 
 /// Waits until `condition` holds, checking every 10 ms, for at most `timeout_ms`; returns
 /// whether it held.
