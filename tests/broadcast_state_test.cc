@@ -374,6 +374,35 @@ TEST(FraudRulesExampleTest, AlertsMatchTheModel) {
   }
 }
 
+TEST(FraudRulesExampleTest, AMalformedLineFailsNamingItsFileAndLine) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.Join("tx.csv"), "1,acct-1,100,1000\n2,acct-2,lots,1001\n");
+  testing::WriteFile(dir.Join("rules.csv"), "1,0,max-amount,50\n");
+  const testing::CommandResult run = testing::RunCommand(
+      absl::StrCat(testing::BuildDir(), "/examples/fraud_rules --transactions=", dir.Join("tx.csv"),
+                   " --rules=", dir.Join("rules.csv"), " --output=", dir.Join("out"), " 2>&1"));
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_THAT(run.output,
+              ::testing::HasSubstr(dir.Join("tx.csv") + ":2: expected "
+                                                        "id,account,amount,timestamp_ms but got "
+                                                        "'2,acct-2,lots,1001'"));
+  testing::WriteFile(dir.Join("tx.csv"), "1,acct-1,100,1000\n");
+  testing::WriteFile(dir.Join("rules.csv"), "1,0,min-amount,50\n");  // no such kind
+  const testing::CommandResult bad_rule = testing::RunCommand(
+      absl::StrCat(testing::BuildDir(), "/examples/fraud_rules --transactions=", dir.Join("tx.csv"),
+                   " --rules=", dir.Join("rules.csv"), " --output=", dir.Join("out2"), " 2>&1"));
+  EXPECT_NE(bad_rule.exit_code, 0);
+  EXPECT_THAT(bad_rule.output, ::testing::HasSubstr(":1: expected rule_id,effective_ms"));
+}
+
+TEST(BroadcastProcessTest, TwoBroadcastStatesWithOneNameAreRefused) {
+  Pipeline p("twice");
+  auto rules = p.Source(CollectionSource<int64_t>({1}));
+  EXPECT_THROW(rules.Broadcast(MapStateDescriptor<int64_t, int64_t>("same"),
+                               MapStateDescriptor<int64_t, std::string>("same")),
+               std::invalid_argument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, BroadcastStateTest,
                          ::testing::Values(StateBackendKind::kHeap, StateBackendKind::kRocksDb),
                          [](const auto& info) {

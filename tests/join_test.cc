@@ -335,6 +335,30 @@ TEST_P(JoinTest, JoinStateRescalesFromASavepoint) {
   }
 }
 
+TEST(JoinErrorsTest, MisusedBuildersAndRecordsWithoutTimestampsAreNamed) {
+  Pipeline p("errors");
+  auto left = p.Source(CollectionSource<Side>({{1, 10, 1}})).KeyBy(&Side::key);
+  auto right = p.Source(CollectionSource<Side>({{1, 12, 2}})).KeyBy(&Side::key);
+  EXPECT_THROW(left.IntervalJoin(right).Between(absl::Milliseconds(5), absl::Milliseconds(1)),
+               std::invalid_argument);
+  EXPECT_THROW(left.IntervalJoin(right).Process(PairUp{}), std::logic_error);
+  EXPECT_THROW(left.IntervalJoin(right)
+                   .Between(absl::Milliseconds(1), absl::Milliseconds(1))
+                   .LowerBoundExclusive()
+                   .Process(PairUp{}),
+               std::invalid_argument);
+  // No timestamps assigned: the job fails saying so, instead of joining nothing.
+  left.IntervalJoin(right)
+      .Between(absl::Milliseconds(-5), absl::Milliseconds(5))
+      .Process(PairUp{})
+      .Print();
+  p.SetRestartStrategy(RestartStrategyConfig::None());
+  auto result = ExecuteLocally(p);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(std::string(result.status().message()),
+              ::testing::HasSubstr("record has no timestamp (assign timestamps and watermarks"));
+}
+
 INSTANTIATE_TEST_SUITE_P(BackendsAndParallelism, JoinTest,
                          ::testing::Values(JoinCase{StateBackendKind::kHeap, 1},
                                            JoinCase{StateBackendKind::kHeap, 3},
